@@ -1,0 +1,177 @@
+//! Server → client requests: ids the server allocates, replies matched by id.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tether_proto::ErrorObject;
+use tether_proto::jsonrpc::{Id, Request, Version};
+use tokio::sync::oneshot;
+
+use crate::outbound::Outbound;
+
+type Reply = Result<Value, ErrorObject>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("{method} got no reply within {timeout_ms} ms")]
+    Timeout { method: String, timeout_ms: u64 },
+    #[error("the connection closed before {method} was answered")]
+    Disconnected { method: String },
+    #[error("the client answered {method} with an error: {error}")]
+    Remote { method: String, error: ErrorObject },
+}
+
+/// Prefix of the ids the server allocates, as CAR clients expect (`"cb-7"`).
+const ID_PREFIX: &str = "cb-";
+
+#[derive(Default)]
+pub(crate) struct Broker {
+    next_id: AtomicU64,
+    /// `None` once the connection has closed: no call may wait after that.
+    pending: Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>,
+}
+
+impl Broker {
+    pub(crate) fn new() -> Self {
+        Broker { next_id: AtomicU64::new(1), pending: Mutex::new(Some(HashMap::new())) }
+    }
+
+    pub(crate) async fn call(
+        &self,
+        outbound: &Outbound,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let disconnected = || CallError::Disconnected { method: method.to_owned() };
+        match self.pending.lock().unwrap().as_mut() {
+            Some(pending) => pending.insert(n, tx),
+            None => return Err(disconnected()),
+        };
+        // Removes the entry however this call ends (timeout, or the caller dropping us).
+        let _entry = PendingEntry { broker: self, id: n };
+
+        let request = Request {
+            jsonrpc: Version,
+            id: Some(Id::String(format!("{ID_PREFIX}{n}"))),
+            method: method.to_owned(),
+            params: Some(params),
+        };
+        let text = serde_json::to_string(&request).expect("a request always serializes");
+        outbound.send_text(text).await.map_err(|_| disconnected())?;
+
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(CallError::Remote { method: method.to_owned(), error }),
+            Ok(Err(_)) => Err(disconnected()),
+            Err(_) => Err(CallError::Timeout {
+                method: method.to_owned(),
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Routes a client's reply to the call waiting for it. Returns false for an
+    /// id nobody waits for (a late reply after a timeout, or a made-up id).
+    pub(crate) fn complete(&self, id: &Id, reply: Reply) -> bool {
+        let Some(n) = parse_id(id) else { return false };
+        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&n));
+        match waiter {
+            Some(tx) => tx.send(reply).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Fails every pending call at once: dropping the senders wakes their receivers.
+    pub(crate) fn close(&self) {
+        self.pending.lock().unwrap().take();
+    }
+}
+
+struct PendingEntry<'a> {
+    broker: &'a Broker,
+    id: u64,
+}
+
+impl Drop for PendingEntry<'_> {
+    fn drop(&mut self) {
+        if let Some(pending) = self.broker.pending.lock().unwrap().as_mut() {
+            pending.remove(&self.id);
+        }
+    }
+}
+
+fn parse_id(id: &Id) -> Option<u64> {
+    match id {
+        Id::String(s) => s.strip_prefix(ID_PREFIX)?.parse().ok(),
+        Id::Number(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<tokio_tungstenite::tungstenite::Message>) {
+        let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1));
+        (out, rx)
+    }
+
+    fn sent_id(msg: tokio_tungstenite::tungstenite::Message) -> Id {
+        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        serde_json::from_value(v["id"].clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reply_is_matched_by_id() {
+        let broker = Broker::new();
+        let (out, mut rx) = outbound();
+        let call = broker.call(&out, "test.echo", json!({"x": 1}), Duration::from_secs(5));
+        let answer = async {
+            let id = sent_id(rx.recv().await.unwrap());
+            assert_eq!(id, Id::String("cb-1".into()));
+            assert!(broker.complete(&id, Ok(json!("done"))));
+        };
+        let (result, ()) = tokio::join!(call, answer);
+        assert_eq!(result.unwrap(), json!("done"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_drops_the_entry_and_a_late_reply_is_ignored() {
+        let broker = Broker::new();
+        let (out, mut rx) = outbound();
+        let err = broker.call(&out, "test.slow", json!({}), Duration::from_millis(50)).await.unwrap_err();
+        assert!(matches!(err, CallError::Timeout { timeout_ms: 50, .. }), "{err:?}");
+        let id = sent_id(rx.recv().await.unwrap());
+        assert!(!broker.complete(&id, Ok(json!("late"))), "a late reply must find no waiter");
+    }
+
+    #[tokio::test]
+    async fn close_fails_pending_and_future_calls() {
+        let broker = Broker::new();
+        let (out, mut rx) = outbound();
+        let call = broker.call(&out, "test.wait", json!({}), Duration::from_secs(60));
+        let closer = async {
+            rx.recv().await.unwrap();
+            broker.close();
+        };
+        let (result, ()) = tokio::join!(call, closer);
+        assert!(matches!(result, Err(CallError::Disconnected { .. })));
+        let again = broker.call(&out, "test.wait", json!({}), Duration::from_secs(60)).await;
+        assert!(matches!(again, Err(CallError::Disconnected { .. })));
+    }
+
+    #[test]
+    fn unknown_ids_find_no_waiter() {
+        let broker = Broker::new();
+        assert!(!broker.complete(&Id::String("cb-99".into()), Ok(Value::Null)));
+        assert!(!broker.complete(&Id::String("nope".into()), Ok(Value::Null)));
+        assert!(!broker.complete(&Id::Number(1), Ok(Value::Null)));
+    }
+}

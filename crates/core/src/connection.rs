@@ -1,0 +1,214 @@
+//! Driving one connection: a read loop, a writer task, keepalive, and closing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tracing::Instrument;
+
+use crate::auth::{Authenticator, Principal};
+use crate::broker::Broker;
+use crate::context::{ConnState, Context, InFlight};
+use crate::dispatch::{Dispatcher, Flow};
+use crate::limits::ConnectionConfig;
+use crate::outbound::{Closing, Outbound};
+use crate::registry::Registry;
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+pub struct ConnectionOptions {
+    pub config: Arc<ConnectionConfig>,
+    /// Set when the transport already authenticated the peer (e.g. a bearer header).
+    pub principal: Option<Principal>,
+    /// `None` disables authentication: the connection is the operator from the start.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Turns true when the server shuts down; the connection then closes with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Serves one WebSocket connection until either side closes it.
+pub async fn serve_connection<S, K>(stream: S, sink: K, registry: Arc<Registry>, options: ConnectionOptions)
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
+    K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
+{
+    let config = options.config;
+    let (outbound, queue, closing) = Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
+    let principal = match &options.authenticator {
+        None => Some(options.principal.unwrap_or(Principal::Operator)),
+        Some(_) => options.principal,
+    };
+    let conn = Arc::new(ConnState {
+        id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+        registry,
+        authenticator: options.authenticator,
+        principal: std::sync::Mutex::new(principal),
+        handshake_done: AtomicBool::new(false),
+        outbound: outbound.clone(),
+        broker: Broker::new(),
+        in_flight: InFlight::default(),
+    });
+    let span = tracing::debug_span!("conn", id = conn.id);
+    drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive<S, K>(
+    stream: S,
+    sink: K,
+    conn: Arc<ConnState>,
+    outbound: Outbound,
+    queue: mpsc::Receiver<Message>,
+    closing: watch::Receiver<Option<Closing>>,
+    shutdown: watch::Receiver<bool>,
+    config: Arc<ConnectionConfig>,
+) where
+    S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
+    K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
+{
+    tracing::debug!("connection opened");
+    let writer = tokio::spawn(write_loop(sink, queue, closing.clone(), config.close_timeout));
+    let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, limits: config.limits.clone() };
+    read_loop(stream, &dispatcher, &outbound, closing, shutdown, &config).await;
+
+    // Every pending server → client call fails now, not at its timeout.
+    conn.broker.close();
+    drop(dispatcher);
+    drop(outbound);
+    let mut writer = writer;
+    if timeout(config.close_timeout + Duration::from_millis(100), &mut writer).await.is_err() {
+        writer.abort();
+    }
+    tracing::debug!("connection closed");
+}
+
+async fn read_loop<S>(
+    mut stream: S,
+    dispatcher: &Dispatcher,
+    outbound: &Outbound,
+    mut closing: watch::Receiver<Option<Closing>>,
+    mut shutdown: watch::Receiver<bool>,
+    config: &ConnectionConfig,
+) where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    let keepalive = &config.keepalive;
+    let period = Duration::from_millis(keepalive.interval_ms.max(1));
+    let idle_limit = Duration::from_millis(keepalive.timeout_ms);
+    let mut ticker = interval_at(Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = closing.changed() => return,
+            _ = shutdown.wait_for(|stop| *stop) => {
+                outbound.close(CloseCode::Away, "server shutting down");
+                return;
+            }
+            _ = ticker.tick() => {
+                if last_heard.elapsed() >= idle_limit {
+                    tracing::debug!("peer silent past keepalive.timeout_ms");
+                    outbound.close(CloseCode::Away, "keepalive timeout: peer silent too long (keepalive.timeout_ms)");
+                    return;
+                }
+                outbound.try_send(Message::Ping(Bytes::new()));
+            }
+            frame = stream.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if dispatcher.on_text(text.as_str()).await == Flow::Close {
+                            return;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        outbound.close(CloseCode::Unsupported, "binary frames are not supported: send JSON-RPC as text");
+                        return;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => {
+                        outbound.set_closing(Closing::Peer);
+                        return;
+                    }
+                    Some(Err(error)) => {
+                        let (code, reason) = close_for(&error, &config.limits);
+                        tracing::debug!(%error, "closing after a transport error");
+                        match code {
+                            Some(code) => outbound.close(code, &reason),
+                            None => outbound.set_closing(Closing::Peer),
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The close code a transport error deserves; `None` when the peer is already gone.
+fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, String) {
+    match error {
+        WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => (
+            Some(CloseCode::Size),
+            format!("message of {size} bytes exceeds limits.max_message_bytes = {}", limits.max_message_bytes),
+        ),
+        WsError::Capacity(e) => (Some(CloseCode::Size), format!("{e} (limits.max_frame_bytes = {})", limits.max_frame_bytes)),
+        WsError::Utf8(_) => (Some(CloseCode::Invalid), "text frame is not valid UTF-8".into()),
+        WsError::Protocol(e) => (Some(CloseCode::Protocol), e.to_string()),
+        _ => (None, String::new()),
+    }
+}
+
+/// Writes queued messages, batching whatever is ready into one flush.
+async fn write_loop<K>(
+    mut sink: K,
+    mut queue: mpsc::Receiver<Message>,
+    mut closing: watch::Receiver<Option<Closing>>,
+    close_timeout: Duration,
+) where
+    K: Sink<Message, Error = WsError> + Unpin,
+{
+    loop {
+        tokio::select! {
+            biased;
+            _ = closing.changed() => break,
+            message = queue.recv() => {
+                let Some(message) = message else { break };
+                if write_ready(&mut sink, message, &mut queue).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let how = closing.borrow().clone();
+    let _ = timeout(close_timeout, async {
+        // Replies queued before the close (e.g. the -32001 that explains it) go first.
+        while let Ok(message) = queue.try_recv() {
+            sink.feed(message).await?;
+        }
+        if let Some(Closing::Local(frame)) = how {
+            sink.feed(Message::Close(Some(frame))).await?;
+        }
+        sink.close().await
+    })
+    .await;
+}
+
+async fn write_ready<K>(sink: &mut K, first: Message, queue: &mut mpsc::Receiver<Message>) -> Result<(), WsError>
+where
+    K: Sink<Message, Error = WsError> + Unpin,
+{
+    sink.feed(first).await?;
+    while let Ok(message) = queue.try_recv() {
+        sink.feed(message).await?;
+    }
+    sink.flush().await
+}

@@ -1,0 +1,115 @@
+//! What a handler knows about, and can do to, the connection that called it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tether_proto::jsonrpc::{Id, Request, Version};
+use tokio::sync::oneshot;
+
+use crate::auth::{Authenticator, Principal};
+use crate::broker::{Broker, CallError};
+use crate::outbound::{Closed, Outbound};
+use crate::registry::Registry;
+
+/// A cheap handle on one connection, given to every handler.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) conn: Arc<ConnState>,
+}
+
+pub(crate) struct ConnState {
+    pub(crate) id: u64,
+    pub(crate) registry: Arc<Registry>,
+    /// `None` when the daemon runs with `--no-auth`.
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
+    pub(crate) principal: Mutex<Option<Principal>>,
+    pub(crate) handshake_done: AtomicBool,
+    pub(crate) outbound: Outbound,
+    pub(crate) broker: Broker,
+    pub(crate) in_flight: InFlight,
+}
+
+/// Requests being handled, by id, each with the switch that cancels it.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    cancels: Mutex<HashMap<Id, oneshot::Sender<()>>>,
+}
+
+impl InFlight {
+    /// Takes a slot if fewer than `max` are in use.
+    pub(crate) fn acquire(&self, max: usize) -> bool {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    pub(crate) fn release(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Registers a cancellable request; `None` if the id is already in flight.
+    pub(crate) fn track(&self, id: &Id) -> Option<oneshot::Receiver<()>> {
+        let mut cancels = self.cancels.lock().unwrap();
+        if cancels.contains_key(id) {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        cancels.insert(id.clone(), tx);
+        Some(rx)
+    }
+
+    pub(crate) fn untrack(&self, id: &Id) {
+        self.cancels.lock().unwrap().remove(id);
+    }
+
+    pub(crate) fn cancel(&self, id: &Id) -> bool {
+        match self.cancels.lock().unwrap().remove(id) {
+            Some(tx) => tx.send(()).is_ok(),
+            None => false,
+        }
+    }
+}
+
+impl Context {
+    /// A process-unique number for this connection.
+    pub fn connection_id(&self) -> u64 {
+        self.conn.id
+    }
+
+    /// Who is calling; `None` before authentication.
+    pub fn principal(&self) -> Option<Principal> {
+        self.conn.principal.lock().unwrap().clone()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.conn.registry
+    }
+
+    pub fn authenticator(&self) -> Option<&dyn Authenticator> {
+        self.conn.authenticator.as_deref()
+    }
+
+    pub(crate) fn authenticate(&self, principal: Principal) {
+        *self.conn.principal.lock().unwrap() = Some(principal);
+    }
+
+    pub(crate) fn complete_handshake(&self) {
+        self.conn.handshake_done.store(true, Ordering::Release);
+    }
+
+    /// Sends a request to the client and waits for its reply.
+    pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
+        self.conn.broker.call(&self.conn.outbound, method, params, timeout).await
+    }
+
+    /// Sends a notification to the client.
+    pub async fn notify(&self, method: &str, params: Value) -> Result<(), Closed> {
+        let note = Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) };
+        let text = serde_json::to_string(&note).expect("a notification always serializes");
+        self.conn.outbound.send_text(text).await
+    }
+}

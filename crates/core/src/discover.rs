@@ -1,0 +1,40 @@
+//! The OpenRPC document for `rpc.discover`, generated from the registry.
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use crate::registry::Registry;
+
+pub(crate) const OPENRPC_VERSION: &str = "1.3.2";
+
+pub(crate) fn openrpc_document(registry: &Registry) -> Value {
+    let mut generator = SchemaSettings::draft07()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let methods: Vec<Value> = registry
+        .methods
+        .iter()
+        .map(|(name, entry)| {
+            let (params, result) = (entry.schemas)(&mut generator);
+            json!({
+                "name": name,
+                "summary": entry.summary,
+                // Params are one content descriptor holding the whole params schema:
+                // it is an object for most methods, a bare array for a few.
+                "paramStructure": "either",
+                "params": [{ "name": "params", "required": true, "schema": params }],
+                "result": { "name": "result", "schema": result },
+            })
+        })
+        .collect();
+    json!({
+        "openrpc": OPENRPC_VERSION,
+        "info": {
+            "title": "tether",
+            "version": crate::SERVER_VERSION,
+            "description": "JSON-RPC 2.0 over WebSocket for AI agent harnesses",
+        },
+        "methods": methods,
+        "components": { "schemas": generator.take_definitions(true) },
+    })
+}

@@ -1,0 +1,206 @@
+//! Routing parsed items to handlers: one task per request, bounded, cancellable.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::future::join_all;
+use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
+use tether_proto::{ErrorObject, Method, session::Auth};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::context::Context;
+use crate::error::RpcError;
+use crate::parse::{Frame, Item, parse_frame};
+use crate::registry::Phase;
+
+type ReplyFuture = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+
+enum Pending {
+    Done(Option<Response>),
+    Run(ReplyFuture),
+}
+
+/// Whether the connection may go on reading after a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub(crate) struct Dispatcher {
+    pub(crate) cx: Context,
+    pub(crate) limits: crate::Limits,
+}
+
+impl Dispatcher {
+    pub(crate) async fn on_text(&self, text: &str) -> Flow {
+        let limits = &self.limits;
+        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
+        if self.cx.principal().is_none() {
+            return self.before_auth(frame).await;
+        }
+        match frame {
+            Frame::Rejected(error) => self.send(Some(error_response(None, &error))).await,
+            Frame::Single(item) => match self.prepare(item) {
+                Pending::Done(reply) => self.send(reply).await,
+                Pending::Run(future) => {
+                    let cx = self.cx.clone();
+                    tokio::spawn(async move {
+                        if let Some(reply) = future.await {
+                            send_json(&cx, &reply).await;
+                        }
+                    });
+                }
+            },
+            Frame::Batch(items) => self.batch(items),
+        }
+        Flow::Continue
+    }
+
+    /// Only `session.auth` may pass; anything else gets -32001 and a close.
+    async fn before_auth(&self, frame: Frame) -> Flow {
+        let refused = RpcError::AuthRequired("the first frame must be session.auth".into());
+        match frame {
+            Frame::Single(Item::Call { id: Some(id), method, params }) if method == Auth::NAME => {
+                if let Pending::Run(future) = self.prepare(Item::Call { id: Some(id), method, params }) {
+                    self.send(future.await).await;
+                }
+                if self.cx.principal().is_some() {
+                    return Flow::Continue;
+                }
+            }
+            Frame::Single(Item::Call { id, .. } | Item::Invalid { id, .. }) => {
+                self.send(Some(error_response(id, &refused))).await
+            }
+            _ => self.send(Some(error_response(None, &refused))).await,
+        }
+        self.cx.conn.outbound.close(CloseCode::Policy, "authentication required");
+        Flow::Close
+    }
+
+    fn batch(&self, items: Vec<Item>) {
+        let mut replies = Vec::new();
+        let mut running = Vec::new();
+        for item in items {
+            match self.prepare(item) {
+                Pending::Done(reply) => replies.extend(reply),
+                Pending::Run(future) => running.push(future),
+            }
+        }
+        let cx = self.cx.clone();
+        tokio::spawn(async move {
+            replies.extend(join_all(running).await.into_iter().flatten());
+            // A batch of only notifications gets no reply at all.
+            if !replies.is_empty() {
+                send_json(&cx, &replies).await;
+            }
+        });
+    }
+
+    fn prepare(&self, item: Item) -> Pending {
+        match item {
+            Item::Invalid { id, error } => Pending::Done(Some(error_response(id, &error))),
+            Item::Reply { id, outcome } => {
+                if !self.cx.conn.broker.complete(&id, outcome) {
+                    tracing::debug!(%id, "ignoring a reply that no call waits for (late or unknown)");
+                }
+                Pending::Done(None)
+            }
+            Item::Call { id: None, method, params } if method == CANCELLED_NOTIFICATION => {
+                self.cancel(params);
+                Pending::Done(None)
+            }
+            Item::Call { id, method, params } => self.call(id, method, params),
+        }
+    }
+
+    fn call(&self, id: Option<Id>, method: String, params: Option<serde_json::Value>) -> Pending {
+        let conn = &self.cx.conn;
+        let fail = |id: Option<Id>, error: RpcError| {
+            tracing::debug!(%error, "request refused");
+            Pending::Done(id.map(|id| error_response(Some(id), &error)))
+        };
+        let Some(entry) = conn.registry.get(&method) else {
+            return fail(id, RpcError::MethodNotFound(method));
+        };
+        if entry.phase == Phase::Session && !conn.handshake_done.load(std::sync::atomic::Ordering::Acquire) {
+            return fail(id, RpcError::HandshakeRequired(method));
+        }
+        if !conn.in_flight.acquire(self.limits.max_in_flight) {
+            return fail(id, RpcError::Overloaded(self.limits.max_in_flight));
+        }
+        let cancelled = match &id {
+            None => None,
+            Some(request_id) => match conn.in_flight.track(request_id) {
+                Some(rx) => Some(rx),
+                None => {
+                    conn.in_flight.release();
+                    let error = RpcError::InvalidRequest(format!("id {request_id} is already in flight"));
+                    return fail(id, error);
+                }
+            },
+        };
+        let handler = (entry.handler)(self.cx.clone(), params);
+        let slot = Slot { cx: self.cx.clone(), id: id.clone() };
+        Pending::Run(Box::pin(async move {
+            let result = match cancelled {
+                None => handler.await,
+                Some(cancelled) => tokio::select! {
+                    result = handler => result,
+                    Ok(()) = cancelled => Err(RpcError::Cancelled),
+                },
+            };
+            drop(slot);
+            if let Err(error @ RpcError::Internal(_)) = &result {
+                tracing::warn!(%error, "handler failed");
+            }
+            let id = id?;
+            Some(match result {
+                Ok(value) => Response::result(id, value),
+                Err(error) => error_response(Some(id), &error),
+            })
+        }))
+    }
+
+    fn cancel(&self, params: Option<serde_json::Value>) {
+        match params.map(serde_json::from_value::<CancelledParams>) {
+            Some(Ok(p)) => {
+                if !self.cx.conn.in_flight.cancel(&p.request_id) {
+                    tracing::debug!(id = %p.request_id, "cancel for a request that is not in flight");
+                }
+            }
+            _ => tracing::debug!("ignoring a malformed {CANCELLED_NOTIFICATION}"),
+        }
+    }
+
+    async fn send(&self, reply: Option<Response>) {
+        if let Some(reply) = reply {
+            send_json(&self.cx, &reply).await;
+        }
+    }
+}
+
+/// Frees an in-flight slot however the request ends, even if its task is dropped.
+struct Slot {
+    cx: Context,
+    id: Option<Id>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(id) = &self.id {
+            self.cx.conn.in_flight.untrack(id);
+        }
+        self.cx.conn.in_flight.release();
+    }
+}
+
+fn error_response(id: Option<Id>, error: &RpcError) -> Response {
+    Response::error(id, ErrorObject::from(error))
+}
+
+async fn send_json<T: serde::Serialize>(cx: &Context, value: &T) {
+    let text = serde_json::to_string(value).expect("replies always serialize");
+    // A closed connection has nobody left to tell.
+    let _ = cx.conn.outbound.send_text(text).await;
+}

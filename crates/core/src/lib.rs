@@ -1,0 +1,30 @@
+//! The transport-neutral JSON-RPC 2.0 dispatcher.
+//!
+//! [`serve_connection`] drives one WebSocket connection from any `Stream` of
+//! incoming messages and any `Sink` of outgoing ones; listeners and tests both
+//! call it. Domain modules add their methods to a [`Registry`], which also feeds
+//! `rpc.discover`.
+
+mod auth;
+mod broker;
+mod connection;
+mod context;
+mod discover;
+mod dispatch;
+mod error;
+mod limits;
+pub mod methods;
+mod outbound;
+mod parse;
+mod registry;
+
+pub use auth::{Authenticator, Grant, Principal, StaticToken};
+pub use broker::CallError;
+pub use connection::{ConnectionOptions, serve_connection};
+pub use context::Context;
+pub use error::RpcError;
+pub use limits::{ConnectionConfig, Keepalive, Limits};
+pub use registry::{Phase, Registry};
+
+/// The server's own version, reported by `server.handshake` and `/healthz`.
+pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,37 @@
+//! `session.auth`: bind a connection to the operator or to one agent.
+
+use tether_proto::session::{Auth, AuthParams, AuthResult};
+
+use crate::auth::Principal;
+use crate::context::Context;
+use crate::error::RpcError;
+use crate::registry::{Phase, Registry};
+
+pub(super) fn register(registry: &mut Registry) {
+    registry.register_in::<Auth, _, _>(Phase::Unauthenticated, |cx, params| async move { auth(&cx, params) });
+}
+
+fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
+    let agent_id = match cx.authenticator() {
+        None => params.agent_id,
+        Some(authenticator) => {
+            let grant = authenticator
+                .verify(&params.token)
+                .ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
+            match (grant.agent_id, params.agent_id) {
+                (Some(bound), Some(asked)) if bound != asked => {
+                    return Err(RpcError::AuthRequired(format!(
+                        "this token is bound to agent {bound:?}, not {asked:?}"
+                    )));
+                }
+                (Some(bound), _) => Some(bound),
+                (None, asked) => asked,
+            }
+        }
+    };
+    if agent_id.as_deref().is_some_and(str::is_empty) {
+        return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
+    }
+    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent));
+    Ok(AuthResult { ok: true, auth_enabled: cx.authenticator().is_some(), agent_id })
+}

@@ -1,0 +1,99 @@
+//! The bounded queue of messages waiting to be written to one connection, and
+//! the signal that asks the connection to close.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Why a connection is closing.
+#[derive(Debug, Clone)]
+pub(crate) enum Closing {
+    /// The peer closed or vanished: flush what tungstenite owes it, send nothing new.
+    Peer,
+    /// We close, with this code and reason.
+    Local(CloseFrame),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("connection closed")]
+pub struct Closed;
+
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    queue: mpsc::Sender<Message>,
+    closing: watch::Sender<Option<Closing>>,
+    stall_timeout: Duration,
+}
+
+impl Outbound {
+    pub(crate) fn new(
+        capacity: usize,
+        stall_timeout: Duration,
+    ) -> (Self, mpsc::Receiver<Message>, watch::Receiver<Option<Closing>>) {
+        let (queue, rx) = mpsc::channel(capacity);
+        let (closing, closing_rx) = watch::channel(None);
+        (Outbound { queue, closing, stall_timeout }, rx, closing_rx)
+    }
+
+    /// Queues a message. A queue that stays full for the stall timeout means the
+    /// client stopped reading: the connection is closed with 1008.
+    pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
+        let message = match self.queue.try_send(message) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Closed),
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
+        match timeout(self.stall_timeout, self.queue.send(message)).await {
+            Ok(result) => result.map_err(|_| Closed),
+            Err(_) => {
+                tracing::info!(
+                    stall_timeout_ms = self.stall_timeout.as_millis() as u64,
+                    "closing a connection whose client stopped reading"
+                );
+                self.close(
+                    CloseCode::Policy,
+                    "outbound queue stayed full: client is not reading (limits.outbound_queue, limits.stall_timeout_ms)",
+                );
+                Err(Closed)
+            }
+        }
+    }
+
+    pub(crate) async fn send_text(&self, text: String) -> Result<(), Closed> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Queues a message only if there is room; for pings, which are worthless late.
+    pub(crate) fn try_send(&self, message: Message) {
+        let _ = self.queue.try_send(message);
+    }
+
+    /// Asks the connection to close; the first reason wins.
+    pub(crate) fn close(&self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame { code, reason: truncate_reason(reason).into() };
+        self.set_closing(Closing::Local(frame));
+    }
+
+    pub(crate) fn set_closing(&self, closing: Closing) {
+        self.closing.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(closing);
+            true
+        });
+    }
+}
+
+/// A close reason must fit in a control frame (123 bytes of payload for the text).
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}

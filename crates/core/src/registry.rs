@@ -1,0 +1,114 @@
+//! The method registry: every domain module registers its methods here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use schemars::{Schema, SchemaGenerator};
+use serde_json::Value;
+use tether_proto::Method;
+
+use crate::context::Context;
+use crate::error::RpcError;
+
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, RpcError>> + Send>>;
+type Handler = Arc<dyn Fn(Context, Option<Value>) -> HandlerFuture + Send + Sync>;
+
+/// When a method may be called on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before authentication (only `session.auth`).
+    Unauthenticated,
+    /// After authentication, before `server.handshake`.
+    Handshake,
+    /// After `server.handshake`: every application method.
+    Session,
+}
+
+pub(crate) struct Entry {
+    pub(crate) summary: &'static str,
+    pub(crate) phase: Phase,
+    pub(crate) schemas: fn(&mut SchemaGenerator) -> (Schema, Schema),
+    pub(crate) handler: Handler,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub(crate) methods: BTreeMap<&'static str, Entry>,
+    capabilities: BTreeSet<String>,
+}
+
+impl Registry {
+    /// A registry holding the built-in methods (`server.*`, `session.auth`, `rpc.discover`).
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        crate::methods::register(&mut registry);
+        registry
+    }
+
+    /// Registers `M` for the session phase (after the handshake).
+    pub fn register<M, F, Fut>(&mut self, handler: F)
+    where
+        M: Method,
+        F: Fn(Context, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
+    {
+        self.register_in::<M, F, Fut>(Phase::Session, handler);
+    }
+
+    pub fn register_in<M, F, Fut>(&mut self, phase: Phase, handler: F)
+    where
+        M: Method,
+        F: Fn(Context, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Handler = Arc::new(move |cx, params| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let params = decode_params::<M::Params>(params)?;
+                let result = handler(cx, params).await?;
+                serde_json::to_value(result).map_err(|e| RpcError::Internal(e.to_string()))
+            })
+        });
+        let entry = Entry { summary: M::SUMMARY, phase, schemas: schemas::<M>, handler: erased };
+        let previous = self.methods.insert(M::NAME, entry);
+        assert!(previous.is_none(), "method {} registered twice", M::NAME);
+    }
+
+    /// Declares a capability that `server.handshake` can negotiate.
+    pub fn add_capability(&mut self, capability: impl Into<String>) {
+        self.capabilities.insert(capability.into());
+    }
+
+    pub fn capabilities(&self) -> &BTreeSet<String> {
+        &self.capabilities
+    }
+
+    pub fn method_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.methods.keys().copied()
+    }
+
+    pub(crate) fn get(&self, method: &str) -> Option<&Entry> {
+        self.methods.get(method)
+    }
+}
+
+/// Absent params read as `{}`; errors name the offending field by its path.
+fn decode_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<P, RpcError> {
+    let value = params.unwrap_or_else(|| Value::Object(Default::default()));
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            RpcError::InvalidParams(format!("params: {inner}"))
+        } else {
+            RpcError::InvalidParams(format!("params.{path}: {inner}"))
+        }
+    })
+}
+
+fn schemas<M: Method>(generator: &mut SchemaGenerator) -> (Schema, Schema) {
+    (generator.subschema_for::<M::Params>(), generator.subschema_for::<M::Result>())
+}

@@ -1,0 +1,45 @@
+//! tether's wire contract: serde types only.
+//!
+//! Every JSON-RPC method is a [`Method`]: a name bound to its params and result
+//! types. The server's registry and `rpc.discover` are both built from these, so
+//! the contract lives in exactly one place.
+
+pub mod codes;
+pub mod jsonrpc;
+pub mod rpc;
+pub mod server;
+pub mod session;
+
+use schemars::JsonSchema;
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use jsonrpc::{ErrorObject, Id};
+
+/// A JSON-RPC method: its wire name and the types of its params and result.
+pub trait Method {
+    const NAME: &'static str;
+    /// One line for `rpc.discover`.
+    const SUMMARY: &'static str;
+    type Params: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
+    type Result: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
+}
+
+/// Declares a unit struct implementing [`Method`].
+#[macro_export]
+macro_rules! method {
+    ($(#[$meta:meta])* $ty:ident, $name:literal, $params:ty => $result:ty, $summary:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $ty;
+        impl $crate::Method for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            type Params = $params;
+            type Result = $result;
+        }
+    };
+}
+
+/// Params of a method that takes none: accepts `{}` or an absent `params`.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
+pub struct NoParams {}
