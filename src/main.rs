@@ -1,1 +1,97 @@
-fn main() {}
+//! The `tether` binary: parse flags, load settings, start the server, wait for a signal.
+
+mod cli;
+mod config;
+
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tether_core::{Authenticator, ConnectionConfig, Registry, StaticToken};
+use tether_server::{Server, ServerConfig, token};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{Cli, Command, LogFormat};
+use crate::config::Settings;
+
+fn main() -> ExitCode {
+    let Command::Serve(args) = Cli::parse().command;
+    let settings = match Settings::resolve(args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(settings.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(serve(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("tether: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&settings.data_dir)
+        .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    let authenticator = authenticator(&settings)?;
+    let config = ServerConfig {
+        listen: Some(settings.listen),
+        socket: Some(settings.socket),
+        authenticator,
+        allow_remote: settings.allow_remote,
+        allowed_origins: settings.allowed_origins,
+        connection: ConnectionConfig { limits: settings.limits, keepalive: settings.keepalive, ..Default::default() },
+    };
+    let server = Server::bind(config, Registry::new()).await.map_err(|e| e.to_string())?;
+    let addr = server.local_addr().expect("a TCP listener is always configured");
+    tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
+    // The one line on stdout: scripts and tests wait for it.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "tether listening on ws://{addr}");
+    let _ = stdout.flush();
+    drop(stdout);
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    server
+        .run(async move {
+            tokio::select! {
+                _ = sigterm.recv() => tracing::info!("SIGTERM"),
+                _ = sigint.recv() => tracing::info!("SIGINT"),
+            }
+        })
+        .await;
+    Ok(())
+}
+
+fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, String> {
+    if !settings.auth {
+        tracing::warn!("authentication is OFF (--no-auth): any local process can drive this daemon");
+        return Ok(None);
+    }
+    let token = match std::env::var("TETHER_TOKEN") {
+        Ok(token) if !token.is_empty() => token,
+        _ => token::load_or_create(&settings.token_file).map_err(|e| e.to_string())?,
+    };
+    Ok(Some(Arc::new(StaticToken::new(token))))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

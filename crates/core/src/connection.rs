@@ -74,7 +74,7 @@ async fn drive<S, K>(
 {
     tracing::debug!("connection opened");
     let writer = tokio::spawn(write_loop(sink, queue, closing.clone(), config.close_timeout));
-    let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, limits: config.limits.clone() };
+    let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, config: config.clone() };
     read_loop(stream, &dispatcher, &outbound, closing, shutdown, &config).await;
 
     // Every pending server → client call fails now, not at its timeout.
@@ -109,7 +109,7 @@ async fn read_loop<S>(
         tokio::select! {
             biased;
             _ = closing.changed() => return,
-            _ = shutdown.wait_for(|stop| *stop) => {
+            _ = stopped(&mut shutdown) => {
                 outbound.close(CloseCode::Away, "server shutting down");
                 return;
             }
@@ -211,4 +211,9 @@ where
         sink.feed(message).await?;
     }
     sink.flush().await
+}
+
+/// Resolves once the server shuts down (or is gone). Drops the `watch::Ref`, which is not `Send`.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

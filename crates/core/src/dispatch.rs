@@ -29,12 +29,12 @@ pub(crate) enum Flow {
 
 pub(crate) struct Dispatcher {
     pub(crate) cx: Context,
-    pub(crate) limits: crate::Limits,
+    pub(crate) config: std::sync::Arc<crate::ConnectionConfig>,
 }
 
 impl Dispatcher {
     pub(crate) async fn on_text(&self, text: &str) -> Flow {
-        let limits = &self.limits;
+        let limits = &self.config.limits;
         let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         if self.cx.principal().is_none() {
             return self.before_auth(frame).await;
@@ -126,8 +126,8 @@ impl Dispatcher {
         if entry.phase == Phase::Session && !conn.handshake_done.load(std::sync::atomic::Ordering::Acquire) {
             return fail(id, RpcError::HandshakeRequired(method));
         }
-        if !conn.in_flight.acquire(self.limits.max_in_flight) {
-            return fail(id, RpcError::Overloaded(self.limits.max_in_flight));
+        if !conn.in_flight.acquire(self.config.limits.max_in_flight) {
+            return fail(id, RpcError::Overloaded(self.config.limits.max_in_flight));
         }
         let cancelled = match &id {
             None => None,

@@ -93,10 +93,16 @@ impl Default for Keepalive {
 }
 
 /// Everything a connection needs to know about its limits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ConnectionConfig {
     pub limits: Limits,
     pub keepalive: Keepalive,
     /// How long a closing connection may spend flushing its last messages.
     pub close_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig { limits: Limits::default(), keepalive: Keepalive::default(), close_timeout: Duration::from_secs(1) }
+    }
 }

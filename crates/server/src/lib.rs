@@ -1,1 +1,29 @@
+//! tether's listeners: WebSocket on TCP (plus plain HTTP endpoints) and on a
+//! Unix socket, each connection handed to `tether_core::serve_connection`.
 
+mod front;
+mod http;
+mod listener;
+pub mod token;
+
+pub use listener::{Server, ServerError};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tether_core::{Authenticator, ConnectionConfig};
+
+pub struct ServerConfig {
+    /// TCP address for WebSocket and HTTP; port 0 picks a free one.
+    pub listen: Option<SocketAddr>,
+    /// Unix socket path for WebSocket; its directory must be private (0700).
+    pub socket: Option<PathBuf>,
+    /// `None` runs without authentication (`--no-auth`).
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Permits a non-loopback `listen` address (which also requires auth).
+    pub allow_remote: bool,
+    /// Origins allowed to open a WebSocket; any other `Origin` gets 403.
+    pub allowed_origins: Vec<String>,
+    pub connection: ConnectionConfig,
+}

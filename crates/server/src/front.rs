@@ -1,0 +1,158 @@
+//! The front door of every accepted stream: route plain HTTP, check and perform
+//! the WebSocket upgrade, then hand the socket to the dispatcher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tether_core::{ConnectionOptions, Principal, serve_connection};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+use crate::http::{self, HeadError, RequestHead};
+use crate::listener::Shared;
+
+/// A client gets this long to send its request head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a stream came from; decides which browser checks apply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Tcp,
+    Unix,
+}
+
+pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(HeadError::TooLarge)) => return drop(http::respond_text(&mut stream, 431, "request head too large\n").await),
+        Ok(Err(HeadError::Malformed(e))) => {
+            return drop(http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await);
+        }
+        Ok(Err(e)) => return tracing::debug!(error = %e, "dropped a stream before its request head"),
+        Err(_) => return tracing::debug!("dropped a stream that sent no request head in time"),
+    };
+    if !head.is_websocket_upgrade() {
+        return drop(plain_http(&mut stream, &head, &shared).await);
+    }
+    let principal = match check_upgrade(&head, transport, &shared) {
+        Ok(principal) => principal,
+        Err((status, why)) => {
+            tracing::debug!(status, why, "refused a WebSocket upgrade");
+            return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
+        }
+    };
+    let Some(_slot) = shared.try_admit() else {
+        let why = format!("too many connections (limits.max_connections = {})\n", shared.config.connection.limits.max_connections);
+        return drop(http::respond_text(&mut stream, 503, &why).await);
+    };
+    let key = head.header("sec-websocket-key").unwrap_or_default();
+    let accept = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    if stream.write_all(accept.as_bytes()).await.is_err() {
+        return;
+    }
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
+    let (sink, stream) = ws.split();
+    let options = ConnectionOptions {
+        config: shared.connection_config.clone(),
+        principal,
+        authenticator: shared.config.authenticator.clone(),
+        shutdown: shared.shutdown.subscribe(),
+    };
+    serve_connection(stream, sink, shared.registry.clone(), options).await;
+}
+
+fn ws_config(shared: &Shared) -> WebSocketConfig {
+    let limits = &shared.config.connection.limits;
+    WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+}
+
+/// Browser and auth checks on an upgrade. Ok carries the principal a bearer header proved.
+fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<Option<Principal>, (u16, String)> {
+    if let Some(origin) = head.header("origin")
+        && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
+    {
+        return Err((403, format!("origin {origin:?} is not allowed (allowed_origins)")));
+    }
+    if transport == Transport::Tcp && shared.loopback_only {
+        let host = head.header("host").ok_or((400, "missing Host header".to_owned()))?;
+        if !is_loopback_host(host) {
+            return Err((403, format!("host {host:?} is not a loopback name or address")));
+        }
+    }
+    if head.header("sec-websocket-version") != Some("13") {
+        return Err((426, "sec-websocket-version must be 13".to_owned()));
+    }
+    if head.header("sec-websocket-key").is_none_or(str::is_empty) {
+        return Err((400, "missing sec-websocket-key".to_owned()));
+    }
+    match (head.header("authorization"), &shared.config.authenticator) {
+        (None, _) | (Some(_), None) => Ok(None),
+        (Some(value), Some(authenticator)) => {
+            let token = value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+                .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
+            let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
+            Ok(Some(grant.agent_id.map_or(Principal::Operator, Principal::Agent)))
+        }
+    }
+}
+
+/// `localhost`, `127.x.y.z`, or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }
+        })
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, shared: &Shared) -> std::io::Result<()> {
+    match (head.method.as_str(), head.path.as_str()) {
+        ("GET", "/healthz") => {
+            let body = serde_json::json!({
+                "status": "ok",
+                "version": tether_core::SERVER_VERSION,
+                "uptime_s": shared.started.elapsed().as_secs(),
+                "connections": shared.connection_count(),
+            });
+            http::respond(stream, 200, "application/json", &body.to_string()).await
+        }
+        _ => http::respond_text(stream, 404, "not found: tether serves WebSocket upgrades and GET /healthz\n").await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in ["localhost", "localhost:9100", "127.0.0.1", "127.0.0.1:80", "127.1.2.3:9", "[::1]", "[::1]:9100", "LOCALHOST"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in ["evil.com", "evil.com:9100", "10.0.0.1:9100", "localhost.evil.com", "[::2]:1", "0.0.0.0"] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Binding, accepting, counting connections, and shutting down gracefully.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tether_core::Registry;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+use crate::ServerConfig;
+use crate::front::{self, Transport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("nothing to listen on: set a TCP address or a Unix socket path")]
+    NoListener,
+    #[error("{addr} is not a loopback address: binding it needs allow_remote (--allow-remote) and auth on")]
+    RemoteNotAllowed { addr: SocketAddr },
+    #[error("invalid limits: {0}")]
+    Limits(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Tcp { addr: SocketAddr, source: io::Error },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Unix { path: PathBuf, source: io::Error },
+    #[error("socket directory {} is accessible by others (mode {mode:o}); use a private (0700) directory", path.display())]
+    SocketDirTooOpen { path: PathBuf, mode: u32 },
+    #[error("another daemon is already listening on {}", path.display())]
+    SocketInUse { path: PathBuf },
+}
+
+/// State every connection of this server shares.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) connection_config: Arc<tether_core::ConnectionConfig>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) started: Instant,
+    pub(crate) loopback_only: bool,
+    pub(crate) shutdown: watch::Sender<bool>,
+    /// Open WebSocket connections; watched so shutdown can wait for zero.
+    connections: watch::Sender<usize>,
+}
+
+impl Shared {
+    pub(crate) fn connection_count(&self) -> usize {
+        *self.connections.borrow()
+    }
+
+    /// Counts a new connection unless the limit is reached; the guard uncounts it.
+    pub(crate) fn try_admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.config.connection.limits.max_connections;
+        let admitted = self.connections.send_if_modified(|n| {
+            if *n >= max {
+                return false;
+            }
+            *n += 1;
+            true
+        });
+        admitted.then(|| ConnectionSlot(self.clone()))
+    }
+}
+
+pub(crate) struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.send_modify(|n| *n -= 1);
+    }
+}
+
+pub struct Server {
+    tcp: Option<TcpListener>,
+    unix: Option<(UnixListener, PathBuf)>,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    pub async fn bind(config: ServerConfig, registry: Registry) -> Result<Server, ServerError> {
+        config.connection.limits.validate().map_err(ServerError::Limits)?;
+        if config.listen.is_none() && config.socket.is_none() {
+            return Err(ServerError::NoListener);
+        }
+        let loopback_only = config.listen.is_none_or(|addr| addr.ip().is_loopback());
+        if let Some(addr) = config.listen
+            && !loopback_only
+            && !(config.allow_remote && config.authenticator.is_some())
+        {
+            return Err(ServerError::RemoteNotAllowed { addr });
+        }
+        let tcp = match config.listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Tcp { addr, source })?),
+            None => None,
+        };
+        let unix = match &config.socket {
+            Some(path) => Some((bind_unix(path)?, path.clone())),
+            None => None,
+        };
+        let shared = Arc::new(Shared {
+            connection_config: Arc::new(config.connection.clone()),
+            config,
+            registry: Arc::new(registry),
+            started: Instant::now(),
+            loopback_only,
+            shutdown: watch::channel(false).0,
+            connections: watch::channel(0).0,
+        });
+        Ok(Server { tcp, unix, shared })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.unix.as_ref().map(|(_, path)| path.as_path())
+    }
+
+    /// Serves until `shutdown` resolves, then closes every connection with 1001
+    /// and waits (bounded by the close timeout) for them to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server { tcp, unix, shared } = self;
+        let accepting = async {
+            tokio::join!(accept_tcp(tcp, shared.clone()), accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone()));
+        };
+        tokio::select! {
+            _ = accepting => {}
+            _ = shutdown => {}
+        }
+        tracing::info!(connections = shared.connection_count(), "shutting down");
+        shared.shutdown.send_replace(true);
+        let mut open = shared.connections.subscribe();
+        let grace = shared.config.connection.close_timeout + std::time::Duration::from_secs(1);
+        if tokio::time::timeout(grace, open.wait_for(|n| *n == 0)).await.is_err() {
+            tracing::warn!(connections = shared.connection_count(), "connections still open after the shutdown grace");
+        }
+        if let Some((_, path)) = unix {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+async fn accept_tcp(listener: Option<TcpListener>, shared: Arc<Shared>) {
+    let Some(listener) = listener else { return };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone()));
+            }
+            Err(e) => accept_failed(e).await,
+        }
+    }
+}
+
+async fn accept_unix(listener: Option<&UnixListener>, shared: Arc<Shared>) {
+    let Some(listener) = listener else { return };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                tokio::spawn(front::handle(stream, Transport::Unix, shared.clone()));
+            }
+            Err(e) => accept_failed(e).await,
+        }
+    }
+}
+
+/// Out of file descriptors and the like: back off instead of spinning.
+async fn accept_failed(error: io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
+/// Binds a 0600 socket inside a 0700 directory, replacing a stale socket file.
+fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
+    let unix_err = |source| ServerError::Unix { path: path.to_owned(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(unix_err)?;
+    }
+    let mode = std::fs::metadata(dir).map_err(unix_err)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ServerError::SocketDirTooOpen { path: dir.to_owned(), mode });
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(ServerError::SocketInUse { path: path.to_owned() });
+        }
+        std::fs::remove_file(path).map_err(unix_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(unix_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(unix_err)?;
+    Ok(listener)
+}

@@ -1,0 +1,114 @@
+//! The daemon's configuration: embedded defaults, then the TOML file, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tether_core::{Keepalive, Limits};
+
+use crate::cli::{LogFormat, ServeArgs};
+
+/// The TOML file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub socket: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    pub auth: Option<bool>,
+    pub allow_remote: Option<bool>,
+    pub allowed_origins: Vec<String>,
+    pub log_format: Option<LogFormat>,
+    pub limits: Limits,
+    pub keepalive: Keepalive,
+}
+
+/// The settings the daemon runs with, after layering.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    pub token_file: PathBuf,
+    pub auth: bool,
+    pub allow_remote: bool,
+    pub allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+    pub limits: Limits,
+    pub keepalive: Keepalive,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> Result<Settings, String> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .or_else(|| std::env::var_os("TETHER_HOME").map(PathBuf::from))
+            .or_else(|| dirs::data_dir().map(|d| d.join("tether")))
+            .ok_or("no data directory: pass --data-dir or set TETHER_HOME")?;
+        Ok(Settings {
+            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap()),
+            socket: args.socket.or(file.socket).unwrap_or_else(|| data_dir.join("tether.sock")),
+            token_file: args.token_file.or(file.token_file).unwrap_or_else(|| data_dir.join("auth-token")),
+            auth: !args.no_auth && file.auth.unwrap_or(true),
+            allow_remote: args.allow_remote || file.allow_remote.unwrap_or(false),
+            allowed_origins: file.allowed_origins,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            limits: file.limits,
+            keepalive: file.keepalive,
+            data_dir,
+        })
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tether.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nlog_format = \"json\"\n[limits]\nmax_batch = 7\n[keepalive]\ninterval_ms = 5\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            data_dir: Some(dir.path().to_owned()),
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(args).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.limits.max_batch, 7);
+        assert_eq!(settings.limits.max_in_flight, Limits::default().max_in_flight);
+        assert_eq!(settings.keepalive.interval_ms, 5);
+        assert_eq!(settings.socket, dir.path().join("tether.sock"));
+        assert!(settings.auth);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "[limits]\nmax_bach = 7\n").unwrap();
+        let args = ServeArgs { config: Some(path), data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
+        let err = Settings::resolve(args).unwrap_err();
+        assert!(err.contains("max_bach"), "{err}");
+    }
+}
