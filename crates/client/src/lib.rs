@@ -1,1 +1,210 @@
+//! The Rust SDK for tether.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), tether_client::ClientError> {
+//! use tether_proto::server::Ping;
+//! let client = tether_client::Client::builder("ws://127.0.0.1:9100")
+//!     .token("…")
+//!     .on_request("tools.execute", |params| async move { Ok(params) })
+//!     .connect()
+//!     .await?;
+//! assert_eq!(client.call::<Ping>(Default::default()).await?, "pong");
+//! # Ok(()) }
+//! ```
 
+mod connection;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tether_proto::server::{Handshake, HandshakeParams, HandshakeResult, PROTOCOL_VERSION};
+use tether_proto::session::{Auth, AuthParams};
+use tether_proto::{ErrorObject, Method};
+use tokio::sync::{Mutex, mpsc};
+
+pub use connection::Notification;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
+pub(crate) type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("cannot connect: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("server error: {0}")]
+    Rpc(ErrorObject),
+    #[error("the connection is closed")]
+    Closed,
+    #[error("unexpected result shape: {0}")]
+    Decode(#[from] serde_json::Error),
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, when the server answered with an error.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            ClientError::Rpc(e) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+enum Target {
+    Url(String),
+    Unix(PathBuf),
+}
+
+/// How the token reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `Authorization: Bearer` on the upgrade request.
+    Header,
+    /// A `session.auth` first frame (what CAR clients do).
+    Frame,
+}
+
+pub struct ClientBuilder {
+    target: Target,
+    token: Option<String>,
+    auth_mode: AuthMode,
+    agent_id: Option<String>,
+    handshake: bool,
+    required_capabilities: Vec<String>,
+    handlers: HashMap<String, Handler>,
+}
+
+impl ClientBuilder {
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    pub fn auth_mode(mut self, mode: AuthMode) -> Self {
+        self.auth_mode = mode;
+        self
+    }
+
+    /// Binds the connection to this agent (sent with `session.auth`).
+    pub fn agent_id(mut self, agent_id: impl Into<String>) -> Self {
+        self.agent_id = Some(agent_id.into());
+        self.auth_mode = AuthMode::Frame;
+        self
+    }
+
+    pub fn require_capability(mut self, capability: impl Into<String>) -> Self {
+        self.required_capabilities.push(capability.into());
+        self
+    }
+
+    /// Connect without `server.handshake` (only pre-handshake methods will work).
+    pub fn skip_handshake(mut self) -> Self {
+        self.handshake = false;
+        self
+    }
+
+    /// Answers server → client requests named `method`.
+    pub fn on_request<F, Fut>(mut self, method: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+    {
+        self.handlers.insert(method.into(), Arc::new(move |params| Box::pin(handler(params))));
+        self
+    }
+
+    pub async fn connect(self) -> Result<Client, ClientError> {
+        let header_token = self.token.as_deref().filter(|_| self.auth_mode == AuthMode::Header);
+        let (sink, stream) = match &self.target {
+            Target::Url(url) => connection::open_tcp(url, header_token).await?,
+            Target::Unix(path) => connection::open_unix(path, header_token).await?,
+        };
+        let (link, notifications) = connection::spawn(sink, stream, self.handlers);
+        let client = Client { link, notifications: Arc::new(Mutex::new(notifications)), handshake: None };
+        if let (Some(token), AuthMode::Frame) = (self.token, self.auth_mode) {
+            client.call::<Auth>(AuthParams { token, agent_id: self.agent_id }).await?;
+        }
+        if !self.handshake {
+            return Ok(client);
+        }
+        let params = HandshakeParams {
+            protocol_version: PROTOCOL_VERSION,
+            protocol_version_min: None,
+            client_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            required_capabilities: self.required_capabilities,
+            optional_capabilities: Vec::new(),
+        };
+        let handshake = client.call::<Handshake>(params).await?;
+        Ok(Client { handshake: Some(handshake), ..client })
+    }
+}
+
+/// A connection to tether. Cheap to clone; every clone shares the socket.
+#[derive(Clone)]
+pub struct Client {
+    link: connection::Link,
+    notifications: Arc<Mutex<mpsc::UnboundedReceiver<Notification>>>,
+    handshake: Option<HandshakeResult>,
+}
+
+impl Client {
+    /// Connects to `ws://…` (or `wss://…`).
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        Self::builder_for(Target::Url(url.into()))
+    }
+
+    /// Connects over a Unix domain socket.
+    pub fn builder_unix(path: impl Into<PathBuf>) -> ClientBuilder {
+        Self::builder_for(Target::Unix(path.into()))
+    }
+
+    fn builder_for(target: Target) -> ClientBuilder {
+        ClientBuilder {
+            target,
+            token: None,
+            auth_mode: AuthMode::Frame,
+            agent_id: None,
+            handshake: true,
+            required_capabilities: Vec::new(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// The server's answer to `server.handshake`, if one was made.
+    pub fn handshake(&self) -> Option<&HandshakeResult> {
+        self.handshake.as_ref()
+    }
+
+    pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
+        let value = self.call_raw(M::NAME, serde_json::to_value(params)?).await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    pub async fn call_raw(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.link.call(method, params).await
+    }
+
+    pub fn notify(&self, method: &str, params: Value) -> Result<(), ClientError> {
+        self.link.notify(method, params)
+    }
+
+    /// The next notification from the server; `None` once the connection is gone.
+    pub async fn next_notification(&self) -> Option<Notification> {
+        self.notifications.lock().await.recv().await
+    }
+
+    /// Closes the connection (a normal 1000 close).
+    pub fn close(&self) {
+        self.link.close();
+    }
+
+    /// Resolves when the connection has ended, whoever closed it.
+    pub async fn closed(&self) {
+        self.link.closed().await
+    }
+}

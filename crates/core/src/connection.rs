@@ -213,7 +213,10 @@ where
     sink.flush().await
 }
 
-/// Resolves once the server shuts down (or is gone). Drops the `watch::Ref`, which is not `Send`.
+/// Resolves once the server shuts down; never, if nobody holds the sender.
+/// (Also drops the `watch::Ref`, which is not `Send`.)
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }

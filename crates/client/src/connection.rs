@@ -1,0 +1,182 @@
+//! The socket behind a `Client`: a reader task that routes replies, requests and
+//! notifications, and a writer task that owns the sink.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde_json::{Value, json};
+use tether_proto::jsonrpc::{Id, Outcome, Request, Response, Version};
+use tether_proto::{ErrorObject, codes};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::{ClientError, Handler};
+
+type BoxSink = Pin<Box<dyn Sink<Message, Error = WsError> + Send>>;
+type BoxStream = Pin<Box<dyn Stream<Item = Result<Message, WsError>> + Send>>;
+type Pending = Arc<Mutex<Option<HashMap<i64, oneshot::Sender<Result<Value, ErrorObject>>>>>>;
+
+/// A notification from the server.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub method: String,
+    pub params: Value,
+}
+
+pub(crate) async fn open_tcp(url: &str, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
+    let mut request = url.into_client_request()?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
+        request.headers_mut().insert("authorization", value);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    let (sink, stream) = ws.split();
+    Ok((Box::pin(sink), Box::pin(stream)))
+}
+
+pub(crate) async fn open_unix(path: &Path, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
+    let socket = tokio::net::UnixStream::connect(path).await?;
+    let mut request = "ws://localhost/".into_client_request()?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
+        request.headers_mut().insert("authorization", value);
+    }
+    let (ws, _) = tokio_tungstenite::client_async(request, socket).await?;
+    let (sink, stream) = ws.split();
+    Ok((Box::pin(sink), Box::pin(stream)))
+}
+
+#[derive(Clone)]
+pub(crate) struct Link {
+    next_id: Arc<AtomicI64>,
+    pending: Pending,
+    outgoing: mpsc::UnboundedSender<Message>,
+    alive: watch::Receiver<bool>,
+}
+
+pub(crate) fn spawn(
+    sink: BoxSink,
+    stream: BoxStream,
+    handlers: HashMap<String, Handler>,
+) -> (Link, mpsc::UnboundedReceiver<Notification>) {
+    let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+    let (notify_tx, notify_rx) = mpsc::unbounded_channel();
+    let (alive_tx, alive) = watch::channel(true);
+    let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
+    tokio::spawn(write_loop(sink, outgoing_rx));
+    let reader = Reader { pending: pending.clone(), outgoing: outgoing.clone(), handlers, notify_tx };
+    tokio::spawn(async move {
+        reader.run(stream).await;
+        alive_tx.send_replace(false);
+    });
+    (Link { next_id: Arc::new(AtomicI64::new(1)), pending, outgoing, alive }, notify_rx)
+}
+
+impl Link {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().as_mut().ok_or(ClientError::Closed)?.insert(id, tx);
+        let request = Request { jsonrpc: Version, id: Some(Id::Number(id)), method: method.to_owned(), params: Some(params) };
+        self.send(&request)?;
+        match rx.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(ClientError::Rpc(error)),
+            Err(_) => Err(ClientError::Closed),
+        }
+    }
+
+    pub(crate) fn notify(&self, method: &str, params: Value) -> Result<(), ClientError> {
+        self.send(&Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) })
+    }
+
+    fn send<T: serde::Serialize>(&self, message: &T) -> Result<(), ClientError> {
+        let text = serde_json::to_string(message)?;
+        self.outgoing.send(Message::Text(text.into())).map_err(|_| ClientError::Closed)
+    }
+
+    pub(crate) fn close(&self) {
+        let _ = self.outgoing.send(Message::Close(None));
+    }
+
+    pub(crate) async fn closed(&self) {
+        let mut alive = self.alive.clone();
+        let _ = alive.wait_for(|alive| !alive).await;
+    }
+}
+
+async fn write_loop(mut sink: BoxSink, mut outgoing: mpsc::UnboundedReceiver<Message>) {
+    while let Some(message) = outgoing.recv().await {
+        let closing = matches!(message, Message::Close(_));
+        if sink.send(message).await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+struct Reader {
+    pending: Pending,
+    outgoing: mpsc::UnboundedSender<Message>,
+    handlers: HashMap<String, Handler>,
+    notify_tx: mpsc::UnboundedSender<Notification>,
+}
+
+impl Reader {
+    async fn run(self, mut stream: BoxStream) {
+        while let Some(Ok(message)) = stream.next().await {
+            let Message::Text(text) = message else { continue };
+            match serde_json::from_str::<Value>(text.as_str()) {
+                Ok(Value::Array(items)) => items.into_iter().for_each(|item| self.route(item)),
+                Ok(item) => self.route(item),
+                Err(e) => tracing::warn!(error = %e, "server sent invalid JSON"),
+            }
+        }
+        // Every call still waiting fails now.
+        self.pending.lock().unwrap().take();
+    }
+
+    fn route(&self, item: Value) {
+        if item.get("method").is_none() {
+            return self.complete(item);
+        }
+        let Ok(request) = serde_json::from_value::<Request>(item) else { return };
+        let params = request.params.unwrap_or(Value::Null);
+        let Some(id) = request.id else {
+            let _ = self.notify_tx.send(Notification { method: request.method, params });
+            return;
+        };
+        let outgoing = self.outgoing.clone();
+        let handler = self.handlers.get(&request.method).cloned();
+        tokio::spawn(async move {
+            let outcome = match handler {
+                Some(handler) => handler(params).await,
+                None => Err(ErrorObject::new(codes::METHOD_NOT_FOUND, format!("no handler for {}", request.method))),
+            };
+            let response = match outcome {
+                Ok(result) => Response::result(id, result),
+                Err(error) => Response::error(Some(id), error),
+            };
+            let text = serde_json::to_string(&response).unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
+            let _ = outgoing.send(Message::Text(text.into()));
+        });
+    }
+
+    fn complete(&self, item: Value) {
+        let Ok(response) = serde_json::from_value::<Response>(item) else { return };
+        let Some(Id::Number(id)) = response.id else { return };
+        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&id));
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(match response.outcome {
+                Outcome::Result(value) => Ok(value),
+                Outcome::Error(error) => Err(error),
+            });
+        }
+    }
+}

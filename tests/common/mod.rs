@@ -1,0 +1,244 @@
+//! Shared test harness: an in-process server on real sockets, raw WebSocket
+//! helpers for bad input, and the real binary for restarts and signals.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tether_client::{Client, ClientBuilder};
+use tether_core::{ConnectionConfig, Context, Registry, RpcError, StaticToken};
+use tether_server::{Server, ServerConfig};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Generous bound for things that should happen "at once"; a hang fails instead of blocking CI.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+tether_proto::method!(TestSleep, "test.sleep", Value => Value, "Sleeps params.ms, then answers it.");
+tether_proto::method!(TestCallback, "test.callback", Value => Value, "Calls the client back and answers with its reply.");
+tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.count notifications of params.bytes each.");
+
+/// The built-in registry plus throwaway methods that exercise the dispatcher.
+pub fn test_registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.register::<TestSleep, _, _>(|_cx, params| async move {
+        let ms = params["ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(json!(ms))
+    });
+    registry.register::<TestCallback, _, _>(|cx: Context, params| async move {
+        let method = params["method"].as_str().unwrap_or("test.echo").to_owned();
+        let timeout = Duration::from_millis(params["timeout_ms"].as_u64().unwrap_or(5_000));
+        let answer = cx.call(&method, params["params"].clone(), timeout).await?;
+        Ok(answer)
+    });
+    registry.register::<TestFlood, _, _>(|cx: Context, params| async move {
+        let blob = "x".repeat(params["bytes"].as_u64().unwrap_or(1024) as usize);
+        for i in 0..params["count"].as_u64().unwrap_or(1) {
+            cx.notify("test.flooded", json!({"i": i, "blob": blob}))
+                .await
+                .map_err(|e| RpcError::Internal(e.to_string()))?;
+        }
+        Ok(json!("flooded"))
+    });
+    registry
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub socket: PathBuf,
+    pub token: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let token = tether_server::token::generate().unwrap();
+        let socket = dir.path().join("run").join("tether.sock");
+        let mut config = ServerConfig {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            socket: Some(socket.clone()),
+            authenticator: Some(Arc::new(StaticToken::new(token.clone()))),
+            allow_remote: false,
+            allowed_origins: Vec::new(),
+            connection: ConnectionConfig::default(),
+        };
+        tune(&mut config);
+        let server = Server::bind(config, test_registry()).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer { addr, url: format!("ws://{addr}"), socket, token, stop: Some(stop), task, _dir: dir }
+    }
+
+    pub fn client(&self) -> ClientBuilder {
+        Client::builder(&self.url).token(&self.token)
+    }
+
+    pub async fn connect(&self) -> Client {
+        self.client().connect().await.unwrap()
+    }
+
+    /// A raw WebSocket with no frames sent yet.
+    pub async fn raw(&self) -> Ws {
+        tokio_tungstenite::connect_async(&self.url).await.unwrap().0
+    }
+
+    /// A raw WebSocket that has authenticated and completed the handshake.
+    pub async fn raw_session(&self) -> Ws {
+        let mut ws = self.raw().await;
+        let auth = rpc(&mut ws, json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token": self.token}})).await;
+        assert_eq!(auth["result"]["ok"], true, "{auth}");
+        let hs = rpc(&mut ws, json!({"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}})).await;
+        assert_eq!(hs["result"]["protocol_version"], 3, "{hs}");
+        ws
+    }
+
+    /// Upgrades with extra headers and returns the HTTP status (101 on success).
+    pub async fn upgrade_status(&self, headers: &[(&str, &str)]) -> u16 {
+        let mut request = self.url.as_str().into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(e) => panic!("upgrade failed without an HTTP status: {e}"),
+        }
+    }
+
+    pub async fn healthz(&self) -> Value {
+        http_get(self.addr, "/healthz").await.1
+    }
+
+    /// Waits until the server counts exactly `n` open WebSocket connections.
+    pub async fn wait_for_connections(&self, n: u64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if self.healthz().await["connections"] == n {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "server never reached {n} connections");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(PATIENCE, &mut self.task).await.expect("server stops").unwrap();
+    }
+}
+
+/// A raw HTTP/1.1 GET; returns the status and the body parsed as JSON (or as a string).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())))
+}
+
+pub async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::Text(value.to_string().into())).await.unwrap();
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::Text(Utf8Bytes::from(text.to_owned()))).await.unwrap();
+}
+
+/// The next text frame as JSON, skipping pings and pongs.
+pub async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, ws.next()).await.expect("a reply in time");
+        match message.expect("the connection stays open").expect("a valid frame") {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+pub async fn rpc(ws: &mut Ws, request: Value) -> Value {
+    send(ws, request).await;
+    recv(ws).await
+}
+
+/// Reads until the server closes; returns its close frame (skipping anything before it).
+pub async fn close_frame(ws: &mut Ws) -> Option<CloseFrame> {
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.expect("the server closes in time") {
+            Some(Ok(Message::Close(frame))) => return frame,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// The real `tether` binary, run with its own data directory.
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(data_dir: &std::path::Path, extra: &[&str]) -> Daemon {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("TETHER_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("tether listening on ").unwrap_or_else(|| panic!("ready line: {line:?}")).to_owned();
+        let addr = url.trim_start_matches("ws://").parse().unwrap();
+        Daemon { child, url, addr, data_dir: data_dir.to_owned() }
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("auth-token")).unwrap().trim().to_owned()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
