@@ -74,11 +74,19 @@ pub enum Outcome {
 
 impl Response {
     pub fn result(id: Id, result: Value) -> Self {
-        Response { jsonrpc: Version, outcome: Outcome::Result(result), id: Some(id) }
+        Response {
+            jsonrpc: Version,
+            outcome: Outcome::Result(result),
+            id: Some(id),
+        }
     }
 
     pub fn error(id: Option<Id>, error: ErrorObject) -> Self {
-        Response { jsonrpc: Version, outcome: Outcome::Error(error), id }
+        Response {
+            jsonrpc: Version,
+            outcome: Outcome::Error(error),
+            id,
+        }
     }
 }
 
@@ -92,7 +100,11 @@ pub struct ErrorObject {
 
 impl ErrorObject {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        ErrorObject { code, message: message.into(), data: None }
+        ErrorObject {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {

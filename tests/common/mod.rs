@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tether_client::{Client, ClientBuilder};
-use tether_core::{ConnectionConfig, Context, Registry, RpcError, StaticToken};
+use tether_core::{CallError, ConnectionConfig, Context, Registry, RpcError, StaticToken};
 use tether_server::{Server, ServerConfig};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -30,18 +30,30 @@ tether_proto::method!(TestCallback, "test.callback", Value => Value, "Calls the 
 tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.count notifications of params.bytes each.");
 
 /// The built-in registry plus throwaway methods that exercise the dispatcher.
-pub fn test_registry() -> Registry {
+/// `test.callback` reports how each of its calls ended on `probe`.
+pub fn test_registry(probe: broadcast::Sender<Value>) -> Registry {
     let mut registry = Registry::new();
     registry.register::<TestSleep, _, _>(|_cx, params| async move {
         let ms = params["ms"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         Ok(json!(ms))
     });
-    registry.register::<TestCallback, _, _>(|cx: Context, params| async move {
-        let method = params["method"].as_str().unwrap_or("test.echo").to_owned();
-        let timeout = Duration::from_millis(params["timeout_ms"].as_u64().unwrap_or(5_000));
-        let answer = cx.call(&method, params["params"].clone(), timeout).await?;
-        Ok(answer)
+    registry.register::<TestCallback, _, _>(move |cx: Context, params| {
+        let probe = probe.clone();
+        async move {
+            let method = params["method"].as_str().unwrap_or("test.echo").to_owned();
+            let timeout = Duration::from_millis(params["timeout_ms"].as_u64().unwrap_or(5_000));
+            let outcome = cx.call(&method, params["params"].clone(), timeout).await;
+            let _ = probe.send(match &outcome {
+                Ok(value) => json!({"ok": value}),
+                Err(CallError::Timeout { .. }) => json!({"error": "timeout"}),
+                Err(CallError::Disconnected { .. }) => json!({"error": "disconnected"}),
+                Err(CallError::Remote { error, .. }) => {
+                    json!({"error": "remote", "code": error.code})
+                }
+            });
+            Ok(outcome?)
+        }
     });
     registry.register::<TestFlood, _, _>(|cx: Context, params| async move {
         let blob = "x".repeat(params["bytes"].as_u64().unwrap_or(1024) as usize);
@@ -60,6 +72,7 @@ pub struct TestServer {
     pub url: String,
     pub socket: PathBuf,
     pub token: String,
+    probe: broadcast::Sender<Value>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -83,13 +96,30 @@ impl TestServer {
             connection: ConnectionConfig::default(),
         };
         tune(&mut config);
-        let server = Server::bind(config, test_registry()).await.unwrap();
+        let probe = broadcast::channel(64).0;
+        let server = Server::bind(config, test_registry(probe.clone()))
+            .await
+            .unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { addr, url: format!("ws://{addr}"), socket, token, stop: Some(stop), task, _dir: dir }
+        TestServer {
+            addr,
+            url: format!("ws://{addr}"),
+            socket,
+            token,
+            probe,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// Reports of how `test.callback` calls ended, from now on.
+    pub fn probe(&self) -> broadcast::Receiver<Value> {
+        self.probe.subscribe()
     }
 
     pub fn client(&self) -> ClientBuilder {
@@ -108,7 +138,11 @@ impl TestServer {
     /// A raw WebSocket that has authenticated and completed the handshake.
     pub async fn raw_session(&self) -> Ws {
         let mut ws = self.raw().await;
-        let auth = rpc(&mut ws, json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token": self.token}})).await;
+        let auth = rpc(
+            &mut ws,
+            json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token": self.token}}),
+        )
+        .await;
         assert_eq!(auth["result"]["ok"], true, "{auth}");
         let hs = rpc(&mut ws, json!({"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}})).await;
         assert_eq!(hs["result"]["protocol_version"], 3, "{hs}");
@@ -116,14 +150,16 @@ impl TestServer {
     }
 
     /// Upgrades with extra headers and returns the HTTP status (101 on success).
-    pub async fn upgrade_status(&self, headers: &[(&str, &str)]) -> u16 {
+    pub async fn upgrade_status(&self, headers: &[(&'static str, &str)]) -> u16 {
         let mut request = self.url.as_str().into_client_request().unwrap();
         for (name, value) in headers {
             request.headers_mut().insert(*name, value.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((_, response)) => response.status().as_u16(),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
             Err(e) => panic!("upgrade failed without an HTTP status: {e}"),
         }
     }
@@ -139,14 +175,20 @@ impl TestServer {
             if self.healthz().await["connections"] == n {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "server never reached {n} connections");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server never reached {n} connections"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(PATIENCE, &mut self.task).await.expect("server stops").unwrap();
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("server stops")
+            .unwrap();
     }
 }
 
@@ -159,23 +201,38 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())))
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
+    )
 }
 
 pub async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into())).await.unwrap();
+    ws.send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
 }
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
-    ws.send(Message::Text(Utf8Bytes::from(text.to_owned()))).await.unwrap();
+    ws.send(Message::Text(Utf8Bytes::from(text.to_owned())))
+        .await
+        .unwrap();
 }
 
 /// The next text frame as JSON, skipping pings and pongs.
 pub async fn recv(ws: &mut Ws) -> Value {
     loop {
-        let message = tokio::time::timeout(PATIENCE, ws.next()).await.expect("a reply in time");
-        match message.expect("the connection stays open").expect("a valid frame") {
+        let message = tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a reply in time");
+        match message
+            .expect("the connection stays open")
+            .expect("a valid frame")
+        {
             Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("expected a text frame, got {other:?}"),
@@ -191,7 +248,10 @@ pub async fn rpc(ws: &mut Ws, request: Value) -> Value {
 /// Reads until the server closes; returns its close frame (skipping anything before it).
 pub async fn close_frame(ws: &mut Ws) -> Option<CloseFrame> {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.expect("the server closes in time") {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("the server closes in time")
+        {
             Some(Ok(Message::Close(frame))) => return frame,
             Some(Ok(_)) => continue,
             Some(Err(_)) | None => return None,
@@ -220,18 +280,35 @@ impl Daemon {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("tether listening on ").unwrap_or_else(|| panic!("ready line: {line:?}")).to_owned();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("tether listening on ")
+            .unwrap_or_else(|| panic!("ready line: {line:?}"))
+            .to_owned();
         let addr = url.trim_start_matches("ws://").parse().unwrap();
-        Daemon { child, url, addr, data_dir: data_dir.to_owned() }
+        Daemon {
+            child,
+            url,
+            addr,
+            data_dir: data_dir.to_owned(),
+        }
     }
 
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("auth-token")).unwrap().trim().to_owned()
+        std::fs::read_to_string(self.data_dir.join("auth-token"))
+            .unwrap()
+            .trim()
+            .to_owned()
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }

@@ -33,13 +33,18 @@ pub struct ConnectionOptions {
 }
 
 /// Serves one WebSocket connection until either side closes it.
-pub async fn serve_connection<S, K>(stream: S, sink: K, registry: Arc<Registry>, options: ConnectionOptions)
-where
+pub async fn serve_connection<S, K>(
+    stream: S,
+    sink: K,
+    registry: Arc<Registry>,
+    options: ConnectionOptions,
+) where
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     let config = options.config;
-    let (outbound, queue, closing) = Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
+    let (outbound, queue, closing) =
+        Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
     let principal = match &options.authenticator {
         None => Some(options.principal.unwrap_or(Principal::Operator)),
         Some(_) => options.principal,
@@ -55,7 +60,18 @@ where
         in_flight: InFlight::default(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
-    drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
+    drive(
+        stream,
+        sink,
+        conn,
+        outbound,
+        queue,
+        closing,
+        options.shutdown,
+        config,
+    )
+    .instrument(span)
+    .await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -73,8 +89,16 @@ async fn drive<S, K>(
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     tracing::debug!("connection opened");
-    let writer = tokio::spawn(write_loop(sink, queue, closing.clone(), config.close_timeout));
-    let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, config: config.clone() };
+    let writer = tokio::spawn(write_loop(
+        sink,
+        queue,
+        closing.clone(),
+        config.close_timeout,
+    ));
+    let dispatcher = Dispatcher {
+        cx: Context { conn: conn.clone() },
+        config: config.clone(),
+    };
     read_loop(stream, &dispatcher, &outbound, closing, shutdown, &config).await;
 
     // Every pending server → client call fails now, not at its timeout.
@@ -82,7 +106,13 @@ async fn drive<S, K>(
     drop(dispatcher);
     drop(outbound);
     let mut writer = writer;
-    if timeout(config.close_timeout + Duration::from_millis(100), &mut writer).await.is_err() {
+    if timeout(
+        config.close_timeout + Duration::from_millis(100),
+        &mut writer,
+    )
+    .await
+    .is_err()
+    {
         writer.abort();
     }
     tracing::debug!("connection closed");
@@ -156,12 +186,24 @@ async fn read_loop<S>(
 /// The close code a transport error deserves; `None` when the peer is already gone.
 fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, String) {
     match error {
-        WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => (
-            Some(CloseCode::Size),
-            format!("message of {size} bytes exceeds limits.max_message_bytes = {}", limits.max_message_bytes),
+        // tungstenite reports an oversized frame and an oversized message alike; the cap tells which.
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            let limit =
+                if *max_size == limits.max_frame_bytes && *max_size != limits.max_message_bytes {
+                    "limits.max_frame_bytes"
+                } else {
+                    "limits.max_message_bytes"
+                };
+            (
+                Some(CloseCode::Size),
+                format!("{size} bytes exceeds {limit} = {max_size}"),
+            )
+        }
+        WsError::Capacity(e) => (Some(CloseCode::Size), e.to_string()),
+        WsError::Utf8(_) => (
+            Some(CloseCode::Invalid),
+            "text frame is not valid UTF-8".into(),
         ),
-        WsError::Capacity(e) => (Some(CloseCode::Size), format!("{e} (limits.max_frame_bytes = {})", limits.max_frame_bytes)),
-        WsError::Utf8(_) => (Some(CloseCode::Invalid), "text frame is not valid UTF-8".into()),
         WsError::Protocol(e) => (Some(CloseCode::Protocol), e.to_string()),
         _ => (None, String::new()),
     }
@@ -202,7 +244,11 @@ async fn write_loop<K>(
     .await;
 }
 
-async fn write_ready<K>(sink: &mut K, first: Message, queue: &mut mpsc::Receiver<Message>) -> Result<(), WsError>
+async fn write_ready<K>(
+    sink: &mut K,
+    first: Message,
+    queue: &mut mpsc::Receiver<Message>,
+) -> Result<(), WsError>
 where
     K: Sink<Message, Error = WsError> + Unpin,
 {

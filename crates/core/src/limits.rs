@@ -88,7 +88,10 @@ pub struct Keepalive {
 
 impl Default for Keepalive {
     fn default() -> Self {
-        Keepalive { interval_ms: 30_000, timeout_ms: 90_000 }
+        Keepalive {
+            interval_ms: 30_000,
+            timeout_ms: 90_000,
+        }
     }
 }
 
@@ -103,6 +106,10 @@ pub struct ConnectionConfig {
 
 impl Default for ConnectionConfig {
     fn default() -> Self {
-        ConnectionConfig { limits: Limits::default(), keepalive: Keepalive::default(), close_timeout: Duration::from_secs(1) }
+        ConnectionConfig {
+            limits: Limits::default(),
+            keepalive: Keepalive::default(),
+            close_timeout: Duration::from_secs(1),
+        }
     }
 }

@@ -28,13 +28,21 @@ pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<S
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
+    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream))
+        .await
+    {
         Ok(Ok(parsed)) => parsed,
-        Ok(Err(HeadError::TooLarge)) => return drop(http::respond_text(&mut stream, 431, "request head too large\n").await),
-        Ok(Err(HeadError::Malformed(e))) => {
-            return drop(http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await);
+        Ok(Err(HeadError::TooLarge)) => {
+            return drop(http::respond_text(&mut stream, 431, "request head too large\n").await);
         }
-        Ok(Err(e)) => return tracing::debug!(error = %e, "dropped a stream before its request head"),
+        Ok(Err(HeadError::Malformed(e))) => {
+            return drop(
+                http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await,
+            );
+        }
+        Ok(Err(e)) => {
+            return tracing::debug!(error = %e, "dropped a stream before its request head");
+        }
         Err(_) => return tracing::debug!("dropped a stream that sent no request head in time"),
     };
     if !head.is_websocket_upgrade() {
@@ -48,7 +56,10 @@ where
         }
     };
     let Some(_slot) = shared.try_admit() else {
-        let why = format!("too many connections (limits.max_connections = {})\n", shared.config.connection.limits.max_connections);
+        let why = format!(
+            "too many connections (limits.max_connections = {})\n",
+            shared.config.connection.limits.max_connections
+        );
         return drop(http::respond_text(&mut stream, 503, &why).await);
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
@@ -59,7 +70,13 @@ where
     if stream.write_all(accept.as_bytes()).await.is_err() {
         return;
     }
-    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(ws_config(&shared)),
+    )
+    .await;
     let (sink, stream) = ws.split();
     let options = ConnectionOptions {
         config: shared.connection_config.clone(),
@@ -81,16 +98,32 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
 }
 
 /// Browser and auth checks on an upgrade. Ok carries the principal a bearer header proved.
-fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<Option<Principal>, (u16, String)> {
+fn check_upgrade(
+    head: &RequestHead,
+    transport: Transport,
+    shared: &Shared,
+) -> Result<Option<Principal>, (u16, String)> {
     if let Some(origin) = head.header("origin")
-        && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
+        && !shared
+            .config
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
     {
-        return Err((403, format!("origin {origin:?} is not allowed (allowed_origins)")));
+        return Err((
+            403,
+            format!("origin {origin:?} is not allowed (allowed_origins)"),
+        ));
     }
     if transport == Transport::Tcp && shared.loopback_only {
-        let host = head.header("host").ok_or((400, "missing Host header".to_owned()))?;
+        let host = head
+            .header("host")
+            .ok_or((400, "missing Host header".to_owned()))?;
         if !is_loopback_host(host) {
-            return Err((403, format!("host {host:?} is not a loopback name or address")));
+            return Err((
+                403,
+                format!("host {host:?} is not a loopback name or address"),
+            ));
         }
     }
     if head.header("sec-websocket-version") != Some("13") {
@@ -106,8 +139,12 @@ fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> R
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
-            let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
-            Ok(Some(grant.agent_id.map_or(Principal::Operator, Principal::Agent)))
+            let grant = authenticator
+                .verify(token.trim())
+                .ok_or((401, "invalid token".to_owned()))?;
+            Ok(Some(
+                grant.agent_id.map_or(Principal::Operator, Principal::Agent),
+            ))
         }
     }
 }
@@ -118,16 +155,25 @@ fn is_loopback_host(host: &str) -> bool {
         rest.split(']').next().unwrap_or_default()
     } else {
         host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
         })
     };
     if name.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, shared: &Shared) -> std::io::Result<()> {
+async fn plain_http<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    shared: &Shared,
+) -> std::io::Result<()> {
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/healthz") => {
             let body = serde_json::json!({
@@ -138,7 +184,14 @@ async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, s
             });
             http::respond(stream, 200, "application/json", &body.to_string()).await
         }
-        _ => http::respond_text(stream, 404, "not found: tether serves WebSocket upgrades and GET /healthz\n").await,
+        _ => {
+            http::respond_text(
+                stream,
+                404,
+                "not found: tether serves WebSocket upgrades and GET /healthz\n",
+            )
+            .await
+        }
     }
 }
 
@@ -148,10 +201,26 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in ["localhost", "localhost:9100", "127.0.0.1", "127.0.0.1:80", "127.1.2.3:9", "[::1]", "[::1]:9100", "LOCALHOST"] {
+        for ok in [
+            "localhost",
+            "localhost:9100",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "127.1.2.3:9",
+            "[::1]",
+            "[::1]:9100",
+            "LOCALHOST",
+        ] {
             assert!(is_loopback_host(ok), "{ok}");
         }
-        for bad in ["evil.com", "evil.com:9100", "10.0.0.1:9100", "localhost.evil.com", "[::2]:1", "0.0.0.0"] {
+        for bad in [
+            "evil.com",
+            "evil.com:9100",
+            "10.0.0.1:9100",
+            "localhost.evil.com",
+            "[::2]:1",
+            "0.0.0.0",
+        ] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }

@@ -48,7 +48,9 @@ pub(crate) enum HeadError {
 }
 
 /// Reads one request head. Returns it with any bytes read past its end.
-pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(RequestHead, Vec<u8>), HeadError> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.len() >= MAX_HEAD_BYTES {
@@ -67,7 +69,11 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(R
                 let head = RequestHead {
                     method: request.method.unwrap_or_default().to_owned(),
                     path: request.path.unwrap_or_default().to_owned(),
-                    headers: request.headers.iter().map(|h| (h.name.to_owned(), h.value.to_owned())).collect(),
+                    headers: request
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_owned(), h.value.to_owned()))
+                        .collect(),
                 };
                 return Ok((head, buf.split_off(len)));
             }
@@ -91,7 +97,11 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream.flush().await
 }
 
-pub(crate) async fn respond_text<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, body: &str) -> std::io::Result<()> {
+pub(crate) async fn respond_text<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: u16,
+    body: &str,
+) -> std::io::Result<()> {
     respond(stream, status, "text/plain; charset=utf-8", body).await
 }
 

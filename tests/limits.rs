@@ -1,0 +1,220 @@
+//! Every limit: configurable, enforced, and named in the error or close reason.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn an_oversize_message_closes_with_1009() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_message_bytes = 1024).await;
+    let mut ws = server.raw_session().await;
+    let fits = "x".repeat(900);
+    let reply = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":1,"method":"server.ping","params":{"pad":fits}}),
+    )
+    .await;
+    assert_eq!(reply["result"], "pong", "a message under the limit gets through: {reply}");
+    send_text(&mut ws, &"x".repeat(2000)).await;
+    let frame = close_frame(&mut ws).await.unwrap();
+    assert_eq!(frame.code, CloseCode::Size);
+    assert!(
+        frame.reason.contains("max_message_bytes"),
+        "{}",
+        frame.reason
+    );
+}
+
+#[tokio::test]
+async fn an_oversize_frame_closes_with_1009() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_frame_bytes = 512).await;
+    let mut ws = server.raw_session().await;
+    send_text(&mut ws, &"x".repeat(600)).await;
+    let frame = close_frame(&mut ws).await.unwrap();
+    assert_eq!(frame.code, CloseCode::Size);
+    assert!(frame.reason.contains("max_frame_bytes"), "{}", frame.reason);
+}
+
+#[tokio::test]
+async fn nesting_past_the_depth_limit_is_a_parse_error_naming_it() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_json_depth = 4).await;
+    let mut ws = server.raw_session().await;
+    let ok = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":1,"method":"test.sleep","params":{"a":[[0]]}}),
+    )
+    .await;
+    assert_eq!(ok["result"], 0, "depth 4 is allowed: {ok}");
+    let deep = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":2,"method":"test.sleep","params":{"a":[[[0]]]}}),
+    )
+    .await;
+    assert_eq!(deep["error"]["code"], -32700);
+    assert_eq!(deep["id"], serde_json::Value::Null);
+    assert!(
+        deep["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_json_depth"),
+        "{deep}"
+    );
+}
+
+#[tokio::test]
+async fn default_depth_limit_refuses_hostile_nesting() {
+    let server = TestServer::start().await;
+    let mut ws = server.raw_session().await;
+    send_text(
+        &mut ws,
+        &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+    )
+    .await;
+    let reply = recv(&mut ws).await;
+    assert_eq!(reply["error"]["code"], -32700);
+    let pong = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":1,"method":"server.ping"}),
+    )
+    .await;
+    assert_eq!(pong["result"], "pong", "the connection survives");
+}
+
+#[tokio::test]
+async fn a_batch_over_the_cap_is_one_invalid_request() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_batch = 3).await;
+    let mut ws = server.raw_session().await;
+    let ping = |id: i64| json!({"jsonrpc":"2.0","id":id,"method":"server.ping"});
+    let three = rpc(&mut ws, json!([ping(1), ping(2), ping(3)])).await;
+    assert_eq!(three.as_array().unwrap().len(), 3);
+    let four = rpc(&mut ws, json!([ping(1), ping(2), ping(3), ping(4)])).await;
+    assert_eq!(four["error"]["code"], -32600, "{four}");
+    assert!(
+        four["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_batch")
+    );
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_get_503() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_connections = 2).await;
+    let first = server.raw_session().await;
+    let _second = server.raw_session().await;
+    assert_eq!(server.upgrade_status(&[]).await, 503);
+    drop(first);
+    server.wait_for_connections(1).await;
+    assert_eq!(server.upgrade_status(&[]).await, 101);
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_cap_are_refused_at_once() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_in_flight = 2).await;
+    let mut ws = server.raw_session().await;
+    for id in [1, 2] {
+        send(
+            &mut ws,
+            json!({"jsonrpc":"2.0","id":id,"method":"test.sleep","params":{"ms":60_000}}),
+        )
+        .await;
+    }
+    let third = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":3,"method":"test.sleep","params":{"ms":0}}),
+    )
+    .await;
+    assert_eq!(third["id"], 3);
+    assert_eq!(third["error"]["code"], -32002, "{third}");
+    assert_eq!(third["error"]["data"]["limit"], "limits.max_in_flight");
+    // Cancelling one frees its slot.
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["error"]["code"], -32800);
+    let fourth = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":4,"method":"test.sleep","params":{"ms":0}}),
+    )
+    .await;
+    assert_eq!(fourth["result"], 0, "{fourth}");
+}
+
+#[tokio::test]
+async fn an_id_over_the_length_limit_is_refused() {
+    let server = TestServer::start_with(|c| c.connection.limits.max_id_bytes = 8).await;
+    let mut ws = server.raw_session().await;
+    let ok = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":"12345678","method":"server.ping"}),
+    )
+    .await;
+    assert_eq!(ok["result"], "pong");
+    let long = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":"123456789","method":"server.ping"}),
+    )
+    .await;
+    assert_eq!(long["error"]["code"], -32600);
+    assert_eq!(long["id"], serde_json::Value::Null);
+    assert!(
+        long["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_id_bytes")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_closed_without_stalling_others() {
+    let server = TestServer::start_with(|c| {
+        c.connection.limits.outbound_queue = 4;
+        c.connection.limits.stall_timeout_ms = 200;
+    })
+    .await;
+    let mut slow = server.raw_session().await;
+    let count = 2_000;
+    send(&mut slow, json!({"jsonrpc":"2.0","id":1,"method":"test.flood","params":{"count":count,"bytes":65_536}})).await;
+
+    // Meanwhile another client is served as usual.
+    let other = server.connect().await;
+    for _ in 0..20 {
+        let pong = tokio::time::timeout(
+            Duration::from_secs(2),
+            other.call_raw("server.ping", json!({})),
+        )
+        .await;
+        assert_eq!(
+            pong.expect("other clients are not stalled").unwrap(),
+            "pong"
+        );
+    }
+
+    // The server gives up on the reader that never reads…
+    server.wait_for_connections(1).await;
+    // …so the backlog it sees when it finally reads ends early, with a 1008 close or a reset.
+    let mut flooded = 0;
+    let mut close = None;
+    while let Ok(Some(message)) = tokio::time::timeout(PATIENCE, slow.next()).await {
+        match message {
+            Ok(tokio_tungstenite::tungstenite::Message::Text(_)) => flooded += 1,
+            Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => close = frame,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        flooded < count,
+        "the flood was cut off ({flooded} of {count} arrived)"
+    );
+    if let Some(frame) = close {
+        assert_eq!(frame.code, CloseCode::Policy);
+    }
+}
