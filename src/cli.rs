@@ -6,11 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "tether",
-    version,
-    about = "Orchestrates AI agent harnesses over JSON-RPC 2.0 on WebSocket"
-)]
+#[command(name = "tether", version, about = "Orchestrates AI agent harnesses over JSON-RPC 2.0 on WebSocket")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

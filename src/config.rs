@@ -54,18 +54,9 @@ impl Settings {
             .or_else(|| dirs::data_dir().map(|d| d.join("tether")))
             .ok_or("no data directory: pass --data-dir or set TETHER_HOME")?;
         Ok(Settings {
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap()),
-            socket: args
-                .socket
-                .or(file.socket)
-                .unwrap_or_else(|| data_dir.join("tether.sock")),
-            token_file: args
-                .token_file
-                .or(file.token_file)
-                .unwrap_or_else(|| data_dir.join("auth-token")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap()),
+            socket: args.socket.or(file.socket).unwrap_or_else(|| data_dir.join("tether.sock")),
+            token_file: args.token_file.or(file.token_file).unwrap_or_else(|| data_dir.join("auth-token")),
             auth: !args.no_auth && file.auth.unwrap_or(true),
             allow_remote: args.allow_remote || file.allow_remote.unwrap_or(false),
             allowed_origins: file.allowed_origins,
@@ -78,8 +69,7 @@ impl Settings {
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("config {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))
 }
 
@@ -106,10 +96,7 @@ mod tests {
         assert_eq!(settings.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(settings.log_format, LogFormat::Json);
         assert_eq!(settings.limits.max_batch, 7);
-        assert_eq!(
-            settings.limits.max_in_flight,
-            Limits::default().max_in_flight
-        );
+        assert_eq!(settings.limits.max_in_flight, Limits::default().max_in_flight);
         assert_eq!(settings.keepalive.interval_ms, 5);
         assert_eq!(settings.socket, dir.path().join("tether.sock"));
         assert!(settings.auth);
@@ -120,11 +107,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tether.toml");
         std::fs::write(&path, "[limits]\nmax_bach = 7\n").unwrap();
-        let args = ServeArgs {
-            config: Some(path),
-            data_dir: Some(dir.path().to_owned()),
-            ..ServeArgs::default()
-        };
+        let args = ServeArgs { config: Some(path), data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
         let err = Settings::resolve(args).unwrap_err();
         assert!(err.contains("max_bach"), "{err}");
     }

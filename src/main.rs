@@ -50,18 +50,10 @@ async fn serve(settings: Settings) -> Result<(), String> {
         authenticator,
         allow_remote: settings.allow_remote,
         allowed_origins: settings.allowed_origins,
-        connection: ConnectionConfig {
-            limits: settings.limits,
-            keepalive: settings.keepalive,
-            ..Default::default()
-        },
+        connection: ConnectionConfig { limits: settings.limits, keepalive: settings.keepalive, ..Default::default() },
     };
-    let server = Server::bind(config, Registry::new())
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = server
-        .local_addr()
-        .expect("a TCP listener is always configured");
+    let server = Server::bind(config, Registry::new()).await.map_err(|e| e.to_string())?;
+    let addr = server.local_addr().expect("a TCP listener is always configured");
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
     // The one line on stdout: scripts and tests wait for it.
     let mut stdout = std::io::stdout().lock();
@@ -84,9 +76,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
 
 fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, String> {
     if !settings.auth {
-        tracing::warn!(
-            "authentication is OFF (--no-auth): any local process can drive this daemon"
-        );
+        tracing::warn!("authentication is OFF (--no-auth): any local process can drive this daemon");
         return Ok(None);
     }
     let token = match std::env::var("TETHER_TOKEN") {
@@ -99,9 +89,7 @@ fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -17,7 +17,11 @@ async fn a_fast_request_overtakes_a_slow_one_which_can_then_be_cancelled() {
     send(&mut ws, json!({"jsonrpc":"2.0","id":"fast","method":"test.sleep","params":{"ms":0}})).await;
     let first = recv(&mut ws).await;
     assert_eq!(first["id"], "fast", "{first}");
-    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow","reason":"user"}})).await;
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"slow","reason":"user"}}),
+    )
+    .await;
     let cancelled = recv(&mut ws).await;
     assert_eq!(cancelled["id"], "slow");
     assert_eq!(cancelled["error"]["code"], -32800, "{cancelled}");
@@ -52,10 +56,13 @@ async fn a_batch_runs_its_requests_concurrently() {
     let server = TestServer::start().await;
     let mut ws = server.raw_session().await;
     // The slow element is cancelled from outside the batch; the batch reply then carries both.
-    send(&mut ws, json!([
-        {"jsonrpc":"2.0","id":"a","method":"test.sleep","params":{"ms":60_000}},
-        {"jsonrpc":"2.0","id":"b","method":"server.ping"}
-    ]))
+    send(
+        &mut ws,
+        json!([
+            {"jsonrpc":"2.0","id":"a","method":"test.sleep","params":{"ms":60_000}},
+            {"jsonrpc":"2.0","id":"b","method":"server.ping"}
+        ]),
+    )
     .await;
     send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"a"}})).await;
     let replies = recv(&mut ws).await;
@@ -74,10 +81,7 @@ async fn the_server_calls_the_client_and_gets_its_answer() {
         .connect()
         .await
         .unwrap();
-    let answer = client
-        .call_raw("test.callback", json!({"method":"test.echo","params":{"n":1}}))
-        .await
-        .unwrap();
+    let answer = client.call_raw("test.callback", json!({"method":"test.echo","params":{"n":1}})).await.unwrap();
     assert_eq!(answer, json!({"echoed": {"n": 1}}));
 }
 
@@ -142,7 +146,11 @@ async fn pending_callbacks_fail_at_once_when_the_client_disconnects() {
     let server = TestServer::start().await;
     let mut probe = server.probe();
     let mut ws = server.raw_session().await;
-    send(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"test.callback","params":{"method":"test.never","timeout_ms":600_000}})).await;
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":1,"method":"test.callback","params":{"method":"test.never","timeout_ms":600_000}}),
+    )
+    .await;
     let callback = recv(&mut ws).await;
     assert_eq!(callback["method"], "test.never");
     assert!(callback["id"].as_str().unwrap().starts_with("cb-"), "{callback}");

@@ -14,20 +14,12 @@ async fn an_oversize_message_closes_with_1009() {
     let server = TestServer::start_with(|c| c.connection.limits.max_message_bytes = 1024).await;
     let mut ws = server.raw_session().await;
     let fits = "x".repeat(900);
-    let reply = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":1,"method":"server.ping","params":{"pad":fits}}),
-    )
-    .await;
+    let reply = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"server.ping","params":{"pad":fits}})).await;
     assert_eq!(reply["result"], "pong", "a message under the limit gets through: {reply}");
     send_text(&mut ws, &"x".repeat(2000)).await;
     let frame = close_frame(&mut ws).await.unwrap();
     assert_eq!(frame.code, CloseCode::Size);
-    assert!(
-        frame.reason.contains("max_message_bytes"),
-        "{}",
-        frame.reason
-    );
+    assert!(frame.reason.contains("max_message_bytes"), "{}", frame.reason);
 }
 
 #[tokio::test]
@@ -44,44 +36,22 @@ async fn an_oversize_frame_closes_with_1009() {
 async fn nesting_past_the_depth_limit_is_a_parse_error_naming_it() {
     let server = TestServer::start_with(|c| c.connection.limits.max_json_depth = 4).await;
     let mut ws = server.raw_session().await;
-    let ok = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":1,"method":"test.sleep","params":{"a":[[0]]}}),
-    )
-    .await;
+    let ok = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"test.sleep","params":{"a":[[0]]}})).await;
     assert_eq!(ok["result"], 0, "depth 4 is allowed: {ok}");
-    let deep = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":2,"method":"test.sleep","params":{"a":[[[0]]]}}),
-    )
-    .await;
+    let deep = rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"test.sleep","params":{"a":[[[0]]]}})).await;
     assert_eq!(deep["error"]["code"], -32700);
     assert_eq!(deep["id"], serde_json::Value::Null);
-    assert!(
-        deep["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("max_json_depth"),
-        "{deep}"
-    );
+    assert!(deep["error"]["message"].as_str().unwrap().contains("max_json_depth"), "{deep}");
 }
 
 #[tokio::test]
 async fn default_depth_limit_refuses_hostile_nesting() {
     let server = TestServer::start().await;
     let mut ws = server.raw_session().await;
-    send_text(
-        &mut ws,
-        &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
-    )
-    .await;
+    send_text(&mut ws, &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000))).await;
     let reply = recv(&mut ws).await;
     assert_eq!(reply["error"]["code"], -32700);
-    let pong = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":1,"method":"server.ping"}),
-    )
-    .await;
+    let pong = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"server.ping"})).await;
     assert_eq!(pong["result"], "pong", "the connection survives");
 }
 
@@ -94,12 +64,7 @@ async fn a_batch_over_the_cap_is_one_invalid_request() {
     assert_eq!(three.as_array().unwrap().len(), 3);
     let four = rpc(&mut ws, json!([ping(1), ping(2), ping(3), ping(4)])).await;
     assert_eq!(four["error"]["code"], -32600, "{four}");
-    assert!(
-        four["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("max_batch")
-    );
+    assert!(four["error"]["message"].as_str().unwrap().contains("max_batch"));
 }
 
 #[tokio::test]
@@ -118,32 +83,16 @@ async fn requests_past_the_in_flight_cap_are_refused_at_once() {
     let server = TestServer::start_with(|c| c.connection.limits.max_in_flight = 2).await;
     let mut ws = server.raw_session().await;
     for id in [1, 2] {
-        send(
-            &mut ws,
-            json!({"jsonrpc":"2.0","id":id,"method":"test.sleep","params":{"ms":60_000}}),
-        )
-        .await;
+        send(&mut ws, json!({"jsonrpc":"2.0","id":id,"method":"test.sleep","params":{"ms":60_000}})).await;
     }
-    let third = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":3,"method":"test.sleep","params":{"ms":0}}),
-    )
-    .await;
+    let third = rpc(&mut ws, json!({"jsonrpc":"2.0","id":3,"method":"test.sleep","params":{"ms":0}})).await;
     assert_eq!(third["id"], 3);
     assert_eq!(third["error"]["code"], -32002, "{third}");
     assert_eq!(third["error"]["data"]["limit"], "limits.max_in_flight");
     // Cancelling one frees its slot.
-    send(
-        &mut ws,
-        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}),
-    )
-    .await;
+    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}})).await;
     assert_eq!(recv(&mut ws).await["error"]["code"], -32800);
-    let fourth = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":4,"method":"test.sleep","params":{"ms":0}}),
-    )
-    .await;
+    let fourth = rpc(&mut ws, json!({"jsonrpc":"2.0","id":4,"method":"test.sleep","params":{"ms":0}})).await;
     assert_eq!(fourth["result"], 0, "{fourth}");
 }
 
@@ -151,25 +100,12 @@ async fn requests_past_the_in_flight_cap_are_refused_at_once() {
 async fn an_id_over_the_length_limit_is_refused() {
     let server = TestServer::start_with(|c| c.connection.limits.max_id_bytes = 8).await;
     let mut ws = server.raw_session().await;
-    let ok = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":"12345678","method":"server.ping"}),
-    )
-    .await;
+    let ok = rpc(&mut ws, json!({"jsonrpc":"2.0","id":"12345678","method":"server.ping"})).await;
     assert_eq!(ok["result"], "pong");
-    let long = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":"123456789","method":"server.ping"}),
-    )
-    .await;
+    let long = rpc(&mut ws, json!({"jsonrpc":"2.0","id":"123456789","method":"server.ping"})).await;
     assert_eq!(long["error"]["code"], -32600);
     assert_eq!(long["id"], serde_json::Value::Null);
-    assert!(
-        long["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("max_id_bytes")
-    );
+    assert!(long["error"]["message"].as_str().unwrap().contains("max_id_bytes"));
 }
 
 #[tokio::test]
@@ -181,20 +117,14 @@ async fn a_client_that_never_reads_is_closed_without_stalling_others() {
     .await;
     let mut slow = server.raw_session().await;
     let count = 2_000;
-    send(&mut slow, json!({"jsonrpc":"2.0","id":1,"method":"test.flood","params":{"count":count,"bytes":65_536}})).await;
+    send(&mut slow, json!({"jsonrpc":"2.0","id":1,"method":"test.flood","params":{"count":count,"bytes":65_536}}))
+        .await;
 
     // Meanwhile another client is served as usual.
     let other = server.connect().await;
     for _ in 0..20 {
-        let pong = tokio::time::timeout(
-            Duration::from_secs(2),
-            other.call_raw("server.ping", json!({})),
-        )
-        .await;
-        assert_eq!(
-            pong.expect("other clients are not stalled").unwrap(),
-            "pong"
-        );
+        let pong = tokio::time::timeout(Duration::from_secs(2), other.call_raw("server.ping", json!({}))).await;
+        assert_eq!(pong.expect("other clients are not stalled").unwrap(), "pong");
     }
 
     // The server gives up on the reader that never reads…
@@ -210,10 +140,7 @@ async fn a_client_that_never_reads_is_closed_without_stalling_others() {
             Err(_) => break,
         }
     }
-    assert!(
-        flooded < count,
-        "the flood was cut off ({flooded} of {count} arrived)"
-    );
+    assert!(flooded < count, "the flood was cut off ({flooded} of {count} arrived)");
     if let Some(frame) = close {
         assert_eq!(frame.code, CloseCode::Policy);
     }

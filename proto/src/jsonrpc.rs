@@ -36,11 +36,7 @@ impl Serialize for Version {
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        if v == "2.0" {
-            Ok(Version)
-        } else {
-            Err(serde::de::Error::custom("jsonrpc must be \"2.0\""))
-        }
+        if v == "2.0" { Ok(Version) } else { Err(serde::de::Error::custom("jsonrpc must be \"2.0\"")) }
     }
 }
 
@@ -74,19 +70,11 @@ pub enum Outcome {
 
 impl Response {
     pub fn result(id: Id, result: Value) -> Self {
-        Response {
-            jsonrpc: Version,
-            outcome: Outcome::Result(result),
-            id: Some(id),
-        }
+        Response { jsonrpc: Version, outcome: Outcome::Result(result), id: Some(id) }
     }
 
     pub fn error(id: Option<Id>, error: ErrorObject) -> Self {
-        Response {
-            jsonrpc: Version,
-            outcome: Outcome::Error(error),
-            id,
-        }
+        Response { jsonrpc: Version, outcome: Outcome::Error(error), id }
     }
 }
 
@@ -100,11 +88,7 @@ pub struct ErrorObject {
 
 impl ErrorObject {
     pub fn new(code: i32, message: impl Into<String>) -> Self {
-        ErrorObject {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        ErrorObject { code, message: message.into(), data: None }
     }
 
     pub fn with_data(mut self, data: Value) -> Self {

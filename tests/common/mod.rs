@@ -97,24 +97,13 @@ impl TestServer {
         };
         tune(&mut config);
         let probe = broadcast::channel(64).0;
-        let server = Server::bind(config, test_registry(probe.clone()))
-            .await
-            .unwrap();
+        let server = Server::bind(config, test_registry(probe.clone())).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer {
-            addr,
-            url: format!("ws://{addr}"),
-            socket,
-            token,
-            probe,
-            stop: Some(stop),
-            task,
-            _dir: dir,
-        }
+        TestServer { addr, url: format!("ws://{addr}"), socket, token, probe, stop: Some(stop), task, _dir: dir }
     }
 
     /// Reports of how `test.callback` calls ended, from now on.
@@ -138,13 +127,14 @@ impl TestServer {
     /// A raw WebSocket that has authenticated and completed the handshake.
     pub async fn raw_session(&self) -> Ws {
         let mut ws = self.raw().await;
-        let auth = rpc(
+        let auth =
+            rpc(&mut ws, json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token": self.token}})).await;
+        assert_eq!(auth["result"]["ok"], true, "{auth}");
+        let hs = rpc(
             &mut ws,
-            json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token": self.token}}),
+            json!({"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}}),
         )
         .await;
-        assert_eq!(auth["result"]["ok"], true, "{auth}");
-        let hs = rpc(&mut ws, json!({"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}})).await;
         assert_eq!(hs["result"]["protocol_version"], 3, "{hs}");
         ws
     }
@@ -157,9 +147,7 @@ impl TestServer {
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((_, response)) => response.status().as_u16(),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                response.status().as_u16()
-            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
             Err(e) => panic!("upgrade failed without an HTTP status: {e}"),
         }
     }
@@ -175,20 +163,14 @@ impl TestServer {
             if self.healthz().await["connections"] == n {
                 return;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "server never reached {n} connections"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "server never reached {n} connections");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(PATIENCE, &mut self.task)
-            .await
-            .expect("server stops")
-            .unwrap();
+        tokio::time::timeout(PATIENCE, &mut self.task).await.expect("server stops").unwrap();
     }
 }
 
@@ -201,38 +183,23 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())),
-    )
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())))
 }
 
 pub async fn send(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .unwrap();
+    ws.send(Message::Text(value.to_string().into())).await.unwrap();
 }
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
-    ws.send(Message::Text(Utf8Bytes::from(text.to_owned())))
-        .await
-        .unwrap();
+    ws.send(Message::Text(Utf8Bytes::from(text.to_owned()))).await.unwrap();
 }
 
 /// The next text frame as JSON, skipping pings and pongs.
 pub async fn recv(ws: &mut Ws) -> Value {
     loop {
-        let message = tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("a reply in time");
-        match message
-            .expect("the connection stays open")
-            .expect("a valid frame")
-        {
+        let message = tokio::time::timeout(PATIENCE, ws.next()).await.expect("a reply in time");
+        match message.expect("the connection stays open").expect("a valid frame") {
             Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("expected a text frame, got {other:?}"),
@@ -248,10 +215,7 @@ pub async fn rpc(ws: &mut Ws, request: Value) -> Value {
 /// Reads until the server closes; returns its close frame (skipping anything before it).
 pub async fn close_frame(ws: &mut Ws) -> Option<CloseFrame> {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next())
-            .await
-            .expect("the server closes in time")
-        {
+        match tokio::time::timeout(PATIENCE, ws.next()).await.expect("the server closes in time") {
             Some(Ok(Message::Close(frame))) => return frame,
             Some(Ok(_)) => continue,
             Some(Err(_)) | None => return None,
@@ -280,35 +244,22 @@ impl Daemon {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line
             .trim()
             .strip_prefix("tether listening on ")
             .unwrap_or_else(|| panic!("ready line: {line:?}"))
             .to_owned();
         let addr = url.trim_start_matches("ws://").parse().unwrap();
-        Daemon {
-            child,
-            url,
-            addr,
-            data_dir: data_dir.to_owned(),
-        }
+        Daemon { child, url, addr, data_dir: data_dir.to_owned() }
     }
 
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.data_dir.join("auth-token"))
-            .unwrap()
-            .trim()
-            .to_owned()
+        std::fs::read_to_string(self.data_dir.join("auth-token")).unwrap().trim().to_owned()
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 }
@@ -317,5 +268,47 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A WebSocket peer on a bare TCP socket that reads server frames but never
+/// answers a ping: a truly silent client.
+pub struct SilentPeer(TcpStream);
+
+impl SilentPeer {
+    pub async fn connect(server: &TestServer) -> SilentPeer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {}\r\n\r\n",
+            server.token
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        while !response.ends_with(b"\r\n\r\n") {
+            response.push(stream.read_u8().await.unwrap());
+        }
+        assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
+        SilentPeer(stream)
+    }
+
+    /// Reads server frames until a Close; returns its code and reason.
+    pub async fn close_frame(&mut self) -> (u16, String) {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let header = self.0.read_u16().await.expect("a frame before EOF");
+            let opcode = (header >> 8) & 0x0f;
+            let len = match header & 0x7f {
+                126 => self.0.read_u16().await.unwrap() as usize,
+                127 => self.0.read_u64().await.unwrap() as usize,
+                n => n as usize,
+            };
+            let mut payload = vec![0; len];
+            self.0.read_exact(&mut payload).await.unwrap();
+            if opcode == 0x8 {
+                let code = u16::from_be_bytes([payload[0], payload[1]]);
+                return (code, String::from_utf8_lossy(&payload[2..]).into_owned());
+            }
+        }
     }
 }

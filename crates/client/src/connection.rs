@@ -29,14 +29,10 @@ pub struct Notification {
     pub params: Value,
 }
 
-pub(crate) async fn open_tcp(
-    url: &str,
-    token: Option<&str>,
-) -> Result<(BoxSink, BoxStream), ClientError> {
+pub(crate) async fn open_tcp(url: &str, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
     let mut request = url.into_client_request()?;
     if let Some(token) = token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|e| ClientError::Connect(e.into()))?;
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
         request.headers_mut().insert("authorization", value);
     }
     let (ws, _) = tokio_tungstenite::connect_async(request).await?;
@@ -44,15 +40,11 @@ pub(crate) async fn open_tcp(
     Ok((Box::pin(sink), Box::pin(stream)))
 }
 
-pub(crate) async fn open_unix(
-    path: &Path,
-    token: Option<&str>,
-) -> Result<(BoxSink, BoxStream), ClientError> {
+pub(crate) async fn open_unix(path: &Path, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
     let socket = tokio::net::UnixStream::connect(path).await?;
     let mut request = "ws://localhost/".into_client_request()?;
     if let Some(token) = token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|e| ClientError::Connect(e.into()))?;
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
         request.headers_mut().insert("authorization", value);
     }
     let (ws, _) = tokio_tungstenite::client_async(request, socket).await?;
@@ -78,43 +70,21 @@ pub(crate) fn spawn(
     let (alive_tx, alive) = watch::channel(true);
     let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
     tokio::spawn(write_loop(sink, outgoing_rx));
-    let reader = Reader {
-        pending: pending.clone(),
-        outgoing: outgoing.clone(),
-        handlers,
-        notify_tx,
-    };
+    let reader = Reader { pending: pending.clone(), outgoing: outgoing.clone(), handlers, notify_tx };
     tokio::spawn(async move {
         reader.run(stream).await;
         alive_tx.send_replace(false);
     });
-    (
-        Link {
-            next_id: Arc::new(AtomicI64::new(1)),
-            pending,
-            outgoing,
-            alive,
-        },
-        notify_rx,
-    )
+    (Link { next_id: Arc::new(AtomicI64::new(1)), pending, outgoing, alive }, notify_rx)
 }
 
 impl Link {
     pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap()
-            .as_mut()
-            .ok_or(ClientError::Closed)?
-            .insert(id, tx);
-        let request = Request {
-            jsonrpc: Version,
-            id: Some(Id::Number(id)),
-            method: method.to_owned(),
-            params: Some(params),
-        };
+        self.pending.lock().unwrap().as_mut().ok_or(ClientError::Closed)?.insert(id, tx);
+        let request =
+            Request { jsonrpc: Version, id: Some(Id::Number(id)), method: method.to_owned(), params: Some(params) };
         self.send(&request)?;
         match rx.await {
             Ok(Ok(value)) => Ok(value),
@@ -124,19 +94,12 @@ impl Link {
     }
 
     pub(crate) fn notify(&self, method: &str, params: Value) -> Result<(), ClientError> {
-        self.send(&Request {
-            jsonrpc: Version,
-            id: None,
-            method: method.to_owned(),
-            params: Some(params),
-        })
+        self.send(&Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) })
     }
 
     fn send<T: serde::Serialize>(&self, message: &T) -> Result<(), ClientError> {
         let text = serde_json::to_string(message)?;
-        self.outgoing
-            .send(Message::Text(text.into()))
-            .map_err(|_| ClientError::Closed)
+        self.outgoing.send(Message::Text(text.into())).map_err(|_| ClientError::Closed)
     }
 
     pub(crate) fn close(&self) {
@@ -191,10 +154,7 @@ impl Reader {
         };
         let params = request.params.unwrap_or(Value::Null);
         let Some(id) = request.id else {
-            let _ = self.notify_tx.send(Notification {
-                method: request.method,
-                params,
-            });
+            let _ = self.notify_tx.send(Notification { method: request.method, params });
             return;
         };
         let outgoing = self.outgoing.clone();
@@ -202,17 +162,13 @@ impl Reader {
         tokio::spawn(async move {
             let outcome = match handler {
                 Some(handler) => handler(params).await,
-                None => Err(ErrorObject::new(
-                    codes::METHOD_NOT_FOUND,
-                    format!("no handler for {}", request.method),
-                )),
+                None => Err(ErrorObject::new(codes::METHOD_NOT_FOUND, format!("no handler for {}", request.method))),
             };
             let response = match outcome {
                 Ok(result) => Response::result(id, result),
                 Err(error) => Response::error(Some(id), error),
             };
-            let text = serde_json::to_string(&response)
-                .unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
+            let text = serde_json::to_string(&response).unwrap_or_else(|e| json!({"error": e.to_string()}).to_string());
             let _ = outgoing.send(Message::Text(text.into()));
         });
     }
@@ -224,12 +180,7 @@ impl Reader {
         let Some(Id::Number(id)) = response.id else {
             return;
         };
-        let waiter = self
-            .pending
-            .lock()
-            .unwrap()
-            .as_mut()
-            .and_then(|p| p.remove(&id));
+        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&id));
         if let Some(waiter) = waiter {
             let _ = waiter.send(match response.outcome {
                 Outcome::Result(value) => Ok(value),

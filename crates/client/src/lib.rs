@@ -114,35 +114,20 @@ impl ClientBuilder {
         F: Fn(Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, ErrorObject>> + Send + 'static,
     {
-        self.handlers.insert(
-            method.into(),
-            Arc::new(move |params| Box::pin(handler(params))),
-        );
+        self.handlers.insert(method.into(), Arc::new(move |params| Box::pin(handler(params))));
         self
     }
 
     pub async fn connect(self) -> Result<Client, ClientError> {
-        let header_token = self
-            .token
-            .as_deref()
-            .filter(|_| self.auth_mode == AuthMode::Header);
+        let header_token = self.token.as_deref().filter(|_| self.auth_mode == AuthMode::Header);
         let (sink, stream) = match &self.target {
             Target::Url(url) => connection::open_tcp(url, header_token).await?,
             Target::Unix(path) => connection::open_unix(path, header_token).await?,
         };
         let (link, notifications) = connection::spawn(sink, stream, self.handlers);
-        let client = Client {
-            link,
-            notifications: Arc::new(Mutex::new(notifications)),
-            handshake: None,
-        };
+        let client = Client { link, notifications: Arc::new(Mutex::new(notifications)), handshake: None };
         if let (Some(token), AuthMode::Frame) = (self.token, self.auth_mode) {
-            client
-                .call::<Auth>(AuthParams {
-                    token,
-                    agent_id: self.agent_id,
-                })
-                .await?;
+            client.call::<Auth>(AuthParams { token, agent_id: self.agent_id }).await?;
         }
         if !self.handshake {
             return Ok(client);
@@ -155,10 +140,7 @@ impl ClientBuilder {
             optional_capabilities: Vec::new(),
         };
         let handshake = client.call::<Handshake>(params).await?;
-        Ok(Client {
-            handshake: Some(handshake),
-            ..client
-        })
+        Ok(Client { handshake: Some(handshake), ..client })
     }
 }
 
@@ -199,9 +181,7 @@ impl Client {
     }
 
     pub async fn call<M: Method>(&self, params: M::Params) -> Result<M::Result, ClientError> {
-        let value = self
-            .call_raw(M::NAME, serde_json::to_value(params)?)
-            .await?;
+        let value = self.call_raw(M::NAME, serde_json::to_value(params)?).await?;
         Ok(serde_json::from_value(value)?)
     }
 

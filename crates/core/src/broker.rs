@@ -36,10 +36,7 @@ pub(crate) struct Broker {
 
 impl Broker {
     pub(crate) fn new() -> Self {
-        Broker {
-            next_id: AtomicU64::new(1),
-            pending: Mutex::new(Some(HashMap::new())),
-        }
+        Broker { next_id: AtomicU64::new(1), pending: Mutex::new(Some(HashMap::new())) }
     }
 
     pub(crate) async fn call(
@@ -51,18 +48,13 @@ impl Broker {
     ) -> Result<Value, CallError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        let disconnected = || CallError::Disconnected {
-            method: method.to_owned(),
-        };
+        let disconnected = || CallError::Disconnected { method: method.to_owned() };
         match self.pending.lock().unwrap().as_mut() {
             Some(pending) => pending.insert(n, tx),
             None => return Err(disconnected()),
         };
         // Removes the entry however this call ends (timeout, or the caller dropping us).
-        let _entry = PendingEntry {
-            broker: self,
-            id: n,
-        };
+        let _entry = PendingEntry { broker: self, id: n };
 
         let request = Request {
             jsonrpc: Version,
@@ -75,15 +67,9 @@ impl Broker {
 
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(error))) => Err(CallError::Remote {
-                method: method.to_owned(),
-                error,
-            }),
+            Ok(Ok(Err(error))) => Err(CallError::Remote { method: method.to_owned(), error }),
             Ok(Err(_)) => Err(disconnected()),
-            Err(_) => Err(CallError::Timeout {
-                method: method.to_owned(),
-                timeout_ms: timeout.as_millis() as u64,
-            }),
+            Err(_) => Err(CallError::Timeout { method: method.to_owned(), timeout_ms: timeout.as_millis() as u64 }),
         }
     }
 
@@ -91,12 +77,7 @@ impl Broker {
     /// id nobody waits for (a late reply after a timeout, or a made-up id).
     pub(crate) fn complete(&self, id: &Id, reply: Reply) -> bool {
         let Some(n) = parse_id(id) else { return false };
-        let waiter = self
-            .pending
-            .lock()
-            .unwrap()
-            .as_mut()
-            .and_then(|p| p.remove(&n));
+        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&n));
         match waiter {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
@@ -134,10 +115,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn outbound() -> (
-        Outbound,
-        tokio::sync::mpsc::Receiver<tokio_tungstenite::tungstenite::Message>,
-    ) {
+    fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<tokio_tungstenite::tungstenite::Message>) {
         let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1));
         (out, rx)
     }
@@ -165,19 +143,10 @@ mod tests {
     async fn timeout_drops_the_entry_and_a_late_reply_is_ignored() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let err = broker
-            .call(&out, "test.slow", json!({}), Duration::from_millis(50))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, CallError::Timeout { timeout_ms: 50, .. }),
-            "{err:?}"
-        );
+        let err = broker.call(&out, "test.slow", json!({}), Duration::from_millis(50)).await.unwrap_err();
+        assert!(matches!(err, CallError::Timeout { timeout_ms: 50, .. }), "{err:?}");
         let id = sent_id(rx.recv().await.unwrap());
-        assert!(
-            !broker.complete(&id, Ok(json!("late"))),
-            "a late reply must find no waiter"
-        );
+        assert!(!broker.complete(&id, Ok(json!("late"))), "a late reply must find no waiter");
     }
 
     #[tokio::test]
@@ -191,9 +160,7 @@ mod tests {
         };
         let (result, ()) = tokio::join!(call, closer);
         assert!(matches!(result, Err(CallError::Disconnected { .. })));
-        let again = broker
-            .call(&out, "test.wait", json!({}), Duration::from_secs(60))
-            .await;
+        let again = broker.call(&out, "test.wait", json!({}), Duration::from_secs(60)).await;
         assert!(matches!(again, Err(CallError::Disconnected { .. })));
     }
 

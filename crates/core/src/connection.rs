@@ -33,18 +33,13 @@ pub struct ConnectionOptions {
 }
 
 /// Serves one WebSocket connection until either side closes it.
-pub async fn serve_connection<S, K>(
-    stream: S,
-    sink: K,
-    registry: Arc<Registry>,
-    options: ConnectionOptions,
-) where
+pub async fn serve_connection<S, K>(stream: S, sink: K, registry: Arc<Registry>, options: ConnectionOptions)
+where
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     let config = options.config;
-    let (outbound, queue, closing) =
-        Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
+    let (outbound, queue, closing) = Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
     let principal = match &options.authenticator {
         None => Some(options.principal.unwrap_or(Principal::Operator)),
         Some(_) => options.principal,
@@ -60,18 +55,7 @@ pub async fn serve_connection<S, K>(
         in_flight: InFlight::default(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
-    drive(
-        stream,
-        sink,
-        conn,
-        outbound,
-        queue,
-        closing,
-        options.shutdown,
-        config,
-    )
-    .instrument(span)
-    .await;
+    drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -89,37 +73,39 @@ async fn drive<S, K>(
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     tracing::debug!("connection opened");
-    let writer = tokio::spawn(write_loop(
-        sink,
-        queue,
-        closing.clone(),
-        config.close_timeout,
-    ));
-    let dispatcher = Dispatcher {
-        cx: Context { conn: conn.clone() },
-        config: config.clone(),
-    };
-    read_loop(stream, &dispatcher, &outbound, closing, shutdown, &config).await;
+    let writer = tokio::spawn(write_loop(sink, queue, closing.clone(), config.close_timeout));
+    let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, config: config.clone() };
+    let mut stream = stream;
+    read_loop(&mut stream, &dispatcher, &outbound, closing.clone(), shutdown, &config).await;
 
     // Every pending server → client call fails now, not at its timeout.
     conn.broker.close();
     drop(dispatcher);
     drop(outbound);
     let mut writer = writer;
-    if timeout(
-        config.close_timeout + Duration::from_millis(100),
-        &mut writer,
-    )
-    .await
-    .is_err()
-    {
+    let local_close = matches!(*closing.borrow(), Some(Closing::Local(_)));
+    let finish = async {
+        // The closing handshake: after our Close, read until the peer's, so our
+        // last frames are not lost to a reset.
+        let drain = async {
+            if local_close {
+                while let Some(Ok(message)) = stream.next().await {
+                    if message.is_close() {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::join!(&mut writer, drain);
+    };
+    if timeout(config.close_timeout + Duration::from_millis(100), finish).await.is_err() {
         writer.abort();
     }
     tracing::debug!("connection closed");
 }
 
 async fn read_loop<S>(
-    mut stream: S,
+    stream: &mut S,
     dispatcher: &Dispatcher,
     outbound: &Outbound,
     mut closing: watch::Receiver<Option<Closing>>,
@@ -188,22 +174,15 @@ fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, Str
     match error {
         // tungstenite reports an oversized frame and an oversized message alike; the cap tells which.
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-            let limit =
-                if *max_size == limits.max_frame_bytes && *max_size != limits.max_message_bytes {
-                    "limits.max_frame_bytes"
-                } else {
-                    "limits.max_message_bytes"
-                };
-            (
-                Some(CloseCode::Size),
-                format!("{size} bytes exceeds {limit} = {max_size}"),
-            )
+            let limit = if *max_size == limits.max_frame_bytes && *max_size != limits.max_message_bytes {
+                "limits.max_frame_bytes"
+            } else {
+                "limits.max_message_bytes"
+            };
+            (Some(CloseCode::Size), format!("{size} bytes exceeds {limit} = {max_size}"))
         }
         WsError::Capacity(e) => (Some(CloseCode::Size), e.to_string()),
-        WsError::Utf8(_) => (
-            Some(CloseCode::Invalid),
-            "text frame is not valid UTF-8".into(),
-        ),
+        WsError::Utf8(_) => (Some(CloseCode::Invalid), "text frame is not valid UTF-8".into()),
         WsError::Protocol(e) => (Some(CloseCode::Protocol), e.to_string()),
         _ => (None, String::new()),
     }
@@ -244,11 +223,7 @@ async fn write_loop<K>(
     .await;
 }
 
-async fn write_ready<K>(
-    sink: &mut K,
-    first: Message,
-    queue: &mut mpsc::Receiver<Message>,
-) -> Result<(), WsError>
+async fn write_ready<K>(sink: &mut K, first: Message, queue: &mut mpsc::Receiver<Message>) -> Result<(), WsError>
 where
     K: Sink<Message, Error = WsError> + Unpin,
 {

@@ -42,11 +42,7 @@ pub(crate) struct InFlight {
 impl InFlight {
     /// Takes a slot if fewer than `max` are in use.
     pub(crate) fn acquire(&self, max: usize) -> bool {
-        self.count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok()
+        self.count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
     }
 
     pub(crate) fn release(&self) {
@@ -104,26 +100,13 @@ impl Context {
     }
 
     /// Sends a request to the client and waits for its reply.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: Value,
-        timeout: Duration,
-    ) -> Result<Value, CallError> {
-        self.conn
-            .broker
-            .call(&self.conn.outbound, method, params, timeout)
-            .await
+    pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
+        self.conn.broker.call(&self.conn.outbound, method, params, timeout).await
     }
 
     /// Sends a notification to the client.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Closed> {
-        let note = Request {
-            jsonrpc: Version,
-            id: None,
-            method: method.to_owned(),
-            params: Some(params),
-        };
+        let note = Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) };
         let text = serde_json::to_string(&note).expect("a notification always serializes");
         self.conn.outbound.send_text(text).await
     }

@@ -8,9 +8,8 @@ use crate::registry::Registry;
 pub(crate) const OPENRPC_VERSION: &str = "1.3.2";
 
 pub(crate) fn openrpc_document(registry: &Registry) -> Value {
-    let mut generator = SchemaSettings::draft07()
-        .with(|s| s.definitions_path = "/components/schemas".into())
-        .into_generator();
+    let mut generator =
+        SchemaSettings::draft07().with(|s| s.definitions_path = "/components/schemas".into()).into_generator();
     let methods: Vec<Value> = registry
         .methods
         .iter()

@@ -35,12 +35,7 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     pub(crate) async fn on_text(&self, text: &str) -> Flow {
         let limits = &self.config.limits;
-        let frame = parse_frame(
-            text,
-            limits.max_json_depth,
-            limits.max_batch,
-            limits.max_id_bytes,
-        );
+        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         if self.cx.principal().is_none() {
             return self.before_auth(frame).await;
         }
@@ -66,16 +61,8 @@ impl Dispatcher {
     async fn before_auth(&self, frame: Frame) -> Flow {
         let refused = RpcError::AuthRequired("the first frame must be session.auth".into());
         match frame {
-            Frame::Single(Item::Call {
-                id: Some(id),
-                method,
-                params,
-            }) if method == Auth::NAME => {
-                if let Pending::Run(future) = self.prepare(Item::Call {
-                    id: Some(id),
-                    method,
-                    params,
-                }) {
+            Frame::Single(Item::Call { id: Some(id), method, params }) if method == Auth::NAME => {
+                if let Pending::Run(future) = self.prepare(Item::Call { id: Some(id), method, params }) {
                     self.send(future.await).await;
                 }
                 if self.cx.principal().is_some() {
@@ -87,10 +74,7 @@ impl Dispatcher {
             }
             _ => self.send(Some(error_response(None, &refused))).await,
         }
-        self.cx
-            .conn
-            .outbound
-            .close(CloseCode::Policy, "authentication required");
+        self.cx.conn.outbound.close(CloseCode::Policy, "authentication required");
         Flow::Close
     }
 
@@ -122,11 +106,7 @@ impl Dispatcher {
                 }
                 Pending::Done(None)
             }
-            Item::Call {
-                id: None,
-                method,
-                params,
-            } if method == CANCELLED_NOTIFICATION => {
+            Item::Call { id: None, method, params } if method == CANCELLED_NOTIFICATION => {
                 self.cancel(params);
                 Pending::Done(None)
             }
@@ -143,11 +123,7 @@ impl Dispatcher {
         let Some(entry) = conn.registry.get(&method) else {
             return fail(id, RpcError::MethodNotFound(method));
         };
-        if entry.phase == Phase::Session
-            && !conn
-                .handshake_done
-                .load(std::sync::atomic::Ordering::Acquire)
-        {
+        if entry.phase == Phase::Session && !conn.handshake_done.load(std::sync::atomic::Ordering::Acquire) {
             return fail(id, RpcError::HandshakeRequired(method));
         }
         if !conn.in_flight.acquire(self.config.limits.max_in_flight) {
@@ -159,17 +135,13 @@ impl Dispatcher {
                 Some(rx) => Some(rx),
                 None => {
                     conn.in_flight.release();
-                    let error =
-                        RpcError::InvalidRequest(format!("id {request_id} is already in flight"));
+                    let error = RpcError::InvalidRequest(format!("id {request_id} is already in flight"));
                     return fail(id, error);
                 }
             },
         };
         let handler = (entry.handler)(self.cx.clone(), params);
-        let slot = Slot {
-            cx: self.cx.clone(),
-            id: id.clone(),
-        };
+        let slot = Slot { cx: self.cx.clone(), id: id.clone() };
         Pending::Run(Box::pin(async move {
             let result = match cancelled {
                 None => handler.await,

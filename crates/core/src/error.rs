@@ -23,12 +23,7 @@ pub enum RpcError {
     #[error(
         "protocol version mismatch: client speaks {client_min}..={client_max}, server speaks {server_min}..={server_max}"
     )]
-    VersionMismatch {
-        client_min: u32,
-        client_max: u32,
-        server_min: u32,
-        server_max: u32,
-    },
+    VersionMismatch { client_min: u32, client_max: u32, server_min: u32, server_max: u32 },
     #[error("required capabilities not supported: {}", .0.join(", "))]
     CapabilityUnsupported(Vec<String>),
     #[error("too many requests in flight on this connection (limits.max_in_flight = {0})")]
@@ -43,11 +38,7 @@ pub enum RpcError {
     Internal(String),
     /// A domain error with its own code; domain crates convert into this.
     #[error("{message}")]
-    Custom {
-        code: i32,
-        message: String,
-        data: Option<Value>,
-    },
+    Custom { code: i32, message: String, data: Option<Value> },
 }
 
 impl RpcError {
@@ -72,18 +63,12 @@ impl RpcError {
 
     fn data(&self) -> Option<Value> {
         match self {
-            RpcError::VersionMismatch {
-                server_min,
-                server_max,
-                ..
-            } => Some(json!({
+            RpcError::VersionMismatch { server_min, server_max, .. } => Some(json!({
                 "server_protocol_version_min": server_min,
                 "server_protocol_version_max": server_max,
             })),
             RpcError::CapabilityUnsupported(missing) => Some(json!({ "missing": missing })),
-            RpcError::Overloaded(limit) => {
-                Some(json!({ "limit": "limits.max_in_flight", "value": limit }))
-            }
+            RpcError::Overloaded(limit) => Some(json!({ "limit": "limits.max_in_flight", "value": limit })),
             RpcError::Custom { data, .. } => data.clone(),
             _ => None,
         }
@@ -92,10 +77,6 @@ impl RpcError {
 
 impl From<&RpcError> for ErrorObject {
     fn from(err: &RpcError) -> Self {
-        ErrorObject {
-            code: err.code(),
-            message: err.to_string(),
-            data: err.data(),
-        }
+        ErrorObject { code: err.code(), message: err.to_string(), data: err.data() }
     }
 }

@@ -88,10 +88,7 @@ pub struct Keepalive {
 
 impl Default for Keepalive {
     fn default() -> Self {
-        Keepalive {
-            interval_ms: 30_000,
-            timeout_ms: 90_000,
-        }
+        Keepalive { interval_ms: 30_000, timeout_ms: 90_000 }
     }
 }
 

@@ -33,22 +33,10 @@ impl Outbound {
     pub(crate) fn new(
         capacity: usize,
         stall_timeout: Duration,
-    ) -> (
-        Self,
-        mpsc::Receiver<Message>,
-        watch::Receiver<Option<Closing>>,
-    ) {
+    ) -> (Self, mpsc::Receiver<Message>, watch::Receiver<Option<Closing>>) {
         let (queue, rx) = mpsc::channel(capacity);
         let (closing, closing_rx) = watch::channel(None);
-        (
-            Outbound {
-                queue,
-                closing,
-                stall_timeout,
-            },
-            rx,
-            closing_rx,
-        )
+        (Outbound { queue, closing, stall_timeout }, rx, closing_rx)
     }
 
     /// Queues a message. A queue that stays full for the stall timeout means the
@@ -86,10 +74,7 @@ impl Outbound {
 
     /// Asks the connection to close; the first reason wins.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
-        let frame = CloseFrame {
-            code,
-            reason: truncate_reason(reason).into(),
-        };
+        let frame = CloseFrame { code, reason: truncate_reason(reason).into() };
         self.set_closing(Closing::Local(frame));
     }
 

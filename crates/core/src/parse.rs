@@ -10,16 +10,9 @@ use crate::error::RpcError;
 #[derive(Debug)]
 pub(crate) enum Item {
     /// A request (`id: Some`) or a notification (`id: None`).
-    Call {
-        id: Option<Id>,
-        method: String,
-        params: Option<Value>,
-    },
+    Call { id: Option<Id>, method: String, params: Option<Value> },
     /// A reply to one of our server → client requests.
-    Reply {
-        id: Id,
-        outcome: Result<Value, ErrorObject>,
-    },
+    Reply { id: Id, outcome: Result<Value, ErrorObject> },
     /// Not a valid request; answered with this error and this id (or `null`).
     Invalid { id: Option<Id>, error: RpcError },
 }
@@ -31,12 +24,7 @@ pub(crate) enum Frame {
     Rejected(RpcError),
 }
 
-pub(crate) fn parse_frame(
-    text: &str,
-    max_depth: usize,
-    max_batch: usize,
-    max_id_bytes: usize,
-) -> Frame {
+pub(crate) fn parse_frame(text: &str, max_depth: usize, max_batch: usize, max_id_bytes: usize) -> Frame {
     if depth_exceeds(text.as_bytes(), max_depth) {
         return Frame::Rejected(RpcError::Parse(format!(
             "JSON nested deeper than {max_depth} levels (limits.max_json_depth)"
@@ -47,21 +35,12 @@ pub(crate) fn parse_frame(
         Err(e) => return Frame::Rejected(RpcError::Parse(e.to_string())),
     };
     match value {
-        Value::Array(items) if items.is_empty() => {
-            Frame::Rejected(RpcError::InvalidRequest("empty batch".into()))
-        }
-        Value::Array(items) if items.len() > max_batch => {
-            Frame::Rejected(RpcError::InvalidRequest(format!(
-                "batch of {} exceeds limits.max_batch = {max_batch}",
-                items.len()
-            )))
-        }
-        Value::Array(items) => Frame::Batch(
-            items
-                .into_iter()
-                .map(|v| classify(v, max_id_bytes))
-                .collect(),
-        ),
+        Value::Array(items) if items.is_empty() => Frame::Rejected(RpcError::InvalidRequest("empty batch".into())),
+        Value::Array(items) if items.len() > max_batch => Frame::Rejected(RpcError::InvalidRequest(format!(
+            "batch of {} exceeds limits.max_batch = {max_batch}",
+            items.len()
+        ))),
+        Value::Array(items) => Frame::Batch(items.into_iter().map(|v| classify(v, max_id_bytes)).collect()),
         other => Frame::Single(classify(other, max_id_bytes)),
     }
 }
@@ -112,24 +91,21 @@ fn classify_reply(id: Option<Id>, mut obj: Map<String, Value>) -> Item {
 
 fn parse_id(raw: Value, max_id_bytes: usize) -> Result<Id, String> {
     match raw {
-        Value::String(s) if s.len() > max_id_bytes => Err(format!(
-            "\"id\" is {} bytes, over limits.max_id_bytes = {max_id_bytes}",
-            s.len()
-        )),
+        Value::String(s) if s.len() > max_id_bytes => {
+            Err(format!("\"id\" is {} bytes, over limits.max_id_bytes = {max_id_bytes}", s.len()))
+        }
         Value::String(s) => Ok(Id::String(s)),
-        Value::Number(n) => n.as_i64().map(Id::Number).ok_or_else(|| {
-            "\"id\" must be an integer in the signed 64-bit range or a string".into()
-        }),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Id::Number)
+            .ok_or_else(|| "\"id\" must be an integer in the signed 64-bit range or a string".into()),
         Value::Null => Err("\"id\" must not be null".into()),
         _ => Err("\"id\" must be a string or an integer".into()),
     }
 }
 
 fn invalid(id: Option<Id>, msg: &str) -> Item {
-    Item::Invalid {
-        id,
-        error: RpcError::InvalidRequest(msg.to_owned()),
-    }
+    Item::Invalid { id, error: RpcError::InvalidRequest(msg.to_owned()) }
 }
 
 /// True when arrays and objects nest deeper than `limit`; checked before parsing
@@ -179,25 +155,12 @@ mod tests {
         assert!(parse_id(Value::from(1.5), 10).is_err());
         assert!(parse_id(Value::from(u64::MAX), 10).is_err());
         assert!(parse_id(Value::Null, 10).is_err());
-        assert!(
-            parse_id(Value::from("x".repeat(11)), 10)
-                .unwrap_err()
-                .contains("max_id_bytes")
-        );
+        assert!(parse_id(Value::from("x".repeat(11)), 10).unwrap_err().contains("max_id_bytes"));
     }
 
     #[test]
     fn a_reply_routes_to_the_broker() {
-        let item = classify(
-            serde_json::json!({"jsonrpc":"2.0","id":"cb-1","result":3}),
-            64,
-        );
-        assert!(matches!(
-            item,
-            Item::Reply {
-                id: Id::String(_),
-                outcome: Ok(_)
-            }
-        ));
+        let item = classify(serde_json::json!({"jsonrpc":"2.0","id":"cb-1","result":3}), 64);
+        assert!(matches!(item, Item::Reply { id: Id::String(_), outcome: Ok(_) }));
     }
 }

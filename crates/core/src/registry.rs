@@ -72,12 +72,7 @@ impl Registry {
                 serde_json::to_value(result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });
-        let entry = Entry {
-            summary: M::SUMMARY,
-            phase,
-            schemas: schemas::<M>,
-            handler: erased,
-        };
+        let entry = Entry { summary: M::SUMMARY, phase, schemas: schemas::<M>, handler: erased };
         let previous = self.methods.insert(M::NAME, entry);
         assert!(previous.is_none(), "method {} registered twice", M::NAME);
     }
@@ -115,8 +110,5 @@ fn decode_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Resul
 }
 
 fn schemas<M: Method>(generator: &mut SchemaGenerator) -> (Schema, Schema) {
-    (
-        generator.subschema_for::<M::Params>(),
-        generator.subschema_for::<M::Result>(),
-    )
+    (generator.subschema_for::<M::Params>(), generator.subschema_for::<M::Result>())
 }

@@ -6,9 +6,7 @@ use std::time::Duration;
 use futures_util::{sink, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tether_core::{
-    ConnectionConfig, ConnectionOptions, Phase, Registry, RpcError, serve_connection,
-};
+use tether_core::{ConnectionConfig, ConnectionOptions, Phase, Registry, RpcError, serve_connection};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -31,19 +29,14 @@ fn spec_registry() -> Registry {
         match params {
             Value::Array(a) => Ok(a[0].as_i64().unwrap() - a[1].as_i64().unwrap()),
             named => {
-                let n: Named = serde_json::from_value(named)
-                    .map_err(|e| RpcError::InvalidParams(format!("params: {e}")))?;
+                let n: Named =
+                    serde_json::from_value(named).map_err(|e| RpcError::InvalidParams(format!("params: {e}")))?;
                 Ok(n.minuend - n.subtrahend)
             }
         }
     });
     r.register_in::<Sum, _, _>(Phase::Handshake, |_, params| async move {
-        Ok(params
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_i64)
-            .sum())
+        Ok(params.as_array().unwrap().iter().filter_map(Value::as_i64).sum())
     });
     r.register_in::<Update, _, _>(Phase::Handshake, |_, _| async { Ok(()) });
     r.register_in::<NotifyHello, _, _>(Phase::Handshake, |_, _| async { Ok(()) });
@@ -62,9 +55,7 @@ impl Peer {
     fn start(registry: Registry) -> Peer {
         let (to_server, inbound) = mpsc::unbounded_channel();
         let (outbound, from_server) = mpsc::unbounded_channel::<Message>();
-        let incoming = Box::pin(stream::unfold(inbound, |mut rx| async move {
-            rx.recv().await.map(|m| (m, rx))
-        }));
+        let incoming = Box::pin(stream::unfold(inbound, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }));
         let outgoing = Box::pin(sink::unfold(outbound, |tx, message: Message| async move {
             tx.send(message).map_err(|_| WsError::ConnectionClosed)?;
             Ok::<_, WsError>(tx)
@@ -75,31 +66,17 @@ impl Peer {
             authenticator: None,
             shutdown: watch::channel(false).1,
         };
-        tokio::spawn(serve_connection(
-            incoming,
-            outgoing,
-            Arc::new(registry),
-            options,
-        ));
-        Peer {
-            to_server,
-            from_server,
-        }
+        tokio::spawn(serve_connection(incoming, outgoing, Arc::new(registry), options));
+        Peer { to_server, from_server }
     }
 
     fn send(&self, text: &str) {
-        self.to_server
-            .send(Ok(Message::Text(text.to_owned().into())))
-            .unwrap();
+        self.to_server.send(Ok(Message::Text(text.to_owned().into()))).unwrap();
     }
 
     async fn recv(&mut self) -> Value {
-        let message = tokio::time::timeout(Duration::from_secs(10), self.from_server.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        serde_json::from_str(message.to_text().unwrap())
-            .unwrap_or_else(|e| panic!("{e}: {message:?}"))
+        let message = tokio::time::timeout(Duration::from_secs(10), self.from_server.recv()).await.unwrap().unwrap();
+        serde_json::from_str(message.to_text().unwrap()).unwrap_or_else(|e| panic!("{e}: {message:?}"))
     }
 }
 
@@ -125,11 +102,7 @@ fn normalise(reply: &Value) -> Value {
 async fn replay(transcript: &str) {
     let mut peer = Peer::start(spec_registry());
     let mut sentinel = 0;
-    for (n, line) in transcript
-        .lines()
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.trim()))
-    {
+    for (n, line) in transcript.lines().enumerate().map(|(n, l)| (n + 1, l.trim())) {
         if let Some(request) = line.strip_prefix("--> ") {
             peer.send(request);
         } else if line == "<-- (nothing)" {
@@ -137,19 +110,11 @@ async fn replay(transcript: &str) {
             sentinel += 1;
             peer.send(&json!({"jsonrpc":"2.0","method":"server.ping","id":format!("sentinel-{sentinel}")}).to_string());
             let reply = peer.recv().await;
-            assert_eq!(
-                reply["id"],
-                format!("sentinel-{sentinel}"),
-                "line {n}: expected no reply, got {reply}"
-            );
+            assert_eq!(reply["id"], format!("sentinel-{sentinel}"), "line {n}: expected no reply, got {reply}");
         } else if let Some(expected) = line.strip_prefix("<-- ") {
             let expected: Value = serde_json::from_str(expected).unwrap();
             let reply = peer.recv().await;
-            assert_eq!(
-                normalise(&reply),
-                normalise(&expected),
-                "line {n}: full reply {reply}"
-            );
+            assert_eq!(normalise(&reply), normalise(&expected), "line {n}: full reply {reply}");
         }
     }
 }

@@ -28,17 +28,13 @@ pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<S
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream))
-        .await
-    {
+    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(HeadError::TooLarge)) => {
             return drop(http::respond_text(&mut stream, 431, "request head too large\n").await);
         }
         Ok(Err(HeadError::Malformed(e))) => {
-            return drop(
-                http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await,
-            );
+            return drop(http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await);
         }
         Ok(Err(e)) => {
             return tracing::debug!(error = %e, "dropped a stream before its request head");
@@ -70,13 +66,7 @@ where
     if stream.write_all(accept.as_bytes()).await.is_err() {
         return;
     }
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        leftover,
-        Role::Server,
-        Some(ws_config(&shared)),
-    )
-    .await;
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
     let (sink, stream) = ws.split();
     let options = ConnectionOptions {
         config: shared.connection_config.clone(),
@@ -104,26 +94,14 @@ fn check_upgrade(
     shared: &Shared,
 ) -> Result<Option<Principal>, (u16, String)> {
     if let Some(origin) = head.header("origin")
-        && !shared
-            .config
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin)
+        && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
     {
-        return Err((
-            403,
-            format!("origin {origin:?} is not allowed (allowed_origins)"),
-        ));
+        return Err((403, format!("origin {origin:?} is not allowed (allowed_origins)")));
     }
     if transport == Transport::Tcp && shared.loopback_only {
-        let host = head
-            .header("host")
-            .ok_or((400, "missing Host header".to_owned()))?;
+        let host = head.header("host").ok_or((400, "missing Host header".to_owned()))?;
         if !is_loopback_host(host) {
-            return Err((
-                403,
-                format!("host {host:?} is not a loopback name or address"),
-            ));
+            return Err((403, format!("host {host:?} is not a loopback name or address")));
         }
     }
     if head.header("sec-websocket-version") != Some("13") {
@@ -139,12 +117,8 @@ fn check_upgrade(
                 .strip_prefix("Bearer ")
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
-            let grant = authenticator
-                .verify(token.trim())
-                .ok_or((401, "invalid token".to_owned()))?;
-            Ok(Some(
-                grant.agent_id.map_or(Principal::Operator, Principal::Agent),
-            ))
+            let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
+            Ok(Some(grant.agent_id.map_or(Principal::Operator, Principal::Agent)))
         }
     }
 }
@@ -154,26 +128,20 @@ fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
     } else {
-        host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                name
-            } else {
-                host
-            }
-        })
+        host.rsplit_once(':').map_or(
+            host,
+            |(name, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }
+            },
+        )
     };
     if name.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    name.parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
+    name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn plain_http<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    head: &RequestHead,
-    shared: &Shared,
-) -> std::io::Result<()> {
+async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, shared: &Shared) -> std::io::Result<()> {
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/healthz") => {
             let body = serde_json::json!({
@@ -184,14 +152,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             });
             http::respond(stream, 200, "application/json", &body.to_string()).await
         }
-        _ => {
-            http::respond_text(
-                stream,
-                404,
-                "not found: tether serves WebSocket upgrades and GET /healthz\n",
-            )
-            .await
-        }
+        _ => http::respond_text(stream, 404, "not found: tether serves WebSocket upgrades and GET /healthz\n").await,
     }
 }
 
@@ -213,14 +174,7 @@ mod tests {
         ] {
             assert!(is_loopback_host(ok), "{ok}");
         }
-        for bad in [
-            "evil.com",
-            "evil.com:9100",
-            "10.0.0.1:9100",
-            "localhost.evil.com",
-            "[::2]:1",
-            "0.0.0.0",
-        ] {
+        for bad in ["evil.com", "evil.com:9100", "10.0.0.1:9100", "localhost.evil.com", "[::2]:1", "0.0.0.0"] {
             assert!(!is_loopback_host(bad), "{bad}");
         }
     }

@@ -24,8 +24,7 @@ impl RequestHead {
 
     /// True when a comma-separated header lists `token` (e.g. `Connection: keep-alive, Upgrade`).
     pub fn header_has_token(&self, name: &str, token: &str) -> bool {
-        self.header(name)
-            .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        self.header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
@@ -48,9 +47,7 @@ pub(crate) enum HeadError {
 }
 
 /// Reads one request head. Returns it with any bytes read past its end.
-pub(crate) async fn read_head<S: AsyncRead + Unpin>(
-    stream: &mut S,
-) -> Result<(RequestHead, Vec<u8>), HeadError> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.len() >= MAX_HEAD_BYTES {
@@ -69,11 +66,7 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
                 let head = RequestHead {
                     method: request.method.unwrap_or_default().to_owned(),
                     path: request.path.unwrap_or_default().to_owned(),
-                    headers: request
-                        .headers
-                        .iter()
-                        .map(|h| (h.name.to_owned(), h.value.to_owned()))
-                        .collect(),
+                    headers: request.headers.iter().map(|h| (h.name.to_owned(), h.value.to_owned())).collect(),
                 };
                 return Ok((head, buf.split_off(len)));
             }

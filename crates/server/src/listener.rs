@@ -19,9 +19,7 @@ use crate::front::{self, Transport};
 pub enum ServerError {
     #[error("nothing to listen on: set a TCP address or a Unix socket path")]
     NoListener,
-    #[error(
-        "{addr} is not a loopback address: binding it needs allow_remote (--allow-remote) and auth on"
-    )]
+    #[error("{addr} is not a loopback address: binding it needs allow_remote (--allow-remote) and auth on")]
     RemoteNotAllowed { addr: SocketAddr },
     #[error("invalid limits: {0}")]
     Limits(String),
@@ -82,11 +80,7 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: ServerConfig, registry: Registry) -> Result<Server, ServerError> {
-        config
-            .connection
-            .limits
-            .validate()
-            .map_err(ServerError::Limits)?;
+        config.connection.limits.validate().map_err(ServerError::Limits)?;
         if config.listen.is_none() && config.socket.is_none() {
             return Err(ServerError::NoListener);
         }
@@ -98,11 +92,7 @@ impl Server {
             return Err(ServerError::RemoteNotAllowed { addr });
         }
         let tcp = match config.listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::Tcp { addr, source })?,
-            ),
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Tcp { addr, source })?),
             None => None,
         };
         let unix = match &config.socket {
@@ -134,10 +124,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server { tcp, unix, shared } = self;
         let accepting = async {
-            tokio::join!(
-                accept_tcp(tcp, shared.clone()),
-                accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone())
-            );
+            tokio::join!(accept_tcp(tcp, shared.clone()), accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone()));
         };
         tokio::select! {
             _ = accepting => {}
@@ -147,14 +134,8 @@ impl Server {
         shared.shutdown.send_replace(true);
         let mut open = shared.connections.subscribe();
         let grace = shared.config.connection.close_timeout + std::time::Duration::from_secs(1);
-        if tokio::time::timeout(grace, open.wait_for(|n| *n == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                connections = shared.connection_count(),
-                "connections still open after the shutdown grace"
-            );
+        if tokio::time::timeout(grace, open.wait_for(|n| *n == 0)).await.is_err() {
+            tracing::warn!(connections = shared.connection_count(), "connections still open after the shutdown grace");
         }
         if let Some((_, path)) = unix {
             let _ = std::fs::remove_file(path);
@@ -195,37 +176,18 @@ async fn accept_failed(error: io::Error) {
 
 /// Binds a 0600 socket inside a 0700 directory, replacing a stale socket file.
 fn bind_unix(path: &Path) -> Result<UnixListener, ServerError> {
-    let unix_err = |source| ServerError::Unix {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let unix_err = |source| ServerError::Unix { path: path.to_owned(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(unix_err)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(unix_err)?;
     }
-    let mode = std::fs::metadata(dir)
-        .map_err(unix_err)?
-        .permissions()
-        .mode()
-        & 0o777;
+    let mode = std::fs::metadata(dir).map_err(unix_err)?.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(ServerError::SocketDirTooOpen {
-            path: dir.to_owned(),
-            mode,
-        });
+        return Err(ServerError::SocketDirTooOpen { path: dir.to_owned(), mode });
     }
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(ServerError::SocketInUse {
-                path: path.to_owned(),
-            });
+            return Err(ServerError::SocketInUse { path: path.to_owned() });
         }
         std::fs::remove_file(path).map_err(unix_err)?;
     }

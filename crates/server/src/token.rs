@@ -18,10 +18,7 @@ pub enum TokenError {
 /// Reads the token at `path`, or creates one there (mode 0600, fsynced) if it does not exist.
 pub fn load_or_create(path: &Path) -> Result<String, TokenError> {
     let shown = path.display().to_string();
-    let io_err = |source| TokenError::Io {
-        path: shown.clone(),
-        source,
-    };
+    let io_err = |source| TokenError::Io { path: shown.clone(), source };
     match fs::metadata(path) {
         Ok(meta) => {
             let mode = meta.permissions().mode() & 0o777;
@@ -52,11 +49,7 @@ pub fn generate() -> io::Result<String> {
 }
 
 fn write_private(path: &Path, token: &str) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(token.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
@@ -78,10 +71,7 @@ mod tests {
         let token = load_or_create(&path).unwrap();
         assert_eq!(token.len(), 64);
         assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(load_or_create(&path).unwrap(), token);
     }
 
@@ -91,9 +81,6 @@ mod tests {
         let path = dir.path().join("auth-token");
         fs::write(&path, "abc").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(
-            load_or_create(&path),
-            Err(TokenError::TooOpen { mode: 0o644, .. })
-        ));
+        assert!(matches!(load_or_create(&path), Err(TokenError::TooOpen { mode: 0o644, .. })));
     }
 }

@@ -7,18 +7,13 @@ use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
 
 pub(super) fn register(registry: &mut Registry) {
-    registry.register_in::<Handshake, _, _>(Phase::Handshake, |cx, params| async move {
-        handshake(&cx, params)
-    });
+    registry.register_in::<Handshake, _, _>(Phase::Handshake, |cx, params| async move { handshake(&cx, params) });
     registry.register_in::<Ping, _, _>(Phase::Handshake, |_, _| async { Ok("pong".to_owned()) });
 }
 
 fn handshake(cx: &Context, params: HandshakeParams) -> Result<HandshakeResult, RpcError> {
     let client_max = params.protocol_version;
-    let client_min = params
-        .protocol_version_min
-        .unwrap_or(client_max)
-        .min(client_max);
+    let client_min = params.protocol_version_min.unwrap_or(client_max).min(client_max);
     if !(client_min..=client_max).contains(&PROTOCOL_VERSION) {
         return Err(RpcError::VersionMismatch {
             client_min,
@@ -28,12 +23,8 @@ fn handshake(cx: &Context, params: HandshakeParams) -> Result<HandshakeResult, R
         });
     }
     let supported = cx.registry().capabilities();
-    let missing: Vec<String> = params
-        .required_capabilities
-        .iter()
-        .filter(|c| !supported.contains(*c))
-        .cloned()
-        .collect();
+    let missing: Vec<String> =
+        params.required_capabilities.iter().filter(|c| !supported.contains(*c)).cloned().collect();
     if !missing.is_empty() {
         return Err(RpcError::CapabilityUnsupported(missing));
     }

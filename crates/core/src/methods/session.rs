@@ -8,18 +8,15 @@ use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
 
 pub(super) fn register(registry: &mut Registry) {
-    registry.register_in::<Auth, _, _>(Phase::Unauthenticated, |cx, params| async move {
-        auth(&cx, params)
-    });
+    registry.register_in::<Auth, _, _>(Phase::Unauthenticated, |cx, params| async move { auth(&cx, params) });
 }
 
 fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
     let agent_id = match cx.authenticator() {
         None => params.agent_id,
         Some(authenticator) => {
-            let grant = authenticator
-                .verify(&params.token)
-                .ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
+            let grant =
+                authenticator.verify(&params.token).ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
             match (grant.agent_id, params.agent_id) {
                 (Some(bound), Some(asked)) if bound != asked => {
                     return Err(RpcError::AuthRequired(format!(
@@ -32,18 +29,8 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
         }
     };
     if agent_id.as_deref().is_some_and(str::is_empty) {
-        return Err(RpcError::InvalidParams(
-            "params.agent_id: must not be empty".into(),
-        ));
+        return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
     }
-    cx.authenticate(
-        agent_id
-            .clone()
-            .map_or(Principal::Operator, Principal::Agent),
-    );
-    Ok(AuthResult {
-        ok: true,
-        auth_enabled: cx.authenticator().is_some(),
-        agent_id,
-    })
+    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent));
+    Ok(AuthResult { ok: true, auth_enabled: cx.authenticator().is_some(), agent_id })
 }
