@@ -43,6 +43,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .mode(0o700)
         .create(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
+    check_private(&settings.data_dir)?;
     let authenticator = authenticator(&settings)?;
     let config = ServerConfig {
         listen: Some(settings.listen),
@@ -71,6 +72,20 @@ async fn serve(settings: Settings) -> Result<(), String> {
             }
         })
         .await;
+    Ok(())
+}
+
+/// The data directory holds the token and the socket: nobody else may look inside.
+fn check_private(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "data directory {} is accessible by others (mode {mode:o}); run `chmod 700 {}` or choose another",
+            dir.display(),
+            dir.display()
+        ));
+    }
     Ok(())
 }
 

@@ -232,26 +232,28 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn spawn(data_dir: &std::path::Path, extra: &[&str]) -> Daemon {
+    /// Runs the daemon with `<dir>/data` as its data directory and `<dir>/stderr.log` for its logs.
+    pub fn spawn(dir: &std::path::Path, extra: &[&str]) -> Daemon {
         use std::io::BufRead;
+        let data_dir = dir.join("data");
+        let log = dir.join("stderr.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
+            .arg(&data_dir)
             .args(extra)
             .env_remove("TETHER_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("tether listening on ")
-            .unwrap_or_else(|| panic!("ready line: {line:?}"))
-            .to_owned();
+        let Some(url) = line.trim().strip_prefix("tether listening on ") else {
+            panic!("no readiness line; stderr: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        let url = url.to_owned();
         let addr = url.trim_start_matches("ws://").parse().unwrap();
-        Daemon { child, url, addr, data_dir: data_dir.to_owned() }
+        Daemon { child, url, addr, data_dir }
     }
 
     pub fn token(&self) -> String {

@@ -1,0 +1,181 @@
+//! The real `tether` binary: readiness line, auth defaults, config, signals, discovery.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+fn wait_exit(daemon: &mut Daemon) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "daemon did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn defaults_create_a_private_data_dir_and_token_and_require_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let data = daemon.data_dir.clone();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("auth-token")), 0o600);
+    assert_eq!(daemon.token().len(), 64, "a 256-bit token, hex");
+    assert_eq!(mode(&data.join("tether.sock")), 0o600);
+
+    assert!(Client::builder(&daemon.url).connect().await.is_err(), "no token, no session");
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    assert_eq!(client.call_raw("server.ping", json!({})).await.unwrap(), "pong");
+    let unix = Client::builder_unix(data.join("tether.sock")).token(daemon.token()).connect().await.unwrap();
+    assert_eq!(unix.call_raw("server.ping", json!({})).await.unwrap(), "pong");
+    assert_eq!(http_get(daemon.addr, "/healthz").await.1["status"], "ok");
+}
+
+#[tokio::test]
+async fn an_existing_token_file_is_reused_and_tether_token_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Daemon::spawn(dir.path(), &[]);
+    let token = first.token();
+    drop(first);
+    let again = Daemon::spawn(dir.path(), &[]);
+    assert_eq!(again.token(), token, "the token survives a restart");
+    drop(again);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env("TETHER_TOKEN", "from-the-environment")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim().strip_prefix("tether listening on ").unwrap().to_owned();
+    let client = Client::builder(&url).token("from-the-environment").connect().await;
+    let file_token = Client::builder(&url).token(&token).connect().await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(client.is_ok(), "TETHER_TOKEN is accepted");
+    assert!(file_token.is_err(), "and replaces the file's token");
+}
+
+#[tokio::test]
+async fn no_auth_lets_a_client_in_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--no-auth"]);
+    let client = Client::builder(&daemon.url).connect().await.unwrap();
+    assert_eq!(client.call_raw("server.ping", json!({})).await.unwrap(), "pong");
+}
+
+#[test]
+fn a_non_loopback_listen_address_needs_allow_remote() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("allow_remote"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no readiness line for a refused bind");
+}
+
+#[tokio::test]
+async fn the_config_file_sets_limits_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nauth = false\n[limits]\nmax_batch = 2\n").unwrap();
+    // --listen overrides the file's unusable port; auth = false comes from the file.
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
+    let ping = |id: i64| json!({"jsonrpc":"2.0","id":id,"method":"server.ping"});
+    let reply = rpc(&mut ws, json!([ping(1), ping(2), ping(3)])).await;
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("max_batch = 2"));
+}
+
+#[test]
+fn a_bad_config_file_fails_fast_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[limits]\nmax_batch = \"lots\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("max_batch"));
+}
+
+#[tokio::test]
+async fn sigterm_and_sigint_close_connections_with_1001_and_exit_zero() {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut daemon = Daemon::spawn(dir.path(), &[]);
+        let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
+        let auth =
+            rpc(&mut ws, json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token":daemon.token()}}))
+                .await;
+        assert_eq!(auth["result"]["ok"], true);
+        daemon.signal(signal);
+        assert_eq!(close_frame(&mut ws).await.unwrap().code, CloseCode::Away, "SIG{signal}");
+        let status = wait_exit(&mut daemon);
+        assert_eq!(status.code(), Some(0), "SIG{signal}");
+        assert!(!daemon.data_dir.join("tether.sock").exists(), "the socket file is removed");
+    }
+}
+
+#[tokio::test]
+async fn discovery_lists_every_registered_method_with_resolvable_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let doc = client.call_raw("rpc.discover", json!({})).await.unwrap();
+    assert!(doc["openrpc"].as_str().unwrap().starts_with("1."));
+    let mut listed: Vec<&str> =
+        doc["methods"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    listed.sort();
+    let registry = tether_core::Registry::new();
+    let mut registered: Vec<&str> = registry.method_names().collect();
+    registered.sort();
+    assert_eq!(listed, registered, "every registered method is discoverable, and nothing else");
+    for method in doc["methods"].as_array().unwrap() {
+        assert!(method["params"][0]["schema"].is_object(), "{method}");
+        assert!(method["result"]["schema"].is_object() || method["result"]["schema"].is_boolean(), "{method}");
+    }
+    // Every $ref points into components.schemas.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let target = reference.split('"').next().unwrap();
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("ref {target}"));
+        assert!(doc["components"]["schemas"][name] != Value::Null, "dangling ref {target}");
+    }
+}
+
+#[test]
+fn a_data_dir_others_can_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("chmod 700"));
+}
