@@ -179,3 +179,29 @@ fn a_data_dir_others_can_read_is_refused() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("chmod 700"));
 }
+
+#[tokio::test]
+async fn bad_input_never_panics_or_logs_at_error_level_and_json_logs_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &["--log-format", "json"]);
+    let token = daemon.token();
+    for garbage in ["{", "[]", "[1,2]", "null", "{\"jsonrpc\":\"2.0\",\"id\":1e999,\"method\":\"x\"}"] {
+        let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":0,"method":"session.auth","params":{"token":token}})).await;
+        send_text(&mut ws, garbage).await;
+        recv(&mut ws).await;
+    }
+    let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
+    send_text(&mut ws, "not even auth").await;
+    close_frame(&mut ws).await;
+    daemon.signal("TERM");
+    assert_eq!(wait_exit(&mut daemon).code(), Some(0));
+
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_ne!(entry["level"], "ERROR", "{line}");
+    }
+    assert!(!log.contains("panicked"));
+}
