@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
-use tether_proto::jsonrpc::{self, Id, Outcome, Response, Version};
+use tether_proto::jsonrpc::{Id, Outcome, Request, Response, Version};
 use tether_proto::{ErrorObject, codes};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderValue, Request};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Request as HttpRequest};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::{ClientError, Handler};
@@ -43,7 +43,7 @@ pub(crate) async fn open_unix(path: &Path, token: Option<&str>) -> Result<(BoxSi
 }
 
 /// The upgrade request, with `Authorization: Bearer` when header auth is chosen.
-fn upgrade_request(url: &str, token: Option<&str>) -> Result<Request<()>, ClientError> {
+fn upgrade_request(url: &str, token: Option<&str>) -> Result<HttpRequest<()>, ClientError> {
     let mut request = url.into_client_request()?;
     if let Some(token) = token {
         let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
@@ -94,7 +94,7 @@ impl Link {
     }
 
     pub(crate) fn notify(&self, method: &str, params: Value) -> Result<(), ClientError> {
-        self.send(&jsonrpc::Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) })
+        self.send(&Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) })
     }
 
     fn send<T: serde::Serialize>(&self, message: &T) -> Result<(), ClientError> {
@@ -149,7 +149,7 @@ impl Reader {
         if item.get("method").is_none() {
             return self.complete(item);
         }
-        let Ok(request) = serde_json::from_value::<jsonrpc::Request>(item) else {
+        let Ok(request) = serde_json::from_value::<Request>(item) else {
             return;
         };
         let params = request.params.unwrap_or(Value::Null);
