@@ -1,0 +1,218 @@
+//! The `Journal` handle: open (with recovery), append (durably), read one run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use tokio::sync::oneshot;
+use ulid::Ulid;
+
+use crate::frame::{self, Decoded, Kind, Record};
+use crate::fsync::Fsync;
+use crate::writer::{Append, Queue, Writer};
+use crate::{recover, segment};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("journal I/O failed: {0}")]
+    Io(String),
+    #[error("the journal refuses writes after an earlier write or sync failed")]
+    Poisoned,
+    #[error("record {seq} of run {run_id} is corrupt on disk")]
+    Corrupt { run_id: Ulid, seq: usize },
+    #[error("record of {size} bytes exceeds the journal's limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the journal writer has stopped")]
+    Stopped,
+}
+
+impl From<io::Error> for StoreError {
+    fn from(e: io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JournalOptions {
+    /// A segment is sealed once it would grow past this.
+    pub segment_bytes: u64,
+    /// Largest record payload accepted.
+    pub max_record_bytes: usize,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions { segment_bytes: 64 << 20, max_record_bytes: 16 << 20 }
+    }
+}
+
+/// What the journal held at open, one entry per run.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub runs: Vec<RecoveredRun>,
+    pub truncated_bytes: u64,
+    pub corrupt_frames: usize,
+    pub unknown_kinds: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecoveredRun {
+    pub run_id: Ulid,
+    pub started: Option<Vec<u8>>,
+    pub ended: Option<Vec<u8>>,
+    /// Records of every kind: the next record's `seq`.
+    pub records: u32,
+    pub turns: u32,
+    pub corrupted: bool,
+}
+
+impl RecoveredRun {
+    pub(crate) fn new(run_id: Ulid) -> Self {
+        RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false }
+    }
+
+    pub(crate) fn note(&mut self, record: &Record) {
+        self.records = self.records.max(record.seq + 1);
+        match record.kind {
+            Kind::Started => self.started = Some(record.payload.clone()),
+            Kind::Ended => self.ended = Some(record.payload.clone()),
+            Kind::Turn => self.turns += 1,
+            Kind::Unknown(_) => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Loc {
+    pub(crate) segment: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+    pub(crate) seq: u32,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct RunLocs {
+    pub(crate) locs: Vec<Loc>,
+    pub(crate) corrupted: bool,
+}
+
+pub(crate) struct State {
+    pub(crate) runs: HashMap<Ulid, RunLocs>,
+    pub(crate) segments: BTreeMap<u32, Arc<File>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: JournalOptions,
+    pub(crate) fsync: Arc<dyn Fsync>,
+    pub(crate) poisoned: AtomicBool,
+    pub(crate) state: Mutex<State>,
+}
+
+/// A cheap handle on the journal; clones share the writer.
+#[derive(Clone)]
+pub struct Journal {
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir` and recovers what it holds.
+    pub fn open(
+        dir: &Path,
+        options: JournalOptions,
+        fsync: Arc<dyn Fsync>,
+    ) -> Result<(Journal, Recovered), StoreError> {
+        segment::ensure_dir(dir, fsync.as_ref())?;
+        let mut numbers = segment::list(dir)?;
+        let max_body = options.max_record_bytes + frame::BODY_PREFIX;
+        let scan = recover::scan(dir, &numbers, max_body)?;
+        if numbers.is_empty() {
+            segment::create(dir, 1, fsync.as_ref())?;
+            numbers.push(1);
+        }
+        let active = *numbers.last().unwrap();
+        let file = segment::open_append(dir, active)?;
+        let size = file.metadata()?.len();
+        let mut segments = BTreeMap::new();
+        for &number in &numbers {
+            segments.insert(number, Arc::new(File::open(segment::path(dir, number))?));
+        }
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            options,
+            fsync,
+            poisoned: AtomicBool::new(false),
+            state: Mutex::new(State { runs: scan.runs, segments }),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer { shared: shared.clone(), file, segment: active, size };
+        std::thread::Builder::new().name("journal-writer".into()).spawn(move || writer.run(rx))?;
+        Ok((Journal { shared, queue: Arc::new(Mutex::new(tx)) }, scan.recovered))
+    }
+
+    /// Appends records; returns once they are durable. Records of one run must
+    /// carry consecutive `seq`s, which the caller assigns.
+    pub async fn append(&self, records: &[Record]) -> Result<(), StoreError> {
+        if self.shared.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Poisoned);
+        }
+        let mut frames = Vec::new();
+        let mut index = Vec::with_capacity(records.len());
+        for record in records {
+            let limit = self.shared.options.max_record_bytes;
+            if record.payload.len() > limit {
+                return Err(StoreError::TooLarge { size: record.payload.len(), limit });
+            }
+            let at = frames.len();
+            frame::encode(record, &mut frames);
+            index.push((record.run_id, record.seq, at, frames.len() - at));
+        }
+        let (done, wait) = oneshot::channel();
+        self.queue.lock().unwrap().send(Append { frames, index, done }).map_err(|_| StoreError::Stopped)?;
+        wait.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Records `range` (by position) of one run; reads only that run's frames.
+    pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
+        let (locs, files) = {
+            let state = self.shared.state.lock().unwrap();
+            let Some(run) = state.runs.get(&run_id) else { return Ok(Vec::new()) };
+            let end = range.end.min(run.locs.len());
+            let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
+            let files: Vec<Arc<File>> = locs.iter().map(|l| state.segments[&l.segment].clone()).collect();
+            (locs, files)
+        };
+        let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
+        locs.iter()
+            .zip(files)
+            .enumerate()
+            .map(|(i, (loc, file))| {
+                let mut buf = vec![0; loc.len as usize];
+                file.read_exact_at(&mut buf, loc.offset)?;
+                match frame::decode(&buf, max_body) {
+                    Decoded::Frame { record, .. } if record.run_id == run_id => Ok(record),
+                    _ => Err(StoreError::Corrupt { run_id, seq: range.start + i }),
+                }
+            })
+            .collect()
+    }
+
+    /// How many records of `run_id` are readable.
+    pub fn len(&self, run_id: Ulid) -> usize {
+        self.shared.state.lock().unwrap().runs.get(&run_id).map_or(0, |r| r.locs.len())
+    }
+
+    pub fn is_corrupted(&self, run_id: Ulid) -> bool {
+        self.shared.state.lock().unwrap().runs.get(&run_id).is_some_and(|r| r.corrupted)
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.poisoned.load(Ordering::Acquire)
+    }
+}

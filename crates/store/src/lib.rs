@@ -1,0 +1,18 @@
+//! tether's run journal.
+//!
+//! An append-only log of run records in segment files. Every append is durable
+//! (covered by `fdatasync`) before it is acknowledged; one writer thread batches
+//! concurrent appends into one write and one sync (group commit). Every frame
+//! carries its length and a CRC32C; on open, a torn tail is truncated and damage
+//! in the middle is reported and its run flagged, never silently dropped.
+
+mod frame;
+mod fsync;
+mod journal;
+mod recover;
+mod segment;
+mod writer;
+
+pub use frame::{Kind, Record};
+pub use fsync::{Fsync, RealFsync};
+pub use journal::{Journal, JournalOptions, Recovered, RecoveredRun, StoreError};
