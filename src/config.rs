@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tether_core::{Keepalive, Limits};
+use tether_runs::RunsConfig;
 
 use crate::cli::{LogFormat, ServeArgs};
 
@@ -22,6 +23,21 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub limits: Limits,
     pub keepalive: Keepalive,
+    pub runs: RunsConfig,
+    pub journal: JournalConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// A journal segment is sealed once it would grow past this.
+    pub segment_bytes: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { segment_bytes: tether_store::JournalOptions::default().segment_bytes }
+    }
 }
 
 /// The settings the daemon runs with, after layering.
@@ -37,6 +53,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub limits: Limits,
     pub keepalive: Keepalive,
+    pub runs: RunsConfig,
+    pub journal: JournalConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -63,6 +81,8 @@ impl Settings {
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             limits: file.limits,
             keepalive: file.keepalive,
+            runs: file.runs,
+            journal: file.journal,
             data_dir,
         })
     }

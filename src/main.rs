@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tether_core::{Authenticator, ConnectionConfig, Registry, StaticToken};
+use tether_runs::Runs;
 use tether_server::{Server, ServerConfig, token};
+use tether_store::{Journal, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -47,13 +49,18 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let authenticator = authenticator(&settings)?;
     let config = ServerConfig {
         listen: Some(settings.listen),
-        socket: Some(settings.socket),
+        socket: Some(settings.socket.clone()),
         authenticator,
         allow_remote: settings.allow_remote,
-        allowed_origins: settings.allowed_origins,
-        connection: ConnectionConfig { limits: settings.limits, keepalive: settings.keepalive, ..Default::default() },
+        allowed_origins: settings.allowed_origins.clone(),
+        connection: ConnectionConfig {
+            limits: settings.limits.clone(),
+            keepalive: settings.keepalive.clone(),
+            ..Default::default()
+        },
     };
-    let server = Server::bind(config, Registry::new()).await.map_err(|e| e.to_string())?;
+    let registry = build_registry(&settings).await?;
+    let server = Server::bind(config, registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
     // The one line on stdout: scripts and tests wait for it.
@@ -73,6 +80,25 @@ async fn serve(settings: Settings) -> Result<(), String> {
         })
         .await;
     Ok(())
+}
+
+/// Every domain's methods. Recovery runs here, so runs left in progress by a
+/// crashed process are ended `incomplete` before the listener accepts anyone.
+async fn build_registry(settings: &Settings) -> Result<Registry, String> {
+    let options = JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() };
+    let (journal, recovered) = Journal::open(&settings.data_dir.join("journal"), options, Arc::new(RealFsync))
+        .map_err(|e| format!("journal: {e}"))?;
+    if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
+        tracing::warn!(
+            truncated_bytes = recovered.truncated_bytes,
+            corrupt_records = recovered.corrupt_frames,
+            "journal recovered from damage"
+        );
+    }
+    let runs = Runs::open(journal, recovered, settings.runs.clone()).await.map_err(|e| e.to_string())?;
+    let mut registry = Registry::new();
+    tether_runs::register(&mut registry, runs);
+    Ok(registry)
 }
 
 /// The data directory holds the token and the socket: nobody else may look inside.

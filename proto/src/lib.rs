@@ -6,9 +6,12 @@
 
 pub mod codes;
 pub mod jsonrpc;
+pub mod proposal;
 pub mod rpc;
+pub mod runs;
 pub mod server;
 pub mod session;
+pub mod tools;
 
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};

@@ -12,7 +12,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tether_client::{Client, ClientBuilder};
 use tether_core::{CallError, ConnectionConfig, Context, Registry, RpcError, StaticToken};
+use tether_runs::{Runs, RunsConfig};
 use tether_server::{Server, ServerConfig};
+use tether_store::{Fsync, Journal, JournalOptions, RealFsync};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -31,8 +33,9 @@ tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.cou
 
 /// The built-in registry plus throwaway methods that exercise the dispatcher.
 /// `test.callback` reports how each of its calls ended on `probe`.
-pub fn test_registry(probe: broadcast::Sender<Value>) -> Registry {
+pub fn test_registry(probe: broadcast::Sender<Value>, runs: Arc<Runs>) -> Registry {
     let mut registry = Registry::new();
+    tether_runs::register(&mut registry, runs);
     registry.register::<TestSleep, _, _>(|_cx, params| async move {
         let ms = params["ms"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -67,6 +70,18 @@ pub fn test_registry(probe: broadcast::Sender<Value>) -> Registry {
     registry
 }
 
+/// What a test may change about the in-process server beyond its `ServerConfig`.
+pub struct Setup {
+    pub fsync: Arc<dyn Fsync>,
+    pub runs: RunsConfig,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { fsync: Arc::new(RealFsync), runs: RunsConfig::default() }
+    }
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub url: String,
@@ -84,7 +99,14 @@ impl TestServer {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
+        Self::start_setup(Setup::default(), tune).await
+    }
+
+    pub async fn start_setup(setup: Setup, tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let (journal, recovered) =
+            Journal::open(&dir.path().join("journal"), JournalOptions::default(), setup.fsync).unwrap();
+        let runs = Runs::open(journal, recovered, setup.runs).await.unwrap();
         let token = tether_server::token::generate().unwrap();
         let socket = dir.path().join("run").join("tether.sock");
         let mut config = ServerConfig {
@@ -97,7 +119,7 @@ impl TestServer {
         };
         tune(&mut config);
         let probe = broadcast::channel(64).0;
-        let server = Server::bind(config, test_registry(probe.clone())).await.unwrap();
+        let server = Server::bind(config, test_registry(probe.clone(), runs)).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {

@@ -39,11 +39,12 @@ impl Broker {
         Broker { next_id: AtomicU64::new(1), pending: Mutex::new(Some(HashMap::new())) }
     }
 
+    /// Calls the client; `build` makes the params from the request id (`"cb-N"`).
     pub(crate) async fn call(
         &self,
         outbound: &Outbound,
         method: &str,
-        params: Value,
+        build: impl FnOnce(&str) -> Value,
         timeout: Duration,
     ) -> Result<Value, CallError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -56,9 +57,11 @@ impl Broker {
         // Removes the entry however this call ends (timeout, or the caller dropping us).
         let _entry = PendingEntry { broker: self, id: n };
 
+        let request_id = format!("{ID_PREFIX}{n}");
+        let params = build(&request_id);
         let request = Request {
             jsonrpc: Version,
-            id: Some(Id::String(format!("{ID_PREFIX}{n}"))),
+            id: Some(Id::String(request_id)),
             method: method.to_owned(),
             params: Some(params),
         };
@@ -129,7 +132,7 @@ mod tests {
     async fn reply_is_matched_by_id() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.echo", json!({"x": 1}), Duration::from_secs(5));
+        let call = broker.call(&out, "test.echo", |_| json!({"x": 1}), Duration::from_secs(5));
         let answer = async {
             let id = sent_id(rx.recv().await.unwrap());
             assert_eq!(id, Id::String("cb-1".into()));
@@ -143,7 +146,7 @@ mod tests {
     async fn timeout_drops_the_entry_and_a_late_reply_is_ignored() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let err = broker.call(&out, "test.slow", json!({}), Duration::from_millis(50)).await.unwrap_err();
+        let err = broker.call(&out, "test.slow", |_| json!({}), Duration::from_millis(50)).await.unwrap_err();
         assert!(matches!(err, CallError::Timeout { timeout_ms: 50, .. }), "{err:?}");
         let id = sent_id(rx.recv().await.unwrap());
         assert!(!broker.complete(&id, Ok(json!("late"))), "a late reply must find no waiter");
@@ -153,14 +156,14 @@ mod tests {
     async fn close_fails_pending_and_future_calls() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.wait", json!({}), Duration::from_secs(60));
+        let call = broker.call(&out, "test.wait", |_| json!({}), Duration::from_secs(60));
         let closer = async {
             rx.recv().await.unwrap();
             broker.close();
         };
         let (result, ()) = tokio::join!(call, closer);
         assert!(matches!(result, Err(CallError::Disconnected { .. })));
-        let again = broker.call(&out, "test.wait", json!({}), Duration::from_secs(60)).await;
+        let again = broker.call(&out, "test.wait", |_| json!({}), Duration::from_secs(60)).await;
         assert!(matches!(again, Err(CallError::Disconnected { .. })));
     }
 

@@ -50,6 +50,7 @@ where
         authenticator: options.authenticator,
         principal: std::sync::Mutex::new(principal),
         handshake_done: AtomicBool::new(false),
+        capabilities: Default::default(),
         outbound: outbound.clone(),
         broker: Broker::new(),
         in_flight: InFlight::default(),
@@ -80,6 +81,9 @@ async fn drive<S, K>(
 
     // Every pending server → client call fails now, not at its timeout.
     conn.broker.close();
+    for hook in &conn.registry.close_hooks {
+        hook(conn.id);
+    }
     drop(dispatcher);
     drop(outbound);
     let mut writer = writer;

@@ -27,6 +27,7 @@ pub(crate) struct ConnState {
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     pub(crate) principal: Mutex<Option<Principal>>,
     pub(crate) handshake_done: AtomicBool,
+    pub(crate) capabilities: Mutex<Vec<String>>,
     pub(crate) outbound: Outbound,
     pub(crate) broker: Broker,
     pub(crate) in_flight: InFlight,
@@ -95,13 +96,29 @@ impl Context {
         *self.conn.principal.lock().unwrap() = Some(principal);
     }
 
-    pub(crate) fn complete_handshake(&self) {
+    pub(crate) fn complete_handshake(&self, capabilities: Vec<String>) {
+        *self.conn.capabilities.lock().unwrap() = capabilities;
         self.conn.handshake_done.store(true, Ordering::Release);
     }
 
     /// Sends a request to the client and waits for its reply.
     pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
-        self.conn.broker.call(&self.conn.outbound, method, params, timeout).await
+        self.conn.broker.call(&self.conn.outbound, method, |_| params, timeout).await
+    }
+
+    /// Like [`Context::call`], for params that must name their own request id.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        build: impl FnOnce(&str) -> Value,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
+        self.conn.broker.call(&self.conn.outbound, method, build, timeout).await
+    }
+
+    /// Whether `server.handshake` negotiated this capability.
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.conn.capabilities.lock().unwrap().iter().any(|c| c == capability)
     }
 
     /// Sends a notification to the client.

@@ -33,10 +33,13 @@ pub(crate) struct Entry {
     pub(crate) handler: Handler,
 }
 
+type CloseHook = Box<dyn Fn(u64) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Registry {
     pub(crate) methods: BTreeMap<&'static str, Entry>,
     capabilities: BTreeSet<String>,
+    pub(crate) close_hooks: Vec<CloseHook>,
 }
 
 impl Registry {
@@ -75,6 +78,11 @@ impl Registry {
         let entry = Entry { summary: M::SUMMARY, phase, schemas: schemas::<M>, handler: erased };
         let previous = self.methods.insert(M::NAME, entry);
         assert!(previous.is_none(), "method {} registered twice", M::NAME);
+    }
+
+    /// Runs `hook` with the connection id whenever a connection closes.
+    pub fn on_close(&mut self, hook: impl Fn(u64) + Send + Sync + 'static) {
+        self.close_hooks.push(Box::new(hook));
     }
 
     /// Declares a capability that `server.handshake` can negotiate.

@@ -1,1 +1,19 @@
+//! The runs domain: tools a connection registers, runs, proposals executed
+//! through `tools.execute`, and their traces in the journal.
 
+mod clock;
+mod config;
+mod connections;
+mod cursor;
+mod error;
+mod methods;
+mod proposal;
+mod query;
+mod run;
+mod runs;
+mod tools;
+
+pub use config::RunsConfig;
+pub use error::RunsError;
+pub use methods::register;
+pub use runs::Runs;

@@ -36,7 +36,7 @@ fn handshake(cx: &Context, params: HandshakeParams) -> Result<HandshakeResult, R
         .collect();
     negotiated.sort();
     negotiated.dedup();
-    cx.complete_handshake();
+    cx.complete_handshake(negotiated.clone());
     Ok(HandshakeResult {
         protocol_version: PROTOCOL_VERSION,
         server_protocol_version_min: PROTOCOL_VERSION,

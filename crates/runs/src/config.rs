@@ -1,0 +1,50 @@
+//! `[runs]` settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsConfig {
+    /// Largest journalled turn; a bigger one drops its output and fails the action.
+    pub max_turn_bytes: usize,
+    /// How long to wait for a `tools.execute` reply when the action sets no `timeout_ms`.
+    pub default_wait_ms: u64,
+    /// Added to an action's own `timeout_ms` before the server gives up on it.
+    pub wait_slack_ms: u64,
+    /// `max_retries` when `failure_behavior` is `retry` and none is given.
+    pub default_max_retries: u32,
+    /// How long an orphaned run waits for a `runs.complete` already in flight.
+    pub disconnect_grace_ms: u64,
+    /// How long a client that negotiated `runs.resume.v1` has to reclaim its runs.
+    pub resume_lease_ms: u64,
+    /// Trace events buffered per subscriber before it is dropped as lagging.
+    pub subscription_queue: usize,
+    /// Terminal runs kept per agent (0: no cap).
+    pub retain_runs_per_agent: usize,
+    /// Terminal runs older than this are evicted (0: no cap).
+    pub retain_days: u64,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            max_turn_bytes: 256 << 10,
+            default_wait_ms: 300_000,
+            wait_slack_ms: 5_000,
+            default_max_retries: 3,
+            disconnect_grace_ms: 250,
+            resume_lease_ms: 10_000,
+            subscription_queue: 1024,
+            retain_runs_per_agent: 50,
+            retain_days: 30,
+        }
+    }
+}
+
+impl RunsConfig {
+    pub(crate) fn grace(&self, resumable: bool) -> Duration {
+        Duration::from_millis(if resumable { self.resume_lease_ms } else { self.disconnect_grace_ms })
+    }
+}

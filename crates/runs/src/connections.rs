@@ -1,0 +1,45 @@
+//! What the runs domain remembers about each open connection.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use ulid::Ulid;
+
+use crate::tools::Tools;
+
+#[derive(Default)]
+pub(crate) struct Conn {
+    pub(crate) tools: Tools,
+    /// The run proposals are journalled to.
+    pub(crate) current: Option<Ulid>,
+    /// In-progress runs this connection started or resumed.
+    pub(crate) owned: HashSet<Ulid>,
+    pub(crate) subscriptions: HashSet<Ulid>,
+    /// Negotiated `runs.resume.v1`: its runs wait the resume lease when it drops.
+    pub(crate) resumable: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct Connections(Mutex<HashMap<u64, Conn>>);
+
+impl Connections {
+    /// Runs `f` on the connection's state, creating it on first use.
+    pub(crate) fn with<T>(&self, id: u64, resumable: bool, f: impl FnOnce(&mut Conn) -> T) -> T {
+        let mut all = self.0.lock().unwrap();
+        let conn = all.entry(id).or_insert_with(|| Conn { resumable, ..Conn::default() });
+        f(conn)
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> Option<Conn> {
+        self.0.lock().unwrap().remove(&id)
+    }
+
+    /// Forgets `run` as owned by any connection but `keep`.
+    pub(crate) fn disown_except(&self, run: Ulid, keep: u64) {
+        for (id, conn) in self.0.lock().unwrap().iter_mut() {
+            if *id != keep {
+                conn.owned.remove(&run);
+            }
+        }
+    }
+}

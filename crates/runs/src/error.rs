@@ -1,0 +1,52 @@
+//! Errors of the runs domain, and their one mapping into `RpcError`.
+
+use tether_core::RpcError;
+use tether_proto::codes;
+use tether_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error("params.{field}: {problem}")]
+    InvalidParams { field: &'static str, problem: String },
+    /// Unknown and unreadable runs look the same, so this cannot reveal which runs exist.
+    #[error("params.run_id: no run {0} (unknown, or not yours)")]
+    UnknownRun(String),
+    #[error("run {run_id} has already ended ({status})")]
+    AlreadyEnded { run_id: String, status: String },
+    #[error("run ownership conflict: {0}")]
+    Ownership(String),
+    #[error("run {0} has a corrupt record on disk (trace_corruption)")]
+    Corrupt(String),
+    #[error("tools.register: tool {name:?}: {problem}")]
+    BadTool { name: String, problem: String },
+    #[error("runs.resume needs the runs.resume.v1 capability, negotiated in server.handshake")]
+    ResumeNotNegotiated,
+    #[error("journal: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<RunsError> for RpcError {
+    fn from(error: RunsError) -> Self {
+        let message = error.to_string();
+        match error {
+            RunsError::InvalidParams { .. }
+            | RunsError::UnknownRun(_)
+            | RunsError::AlreadyEnded { .. }
+            | RunsError::BadTool { .. } => RpcError::InvalidParams(message),
+            RunsError::ResumeNotNegotiated => {
+                RpcError::CapabilityUnsupported(vec![tether_proto::runs::RESUME_CAPABILITY.into()])
+            }
+            RunsError::Ownership(_) => RpcError::Custom { code: codes::RUN_OWNERSHIP_CONFLICT, message, data: None },
+            RunsError::Corrupt(run_id) => RpcError::Custom {
+                code: codes::TRACE_CORRUPTION,
+                message,
+                data: Some(serde_json::json!({ "run_id": run_id })),
+            },
+            RunsError::Store(_) => RpcError::Internal(message),
+        }
+    }
+}
+
+pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> RunsError {
+    RunsError::InvalidParams { field, problem: problem.into() }
+}

@@ -1,0 +1,212 @@
+//! Running a proposal: each action in order, through `tools.execute` on the
+//! submitting connection, each ending as one durable turn of the current run.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tether_core::{CallError, Context};
+use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
+use tether_proto::runs::Turn;
+use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
+use ulid::Ulid;
+
+use crate::error::RunsError;
+use crate::runs::Runs;
+
+impl Runs {
+    pub async fn submit(&self, cx: &Context, params: SubmitParams) -> Result<SubmitResult, RunsError> {
+        let run = self.current_run(cx)?;
+        let proposal_id = params.proposal.id.unwrap_or_else(|| Ulid::new().to_string());
+        let mut results = Vec::with_capacity(params.proposal.actions.len());
+        let mut aborted = false;
+        for (n, action) in params.proposal.actions.into_iter().enumerate() {
+            let action_id = action.id.clone().unwrap_or_else(|| format!("a{}", n + 1));
+            let mut turn = if aborted {
+                skipped(&proposal_id, &action_id, &action)
+            } else {
+                let (turn, stop) = self.execute(cx, &proposal_id, &action_id, &action).await;
+                aborted = stop;
+                turn
+            };
+            if let Some(run) = &run {
+                self.fit(&mut turn);
+                self.append_turn(run, turn.clone()).await?;
+            }
+            results.push(ActionResult {
+                action_id,
+                status: turn.status,
+                output: turn.output,
+                error: turn.error,
+                duration_ms: Some(turn.duration_ms),
+            });
+        }
+        Ok(SubmitResult { proposal_id, results })
+    }
+
+    /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
+    async fn execute(&self, cx: &Context, proposal_id: &str, action_id: &str, action: &Action) -> (Turn, bool) {
+        let mut turn = new_turn(proposal_id, action_id, action);
+        let behavior = action.failure_behavior.unwrap_or_default();
+        let abort_on_failure = behavior == FailureBehavior::Abort;
+        if action.kind != "tool_call" {
+            return reject(
+                turn,
+                format!("unsupported action type {:?}: only \"tool_call\"", action.kind),
+                abort_on_failure,
+            );
+        }
+        let Some(name) = &action.tool else {
+            return reject(turn, "a tool_call needs \"tool\"".into(), abort_on_failure);
+        };
+        let conn = cx.connection_id();
+        let Some(tool) = self.connections.with(conn, self.resumable(cx), |c| c.tools.get(name)) else {
+            return reject(turn, format!("tool {name:?} is not registered on this connection"), abort_on_failure);
+        };
+        if let Err(problem) = tool.check(&action.parameters) {
+            return reject(turn, problem, abort_on_failure);
+        }
+
+        let attempts = match behavior {
+            FailureBehavior::Retry => 1 + action.max_retries.unwrap_or(self.config.default_max_retries),
+            _ => 1,
+        };
+        let timeout_ms = action.timeout_ms.unwrap_or(self.config.default_wait_ms);
+        let wait = match action.timeout_ms {
+            Some(ms) => Duration::from_millis(ms + self.config.wait_slack_ms),
+            None => Duration::from_millis(self.config.default_wait_ms),
+        };
+        let started = Instant::now();
+        for attempt in 1..=attempts {
+            turn.attempts = attempt;
+            let mut guard = CancelGuard {
+                cx: cx.clone(),
+                action_id: action_id.to_owned(),
+                request_id: Arc::default(),
+                armed: true,
+                reason: "proposal cancelled",
+            };
+            let request_id = guard.request_id.clone();
+            let outcome = cx
+                .call_with(
+                    EXECUTE,
+                    |id| {
+                        let _ = request_id.set(id.to_owned());
+                        json!(ExecuteParams {
+                            action_id: action_id.to_owned(),
+                            tool: name.clone(),
+                            parameters: action.parameters.clone(),
+                            timeout_ms,
+                            attempt,
+                            request_id: id.to_owned(),
+                            session_id: None,
+                        })
+                    },
+                    wait,
+                )
+                .await;
+            let (error, retryable, terminal) = match outcome {
+                Ok(output) => {
+                    guard.armed = false;
+                    turn.status = ActionStatus::Succeeded;
+                    turn.output = Some(output);
+                    turn.error = None;
+                    turn.duration_ms = started.elapsed().as_millis() as u64;
+                    return (turn, false);
+                }
+                Err(CallError::Timeout { timeout_ms, .. }) => {
+                    guard.reason = "timeout";
+                    (format!("no reply to tools.execute within {timeout_ms} ms"), true, false)
+                }
+                Err(CallError::Remote { error, .. }) => {
+                    guard.armed = false;
+                    let terminal =
+                        error.data.as_ref().and_then(|d| d.get("terminal")).and_then(Value::as_bool) == Some(true);
+                    (error.message, true, terminal)
+                }
+                Err(CallError::Disconnected { .. }) => {
+                    guard.armed = false;
+                    ("the connection closed before the tool answered".to_owned(), false, true)
+                }
+            };
+            drop(guard);
+            turn.status = ActionStatus::Failed;
+            turn.error = Some(error);
+            if terminal || !retryable {
+                turn.duration_ms = started.elapsed().as_millis() as u64;
+                return (turn, true);
+            }
+        }
+        turn.duration_ms = started.elapsed().as_millis() as u64;
+        (turn, abort_on_failure)
+    }
+
+    /// A turn over `max_turn_bytes` keeps its facts but loses its output, and fails.
+    fn fit(&self, turn: &mut Turn) {
+        let limit = self.config.max_turn_bytes;
+        let size = serde_json::to_vec(turn).map_or(0, |v| v.len());
+        if size <= limit {
+            return;
+        }
+        turn.output = None;
+        turn.status = ActionStatus::Failed;
+        turn.error = Some(format!("turn record of {size} bytes exceeds runs.max_turn_bytes = {limit}; output dropped"));
+        if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
+            turn.parameters = json!({ "elided": true, "bytes": size });
+            turn.prompt = None;
+        }
+    }
+}
+
+/// Tells the client to stop a tool call the server no longer waits for,
+/// including when the proposal itself is cancelled and this future dropped.
+struct CancelGuard {
+    cx: Context,
+    action_id: String,
+    request_id: Arc<OnceLock<String>>,
+    armed: bool,
+    reason: &'static str,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        let Some(request_id) = self.request_id.get().filter(|_| self.armed) else { return };
+        let params = CancelParams {
+            request_id: request_id.clone(),
+            action_id: self.action_id.clone(),
+            reason: self.reason.to_owned(),
+        };
+        let cx = self.cx.clone();
+        tokio::spawn(async move {
+            let _ = cx.notify(CANCEL, json!(params)).await;
+        });
+    }
+}
+
+fn new_turn(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
+    Turn {
+        index: 0,
+        proposal_id: proposal_id.to_owned(),
+        action_id: action_id.to_owned(),
+        tool: action.tool.clone().unwrap_or_default(),
+        parameters: action.parameters.clone(),
+        prompt: action.parameters.get("prompt").and_then(Value::as_str).map(str::to_owned),
+        output: None,
+        error: None,
+        status: ActionStatus::Skipped,
+        duration_ms: 0,
+        attempts: 0,
+    }
+}
+
+fn skipped(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
+    let mut turn = new_turn(proposal_id, action_id, action);
+    turn.error = Some("skipped: an earlier action aborted the proposal".into());
+    turn
+}
+
+fn reject(mut turn: Turn, problem: String, abort: bool) -> (Turn, bool) {
+    turn.status = ActionStatus::Rejected;
+    turn.error = Some(problem);
+    (turn, abort)
+}

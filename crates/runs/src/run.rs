@@ -1,0 +1,103 @@
+//! One run: its fixed facts, its changing state, and who watches it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tether_core::Principal;
+use tether_proto::runs::{RunRecord, RunStatus, RunSummary, TraceEvent};
+use tokio::sync::mpsc;
+use ulid::Ulid;
+
+pub(crate) struct Run {
+    pub(crate) id: Ulid,
+    pub(crate) agent_id: String,
+    pub(crate) intent: String,
+    pub(crate) started_at: String,
+    /// Serialises appends to this run and is held across the journal write, so a
+    /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
+    pub(crate) append: tokio::sync::Mutex<()>,
+    pub(crate) state: Mutex<RunState>,
+}
+
+pub(crate) struct RunState {
+    pub(crate) status: RunStatus,
+    pub(crate) ended_at: Option<String>,
+    /// Records of every kind: the next record's position.
+    pub(crate) records: u32,
+    pub(crate) turns: u32,
+    /// The connection that owns the run while it is in progress.
+    pub(crate) owner: Option<u64>,
+    pub(crate) corrupted: bool,
+    pub(crate) subscribers: Vec<Subscriber>,
+}
+
+pub(crate) struct Subscriber {
+    pub(crate) connection: u64,
+    pub(crate) events: mpsc::Sender<TraceEvent>,
+    /// Set when the subscriber fell behind and was dropped.
+    pub(crate) lagged: Arc<AtomicBool>,
+}
+
+impl Run {
+    pub(crate) fn new(id: Ulid, agent_id: String, intent: String, started_at: String, state: RunState) -> Run {
+        Run { id, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
+    }
+
+    /// Agents read only their own runs; the operator reads every run.
+    pub(crate) fn readable_by(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Operator => true,
+            Principal::Agent(agent) => *agent == self.agent_id,
+        }
+    }
+
+    pub(crate) fn summary(&self) -> RunSummary {
+        let state = self.state.lock().unwrap();
+        RunSummary {
+            run_id: self.id.to_string(),
+            agent_id: self.agent_id.clone(),
+            intent: self.intent.clone(),
+            started_at: self.started_at.clone(),
+            ended_at: state.ended_at.clone(),
+            status: state.status,
+            turn_count: state.turns,
+            trace_corruption: state.corrupted,
+        }
+    }
+
+    /// Hands a new record to every subscriber; one that cannot keep up is dropped.
+    pub(crate) fn publish(&self, state: &mut RunState, record: &RunRecord, cursor: u32) {
+        let status = state.status;
+        state.subscribers.retain(|subscriber| {
+            let event = TraceEvent {
+                run_id: self.id.to_string(),
+                agent_id: self.agent_id.clone(),
+                record: record.clone(),
+                cursor: cursor as u64,
+                status,
+            };
+            match subscriber.events.try_send(event) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.lagged.store(true, Ordering::Release);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+}
+
+impl RunState {
+    pub(crate) fn in_progress(owner: Option<u64>) -> RunState {
+        RunState {
+            status: RunStatus::InProgress,
+            ended_at: None,
+            records: 0,
+            turns: 0,
+            owner,
+            corrupted: false,
+            subscribers: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The run manager: starting, appending durably, ending, sweeping orphans.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tether_core::{Context, Principal};
+use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
+use tether_store::{Journal, Kind, Record, Recovered};
+use ulid::Ulid;
+
+use crate::clock;
+use crate::config::RunsConfig;
+use crate::connections::Connections;
+use crate::error::{RunsError, invalid};
+use crate::run::{Run, RunState};
+
+pub struct Runs {
+    pub(crate) journal: Journal,
+    pub(crate) config: RunsConfig,
+    pub(crate) index: Mutex<Index>,
+    pub(crate) connections: Connections,
+}
+
+#[derive(Default)]
+pub(crate) struct Index {
+    pub(crate) runs: HashMap<Ulid, Arc<Run>>,
+    /// ULIDs sort by creation time, so iterating backwards is newest first.
+    pub(crate) all: BTreeSet<Ulid>,
+    pub(crate) by_agent: HashMap<String, BTreeSet<Ulid>>,
+    /// (agent, idempotency key) → the connection that used it and its run.
+    pub(crate) idempotency: HashMap<(String, String), (u64, Ulid)>,
+}
+
+impl Index {
+    fn insert(&mut self, run: Arc<Run>) {
+        self.all.insert(run.id);
+        self.by_agent.entry(run.agent_id.clone()).or_default().insert(run.id);
+        self.runs.insert(run.id, run);
+    }
+}
+
+impl Runs {
+    /// Rebuilds every run from the journal and ends, durably, each one still in
+    /// progress: its owner went away with the previous process.
+    pub async fn open(journal: Journal, recovered: Recovered, config: RunsConfig) -> Result<Arc<Runs>, RunsError> {
+        let mut index = Index::default();
+        let mut orphans = Vec::new();
+        for found in recovered.runs {
+            let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
+            let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
+            let agent_id = started.as_ref().map_or_else(|| "unknown".to_owned(), |s| s.agent_id.clone());
+            let mut state = RunState::in_progress(None);
+            state.records = found.records;
+            state.turns = found.turns;
+            state.corrupted = found.corrupted;
+            if let Some(ended) = &ended {
+                state.status = ended.termination.status();
+                state.ended_at = Some(ended.ended_at.clone());
+            }
+            let (intent, started_at) = match started {
+                Some(s) => (s.intent, s.started_at),
+                None => (String::new(), clock::of_ulid(found.run_id)),
+            };
+            let run = Arc::new(Run::new(found.run_id, agent_id, intent, started_at, state));
+            if ended.is_none() {
+                orphans.push(run.clone());
+            }
+            index.insert(run);
+        }
+        let runs = Arc::new(Runs { journal, config, index: Mutex::new(index), connections: Connections::default() });
+        runs.end_all_incomplete(&orphans).await?;
+        if !orphans.is_empty() {
+            tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
+        }
+        Ok(runs)
+    }
+
+    /// One durable batch for every orphan found at boot.
+    async fn end_all_incomplete(&self, orphans: &[Arc<Run>]) -> Result<(), RunsError> {
+        let ended_at = clock::now();
+        let mut records = Vec::with_capacity(orphans.len());
+        for run in orphans {
+            let seq = run.state.lock().unwrap().records;
+            let record = RunRecord::Ended(Ended {
+                run_id: run.id.to_string(),
+                agent_id: run.agent_id.clone(),
+                termination: Termination::Incomplete,
+                ended_at: ended_at.clone(),
+            });
+            records.push(Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) });
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.journal.append(&records).await?;
+        for run in orphans {
+            let mut state = run.state.lock().unwrap();
+            state.records += 1;
+            state.status = RunStatus::Incomplete;
+            state.ended_at = Some(ended_at.clone());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn get(&self, run_id: &str) -> Option<Arc<Run>> {
+        let id = Ulid::from_string(run_id).ok()?;
+        self.index.lock().unwrap().runs.get(&id).cloned()
+    }
+
+    /// The run, if the caller may see it; otherwise the same error as for an unknown run.
+    pub(crate) fn readable(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
+        let principal = cx.principal().unwrap_or(Principal::Operator);
+        self.get(run_id)
+            .filter(|run| run.readable_by(&principal))
+            .ok_or_else(|| RunsError::UnknownRun(run_id.to_owned()))
+    }
+
+    pub(crate) fn resumable(&self, cx: &Context) -> bool {
+        cx.has_capability(tether_proto::runs::RESUME_CAPABILITY)
+    }
+
+    pub async fn start(&self, cx: &Context, params: StartParams) -> Result<StartResult, RunsError> {
+        if params.intent.trim().is_empty() {
+            return Err(invalid("intent", "must not be empty"));
+        }
+        let agent_id = resolve_agent(cx.principal(), params.agent_id, params.agent_name)?;
+        let conn = cx.connection_id();
+        let client_id = format!("conn-{conn}");
+        if let Some(key) = &params.idempotency_key {
+            let known = self.index.lock().unwrap().idempotency.get(&(agent_id.clone(), key.clone())).copied();
+            match known {
+                Some((owner, run_id)) if owner == conn => {
+                    self.connections.with(conn, self.resumable(cx), |c| c.current = Some(run_id));
+                    return Ok(StartResult { run_id: run_id.to_string(), agent_id, client_id });
+                }
+                Some(_) => {
+                    return Err(RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection")));
+                }
+                None => {}
+            }
+        }
+        let id = Ulid::new();
+        let started = Started {
+            run_id: id.to_string(),
+            agent_id: agent_id.clone(),
+            client_id: client_id.clone(),
+            intent: params.intent.clone(),
+            started_at: clock::now(),
+            session_id: agent_id.strip_prefix("session:").map(str::to_owned),
+            idempotency_key: params.idempotency_key.clone(),
+        };
+        let payload = to_json(&RunRecord::Started(started.clone()));
+        self.journal.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await?;
+
+        let mut state = RunState::in_progress(Some(conn));
+        state.records = 1;
+        let run = Arc::new(Run::new(id, agent_id.clone(), params.intent, started.started_at, state));
+        {
+            let mut index = self.index.lock().unwrap();
+            index.insert(run);
+            if let Some(key) = params.idempotency_key {
+                index.idempotency.insert((agent_id.clone(), key), (conn, id));
+            }
+        }
+        // The run is the connection's current run before the reply goes out.
+        self.connections.with(conn, self.resumable(cx), |c| {
+            c.current = Some(id);
+            c.owned.insert(id);
+        });
+        Ok(StartResult { run_id: id.to_string(), agent_id, client_id })
+    }
+
+    /// The connection's current run, if any; an error if another connection resumed it.
+    pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<Arc<Run>>, RunsError> {
+        let conn = cx.connection_id();
+        let Some(id) = self.connections.with(conn, self.resumable(cx), |c| c.current) else { return Ok(None) };
+        let Some(run) = self.index.lock().unwrap().runs.get(&id).cloned() else { return Ok(None) };
+        let state = run.state.lock().unwrap();
+        if state.status == RunStatus::InProgress && state.owner != Some(conn) {
+            return Err(RunsError::Ownership(format!("run {id} was resumed by another connection")));
+        }
+        drop(state);
+        Ok(Some(run))
+    }
+
+    /// Appends one turn, durably; the turn's index is assigned here.
+    pub(crate) async fn append_turn(&self, run: &Run, mut turn: Turn) -> Result<(), RunsError> {
+        let _serial = run.append.lock().await;
+        let (seq, index) = {
+            let state = run.state.lock().unwrap();
+            if state.status != RunStatus::InProgress {
+                return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
+            }
+            (state.records, state.turns)
+        };
+        turn.index = index;
+        let record = RunRecord::Turn(turn);
+        self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload: to_json(&record) }]).await?;
+        let mut state = run.state.lock().unwrap();
+        state.records += 1;
+        state.turns += 1;
+        run.publish(&mut state, &record, seq);
+        Ok(())
+    }
+
+    /// Ends an in-progress run durably. `only_owner` makes the end conditional on
+    /// the run still belonging to that connection (the orphan sweep).
+    pub(crate) async fn end(
+        &self,
+        run: &Run,
+        termination: Termination,
+        only_owner: Option<u64>,
+    ) -> Result<(), RunsError> {
+        let _serial = run.append.lock().await;
+        let seq = {
+            let state = run.state.lock().unwrap();
+            if state.status != RunStatus::InProgress {
+                return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
+            }
+            if only_owner.is_some() && state.owner != only_owner {
+                return Ok(());
+            }
+            state.records
+        };
+        let status = termination.status();
+        let ended_at = clock::now();
+        let record = RunRecord::Ended(Ended {
+            run_id: run.id.to_string(),
+            agent_id: run.agent_id.clone(),
+            termination,
+            ended_at: ended_at.clone(),
+        });
+        self.journal.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await?;
+        let mut state = run.state.lock().unwrap();
+        state.records += 1;
+        state.status = status;
+        state.ended_at = Some(ended_at);
+        state.owner = None;
+        run.publish(&mut state, &record, seq);
+        Ok(())
+    }
+
+    /// A connection closed: drop its state, and after the grace (or the resume
+    /// lease) end its runs still in progress as `incomplete`.
+    pub fn connection_closed(self: &Arc<Self>, conn: u64) {
+        let Some(state) = self.connections.remove(conn) else { return };
+        let runs: Vec<Arc<Run>> = {
+            let index = self.index.lock().unwrap();
+            state.owned.iter().chain(&state.subscriptions).filter_map(|id| index.runs.get(id).cloned()).collect()
+        };
+        for run in &runs {
+            run.state.lock().unwrap().subscribers.retain(|s| s.connection != conn);
+        }
+        let orphans: Vec<Arc<Run>> = runs.into_iter().filter(|r| state.owned.contains(&r.id)).collect();
+        if orphans.is_empty() {
+            return;
+        }
+        let grace = self.config.grace(state.resumable);
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for run in orphans {
+                match this.end(&run, Termination::Incomplete, Some(conn)).await {
+                    Ok(()) | Err(RunsError::AlreadyEnded { .. }) => {}
+                    Err(error) => tracing::warn!(%error, run = %run.id, "could not end an orphaned run"),
+                }
+            }
+        });
+    }
+}
+
+/// The agent a run belongs to: the connection's binding, else `agent_id`, else `name:<slug>`.
+fn resolve_agent(
+    principal: Option<Principal>,
+    agent_id: Option<String>,
+    agent_name: Option<String>,
+) -> Result<String, RunsError> {
+    if let Some(Principal::Agent(bound)) = principal {
+        return match agent_id {
+            Some(asked) if asked != bound => {
+                Err(invalid("agent_id", format!("this connection is bound to agent {bound:?}")))
+            }
+            _ => Ok(bound),
+        };
+    }
+    if let Some(id) = agent_id {
+        return if id.trim().is_empty() { Err(invalid("agent_id", "must not be empty")) } else { Ok(id) };
+    }
+    if let Some(name) = agent_name {
+        let slug = slug(&name);
+        return if slug.is_empty() {
+            Err(invalid("agent_name", "has no letters or digits"))
+        } else {
+            Ok(format!("name:{slug}"))
+        };
+    }
+    Err(invalid("agent_id", "required: bind the connection with session.auth, or pass agent_id or agent_name"))
+}
+
+fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+pub(crate) fn status_name(status: RunStatus) -> String {
+    serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
+    serde_json::to_vec(record).expect("run records always serialize")
+}
+
+/// Decodes a journalled record; one this version does not know is skipped with a warning.
+pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(payload: &[u8], run_id: Ulid) -> Option<T> {
+    match serde_json::from_slice(payload) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(%error, run = %run_id, "skipping a run record this version cannot read");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_resolution_order() {
+        let bound = Some(Principal::Agent("a1".into()));
+        assert_eq!(resolve_agent(bound.clone(), None, Some("x".into())).unwrap(), "a1");
+        assert!(resolve_agent(bound, Some("a2".into()), None).is_err());
+        assert_eq!(resolve_agent(Some(Principal::Operator), Some("a3".into()), Some("x".into())).unwrap(), "a3");
+        assert_eq!(resolve_agent(None, None, Some("My Agent!".into())).unwrap(), "name:my-agent");
+        assert!(resolve_agent(Some(Principal::Operator), None, None).is_err());
+        assert!(resolve_agent(None, None, Some("!!".into())).is_err());
+    }
+}

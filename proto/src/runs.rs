@@ -1,0 +1,263 @@
+//! `runs.*`: a run's lifecycle and its trace of records.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::proposal::ActionStatus;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StartParams {
+    pub intent: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StartResult {
+    pub run_id: String,
+    pub agent_id: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    Success,
+    PartialSuccess,
+    Failure,
+    GiveUp,
+    Timeout,
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Outcome {
+    pub status: OutcomeStatus,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub evidence: Vec<Value>,
+    #[serde(default)]
+    pub metrics: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CompleteParams {
+    pub run_id: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CancelParams {
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ack {
+    pub run_id: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    InProgress,
+    Completed,
+    Incomplete,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ListParams {
+    /// Required for the operator's CAR clients; an agent-bound connection may omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// 1..=200, default 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub agent_id: String,
+    pub intent: String,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    pub status: RunStatus,
+    pub turn_count: u32,
+    /// Set when a record of this run failed its checksum on disk.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace_corruption: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ListResult {
+    pub agent_id: Option<String>,
+    pub runs: Vec<RunSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TraceParams {
+    pub run_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// 1..=500, default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// A trace page, or `not_found` (unknown and unreadable runs answer alike).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TraceResult {
+    Found(TracePage),
+    NotFound { run_id: String, not_found: bool },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TracePage {
+    pub run_id: String,
+    pub agent_id: String,
+    /// Newest first.
+    pub records: Vec<RunRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One record of a run's trace, tagged by `record`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum RunRecord {
+    Started(Started),
+    Turn(Turn),
+    Ended(Ended),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Started {
+    pub run_id: String,
+    pub agent_id: String,
+    pub client_id: String,
+    pub intent: String,
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Turn {
+    /// Position of the turn among the run's turns, from 0.
+    pub index: u32,
+    pub proposal_id: String,
+    pub action_id: String,
+    pub tool: String,
+    pub parameters: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub status: ActionStatus,
+    pub duration_ms: u64,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ended {
+    pub run_id: String,
+    pub agent_id: String,
+    pub termination: Termination,
+    pub ended_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Termination {
+    Outcome {
+        status: OutcomeStatus,
+        outcome: Outcome,
+    },
+    Incomplete,
+    Cancelled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+impl Termination {
+    pub fn status(&self) -> RunStatus {
+        match self {
+            Termination::Outcome { .. } => RunStatus::Completed,
+            Termination::Incomplete => RunStatus::Incomplete,
+            Termination::Cancelled { .. } => RunStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RunRef {
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SubscribeResult {
+    pub run_id: String,
+    pub agent_id: String,
+    pub status: RunStatus,
+    /// Every record so far, oldest first.
+    pub snapshot: Vec<RunRecord>,
+    /// The cursor of the first live event: events follow with no gap and no duplicate.
+    pub live_cursor: u64,
+}
+
+/// Notification `runs.trace.event`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TraceEvent {
+    pub run_id: String,
+    pub agent_id: String,
+    pub record: RunRecord,
+    pub cursor: u64,
+    pub status: RunStatus,
+}
+
+pub const TRACE_EVENT: &str = "runs.trace.event";
+/// Notification sent when a subscriber fell too far behind and was dropped.
+pub const TRACE_LAGGED: &str = "runs.trace.lagged";
+/// The capability a client negotiates to reclaim its runs after a reconnect.
+pub const RESUME_CAPABILITY: &str = "runs.resume.v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeResult {
+    pub run_id: String,
+    pub agent_id: String,
+    pub status: RunStatus,
+    /// Records so far; the next turn appends after them.
+    pub records: u64,
+}
+
+crate::method!(Start, "runs.start", StartParams => StartResult, "Start a run; it becomes this connection's current run before the reply.");
+crate::method!(Complete, "runs.complete", CompleteParams => Ack, "End a run with an outcome, durably.");
+crate::method!(Cancel, "runs.cancel", CancelParams => Ack, "End a run as cancelled, durably.");
+crate::method!(List, "runs.list", ListParams => ListResult, "List runs of an agent, newest first, paginated.");
+crate::method!(GetTrace, "runs.get_trace", TraceParams => TraceResult, "Read a run's records, newest first, paginated.");
+crate::method!(Subscribe, "runs.subscribe", RunRef => SubscribeResult, "Snapshot a run and stream its new records as runs.trace.event.");
+crate::method!(Unsubscribe, "runs.unsubscribe", RunRef => Ack, "Stop streaming a run's records.");
+crate::method!(Resume, "runs.resume", RunRef => ResumeResult, "Reclaim an in-progress run after a reconnect (needs runs.resume.v1).");

@@ -1,0 +1,60 @@
+//! `tools.*`: tools a connection offers, and the callbacks that run them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::NoParams;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ToolDefinition {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the tool's parameters; absent or `{}` means schemaless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UnregisterParams {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UnregisterResult {
+    pub removed: bool,
+}
+
+/// Server → client request: run one tool call.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ExecuteParams {
+    pub action_id: String,
+    pub tool: String,
+    pub parameters: Value,
+    pub timeout_ms: u64,
+    /// 1 for the first try, counting up on retries.
+    pub attempt: u32,
+    /// Equals the JSON-RPC id of this request.
+    pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+/// Server → client notification: stop waiting for (and kill) a tool call.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CancelParams {
+    pub request_id: String,
+    pub action_id: String,
+    pub reason: String,
+}
+
+pub const EXECUTE: &str = "tools.execute";
+pub const CANCEL: &str = "tools.cancel";
+
+crate::method!(
+    Register, "tools.register", Vec<ToolDefinition> => usize,
+    "Register tools on this connection (a bare array); returns how many were registered."
+);
+crate::method!(List, "tools.list", NoParams => Vec<ToolDefinition>, "The tools this connection has registered.");
+crate::method!(Unregister, "tools.unregister", UnregisterParams => UnregisterResult, "Remove one of this connection's tools.");
