@@ -9,10 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tether_core::{Authenticator, ConnectionConfig, Registry, StaticToken};
-use tether_runs::Runs;
+use tether_core::{Authenticator, ConnectionConfig, StaticToken};
 use tether_server::{Server, ServerConfig, token};
-use tether_store::{Journal, JournalOptions, RealFsync};
+use tether_store::{JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -59,7 +58,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
             ..Default::default()
         },
     };
-    let registry = build_registry(&settings).await?;
+    let domains = tether::Domains {
+        runs: settings.runs.clone(),
+        journal: JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() },
+    };
+    let registry = tether::registry(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
     let server = Server::bind(config, registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
@@ -80,25 +83,6 @@ async fn serve(settings: Settings) -> Result<(), String> {
         })
         .await;
     Ok(())
-}
-
-/// Every domain's methods. Recovery runs here, so runs left in progress by a
-/// crashed process are ended `incomplete` before the listener accepts anyone.
-async fn build_registry(settings: &Settings) -> Result<Registry, String> {
-    let options = JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() };
-    let (journal, recovered) = Journal::open(&settings.data_dir.join("journal"), options, Arc::new(RealFsync))
-        .map_err(|e| format!("journal: {e}"))?;
-    if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
-        tracing::warn!(
-            truncated_bytes = recovered.truncated_bytes,
-            corrupt_records = recovered.corrupt_frames,
-            "journal recovered from damage"
-        );
-    }
-    let runs = Runs::open(journal, recovered, settings.runs.clone()).await.map_err(|e| e.to_string())?;
-    let mut registry = Registry::new();
-    tether_runs::register(&mut registry, runs);
-    Ok(registry)
 }
 
 /// The data directory holds the token and the socket: nobody else may look inside.

@@ -150,7 +150,10 @@ async fn discovery_lists_every_registered_method_with_resolvable_schemas() {
     let mut listed: Vec<&str> =
         doc["methods"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
     listed.sort();
-    let registry = tether_core::Registry::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let registry = tether::registry(scratch.path(), &Default::default(), std::sync::Arc::new(tether_store::RealFsync))
+        .await
+        .unwrap();
     let mut registered: Vec<&str> = registry.method_names().collect();
     registered.sort();
     assert_eq!(listed, registered, "every registered method is discoverable, and nothing else");

@@ -12,9 +12,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tether_client::{Client, ClientBuilder};
 use tether_core::{CallError, ConnectionConfig, Context, Registry, RpcError, StaticToken};
-use tether_runs::{Runs, RunsConfig};
+use tether_runs::RunsConfig;
 use tether_server::{Server, ServerConfig};
-use tether_store::{Fsync, Journal, JournalOptions, RealFsync};
+use tether_store::{Fsync, RealFsync};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -33,9 +33,7 @@ tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.cou
 
 /// The built-in registry plus throwaway methods that exercise the dispatcher.
 /// `test.callback` reports how each of its calls ended on `probe`.
-pub fn test_registry(probe: broadcast::Sender<Value>, runs: Arc<Runs>) -> Registry {
-    let mut registry = Registry::new();
-    tether_runs::register(&mut registry, runs);
+pub fn add_test_methods(registry: &mut Registry, probe: broadcast::Sender<Value>) {
     registry.register::<TestSleep, _, _>(|_cx, params| async move {
         let ms = params["ms"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -67,7 +65,6 @@ pub fn test_registry(probe: broadcast::Sender<Value>, runs: Arc<Runs>) -> Regist
         }
         Ok(json!("flooded"))
     });
-    registry
 }
 
 /// What a test may change about the in-process server beyond its `ServerConfig`.
@@ -104,9 +101,8 @@ impl TestServer {
 
     pub async fn start_setup(setup: Setup, tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let (journal, recovered) =
-            Journal::open(&dir.path().join("journal"), JournalOptions::default(), setup.fsync).unwrap();
-        let runs = Runs::open(journal, recovered, setup.runs).await.unwrap();
+        let domains = tether::Domains { runs: setup.runs, ..Default::default() };
+        let mut registry = tether::registry(dir.path(), &domains, setup.fsync).await.unwrap();
         let token = tether_server::token::generate().unwrap();
         let socket = dir.path().join("run").join("tether.sock");
         let mut config = ServerConfig {
@@ -119,7 +115,8 @@ impl TestServer {
         };
         tune(&mut config);
         let probe = broadcast::channel(64).0;
-        let server = Server::bind(config, test_registry(probe.clone(), runs)).await.unwrap();
+        add_test_methods(&mut registry, probe.clone());
+        let server = Server::bind(config, registry).await.unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
