@@ -1,0 +1,1 @@
+//! Nothing here: this package exists for its test (tests/car_client.rs).

@@ -1,0 +1,78 @@
+//! The published `car-daemon-client` 0.60.0, unchanged, against a real tether on a real socket.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use car_daemon_client::proxy::DaemonClient;
+use serde_json::{Value, json};
+use tether_core::{ConnectionConfig, StaticToken};
+use tether_server::{Server, ServerConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_car_client_runs_the_core_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = tether_server::token::generate().unwrap();
+    let registry = tether::registry(dir.path(), &Default::default(), Arc::new(tether_store::RealFsync)).await.unwrap();
+    let config = ServerConfig {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        socket: None,
+        authenticator: Some(Arc::new(StaticToken::new(token.clone()))),
+        allow_remote: false,
+        allowed_origins: vec![],
+        connection: ConnectionConfig::default(),
+    };
+    let server = Server::bind(config, registry).await.unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    tokio::spawn(server.run(std::future::pending()));
+
+    // Token → session.auth first frame, then server.handshake, as the client does it.
+    let client = DaemonClient::with_url_and_tokens(url, Some(token), None);
+    let executed = Arc::new(AtomicUsize::new(0));
+    let counter = executed.clone();
+    client.register_handler("tools.execute", move |params: Value| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move { Ok(json!({"echoed": params["parameters"]})) }
+    });
+    client.connect().await.expect("auth and handshake succeed");
+
+    let registered = client
+        .call("tools.register", json!([{"name": "echo", "description": "echo", "parameters": {"type": "object"}}]))
+        .await
+        .unwrap();
+    assert_eq!(registered, 1);
+
+    let started = client.call("runs.start", json!({"intent": "compat", "agent_id": "car-agent"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(started["agent_id"], "car-agent");
+    assert!(started["client_id"].is_string());
+
+    let proposal = json!({"proposal": {"id": "p1", "source": "compat", "actions": [
+        {"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {"prompt": "hello"}, "timeout_ms": 5000}
+    ]}});
+    let submitted = client.call("proposal.submit", proposal).await.unwrap();
+    assert_eq!(submitted["proposal_id"], "p1");
+    assert_eq!(submitted["results"][0]["action_id"], "a1");
+    assert_eq!(submitted["results"][0]["status"], "succeeded");
+    assert_eq!(submitted["results"][0]["output"], json!({"echoed": {"prompt": "hello"}}));
+    assert_eq!(executed.load(Ordering::SeqCst), 1, "answered through the client's tools.execute handler");
+
+    let outcome = json!({"status": "success", "summary": "ok", "evidence": [], "metrics": {}, "timestamp": "2026-11-21T00:00:00Z"});
+    let completed = client.call("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
+    assert_eq!(completed, json!({"run_id": run_id, "ok": true}));
+
+    let listed = client.call("runs.list", json!({"agent_id": "car-agent"})).await.unwrap();
+    assert_eq!(listed["agent_id"], "car-agent");
+    assert_eq!(listed["runs"][0]["run_id"], run_id.as_str());
+    assert_eq!(listed["runs"][0]["status"], "completed");
+    assert_eq!(listed["runs"][0]["turn_count"], 1);
+
+    let trace = client.call("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    assert_eq!(trace["agent_id"], "car-agent");
+    let records = trace["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    let turn = records.iter().find(|r| r["record"] == "turn").unwrap();
+    assert_eq!(
+        (turn["action_id"].clone(), turn["prompt"].clone(), turn["status"].clone()),
+        (json!("a1"), json!("hello"), json!("succeeded"))
+    );
+}
