@@ -30,7 +30,8 @@ pub struct Notification {
 }
 
 pub(crate) async fn open_tcp(url: &str, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
-    let (ws, _) = tokio_tungstenite::connect_async(upgrade_request(url, token)?).await?;
+    // Small request/reply frames must not wait on Nagle.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(upgrade_request(url, token)?, None, true).await?;
     let (sink, stream) = ws.split();
     Ok((Box::pin(sink), Box::pin(stream)))
 }

@@ -1,0 +1,179 @@
+//! Durable turns per second at 1, 8 and 64 concurrent runs, next to a raw
+//! write+fdatasync loop on the same disk; and boot time for 100k runs / 1M records.
+//! Run with `cargo bench --bench runs`.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tether_client::Client;
+use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
+use ulid::Ulid;
+
+const RUN_FOR: Duration = Duration::from_secs(3);
+const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
+    let raw = raw_fsync_rate(dir.path());
+    println!("raw write+fdatasync loop (200-byte records, same disk): {raw:.0} syncs/s");
+    let daemon = Daemon::start(&dir.path().join("data"));
+    let bare = runtime.block_on(turns_per_second(&daemon.url, 1, false));
+    println!("the same proposal loop without a run (callback round trips only, no journal), 1 connection: {bare:.0}/s");
+    let mut one = 0.0;
+    for runs in [1, 8, 64] {
+        let rate = runtime.block_on(turns_per_second(&daemon.url, runs, true));
+        if runs == 1 {
+            one = rate;
+            println!("durable turns/s, 1 run: {rate:.0} = {:.2}x the raw fsync rate (target >= 0.5)", rate / raw);
+        } else {
+            println!(
+                "durable turns/s, {runs} runs: {rate:.0} = {:.1}x the 1-run rate ({:.2}x raw fsync)",
+                rate / one,
+                rate / raw
+            );
+        }
+    }
+    drop(daemon);
+    runtime.block_on(boot(&dir.path().join("boot")));
+}
+
+fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
+    let mut file = OpenOptions::new().create(true).append(true).open(dir.join("raw.log")).unwrap();
+    let record = [7u8; 200];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < RUN_FOR {
+        file.write_all(&record).unwrap();
+        file.sync_data().unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Daemon {
+    fn start(data: &std::path::Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("TETHER_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        Daemon { child, url }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Each run on its own connection: a proposal of one tool call, answered at once, in a loop.
+async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
+    let counted = Arc::new(AtomicU64::new(0));
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for r in 0..runs {
+        let client = Client::builder(url)
+            .token(TOKEN)
+            .on_request("tools.execute", |p: Value| async move { Ok(p["parameters"].clone()) })
+            .connect()
+            .await
+            .unwrap();
+        client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+        if journalled {
+            client.call_raw("runs.start", json!({"intent": "bench", "agent_id": format!("bench-{r}")})).await.unwrap();
+        }
+        let (counted, counting, stop) = (counted.clone(), counting.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let proposal =
+                json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
+            while !stop.load(Ordering::Relaxed) {
+                client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
+                if counting.load(Ordering::Relaxed) {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    counting.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(RUN_FOR).await;
+    let n = counted.load(Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    n as f64 / elapsed.as_secs_f64()
+}
+
+/// Writes 100,000 ended runs of 10 records each, then times opening them.
+async fn boot(dir: &std::path::Path) {
+    let (runs, per_run) = (100_000u32, 10u32);
+    {
+        let (journal, _) = Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
+        let mut batch = Vec::new();
+        for _ in 0..runs {
+            let id = Ulid::new();
+            let run_id = id.to_string();
+            let started = json!({"record":"started","run_id":run_id,"agent_id":"boot","client_id":"conn-1","intent":"boot bench","started_at":"2026-11-21T00:00:00Z"});
+            batch.push(Record { kind: Kind::Started, run_id: id, seq: 0, payload: started.to_string().into_bytes() });
+            for seq in 1..per_run - 1 {
+                let turn = json!({"record":"turn","index":seq - 1,"proposal_id":"p","action_id":"a","tool":"echo","parameters":{"x":1},"output":{"x":1},"status":"succeeded","duration_ms":1,"attempts":1});
+                batch.push(Record { kind: Kind::Turn, run_id: id, seq, payload: turn.to_string().into_bytes() });
+            }
+            let ended = json!({"record":"ended","run_id":run_id,"agent_id":"boot","termination":{"kind":"incomplete"},"ended_at":"2026-11-21T00:00:01Z"});
+            batch.push(Record {
+                kind: Kind::Ended,
+                run_id: id,
+                seq: per_run - 1,
+                payload: ended.to_string().into_bytes(),
+            });
+            if batch.len() >= 10_000 {
+                journal.append(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        journal.append(&batch).await.unwrap();
+    }
+    let bytes: u64 =
+        std::fs::read_dir(dir.join("journal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let start = Instant::now();
+    let (journal, recovered) =
+        Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
+    let scanned = start.elapsed();
+    let count = recovered.runs.len();
+    tether_runs::Runs::open(journal, recovered, Default::default()).await.unwrap();
+    let opened = start.elapsed();
+    println!(
+        "boot: {count} runs, {} records, {} MiB: journal scan {:.2} s, runs ready {:.2} s (target < 2 s)",
+        runs * per_run,
+        bytes >> 20,
+        scanned.as_secs_f64(),
+        opened.as_secs_f64()
+    );
+    let start = Instant::now();
+    let daemon = Daemon::start(dir);
+    println!("boot: the daemon printed its ready line {:.2} s after exec", start.elapsed().as_secs_f64());
+    drop(daemon);
+}
