@@ -230,3 +230,36 @@ async fn a_flipped_bit_is_detected_and_flags_only_its_run() {
     assert_eq!(full_trace(&operator, &runs[0]).await.len(), 4, "the run before the damage is whole");
     assert_eq!(full_trace(&operator, &runs[2]).await.len(), 4, "the run after the damage is whole");
 }
+
+#[tokio::test]
+async fn evicted_runs_stay_evicted_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[runs]\nretain_runs_per_agent = 2\n[journal]\nsegment_bytes = 2048\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let mut daemon = Daemon::spawn(dir.path(), &args);
+    let client = harness(&daemon).await;
+    for _ in 0..8 {
+        let started = client.call_raw("runs.start", json!({"intent": "churn", "agent_id": "k"})).await.unwrap();
+        let run_id = started["run_id"].as_str().unwrap();
+        submit_one(&client, "a").await.unwrap();
+        client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
+    }
+    let ids = |list: Value| -> Vec<String> {
+        list["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let kept = loop {
+        let kept = ids(client.call_raw("runs.list", json!({"agent_id": "k"})).await.unwrap());
+        if kept.len() == 2 {
+            break kept;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "retention never trimmed: {kept:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    kill9(&mut daemon);
+    let daemon = Daemon::spawn(dir.path(), &args);
+    let operator = operator(&daemon).await;
+    let after = ids(operator.call_raw("runs.list", json!({})).await.unwrap());
+    assert_eq!(after, kept, "no evicted run (or remnant of one) comes back");
+}

@@ -530,3 +530,61 @@ async fn bad_run_params_name_the_field() {
         client.call_raw("proposal.submit", json!({"proposal": {"actions": [{"tool": "x"}]}})).await.unwrap_err();
     assert!(bad_action.to_string().contains("params.proposal.actions[0]"), "{bad_action}");
 }
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_terminal_runs_and_never_a_live_one() {
+    let runs = tether_runs::RunsConfig { retain_runs_per_agent: 3, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let client = server.connect().await;
+    let live = start(&client, "keeper").await;
+    let mut ended = Vec::new();
+    for _ in 0..6 {
+        let run_id = start(&client, "keeper").await;
+        client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
+        ended.push(run_id);
+    }
+    let listed = || async {
+        let list = client.call_raw("runs.list", json!({"agent_id": "keeper"})).await.unwrap();
+        list["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    wait_until("retention trims to 3 terminal runs", async || listed().await.len() == 4).await;
+    let kept = listed().await;
+    assert_eq!(kept[..3], [ended[5].clone(), ended[4].clone(), ended[3].clone()], "the newest three");
+    assert_eq!(kept[3], live, "the in-progress run is never evicted");
+    assert_eq!(trace(&client, &ended[0]).await["not_found"], true);
+}
+
+#[tokio::test]
+async fn disk_use_stays_bounded_under_retention() {
+    let runs = tether_runs::RunsConfig { retain_runs_per_agent: 2, ..Default::default() };
+    let journal = tether_store::JournalOptions { segment_bytes: 4096, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, journal, ..Default::default() }, |_| {}).await;
+    let (client, _) = harness(&server, server.client()).await;
+    let padding = "p".repeat(200);
+    for _ in 0..100 {
+        let run_id = start(&client, "churn").await;
+        for i in 0..3 {
+            submit(&client, json!([action(&format!("a{i}"), "echo", json!({"pad": padding}))])).await;
+        }
+        client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
+    }
+    let journal_dir = server.data_dir.join("journal");
+    let disk = || std::fs::read_dir(&journal_dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum::<u64>();
+    // About 100 × 5 records × ~300 bytes went in; what stays is the two kept runs,
+    // the active segment, and sealed segments that are mostly live.
+    wait_until("compaction catches up", async || disk() < 6 * 4096).await;
+    let list = client.call_raw("runs.list", json!({"agent_id": "churn"})).await.unwrap();
+    assert_eq!(list["runs"].as_array().unwrap().len(), 2);
+    for run in list["runs"].as_array().unwrap() {
+        let trace = trace(&client, run["run_id"].as_str().unwrap()).await;
+        assert_eq!(trace["records"].as_array().unwrap().len(), 5, "kept runs are whole");
+    }
+}

@@ -14,7 +14,7 @@ use tether_client::{Client, ClientBuilder};
 use tether_core::{CallError, ConnectionConfig, Context, Registry, RpcError, StaticToken};
 use tether_runs::RunsConfig;
 use tether_server::{Server, ServerConfig};
-use tether_store::{Fsync, RealFsync};
+use tether_store::{Fsync, JournalOptions, RealFsync};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -71,11 +71,12 @@ pub fn add_test_methods(registry: &mut Registry, probe: broadcast::Sender<Value>
 pub struct Setup {
     pub fsync: Arc<dyn Fsync>,
     pub runs: RunsConfig,
+    pub journal: JournalOptions,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { fsync: Arc::new(RealFsync), runs: RunsConfig::default() }
+        Setup { fsync: Arc::new(RealFsync), runs: RunsConfig::default(), journal: JournalOptions::default() }
     }
 }
 
@@ -84,6 +85,8 @@ pub struct TestServer {
     pub url: String,
     pub socket: PathBuf,
     pub token: String,
+    /// Where the server keeps its journal (`<data_dir>/journal`).
+    pub data_dir: PathBuf,
     probe: broadcast::Sender<Value>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -101,7 +104,7 @@ impl TestServer {
 
     pub async fn start_setup(setup: Setup, tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let domains = tether::Domains { runs: setup.runs, ..Default::default() };
+        let domains = tether::Domains { runs: setup.runs, journal: setup.journal };
         let mut registry = tether::registry(dir.path(), &domains, setup.fsync).await.unwrap();
         let token = tether_server::token::generate().unwrap();
         let socket = dir.path().join("run").join("tether.sock");
@@ -122,7 +125,17 @@ impl TestServer {
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestServer { addr, url: format!("ws://{addr}"), socket, token, probe, stop: Some(stop), task, _dir: dir }
+        TestServer {
+            addr,
+            url: format!("ws://{addr}"),
+            socket,
+            token,
+            data_dir: dir.path().to_owned(),
+            probe,
+            stop: Some(stop),
+            task,
+            _dir: dir,
+        }
     }
 
     /// Reports of how `test.callback` calls ended, from now on.

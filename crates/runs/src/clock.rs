@@ -15,3 +15,7 @@ pub(crate) fn of_ulid(id: ulid::Ulid) -> String {
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
 }
+
+pub(crate) fn parse(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}

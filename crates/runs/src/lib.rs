@@ -9,6 +9,7 @@ mod error;
 mod methods;
 mod proposal;
 mod query;
+mod retention;
 mod run;
 mod runs;
 mod tools;

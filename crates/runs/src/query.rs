@@ -22,18 +22,20 @@ const TRACE_DEFAULT: u32 = 100;
 const TRACE_MAX: u32 = 500;
 
 impl Runs {
-    pub async fn complete(&self, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
+    pub async fn complete(self: &Arc<Self>, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
         let run = self.readable(cx, &params.run_id)?;
         let status = params.outcome.status;
         self.end(&run, Termination::Outcome { status, outcome: params.outcome }, None).await?;
         self.release(cx, run.id);
+        self.retain_later(run.agent_id.clone());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
 
-    pub async fn cancel(&self, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
+    pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
         let run = self.readable(cx, &params.run_id)?;
         self.end(&run, Termination::Cancelled { reason: params.reason }, None).await?;
         self.release(cx, run.id);
+        self.retain_later(run.agent_id.clone());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
 

@@ -45,7 +45,13 @@ impl Runs {
     pub async fn open(journal: Journal, recovered: Recovered, config: RunsConfig) -> Result<Arc<Runs>, RunsError> {
         let mut index = Index::default();
         let mut orphans = Vec::new();
+        let mut remnants = Vec::new();
         for found in recovered.runs {
+            if found.started.is_none() && !found.corrupted {
+                // What compaction had not yet reclaimed of a run retention evicted.
+                remnants.push(found.run_id);
+                continue;
+            }
             let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
             let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
             let agent_id = started.as_ref().map_or_else(|| "unknown".to_owned(), |s| s.agent_id.clone());
@@ -72,6 +78,11 @@ impl Runs {
         if !orphans.is_empty() {
             tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
         }
+        if !remnants.is_empty() {
+            runs.journal.forget(&remnants).await;
+        }
+        runs.retain(None, time::OffsetDateTime::now_utc()).await;
+        Runs::spawn_sweeper(Arc::downgrade(&runs));
         Ok(runs)
     }
 

@@ -14,7 +14,7 @@ use ulid::Ulid;
 
 use crate::frame::{self, Decoded, Kind, Record};
 use crate::fsync::Fsync;
-use crate::writer::{Append, Queue, Writer};
+use crate::writer::{Append, Op, Queue, Writer};
 use crate::{recover, segment};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -103,7 +103,15 @@ pub(crate) struct RunLocs {
 
 pub(crate) struct State {
     pub(crate) runs: HashMap<Ulid, RunLocs>,
-    pub(crate) segments: BTreeMap<u32, Arc<File>>,
+    pub(crate) segments: BTreeMap<u32, Segment>,
+}
+
+/// An open segment and how much of it is still wanted.
+pub(crate) struct Segment {
+    pub(crate) file: Arc<File>,
+    pub(crate) bytes: u64,
+    /// Bytes of forgotten runs (and of damaged frames): what compaction reclaims.
+    pub(crate) dead: u64,
 }
 
 pub(crate) struct Shared {
@@ -129,6 +137,7 @@ impl Journal {
         fsync: Arc<dyn Fsync>,
     ) -> Result<(Journal, Recovered), StoreError> {
         segment::ensure_dir(dir, fsync.as_ref())?;
+        segment::remove_leftovers(dir)?;
         let mut numbers = segment::list(dir)?;
         let max_body = options.max_record_bytes + frame::BODY_PREFIX;
         let scan = recover::scan(dir, &numbers, max_body)?;
@@ -139,9 +148,16 @@ impl Journal {
         let active = *numbers.last().unwrap();
         let file = segment::open_append(dir, active)?;
         let size = file.metadata()?.len();
+        let mut live: HashMap<u32, u64> = HashMap::new();
+        for loc in scan.runs.values().flat_map(|r| &r.locs) {
+            *live.entry(loc.segment).or_default() += loc.len as u64;
+        }
         let mut segments = BTreeMap::new();
         for &number in &numbers {
-            segments.insert(number, Arc::new(File::open(segment::path(dir, number))?));
+            let file = File::open(segment::path(dir, number))?;
+            let bytes = file.metadata()?.len();
+            let dead = bytes - live.get(&number).copied().unwrap_or(0);
+            segments.insert(number, Segment { file: Arc::new(file), bytes, dead });
         }
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
@@ -174,7 +190,7 @@ impl Journal {
             index.push((record.run_id, record.seq, at, frames.len() - at));
         }
         let (done, wait) = oneshot::channel();
-        self.queue.lock().unwrap().send(Append { frames, index, done }).map_err(|_| StoreError::Stopped)?;
+        self.queue.lock().unwrap().send(Op::Append(Append { frames, index, done })).map_err(|_| StoreError::Stopped)?;
         wait.await.map_err(|_| StoreError::Stopped)?
     }
 
@@ -185,7 +201,7 @@ impl Journal {
             let Some(run) = state.runs.get(&run_id) else { return Ok(Vec::new()) };
             let end = range.end.min(run.locs.len());
             let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
-            let files: Vec<Arc<File>> = locs.iter().map(|l| state.segments[&l.segment].clone()).collect();
+            let files: Vec<Arc<File>> = locs.iter().map(|l| state.segments[&l.segment].file.clone()).collect();
             (locs, files)
         };
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
@@ -210,6 +226,34 @@ impl Journal {
 
     pub fn is_corrupted(&self, run_id: Ulid) -> bool {
         self.shared.state.lock().unwrap().runs.get(&run_id).is_some_and(|r| r.corrupted)
+    }
+
+    /// Drops runs from the journal: they read as unknown at once, and their bytes
+    /// are reclaimed when compaction rewrites the sealed segments that hold them.
+    /// Until then a restart brings them back, so callers must choose the same runs
+    /// again (retention is a pure function of the runs and the time).
+    /// Resolves once the compaction pass that follows has finished.
+    pub async fn forget(&self, run_ids: &[Ulid]) {
+        {
+            let mut state = self.shared.state.lock().unwrap();
+            for id in run_ids {
+                let Some(run) = state.runs.remove(id) else { continue };
+                for loc in run.locs {
+                    if let Some(segment) = state.segments.get_mut(&loc.segment) {
+                        segment.dead += loc.len as u64;
+                    }
+                }
+            }
+        }
+        let (done, wait) = oneshot::channel();
+        if self.queue.lock().unwrap().send(Op::Compact(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Bytes on disk across all segments.
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.state.lock().unwrap().segments.values().map(|s| s.bytes).sum()
     }
 
     pub fn is_poisoned(&self) -> bool {

@@ -52,3 +52,36 @@ fn sync_parent(path: &Path, fsync: &dyn Fsync) -> io::Result<()> {
         _ => Ok(()),
     }
 }
+
+/// A compaction cut short by a crash leaves its temporary file behind; the
+/// original segment is intact, so the leftover is simply removed.
+pub(crate) fn remove_leftovers(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "compact") {
+            fs::remove_file(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces a segment's content atomically: write a temporary file, sync it,
+/// rename it over the segment, sync the directory.
+pub(crate) fn replace(dir: &Path, number: u32, content: &[u8], fsync: &dyn Fsync) -> io::Result<File> {
+    use std::io::Write;
+    let target = path(dir, number);
+    let temporary = target.with_extension("log.compact");
+    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
+    file.write_all(content)?;
+    fsync.sync(&file)?;
+    fs::rename(&temporary, &target)?;
+    sync_parent(&target, fsync)?;
+    File::open(&target)
+}
+
+/// Deletes a segment that holds nothing wanted any more.
+pub(crate) fn delete(dir: &Path, number: u32, fsync: &dyn Fsync) -> io::Result<()> {
+    let target = path(dir, number);
+    fs::remove_file(&target)?;
+    sync_parent(&target, fsync)
+}

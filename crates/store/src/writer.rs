@@ -1,7 +1,8 @@
 //! The group-commit writer: one thread, one write and one sync per batch of
-//! whatever appends are waiting.
+//! whatever appends are waiting. It also compacts sealed segments, so nothing
+//! else ever touches a segment file.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -10,8 +11,15 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use ulid::Ulid;
 
-use crate::journal::{Loc, Shared, StoreError};
+use crate::frame::{self, Decoded};
+use crate::journal::{Loc, Segment, Shared, StoreError};
 use crate::segment;
+
+pub(crate) enum Op {
+    Append(Append),
+    /// Reclaim sealed segments that are mostly forgotten runs; answered when done.
+    Compact(oneshot::Sender<()>),
+}
 
 /// Records already framed by the caller, with where each frame starts.
 pub(crate) struct Append {
@@ -21,6 +29,8 @@ pub(crate) struct Append {
     pub(crate) done: oneshot::Sender<Result<(), StoreError>>,
 }
 
+pub(crate) type Queue = Mutex<mpsc::Sender<Op>>;
+
 pub(crate) struct Writer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
@@ -29,19 +39,35 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn run(mut self, queue: mpsc::Receiver<Append>) {
+    pub(crate) fn run(mut self, queue: mpsc::Receiver<Op>) {
         let mut buf = Vec::new();
         while let Ok(first) = queue.recv() {
-            let mut batch = vec![first];
-            batch.extend(queue.try_iter());
-            let result = self.commit(&mut batch, &mut buf);
-            if let Err(error) = &result {
-                // After a failed sync the page cache cannot be trusted: refuse everything from now on.
-                self.shared.poisoned.store(true, Ordering::Release);
-                tracing::error!(%error, "journal write failed; the journal now refuses appends");
+            let mut batch = Vec::new();
+            let mut compactions = Vec::new();
+            for op in std::iter::once(first).chain(queue.try_iter()) {
+                match op {
+                    Op::Append(append) => batch.push(append),
+                    Op::Compact(done) => compactions.push(done),
+                }
             }
-            for append in batch {
-                let _ = append.done.send(result.clone());
+            if !batch.is_empty() {
+                let result = self.commit(&mut batch, &mut buf);
+                if let Err(error) = &result {
+                    // After a failed sync the page cache cannot be trusted: refuse everything from now on.
+                    self.shared.poisoned.store(true, Ordering::Release);
+                    tracing::error!(%error, "journal write failed; the journal now refuses appends");
+                }
+                for append in batch {
+                    let _ = append.done.send(result.clone());
+                }
+            }
+            if !compactions.is_empty() {
+                if let Err(error) = self.compact() {
+                    tracing::warn!(%error, "journal compaction failed; will retry on the next request");
+                }
+                for done in compactions {
+                    let _ = done.send(());
+                }
             }
         }
     }
@@ -70,6 +96,9 @@ impl Writer {
             }
             base += append.frames.len() as u64;
         }
+        if let Some(segment) = state.segments.get_mut(&self.segment) {
+            segment.bytes += bytes as u64;
+        }
         drop(state);
         self.size += bytes as u64;
         Ok(())
@@ -80,13 +109,93 @@ impl Writer {
         let next = self.segment + 1;
         let file = segment::create(&self.shared.dir, next, self.shared.fsync.as_ref())?;
         let reader = Arc::new(file.try_clone()?);
-        self.shared.state.lock().unwrap().segments.insert(next, reader);
+        self.shared.state.lock().unwrap().segments.insert(next, Segment { file: reader, bytes: 0, dead: 0 });
         self.file = file;
         self.segment = next;
         self.size = 0;
         tracing::debug!(segment = next, "journal segment rolled");
         Ok(())
     }
+
+    /// Rewrites every sealed segment that is at least half forgotten, keeping its
+    /// live frames; deletes those that keep nothing.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        let candidates: Vec<u32> = {
+            let state = self.shared.state.lock().unwrap();
+            state
+                .segments
+                .iter()
+                .filter(|&(&number, s)| number != self.segment && s.dead > 0 && s.dead * 2 >= s.bytes)
+                .map(|(&number, _)| number)
+                .collect()
+        };
+        for number in candidates {
+            self.rewrite(number)?;
+        }
+        Ok(())
+    }
+
+    fn rewrite(&mut self, number: u32) -> Result<(), StoreError> {
+        let dir = &self.shared.dir;
+        let data = fs::read(segment::path(dir, number))?;
+        let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
+        // Frames still wanted: those the index points at, here, at this offset.
+        let mut kept = Vec::new();
+        let mut moves = Vec::new();
+        {
+            let state = self.shared.state.lock().unwrap();
+            let mut offset = 0;
+            while offset < data.len() {
+                let len = match frame::decode(&data[offset..], max_body) {
+                    Decoded::Frame { record, len } => {
+                        let wanted = state
+                            .runs
+                            .get(&record.run_id)
+                            .and_then(|run| find(&run.locs, record.seq))
+                            .is_some_and(|loc| loc.segment == number && loc.offset == offset as u64);
+                        if wanted {
+                            moves.push((record.run_id, record.seq, kept.len() as u64));
+                            kept.extend_from_slice(&data[offset..offset + len]);
+                        }
+                        len
+                    }
+                    Decoded::Corrupt { len, .. } => len,
+                    Decoded::Incomplete => break,
+                };
+                offset += len;
+            }
+        }
+        let fsync = self.shared.fsync.as_ref();
+        let replacement = if kept.is_empty() {
+            segment::delete(dir, number, fsync)?;
+            None
+        } else {
+            Some(Arc::new(segment::replace(dir, number, &kept, fsync)?))
+        };
+        let mut state = self.shared.state.lock().unwrap();
+        for (run_id, seq, offset) in moves {
+            if let Some(loc) = state.runs.get_mut(&run_id).and_then(|run| find_mut(&mut run.locs, seq)) {
+                loc.offset = offset;
+            }
+        }
+        match replacement {
+            Some(file) => {
+                state.segments.insert(number, Segment { file, bytes: kept.len() as u64, dead: 0 });
+            }
+            None => {
+                state.segments.remove(&number);
+            }
+        }
+        tracing::info!(segment = number, before = data.len(), after = kept.len(), "journal segment compacted");
+        Ok(())
+    }
 }
 
-pub(crate) type Queue = Mutex<mpsc::Sender<Append>>;
+/// A run's locations are in `seq` order.
+fn find(locs: &[Loc], seq: u32) -> Option<&Loc> {
+    locs.binary_search_by_key(&seq, |l| l.seq).ok().map(|i| &locs[i])
+}
+
+fn find_mut(locs: &mut [Loc], seq: u32) -> Option<&mut Loc> {
+    locs.binary_search_by_key(&seq, |l| l.seq).ok().map(move |i| &mut locs[i])
+}
