@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tether_core::{Keepalive, Limits};
 use tether_runs::RunsConfig;
+use tether_sessions::SessionsConfig;
 
 use crate::cli::{LogFormat, ServeArgs};
 
@@ -25,6 +26,7 @@ pub struct FileConfig {
     pub keepalive: Keepalive,
     pub runs: RunsConfig,
     pub journal: JournalConfig,
+    pub sessions: SessionsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,6 +57,7 @@ pub struct Settings {
     pub keepalive: Keepalive,
     pub runs: RunsConfig,
     pub journal: JournalConfig,
+    pub sessions: SessionsConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -83,6 +86,7 @@ impl Settings {
             keepalive: file.keepalive,
             runs: file.runs,
             journal: file.journal,
+            sessions: file.sessions,
             data_dir,
         })
     }

@@ -45,7 +45,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .create(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
     check_private(&settings.data_dir)?;
-    let authenticator = authenticator(&settings)?;
+    let operator = authenticator(&settings)?;
+    let domains = tether::Domains {
+        runs: settings.runs.clone(),
+        journal: JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() },
+        sessions: settings.sessions.clone(),
+    };
+    let assembly = tether::assemble(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
+    let authenticator = operator.map(|operator| assembly.authenticator(operator));
     let config = ServerConfig {
         listen: Some(settings.listen),
         socket: Some(settings.socket.clone()),
@@ -58,13 +65,9 @@ async fn serve(settings: Settings) -> Result<(), String> {
             ..Default::default()
         },
     };
-    let domains = tether::Domains {
-        runs: settings.runs.clone(),
-        journal: JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() },
-    };
-    let registry = tether::registry(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
-    let server = Server::bind(config, registry).await.map_err(|e| e.to_string())?;
+    let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
+    assembly.sessions.set_daemon_url(format!("ws://{addr}"));
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
     // The one line on stdout: scripts and tests wait for it.
     let mut stdout = std::io::stdout().lock();

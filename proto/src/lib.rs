@@ -11,6 +11,7 @@ pub mod rpc;
 pub mod runs;
 pub mod server;
 pub mod session;
+pub mod sessions;
 pub mod tools;
 
 use schemars::JsonSchema;

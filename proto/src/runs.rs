@@ -98,6 +98,9 @@ pub struct RunSummary {
     pub ended_at: Option<String>,
     pub status: RunStatus,
     pub turn_count: u32,
+    /// The managed session whose harness started the run (agent `session:<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// Set when a record of this run failed its checksum on disk.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trace_corruption: bool,

@@ -72,11 +72,17 @@ pub struct Setup {
     pub fsync: Arc<dyn Fsync>,
     pub runs: RunsConfig,
     pub journal: JournalOptions,
+    pub sessions: tether_sessions::SessionsConfig,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { fsync: Arc::new(RealFsync), runs: RunsConfig::default(), journal: JournalOptions::default() }
+        Setup {
+            fsync: Arc::new(RealFsync),
+            runs: RunsConfig::default(),
+            journal: JournalOptions::default(),
+            sessions: Default::default(),
+        }
     }
 }
 
@@ -104,8 +110,8 @@ impl TestServer {
 
     pub async fn start_setup(setup: Setup, tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let domains = tether::Domains { runs: setup.runs, journal: setup.journal };
-        let mut registry = tether::registry(dir.path(), &domains, setup.fsync).await.unwrap();
+        let domains = tether::Domains { runs: setup.runs, journal: setup.journal, sessions: setup.sessions };
+        let assembly = tether::assemble(dir.path(), &domains, setup.fsync).await.unwrap();
         let token = tether_server::token::generate().unwrap();
         let socket = dir.path().join("run").join("tether.sock");
         let mut config = ServerConfig {
@@ -117,10 +123,14 @@ impl TestServer {
             connection: ConnectionConfig::default(),
         };
         tune(&mut config);
+        config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));
         let probe = broadcast::channel(64).0;
+        let sessions = assembly.sessions.clone();
+        let mut registry = assembly.registry;
         add_test_methods(&mut registry, probe.clone());
         let server = Server::bind(config, registry).await.unwrap();
         let addr = server.local_addr().unwrap();
+        sessions.set_daemon_url(format!("ws://{addr}"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;

@@ -18,7 +18,7 @@ mod outbound;
 mod parse;
 mod registry;
 
-pub use auth::{Authenticator, Grant, Principal, StaticToken};
+pub use auth::{AnyOf, Authenticator, Grant, Principal, StaticToken};
 pub use broker::CallError;
 pub use connection::{ConnectionOptions, serve_connection};
 pub use context::Context;

@@ -78,6 +78,13 @@ impl Runs {
         Ok(ListResult { agent_id, runs: page.iter().map(|r| r.summary()).collect(), next_cursor })
     }
 
+    /// Every run of one agent, newest first (for `sessions.get`).
+    pub fn summaries_for(&self, agent: &str) -> Vec<tether_proto::runs::RunSummary> {
+        let index = self.index.lock().unwrap();
+        let Some(ids) = index.by_agent.get(agent) else { return Vec::new() };
+        ids.iter().rev().filter_map(|id| index.runs.get(id)).map(|run| run.summary()).collect()
+    }
+
     pub fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
         let limit = bounded(params.limit, TRACE_DEFAULT, TRACE_MAX)? as usize;
         let Ok(run) = self.readable(cx, &params.run_id) else {

@@ -61,6 +61,7 @@ impl Run {
             ended_at: state.ended_at.clone(),
             status: state.status,
             turn_count: state.turns,
+            session_id: self.agent_id.strip_prefix("session:").map(str::to_owned),
             trace_corruption: state.corrupted,
         }
     }

@@ -1,0 +1,92 @@
+//! Opening the session store and reconciling it with the processes that still run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tether_proto::sessions::SessionState;
+
+use crate::config::SessionsConfig;
+use crate::error::SessionsError;
+use crate::manager::{Decision, Managed, RunsOf, Sessions, decide};
+use crate::process;
+use crate::store::Store;
+use crate::tokens::SessionTokens;
+use crate::workspace::Repos;
+
+impl Sessions {
+    /// Loads every stored session and reconciles each active one with reality:
+    /// alive and the same process → adopted; gone → `stopped` (`gone_at_boot`, or
+    /// `requested` if it was being stopped); undeterminable → unchanged, with a warning.
+    pub async fn open(
+        data_dir: &Path,
+        config: SessionsConfig,
+        runs_of: RunsOf,
+    ) -> Result<Arc<Sessions>, SessionsError> {
+        let store = Store::open(data_dir.join("sessions"))?;
+        let stored = store.load_all()?;
+        let sessions = Arc::new(Sessions {
+            config,
+            store,
+            repos_dir: data_dir.join("repos"),
+            repos: Repos::default(),
+            tokens: Arc::new(SessionTokens::default()),
+            daemon_url: OnceLock::new(),
+            runs_of,
+            sessions: Mutex::new(BTreeMap::new()),
+        });
+        for stored in stored {
+            let id = stored.record.session_id.clone();
+            if stored.record.state != SessionState::Removed {
+                sessions.tokens.insert(&id, &stored.token_secret);
+            }
+            let liveness = stored.record.pid.map(|pid| process::same_process(pid, stored.start_time));
+            let decision = decide(stored.record.state, stored.stop_requested, liveness);
+            let pid = stored.record.pid;
+            let managed = Managed::new(stored);
+            sessions.sessions.lock().unwrap().insert(id.clone(), managed.clone());
+            sessions.apply(&managed, decision, pid)?;
+        }
+        Ok(sessions)
+    }
+
+    fn apply(
+        self: &Arc<Self>,
+        managed: &Arc<Managed>,
+        decision: Decision,
+        pid: Option<u32>,
+    ) -> Result<(), SessionsError> {
+        let id = managed.stored.lock().unwrap().record.session_id.clone();
+        match decision {
+            Decision::Keep => {}
+            Decision::Adopt => {
+                self.update(managed, |s| s.record.stdin_detached = true)?;
+                tracing::info!(session = %id, pid, "adopted a session process that outlived the daemon");
+                self.watch_adopted(managed.clone(), pid.expect("an alive session has a pid"));
+            }
+            Decision::FinishStop => {
+                let pid = pid.expect("an alive session has a pid");
+                tracing::info!(session = %id, pid, "finishing a stop interrupted by a restart");
+                self.update(managed, |s| s.record.stdin_detached = true)?;
+                self.watch_adopted(managed.clone(), pid);
+                let _ = process::signal_group(pid, libc::SIGKILL);
+            }
+            Decision::Stopped(cause) => {
+                self.update(managed, |s| {
+                    s.record.state = SessionState::Stopped;
+                    s.record.stop_cause = Some(cause);
+                })?;
+            }
+            Decision::Errored(why) => {
+                self.update(managed, |s| {
+                    s.record.state = SessionState::Errored;
+                    s.record.error = Some(why);
+                })?;
+            }
+            Decision::CannotTell(why) => {
+                tracing::warn!(session = %id, pid, %why, "cannot tell whether a session's process lives; leaving it as it was");
+            }
+        }
+        Ok(())
+    }
+}

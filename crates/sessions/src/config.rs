@@ -1,0 +1,65 @@
+//! `[sessions]` settings.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Sessions provisioning or active at once; past it `sessions.spawn` is refused.
+    pub max_active: usize,
+    /// Programs a session may run (argv[0], or its file name); empty allows any.
+    pub allowed_commands: Vec<String>,
+    /// Repository URLs a session may clone (exact, or a prefix ending in `*`); empty allows any.
+    pub allowed_repos: Vec<String>,
+    /// Longest task text, in bytes.
+    pub max_task_bytes: usize,
+    /// SIGTERM → SIGKILL grace when `sessions.stop` names none.
+    pub stop_grace_ms: u64,
+    /// Most bytes one `sessions.output` call returns.
+    pub max_output_bytes: usize,
+    pub claude_code: ClaudeCodeConfig,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            max_active: 16,
+            allowed_commands: Vec::new(),
+            allowed_repos: Vec::new(),
+            max_task_bytes: 64 << 10,
+            stop_grace_ms: 5_000,
+            max_output_bytes: 1 << 20,
+            claude_code: ClaudeCodeConfig::default(),
+        }
+    }
+}
+
+/// How the `claude-code` runtime builds its argv: `program -p <task> --output-format F …extra_args`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClaudeCodeConfig {
+    pub program: String,
+    pub output_format: String,
+    pub extra_args: Vec<String>,
+}
+
+impl Default for ClaudeCodeConfig {
+    fn default() -> Self {
+        ClaudeCodeConfig { program: "claude".into(), output_format: "stream-json".into(), extra_args: Vec::new() }
+    }
+}
+
+impl SessionsConfig {
+    pub(crate) fn command_allowed(&self, program: &str) -> bool {
+        let file_name = std::path::Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or(program);
+        self.allowed_commands.is_empty() || self.allowed_commands.iter().any(|c| c == program || c == file_name)
+    }
+
+    pub(crate) fn repo_allowed(&self, url: &str) -> bool {
+        self.allowed_repos.is_empty()
+            || self.allowed_repos.iter().any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => url.starts_with(prefix),
+                None => url == allowed,
+            })
+    }
+}

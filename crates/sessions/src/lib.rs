@@ -1,0 +1,24 @@
+//! Managed sessions: supervised agent processes that connect back with a
+//! session-scoped token, keep their output in a log, outlive a daemon restart,
+//! and are reconciled with reality on boot.
+
+mod boot;
+mod config;
+mod error;
+mod manager;
+mod methods;
+mod output;
+mod process;
+mod store;
+mod tokens;
+mod workspace;
+
+pub use config::{ClaudeCodeConfig, SessionsConfig};
+pub use error::SessionsError;
+pub use manager::{RunsOf, Sessions};
+pub use methods::register;
+pub use tokens::SessionTokens;
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -1,0 +1,499 @@
+//! The session manager: spawn, watch, stop, resume, remove. Every transition is
+//! persisted before it is reported, and logged.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tether_proto::runs::RunSummary;
+use tether_proto::sessions::{RepoSpec, Runtime, SessionRecord, SessionState, SpawnParams, StopCause};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::watch;
+use ulid::Ulid;
+
+use crate::config::SessionsConfig;
+use crate::error::{SessionsError, invalid};
+use crate::process::{self, Liveness};
+use crate::store::{Store, Stored};
+use crate::tokens::{self, SessionTokens};
+use crate::workspace::Repos;
+
+/// How long to wait for the group to die after SIGKILL before giving up.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+pub type RunsOf = Box<dyn Fn(&str) -> Vec<RunSummary> + Send + Sync>;
+
+pub struct Sessions {
+    pub(crate) config: SessionsConfig,
+    pub(crate) store: Store,
+    pub(crate) repos_dir: PathBuf,
+    pub(crate) repos: Repos,
+    pub(crate) tokens: Arc<SessionTokens>,
+    pub(crate) daemon_url: OnceLock<String>,
+    pub(crate) runs_of: RunsOf,
+    pub(crate) sessions: Mutex<BTreeMap<String, Arc<Managed>>>,
+}
+
+pub(crate) struct Managed {
+    pub(crate) stored: Mutex<Stored>,
+    pub(crate) stdin: tokio::sync::Mutex<Option<ChildStdin>>,
+    /// Counts the exits of this session's processes; `stop` waits on it.
+    pub(crate) exits: watch::Sender<u64>,
+    /// Serialises stop, resume and remove of one session.
+    pub(crate) lifecycle: tokio::sync::Mutex<()>,
+}
+
+impl Managed {
+    pub(crate) fn new(stored: Stored) -> Arc<Managed> {
+        Arc::new(Managed {
+            stored: Mutex::new(stored),
+            stdin: tokio::sync::Mutex::new(None),
+            exits: watch::channel(0).0,
+            lifecycle: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn record(&self) -> SessionRecord {
+        self.stored.lock().unwrap().record.clone()
+    }
+
+    fn state(&self) -> SessionState {
+        self.stored.lock().unwrap().record.state
+    }
+}
+
+impl Sessions {
+    /// The daemon's own URL, handed to children as `TETHER_URL` (known once bound).
+    pub fn set_daemon_url(&self, url: String) {
+        let _ = self.daemon_url.set(url);
+    }
+
+    pub fn tokens(&self) -> Arc<SessionTokens> {
+        self.tokens.clone()
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Result<Arc<Managed>, SessionsError> {
+        self.sessions.lock().unwrap().get(id).cloned().ok_or_else(|| SessionsError::UnknownSession(id.to_owned()))
+    }
+
+    /// Applies a change, persists it, and logs the transition.
+    pub(crate) fn update(
+        &self,
+        managed: &Managed,
+        change: impl FnOnce(&mut Stored),
+    ) -> Result<SessionRecord, SessionsError> {
+        let mut stored = managed.stored.lock().unwrap();
+        let before = stored.record.state;
+        change(&mut stored);
+        stored.record.updated_at = crate::now();
+        self.store.save(&stored)?;
+        let record = &stored.record;
+        if record.state != before {
+            tracing::info!(session = %record.session_id, name = %record.name, from = ?before, to = ?record.state, "session transition");
+        }
+        Ok(record.clone())
+    }
+
+    pub async fn spawn(self: &Arc<Self>, params: SpawnParams) -> Result<SessionRecord, SessionsError> {
+        if params.task.trim().is_empty() {
+            return Err(invalid("task", "must not be empty"));
+        }
+        if params.task.len() > self.config.max_task_bytes {
+            return Err(invalid(
+                "task",
+                format!("{} bytes exceeds sessions.max_task_bytes = {}", params.task.len(), self.config.max_task_bytes),
+            ));
+        }
+        let argv = self.argv(&params)?;
+        for key in params.env.keys() {
+            if !valid_env_key(key) {
+                return Err(invalid("env", format!("{key:?} is not a valid variable name (or is reserved: TETHER_*)")));
+            }
+        }
+        let id = Ulid::new().to_string();
+        let (cwd, owned) = match (&params.cwd, &params.repo) {
+            (Some(_), Some(_)) => return Err(invalid("cwd", "give cwd or repo, not both")),
+            (Some(dir), None) => {
+                let path = PathBuf::from(dir);
+                if !path.is_dir() {
+                    return Err(invalid("cwd", format!("{dir} is not an existing directory")));
+                }
+                (path, false)
+            }
+            (None, Some(repo)) => {
+                if !self.config.repo_allowed(&repo.url) {
+                    return Err(SessionsError::Refused(format!(
+                        "repository {} is not in sessions.allowed_repos",
+                        repo.url
+                    )));
+                }
+                (self.store.session_dir(&id).join("workspace"), true)
+            }
+            (None, None) => return Err(invalid("cwd", "give cwd (an existing directory) or repo")),
+        };
+        let name = params.name.clone().unwrap_or_else(|| format!("session-{}", id[16..].to_lowercase()));
+        let now = crate::now();
+        let record = SessionRecord {
+            session_id: id.clone(),
+            name: name.clone(),
+            state: SessionState::Provisioning,
+            runtime: params.runtime,
+            task: params.task.clone(),
+            argv,
+            pid: None,
+            cwd: cwd.to_string_lossy().into_owned(),
+            workspace: cwd.to_string_lossy().into_owned(),
+            workspace_owned: owned,
+            repo: params.repo.clone(),
+            created_at: now.clone(),
+            updated_at: now,
+            exit_code: None,
+            stop_cause: None,
+            error: None,
+            stdin_detached: false,
+            runs: Vec::new(),
+        };
+        let stored = Stored {
+            record,
+            token_secret: tokens::new_secret()?,
+            env: params.env,
+            start_time: None,
+            stop_requested: false,
+        };
+        let managed = Managed::new(stored.clone());
+        {
+            // Capacity and names are checked and claimed under one lock: concurrent spawns cannot overshoot.
+            let mut sessions = self.sessions.lock().unwrap();
+            let live = sessions
+                .values()
+                .filter(|m| matches!(m.state(), SessionState::Provisioning | SessionState::Active))
+                .count();
+            if live >= self.config.max_active {
+                return Err(SessionsError::Refused(format!(
+                    "{live} sessions are active (sessions.max_active = {})",
+                    self.config.max_active
+                )));
+            }
+            if sessions
+                .values()
+                .any(|m| m.state() != SessionState::Removed && m.stored.lock().unwrap().record.name == name)
+            {
+                return Err(invalid("name", format!("a session named {name:?} already exists")));
+            }
+            sessions.insert(id.clone(), managed.clone());
+        }
+        let created = self.store.create_dir(&id).and_then(|_| self.store.save(&stored));
+        if let Err(error) = created {
+            self.sessions.lock().unwrap().remove(&id);
+            return Err(error.into());
+        }
+        self.tokens.insert(&id, &stored.token_secret);
+        tracing::info!(session = %id, name = %name, "session provisioning");
+
+        if let Some(RepoSpec { url, git_ref }) = &params.repo {
+            let branch = format!("tether/{id}");
+            if let Err(git_error) = self.repos.provision(&self.repos_dir, url, git_ref.as_deref(), &cwd, &branch).await
+            {
+                return self.update(&managed, |s| {
+                    s.record.state = SessionState::Errored;
+                    s.record.error = Some(git_error);
+                });
+            }
+        }
+        self.start_process(&managed).await
+    }
+
+    fn argv(&self, params: &SpawnParams) -> Result<Vec<String>, SessionsError> {
+        let argv = match params.runtime {
+            Runtime::Command => match &params.command {
+                Some(argv) if !argv.is_empty() && !argv[0].is_empty() => argv.clone(),
+                _ => return Err(invalid("command", "the command runtime needs a non-empty argv")),
+            },
+            Runtime::ClaudeCode => {
+                let cc = &self.config.claude_code;
+                let mut argv = vec![
+                    cc.program.clone(),
+                    "-p".into(),
+                    params.task.clone(),
+                    "--output-format".into(),
+                    cc.output_format.clone(),
+                ];
+                argv.extend(cc.extra_args.iter().cloned());
+                argv
+            }
+        };
+        if !self.config.command_allowed(&argv[0]) {
+            return Err(SessionsError::Refused(format!("command {:?} is not in sessions.allowed_commands", argv[0])));
+        }
+        Ok(argv)
+    }
+
+    /// Starts (or restarts) the session's process and watches for its exit.
+    pub(crate) async fn start_process(
+        self: &Arc<Self>,
+        managed: &Arc<Managed>,
+    ) -> Result<SessionRecord, SessionsError> {
+        let (argv, cwd, mut env, id, secret) = {
+            let s = managed.stored.lock().unwrap();
+            (
+                s.record.argv.clone(),
+                PathBuf::from(&s.record.cwd),
+                s.env.clone(),
+                s.record.session_id.clone(),
+                s.token_secret.clone(),
+            )
+        };
+        env.insert("TETHER_URL".into(), self.daemon_url.get().cloned().unwrap_or_default());
+        env.insert("TETHER_SESSION_ID".into(), id.clone());
+        env.insert("TETHER_TOKEN".into(), SessionTokens::token(&id, &secret));
+        let spawned = match process::spawn(&argv, &cwd, &env, &self.store.log_path(&id)) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                return self.update(managed, |s| {
+                    s.record.state = SessionState::Errored;
+                    s.record.error = Some(format!("cannot start {:?}: {error}", argv[0]));
+                });
+            }
+        };
+        *managed.stdin.lock().await = Some(spawned.stdin);
+        let record = self.update(managed, |s| {
+            s.record.state = SessionState::Active;
+            s.record.pid = Some(spawned.pid);
+            s.record.exit_code = None;
+            s.record.stop_cause = None;
+            s.record.error = None;
+            s.record.stdin_detached = false;
+            s.start_time = spawned.start_time;
+            s.stop_requested = false;
+        })?;
+        self.watch_child(managed.clone(), spawned.child);
+        Ok(record)
+    }
+
+    fn watch_child(self: &Arc<Self>, managed: Arc<Managed>, mut child: Child) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let code = match child.wait().await {
+                Ok(status) => exit_code(status),
+                Err(error) => {
+                    tracing::warn!(%error, "lost track of a session process");
+                    None
+                }
+            };
+            this.on_exit(&managed, code, false).await;
+        });
+    }
+
+    /// Watches a process adopted at boot (not our child) through a pidfd.
+    pub(crate) fn watch_adopted(self: &Arc<Self>, managed: Arc<Managed>, pid: u32) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = process::exited(pid).await {
+                tracing::warn!(pid, %error, "cannot watch an adopted session process");
+                return;
+            }
+            this.on_exit(&managed, None, true).await;
+        });
+    }
+
+    async fn on_exit(&self, managed: &Managed, code: Option<i32>, adopted: bool) {
+        managed.stdin.lock().await.take();
+        let result = self.update(managed, |s| {
+            if s.stop_requested {
+                s.record.state = SessionState::Stopped;
+                s.record.stop_cause = Some(StopCause::Requested);
+            } else {
+                s.record.state = SessionState::Exited;
+                s.record.stop_cause = adopted.then_some(StopCause::ExitedWhileDetached);
+            }
+            s.record.exit_code = code;
+        });
+        if let Err(error) = result {
+            tracing::error!(%error, "could not record a session's exit");
+        }
+        managed.exits.send_modify(|n| *n += 1);
+    }
+
+    pub async fn stop(&self, id: &str, grace_ms: Option<u64>) -> Result<SessionRecord, SessionsError> {
+        let managed = self.get(id)?;
+        let _lifecycle = managed.lifecycle.lock().await;
+        let state = managed.state();
+        if state != SessionState::Active {
+            return Err(SessionsError::WrongState { id: id.to_owned(), state, action: "stop" });
+        }
+        let pid = managed.stored.lock().unwrap().record.pid.expect("an active session has a pid");
+        let mut exits = managed.exits.subscribe();
+        let seen = *exits.borrow_and_update();
+        // Persisted before the signal: a crash from here on still ends in a deliberate stop.
+        self.update(&managed, |s| s.stop_requested = true)?;
+        let grace = Duration::from_millis(grace_ms.unwrap_or(self.config.stop_grace_ms));
+        let _ = process::signal_group(pid, libc::SIGTERM);
+        if tokio::time::timeout(grace, exits.wait_for(|n| *n > seen)).await.is_err() {
+            tracing::info!(session = %id, "still running after the grace; SIGKILL");
+            let _ = process::signal_group(pid, libc::SIGKILL);
+            let _ = tokio::time::timeout(KILL_WAIT, exits.wait_for(|n| *n > seen)).await;
+        }
+        Ok(managed.record())
+    }
+
+    pub async fn resume(self: &Arc<Self>, id: &str) -> Result<SessionRecord, SessionsError> {
+        let managed = self.get(id)?;
+        let _lifecycle = managed.lifecycle.lock().await;
+        let (state, cwd) = {
+            let s = managed.stored.lock().unwrap();
+            (s.record.state, PathBuf::from(&s.record.cwd))
+        };
+        if !matches!(state, SessionState::Exited | SessionState::Stopped | SessionState::Errored) {
+            return Err(SessionsError::WrongState { id: id.to_owned(), state, action: "resume" });
+        }
+        if !cwd.is_dir() {
+            return Err(invalid(
+                "session_id",
+                format!("session {id} has no workspace to resume in ({})", cwd.display()),
+            ));
+        }
+        let live = self.sessions.lock().unwrap().values().filter(|m| m.state() == SessionState::Active).count();
+        if live >= self.config.max_active {
+            return Err(SessionsError::Refused(format!(
+                "{live} sessions are active (sessions.max_active = {})",
+                self.config.max_active
+            )));
+        }
+        self.start_process(&managed).await
+    }
+
+    pub async fn remove(&self, id: &str, delete_workspace: bool) -> Result<SessionRecord, SessionsError> {
+        let managed = self.get(id)?;
+        let _lifecycle = managed.lifecycle.lock().await;
+        let record = managed.record();
+        if matches!(record.state, SessionState::Active | SessionState::Provisioning | SessionState::Removed) {
+            return Err(SessionsError::WrongState { id: id.to_owned(), state: record.state, action: "remove" });
+        }
+        if delete_workspace {
+            match (&record.repo, record.workspace_owned) {
+                (Some(repo), true) => {
+                    let path = PathBuf::from(&record.workspace);
+                    self.repos.remove(&self.repos_dir, &repo.url, &path).await.map_err(SessionsError::Io)?;
+                }
+                _ => {
+                    tracing::info!(session = %id, workspace = %record.workspace, "not deleting a workspace the daemon does not own")
+                }
+            }
+        }
+        self.tokens.revoke(id);
+        self.update(&managed, |s| s.record.state = SessionState::Removed)
+    }
+
+    pub async fn send(&self, id: &str, text: &str) -> Result<usize, SessionsError> {
+        use tokio::io::AsyncWriteExt;
+        let managed = self.get(id)?;
+        let (state, detached) = {
+            let s = managed.stored.lock().unwrap();
+            (s.record.state, s.record.stdin_detached)
+        };
+        if state != SessionState::Active {
+            return Err(SessionsError::WrongState { id: id.to_owned(), state, action: "send to it" });
+        }
+        if detached {
+            return Err(SessionsError::StdinDetached(id.to_owned()));
+        }
+        let mut stdin = managed.stdin.lock().await;
+        let pipe = stdin.as_mut().ok_or(SessionsError::WrongState {
+            id: id.to_owned(),
+            state: SessionState::Exited,
+            action: "send to it",
+        })?;
+        let line = format!("{text}\n");
+        pipe.write_all(line.as_bytes()).await?;
+        pipe.flush().await?;
+        Ok(line.len())
+    }
+
+    pub fn list(&self, state: Option<SessionState>, only: Option<&str>) -> Vec<SessionRecord> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))
+            .map(|(_, m)| m.record())
+            .filter(|r| match state {
+                Some(wanted) => r.state == wanted,
+                None => r.state != SessionState::Removed,
+            })
+            .collect()
+    }
+
+    pub fn get_record(&self, id: &str) -> Result<SessionRecord, SessionsError> {
+        let mut record = self.get(id)?.record();
+        record.runs = (self.runs_of)(&format!("session:{id}"));
+        Ok(record)
+    }
+}
+
+/// Exit code, or 128 + signal for a process killed by one (the shell's convention).
+fn exit_code(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().or_else(|| status.signal().map(|s| 128 + s))
+}
+
+fn valid_env_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !key.starts_with("TETHER_")
+}
+
+/// What boot reconciliation should do with one stored session, given its process's liveness.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Keep,
+    Adopt,
+    FinishStop,
+    Stopped(StopCause),
+    Errored(String),
+    CannotTell(String),
+}
+
+pub(crate) fn decide(state: SessionState, stop_requested: bool, liveness: Option<Liveness>) -> Decision {
+    match (state, liveness) {
+        (SessionState::Provisioning, _) => Decision::Errored("provisioning was interrupted by a daemon restart".into()),
+        (SessionState::Active, Some(Liveness::Alive { .. })) if stop_requested => Decision::FinishStop,
+        (SessionState::Active, Some(Liveness::Alive { .. })) => Decision::Adopt,
+        (SessionState::Active, Some(Liveness::Gone)) if stop_requested => Decision::Stopped(StopCause::Requested),
+        (SessionState::Active, Some(Liveness::Gone)) => Decision::Stopped(StopCause::GoneAtBoot),
+        (SessionState::Active, Some(Liveness::Unknown(why))) => Decision::CannotTell(why),
+        (SessionState::Active, None) => Decision::Stopped(StopCause::GoneAtBoot),
+        _ => Decision::Keep,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciliation_decisions() {
+        let alive = || Some(Liveness::Alive { start_time: 1 });
+        assert_eq!(decide(SessionState::Active, false, alive()), Decision::Adopt);
+        assert_eq!(decide(SessionState::Active, true, alive()), Decision::FinishStop);
+        assert_eq!(decide(SessionState::Active, false, Some(Liveness::Gone)), Decision::Stopped(StopCause::GoneAtBoot));
+        assert_eq!(decide(SessionState::Active, true, Some(Liveness::Gone)), Decision::Stopped(StopCause::Requested));
+        // A session that cannot be observed is not a dead one.
+        assert!(matches!(
+            decide(SessionState::Active, false, Some(Liveness::Unknown("EACCES".into()))),
+            Decision::CannotTell(_)
+        ));
+        assert_eq!(decide(SessionState::Stopped, false, Some(Liveness::Gone)), Decision::Keep);
+        assert_eq!(decide(SessionState::Exited, false, alive()), Decision::Keep);
+        assert!(matches!(decide(SessionState::Provisioning, false, None), Decision::Errored(_)));
+    }
+
+    #[test]
+    fn env_keys() {
+        assert!(valid_env_key("RUST_LOG"));
+        assert!(valid_env_key("_x1"));
+        for bad in ["", "1A", "A-B", "A B", "TETHER_TOKEN", "A=B"] {
+            assert!(!valid_env_key(bad), "{bad:?}");
+        }
+    }
+}
