@@ -1,0 +1,341 @@
+//! Managed sessions with real child processes and real git, over a real socket.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+
+/// A child that lives until its stdin closes (so it never outlives the test).
+fn reader() -> Value {
+    json!(["sh", "-c", "while read line; do echo got:$line; done"])
+}
+
+fn example_agent() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_tether")).parent().unwrap().join("examples/session_agent")
+}
+
+async fn spawn(client: &Client, params: Value) -> Value {
+    client.call_raw("sessions.spawn", params).await.unwrap()
+}
+
+async fn get(client: &Client, id: &str) -> Value {
+    client.call_raw("sessions.get", json!({"session_id": id})).await.unwrap()
+}
+
+async fn wait_for_state(client: &Client, id: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let record = get(client, id).await;
+        if record["state"] == state {
+            return record;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "session never became {state}: {record}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for_output(client: &Client, id: &str, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+        let text = out["text"].as_str().unwrap().to_owned();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "output never showed {needle:?}: {text:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_spawned_harness_connects_back_and_its_run_is_linked() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let agent = example_agent().to_string_lossy().into_owned();
+    let record = spawn(
+        &operator,
+        json!({"task": "say hello", "command": [agent, "say hello"], "cwd": cwd.path(), "name": "greeter"}),
+    )
+    .await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(record["state"], "active");
+    assert_eq!(record["name"], "greeter");
+    assert!(record["pid"].as_u64().unwrap() > 0);
+    assert_eq!(record["workspace_owned"], false);
+
+    let done = wait_for_state(&operator, &id, "exited").await;
+    assert_eq!(done["exit_code"], 0, "{done}");
+    let runs = done["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{done}");
+    assert_eq!(runs[0]["agent_id"], format!("session:{id}"));
+    assert_eq!(runs[0]["session_id"], id.as_str());
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[0]["turn_count"], 1);
+    let text = wait_for_output(&operator, &id, "completed").await;
+    assert!(text.contains(&format!("session {id}: connecting to {}", server.url)), "{text}");
+    let tail = operator.call_raw("sessions.output", json!({"session_id": id, "tail_lines": 1})).await.unwrap();
+    assert!(tail["text"].as_str().unwrap().starts_with("run "), "{tail}");
+}
+
+#[tokio::test]
+async fn send_stop_and_resume() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let record = spawn(&operator, json!({"task": "echo lines", "command": reader(), "cwd": cwd.path()})).await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    let sent = operator.call_raw("sessions.send", json!({"session_id": id, "text": "ping"})).await.unwrap();
+    assert_eq!(sent["bytes"], 5);
+    wait_for_output(&operator, &id, "got:ping").await;
+
+    let stopped = operator.call_raw("sessions.stop", json!({"session_id": id, "grace_ms": 2000})).await.unwrap();
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    assert_eq!(stopped["stop_cause"], "requested");
+    let refused = operator.call_raw("sessions.send", json!({"session_id": id, "text": "x"})).await.unwrap_err();
+    assert!(refused.to_string().contains("Stopped"), "{refused}");
+
+    let resumed = operator.call_raw("sessions.resume", json!({"session_id": id})).await.unwrap();
+    assert_eq!(resumed["state"], "active");
+    assert_ne!(resumed["pid"], record["pid"]);
+    assert!(resumed.get("stop_cause").is_none());
+    operator.call_raw("sessions.send", json!({"session_id": id, "text": "again"})).await.unwrap();
+    wait_for_output(&operator, &id, "got:again").await;
+    let from = operator.call_raw("sessions.output", json!({"session_id": id, "since_offset": 0})).await.unwrap();
+    assert_eq!(from["text"], "got:ping\ngot:again\n", "the log spans both processes");
+    let next = operator
+        .call_raw("sessions.output", json!({"session_id": id, "since_offset": from["next_offset"]}))
+        .await
+        .unwrap();
+    assert_eq!(next["text"], "");
+    operator.call_raw("sessions.stop", json!({"session_id": id})).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stop_escalates_to_sigkill_after_the_grace() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let stubborn = json!(["sh", "-c", "trap '' TERM; echo ready; while read line; do :; done"]);
+    let record = spawn(&operator, json!({"task": "ignore TERM", "command": stubborn, "cwd": cwd.path()})).await;
+    let id = record["session_id"].as_str().unwrap();
+    wait_for_output(&operator, id, "ready").await;
+    let stopped = operator.call_raw("sessions.stop", json!({"session_id": id, "grace_ms": 100})).await.unwrap();
+    assert_eq!(stopped["state"], "stopped");
+    assert_eq!(stopped["exit_code"], 128 + 9, "killed by SIGKILL: {stopped}");
+}
+
+#[tokio::test]
+async fn exit_codes_are_captured() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let record =
+        spawn(&operator, json!({"task": "fail", "command": ["sh", "-c", "echo bye; exit 7"], "cwd": cwd.path()})).await;
+    let done = wait_for_state(&operator, record["session_id"].as_str().unwrap(), "exited").await;
+    assert_eq!(done["exit_code"], 7);
+    assert!(done.get("stop_cause").is_none());
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A bare repository with one commit on `main` (a file `README`) and a tag `v1`.
+fn origin(root: &Path) -> PathBuf {
+    let bare = root.join("origin.git");
+    let work = root.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(root, &["init", "--quiet", "--bare", bare.to_str().unwrap()]);
+    git(&work, &["init", "--quiet"]);
+    std::fs::write(work.join("README"), "hello\n").unwrap();
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "--quiet", "-m", "first"]);
+    git(&work, &["tag", "v1"]);
+    git(&work, &["push", "--quiet", bare.to_str().unwrap(), "main", "v1"]);
+    bare
+}
+
+#[tokio::test]
+async fn a_repo_gets_its_own_worktree_on_a_tether_branch_and_removal_deletes_only_that() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let root = tempfile::tempdir().unwrap();
+    let bare = origin(root.path());
+    let show = json!(["sh", "-c", "git rev-parse --abbrev-ref HEAD; cat README"]);
+    let record = spawn(&operator, json!({"task": "look", "command": show, "repo": {"url": bare, "ref": "main"}})).await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(record["workspace_owned"], true);
+    let workspace = PathBuf::from(record["workspace"].as_str().unwrap());
+    assert!(workspace.starts_with(&server.data_dir), "{workspace:?}");
+    wait_for_state(&operator, &id, "exited").await;
+    let text = wait_for_output(&operator, &id, "hello").await;
+    assert!(text.starts_with(&format!("tether/{id}\n")), "{text}");
+
+    let tagged =
+        spawn(&operator, json!({"task": "tag", "command": ["true"], "repo": {"url": bare, "ref": "v1"}})).await;
+    assert_eq!(tagged["state"], "active", "a tag checks out too: {tagged}");
+
+    let removed =
+        operator.call_raw("sessions.remove", json!({"session_id": id, "delete_workspace": true})).await.unwrap();
+    assert_eq!(removed["state"], "removed");
+    assert!(!workspace.exists(), "the owned worktree is deleted");
+    assert!(bare.join("HEAD").exists(), "the origin is untouched");
+    let listed = operator.call_raw("sessions.list", json!({})).await.unwrap();
+    assert!(
+        listed.as_array().unwrap().iter().all(|s| s["session_id"] != id.as_str()),
+        "removed sessions are not listed"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_repo_or_ref_leaves_an_errored_session_with_gits_message() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let root = tempfile::tempdir().unwrap();
+    let bare = origin(root.path());
+    let bad_ref =
+        spawn(&operator, json!({"task": "x", "command": ["true"], "repo": {"url": bare, "ref": "no-such-branch"}}))
+            .await;
+    assert_eq!(bad_ref["state"], "errored");
+    assert!(bad_ref["error"].as_str().unwrap().contains("no-such-branch"), "{bad_ref}");
+    let missing = root.path().join("nowhere.git");
+    let bad_url = spawn(&operator, json!({"task": "x", "command": ["true"], "repo": {"url": missing}})).await;
+    assert_eq!(bad_url["state"], "errored");
+    assert!(bad_url["error"].as_str().unwrap().contains("nowhere.git"), "{bad_url}");
+    let refused = operator.call_raw("sessions.resume", json!({"session_id": bad_url["session_id"]})).await.unwrap_err();
+    assert!(refused.to_string().contains("no workspace"), "{refused}");
+}
+
+#[tokio::test]
+async fn active_sessions_are_capped() {
+    let sessions = tether_sessions::SessionsConfig { max_active: 2, ..Default::default() };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let first = spawn(&operator, json!({"task": "1", "command": reader(), "cwd": cwd.path()})).await;
+    spawn(&operator, json!({"task": "2", "command": reader(), "cwd": cwd.path()})).await;
+    let third = operator
+        .call_raw("sessions.spawn", json!({"task": "3", "command": reader(), "cwd": cwd.path()}))
+        .await
+        .unwrap_err();
+    assert_eq!(third.code(), Some(-32003));
+    assert!(third.to_string().contains("max_active = 2"), "{third}");
+    operator.call_raw("sessions.stop", json!({"session_id": first["session_id"]})).await.unwrap();
+    spawn(&operator, json!({"task": "3", "command": reader(), "cwd": cwd.path()})).await;
+}
+
+#[tokio::test]
+async fn bad_spawn_input_is_refused_before_any_side_effect() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let err = |params: Value| {
+        let operator = operator.clone();
+        async move { operator.call_raw("sessions.spawn", params).await.unwrap_err().to_string() }
+    };
+    let runtime = err(json!({"task": "x", "runtime": "gpt-9", "command": ["true"], "cwd": cwd.path()})).await;
+    assert!(runtime.contains("params.runtime"), "{runtime}");
+    let missing = err(json!({"task": "x", "command": ["true"], "cwd": "/no/such/dir"})).await;
+    assert!(missing.contains("/no/such/dir"), "{missing}");
+    assert!(err(json!({"task": "", "command": ["true"], "cwd": cwd.path()})).await.contains("params.task"));
+    assert!(err(json!({"task": "x", "command": [], "cwd": cwd.path()})).await.contains("params.command"));
+    assert!(
+        err(json!({"task": "x", "command": ["true"], "cwd": cwd.path(), "env": {"BAD-KEY": "1"}}))
+            .await
+            .contains("BAD-KEY")
+    );
+    assert!(
+        err(json!({"task": "x", "command": ["true"], "cwd": cwd.path(), "env": {"TETHER_TOKEN": "x"}}))
+            .await
+            .contains("reserved")
+    );
+    assert!(
+        err(json!({"task": "x".repeat(70_000), "command": ["true"], "cwd": cwd.path()}))
+            .await
+            .contains("max_task_bytes")
+    );
+    assert!(err(json!({"task": "x", "command": ["true"]})).await.contains("params.cwd"));
+    assert_eq!(operator.call_raw("sessions.list", json!({})).await.unwrap(), json!([]), "nothing was spawned");
+    let session_dirs = std::fs::read_dir(server.data_dir.join("sessions")).unwrap().count();
+    assert_eq!(session_dirs, 0, "nothing was provisioned");
+
+    spawn(&operator, json!({"task": "x", "command": reader(), "cwd": cwd.path(), "name": "twin"})).await;
+    assert!(
+        err(json!({"task": "y", "command": reader(), "cwd": cwd.path(), "name": "twin"})).await.contains("params.name")
+    );
+    let unknown = operator.call_raw("sessions.get", json!({"session_id": "01NOPE"})).await.unwrap_err();
+    assert_eq!(unknown.code(), Some(-32602));
+    assert!(unknown.to_string().contains("01NOPE"));
+}
+
+#[tokio::test]
+async fn sending_to_an_exited_session_is_a_clear_error() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let record = spawn(&operator, json!({"task": "x", "command": ["true"], "cwd": cwd.path()})).await;
+    let id = record["session_id"].as_str().unwrap();
+    wait_for_state(&operator, id, "exited").await;
+    let err = operator.call_raw("sessions.send", json!({"session_id": id, "text": "hi"})).await.unwrap_err();
+    assert_eq!(err.code(), Some(-32602));
+    assert!(err.to_string().contains("Exited") && err.to_string().contains("cannot send"), "{err}");
+}
+
+#[tokio::test]
+async fn removing_never_deletes_an_unowned_workspace() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let mine = tempfile::tempdir().unwrap();
+    std::fs::write(mine.path().join("precious.txt"), "keep me").unwrap();
+    let record = spawn(&operator, json!({"task": "x", "command": reader(), "cwd": mine.path()})).await;
+    let id = record["session_id"].as_str().unwrap();
+    let early = operator.call_raw("sessions.remove", json!({"session_id": id})).await.unwrap_err();
+    assert!(early.to_string().contains("cannot remove"), "an active session is stopped first: {early}");
+    operator.call_raw("sessions.stop", json!({"session_id": id})).await.unwrap();
+    let removed =
+        operator.call_raw("sessions.remove", json!({"session_id": id, "delete_workspace": true})).await.unwrap();
+    assert_eq!(removed["state"], "removed");
+    assert_eq!(std::fs::read_to_string(mine.path().join("precious.txt")).unwrap(), "keep me");
+}
+
+#[tokio::test]
+async fn only_the_operator_changes_sessions_and_a_session_reads_only_itself() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let agent = server.client().agent_id("someone").connect().await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let refused = agent
+        .call_raw("sessions.spawn", json!({"task": "x", "command": ["true"], "cwd": cwd.path()}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(-32003));
+
+    // Two sessions that print their own credentials, then wait.
+    let print = json!(["sh", "-c", "echo $TETHER_TOKEN; while read line; do :; done"]);
+    let a = spawn(&operator, json!({"task": "a", "command": print, "cwd": cwd.path()})).await;
+    let b = spawn(&operator, json!({"task": "b", "command": print, "cwd": cwd.path()})).await;
+    let (a_id, b_id) = (a["session_id"].as_str().unwrap(), b["session_id"].as_str().unwrap());
+    let token = wait_for_output(&operator, a_id, "tss_").await.trim().to_owned();
+    let as_a = Client::builder(&server.url).token(&token).connect().await.unwrap();
+    assert_eq!(get(&as_a, a_id).await["session_id"], a_id);
+    let other = as_a.call_raw("sessions.get", json!({"session_id": b_id})).await.unwrap_err();
+    assert_eq!(other.code(), Some(-32602), "another session reads as unknown");
+    let listed = as_a.call_raw("sessions.list", json!({})).await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let run = as_a.call_raw("runs.start", json!({"intent": "mine", "agent_id": "spoof"})).await.unwrap_err();
+    assert!(run.to_string().contains(&format!("session:{a_id}")), "the token fixes the agent: {run}");
+}
