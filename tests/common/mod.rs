@@ -276,6 +276,10 @@ pub struct Daemon {
 impl Daemon {
     /// Runs the daemon with `<dir>/data` as its data directory and `<dir>/stderr.log` for its logs.
     pub fn spawn(dir: &std::path::Path, extra: &[&str]) -> Daemon {
+        Self::spawn_env(dir, extra, &[])
+    }
+
+    pub fn spawn_env(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         use std::io::BufRead;
         let data_dir = dir.join("data");
         let log = dir.join("stderr.log");
@@ -283,6 +287,7 @@ impl Daemon {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args(extra)
+            .envs(env.iter().copied())
             .env_remove("TETHER_TOKEN")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

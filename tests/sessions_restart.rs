@@ -1,0 +1,154 @@
+//! Sessions across a daemon kill -9, and the claude-code runtime, with the real binary.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+
+/// Kills the process groups it was given, even if the test fails.
+struct Reaper(Vec<u64>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+        }
+    }
+}
+
+async fn operator(daemon: &Daemon) -> Client {
+    Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap()
+}
+
+async fn record(client: &Client, id: &str) -> Value {
+    client.call_raw("sessions.get", json!({"session_id": id})).await.unwrap()
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn after_kill_9_live_children_are_adopted_dead_ones_stopped_and_deliberate_stops_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let client = operator(&daemon).await;
+    // A ticker that outlives the daemon (bounded, in case everything else fails).
+    let ticker = json!(["sh", "-c", "for i in $(seq 1 600); do echo tick $i; sleep 0.1; done"]);
+    let spawn = |name: &str| json!({"task": name, "command": ticker, "cwd": cwd.path(), "name": name});
+    let survivor = client.call_raw("sessions.spawn", spawn("survivor")).await.unwrap();
+    let casualty = client.call_raw("sessions.spawn", spawn("casualty")).await.unwrap();
+    let halted = client.call_raw("sessions.spawn", spawn("halted")).await.unwrap();
+    let pid = |r: &Value| r["pid"].as_u64().unwrap();
+    let _reaper = Reaper(vec![pid(&survivor), pid(&casualty), pid(&halted)]);
+    let id = |r: &Value| r["session_id"].as_str().unwrap().to_owned();
+    let (survivor_id, casualty_id, halted_id) = (id(&survivor), id(&casualty), id(&halted));
+    let stopped = client.call_raw("sessions.stop", json!({"session_id": halted_id})).await.unwrap();
+    assert_eq!(stopped["state"], "stopped");
+
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    // While the daemon is down, one child dies.
+    assert!(Command::new("kill").args(["-KILL", "--", &format!("-{}", pid(&casualty))]).status().unwrap().success());
+
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = operator(&daemon).await;
+    let adopted = record(&client, &survivor_id).await;
+    assert_eq!(adopted["state"], "active", "{adopted}");
+    assert_eq!(adopted["pid"], survivor["pid"]);
+    assert_eq!(adopted["stdin_detached"], true);
+    let send = client.call_raw("sessions.send", json!({"session_id": survivor_id, "text": "hi"})).await.unwrap_err();
+    assert!(send.to_string().contains("detached"), "{send}");
+    let gone = record(&client, &casualty_id).await;
+    assert_eq!(
+        (gone["state"].clone(), gone["stop_cause"].clone()),
+        (json!("stopped"), json!("gone_at_boot")),
+        "{gone}"
+    );
+    let kept = record(&client, &halted_id).await;
+    assert_eq!((kept["state"].clone(), kept["stop_cause"].clone()), (json!("stopped"), json!("requested")), "{kept}");
+
+    // Output keeps flowing into the log from the adopted child.
+    let before = client.call_raw("sessions.output", json!({"session_id": survivor_id})).await.unwrap()["next_offset"]
+        .as_u64()
+        .unwrap();
+    wait_until("the adopted child writes more output", async || {
+        let now = client.call_raw("sessions.output", json!({"session_id": survivor_id})).await.unwrap();
+        now["next_offset"].as_u64().unwrap() > before
+    })
+    .await;
+
+    // Its exit is noticed without anyone polling for it.
+    assert!(Command::new("kill").args(["-KILL", "--", &format!("-{}", pid(&survivor))]).status().unwrap().success());
+    wait_until("the adopted child's exit is recorded", async || {
+        record(&client, &survivor_id).await["state"] == "exited"
+    })
+    .await;
+    assert_eq!(record(&client, &survivor_id).await["stop_cause"], "exited_while_detached");
+}
+
+#[tokio::test]
+async fn a_stop_of_an_adopted_child_is_deliberate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    let client = operator(&daemon).await;
+    let ticker = json!(["sh", "-c", "for i in $(seq 1 600); do sleep 0.1; done"]);
+    let spawned =
+        client.call_raw("sessions.spawn", json!({"task": "t", "command": ticker, "cwd": cwd.path()})).await.unwrap();
+    let _reaper = Reaper(vec![spawned["pid"].as_u64().unwrap()]);
+    let id = spawned["session_id"].as_str().unwrap();
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = operator(&daemon).await;
+    let stopped = client.call_raw("sessions.stop", json!({"session_id": id, "grace_ms": 2000})).await.unwrap();
+    assert_eq!(
+        (stopped["state"].clone(), stopped["stop_cause"].clone()),
+        (json!("stopped"), json!("requested")),
+        "{stopped}"
+    );
+    drop(daemon);
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = operator(&daemon).await;
+    assert_eq!(record(&client, id).await["state"], "stopped", "a deliberate stop stays stopped");
+}
+
+#[tokio::test]
+async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let stand_in = bin.join("claude");
+    std::fs::write(&stand_in, "#!/bin/sh\necho \"claude stand-in: $*\"\necho \"session $TETHER_SESSION_ID\"\n")
+        .unwrap();
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let daemon = Daemon::spawn_env(dir.path(), &[], &[("PATH", &path)]);
+    let client = operator(&daemon).await;
+    let cwd = tempfile::tempdir().unwrap();
+    let spawned = client
+        .call_raw("sessions.spawn", json!({"task": "fix the flaky test", "runtime": "claude-code", "cwd": cwd.path()}))
+        .await
+        .unwrap();
+    let id = spawned["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(spawned["runtime"], "claude-code");
+    assert_eq!(spawned["argv"], json!(["claude", "-p", "fix the flaky test", "--output-format", "stream-json"]));
+    wait_until("the stand-in exits", async || record(&client, &id).await["state"] == "exited").await;
+    let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+    assert_eq!(
+        out["text"],
+        format!("claude stand-in: -p fix the flaky test --output-format stream-json\nsession {id}\n")
+    );
+}
