@@ -339,3 +339,31 @@ async fn only_the_operator_changes_sessions_and_a_session_reads_only_itself() {
     let run = as_a.call_raw("runs.start", json!({"intent": "mine", "agent_id": "spoof"})).await.unwrap_err();
     assert!(run.to_string().contains(&format!("session:{a_id}")), "the token fixes the agent: {run}");
 }
+
+#[tokio::test]
+async fn allowlists_restrict_commands_and_repositories() {
+    let sessions = tether_sessions::SessionsConfig {
+        allowed_commands: vec!["sh".into()],
+        allowed_repos: vec!["https://git.example.com/acme/*".into()],
+        ..Default::default()
+    };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let ok = spawn(&operator, json!({"task": "x", "command": ["/bin/sh", "-c", "true"], "cwd": cwd.path()})).await;
+    assert_eq!(ok["state"], "active", "/bin/sh matches `sh` by file name");
+    let cmd = operator
+        .call_raw("sessions.spawn", json!({"task": "x", "command": ["python3"], "cwd": cwd.path()}))
+        .await
+        .unwrap_err();
+    assert_eq!(cmd.code(), Some(-32003));
+    assert!(cmd.to_string().contains("allowed_commands"), "{cmd}");
+    let repo = json!({"task": "x", "command": ["sh"], "repo": {"url": "https://elsewhere.example.com/x.git"}});
+    let refused = operator.call_raw("sessions.spawn", repo).await.unwrap_err();
+    assert!(refused.to_string().contains("allowed_repos"), "{refused}");
+    let claude = operator
+        .call_raw("sessions.spawn", json!({"task": "x", "runtime": "claude-code", "cwd": cwd.path()}))
+        .await
+        .unwrap_err();
+    assert!(claude.to_string().contains("claude"), "the claude-code runtime obeys the allowlist too: {claude}");
+}
