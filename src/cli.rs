@@ -16,6 +16,33 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Forward a Claude Code hook (JSON on stdin) to the daemon and print its answer.
+    Hook(HookArgs),
+}
+
+#[derive(Debug, clap::Args, Default)]
+pub struct HookArgs {
+    /// Exit 2 (block) when the daemon cannot be reached; recommended for PreToolUse
+    #[arg(long)]
+    pub fail_closed: bool,
+    /// Wait this long for an operator to resolve an `ask`
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub wait_ms: u64,
+    /// Give up on the daemon after this long (plus --wait-ms)
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// The daemon's WebSocket URL [default: the Unix socket if present, else $TETHER_URL, else ws://127.0.0.1:9100]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The daemon's Unix socket [default: <data-dir>/tether.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Where the daemon keeps its state (for the socket and token defaults)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args, Default)]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tether_core::{Keepalive, Limits};
+use tether_events::EventsConfig;
+use tether_hooks::HooksConfig;
 use tether_runs::RunsConfig;
 use tether_sessions::SessionsConfig;
 
@@ -27,6 +29,8 @@ pub struct FileConfig {
     pub runs: RunsConfig,
     pub journal: JournalConfig,
     pub sessions: SessionsConfig,
+    pub events: EventsConfig,
+    pub hooks: HooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -58,6 +62,8 @@ pub struct Settings {
     pub runs: RunsConfig,
     pub journal: JournalConfig,
     pub sessions: SessionsConfig,
+    pub events: EventsConfig,
+    pub hooks: HooksConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -87,6 +93,8 @@ impl Settings {
             runs: file.runs,
             journal: file.journal,
             sessions: file.sessions,
+            events: file.events,
+            hooks: file.hooks,
             data_dir,
         })
     }

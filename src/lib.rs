@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tether_core::{AnyOf, Authenticator, Registry};
+use tether_core::{AnyOf, Authenticator, Principal, Registry};
+use tether_events::{EventBus, EventsConfig};
+use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
+use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
+use tether_server::HookEndpoint;
 use tether_sessions::{Sessions, SessionsConfig};
 use tether_store::{Fsync, Journal, JournalOptions};
 
@@ -15,12 +19,16 @@ pub struct Domains {
     pub runs: RunsConfig,
     pub journal: JournalOptions,
     pub sessions: SessionsConfig,
+    pub events: EventsConfig,
+    pub hooks: HooksConfig,
 }
 
 /// Everything the listener needs from the domains.
 pub struct Assembly {
     pub registry: Registry,
     pub sessions: Arc<Sessions>,
+    pub hooks: Arc<Hooks>,
+    pub events: Arc<EventBus>,
 }
 
 impl Assembly {
@@ -35,6 +43,17 @@ impl Assembly {
 /// `incomplete` and sessions are reconciled before this returns, so before any
 /// listener accepts anyone.
 pub async fn assemble(data_dir: &Path, domains: &Domains, fsync: Arc<dyn Fsync>) -> Result<Assembly, String> {
+    assemble_with_clock(data_dir, domains, fsync, Arc::new(SystemClock)).await
+}
+
+/// [`assemble`], with the clock the breakers and rate limits read (tests move it by hand).
+pub async fn assemble_with_clock(
+    data_dir: &Path,
+    domains: &Domains,
+    fsync: Arc<dyn Fsync>,
+    clock: Arc<dyn Clock>,
+) -> Result<Assembly, String> {
+    let events = EventBus::new(domains.events.clone());
     let (journal, recovered) = Journal::open(&data_dir.join("journal"), domains.journal.clone(), fsync)
         .map_err(|e| format!("journal: {e}"))?;
     if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
@@ -44,20 +63,44 @@ pub async fn assemble(data_dir: &Path, domains: &Domains, fsync: Arc<dyn Fsync>)
             "journal recovered from damage"
         );
     }
-    let runs = Runs::open(journal, recovered, domains.runs.clone()).await.map_err(|e| e.to_string())?;
+    let runs = Runs::open(journal, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
+    let hooks = Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock).map_err(|e| e.to_string())?;
+    let breakers = hooks.clone();
+    runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     let runs_of = {
         let runs = runs.clone();
         Box::new(move |agent: &str| runs.summaries_for(agent))
     };
-    let sessions =
-        Sessions::open(data_dir, domains.sessions.clone(), runs_of).await.map_err(|e| format!("sessions: {e}"))?;
+    let sessions = Sessions::open(data_dir, domains.sessions.clone(), runs_of, events.clone())
+        .await
+        .map_err(|e| format!("sessions: {e}"))?;
     let mut registry = Registry::new();
     tether_runs::register(&mut registry, runs);
     tether_sessions::register(&mut registry, sessions.clone());
-    Ok(Assembly { registry, sessions })
+    tether_events::register(&mut registry, events.clone());
+    tether_hooks::register(&mut registry, hooks.clone());
+    Ok(Assembly { registry, sessions, hooks, events })
 }
 
 /// Just the registry (for discovery checks).
 pub async fn registry(data_dir: &Path, domains: &Domains, fsync: Arc<dyn Fsync>) -> Result<Registry, String> {
     Ok(assemble(data_dir, domains, fsync).await?.registry)
+}
+
+/// `POST /hooks`: a Claude Code hook payload in, its `hook_output` out.
+pub struct HooksOverHttp(pub Arc<Hooks>);
+
+impl HookEndpoint for HooksOverHttp {
+    fn handle(
+        &self,
+        principal: Principal,
+        body: serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>> {
+        let hooks = self.0.clone();
+        Box::pin(async move {
+            let params: IngestParams = serde_json::from_value(body).map_err(|e| e.to_string())?;
+            let result = hooks.ingest(&principal, params).await.map_err(|e| e.to_string())?;
+            Ok(result.hook_output)
+        })
+    }
 }

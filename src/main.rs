@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod hook;
 
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
@@ -18,7 +19,10 @@ use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;
 
 fn main() -> ExitCode {
-    let Command::Serve(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Hook(args) => return hook::run(args),
+    };
     let settings = match Settings::resolve(args) {
         Ok(settings) => settings,
         Err(e) => {
@@ -50,6 +54,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
         runs: settings.runs.clone(),
         journal: JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() },
         sessions: settings.sessions.clone(),
+        events: settings.events.clone(),
+        hooks: settings.hooks.clone(),
     };
     let assembly = tether::assemble(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
     let authenticator = operator.map(|operator| assembly.authenticator(operator));
@@ -64,6 +70,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             keepalive: settings.keepalive.clone(),
             ..Default::default()
         },
+        hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
     };
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
@@ -75,6 +82,17 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let _ = stdout.flush();
     drop(stdout);
 
+    // SIGHUP reloads the policy; a bad file keeps the old rules.
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let hooks = assembly.hooks.clone();
+    tokio::spawn(async move {
+        while sighup.recv().await.is_some() {
+            match hooks.reload_policy() {
+                Ok(info) => tracing::info!(rules = info.rules.len(), "SIGHUP: policy reloaded"),
+                Err(error) => tracing::error!(%error, "SIGHUP: policy reload failed; the old rules stay"),
+            }
+        }
+    });
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     server

@@ -5,6 +5,8 @@
 //! the contract lives in exactly one place.
 
 pub mod codes;
+pub mod events;
+pub mod hooks;
 pub mod jsonrpc;
 pub mod proposal;
 pub mod rpc;

@@ -29,11 +29,26 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 
 tether_proto::method!(TestSleep, "test.sleep", Value => Value, "Sleeps params.ms, then answers it.");
 tether_proto::method!(TestCallback, "test.callback", Value => Value, "Calls the client back and answers with its reply.");
+tether_proto::method!(TestPublish, "test.publish", Value => Value, "Publishes params.count events of params.bytes each.");
 tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.count notifications of params.bytes each.");
 
 /// The built-in registry plus throwaway methods that exercise the dispatcher.
 /// `test.callback` reports how each of its calls ended on `probe`.
-pub fn add_test_methods(registry: &mut Registry, probe: broadcast::Sender<Value>) {
+pub fn add_test_methods(
+    registry: &mut Registry,
+    probe: broadcast::Sender<Value>,
+    events: Arc<tether_events::EventBus>,
+) {
+    registry.register::<TestPublish, _, _>(move |_cx, params| {
+        let events = events.clone();
+        async move {
+            let pad = "e".repeat(params["bytes"].as_u64().unwrap_or(0) as usize);
+            for i in 0..params["count"].as_u64().unwrap_or(1) {
+                events.publish("hooks.event", "test.burst", Default::default(), json!({"i": i, "pad": pad}));
+            }
+            Ok(json!("published"))
+        }
+    });
     registry.register::<TestSleep, _, _>(|_cx, params| async move {
         let ms = params["ms"].as_u64().unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -73,6 +88,9 @@ pub struct Setup {
     pub runs: RunsConfig,
     pub journal: JournalOptions,
     pub sessions: tether_sessions::SessionsConfig,
+    pub events: tether_events::EventsConfig,
+    pub hooks: tether_hooks::HooksConfig,
+    pub clock: Arc<dyn tether_hooks::Clock>,
 }
 
 impl Default for Setup {
@@ -82,6 +100,9 @@ impl Default for Setup {
             runs: RunsConfig::default(),
             journal: JournalOptions::default(),
             sessions: Default::default(),
+            events: Default::default(),
+            hooks: Default::default(),
+            clock: Arc::new(tether_hooks::SystemClock),
         }
     }
 }
@@ -110,8 +131,15 @@ impl TestServer {
 
     pub async fn start_setup(setup: Setup, tune: impl FnOnce(&mut ServerConfig)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let domains = tether::Domains { runs: setup.runs, journal: setup.journal, sessions: setup.sessions };
-        let assembly = tether::assemble(dir.path(), &domains, setup.fsync).await.unwrap();
+        let domains = tether::Domains {
+            runs: setup.runs,
+            journal: setup.journal,
+            sessions: setup.sessions,
+            events: setup.events,
+            hooks: setup.hooks,
+        };
+        let assembly = tether::assemble_with_clock(dir.path(), &domains, setup.fsync, setup.clock).await.unwrap();
+        let events = assembly.events.clone();
         let token = tether_server::token::generate().unwrap();
         let socket = dir.path().join("run").join("tether.sock");
         let mut config = ServerConfig {
@@ -121,13 +149,14 @@ impl TestServer {
             allow_remote: false,
             allowed_origins: Vec::new(),
             connection: ConnectionConfig::default(),
+            hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
         };
         tune(&mut config);
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));
         let probe = broadcast::channel(64).0;
         let sessions = assembly.sessions.clone();
         let mut registry = assembly.registry;
-        add_test_methods(&mut registry, probe.clone());
+        add_test_methods(&mut registry, probe.clone(), events);
         let server = Server::bind(config, registry).await.unwrap();
         let addr = server.local_addr().unwrap();
         sessions.set_daemon_url(format!("ws://{addr}"));

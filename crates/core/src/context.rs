@@ -121,6 +121,24 @@ impl Context {
         self.conn.capabilities.lock().unwrap().iter().any(|c| c == capability)
     }
 
+    /// Sends a notification only while at least half of the outbound queue is free,
+    /// so that streams of notifications can never crowd out replies. Returns
+    /// `Ok(false)` when there is no room now.
+    pub async fn notify_if_room(&self, method: &str, params: Value) -> Result<bool, Closed> {
+        let (free, size) = self.conn.outbound.room();
+        if self.conn.outbound.is_closed() {
+            return Err(Closed);
+        }
+        if free * 2 < size {
+            return Ok(false);
+        }
+        self.notify(method, params).await.map(|()| true)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.conn.outbound.is_closed()
+    }
+
     /// Sends a notification to the client.
     pub async fn notify(&self, method: &str, params: Value) -> Result<(), Closed> {
         let note = Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) };

@@ -24,6 +24,7 @@ pub use connection::{ConnectionOptions, serve_connection};
 pub use context::Context;
 pub use error::RpcError;
 pub use limits::{ConnectionConfig, Keepalive, Limits};
+pub use outbound::Closed;
 pub use registry::{Phase, Registry};
 
 /// The server's own version, reported by `server.handshake` and `/healthz`.

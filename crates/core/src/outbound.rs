@@ -72,6 +72,15 @@ impl Outbound {
         let _ = self.queue.try_send(message);
     }
 
+    /// Free slots in the queue, and its size: background senders keep room for replies.
+    pub(crate) fn room(&self) -> (usize, usize) {
+        (self.queue.capacity(), self.queue.max_capacity())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.is_closed() || self.closing.borrow().is_some()
+    }
+
     /// Asks the connection to close; the first reason wins.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
         let frame = CloseFrame { code, reason: truncate_reason(reason).into() };

@@ -17,4 +17,4 @@ mod tools;
 pub use config::RunsConfig;
 pub use error::RunsError;
 pub use methods::register;
-pub use runs::Runs;
+pub use runs::{ActionOutcomes, Runs};

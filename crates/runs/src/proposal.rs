@@ -33,6 +33,15 @@ impl Runs {
                 self.fit(&mut turn);
                 self.append_turn(run, turn.clone()).await?;
             }
+            if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
+                let agent = run
+                    .as_ref()
+                    .map(|r| r.agent_id.clone())
+                    .or_else(|| cx.principal().and_then(|p| p.agent_id().map(str::to_owned)));
+                if let Some(agent) = agent {
+                    self.report_outcome(&agent, turn.status == ActionStatus::Succeeded);
+                }
+            }
             results.push(ActionResult {
                 action_id,
                 status: turn.status,

@@ -3,7 +3,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use serde_json::json;
 use tether_core::{Context, Principal};
+use tether_events::{EventBus, Scope};
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
 use tether_store::{Journal, Kind, Record, Recovered};
 use ulid::Ulid;
@@ -14,11 +16,16 @@ use crate::connections::Connections;
 use crate::error::{RunsError, invalid};
 use crate::run::{Run, RunState};
 
+/// Told whether each executed tool action of an agent succeeded (the breakers listen).
+pub type ActionOutcomes = Box<dyn Fn(&str, bool) + Send + Sync>;
+
 pub struct Runs {
     pub(crate) journal: Journal,
     pub(crate) config: RunsConfig,
     pub(crate) index: Mutex<Index>,
     pub(crate) connections: Connections,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) outcomes: std::sync::OnceLock<ActionOutcomes>,
 }
 
 #[derive(Default)]
@@ -42,7 +49,12 @@ impl Index {
 impl Runs {
     /// Rebuilds every run from the journal and ends, durably, each one still in
     /// progress: its owner went away with the previous process.
-    pub async fn open(journal: Journal, recovered: Recovered, config: RunsConfig) -> Result<Arc<Runs>, RunsError> {
+    pub async fn open(
+        journal: Journal,
+        recovered: Recovered,
+        config: RunsConfig,
+        events: Arc<EventBus>,
+    ) -> Result<Arc<Runs>, RunsError> {
         let mut index = Index::default();
         let mut orphans = Vec::new();
         let mut remnants = Vec::new();
@@ -73,7 +85,14 @@ impl Runs {
             }
             index.insert(run);
         }
-        let runs = Arc::new(Runs { journal, config, index: Mutex::new(index), connections: Connections::default() });
+        let runs = Arc::new(Runs {
+            journal,
+            config,
+            index: Mutex::new(index),
+            connections: Connections::default(),
+            events,
+            outcomes: std::sync::OnceLock::new(),
+        });
         runs.end_all_incomplete(&orphans).await?;
         if !orphans.is_empty() {
             tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
@@ -165,7 +184,7 @@ impl Runs {
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = 1;
-        let run = Arc::new(Run::new(id, agent_id.clone(), params.intent, started.started_at, state));
+        let run = Arc::new(Run::new(id, agent_id.clone(), params.intent, started.started_at.clone(), state));
         {
             let mut index = self.index.lock().unwrap();
             index.insert(run);
@@ -173,6 +192,12 @@ impl Runs {
                 index.idempotency.insert((agent_id.clone(), key), (conn, id));
             }
         }
+        self.publish(
+            &run_scope(&id, &agent_id),
+            "runtime.status",
+            "run.started",
+            json!({"intent": started.intent, "status": "in_progress"}),
+        );
         // The run is the connection's current run before the reply goes out.
         self.connections.with(conn, self.resumable(cx), |c| {
             c.current = Some(id);
@@ -205,13 +230,31 @@ impl Runs {
             (state.records, state.turns)
         };
         turn.index = index;
+        let checkpoint = json!({"index": index, "action_id": turn.action_id, "tool": turn.tool, "status": turn.status});
         let record = RunRecord::Turn(turn);
         self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload: to_json(&record) }]).await?;
         let mut state = run.state.lock().unwrap();
         state.records += 1;
         state.turns += 1;
         run.publish(&mut state, &record, seq);
+        drop(state);
+        self.publish(&run_scope(&run.id, &run.agent_id), "runtime.checkpoint", "run.turn", checkpoint);
         Ok(())
+    }
+
+    /// Tells whoever listens whether an agent's tool action succeeded.
+    pub fn on_action_outcome(&self, listener: ActionOutcomes) {
+        let _ = self.outcomes.set(listener);
+    }
+
+    pub(crate) fn report_outcome(&self, agent: &str, ok: bool) {
+        if let Some(listener) = self.outcomes.get() {
+            listener(agent, ok);
+        }
+    }
+
+    fn publish(&self, scope: &Scope, family: &str, kind: &str, payload: serde_json::Value) {
+        self.events.publish(family, kind, scope.clone(), payload);
     }
 
     /// Ends an in-progress run durably. `only_owner` makes the end conditional on
@@ -248,6 +291,11 @@ impl Runs {
         state.ended_at = Some(ended_at);
         state.owner = None;
         run.publish(&mut state, &record, seq);
+        drop(state);
+        let scope = run_scope(&run.id, &run.agent_id);
+        let payload = json!({"status": status, "record": record});
+        self.publish(&scope, "runtime.status", "run.ended", payload.clone());
+        self.publish(&scope, "runtime.checkpoint", "run.ended", payload);
         Ok(())
     }
 
@@ -277,6 +325,14 @@ impl Runs {
                 }
             }
         });
+    }
+}
+
+fn run_scope(run: &Ulid, agent: &str) -> Scope {
+    Scope {
+        session_id: agent.strip_prefix("session:").map(str::to_owned),
+        run_id: Some(run.to_string()),
+        agent_id: Some(agent.to_owned()),
     }
 }
 

@@ -41,6 +41,9 @@ where
         }
         Err(_) => return tracing::debug!("dropped a stream that sent no request head in time"),
     };
+    if head.method == "POST" && head.path == "/hooks" {
+        return drop(post_hooks(&mut stream, &head, leftover, transport, &shared).await);
+    }
     if !head.is_websocket_upgrade() {
         return drop(plain_http(&mut stream, &head, &shared).await);
     }
@@ -93,6 +96,18 @@ fn check_upgrade(
     transport: Transport,
     shared: &Shared,
 ) -> Result<Option<Principal>, (u16, String)> {
+    check_browser(head, transport, shared)?;
+    if head.header("sec-websocket-version") != Some("13") {
+        return Err((426, "sec-websocket-version must be 13".to_owned()));
+    }
+    if head.header("sec-websocket-key").is_none_or(str::is_empty) {
+        return Err((400, "missing sec-websocket-key".to_owned()));
+    }
+    bearer(head, shared)
+}
+
+/// Origin against the allowlist, and Host on a loopback bind (DNS rebinding).
+fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<(), (u16, String)> {
     if let Some(origin) = head.header("origin")
         && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
     {
@@ -104,12 +119,11 @@ fn check_upgrade(
             return Err((403, format!("host {host:?} is not a loopback name or address")));
         }
     }
-    if head.header("sec-websocket-version") != Some("13") {
-        return Err((426, "sec-websocket-version must be 13".to_owned()));
-    }
-    if head.header("sec-websocket-key").is_none_or(str::is_empty) {
-        return Err((400, "missing sec-websocket-key".to_owned()));
-    }
+    Ok(())
+}
+
+/// The principal an `Authorization: Bearer` header proves; `None` without one.
+fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Principal>, (u16, String)> {
     match (head.header("authorization"), &shared.config.authenticator) {
         (None, _) | (Some(_), None) => Ok(None),
         (Some(value), Some(authenticator)) => {
@@ -119,6 +133,52 @@ fn check_upgrade(
                 .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
             let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
             Ok(Some(grant.agent_id.map_or(Principal::Operator, Principal::Agent)))
+        }
+    }
+}
+
+/// `POST /hooks`: needs a bearer token (unless auth is off); the body is a Claude Code
+/// hook payload and the reply body its `hook_output`.
+async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    leftover: Vec<u8>,
+    transport: Transport,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let Some(endpoint) = &shared.config.hooks else {
+        return http::respond_text(stream, 404, "no hooks endpoint\n").await;
+    };
+    let principal = match check_browser(head, transport, shared).and_then(|()| bearer(head, shared)) {
+        Ok(Some(principal)) => principal,
+        Ok(None) if shared.config.authenticator.is_none() => Principal::Operator,
+        Ok(None) => {
+            return http::respond_text(stream, 401, "POST /hooks needs `Authorization: Bearer <token>`\n").await;
+        }
+        Err((status, why)) => return http::respond_text(stream, status, &format!("{why}\n")).await,
+    };
+    let limit = shared.config.connection.limits.max_message_bytes;
+    let length: usize = match head.header("content-length").map(str::parse) {
+        Some(Ok(n)) if n <= limit => n,
+        Some(Ok(n)) => {
+            let why = format!("body of {n} bytes exceeds limits.max_message_bytes = {limit}\n");
+            return http::respond_text(stream, 413, &why).await;
+        }
+        _ => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
+    };
+    let body = match tokio::time::timeout(HEAD_TIMEOUT, http::read_body(stream, leftover, length)).await {
+        Ok(Ok(body)) => body,
+        _ => return http::respond_text(stream, 400, "incomplete body\n").await,
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        Ok(_) => return http::respond_text(stream, 400, "the body must be a JSON object\n").await,
+        Err(e) => return http::respond_text(stream, 400, &format!("invalid JSON: {e}\n")).await,
+    };
+    match endpoint.handle(principal, value).await {
+        Ok(output) => http::respond(stream, 200, "application/json", &output.to_string()).await,
+        Err(why) => {
+            http::respond(stream, 400, "application/json", &serde_json::json!({"error": why}).to_string()).await
         }
     }
 }
@@ -152,7 +212,14 @@ async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, s
             });
             http::respond(stream, 200, "application/json", &body.to_string()).await
         }
-        _ => http::respond_text(stream, 404, "not found: tether serves WebSocket upgrades and GET /healthz\n").await,
+        _ => {
+            http::respond_text(
+                stream,
+                404,
+                "not found: tether serves WebSocket upgrades, GET /healthz and POST /hooks\n",
+            )
+            .await
+        }
     }
 }
 

@@ -74,6 +74,19 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<(R
     }
 }
 
+/// Reads a body of `length` bytes, starting with what was read past the head.
+pub(crate) async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    mut body: Vec<u8>,
+    length: usize,
+) -> std::io::Result<Vec<u8>> {
+    body.truncate(length);
+    let mut rest = vec![0; length - body.len()];
+    stream.read_exact(&mut rest).await?;
+    body.extend_from_slice(&rest);
+    Ok(body)
+}
+
 /// Writes a complete response with a body and closes nothing: the caller drops the stream.
 pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
@@ -106,6 +119,8 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        411 => "Length Required",
+        413 => "Content Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         503 => "Service Unavailable",

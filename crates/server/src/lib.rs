@@ -8,6 +8,21 @@ pub mod token;
 
 pub use listener::{Server, ServerError};
 
+use std::future::Future;
+use std::pin::Pin;
+
+use tether_core::Principal;
+
+/// Answers `POST /hooks` (Claude Code's `type: "http"` hooks): a JSON body in, a
+/// JSON reply out, or an error message for a 400.
+pub trait HookEndpoint: Send + Sync + 'static {
+    fn handle(
+        &self,
+        principal: Principal,
+        body: serde_json::Value,
+    ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
+}
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,4 +41,6 @@ pub struct ServerConfig {
     /// Origins allowed to open a WebSocket; any other `Origin` gets 403.
     pub allowed_origins: Vec<String>,
     pub connection: ConnectionConfig,
+    /// Serves `POST /hooks` when set.
+    pub hooks: Option<Arc<dyn HookEndpoint>>,
 }

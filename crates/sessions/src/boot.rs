@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use tether_events::EventBus;
 use tether_proto::sessions::SessionState;
 
 use crate::config::SessionsConfig;
@@ -22,6 +23,7 @@ impl Sessions {
         data_dir: &Path,
         config: SessionsConfig,
         runs_of: RunsOf,
+        events: Arc<EventBus>,
     ) -> Result<Arc<Sessions>, SessionsError> {
         let store = Store::open(data_dir.join("sessions"))?;
         let stored = store.load_all()?;
@@ -34,6 +36,7 @@ impl Sessions {
             daemon_url: OnceLock::new(),
             runs_of,
             sessions: Mutex::new(BTreeMap::new()),
+            events,
         });
         for stored in stored {
             let id = stored.record.session_id.clone();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use tether_events::{EventBus, Scope};
 use tether_proto::runs::RunSummary;
 use tether_proto::sessions::{RepoSpec, Runtime, SessionRecord, SessionState, SpawnParams, StopCause};
 use tokio::process::{Child, ChildStdin};
@@ -33,6 +34,7 @@ pub struct Sessions {
     pub(crate) daemon_url: OnceLock<String>,
     pub(crate) runs_of: RunsOf,
     pub(crate) sessions: Mutex<BTreeMap<String, Arc<Managed>>>,
+    pub(crate) events: Arc<EventBus>,
 }
 
 pub(crate) struct Managed {
@@ -91,6 +93,14 @@ impl Sessions {
         let record = &stored.record;
         if record.state != before {
             tracing::info!(session = %record.session_id, name = %record.name, from = ?before, to = ?record.state, "session transition");
+            let scope = Scope {
+                session_id: Some(record.session_id.clone()),
+                run_id: None,
+                agent_id: Some(format!("session:{}", record.session_id)),
+            };
+            let kind = format!("session.{}", serde_json::to_value(record.state).unwrap().as_str().unwrap_or_default());
+            let payload = serde_json::json!({"from": before, "to": record.state, "name": record.name, "exit_code": record.exit_code, "stop_cause": record.stop_cause});
+            self.events.publish("runtime.status", &kind, scope, payload);
         }
         Ok(record.clone())
     }

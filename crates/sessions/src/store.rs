@@ -3,9 +3,9 @@
 //! transition, beside the session's `output.log`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -50,14 +50,8 @@ impl Store {
     }
 
     pub(crate) fn save(&self, stored: &Stored) -> io::Result<()> {
-        let dir = self.session_dir(&stored.record.session_id);
-        let target = dir.join("session.json");
-        let temporary = dir.join("session.json.tmp");
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
-        file.write_all(&serde_json::to_vec_pretty(stored).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&temporary, &target)?;
-        sync_dir(&dir)
+        let target = self.session_dir(&stored.record.session_id).join("session.json");
+        tether_store::atomic::write(&target, &serde_json::to_vec_pretty(stored).map_err(io::Error::other)?)
     }
 
     /// Every stored session; an unreadable one is logged and skipped, never deleted.

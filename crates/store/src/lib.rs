@@ -6,6 +6,7 @@
 //! carries its length and a CRC32C; on open, a torn tail is truncated and damage
 //! in the middle is reported and its run flagged, never silently dropped.
 
+pub mod atomic;
 mod frame;
 mod fsync;
 mod journal;

@@ -20,6 +20,7 @@ async fn the_car_client_runs_the_core_cycle() {
         allow_remote: false,
         allowed_origins: vec![],
         connection: ConnectionConfig::default(),
+        hooks: None,
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());

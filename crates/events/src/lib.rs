@@ -1,0 +1,225 @@
+//! The event stream. Domains publish every state change on one [`EventBus`];
+//! subscribers get what their filter and their identity allow, through bounded
+//! queues: a slow subscriber loses events (and is told how many), and never
+//! blocks publishers, other subscribers, or replies on its own socket.
+
+mod methods;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tether_core::{Context, Principal};
+use tether_proto::events::{EVENT, Event, LAGGED, SubscribeParams};
+use tokio::sync::mpsc;
+use ulid::Ulid;
+
+pub use methods::register;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Events kept for `events.recent`.
+    pub ring_size: usize,
+    /// Events queued per subscriber before the overflow is dropped.
+    pub subscriber_queue: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { ring_size: 1024, subscriber_queue: 256 }
+    }
+}
+
+/// Who and what an event concerns; decides who may see it.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub session_id: Option<String>,
+    pub run_id: Option<String>,
+    pub agent_id: Option<String>,
+}
+
+pub struct EventBus {
+    config: EventsConfig,
+    next: AtomicU64,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    ring: VecDeque<Arc<Event>>,
+    subscribers: HashMap<u64, Subscriber>,
+}
+
+struct Subscriber {
+    connection: u64,
+    principal: Principal,
+    filter: SubscribeParams,
+    queue: mpsc::Sender<Arc<Event>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl EventBus {
+    pub fn new(config: EventsConfig) -> Arc<EventBus> {
+        Arc::new(EventBus { config, next: AtomicU64::new(1), inner: Mutex::default() })
+    }
+
+    /// Publishes an event to the ring and every matching subscriber; never waits.
+    pub fn publish(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
+        let event = Arc::new(Event {
+            event_id: Ulid::new().to_string(),
+            family: family.to_owned(),
+            kind: kind.to_owned(),
+            timestamp: now(),
+            session_id: scope.session_id,
+            run_id: scope.run_id,
+            agent_id: scope.agent_id,
+            payload,
+        });
+        let mut inner = self.inner.lock().unwrap();
+        if inner.ring.len() == self.config.ring_size.max(1) {
+            inner.ring.pop_front();
+        }
+        inner.ring.push_back(event.clone());
+        for subscriber in inner.subscribers.values() {
+            if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
+                continue;
+            }
+            if subscriber.queue.try_send(event.clone()).is_err() {
+                subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The newest `limit` visible events, oldest first.
+    pub fn recent(&self, principal: &Principal, limit: usize, families: Option<&[String]>) -> Vec<Event> {
+        let inner = self.inner.lock().unwrap();
+        let mut out: Vec<Event> = inner
+            .ring
+            .iter()
+            .rev()
+            .filter(|e| visible(principal, e) && families.is_none_or(|f| f.iter().any(|x| *x == e.family)))
+            .take(limit)
+            .map(|e| (**e).clone())
+            .collect();
+        out.reverse();
+        out
+    }
+
+    pub fn subscribe(&self, cx: &Context, filter: SubscribeParams) -> String {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let subscription = format!("sub-{id}");
+        let (queue, rx) = mpsc::channel(self.config.subscriber_queue.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let principal = cx.principal().unwrap_or(Principal::Operator);
+        self.inner.lock().unwrap().subscribers.insert(
+            id,
+            Subscriber { connection: cx.connection_id(), principal, filter, queue, dropped: dropped.clone() },
+        );
+        tokio::spawn(forward(cx.clone(), subscription.clone(), rx, dropped));
+        subscription
+    }
+
+    pub fn unsubscribe(&self, connection: u64, subscription: &str) -> bool {
+        let Some(id) = subscription.strip_prefix("sub-").and_then(|n| n.parse::<u64>().ok()) else { return false };
+        let mut inner = self.inner.lock().unwrap();
+        match inner.subscribers.get(&id) {
+            Some(s) if s.connection == connection => inner.subscribers.remove(&id).is_some(),
+            _ => false,
+        }
+    }
+
+    pub fn connection_closed(&self, connection: u64) {
+        self.inner.lock().unwrap().subscribers.retain(|_, s| s.connection != connection);
+    }
+}
+
+/// Moves one subscription's events to its socket, keeping half the outbound queue
+/// for replies; after an overflow, tells the subscriber once how many it lost.
+async fn forward(cx: Context, subscription: String, mut events: mpsc::Receiver<Arc<Event>>, dropped: Arc<AtomicU64>) {
+    while let Some(event) = events.recv().await {
+        let notice = json!({ "subscription": subscription, "event": *event });
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match cx.notify_if_room(EVENT, notice.clone()).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                }
+                Err(_) => return,
+            }
+        }
+        if events.is_empty() {
+            let lost = dropped.swap(0, Ordering::Relaxed);
+            if lost > 0 && cx.notify(LAGGED, json!({ "subscription": subscription, "dropped": lost })).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Agents see events of their own runs and sessions; the operator sees all.
+fn visible(principal: &Principal, event: &Event) -> bool {
+    match principal {
+        Principal::Operator => true,
+        Principal::Agent(agent) => {
+            event.agent_id.as_deref() == Some(agent.as_str())
+                || agent.strip_prefix("session:").is_some_and(|s| event.session_id.as_deref() == Some(s))
+        }
+    }
+}
+
+fn matches(filter: &SubscribeParams, event: &Event) -> bool {
+    filter.families.as_ref().is_none_or(|f| f.contains(&event.family))
+        && filter.session_id.as_ref().is_none_or(|s| event.session_id.as_ref() == Some(s))
+        && filter.run_id.as_ref().is_none_or(|r| event.run_id.as_ref() == Some(r))
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(agent: Option<&str>, session: Option<&str>) -> Event {
+        Event {
+            event_id: String::new(),
+            family: "runtime.status".into(),
+            kind: "x".into(),
+            timestamp: String::new(),
+            session_id: session.map(str::to_owned),
+            run_id: None,
+            agent_id: agent.map(str::to_owned),
+            payload: Value::Null,
+        }
+    }
+
+    #[test]
+    fn visibility() {
+        let alice = Principal::Agent("alice".into());
+        let session = Principal::Agent("session:S1".into());
+        assert!(visible(&Principal::Operator, &event(Some("bob"), None)));
+        assert!(visible(&alice, &event(Some("alice"), None)));
+        assert!(!visible(&alice, &event(Some("bob"), None)));
+        assert!(!visible(&alice, &event(None, None)));
+        assert!(visible(&session, &event(None, Some("S1"))));
+        assert!(!visible(&session, &event(None, Some("S2"))));
+    }
+
+    #[test]
+    fn the_ring_is_bounded_and_recent_is_oldest_first() {
+        let bus = EventBus::new(EventsConfig { ring_size: 3, subscriber_queue: 1 });
+        for i in 0..5 {
+            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
+        }
+        let kinds: Vec<String> = bus.recent(&Principal::Operator, 10, None).into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["k2", "k3", "k4"]);
+        assert_eq!(bus.recent(&Principal::Operator, 1, None)[0].kind, "k4");
+    }
+}

@@ -1,0 +1,166 @@
+//! Approvals: an `ask` waits for the operator. Each is persisted atomically in
+//! `<data-dir>/approvals/<id>.json`, so pending ones survive a restart; one that
+//! expired while the daemon was down reads `expired`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use tether_proto::hooks::{Approval, ApprovalState, Resolution};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use ulid::Ulid;
+
+use crate::error::HooksError;
+use crate::{now, rfc3339};
+
+pub(crate) struct Approvals {
+    dir: PathBuf,
+    ttl: Duration,
+    all: Mutex<BTreeMap<String, Entry>>,
+}
+
+struct Entry {
+    approval: Approval,
+    /// Changes when the approval is resolved or expires.
+    settled: watch::Sender<ApprovalState>,
+}
+
+/// How waiting on an approval ended.
+pub(crate) enum Outcome {
+    Resolved(Box<Approval>),
+    Expired,
+    StillPending,
+}
+
+impl Approvals {
+    pub(crate) fn open(dir: PathBuf, ttl: Duration) -> Result<Approvals, HooksError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        let approvals = Approvals { dir, ttl, all: Mutex::default() };
+        for entry in std::fs::read_dir(&approvals.dir)? {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Approval>(&b).map_err(|e| e.to_string()))
+            {
+                Ok(approval) => {
+                    let (settled, _) = watch::channel(approval.state);
+                    approvals.all.lock().unwrap().insert(approval.approval_id.clone(), Entry { approval, settled });
+                }
+                Err(error) => tracing::warn!(path = %path.display(), %error, "unreadable approval; left as is"),
+            }
+        }
+        approvals.expire_due()?;
+        Ok(approvals)
+    }
+
+    pub(crate) fn create(
+        &self,
+        session_id: Option<String>,
+        event: &str,
+        tool: Option<String>,
+        input: Value,
+    ) -> Result<Approval, HooksError> {
+        let created = OffsetDateTime::now_utc();
+        let approval = Approval {
+            approval_id: Ulid::new().to_string(),
+            session_id,
+            event: event.to_owned(),
+            tool,
+            input,
+            created_at: rfc3339(created),
+            expires_at: rfc3339(created + self.ttl),
+            state: ApprovalState::Pending,
+            resolved_at: None,
+            reason: None,
+        };
+        self.persist(&approval)?;
+        let (settled, _) = watch::channel(ApprovalState::Pending);
+        self.all.lock().unwrap().insert(approval.approval_id.clone(), Entry { approval: approval.clone(), settled });
+        Ok(approval)
+    }
+
+    pub(crate) fn resolve(
+        &self,
+        id: &str,
+        decision: Resolution,
+        reason: Option<String>,
+    ) -> Result<Approval, HooksError> {
+        self.expire_due()?;
+        let mut all = self.all.lock().unwrap();
+        let entry = all
+            .get_mut(id)
+            .filter(|e| e.approval.state == ApprovalState::Pending)
+            .ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+        let mut resolved = entry.approval.clone();
+        resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
+        resolved.resolved_at = Some(now());
+        resolved.reason = reason;
+        self.persist(&resolved)?;
+        entry.approval = resolved.clone();
+        entry.settled.send_replace(resolved.state);
+        tracing::info!(approval = %id, state = ?resolved.state, "approval resolved");
+        Ok(resolved)
+    }
+
+    /// Waits up to `wait` for the approval to settle (resolution or expiry).
+    pub(crate) async fn wait(&self, id: &str, wait: Duration) -> Result<Outcome, HooksError> {
+        let (mut settled, expires_at) = {
+            let all = self.all.lock().unwrap();
+            let entry = all.get(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+            (entry.settled.subscribe(), crate::parse_time(&entry.approval.expires_at))
+        };
+        let until_expiry =
+            expires_at.map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
+        let limit = wait.min(until_expiry);
+        let settled_in_time =
+            tokio::time::timeout(limit, settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
+        if !settled_in_time && wait >= until_expiry {
+            self.expire_due()?;
+        }
+        let approval =
+            self.all.lock().unwrap().get(id).map(|e| e.approval.clone()).expect("approvals are never forgotten");
+        Ok(match approval.state {
+            ApprovalState::Pending => Outcome::StillPending,
+            ApprovalState::Expired => Outcome::Expired,
+            _ => Outcome::Resolved(Box::new(approval)),
+        })
+    }
+
+    pub(crate) fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
+        self.expire_due()?;
+        let all = self.all.lock().unwrap();
+        Ok(all.values().map(|e| e.approval.clone()).filter(|a| state.is_none_or(|s| a.state == s)).collect())
+    }
+
+    /// Marks every pending approval past its expiry `expired`, durably.
+    fn expire_due(&self) -> Result<(), HooksError> {
+        let now_t = OffsetDateTime::now_utc();
+        let mut all = self.all.lock().unwrap();
+        for entry in all.values_mut() {
+            let due = crate::parse_time(&entry.approval.expires_at).is_some_and(|t| t <= now_t);
+            if entry.approval.state == ApprovalState::Pending && due {
+                let mut expired = entry.approval.clone();
+                expired.state = ApprovalState::Expired;
+                expired.resolved_at = Some(rfc3339(now_t));
+                self.persist(&expired)?;
+                entry.approval = expired;
+                entry.settled.send_replace(ApprovalState::Expired);
+                tracing::info!(approval = %entry.approval.approval_id, "approval expired");
+            }
+        }
+        Ok(())
+    }
+
+    fn persist(&self, approval: &Approval) -> Result<(), HooksError> {
+        let path = self.dir.join(format!("{}.json", approval.approval_id));
+        let bytes = serde_json::to_vec_pretty(approval).map_err(|e| HooksError::Io(e.to_string()))?;
+        Ok(tether_store::atomic::write(&path, &bytes)?)
+    }
+}

@@ -1,0 +1,81 @@
+//! What Claude Code expects back from a hook, per event (its hooks reference).
+
+use serde_json::{Value, json};
+use tether_proto::hooks::Decision;
+
+/// Event names this version knows; others are recorded with `known: false`.
+pub(crate) const KNOWN_EVENTS: [&str; 13] = [
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "PermissionRequest",
+    "UserPromptSubmit",
+    "Notification",
+    "Stop",
+    "SubagentStart",
+    "SubagentStop",
+    "PreCompact",
+    "PostCompact",
+    "SessionStart",
+    "SessionEnd",
+];
+
+pub(crate) fn hook_output(event: &str, decision: Decision, reason: Option<&str>) -> Value {
+    let reason = reason.unwrap_or_default();
+    match (event, decision) {
+        ("PreToolUse", _) => json!({
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": decision,
+                "permissionDecisionReason": reason,
+            }
+        }),
+        // `ask` leaves Claude Code to show its own permission dialog.
+        ("PermissionRequest", Decision::Ask) => json!({}),
+        ("PermissionRequest", _) => {
+            let behavior = if decision == Decision::Allow { "allow" } else { "deny" };
+            let mut answer = json!({"behavior": behavior});
+            if !reason.is_empty() {
+                answer["message"] = json!(reason);
+            }
+            json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": answer}})
+        }
+        (_, Decision::Allow | Decision::Ask) => json!({}),
+        // Events that can be blocked say so with `decision: "block"`.
+        ("PostToolUse" | "PostToolUseFailure" | "UserPromptSubmit" | "Stop" | "SubagentStop", Decision::Deny) => {
+            json!({"decision": "block", "reason": reason})
+        }
+        // Anything else denied stops Claude, with the reason shown to the user.
+        (_, Decision::Deny) => json!({"continue": false, "stopReason": reason}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pre_tool_use_carries_the_permission_decision() {
+        let out = hook_output("PreToolUse", Decision::Deny, Some("no rm"));
+        assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "deny");
+        assert_eq!(out["hookSpecificOutput"]["permissionDecisionReason"], "no rm");
+        assert_eq!(hook_output("PreToolUse", Decision::Ask, None)["hookSpecificOutput"]["permissionDecision"], "ask");
+    }
+
+    #[test]
+    fn other_events() {
+        assert_eq!(
+            hook_output("PermissionRequest", Decision::Deny, Some("x"))["hookSpecificOutput"]["decision"]["behavior"],
+            "deny"
+        );
+        assert_eq!(
+            hook_output("UserPromptSubmit", Decision::Deny, Some("x")),
+            json!({"decision": "block", "reason": "x"})
+        );
+        assert_eq!(hook_output("Stop", Decision::Allow, None), json!({}));
+        assert_eq!(
+            hook_output("SessionStart", Decision::Deny, Some("x")),
+            json!({"continue": false, "stopReason": "x"})
+        );
+    }
+}

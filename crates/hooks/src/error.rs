@@ -1,0 +1,43 @@
+//! Errors of the hooks domain, and their one mapping into `RpcError`.
+
+use tether_core::RpcError;
+use tether_proto::hooks::BreakerState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HooksError {
+    #[error("params.{field}: {problem}")]
+    InvalidParams { field: &'static str, problem: String },
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("params.approval_id: no pending approval {0:?}")]
+    UnknownApproval(String),
+    #[error("{0} is for the operator only")]
+    OperatorOnly(&'static str),
+    #[error("the circuit breaker for agent {agent:?} is {state:?}: delegation refused (retry in {retry_in_ms} ms)")]
+    BreakerOpen { agent: String, state: BreakerState, retry_in_ms: u64 },
+    #[error("hooks storage: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for HooksError {
+    fn from(e: std::io::Error) -> Self {
+        HooksError::Io(e.to_string())
+    }
+}
+
+impl From<HooksError> for RpcError {
+    fn from(error: HooksError) -> Self {
+        let message = error.to_string();
+        match error {
+            HooksError::InvalidParams { .. } | HooksError::UnknownApproval(_) | HooksError::Policy(_) => {
+                RpcError::InvalidParams(message)
+            }
+            HooksError::OperatorOnly(_) | HooksError::BreakerOpen { .. } => RpcError::Denied(message),
+            HooksError::Io(_) => RpcError::Internal(message),
+        }
+    }
+}
+
+pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> HooksError {
+    HooksError::InvalidParams { field, problem: problem.into() }
+}

@@ -1,0 +1,308 @@
+//! The hooks domain: Claude Code hook events in, policy decisions out (in the
+//! exact JSON Claude Code expects), approvals an operator resolves, a durable
+//! audit log, circuit breakers per agent, and context-window pressure.
+
+mod approvals;
+mod audit;
+mod breakers;
+mod claude;
+mod config;
+mod error;
+mod input;
+mod memory;
+mod methods;
+mod policy;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tether_core::Principal;
+use tether_events::{EventBus, Scope};
+use tether_proto::hooks::{
+    BreakerState, BreakerStatus, Decision, DelegateParams, DelegateResult, IngestParams, IngestResult, MemoryParams,
+    MemoryResult, PolicyInfo,
+};
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+pub use config::{HooksConfig, MemoryThresholds};
+pub use error::HooksError;
+pub use methods::register;
+
+use crate::approvals::{Approvals, Outcome};
+use crate::audit::{Audit, AuditEntry};
+use crate::breakers::{Breakers, Settings};
+use crate::input::HookInput;
+use crate::memory::LastPressure;
+use crate::policy::{Policy, RateLimiter};
+
+/// Where "now" comes from; tests substitute a clock they move by hand.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Instant;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+struct ActivePolicy {
+    policy: Policy,
+    loaded_at: String,
+}
+
+pub struct Hooks {
+    config: HooksConfig,
+    policy: RwLock<ActivePolicy>,
+    limiter: Mutex<RateLimiter>,
+    approvals: Approvals,
+    audit: Audit,
+    breakers: Mutex<Breakers>,
+    memory: Mutex<LastPressure>,
+    events: Arc<EventBus>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Hooks {
+    /// Loads the policy (a broken one refuses to start), the pending approvals,
+    /// and opens the audit log, all under `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        config: HooksConfig,
+        events: Arc<EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Hooks>, HooksError> {
+        let policy = load_policy(config.policy_file.as_deref())?;
+        let ttl = Duration::from_millis(config.approval_ttl_ms);
+        Ok(Arc::new(Hooks {
+            policy: RwLock::new(ActivePolicy { policy, loaded_at: now() }),
+            limiter: Mutex::default(),
+            approvals: Approvals::open(data_dir.join("approvals"), ttl)?,
+            audit: Audit::open(&data_dir.join("audit.jsonl"))?,
+            breakers: Mutex::default(),
+            memory: Mutex::default(),
+            config,
+            events,
+            clock,
+        }))
+    }
+
+    /// Re-reads the policy file; on failure the old rules stay and the error names the line.
+    pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
+        let policy = load_policy(self.config.policy_file.as_deref())?;
+        *self.policy.write().unwrap() = ActivePolicy { policy, loaded_at: now() };
+        tracing::info!("policy reloaded");
+        Ok(self.policy_info())
+    }
+
+    pub fn policy_info(&self) -> PolicyInfo {
+        let active = self.policy.read().unwrap();
+        PolicyInfo {
+            path: self.config.policy_file.as_ref().map(|p| p.display().to_string()),
+            loaded_at: active.loaded_at.clone(),
+            rules: active.policy.rules(),
+            rate_limit: active.policy.rate_limit.as_ref().map(|r| json!(r)),
+        }
+    }
+
+    pub async fn ingest(&self, principal: &Principal, params: IngestParams) -> Result<IngestResult, HooksError> {
+        let wait = Duration::from_millis(params.wait_ms.unwrap_or(0).min(self.config.max_wait_ms));
+        let hook = HookInput::from_params(params, self.config.large_output_bytes)?;
+        let known = claude::KNOWN_EVENTS.contains(&hook.event.as_str());
+        let (mut decision, mut reason, rule) = self.decide(&hook);
+        self.feed_breaker(&hook);
+
+        let mut approval_id = None;
+        if decision == Decision::Ask {
+            let approval = self.approvals.create(
+                hook.session_id.clone(),
+                &hook.event,
+                hook.tool.clone(),
+                hook.tool_input.clone(),
+            )?;
+            approval_id = Some(approval.approval_id.clone());
+            self.events.publish(
+                "runtime.approval_required",
+                "approval.created",
+                self.scope(principal, hook.session_id.clone()),
+                json!(approval),
+            );
+            if !wait.is_zero() {
+                match self.approvals.wait(&approval.approval_id, wait).await? {
+                    Outcome::Resolved(resolved) => {
+                        decision = if resolved.state == tether_proto::hooks::ApprovalState::Allowed {
+                            Decision::Allow
+                        } else {
+                            Decision::Deny
+                        };
+                        reason = resolved.reason.or(reason);
+                    }
+                    Outcome::Expired => {
+                        decision = Decision::Deny;
+                        reason = Some(format!("approval {} expired before anyone resolved it", approval.approval_id));
+                    }
+                    Outcome::StillPending => {}
+                }
+            }
+        }
+
+        let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
+        self.audit.append(&AuditEntry {
+            ts: now(),
+            session_id: hook.session_id.as_deref(),
+            event: &hook.event,
+            tool: hook.tool.as_deref(),
+            decision: &decision_name,
+            rule: rule.as_deref(),
+            reason: reason.as_deref(),
+        })?;
+        let event_id = Ulid::new().to_string();
+        let payload = json!({
+            "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
+            "decision": decision, "rule": rule, "reason": reason, "payload": hook.payload,
+        });
+        self.events.publish("hooks.event", &hook.event, self.scope(principal, hook.session_id.clone()), payload);
+        Ok(IngestResult {
+            hook_output: claude::hook_output(&hook.event, decision, reason.as_deref()),
+            event_id,
+            decision,
+            reason,
+            rule,
+            known,
+            approval_id,
+        })
+    }
+
+    /// The rate limit first (tool calls per session), then the rules.
+    fn decide(&self, hook: &HookInput) -> (Decision, Option<String>, Option<String>) {
+        let active = self.policy.read().unwrap();
+        if hook.event == "PreToolUse"
+            && let Some(limit) = &active.policy.rate_limit
+        {
+            let session = hook.session_id.as_deref().unwrap_or("-");
+            if !self.limiter.lock().unwrap().admit(session, limit, self.clock.now()) {
+                let reason = format!(
+                    "rate limit: more than {} tool calls in {} s for session {session}",
+                    limit.tool_calls, limit.window_s
+                );
+                return (Decision::Deny, Some(reason), Some("rate_limit".into()));
+            }
+        }
+        let verdict = active.policy.decide(&hook.event, hook.tool.as_deref(), &hook.tool_input);
+        (verdict.decision, verdict.reason, verdict.rule)
+    }
+
+    /// Hooks that name an agent feed its breaker.
+    fn feed_breaker(&self, hook: &HookInput) {
+        let Some(agent) = &hook.agent else { return };
+        let ok = match hook.event.as_str() {
+            "PostToolUseFailure" => false,
+            "SubagentStop" | "PostToolUse" => hook.payload.get("error").is_none(),
+            _ => return,
+        };
+        self.record_outcome(agent, ok);
+    }
+
+    /// An agent's attempt succeeded or failed (tool actions from proposals, failure hooks).
+    pub fn record_outcome(&self, agent: &str, ok: bool) {
+        self.breakers.lock().unwrap().record(agent, ok, self.clock.now(), self.breaker_settings());
+    }
+
+    pub fn breakers(&self, agent: Option<&str>) -> Vec<BreakerStatus> {
+        let breakers = self.breakers.lock().unwrap();
+        let now = self.clock.now();
+        match agent {
+            Some(agent) => vec![breakers.status(agent, now, self.breaker_settings())],
+            None => breakers.agents().map(|a| breakers.status(a, now, self.breaker_settings())).collect(),
+        }
+    }
+
+    pub fn delegate(&self, principal: &Principal, params: DelegateParams) -> Result<DelegateResult, HooksError> {
+        if params.task.trim().is_empty() {
+            return Err(error::invalid("task", "must not be empty"));
+        }
+        let settings = self.breaker_settings();
+        let now = self.clock.now();
+        let state = self.breakers.lock().unwrap().take_probe(&params.agent, now, settings);
+        if state == BreakerState::Open {
+            let status = self.breakers.lock().unwrap().status(&params.agent, now, settings);
+            return Err(HooksError::BreakerOpen {
+                agent: params.agent,
+                state,
+                retry_in_ms: status.retry_in_ms.unwrap_or(0),
+            });
+        }
+        let delegation_id = Ulid::new().to_string();
+        self.audit.append(&AuditEntry {
+            ts: crate::now(),
+            session_id: Some(&params.session_id),
+            event: "agents.delegate",
+            tool: Some(&params.agent),
+            decision: "allow",
+            rule: None,
+            reason: None,
+        })?;
+        let payload = json!({"delegation_id": delegation_id, "agent": params.agent, "task": params.task, "tier": params.tier, "breaker": state});
+        self.events.publish(
+            "runtime.status",
+            "agent.delegated",
+            self.scope(principal, Some(params.session_id)),
+            payload,
+        );
+        Ok(DelegateResult { delegation_id, agent: params.agent, breaker: state })
+    }
+
+    pub fn memory(&self, principal: &Principal, params: MemoryParams) -> Result<MemoryResult, HooksError> {
+        if params.window_tokens == 0 {
+            return Err(error::invalid("window_tokens", "must be greater than 0"));
+        }
+        let fraction = params.used_tokens as f64 / params.window_tokens as f64;
+        let pressure = memory::pressure(fraction, &self.config.memory);
+        if self.memory.lock().unwrap().entered_compact(&params.session_id, pressure) {
+            let payload =
+                json!({"used_tokens": params.used_tokens, "window_tokens": params.window_tokens, "fraction": fraction});
+            self.events.publish(
+                "runtime.memory_compaction",
+                "memory.compact",
+                self.scope(principal, Some(params.session_id)),
+                payload,
+            );
+        }
+        Ok(MemoryResult { fraction, pressure })
+    }
+
+    fn breaker_settings(&self) -> Settings {
+        Settings {
+            failures: self.config.breaker_failures.max(1),
+            cooldown: Duration::from_millis(self.config.breaker_cooldown_ms),
+        }
+    }
+
+    /// Events are the caller's: an agent sees what it reported, the operator everything.
+    fn scope(&self, principal: &Principal, session_id: Option<String>) -> Scope {
+        Scope { session_id, run_id: None, agent_id: principal.agent_id().map(str::to_owned) }
+    }
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy, HooksError> {
+    let Some(path) = path else { return Ok(Policy::default()) };
+    let text = std::fs::read_to_string(path).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))?;
+    Policy::parse(&text).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))
+}
+
+pub(crate) fn now() -> String {
+    rfc3339(OffsetDateTime::now_utc())
+}
+
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}

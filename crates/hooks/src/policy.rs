@@ -1,0 +1,229 @@
+//! The policy: TOML rules matched on the event, the tool name (glob) and fields
+//! of the tool input (regex); the first match decides, no match allows. Plus a
+//! per-session rate limit on tool calls.
+//!
+//! ```toml
+//! [rate_limit]
+//! tool_calls = 60
+//! window_s = 60
+//!
+//! [[rules]]
+//! name = "no-force-push"
+//! event = "PreToolUse"
+//! tool = "Bash"
+//! input = { command = "git push .*--force" }
+//! decision = "deny"
+//! reason = "force pushes need a human"
+//! ```
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tether_proto::hooks::Decision;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RateLimit {
+    pub(crate) tool_calls: u32,
+    pub(crate) window_s: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    name: Option<String>,
+    event: Option<Spanned<String>>,
+    tool: Option<Spanned<String>>,
+    #[serde(default)]
+    input: BTreeMap<String, Spanned<String>>,
+    decision: Decision,
+    reason: Option<String>,
+}
+
+struct Rule {
+    name: String,
+    event: Option<glob::Pattern>,
+    tool: Option<glob::Pattern>,
+    /// (dotted path into `tool_input`, pattern)
+    input: Vec<(String, regex::Regex)>,
+    decision: Decision,
+    reason: Option<String>,
+    shown: Value,
+}
+
+#[derive(Default)]
+pub(crate) struct Policy {
+    rules: Vec<Rule>,
+    pub(crate) rate_limit: Option<RateLimit>,
+}
+
+pub(crate) struct Verdict {
+    pub(crate) decision: Decision,
+    pub(crate) reason: Option<String>,
+    pub(crate) rule: Option<String>,
+}
+
+impl Policy {
+    /// Parses a policy; the error names the line of the problem.
+    pub(crate) fn parse(text: &str) -> Result<Policy, String> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        let mut rules = Vec::new();
+        for (n, spec) in file.rules.into_iter().enumerate() {
+            let name = spec.name.clone().unwrap_or_else(|| format!("rule {}", n + 1));
+            let at = |span: Range<usize>| format!("line {}: rule {name:?}", line_of(text, span.start));
+            let pattern = |field: &Option<Spanned<String>>| -> Result<Option<glob::Pattern>, String> {
+                field
+                    .as_ref()
+                    .map(|s| {
+                        glob::Pattern::new(s.get_ref())
+                            .map_err(|e| format!("{}: bad glob {:?}: {e}", at(s.span()), s.get_ref()))
+                    })
+                    .transpose()
+            };
+            let (event, tool) = (pattern(&spec.event)?, pattern(&spec.tool)?);
+            let mut input = Vec::new();
+            for (field, regex) in &spec.input {
+                let compiled = regex::Regex::new(regex.get_ref())
+                    .map_err(|e| format!("{}: bad regex for input.{field}: {e}", at(regex.span())))?;
+                input.push((field.clone(), compiled));
+            }
+            let shown = json!({
+                "name": name,
+                "event": spec.event.as_ref().map(|s| s.get_ref()),
+                "tool": spec.tool.as_ref().map(|s| s.get_ref()),
+                "input": spec.input.iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect::<BTreeMap<_, _>>(),
+                "decision": spec.decision,
+                "reason": spec.reason,
+            });
+            rules.push(Rule { name, event, tool, input, decision: spec.decision, reason: spec.reason, shown });
+        }
+        Ok(Policy { rules, rate_limit: file.rate_limit })
+    }
+
+    pub(crate) fn rules(&self) -> Vec<Value> {
+        self.rules.iter().map(|r| r.shown.clone()).collect()
+    }
+
+    /// The first rule that matches decides; with none, the answer is allow.
+    pub(crate) fn decide(&self, event: &str, tool: Option<&str>, tool_input: &Value) -> Verdict {
+        for rule in &self.rules {
+            let event_ok = rule.event.as_ref().is_none_or(|p| p.matches(event));
+            let tool_ok = rule.tool.as_ref().is_none_or(|p| tool.is_some_and(|t| p.matches(t)));
+            let input_ok = rule.input.iter().all(|(path, re)| field(tool_input, path).is_some_and(|v| re.is_match(&v)));
+            if event_ok && tool_ok && input_ok {
+                return Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) };
+            }
+        }
+        Verdict { decision: Decision::Allow, reason: None, rule: None }
+    }
+}
+
+/// A field of the tool input by dotted path, as text (strings as they are, the rest as JSON).
+fn field(input: &Value, path: &str) -> Option<String> {
+    let value = path.split('.').try_fold(input, |v, key| v.get(key))?;
+    Some(match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Tool calls per session in a sliding window.
+#[derive(Default)]
+pub(crate) struct RateLimiter(HashMap<String, VecDeque<Instant>>);
+
+impl RateLimiter {
+    /// Counts a call; false when it is over the limit (an over-limit call is not counted).
+    pub(crate) fn admit(&mut self, session: &str, limit: &RateLimit, now: Instant) -> bool {
+        let window = Duration::from_secs(limit.window_s);
+        let calls = self.0.entry(session.to_owned()).or_default();
+        while calls.front().is_some_and(|&t| now.duration_since(t) >= window) {
+            calls.pop_front();
+        }
+        if calls.len() >= limit.tool_calls as usize {
+            return false;
+        }
+        calls.push_back(now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"
+[[rules]]
+name = "no-rm"
+event = "PreToolUse"
+tool = "Bash"
+input = { command = "rm\\s+-rf" }
+decision = "deny"
+reason = "destructive"
+
+[[rules]]
+name = "ask-web"
+tool = "Web*"
+decision = "ask"
+
+[[rules]]
+name = "nested"
+input = { "file.path" = "^/etc/" }
+decision = "deny"
+"#;
+
+    #[test]
+    fn first_matching_rule_wins_and_nothing_matching_allows() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let cases = [
+            ("PreToolUse", Some("Bash"), json!({"command": "rm -rf /"}), Decision::Deny, Some("no-rm")),
+            ("PreToolUse", Some("Bash"), json!({"command": "ls"}), Decision::Allow, None),
+            ("PostToolUse", Some("Bash"), json!({"command": "rm -rf /"}), Decision::Allow, None),
+            ("PreToolUse", Some("WebFetch"), json!({}), Decision::Ask, Some("ask-web")),
+            ("PreToolUse", Some("Read"), json!({"file": {"path": "/etc/passwd"}}), Decision::Deny, Some("nested")),
+            ("PreToolUse", None, json!({}), Decision::Allow, None),
+        ];
+        for (event, tool, input, decision, rule) in cases {
+            let verdict = policy.decide(event, tool, &input);
+            assert_eq!(verdict.decision, decision, "{event} {tool:?} {input}");
+            assert_eq!(verdict.rule.as_deref(), rule);
+        }
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let bad_regex = "[[rules]]\nname = \"x\"\ninput = { command = \"(\" }\ndecision = \"deny\"\n";
+        let err = Policy::parse(bad_regex).err().unwrap();
+        assert!(err.contains("line 3") && err.contains("input.command"), "{err}");
+        let bad_toml = "[[rules]]\ndecision = \"maybe\"\n";
+        let err = Policy::parse(bad_toml).err().unwrap();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_rate_limit_slides() {
+        let mut limiter = RateLimiter::default();
+        let limit = RateLimit { tool_calls: 2, window_s: 10 };
+        let t0 = Instant::now();
+        assert!(limiter.admit("s", &limit, t0));
+        assert!(limiter.admit("s", &limit, t0));
+        assert!(!limiter.admit("s", &limit, t0 + Duration::from_secs(5)));
+        assert!(limiter.admit("other", &limit, t0), "per session");
+        assert!(limiter.admit("s", &limit, t0 + Duration::from_secs(10)), "the window slid");
+    }
+}

@@ -1,0 +1,188 @@
+//! `hooks.*`, `policy.*`, `approvals.*`, `breakers.*`, `agents.delegate`, `memory.report`:
+//! watching what agents do, deciding, and stepping in.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::NoParams;
+
+/// Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
+/// (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct IngestParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_event_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+    Ask,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IngestResult {
+    pub event_id: String,
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Exactly the JSON Claude Code expects back for this event.
+    pub hook_output: Value,
+    /// False for an event name this version does not know (recorded all the same).
+    pub known: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub loaded_at: String,
+    pub rules: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    Pending,
+    Allowed,
+    Denied,
+    Expired,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Approval {
+    pub approval_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    pub input: Value,
+    pub created_at: String,
+    pub expires_at: String,
+    pub state: ApprovalState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalsListParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ApprovalState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ResolveParams {
+    pub approval_id: String,
+    pub decision: Resolution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct BreakersParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BreakerStatus {
+    pub agent: String,
+    pub state: BreakerState,
+    pub consecutive_failures: u32,
+    /// Milliseconds until an open breaker turns half-open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Haiku,
+    Sonnet,
+    Opus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DelegateParams {
+    pub session_id: String,
+    pub agent: String,
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DelegateResult {
+    pub delegation_id: String,
+    pub agent: String,
+    pub breaker: BreakerState,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryParams {
+    pub session_id: String,
+    pub used_tokens: u64,
+    pub window_tokens: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Pressure {
+    Ok,
+    Warn,
+    Alert,
+    Compact,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MemoryResult {
+    pub fraction: f64,
+    pub pressure: Pressure,
+}
+
+crate::method!(Ingest, "hooks.ingest", IngestParams => IngestResult, "Record a hook event and answer with a policy decision and Claude Code's hook_output.");
+crate::method!(PolicyGet, "policy.get", NoParams => PolicyInfo, "The active policy rules.");
+crate::method!(PolicyReload, "policy.reload", NoParams => PolicyInfo, "Reload the policy file; a failure keeps the old rules.");
+crate::method!(ApprovalsList, "approvals.list", ApprovalsListParams => Vec<Approval>, "Approvals, optionally by state.");
+crate::method!(ApprovalsResolve, "approvals.resolve", ResolveParams => Approval, "Allow or deny a pending approval (operator only).");
+crate::method!(BreakersStatus, "breakers.status", BreakersParams => Vec<BreakerStatus>, "Circuit breakers per agent.");
+crate::method!(Delegate, "agents.delegate", DelegateParams => DelegateResult, "Record a delegation to an agent; refused while its breaker is open.");
+crate::method!(MemoryReport, "memory.report", MemoryParams => MemoryResult, "Report a session's context use; answers its memory pressure.");
