@@ -163,7 +163,8 @@ async fn boot(dir: &std::path::Path) {
         Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
     let scanned = start.elapsed();
     let count = recovered.runs.len();
-    tether_runs::Runs::open(journal, recovered, Default::default()).await.unwrap();
+    let events = tether_events::EventBus::new(Default::default());
+    tether_runs::Runs::open(journal, recovered, Default::default(), events).await.unwrap();
     let opened = start.elapsed();
     println!(
         "boot: {count} runs, {} records, {} MiB: journal scan {:.2} s, runs ready {:.2} s (target < 2 s)",
