@@ -49,10 +49,15 @@ async fn forward(args: &HookArgs, mut payload: Value) -> Result<Value, String> {
         payload["wait_ms"] = args.wait_ms.into();
     }
     let token = token(args)?;
-    let builder = match (&args.url, socket(args)) {
-        (Some(url), _) => Client::builder(url),
-        (None, Some(path)) => Client::builder_unix(path),
-        (None, None) => Client::builder(std::env::var("TETHER_URL").unwrap_or_else(|_| "ws://127.0.0.1:9100".into())),
+    // --url, --socket, $TETHER_URL (set for managed sessions), the local socket, the default port.
+    let builder = match (&args.url, &args.socket, std::env::var("TETHER_URL").ok().filter(|u| !u.is_empty())) {
+        (Some(url), _, _) => Client::builder(url),
+        (None, Some(path), _) => Client::builder_unix(path),
+        (None, None, Some(url)) => Client::builder(url),
+        (None, None, None) => match default_socket(args) {
+            Some(path) => Client::builder_unix(path),
+            None => Client::builder("ws://127.0.0.1:9100"),
+        },
     };
     let client = builder.token(token).connect().await.map_err(|e| e.to_string())?;
     let result = client.call_raw("hooks.ingest", payload).await.map_err(|e| e.to_string())?;
@@ -67,8 +72,8 @@ fn data_dir(args: &HookArgs) -> Option<PathBuf> {
         .or_else(|| dirs::data_dir().map(|d| d.join("tether")))
 }
 
-fn socket(args: &HookArgs) -> Option<PathBuf> {
-    args.socket.clone().or_else(|| data_dir(args).map(|d| d.join("tether.sock"))).filter(|p| p.exists())
+fn default_socket(args: &HookArgs) -> Option<PathBuf> {
+    data_dir(args).map(|d| d.join("tether.sock")).filter(|p| p.exists())
 }
 
 fn token(args: &HookArgs) -> Result<String, String> {

@@ -21,6 +21,15 @@ impl Drop for Reaper {
     }
 }
 
+/// A session's token, as its process sees it in `TETHER_TOKEN` (read from the session store).
+fn session_token(daemon: &Daemon, id: &str) -> String {
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(daemon.data_dir.join(format!("sessions/{id}/session.json"))).unwrap(),
+    )
+    .unwrap();
+    format!("tss_{id}_{}", stored["token_secret"].as_str().unwrap())
+}
+
 async fn operator(daemon: &Daemon) -> Client {
     Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap()
 }
@@ -144,11 +153,39 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
         .unwrap();
     let id = spawned["session_id"].as_str().unwrap().to_owned();
     assert_eq!(spawned["runtime"], "claude-code");
-    assert_eq!(spawned["argv"], json!(["claude", "-p", "fix the flaky test", "--output-format", "stream-json"]));
+    let argv: Vec<String> = serde_json::from_value(spawned["argv"].clone()).unwrap();
+    assert_eq!(argv[..6], ["claude", "-p", "fix the flaky test", "--output-format", "stream-json", "--settings"]);
+    // The settings point Claude Code's hooks back at this daemon, PreToolUse failing closed.
+    let settings: Value = serde_json::from_str(&argv[6]).unwrap();
+    let pre = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"].as_str().unwrap().to_owned();
+    assert!(pre.ends_with(" hook --fail-closed"), "{pre}");
+    assert!(
+        std::path::Path::new(pre.trim_end_matches(" hook --fail-closed")).exists(),
+        "the daemon's own executable: {pre}"
+    );
     wait_until("the stand-in exits", async || record(&client, &id).await["state"] == "exited").await;
     let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
-    assert_eq!(
-        out["text"],
-        format!("claude stand-in: -p fix the flaky test --output-format stream-json\nsession {id}\n")
+    let text = out["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("claude stand-in: -p fix the flaky test --output-format stream-json --settings {"),
+        "{text}"
     );
+    assert!(text.ends_with(&format!("session {id}\n")), "{text}");
+
+    // What such a hook does inside the session: `tether hook` with the session's own
+    // URL and token (from its environment) reaches this daemon as that session.
+    let payload = fixture("PreToolUse-allowed").to_string();
+    let mut hook = std::process::Command::new(pre.trim_end_matches(" hook --fail-closed"))
+        .args(["hook", "--fail-closed"])
+        .env("TETHER_URL", &daemon.url)
+        .env("TETHER_TOKEN", session_token(&daemon, &id))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut hook.stdin.take().unwrap(), payload.as_bytes()).unwrap();
+    let output = hook.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let recent = client.call_raw("events.recent", json!({"families": ["hooks.event"], "limit": 1})).await.unwrap();
+    assert_eq!(recent[0]["agent_id"], format!("session:{id}"), "the hook arrived as the session");
 }

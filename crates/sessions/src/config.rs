@@ -41,12 +41,39 @@ pub struct ClaudeCodeConfig {
     pub program: String,
     pub output_format: String,
     pub extra_args: Vec<String>,
+    /// Pass `--settings` with hooks that run `tether hook` back into this daemon.
+    pub hooks: bool,
 }
 
 impl Default for ClaudeCodeConfig {
     fn default() -> Self {
-        ClaudeCodeConfig { program: "claude".into(), output_format: "stream-json".into(), extra_args: Vec::new() }
+        ClaudeCodeConfig {
+            program: "claude".into(),
+            output_format: "stream-json".into(),
+            extra_args: Vec::new(),
+            hooks: true,
+        }
     }
+}
+
+/// Claude Code settings whose hooks call `tether hook` (PreToolUse fails closed).
+pub(crate) fn hook_settings(tether: &str) -> String {
+    let command = |extra: &str| serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
+    let plain =
+        |extra: &str| serde_json::json!([{"hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
+    serde_json::json!({
+        "hooks": {
+            "PreToolUse": command(" --fail-closed"),
+            "PostToolUse": command(""),
+            "PostToolUseFailure": command(""),
+            "UserPromptSubmit": plain(""),
+            "Stop": plain(""),
+            "SubagentStop": plain(""),
+            "Notification": plain(""),
+            "SessionStart": plain(""),
+        }
+    })
+    .to_string()
 }
 
 impl SessionsConfig {
