@@ -8,14 +8,15 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::Meter;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+mod common;
 
 const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
 const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"server.ping"}"#;
@@ -142,13 +143,11 @@ async fn next_text(ws: &mut Ws) {
 
 /// Messages answered per second with `connections` × `depth` requests kept in flight.
 async fn throughput(server: &Server, connections: usize, depth: usize) -> f64 {
-    let counted = Arc::new(AtomicU64::new(0));
-    let counting = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
+    let meter = Meter::default();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let ws = server.connect().await;
-        let (counted, counting, stop) = (counted.clone(), counting.clone(), stop.clone());
+        let meter = meter.clone();
         tasks.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
             for _ in 0..depth {
@@ -159,27 +158,15 @@ async fn throughput(server: &Server, connections: usize, depth: usize) -> f64 {
                 if !message.is_text() {
                     continue;
                 }
-                if counting.load(Ordering::Relaxed) {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
-                if stop.load(Ordering::Relaxed) {
+                meter.tick();
+                if meter.stopped() {
                     break;
                 }
                 tx.send(Message::Text(PING.into())).await.unwrap();
             }
         }));
     }
-    tokio::time::sleep(WARM_UP).await;
-    counting.store(true, Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(RUN_FOR).await;
-    let n = counted.load(Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
-    n as f64 / elapsed.as_secs_f64()
+    meter.measure(tasks, WARM_UP, RUN_FOR).await
 }
 
 /// p50 and p99 round trips in microseconds, one request at a time. The two

@@ -6,13 +6,15 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::Meter;
 use serde_json::{Value, json};
 use tether_client::Client;
 use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
 use ulid::Ulid;
+
+mod common;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
@@ -87,9 +89,7 @@ impl Drop for Daemon {
 
 /// Each run on its own connection: a proposal of one tool call, answered at once, in a loop.
 async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
-    let counted = Arc::new(AtomicU64::new(0));
-    let counting = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
+    let meter = Meter::default();
     let mut tasks = Vec::new();
     for r in 0..runs {
         let client = Client::builder(url)
@@ -102,29 +102,17 @@ async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
         if journalled {
             client.call_raw("runs.start", json!({"intent": "bench", "agent_id": format!("bench-{r}")})).await.unwrap();
         }
-        let (counted, counting, stop) = (counted.clone(), counting.clone(), stop.clone());
+        let meter = meter.clone();
         tasks.push(tokio::spawn(async move {
             let proposal =
                 json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
-            while !stop.load(Ordering::Relaxed) {
+            while !meter.stopped() {
                 client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
-                if counting.load(Ordering::Relaxed) {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                }
+                meter.tick();
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    counting.store(true, Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(RUN_FOR).await;
-    let n = counted.load(Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.unwrap();
-    }
-    n as f64 / elapsed.as_secs_f64()
+    meter.measure(tasks, Duration::from_millis(500), RUN_FOR).await
 }
 
 /// Writes 100,000 ended runs of 10 records each, then times opening them.

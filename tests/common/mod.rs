@@ -247,9 +247,13 @@ impl TestServer {
 
 /// A raw HTTP/1.1 GET; returns the status and the body parsed as JSON (or as a string).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
+    exchange(addr, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).await
+}
+
+/// Sends one raw request, reads the whole response: its status and its body as JSON (or text).
+async fn exchange(addr: SocketAddr, request: String) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -415,19 +419,12 @@ impl tether_hooks::Clock for ManualClock {
 
 /// A raw HTTP/1.1 POST with a JSON body; returns the status and the body as JSON (or text).
 pub async fn http_post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let request = format!(
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_owned())))
+    exchange(addr, request).await
 }
 
 pub fn fixture(name: &str) -> Value {
