@@ -76,22 +76,22 @@ async fn a_silent_peer_is_closed_after_the_keepalive_timeout() {
 #[tokio::test]
 async fn a_peer_that_answers_pings_stays_open() {
     let server = TestServer::start_with(|c| {
-        c.connection.keepalive.interval_ms = 20;
-        c.connection.keepalive.timeout_ms = 200;
+        c.connection.keepalive.interval_ms = 50;
+        c.connection.keepalive.timeout_ms = 1_000;
     })
     .await;
     let client = server.connect().await;
-    // Reading (which answers pings) across several timeouts keeps the connection.
+    // Reading (which answers pings) across three timeouts keeps the connection.
     let mut pings = 0;
     let mut ws = server.raw_session().await;
-    while pings < 30 {
+    while pings < 60 {
         if let Message::Ping(_) = tokio::time::timeout(PATIENCE, ws.next()).await.unwrap().unwrap().unwrap() {
             pings += 1;
         }
     }
     assert_eq!(client.call_raw("server.ping", json!({})).await.unwrap(), "pong");
     let pong = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"server.ping"})).await;
-    assert_eq!(pong["result"], "pong", "30 pings = 600 ms, three timeouts, and still open");
+    assert_eq!(pong["result"], "pong", "60 pings = 3 s, three timeouts, and still open");
 }
 
 #[tokio::test]
