@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use tether_core::{Context, Principal};
 use tether_proto::events::{EVENT, Event, LAGGED, SubscribeParams};
 use tokio::sync::mpsc;
-use ulid::Ulid;
 
 pub use methods::register;
 
@@ -70,7 +69,7 @@ impl EventBus {
     /// Publishes an event to the ring and every matching subscriber; never waits.
     pub fn publish(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
         let event = Arc::new(Event {
-            event_id: Ulid::new().to_string(),
+            event_id: tether_core::new_id().to_string(),
             family: family.to_owned(),
             kind: kind.to_owned(),
             timestamp: now(),

@@ -11,7 +11,6 @@ use serde_json::Value;
 use tether_proto::hooks::{Approval, ApprovalState, Resolution};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use ulid::Ulid;
 
 use crate::error::HooksError;
 use crate::{now, rfc3339};
@@ -69,7 +68,7 @@ impl Approvals {
     ) -> Result<Approval, HooksError> {
         let created = OffsetDateTime::now_utc();
         let approval = Approval {
-            approval_id: Ulid::new().to_string(),
+            approval_id: tether_core::new_id().to_string(),
             session_id,
             event: event.to_owned(),
             tool,

@@ -25,7 +25,6 @@ use tether_proto::hooks::{
     MemoryResult, PolicyInfo,
 };
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
@@ -161,7 +160,7 @@ impl Hooks {
             rule: rule.as_deref(),
             reason: reason.as_deref(),
         })?;
-        let event_id = Ulid::new().to_string();
+        let event_id = tether_core::new_id().to_string();
         let payload = json!({
             "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
             "decision": decision, "rule": rule, "reason": reason, "payload": hook.payload,
@@ -237,7 +236,7 @@ impl Hooks {
                 retry_in_ms: status.retry_in_ms.unwrap_or(0),
             });
         }
-        let delegation_id = Ulid::new().to_string();
+        let delegation_id = tether_core::new_id().to_string();
         self.audit.append(&AuditEntry {
             ts: crate::now(),
             session_id: Some(&params.session_id),

@@ -33,7 +33,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
         assert_eq!(parse_trace(&trace(300)).unwrap(), 300);
-        let id = Ulid::new();
+        let id = tether_core::new_id();
         assert_eq!(parse_list(&list(id)).unwrap(), id);
         assert!(parse_trace("300").is_err());
         assert!(parse_list("t12").is_err());

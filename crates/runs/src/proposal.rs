@@ -9,7 +9,6 @@ use tether_core::{CallError, Context};
 use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
 use tether_proto::runs::Turn;
 use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
-use ulid::Ulid;
 
 use crate::error::RunsError;
 use crate::runs::Runs;
@@ -17,7 +16,7 @@ use crate::runs::Runs;
 impl Runs {
     pub async fn submit(&self, cx: &Context, params: SubmitParams) -> Result<SubmitResult, RunsError> {
         let run = self.current_run(cx)?;
-        let proposal_id = params.proposal.id.unwrap_or_else(|| Ulid::new().to_string());
+        let proposal_id = params.proposal.id.unwrap_or_else(|| tether_core::new_id().to_string());
         let mut results = Vec::with_capacity(params.proposal.actions.len());
         let mut aborted = false;
         for (n, action) in params.proposal.actions.into_iter().enumerate() {

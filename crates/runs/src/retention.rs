@@ -122,7 +122,7 @@ mod tests {
     }
 
     fn run(terminal: bool, corrupted: bool, ended_at: Option<OffsetDateTime>) -> Candidate {
-        Candidate { id: Ulid::new(), terminal, corrupted, ended_at }
+        Candidate { id: tether_core::new_id(), terminal, corrupted, ended_at }
     }
 
     #[test]

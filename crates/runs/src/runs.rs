@@ -169,7 +169,7 @@ impl Runs {
                 None => {}
             }
         }
-        let id = Ulid::new();
+        let id = tether_core::new_id();
         let started = Started {
             run_id: id.to_string(),
             agent_id: agent_id.clone(),

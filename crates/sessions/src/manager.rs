@@ -11,7 +11,6 @@ use tether_proto::runs::RunSummary;
 use tether_proto::sessions::{RepoSpec, Runtime, SessionRecord, SessionState, SpawnParams, StopCause};
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::watch;
-use ulid::Ulid;
 
 use crate::config::SessionsConfig;
 use crate::error::{SessionsError, invalid};
@@ -121,7 +120,7 @@ impl Sessions {
                 return Err(invalid("env", format!("{key:?} is not a valid variable name (or is reserved: TETHER_*)")));
             }
         }
-        let id = Ulid::new().to_string();
+        let id = tether_core::new_id().to_string();
         let (cwd, owned) = match (&params.cwd, &params.repo) {
             (Some(_), Some(_)) => return Err(invalid("cwd", "give cwd or repo, not both")),
             (Some(dir), None) => {
