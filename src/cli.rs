@@ -31,7 +31,7 @@ pub struct HookArgs {
     /// Give up on the daemon after this long (plus --wait-ms)
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout_ms: u64,
-    /// The daemon's WebSocket URL [default: the Unix socket if present, else $TETHER_URL, else ws://127.0.0.1:9100]
+    /// The daemon's WebSocket URL [default: $TETHER_URL, else the Unix socket if present, else ws://127.0.0.1:9100]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// The daemon's Unix socket [default: <data-dir>/tether.sock]

@@ -77,8 +77,7 @@ impl Settings {
         let data_dir = args
             .data_dir
             .or(file.data_dir)
-            .or_else(|| std::env::var_os("TETHER_HOME").map(PathBuf::from))
-            .or_else(|| dirs::data_dir().map(|d| d.join("tether")))
+            .or_else(default_data_dir)
             .ok_or("no data directory: pass --data-dir or set TETHER_HOME")?;
         Ok(Settings {
             listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap()),
@@ -98,6 +97,11 @@ impl Settings {
             data_dir,
         })
     }
+}
+
+/// `$TETHER_HOME`, else the platform data directory's `tether`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    std::env::var_os("TETHER_HOME").map(PathBuf::from).or_else(|| dirs::data_dir().map(|d| d.join("tether")))
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, String> {

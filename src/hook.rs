@@ -66,10 +66,7 @@ async fn forward(args: &HookArgs, mut payload: Value) -> Result<Value, String> {
 }
 
 fn data_dir(args: &HookArgs) -> Option<PathBuf> {
-    args.data_dir
-        .clone()
-        .or_else(|| std::env::var_os("TETHER_HOME").map(PathBuf::from))
-        .or_else(|| dirs::data_dir().map(|d| d.join("tether")))
+    args.data_dir.clone().or_else(crate::config::default_data_dir)
 }
 
 fn default_socket(args: &HookArgs) -> Option<PathBuf> {
