@@ -121,18 +121,21 @@ impl Context {
         self.conn.capabilities.lock().unwrap().iter().any(|c| c == capability)
     }
 
-    /// Sends a notification only while at least half of the outbound queue is free,
-    /// so that streams of notifications can never crowd out replies. Returns
-    /// `Ok(false)` when there is no room now.
-    pub async fn notify_if_room(&self, method: &str, params: Value) -> Result<bool, Closed> {
-        let (free, size) = self.conn.outbound.room();
-        if self.conn.outbound.is_closed() {
-            return Err(Closed);
+    /// Sends a notification once at least half of the outbound queue is free, so
+    /// that streams of notifications (subscriptions) never crowd out replies.
+    pub async fn notify_politely(&self, method: &str, params: Value) -> Result<(), Closed> {
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            if self.conn.outbound.is_closed() {
+                return Err(Closed);
+            }
+            let (free, size) = self.conn.outbound.room();
+            if free * 2 >= size {
+                return self.notify(method, params).await;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
         }
-        if free * 2 < size {
-            return Ok(false);
-        }
-        self.notify(method, params).await.map(|()| true)
     }
 
     pub fn is_closed(&self) -> bool {

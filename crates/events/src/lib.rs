@@ -8,7 +8,6 @@ mod methods;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -141,16 +140,8 @@ impl EventBus {
 async fn forward(cx: Context, subscription: String, mut events: mpsc::Receiver<Arc<Event>>, dropped: Arc<AtomicU64>) {
     while let Some(event) = events.recv().await {
         let notice = json!({ "subscription": subscription, "event": *event });
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            match cx.notify_if_room(EVENT, notice.clone()).await {
-                Ok(true) => break,
-                Ok(false) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(50));
-                }
-                Err(_) => return,
-            }
+        if cx.notify_politely(EVENT, notice).await.is_err() {
+            return;
         }
         if events.is_empty() {
             let lost = dropped.swap(0, Ordering::Relaxed);

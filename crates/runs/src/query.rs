@@ -135,7 +135,7 @@ impl Runs {
         let run_id = run.id.to_string();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if cx.notify(TRACE_EVENT, serde_json::to_value(event).unwrap()).await.is_err() {
+                if cx.notify_politely(TRACE_EVENT, serde_json::to_value(event).unwrap()).await.is_err() {
                     return;
                 }
             }
