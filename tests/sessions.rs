@@ -79,6 +79,8 @@ async fn a_spawned_harness_connects_back_and_its_run_is_linked() {
     assert_eq!(runs[0]["turn_count"], 1);
     let text = wait_for_output(&operator, &id, "completed").await;
     assert!(text.contains(&format!("session {id}: connecting to {}", server.url)), "{text}");
+    let log = server.data_dir.join(format!("sessions/{id}/output.log"));
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&log).unwrap().permissions()) & 0o777, 0o600);
     let tail = operator.call_raw("sessions.output", json!({"session_id": id, "tail_lines": 1})).await.unwrap();
     assert!(tail["text"].as_str().unwrap().starts_with("run "), "{tail}");
 }

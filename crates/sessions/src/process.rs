@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
@@ -23,7 +24,7 @@ pub(crate) struct Spawned {
 /// Runs `argv` (no shell) in `cwd`, stdout and stderr appended to `log`, stdin a pipe.
 pub(crate) fn spawn(argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, log: &Path) -> io::Result<Spawned> {
     let (program, args) = argv.split_first().ok_or_else(|| io::Error::other("empty argv"))?;
-    let out = OpenOptions::new().create(true).append(true).open(log)?;
+    let out = OpenOptions::new().create(true).append(true).mode(0o600).open(log)?;
     let err = out.try_clone()?;
     let mut child = Command::new(program)
         .args(args)
