@@ -588,3 +588,27 @@ async fn disk_use_stays_bounded_under_retention() {
         assert_eq!(trace["records"].as_array().unwrap().len(), 5, "kept runs are whole");
     }
 }
+
+#[tokio::test]
+async fn a_run_started_by_a_connection_that_vanishes_mid_start_is_still_swept() {
+    let setup =
+        Setup { runs: tether_runs::RunsConfig { disconnect_grace_ms: 10, ..Default::default() }, ..Default::default() };
+    let server = TestServer::start_setup(setup, |_| {}).await;
+    for _ in 0..5 {
+        let mut ws = server.raw_session().await;
+        // Gone before the reply: the close races the durable start.
+        send(
+            &mut ws,
+            json!({"jsonrpc":"2.0","id":1,"method":"runs.start","params":{"intent":"vanish","agent_id":"ghost"}}),
+        )
+        .await;
+        drop(ws);
+    }
+    let operator = server.connect().await;
+    wait_until("every vanished run is swept", async || {
+        let list = operator.call_raw("runs.list", json!({"agent_id": "ghost"})).await.unwrap();
+        let runs = list["runs"].as_array().unwrap();
+        runs.len() == 5 && runs.iter().all(|r| r["status"] == "incomplete")
+    })
+    .await;
+}

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+use tether_core::Context;
 use ulid::Ulid;
 
 use crate::tools::Tools;
@@ -23,10 +24,19 @@ pub(crate) struct Conn {
 pub(crate) struct Connections(Mutex<HashMap<u64, Conn>>);
 
 impl Connections {
-    /// Runs `f` on the connection's state, creating it on first use.
-    pub(crate) fn with<T>(&self, id: u64, resumable: bool, f: impl FnOnce(&mut Conn) -> T) -> T {
+    /// Runs `f` on the connection's state, creating it on first use. A connection
+    /// that has closed gets a throwaway state: its close hook may already have run,
+    /// and nothing may outlive it.
+    pub(crate) fn with<T>(&self, cx: &Context, f: impl FnOnce(&mut Conn) -> T) -> T {
         let mut all = self.0.lock().unwrap();
-        let conn = all.entry(id).or_insert_with(|| Conn { resumable, ..Conn::default() });
+        let id = cx.connection_id();
+        if cx.is_closed() && !all.contains_key(&id) {
+            return f(&mut Conn::default());
+        }
+        let conn = all.entry(id).or_insert_with(|| Conn {
+            resumable: cx.has_capability(tether_proto::runs::RESUME_CAPABILITY),
+            ..Conn::default()
+        });
         f(conn)
     }
 

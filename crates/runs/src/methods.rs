@@ -13,18 +13,18 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     let r = runs.clone();
     registry.register::<tools::Register, _, _>(move |cx, defs| {
         let r = r.clone();
-        async move { Ok(r.connections.with(cx.connection_id(), r.resumable(&cx), |c| c.tools.register(defs))?) }
+        async move { Ok(r.connections.with(&cx, |c| c.tools.register(defs))?) }
     });
     let r = runs.clone();
     registry.register::<tools::List, _, _>(move |cx, _| {
         let r = r.clone();
-        async move { Ok(r.connections.with(cx.connection_id(), r.resumable(&cx), |c| c.tools.definitions())) }
+        async move { Ok(r.connections.with(&cx, |c| c.tools.definitions())) }
     });
     let r = runs.clone();
     registry.register::<tools::Unregister, _, _>(move |cx, p| {
         let r = r.clone();
         async move {
-            let removed = r.connections.with(cx.connection_id(), r.resumable(&cx), |c| c.tools.unregister(&p.name));
+            let removed = r.connections.with(&cx, |c| c.tools.unregister(&p.name));
             Ok(tools::UnregisterResult { removed })
         }
     });

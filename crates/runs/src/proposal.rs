@@ -67,8 +67,7 @@ impl Runs {
         let Some(name) = &action.tool else {
             return reject(turn, "a tool_call needs \"tool\"".into(), abort_on_failure);
         };
-        let conn = cx.connection_id();
-        let Some(tool) = self.connections.with(conn, self.resumable(cx), |c| c.tools.get(name)) else {
+        let Some(tool) = self.connections.with(cx, |c| c.tools.get(name)) else {
             return reject(turn, format!("tool {name:?} is not registered on this connection"), abort_on_failure);
         };
         if let Err(problem) = tool.check(&action.parameters) {

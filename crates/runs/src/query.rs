@@ -40,7 +40,7 @@ impl Runs {
     }
 
     fn release(&self, cx: &Context, run: Ulid) {
-        self.connections.with(cx.connection_id(), self.resumable(cx), |c| {
+        self.connections.with(cx, |c| {
             c.owned.remove(&run);
             if c.current == Some(run) {
                 c.current = None;
@@ -130,7 +130,7 @@ impl Runs {
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });
             (snapshot, records as u64, state.status)
         };
-        self.connections.with(conn, self.resumable(cx), |c| c.subscriptions.insert(run.id));
+        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
         let cx = cx.clone();
         let run_id = run.id.to_string();
         tokio::spawn(async move {
@@ -156,7 +156,7 @@ impl Runs {
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
         run.state.lock().unwrap().subscribers.retain(|s| s.connection != conn);
-        let was = self.connections.with(conn, self.resumable(cx), |c| c.subscriptions.remove(&run.id));
+        let was = self.connections.with(cx, |c| c.subscriptions.remove(&run.id));
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
 
@@ -179,7 +179,7 @@ impl Runs {
             state.records as u64
         };
         self.connections.disown_except(run.id, conn);
-        self.connections.with(conn, true, |c| {
+        self.connections.with(cx, |c| {
             c.owned.insert(run.id);
             c.current = Some(run.id);
         });

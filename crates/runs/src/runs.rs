@@ -149,7 +149,7 @@ impl Runs {
         cx.has_capability(tether_proto::runs::RESUME_CAPABILITY)
     }
 
-    pub async fn start(&self, cx: &Context, params: StartParams) -> Result<StartResult, RunsError> {
+    pub async fn start(self: &Arc<Self>, cx: &Context, params: StartParams) -> Result<StartResult, RunsError> {
         if params.intent.trim().is_empty() {
             return Err(invalid("intent", "must not be empty"));
         }
@@ -160,7 +160,7 @@ impl Runs {
             let known = self.index.lock().unwrap().idempotency.get(&(agent_id.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
-                    self.connections.with(conn, self.resumable(cx), |c| c.current = Some(run_id));
+                    self.connections.with(cx, |c| c.current = Some(run_id));
                     return Ok(StartResult { run_id: run_id.to_string(), agent_id, client_id });
                 }
                 Some(_) => {
@@ -199,17 +199,23 @@ impl Runs {
             json!({"intent": started.intent, "status": "in_progress"}),
         );
         // The run is the connection's current run before the reply goes out.
-        self.connections.with(conn, self.resumable(cx), |c| {
+        self.connections.with(cx, |c| {
             c.current = Some(id);
             c.owned.insert(id);
         });
+        if cx.is_closed() {
+            // The connection went away while the run was being started: its close
+            // hook may have missed this run, so sweep it here (a second sweep is harmless).
+            let run = self.index.lock().unwrap().runs.get(&id).cloned();
+            self.sweep_later(run.into_iter().collect(), conn, self.config.grace(self.resumable(cx)));
+        }
         Ok(StartResult { run_id: id.to_string(), agent_id, client_id })
     }
 
     /// The connection's current run, if any; an error if another connection resumed it.
     pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<Arc<Run>>, RunsError> {
         let conn = cx.connection_id();
-        let Some(id) = self.connections.with(conn, self.resumable(cx), |c| c.current) else { return Ok(None) };
+        let Some(id) = self.connections.with(cx, |c| c.current) else { return Ok(None) };
         let Some(run) = self.index.lock().unwrap().runs.get(&id).cloned() else { return Ok(None) };
         let state = run.state.lock().unwrap();
         if state.status == RunStatus::InProgress && state.owner != Some(conn) {
@@ -311,10 +317,14 @@ impl Runs {
             run.state.lock().unwrap().subscribers.retain(|s| s.connection != conn);
         }
         let orphans: Vec<Arc<Run>> = runs.into_iter().filter(|r| state.owned.contains(&r.id)).collect();
+        self.sweep_later(orphans, conn, self.config.grace(state.resumable));
+    }
+
+    /// After `grace`, ends as `incomplete` each of these runs still owned by `conn`.
+    fn sweep_later(self: &Arc<Self>, orphans: Vec<Arc<Run>>, conn: u64, grace: std::time::Duration) {
         if orphans.is_empty() {
             return;
         }
-        let grace = self.config.grace(state.resumable);
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
