@@ -82,14 +82,21 @@ impl EventBus {
             inner.ring.pop_front();
         }
         inner.ring.push_back(event.clone());
-        for subscriber in inner.subscribers.values() {
+        // A subscriber whose forwarder is gone (its connection closed) is dropped here,
+        // whatever order the close and the subscription happened in.
+        inner.subscribers.retain(|_, subscriber| {
             if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
-                continue;
+                return !subscriber.queue.is_closed();
             }
-            if subscriber.queue.try_send(event.clone()).is_err() {
-                subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+            match subscriber.queue.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
-        }
+        });
     }
 
     /// The newest `limit` visible events, oldest first.
@@ -200,6 +207,23 @@ mod tests {
         assert!(!visible(&alice, &event(None, None)));
         assert!(visible(&session, &event(None, Some("S1"))));
         assert!(!visible(&session, &event(None, Some("S2"))));
+    }
+
+    #[test]
+    fn subscribers_whose_receiver_is_gone_are_dropped_on_publish() {
+        let bus = EventBus::new(EventsConfig::default());
+        let (queue, rx) = mpsc::channel(4);
+        let subscriber = Subscriber {
+            connection: 1,
+            principal: Principal::Operator,
+            filter: SubscribeParams::default(),
+            queue,
+            dropped: Arc::default(),
+        };
+        bus.inner.lock().unwrap().subscribers.insert(1, subscriber);
+        drop(rx);
+        bus.publish("hooks.event", "x", Scope::default(), Value::Null);
+        assert!(bus.inner.lock().unwrap().subscribers.is_empty());
     }
 
     #[test]
