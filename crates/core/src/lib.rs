@@ -18,6 +18,7 @@ pub mod methods;
 mod outbound;
 mod parse;
 mod registry;
+pub mod stamp;
 
 pub use auth::{AnyOf, Authenticator, Grant, Principal, StaticToken};
 pub use broker::CallError;

@@ -71,7 +71,7 @@ impl EventBus {
             event_id: tether_core::new_id().to_string(),
             family: family.to_owned(),
             kind: kind.to_owned(),
-            timestamp: now(),
+            timestamp: tether_core::stamp::now(),
             session_id: scope.session_id,
             run_id: scope.run_id,
             agent_id: scope.agent_id,
@@ -174,10 +174,6 @@ fn matches(filter: &SubscribeParams, event: &Event) -> bool {
     filter.families.as_ref().is_none_or(|f| f.contains(&event.family))
         && filter.session_id.as_ref().is_none_or(|s| event.session_id.as_ref() == Some(s))
         && filter.run_id.as_ref().is_none_or(|r| event.run_id.as_ref() == Some(r))
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
+use tether_core::stamp;
 use tether_proto::hooks::{Approval, ApprovalState, Resolution};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::error::HooksError;
-use crate::{now, rfc3339};
 
 pub(crate) struct Approvals {
     dir: PathBuf,
@@ -73,8 +73,8 @@ impl Approvals {
             event: event.to_owned(),
             tool,
             input,
-            created_at: rfc3339(created),
-            expires_at: rfc3339(created + self.ttl),
+            created_at: stamp::format(created),
+            expires_at: stamp::format(created + self.ttl),
             state: ApprovalState::Pending,
             resolved_at: None,
             reason: None,
@@ -99,7 +99,7 @@ impl Approvals {
             .ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
         let mut resolved = entry.approval.clone();
         resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
-        resolved.resolved_at = Some(now());
+        resolved.resolved_at = Some(stamp::now());
         resolved.reason = reason;
         self.persist(&resolved)?;
         entry.approval = resolved.clone();
@@ -113,7 +113,7 @@ impl Approvals {
         let (mut settled, expires_at) = {
             let all = self.all.lock().unwrap();
             let entry = all.get(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-            (entry.settled.subscribe(), crate::parse_time(&entry.approval.expires_at))
+            (entry.settled.subscribe(), stamp::parse(&entry.approval.expires_at))
         };
         let until_expiry =
             expires_at.map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
@@ -143,11 +143,11 @@ impl Approvals {
         let now_t = OffsetDateTime::now_utc();
         let mut all = self.all.lock().unwrap();
         for entry in all.values_mut() {
-            let due = crate::parse_time(&entry.approval.expires_at).is_some_and(|t| t <= now_t);
+            let due = stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t);
             if entry.approval.state == ApprovalState::Pending && due {
                 let mut expired = entry.approval.clone();
                 expired.state = ApprovalState::Expired;
-                expired.resolved_at = Some(rfc3339(now_t));
+                expired.resolved_at = Some(stamp::format(now_t));
                 self.persist(&expired)?;
                 entry.approval = expired;
                 entry.settled.send_replace(ApprovalState::Expired);

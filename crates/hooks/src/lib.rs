@@ -18,13 +18,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tether_core::Principal;
+use tether_core::{Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::hooks::{
     BreakerState, BreakerStatus, Decision, DelegateParams, DelegateResult, IngestParams, IngestResult, MemoryParams,
     MemoryResult, PolicyInfo,
 };
-use time::OffsetDateTime;
 
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
@@ -79,7 +78,7 @@ impl Hooks {
         let policy = load_policy(config.policy_file.as_deref())?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
         Ok(Arc::new(Hooks {
-            policy: RwLock::new(ActivePolicy { policy, loaded_at: now() }),
+            policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
             limiter: Mutex::default(),
             approvals: Approvals::open(data_dir.join("approvals"), ttl)?,
             audit: Audit::open(&data_dir.join("audit.jsonl"))?,
@@ -94,7 +93,7 @@ impl Hooks {
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
         let policy = load_policy(self.config.policy_file.as_deref())?;
-        *self.policy.write().unwrap() = ActivePolicy { policy, loaded_at: now() };
+        *self.policy.write().unwrap() = ActivePolicy { policy, loaded_at: stamp::now() };
         tracing::info!("policy reloaded");
         Ok(self.policy_info())
     }
@@ -152,7 +151,7 @@ impl Hooks {
 
         let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
         self.audit.append(&AuditEntry {
-            ts: now(),
+            ts: stamp::now(),
             session_id: hook.session_id.as_deref(),
             event: &hook.event,
             tool: hook.tool.as_deref(),
@@ -238,7 +237,7 @@ impl Hooks {
         }
         let delegation_id = tether_core::new_id().to_string();
         self.audit.append(&AuditEntry {
-            ts: crate::now(),
+            ts: stamp::now(),
             session_id: Some(&params.session_id),
             event: "agents.delegate",
             tool: Some(&params.agent),
@@ -292,16 +291,4 @@ fn load_policy(path: Option<&Path>) -> Result<Policy, HooksError> {
     let Some(path) = path else { return Ok(Policy::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))?;
     Policy::parse(&text).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))
-}
-
-pub(crate) fn now() -> String {
-    rfc3339(OffsetDateTime::now_utc())
-}
-
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
-
-pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }

@@ -1,7 +1,6 @@
 //! The runs domain: tools a connection registers, runs, proposals executed
 //! through `tools.execute`, and their traces in the journal.
 
-mod clock;
 mod config;
 mod connections;
 mod cursor;

@@ -6,11 +6,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tether_core::stamp;
 use tether_proto::runs::RunStatus;
 use time::OffsetDateTime;
 use ulid::Ulid;
 
-use crate::clock;
 use crate::runs::Runs;
 
 /// How often the age cap is applied even when no run ends.
@@ -66,7 +66,7 @@ impl Runs {
                             id: run.id,
                             terminal: state.status != RunStatus::InProgress,
                             corrupted: state.corrupted,
-                            ended_at: state.ended_at.as_deref().and_then(clock::parse),
+                            ended_at: state.ended_at.as_deref().and_then(stamp::parse),
                         }
                     })
                     .collect();

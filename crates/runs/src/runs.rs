@@ -4,13 +4,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use tether_core::{Context, Principal};
+use tether_core::{Context, Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
 use tether_store::{Journal, Kind, Record, Recovered};
 use ulid::Ulid;
 
-use crate::clock;
 use crate::config::RunsConfig;
 use crate::connections::Connections;
 use crate::error::{RunsError, invalid};
@@ -77,7 +76,7 @@ impl Runs {
             }
             let (intent, started_at) = match started {
                 Some(s) => (s.intent, s.started_at),
-                None => (String::new(), clock::of_ulid(found.run_id)),
+                None => (String::new(), stamp::of_ulid(found.run_id)),
             };
             let run = Arc::new(Run::new(found.run_id, agent_id, intent, started_at, state));
             if ended.is_none() {
@@ -107,7 +106,7 @@ impl Runs {
 
     /// One durable batch for every orphan found at boot.
     async fn end_all_incomplete(&self, orphans: &[Arc<Run>]) -> Result<(), RunsError> {
-        let ended_at = clock::now();
+        let ended_at = stamp::now();
         let mut records = Vec::with_capacity(orphans.len());
         for run in orphans {
             let seq = run.state.lock().unwrap().records;
@@ -175,7 +174,7 @@ impl Runs {
             agent_id: agent_id.clone(),
             client_id: client_id.clone(),
             intent: params.intent.clone(),
-            started_at: clock::now(),
+            started_at: stamp::now(),
             session_id: agent_id.strip_prefix("session:").map(str::to_owned),
             idempotency_key: params.idempotency_key.clone(),
         };
@@ -283,7 +282,7 @@ impl Runs {
             state.records
         };
         let status = termination.status();
-        let ended_at = clock::now();
+        let ended_at = stamp::now();
         let record = RunRecord::Ended(Ended {
             run_id: run.id.to_string(),
             agent_id: run.agent_id.clone(),

@@ -18,7 +18,3 @@ pub use error::SessionsError;
 pub use manager::{RunsOf, Sessions};
 pub use methods::register;
 pub use tokens::SessionTokens;
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}

@@ -87,7 +87,7 @@ impl Sessions {
         let mut stored = managed.stored.lock().unwrap();
         let before = stored.record.state;
         change(&mut stored);
-        stored.record.updated_at = crate::now();
+        stored.record.updated_at = tether_core::stamp::now();
         self.store.save(&stored)?;
         let record = &stored.record;
         if record.state != before {
@@ -142,7 +142,7 @@ impl Sessions {
             (None, None) => return Err(invalid("cwd", "give cwd (an existing directory) or repo")),
         };
         let name = params.name.clone().unwrap_or_else(|| format!("session-{}", id[16..].to_lowercase()));
-        let now = crate::now();
+        let now = tether_core::stamp::now();
         let record = SessionRecord {
             session_id: id.clone(),
             name: name.clone(),
