@@ -84,6 +84,11 @@ impl Context {
         self.conn.principal.lock().unwrap().clone()
     }
 
+    /// Authenticated without an agent binding (or auth is off).
+    pub fn is_operator(&self) -> bool {
+        matches!(self.principal(), Some(Principal::Operator) | None)
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.conn.registry
     }

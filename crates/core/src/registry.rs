@@ -60,6 +60,18 @@ impl Registry {
         self.register_in::<M, F, Fut>(Phase::Session, handler);
     }
 
+    /// Registers `M` with a handler that also gets the domain's shared state.
+    pub fn register_with<M, S, F, Fut>(&mut self, state: &Arc<S>, handler: F)
+    where
+        M: Method,
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, Context, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
+    {
+        let state = state.clone();
+        self.register::<M, _, _>(move |cx, params| handler(state.clone(), cx, params));
+    }
+
     pub fn register_in<M, F, Fut>(&mut self, phase: Phase, handler: F)
     where
         M: Method,

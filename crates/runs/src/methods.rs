@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tether_core::{Registry, RpcError};
+use tether_core::Registry;
 use tether_proto::{proposal, runs, tools};
 
 use crate::Runs;
@@ -10,70 +10,28 @@ use crate::Runs;
 pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
 
-    let r = runs.clone();
-    registry.register::<tools::Register, _, _>(move |cx, defs| {
-        let r = r.clone();
-        async move { Ok(r.connections.with(&cx, |c| c.tools.register(defs))?) }
+    registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
+        Ok(r.connections.with(&cx, |c| c.tools.register(defs))?)
     });
-    let r = runs.clone();
-    registry.register::<tools::List, _, _>(move |cx, _| {
-        let r = r.clone();
-        async move { Ok(r.connections.with(&cx, |c| c.tools.definitions())) }
+    registry.register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {
+        Ok(r.connections.with(&cx, |c| c.tools.definitions()))
     });
-    let r = runs.clone();
-    registry.register::<tools::Unregister, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move {
-            let removed = r.connections.with(&cx, |c| c.tools.unregister(&p.name));
-            Ok(tools::UnregisterResult { removed })
-        }
+    registry.register_with::<tools::Unregister, _, _, _>(&runs, |r, cx, p| async move {
+        Ok(tools::UnregisterResult { removed: r.connections.with(&cx, |c| c.tools.unregister(&p.name)) })
     });
-
-    let r = runs.clone();
-    registry.register::<runs::Start, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.start(&cx, p).await.map_err(RpcError::from) }
+    registry.register_with::<runs::Start, _, _, _>(&runs, |r, cx, p| async move { Ok(r.start(&cx, p).await?) });
+    registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move { Ok(r.submit(&cx, p).await?) });
+    registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move { Ok(r.complete(&cx, p).await?) });
+    registry.register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx, p).await?) });
+    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p)?) });
+    registry.register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx, p)?) });
+    registry.register_with::<runs::Subscribe, _, _, _>(&runs, |r, cx, p| async move {
+        Ok(r.subscribe(&cx, &p.run_id).await?)
     });
-    let r = runs.clone();
-    registry.register::<proposal::Submit, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.submit(&cx, p).await.map_err(RpcError::from) }
+    registry.register_with::<runs::Unsubscribe, _, _, _>(&runs, |r, cx, p| async move {
+        Ok(r.unsubscribe(&cx, &p.run_id)?)
     });
-    let r = runs.clone();
-    registry.register::<runs::Complete, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.complete(&cx, p).await.map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::Cancel, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.cancel(&cx, p).await.map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::List, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.list(&cx, p).map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::GetTrace, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.trace(&cx, p).map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::Subscribe, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.subscribe(&cx, &p.run_id).await.map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::Unsubscribe, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.unsubscribe(&cx, &p.run_id).map_err(RpcError::from) }
-    });
-    let r = runs.clone();
-    registry.register::<runs::Resume, _, _>(move |cx, p| {
-        let r = r.clone();
-        async move { r.resume(&cx, &p.run_id).map_err(RpcError::from) }
-    });
+    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, &p.run_id)?) });
 
     registry.on_close(move |conn| runs.connection_closed(conn));
 }

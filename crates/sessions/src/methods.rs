@@ -10,10 +10,7 @@ use crate::Sessions;
 use crate::error::SessionsError;
 
 fn operator(cx: &Context, method: &'static str) -> Result<(), SessionsError> {
-    match cx.principal() {
-        Some(Principal::Operator) | None => Ok(()),
-        Some(Principal::Agent(_)) => Err(SessionsError::OperatorOnly(method)),
-    }
+    if cx.is_operator() { Ok(()) } else { Err(SessionsError::OperatorOnly(method)) }
 }
 
 /// The session a caller may read: any for the operator, its own for a session agent.
@@ -27,71 +24,39 @@ fn readable(cx: &Context, id: &str) -> Result<(), SessionsError> {
 }
 
 pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
-    let s = sessions.clone();
-    registry.register::<sessions::Spawn, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            operator(&cx, "sessions.spawn")?;
-            Ok(s.spawn(p).await?)
-        }
+    registry.register_with::<sessions::Spawn, _, _, _>(&sessions, |s, cx, p| async move {
+        operator(&cx, "sessions.spawn")?;
+        Ok(s.spawn(p).await?)
     });
-    let s = sessions.clone();
-    registry.register::<sessions::List, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            let only = match cx.principal() {
-                Some(Principal::Agent(agent)) => Some(agent.strip_prefix("session:").unwrap_or("\0").to_owned()),
-                _ => None,
-            };
-            Ok(s.list(p.state, only.as_deref()))
-        }
+    registry.register_with::<sessions::List, _, _, _>(&sessions, |s, cx, p| async move {
+        let only = match cx.principal() {
+            Some(Principal::Agent(agent)) => Some(agent.strip_prefix("session:").unwrap_or("\0").to_owned()),
+            _ => None,
+        };
+        Ok(s.list(p.state, only.as_deref()))
     });
-    let s = sessions.clone();
-    registry.register::<sessions::Get, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            readable(&cx, &p.session_id)?;
-            Ok(s.get_record(&p.session_id)?)
-        }
+    registry.register_with::<sessions::Get, _, _, _>(&sessions, |s, cx, p| async move {
+        readable(&cx, &p.session_id)?;
+        Ok(s.get_record(&p.session_id)?)
     });
-    let s = sessions.clone();
-    registry.register::<sessions::Send, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            operator(&cx, "sessions.send")?;
-            Ok(sessions::SendResult { bytes: s.send(&p.session_id, &p.text).await? })
-        }
+    registry.register_with::<sessions::Send, _, _, _>(&sessions, |s, cx, p| async move {
+        operator(&cx, "sessions.send")?;
+        Ok(sessions::SendResult { bytes: s.send(&p.session_id, &p.text).await? })
     });
-    let s = sessions.clone();
-    registry.register::<sessions::Output, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            readable(&cx, &p.session_id)?;
-            Ok(s.output(p).await?)
-        }
+    registry.register_with::<sessions::Output, _, _, _>(&sessions, |s, cx, p| async move {
+        readable(&cx, &p.session_id)?;
+        Ok(s.output(p).await?)
     });
-    let s = sessions.clone();
-    registry.register::<sessions::Stop, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            operator(&cx, "sessions.stop")?;
-            Ok(s.stop(&p.session_id, p.grace_ms).await?)
-        }
+    registry.register_with::<sessions::Stop, _, _, _>(&sessions, |s, cx, p| async move {
+        operator(&cx, "sessions.stop")?;
+        Ok(s.stop(&p.session_id, p.grace_ms).await?)
     });
-    let s = sessions.clone();
-    registry.register::<sessions::Resume, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            operator(&cx, "sessions.resume")?;
-            Ok(s.resume(&p.session_id).await?)
-        }
+    registry.register_with::<sessions::Resume, _, _, _>(&sessions, |s, cx, p| async move {
+        operator(&cx, "sessions.resume")?;
+        Ok(s.resume(&p.session_id).await?)
     });
-    let s = sessions;
-    registry.register::<sessions::Remove, _, _>(move |cx, p| {
-        let s = s.clone();
-        async move {
-            operator(&cx, "sessions.remove")?;
-            Ok(s.remove(&p.session_id, p.delete_workspace).await?)
-        }
+    registry.register_with::<sessions::Remove, _, _, _>(&sessions, |s, cx, p| async move {
+        operator(&cx, "sessions.remove")?;
+        Ok(s.remove(&p.session_id, p.delete_workspace).await?)
     });
 }
