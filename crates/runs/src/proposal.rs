@@ -29,8 +29,7 @@ impl Runs {
                 turn
             };
             if let Some(run) = &run {
-                self.fit(&mut turn);
-                self.append_turn(run, turn.clone()).await?;
+                turn = self.append_turn(run, turn).await?;
             }
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
                 let agent = run
@@ -146,22 +145,6 @@ impl Runs {
         }
         turn.duration_ms = started.elapsed().as_millis() as u64;
         (turn, abort_on_failure)
-    }
-
-    /// A turn over `max_turn_bytes` keeps its facts but loses its output, and fails.
-    fn fit(&self, turn: &mut Turn) {
-        let limit = self.config.max_turn_bytes;
-        let size = serde_json::to_vec(turn).map_or(0, |v| v.len());
-        if size <= limit {
-            return;
-        }
-        turn.output = None;
-        turn.status = ActionStatus::Failed;
-        turn.error = Some(format!("turn record of {size} bytes exceeds runs.max_turn_bytes = {limit}; output dropped"));
-        if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
-            turn.parameters = json!({ "elided": true, "bytes": size });
-            turn.prompt = None;
-        }
     }
 }
 

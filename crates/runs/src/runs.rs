@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tether_core::{Context, Principal, stamp};
 use tether_events::{EventBus, Scope};
+use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
 use tether_store::{Journal, Kind, Record, Recovered};
 use ulid::Ulid;
@@ -224,8 +225,9 @@ impl Runs {
         Ok(Some(run))
     }
 
-    /// Appends one turn, durably; the turn's index is assigned here.
-    pub(crate) async fn append_turn(&self, run: &Run, mut turn: Turn) -> Result<(), RunsError> {
+    /// Appends one turn, durably, and returns it as recorded: with its index, and
+    /// without its output if it was over `max_turn_bytes`.
+    pub(crate) async fn append_turn(&self, run: &Run, mut turn: Turn) -> Result<Turn, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
             let state = run.state.lock().unwrap();
@@ -235,16 +237,24 @@ impl Runs {
             (state.records, state.turns)
         };
         turn.index = index;
-        let checkpoint = json!({"index": index, "action_id": turn.action_id, "tool": turn.tool, "status": turn.status});
-        let record = RunRecord::Turn(turn);
-        self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload: to_json(&record) }]).await?;
+        let mut record = RunRecord::Turn(turn);
+        let mut payload = to_json(&record);
+        if let RunRecord::Turn(turn) = &mut record
+            && payload.len() > self.config.max_turn_bytes
+        {
+            shrink(turn, payload.len(), self.config.max_turn_bytes);
+            payload = to_json(&record);
+        }
+        self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await?;
         let mut state = run.state.lock().unwrap();
         state.records += 1;
         state.turns += 1;
         run.publish(&mut state, &record, seq);
         drop(state);
+        let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
+        let checkpoint = json!({"index": index, "action_id": turn.action_id, "tool": turn.tool, "status": turn.status});
         self.publish(&run_scope(&run.id, &run.agent_id), "runtime.checkpoint", "run.turn", checkpoint);
-        Ok(())
+        Ok(turn)
     }
 
     /// Tells whoever listens whether an agent's tool action succeeded.
@@ -334,6 +344,18 @@ impl Runs {
                 }
             }
         });
+    }
+}
+
+/// A turn over the size limit keeps its facts but loses its output (and, if
+/// still too large, its parameters), and its action fails saying why.
+fn shrink(turn: &mut Turn, size: usize, limit: usize) {
+    turn.output = None;
+    turn.status = ActionStatus::Failed;
+    turn.error = Some(format!("turn record of {size} bytes exceeds runs.max_turn_bytes = {limit}; output dropped"));
+    if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
+        turn.parameters = json!({ "elided": true, "bytes": size });
+        turn.prompt = None;
     }
 }
 
