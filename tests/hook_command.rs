@@ -144,10 +144,9 @@ async fn sighup_reloads_the_policy() {
     assert_eq!(client.call_raw("hooks.ingest", fixture("PreToolUse")).await.unwrap()["decision"], "allow");
     std::fs::copy(policy_fixture(), &policy).unwrap();
     daemon.signal("HUP");
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while client.call_raw("policy.get", json!({})).await.unwrap()["rules"].as_array().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "SIGHUP never reloaded the policy");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("SIGHUP reloads the policy", async || {
+        !client.call_raw("policy.get", json!({})).await.unwrap()["rules"].as_array().unwrap().is_empty()
+    })
+    .await;
     assert_eq!(client.call_raw("hooks.ingest", fixture("PreToolUse")).await.unwrap()["decision"], "deny");
 }

@@ -4,7 +4,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -392,16 +391,9 @@ async fn a_disconnected_owner_leaves_an_incomplete_run_but_a_completed_one_stays
     let status = |list: &Value, id: &str| {
         list["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == id).unwrap()["status"].clone()
     };
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let list = operator.call_raw("runs.list", json!({"agent_id": "leaver"})).await.unwrap();
-        if status(&list, &abandoned) == "incomplete" {
-            assert_eq!(status(&list, &done), "completed");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never swept: {list}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let list = || async { operator.call_raw("runs.list", json!({"agent_id": "leaver"})).await.unwrap() };
+    wait_until("the abandoned run is swept", async || status(&list().await, &abandoned) == "incomplete").await;
+    assert_eq!(status(&list().await, &done), "completed");
     let trace = trace(&operator, &abandoned).await;
     assert_eq!(trace["records"][0]["termination"], json!({"kind": "incomplete"}));
 }
@@ -446,11 +438,10 @@ async fn a_resumable_clients_run_waits_for_the_lease_not_the_grace() {
     witness.close();
     witness.closed().await;
     let operator = server.connect().await;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while trace(&operator, &witness_run).await["records"][0]["record"] != "ended" {
-        assert!(tokio::time::Instant::now() < deadline, "the witness was never swept");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("the witness is swept", async || {
+        trace(&operator, &witness_run).await["records"][0]["record"] == "ended"
+    })
+    .await;
     let second = server.client().agent_id("lazarus").require_capability("runs.resume.v1").connect().await.unwrap();
     let resumed = second.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap();
     assert_eq!(resumed["status"], "in_progress");
@@ -529,14 +520,6 @@ async fn bad_run_params_name_the_field() {
     let bad_action =
         client.call_raw("proposal.submit", json!({"proposal": {"actions": [{"tool": "x"}]}})).await.unwrap_err();
     assert!(bad_action.to_string().contains("params.proposal.actions[0]"), "{bad_action}");
-}
-
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -28,28 +27,18 @@ async fn get(client: &Client, id: &str) -> Value {
 }
 
 async fn wait_for_state(client: &Client, id: &str, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let record = get(client, id).await;
-        if record["state"] == state {
-            return record;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "session never became {state}: {record}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("session {id} is {state}"), async || get(client, id).await["state"] == state).await;
+    get(client, id).await
+}
+
+async fn output(client: &Client, id: &str) -> String {
+    let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+    out["text"].as_str().unwrap().to_owned()
 }
 
 async fn wait_for_output(client: &Client, id: &str, needle: &str) -> String {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
-        let text = out["text"].as_str().unwrap().to_owned();
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "output never showed {needle:?}: {text:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(&format!("session {id} prints {needle:?}"), async || output(client, id).await.contains(needle)).await;
+    output(client, id).await
 }
 
 #[tokio::test]

@@ -229,19 +229,22 @@ impl TestServer {
 
     /// Waits until the server counts exactly `n` open WebSocket connections.
     pub async fn wait_for_connections(&self, n: u64) {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if self.healthz().await["connections"] == n {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "server never reached {n} connections");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until(&format!("the server counts {n} connections"), async || self.healthz().await["connections"] == n)
+            .await;
     }
 
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(PATIENCE, &mut self.task).await.expect("server stops").unwrap();
+    }
+}
+
+/// Polls `done` until it holds; fails the test after `PATIENCE`.
+pub async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
