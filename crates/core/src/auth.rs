@@ -1,22 +1,77 @@
-//! Who is on the other end of a connection.
+//! Who is on the other end of a connection, and the typed identities the domains use.
+
+use std::fmt;
 
 use subtle::ConstantTimeEq;
+
+/// An agent's identity. A managed session's agent is `session:<session id>`; this
+/// type is the one place that spelling is known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentId(String);
+
+const SESSION_PREFIX: &str = "session:";
+
+impl AgentId {
+    pub fn new(id: impl Into<String>) -> AgentId {
+        AgentId(id.into())
+    }
+
+    /// The agent a managed session's token is bound to.
+    pub fn for_session(session_id: &str) -> AgentId {
+        AgentId(format!("{SESSION_PREFIX}{session_id}"))
+    }
+
+    /// The managed session this agent is, if it is one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.strip_prefix(SESSION_PREFIX)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for AgentId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
 
 /// The authenticated identity of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// Authenticated with no agent binding: may see everything.
+    /// Authenticated with no agent binding: may see and name everything.
     Operator,
-    /// Bound to one agent: may see only that agent's runs and sessions.
-    Agent(String),
+    /// Bound to one agent: may see only that agent's runs and sessions, and is
+    /// accounted as itself whatever a payload says.
+    Agent(AgentId),
 }
 
 impl Principal {
-    pub fn agent_id(&self) -> Option<&str> {
+    pub fn agent_id(&self) -> Option<&AgentId> {
         match self {
             Principal::Operator => None,
             Principal::Agent(id) => Some(id),
         }
+    }
+
+    /// The managed session this principal is, if it is one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.agent_id().and_then(AgentId::session_id)
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Principal::Operator)
     }
 }
 
@@ -24,7 +79,13 @@ impl Principal {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Grant {
     /// `Some` for a token scoped to one agent (e.g. a managed session's token).
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
+}
+
+impl Grant {
+    pub fn principal(self) -> Principal {
+        self.agent_id.map_or(Principal::Operator, Principal::Agent)
+    }
 }
 
 /// Checks bearer tokens. Implementations must compare in constant time.
@@ -67,5 +128,15 @@ mod tests {
         assert_eq!(auth.verify("secre"), None);
         assert_eq!(auth.verify("secret2"), None);
         assert_eq!(auth.verify(""), None);
+    }
+
+    #[test]
+    fn a_session_agent_knows_its_session() {
+        let agent = AgentId::for_session("01ABC");
+        assert_eq!(agent.as_str(), "session:01ABC");
+        assert_eq!(agent.session_id(), Some("01ABC"));
+        assert_eq!(AgentId::new("alice").session_id(), None);
+        assert_eq!(Principal::Agent(agent).session_id(), Some("01ABC"));
+        assert_eq!(Principal::Operator.session_id(), None);
     }
 }

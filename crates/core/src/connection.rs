@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -16,6 +16,7 @@ use crate::auth::{Authenticator, Principal};
 use crate::broker::Broker;
 use crate::context::{ConnState, Context, InFlight};
 use crate::dispatch::{Dispatcher, Flow};
+use crate::error::RpcError;
 use crate::limits::ConnectionConfig;
 use crate::outbound::{Closing, Outbound};
 use crate::registry::Registry;
@@ -30,6 +31,15 @@ pub struct ConnectionOptions {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Turns true when the server shuts down; the connection then closes with 1001.
     pub shutdown: watch::Receiver<bool>,
+    /// Asked when the connection authenticates by `session.auth`.
+    pub admission: Option<Arc<dyn Admission>>,
+}
+
+/// How a transport admits a connection that has just authenticated by frame:
+/// typically it moves it from the pool of unauthenticated connections into the
+/// authenticated one, which may be full.
+pub trait Admission: Send + Sync + 'static {
+    fn admit(&self) -> Result<(), RpcError>;
 }
 
 /// Serves one WebSocket connection until either side closes it.
@@ -44,11 +54,16 @@ where
         None => Some(options.principal.unwrap_or(Principal::Operator)),
         Some(_) => options.principal,
     };
+    let preset = std::sync::OnceLock::new();
+    if let Some(principal) = principal {
+        let _ = preset.set(principal);
+    }
     let conn = Arc::new(ConnState {
         id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
         registry,
         authenticator: options.authenticator,
-        principal: std::sync::Mutex::new(principal),
+        principal: preset,
+        admission: options.admission,
         handshake_done: AtomicBool::new(false),
         capabilities: Default::default(),
         outbound: outbound.clone(),
@@ -124,6 +139,11 @@ async fn read_loop<S>(
     let mut ticker = interval_at(Instant::now() + period, period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    let limits = &config.limits;
+    let auth_deadline = sleep_until(last_heard + Duration::from_millis(limits.auth_timeout_ms));
+    let handshake_deadline = sleep_until(last_heard + Duration::from_millis(limits.handshake_timeout_ms));
+    tokio::pin!(auth_deadline, handshake_deadline);
+    let cx = &dispatcher.cx;
 
     loop {
         tokio::select! {
@@ -131,6 +151,17 @@ async fn read_loop<S>(
             _ = closing.changed() => return,
             _ = stopped(&mut shutdown) => {
                 outbound.close(CloseCode::Away, "server shutting down");
+                return;
+            }
+            // Nobody may hold a connection without proving who they are.
+            _ = &mut auth_deadline, if !cx.is_authenticated() => {
+                tracing::debug!("no session.auth before limits.auth_timeout_ms");
+                outbound.close(CloseCode::Policy, "authentication timeout (limits.auth_timeout_ms)");
+                return;
+            }
+            _ = &mut handshake_deadline, if !cx.conn.handshake_done.load(Ordering::Acquire) => {
+                tracing::debug!("no server.handshake before limits.handshake_timeout_ms");
+                outbound.close(CloseCode::Policy, "handshake timeout (limits.handshake_timeout_ms)");
                 return;
             }
             _ = ticker.tick() => {
@@ -188,9 +219,19 @@ fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, Str
         WsError::Capacity(e) => (Some(CloseCode::Size), e.to_string()),
         WsError::Utf8(_) => (Some(CloseCode::Invalid), "text frame is not valid UTF-8".into()),
         WsError::Protocol(e) => (Some(CloseCode::Protocol), e.to_string()),
+        // A transport that caps what a peer may send (before authentication) says so this way.
+        WsError::Io(e) if e.get_ref().is_some_and(|inner| inner.is::<TransportLimit>()) => {
+            (Some(CloseCode::Size), e.to_string())
+        }
         _ => (None, String::new()),
     }
 }
+
+/// The error a transport's reader returns when a peer exceeds a byte limit it
+/// enforces below the WebSocket layer; the connection closes with 1009 and this text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransportLimit(pub String);
 
 /// Writes queued messages, batching whatever is ready into one flush.
 async fn write_loop<K>(

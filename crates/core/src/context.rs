@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,6 +11,8 @@ use tokio::sync::oneshot;
 
 use crate::auth::{Authenticator, Principal};
 use crate::broker::{Broker, CallError};
+use crate::connection::Admission;
+use crate::error::RpcError;
 use crate::outbound::{Closed, Outbound};
 use crate::registry::Registry;
 
@@ -25,7 +27,9 @@ pub(crate) struct ConnState {
     pub(crate) registry: Arc<Registry>,
     /// `None` when the daemon runs with `--no-auth`.
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
-    pub(crate) principal: Mutex<Option<Principal>>,
+    /// Set once, by the transport (a bearer header, `--no-auth`) or by `session.auth`.
+    pub(crate) principal: OnceLock<Principal>,
+    pub(crate) admission: Option<Arc<dyn Admission>>,
     pub(crate) handshake_done: AtomicBool,
     pub(crate) capabilities: Mutex<Vec<String>>,
     pub(crate) outbound: Outbound,
@@ -79,14 +83,19 @@ impl Context {
         self.conn.id
     }
 
-    /// Who is calling; `None` before authentication.
-    pub fn principal(&self) -> Option<Principal> {
-        self.conn.principal.lock().unwrap().clone()
+    /// Who is calling. The dispatcher runs nothing but `session.auth` before a
+    /// connection is authenticated, so every handler that asks has an answer.
+    pub fn principal(&self) -> &Principal {
+        self.conn.principal.get().expect("no handler but session.auth runs before authentication")
+    }
+
+    pub(crate) fn is_authenticated(&self) -> bool {
+        self.conn.principal.get().is_some()
     }
 
     /// Authenticated without an agent binding (or auth is off).
     pub fn is_operator(&self) -> bool {
-        matches!(self.principal(), Some(Principal::Operator) | None)
+        self.principal().is_operator()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -97,8 +106,20 @@ impl Context {
         self.conn.authenticator.as_deref()
     }
 
-    pub(crate) fn authenticate(&self, principal: Principal) {
-        *self.conn.principal.lock().unwrap() = Some(principal);
+    /// Binds the connection to `principal`, once: an identity never changes under
+    /// the subscriptions and runs made with it. The transport may still refuse
+    /// (its pool of authenticated connections is full).
+    pub(crate) fn authenticate(&self, principal: Principal) -> Result<(), RpcError> {
+        if self.is_authenticated() {
+            return Err(RpcError::InvalidRequest("this connection is already authenticated".into()));
+        }
+        if let Some(admission) = &self.conn.admission {
+            admission.admit()?;
+        }
+        self.conn
+            .principal
+            .set(principal)
+            .map_err(|_| RpcError::InvalidRequest("this connection is already authenticated".into()))
     }
 
     pub(crate) fn complete_handshake(&self, capabilities: Vec<String>) {

@@ -23,6 +23,11 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
                 "paramStructure": "either",
                 "params": [{ "name": "params", "required": true, "schema": params }],
                 "result": { "name": "result", "schema": result },
+                // Who may call it: "operator" or "authenticated" (OpenRPC allows x- extensions).
+                "x-access": match entry.access {
+                    crate::registry::Access::Operator => "operator",
+                    crate::registry::Access::Authenticated => "authenticated",
+                },
             })
         })
         .collect();

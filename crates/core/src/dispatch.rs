@@ -3,6 +3,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
 use tether_proto::{ErrorObject, Method, session::Auth};
@@ -11,7 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::parse::{Frame, Item, parse_frame};
-use crate::registry::Phase;
+use crate::registry::{Access, Phase};
 
 type ReplyFuture = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
 
@@ -35,10 +38,18 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     pub(crate) async fn on_text(&self, text: &str) -> Flow {
         let limits = &self.config.limits;
-        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
-        if self.cx.principal().is_none() {
+        if !self.cx.is_authenticated() {
+            // Checked before parsing: an unauthenticated peer gets no work done for it.
+            if text.len() > limits.max_preauth_bytes {
+                let reason =
+                    format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
+                self.cx.conn.outbound.close(CloseCode::Size, &reason);
+                return Flow::Close;
+            }
+            let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
             return self.before_auth(frame).await;
         }
+        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         match frame {
             Frame::Rejected(error) => self.send(Some(error_response(None, &error))).await,
             Frame::Single(item) => match self.prepare(item) {
@@ -65,7 +76,7 @@ impl Dispatcher {
                 if let Pending::Run(future) = self.prepare(Item::Call { id: Some(id), method, params }) {
                     self.send(future.await).await;
                 }
-                if self.cx.principal().is_some() {
+                if self.cx.is_authenticated() {
                     return Flow::Continue;
                 }
             }
@@ -126,8 +137,14 @@ impl Dispatcher {
         if entry.phase == Phase::Session && !conn.handshake_done.load(std::sync::atomic::Ordering::Acquire) {
             return fail(id, RpcError::HandshakeRequired(method));
         }
-        if !conn.in_flight.acquire(self.config.limits.max_in_flight) {
-            return fail(id, RpcError::Overloaded(self.config.limits.max_in_flight));
+        // Access is declared at registration and checked here, never in handlers.
+        if entry.access == Access::Operator && !self.cx.is_operator() {
+            return fail(id, RpcError::Denied(format!("{method} is for the operator only")));
+        }
+        let max_in_flight = self.config.limits.max_in_flight;
+        if !conn.in_flight.acquire(max_in_flight) {
+            let what = "too many requests in flight on this connection";
+            return fail(id, RpcError::limit(what, "limits.max_in_flight", max_in_flight));
         }
         let cancelled = match &id {
             None => None,
@@ -140,7 +157,14 @@ impl Dispatcher {
                 }
             },
         };
-        let handler = (entry.handler)(self.cx.clone(), params);
+        // A panicking handler costs its own request (-32603), not the connection.
+        let handler = AssertUnwindSafe((entry.handler)(self.cx.clone(), params)).catch_unwind().map(move |outcome| {
+            outcome.unwrap_or_else(|panic| {
+                let message = panic_message(&*panic);
+                tracing::error!(%method, panic = message, "handler panicked");
+                Err(RpcError::Internal(format!("the handler of {method} failed unexpectedly")))
+            })
+        });
         let slot = Slot { cx: self.cx.clone(), id: id.clone() };
         Pending::Run(Box::pin(async move {
             let result = match cancelled {
@@ -178,6 +202,10 @@ impl Dispatcher {
             send_json(&self.cx, &reply).await;
         }
     }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
 }
 
 /// Frees an in-flight slot however the request ends, even if its task is dropped.

@@ -26,8 +26,9 @@ pub enum RpcError {
     VersionMismatch { client_min: u32, client_max: u32, server_min: u32, server_max: u32 },
     #[error("required capabilities not supported: {}", .0.join(", "))]
     CapabilityUnsupported(Vec<String>),
-    #[error("too many requests in flight on this connection (limits.max_in_flight = {0})")]
-    Overloaded(usize),
+    /// A configured cap was reached: -32002, with the limit's name and value in `data`.
+    #[error("{what} ({limit} = {value})")]
+    Limit { what: String, limit: &'static str, value: u64 },
     #[error("denied: {0}")]
     Denied(String),
     #[error("request cancelled")]
@@ -52,7 +53,7 @@ impl RpcError {
             RpcError::HandshakeRequired(_) => codes::HANDSHAKE_REQUIRED,
             RpcError::VersionMismatch { .. } => codes::VERSION_MISMATCH,
             RpcError::CapabilityUnsupported(_) => codes::CAPABILITY_UNSUPPORTED,
-            RpcError::Overloaded(_) => codes::OVERLOADED,
+            RpcError::Limit { .. } => codes::OVERLOADED,
             RpcError::Denied(_) => codes::DENIED,
             RpcError::Cancelled => codes::REQUEST_CANCELLED,
             RpcError::Callback(CallError::Timeout { .. }) => codes::DEADLINE_EXCEEDED,
@@ -68,15 +69,51 @@ impl RpcError {
                 "server_protocol_version_max": server_max,
             })),
             RpcError::CapabilityUnsupported(missing) => Some(json!({ "missing": missing })),
-            RpcError::Overloaded(limit) => Some(json!({ "limit": "limits.max_in_flight", "value": limit })),
+            RpcError::Limit { limit, value, .. } => Some(json!({ "limit": limit, "value": value })),
             RpcError::Custom { data, .. } => data.clone(),
             _ => None,
         }
     }
 }
 
+impl RpcError {
+    pub fn limit(what: impl Into<String>, limit: &'static str, value: impl TryInto<u64>) -> RpcError {
+        RpcError::Limit { what: what.into(), limit, value: value.try_into().unwrap_or(u64::MAX) }
+    }
+}
+
+/// The longest error message sent: messages can quote client input (serde names the
+/// bad value), and an error must never echo a megabyte back.
+const MAX_MESSAGE_BYTES: usize = 512;
+
 impl From<&RpcError> for ErrorObject {
     fn from(err: &RpcError) -> Self {
-        ErrorObject { code: err.code(), message: err.to_string(), data: err.data() }
+        ErrorObject { code: err.code(), message: excerpt(&err.to_string(), MAX_MESSAGE_BYTES), data: err.data() }
+    }
+}
+
+/// At most `max` bytes of `text` (cut on a character boundary), marked with `…` when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_never_echo_more_than_a_prefix() {
+        let huge = RpcError::MethodNotFound("é".repeat(100_000));
+        let object = ErrorObject::from(&huge);
+        assert!(object.message.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8(), "{}", object.message.len());
+        assert!(object.message.ends_with('…'));
+        assert_eq!(excerpt("short", 64), "short");
     }
 }

@@ -19,16 +19,17 @@ mod outbound;
 mod parse;
 mod registry;
 pub mod stamp;
+pub mod trim;
 
-pub use auth::{AnyOf, Authenticator, Grant, Principal, StaticToken};
+pub use auth::{AgentId, AnyOf, Authenticator, Grant, Principal, StaticToken};
 pub use broker::CallError;
-pub use connection::{ConnectionOptions, serve_connection};
+pub use connection::{Admission, ConnectionOptions, TransportLimit, serve_connection};
 pub use context::Context;
-pub use error::RpcError;
+pub use error::{RpcError, excerpt};
 pub use ids::new_id;
 pub use limits::{ConnectionConfig, Keepalive, Limits};
 pub use outbound::Closed;
-pub use registry::{Phase, Registry};
+pub use registry::{Access, Phase, Registered, Registry};
 
 /// The server's own version, reported by `server.handshake` and `/healthz`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,8 +19,23 @@ pub struct Limits {
     pub max_in_flight: usize,
     /// Longest string id accepted, in bytes.
     pub max_id_bytes: usize,
-    /// Most open WebSocket connections; further upgrades get HTTP 503.
+    /// Most open authenticated WebSocket connections; further ones get HTTP 503
+    /// (or, authenticating by frame, -32002 and a close).
     pub max_connections: usize,
+    /// Most WebSocket connections waiting to authenticate, kept apart from
+    /// `max_connections` so they can never take an authenticated client's place.
+    /// Further upgrades without a bearer header get HTTP 503.
+    pub max_unauthenticated: usize,
+    /// Most accepted sockets still sending their HTTP request head; more are closed at once.
+    pub max_pending_upgrades: usize,
+    /// How long a socket may take to send its HTTP request head (and a POST body).
+    pub head_timeout_ms: u64,
+    /// How long a connection may stay unauthenticated; then it is closed with 1008.
+    pub auth_timeout_ms: u64,
+    /// How long after opening a connection must have completed `server.handshake`.
+    pub handshake_timeout_ms: u64,
+    /// Most bytes a connection may send before it authenticates; more closes it with 1009.
+    pub max_preauth_bytes: usize,
     /// Outgoing messages queued per connection before it counts as stalled.
     pub outbound_queue: usize,
     /// How long the outbound queue may stay full before the connection is closed with 1008.
@@ -41,6 +56,12 @@ impl Default for Limits {
             max_in_flight: 256,
             max_id_bytes: 256,
             max_connections: 1024,
+            max_unauthenticated: 64,
+            max_pending_upgrades: 256,
+            head_timeout_ms: 5_000,
+            auth_timeout_ms: 5_000,
+            handshake_timeout_ms: 10_000,
+            max_preauth_bytes: 64 << 10,
             outbound_queue: 1024,
             stall_timeout_ms: 10_000,
             read_buffer_bytes: 4 << 10,
@@ -60,6 +81,12 @@ impl Limits {
             ("max_in_flight", self.max_in_flight),
             ("max_id_bytes", self.max_id_bytes),
             ("max_connections", self.max_connections),
+            ("max_unauthenticated", self.max_unauthenticated),
+            ("max_pending_upgrades", self.max_pending_upgrades),
+            ("head_timeout_ms", self.head_timeout_ms as usize),
+            ("auth_timeout_ms", self.auth_timeout_ms as usize),
+            ("handshake_timeout_ms", self.handshake_timeout_ms as usize),
+            ("max_preauth_bytes", self.max_preauth_bytes),
             ("outbound_queue", self.outbound_queue),
             ("read_buffer_bytes", self.read_buffer_bytes),
         ];
@@ -74,6 +101,10 @@ impl Limits {
 
     pub fn stall_timeout(&self) -> Duration {
         Duration::from_millis(self.stall_timeout_ms)
+    }
+
+    pub fn head_timeout(&self) -> Duration {
+        Duration::from_millis(self.head_timeout_ms)
     }
 }
 

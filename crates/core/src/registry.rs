@@ -26,9 +26,20 @@ pub enum Phase {
     Session,
 }
 
+/// Who may call a method once the connection is in its phase. Checked in one
+/// place (the dispatcher), never inside handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any authenticated principal (handlers then scope what an agent sees).
+    Authenticated,
+    /// Only the operator; agents get -32003 naming the method.
+    Operator,
+}
+
 pub(crate) struct Entry {
     pub(crate) summary: &'static str,
     pub(crate) phase: Phase,
+    pub(crate) access: Access,
     pub(crate) schemas: fn(&mut SchemaGenerator) -> (Schema, Schema),
     pub(crate) handler: Handler,
 }
@@ -51,17 +62,17 @@ impl Registry {
     }
 
     /// Registers `M` for the session phase (after the handshake).
-    pub fn register<M, F, Fut>(&mut self, handler: F)
+    pub fn register<M, F, Fut>(&mut self, handler: F) -> Registered<'_>
     where
         M: Method,
         F: Fn(Context, M::Params) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
     {
-        self.register_in::<M, F, Fut>(Phase::Session, handler);
+        self.register_in::<M, F, Fut>(Phase::Session, handler)
     }
 
     /// Registers `M` with a handler that also gets the domain's shared state.
-    pub fn register_with<M, S, F, Fut>(&mut self, state: &Arc<S>, handler: F)
+    pub fn register_with<M, S, F, Fut>(&mut self, state: &Arc<S>, handler: F) -> Registered<'_>
     where
         M: Method,
         S: Send + Sync + 'static,
@@ -69,10 +80,10 @@ impl Registry {
         Fut: Future<Output = Result<M::Result, RpcError>> + Send + 'static,
     {
         let state = state.clone();
-        self.register::<M, _, _>(move |cx, params| handler(state.clone(), cx, params));
+        self.register::<M, _, _>(move |cx, params| handler(state.clone(), cx, params))
     }
 
-    pub fn register_in<M, F, Fut>(&mut self, phase: Phase, handler: F)
+    pub fn register_in<M, F, Fut>(&mut self, phase: Phase, handler: F) -> Registered<'_>
     where
         M: Method,
         F: Fn(Context, M::Params) -> Fut + Send + Sync + 'static,
@@ -87,9 +98,11 @@ impl Registry {
                 serde_json::to_value(result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });
-        let entry = Entry { summary: M::SUMMARY, phase, schemas: schemas::<M>, handler: erased };
+        let entry =
+            Entry { summary: M::SUMMARY, phase, access: Access::Authenticated, schemas: schemas::<M>, handler: erased };
         let previous = self.methods.insert(M::NAME, entry);
         assert!(previous.is_none(), "method {} registered twice", M::NAME);
+        Registered(self.methods.get_mut(M::NAME).expect("just inserted"))
     }
 
     /// Runs `hook` with the connection id whenever a connection closes.
@@ -112,6 +125,16 @@ impl Registry {
 
     pub(crate) fn get(&self, method: &str) -> Option<&Entry> {
         self.methods.get(method)
+    }
+}
+
+/// A method just registered; declares who may call it.
+pub struct Registered<'a>(&'a mut Entry);
+
+impl Registered<'_> {
+    /// Only the operator may call this method.
+    pub fn operator_only(self) {
+        self.0.access = Access::Operator;
     }
 }
 

@@ -2,7 +2,6 @@
 //! the WebSocket upgrade, then hand the socket to the dispatcher.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
 use tether_core::{ConnectionOptions, Principal, serve_connection};
@@ -13,9 +12,10 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::http::{self, HeadError, RequestHead};
 use crate::listener::Shared;
+use crate::pools::{Gate, Metered, Slot};
 
-/// A client gets this long to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Room for WebSocket framing (headers, a pong) on top of `limits.max_preauth_bytes`.
+const FRAMING_SLACK: usize = 1024;
 
 /// Where a stream came from; decides which browser checks apply.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -24,11 +24,14 @@ pub(crate) enum Transport {
     Unix,
 }
 
-pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<Shared>)
+pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<Shared>, pending: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (head, leftover) = match tokio::time::timeout(HEAD_TIMEOUT, http::read_head(&mut stream)).await {
+    let head_timeout = shared.config.connection.limits.head_timeout();
+    let read = tokio::time::timeout(head_timeout, http::read_head(&mut stream)).await;
+    drop(pending);
+    let (head, leftover) = match read {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(HeadError::TooLarge)) => {
             return drop(http::respond_text(&mut stream, 431, "request head too large\n").await);
@@ -45,7 +48,7 @@ where
         return drop(post_hooks(&mut stream, &head, leftover, transport, &shared).await);
     }
     if !head.is_websocket_upgrade() {
-        return drop(plain_http(&mut stream, &head, &shared).await);
+        return drop(plain_http(&mut stream, &head, transport, &shared).await);
     }
     let principal = match check_upgrade(&head, transport, &shared) {
         Ok(principal) => principal,
@@ -54,11 +57,18 @@ where
             return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
-    let Some(_slot) = shared.try_admit() else {
-        let why = format!(
-            "too many connections (limits.max_connections = {})\n",
-            shared.config.connection.limits.max_connections
-        );
+    let Some(gate) = admit(&shared, principal.is_some()) else {
+        let pool = if principal.is_some() || shared.config.authenticator.is_none() {
+            &shared.connections
+        } else {
+            &shared.unauthenticated
+        };
+        let hint = if pool.limit == "limits.max_unauthenticated" {
+            "; authenticate with an `Authorization: Bearer` header instead"
+        } else {
+            ""
+        };
+        let why = format!("too many connections ({} = {}){hint}\n", pool.limit, pool.max());
         return drop(http::respond_text(&mut stream, 503, &why).await);
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
@@ -69,6 +79,7 @@ where
     if stream.write_all(accept.as_bytes()).await.is_err() {
         return;
     }
+    let stream = Metered { inner: stream, gate: gate.clone() };
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
     let (sink, stream) = ws.split();
     let options = ConnectionOptions {
@@ -76,8 +87,21 @@ where
         principal,
         authenticator: shared.config.authenticator.clone(),
         shutdown: shared.shutdown.subscribe(),
+        admission: Some(gate),
     };
     serve_connection(stream, sink, shared.registry.clone(), options).await;
+}
+
+/// A place for a new WebSocket: among the authenticated connections when it is
+/// already authenticated (bearer header, or auth off), else among those waiting
+/// for `session.auth`, metered until then. `None` when that pool is full.
+fn admit(shared: &Shared, authenticated: bool) -> Option<Arc<Gate>> {
+    let connections = shared.connections.clone();
+    if authenticated || shared.config.authenticator.is_none() {
+        return shared.connections.try_acquire().map(|slot| Gate::open(slot, connections));
+    }
+    let budget = shared.config.connection.limits.max_preauth_bytes + FRAMING_SLACK;
+    shared.unauthenticated.try_acquire().map(|slot| Gate::closed(slot, connections, budget))
 }
 
 fn ws_config(shared: &Shared) -> WebSocketConfig {
@@ -132,7 +156,7 @@ fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Principal>, (u16
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
             let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
-            Ok(Some(grant.agent_id.map_or(Principal::Operator, Principal::Agent)))
+            Ok(Some(grant.principal()))
         }
     }
 }
@@ -166,7 +190,8 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
         }
         _ => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
     };
-    let body = match tokio::time::timeout(HEAD_TIMEOUT, http::read_body(stream, leftover, length)).await {
+    let head_timeout = shared.config.connection.limits.head_timeout();
+    let body = match tokio::time::timeout(head_timeout, http::read_body(stream, leftover, length)).await {
         Ok(Ok(body)) => body,
         _ => return http::respond_text(stream, 400, "incomplete body\n").await,
     };
@@ -201,16 +226,29 @@ fn is_loopback_host(host: &str) -> bool {
     name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn plain_http<S: AsyncWrite + Unpin>(stream: &mut S, head: &RequestHead, shared: &Shared) -> std::io::Result<()> {
+async fn plain_http<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &RequestHead,
+    transport: Transport,
+    shared: &Shared,
+) -> std::io::Result<()> {
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/healthz") => {
+            // A page on a foreign origin (DNS rebinding) may not read even this.
+            if let Err((status, why)) = check_browser(head, transport, shared) {
+                return http::respond_text(stream, status, &format!("{why}\n")).await;
+            }
+            let problems = shared.config.health.as_ref().map(|h| h.problems()).unwrap_or_default();
+            let (status, state) = if problems.is_empty() { (200, "ok") } else { (503, "degraded") };
             let body = serde_json::json!({
-                "status": "ok",
+                "status": state,
+                "problems": problems,
                 "version": tether_core::SERVER_VERSION,
                 "uptime_s": shared.started.elapsed().as_secs(),
                 "connections": shared.connection_count(),
+                "unauthenticated": shared.unauthenticated.count(),
             });
-            http::respond(stream, 200, "application/json", &body.to_string()).await
+            http::respond(stream, status, "application/json", &body.to_string()).await
         }
         _ => {
             http::respond_text(

@@ -4,6 +4,7 @@
 mod front;
 mod http;
 mod listener;
+mod pools;
 pub mod token;
 
 pub use listener::{Server, ServerError};
@@ -21,6 +22,13 @@ pub trait HookEndpoint: Send + Sync + 'static {
         principal: Principal,
         body: serde_json::Value,
     ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
+}
+
+/// What `/healthz` reports beyond "the daemon answers": each domain's problems.
+pub trait Health: Send + Sync + 'static {
+    /// Empty when healthy; otherwise one sentence per problem (the daemon is then
+    /// `degraded` and `/healthz` answers 503).
+    fn problems(&self) -> Vec<String>;
 }
 
 use std::net::SocketAddr;
@@ -43,4 +51,6 @@ pub struct ServerConfig {
     pub connection: ConnectionConfig,
     /// Serves `POST /hooks` when set.
     pub hooks: Option<Arc<dyn HookEndpoint>>,
+    /// Consulted by `/healthz`.
+    pub health: Option<Arc<dyn Health>>,
 }

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::ServerConfig;
 use crate::front::{self, Transport};
+use crate::pools::{Pool, Slot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -41,34 +42,17 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     pub(crate) loopback_only: bool,
     pub(crate) shutdown: watch::Sender<bool>,
-    /// Open WebSocket connections; watched so shutdown can wait for zero.
-    connections: watch::Sender<usize>,
+    /// Accepted sockets still sending their request head.
+    pub(crate) pending: Arc<Pool>,
+    /// WebSockets waiting for `session.auth`.
+    pub(crate) unauthenticated: Arc<Pool>,
+    /// Authenticated WebSockets.
+    pub(crate) connections: Arc<Pool>,
 }
 
 impl Shared {
     pub(crate) fn connection_count(&self) -> usize {
-        *self.connections.borrow()
-    }
-
-    /// Counts a new connection unless the limit is reached; the guard uncounts it.
-    pub(crate) fn try_admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let max = self.config.connection.limits.max_connections;
-        let admitted = self.connections.send_if_modified(|n| {
-            if *n >= max {
-                return false;
-            }
-            *n += 1;
-            true
-        });
-        admitted.then(|| ConnectionSlot(self.clone()))
-    }
-}
-
-pub(crate) struct ConnectionSlot(Arc<Shared>);
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.connections.send_modify(|n| *n -= 1);
+        self.connections.count()
     }
 }
 
@@ -99,14 +83,17 @@ impl Server {
             Some(path) => Some((bind_unix(path)?, path.clone())),
             None => None,
         };
+        let limits = &config.connection.limits;
         let shared = Arc::new(Shared {
+            pending: Pool::new(limits.max_pending_upgrades, "limits.max_pending_upgrades"),
+            unauthenticated: Pool::new(limits.max_unauthenticated, "limits.max_unauthenticated"),
+            connections: Pool::new(limits.max_connections, "limits.max_connections"),
             connection_config: Arc::new(config.connection.clone()),
             config,
             registry: Arc::new(registry),
             started: Instant::now(),
             loopback_only,
             shutdown: watch::channel(false).0,
-            connections: watch::channel(0).0,
         });
         Ok(Server { tcp, unix, shared })
     }
@@ -132,9 +119,9 @@ impl Server {
         }
         tracing::info!(connections = shared.connection_count(), "shutting down");
         shared.shutdown.send_replace(true);
-        let mut open = shared.connections.subscribe();
         let grace = shared.config.connection.close_timeout + std::time::Duration::from_secs(1);
-        if tokio::time::timeout(grace, open.wait_for(|n| *n == 0)).await.is_err() {
+        let all_closed = async { tokio::join!(shared.connections.wait_empty(), shared.unauthenticated.wait_empty()) };
+        if tokio::time::timeout(grace, all_closed).await.is_err() {
             tracing::warn!(connections = shared.connection_count(), "connections still open after the shutdown grace");
         }
         if let Some((_, path)) = unix {
@@ -148,8 +135,9 @@ async fn accept_tcp(listener: Option<TcpListener>, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
+                let Some(pending) = admit_pending(&shared) else { continue };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone()));
+                tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone(), pending));
             }
             Err(e) => accept_failed(e).await,
         }
@@ -161,11 +149,22 @@ async fn accept_unix(listener: Option<&UnixListener>, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                tokio::spawn(front::handle(stream, Transport::Unix, shared.clone()));
+                let Some(pending) = admit_pending(&shared) else { continue };
+                tokio::spawn(front::handle(stream, Transport::Unix, shared.clone(), pending));
             }
             Err(e) => accept_failed(e).await,
         }
     }
+}
+
+/// A place among the sockets still sending their head; without one the socket is
+/// closed at once (it would cost a descriptor and a task for nothing).
+fn admit_pending(shared: &Arc<Shared>) -> Option<Slot> {
+    let slot = shared.pending.try_acquire();
+    if slot.is_none() {
+        tracing::debug!(limit = shared.pending.max(), "closed a socket: limits.max_pending_upgrades reached");
+    }
+    slot
 }
 
 /// Out of file descriptors and the like: back off instead of spinning.

@@ -2,7 +2,7 @@
 
 use tether_proto::session::{Auth, AuthParams, AuthResult};
 
-use crate::auth::Principal;
+use crate::auth::{AgentId, Principal};
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
@@ -12,15 +12,18 @@ pub(super) fn register(registry: &mut Registry) {
 }
 
 fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
+    let asked = params.agent_id.map(AgentId::new);
     let agent_id = match cx.authenticator() {
-        None => params.agent_id,
+        None => asked,
         Some(authenticator) => {
             let grant =
                 authenticator.verify(&params.token).ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
-            match (grant.agent_id, params.agent_id) {
+            match (grant.agent_id, asked) {
                 (Some(bound), Some(asked)) if bound != asked => {
                     return Err(RpcError::AuthRequired(format!(
-                        "this token is bound to agent {bound:?}, not {asked:?}"
+                        "this token is bound to agent {:?}, not {:?}",
+                        bound.as_str(),
+                        crate::excerpt(asked.as_str(), 64)
                     )));
                 }
                 (Some(bound), _) => Some(bound),
@@ -28,9 +31,9 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
             }
         }
     };
-    if agent_id.as_deref().is_some_and(str::is_empty) {
+    if agent_id.as_ref().is_some_and(|a| a.as_str().is_empty()) {
         return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
     }
-    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent));
-    Ok(AuthResult { ok: true, auth_enabled: cx.authenticator().is_some(), agent_id })
+    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent))?;
+    Ok(AuthResult { ok: true, auth_enabled: cx.authenticator().is_some(), agent_id: agent_id.map(AgentId::into_string) })
 }

@@ -1,0 +1,124 @@
+//! Keeping client data small where it is stored or echoed: a large JSON value is
+//! replaced by its head, its tail and its original size.
+
+use serde_json::{Value, json};
+
+/// The size of `value` serialized as JSON, without building the text.
+pub fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("a Value always serializes");
+    count.0
+}
+
+/// Replaces a value larger than `limit` (as JSON; strings by their text) with
+/// `{head, tail, elided, original_bytes}`, keeping `limit` bytes in all.
+pub fn head_and_tail(value: &mut Value, limit: usize) {
+    let text = match &mut *value {
+        Value::String(s) if s.len() <= limit => return,
+        Value::String(s) => std::mem::take(s),
+        other if json_len(other) <= limit => return,
+        other => other.to_string(),
+    };
+    let half = limit / 2;
+    *value = json!({
+        "head": prefix(&text, half),
+        "tail": suffix(&text, half),
+        "elided": "…",
+        "original_bytes": text.len(),
+    });
+}
+
+/// Bounds a whole payload to about `limit` bytes: objects and arrays keep their
+/// shape and share the budget among their members, so small fields (names, ids)
+/// survive whole and only the large ones are cut. Returns the final size.
+pub fn bound(value: &mut Value, limit: usize) -> usize {
+    let size = json_len(value);
+    if size <= limit {
+        return size;
+    }
+    let share = |n: usize| (limit / n.max(1)).max(MIN_SHARE);
+    match value {
+        Value::Object(map) => {
+            let each = share(map.len());
+            for member in map.values_mut() {
+                bound(member, each);
+            }
+        }
+        Value::Array(items) if items.len() <= MAX_ITEMS => {
+            let each = share(items.len());
+            for item in items.iter_mut() {
+                bound(item, each);
+            }
+        }
+        _ => {}
+    }
+    if json_len(value) > limit + SLACK {
+        head_and_tail(value, limit);
+    }
+    json_len(value)
+}
+
+/// The least budget one member gets, so a wide object is not cut to nothing.
+const MIN_SHARE: usize = 256;
+/// Arrays longer than this are cut as a whole.
+const MAX_ITEMS: usize = 64;
+/// What the markers of a cut may add on top of the limit.
+const SLACK: usize = 256;
+
+fn prefix(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn suffix(s: &str, n: usize) -> &str {
+    let mut start = s.len().saturating_sub(n);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_values_keep_head_tail_and_size() {
+        let mut big = json!("a".repeat(3000) + &"z".repeat(3000));
+        head_and_tail(&mut big, 4096);
+        assert_eq!(big["original_bytes"], 6000);
+        assert_eq!(big["head"].as_str().unwrap(), "a".repeat(2048));
+        assert_eq!(big["tail"].as_str().unwrap(), "z".repeat(2048));
+        let mut small = json!({"stdout": "ok"});
+        head_and_tail(&mut small, 4096);
+        assert_eq!(small, json!({"stdout": "ok"}));
+    }
+
+    #[test]
+    fn bound_keeps_small_fields_and_cuts_large_ones() {
+        let mut payload = json!({
+            "tool": "Bash",
+            "input": {"command": "x".repeat(1 << 20), "cwd": "/tmp"},
+            "many": (0..10_000).collect::<Vec<u32>>(),
+        });
+        let size = bound(&mut payload, 16 << 10);
+        assert!(size <= (16 << 10) + SLACK, "{size}");
+        assert_eq!(payload["tool"], "Bash");
+        assert_eq!(payload["input"]["cwd"], "/tmp");
+        assert_eq!(payload["input"]["command"]["original_bytes"], 1 << 20);
+        assert!(payload["many"]["original_bytes"].as_u64().unwrap() > 40_000);
+    }
+}

@@ -1,0 +1,179 @@
+//! The three pools a stream passes through, each with its own cap, so that no
+//! stage can be filled by peers who never get further:
+//! - `pending`: accepted sockets still sending their HTTP request head;
+//! - `unauthenticated`: WebSockets waiting for `session.auth`;
+//! - `connections`: authenticated WebSockets.
+//!
+//! A connection that authenticates by frame moves from the second to the third
+//! through [`Gate`], which also lifts the byte budget of its [`Metered`] reader.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tether_core::{Admission, RpcError, TransportLimit};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+
+/// A count with a cap; watched, so shutdown can wait for zero.
+pub(crate) struct Pool {
+    count: watch::Sender<usize>,
+    max: usize,
+    /// The configuration key of `max`, for errors.
+    pub(crate) limit: &'static str,
+}
+
+impl Pool {
+    pub(crate) fn new(max: usize, limit: &'static str) -> Arc<Pool> {
+        Arc::new(Pool { count: watch::channel(0).0, max, limit })
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Takes a place unless the pool is full; dropping the slot gives it back.
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.max;
+        let admitted = self.count.send_if_modified(|n| {
+            if *n >= max {
+                return false;
+            }
+            *n += 1;
+            true
+        });
+        admitted.then(|| Slot(self.clone()))
+    }
+
+    pub(crate) async fn wait_empty(&self) {
+        let _ = self.count.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+pub(crate) struct Slot(Arc<Pool>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.count.send_modify(|n| *n -= 1);
+    }
+}
+
+/// One WebSocket's place: in the unauthenticated pool until it authenticates,
+/// then in the authenticated one; and how many bytes it has read meanwhile.
+pub(crate) struct Gate {
+    slot: Mutex<Slot>,
+    connections: Arc<Pool>,
+    open: AtomicBool,
+    read: AtomicUsize,
+    /// Bytes (frames included) an unauthenticated peer may send.
+    budget: usize,
+}
+
+impl Gate {
+    /// A connection already authenticated (bearer header, or no auth): its slot is
+    /// in `connections` and nothing is metered.
+    pub(crate) fn open(slot: Slot, connections: Arc<Pool>) -> Arc<Gate> {
+        Arc::new(Gate { slot: Mutex::new(slot), connections, open: AtomicBool::new(true), read: 0.into(), budget: 0 })
+    }
+
+    /// A connection that must still authenticate, holding an unauthenticated slot.
+    pub(crate) fn closed(slot: Slot, connections: Arc<Pool>, budget: usize) -> Arc<Gate> {
+        Arc::new(Gate { slot: Mutex::new(slot), connections, open: AtomicBool::new(false), read: 0.into(), budget })
+    }
+}
+
+impl Admission for Gate {
+    fn admit(&self) -> Result<(), RpcError> {
+        let slot = self.connections.try_acquire().ok_or_else(|| {
+            RpcError::limit("too many connections", self.connections.limit, self.connections.max())
+        })?;
+        // The unauthenticated place is given back as the authenticated one is taken.
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = slot;
+        self.open.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// A stream whose reads count against the gate's budget until it opens: an
+/// unauthenticated peer cannot make the WebSocket layer buffer a large message.
+pub(crate) struct Metered<S> {
+    pub(crate) inner: S,
+    pub(crate) gate: Arc<Gate>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let gate = &self.gate;
+        if matches!(polled, Poll::Ready(Ok(()))) && !gate.open.load(Ordering::Acquire) {
+            let read = gate.read.fetch_add(buf.filled().len() - before, Ordering::Relaxed) + buf.filled().len() - before;
+            if read > gate.budget {
+                let why = format!("more than {} bytes before authentication (limits.max_preauth_bytes)", gate.budget);
+                return Poll::Ready(Err(io::Error::other(TransportLimit(why))));
+            }
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_is_capped_and_slots_give_their_place_back() {
+        let pool = Pool::new(2, "limits.x");
+        let a = pool.try_acquire().unwrap();
+        let _b = pool.try_acquire().unwrap();
+        assert!(pool.try_acquire().is_none());
+        drop(a);
+        assert_eq!(pool.count(), 1);
+        assert!(pool.try_acquire().is_some());
+    }
+
+    #[test]
+    fn admission_moves_a_connection_between_pools() {
+        let unauthenticated = Pool::new(1, "limits.max_unauthenticated");
+        let connections = Pool::new(1, "limits.max_connections");
+        let gate = Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10);
+        gate.admit().unwrap();
+        assert_eq!((unauthenticated.count(), connections.count()), (0, 1));
+        let second = Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10);
+        let refused = second.admit().unwrap_err();
+        assert!(refused.to_string().contains("limits.max_connections"), "{refused}");
+        assert_eq!(unauthenticated.count(), 1, "a refused connection keeps its place until it closes");
+    }
+}
