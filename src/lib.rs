@@ -9,7 +9,7 @@ use tether_events::{EventBus, EventsConfig};
 use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
 use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
-use tether_server::HookEndpoint;
+use tether_server::{Health, HookEndpoint};
 use tether_sessions::{Sessions, SessionsConfig};
 use tether_store::{Fsync, Journal, JournalOptions};
 
@@ -26,6 +26,7 @@ pub struct Domains {
 /// Everything the listener needs from the domains.
 pub struct Assembly {
     pub registry: Registry,
+    pub runs: Arc<Runs>,
     pub sessions: Arc<Sessions>,
     pub hooks: Arc<Hooks>,
     pub events: Arc<EventBus>,
@@ -35,6 +36,11 @@ impl Assembly {
     /// The operator's token plus every managed session's scoped token.
     pub fn authenticator(&self, operator: Arc<dyn Authenticator>) -> Arc<dyn Authenticator> {
         Arc::new(AnyOf(vec![operator, self.sessions.tokens()]))
+    }
+
+    /// What `/healthz` consults.
+    pub fn health(&self) -> Arc<dyn Health> {
+        Arc::new(DomainHealth(self.runs.clone()))
     }
 }
 
@@ -75,16 +81,25 @@ pub async fn assemble_with_clock(
         .await
         .map_err(|e| format!("sessions: {e}"))?;
     let mut registry = Registry::new();
-    tether_runs::register(&mut registry, runs);
+    tether_runs::register(&mut registry, runs.clone());
     tether_sessions::register(&mut registry, sessions.clone());
     tether_events::register(&mut registry, events.clone());
     tether_hooks::register(&mut registry, hooks.clone());
-    Ok(Assembly { registry, sessions, hooks, events })
+    Ok(Assembly { registry, runs, sessions, hooks, events })
 }
 
 /// Just the registry (for discovery checks).
 pub async fn registry(data_dir: &Path, domains: &Domains, fsync: Arc<dyn Fsync>) -> Result<Registry, String> {
     Ok(assemble(data_dir, domains, fsync).await?.registry)
+}
+
+/// The domains' problems, for `/healthz`.
+struct DomainHealth(Arc<Runs>);
+
+impl Health for DomainHealth {
+    fn problems(&self) -> Vec<String> {
+        self.0.problems()
+    }
 }
 
 /// `POST /hooks`: a Claude Code hook payload in, its `hook_output` out.

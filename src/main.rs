@@ -49,6 +49,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         .create(&settings.data_dir)
         .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
     check_private(&settings.data_dir)?;
+    raise_open_file_limit();
     let operator = authenticator(&settings)?;
     let domains = tether::Domains {
         runs: settings.runs.clone(),
@@ -71,6 +72,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             ..Default::default()
         },
         hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
+        health: Some(assembly.health()),
     };
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
@@ -118,6 +120,26 @@ fn check_private(dir: &std::path::Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Every connection, pending upgrade and journal segment is a descriptor: take all
+/// the kernel allows (the soft limit is often 1024 while the hard one is far higher).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return tracing::warn!(error = %std::io::Error::last_os_error(), "cannot read the open-file limit");
+    }
+    let soft = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            limit.rlim_cur = soft;
+            tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open-file limit");
+        }
+    }
+    tracing::info!(soft = limit.rlim_cur, was = soft, hard = limit.rlim_max, "open-file limit (RLIMIT_NOFILE)");
 }
 
 fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, String> {

@@ -37,6 +37,7 @@ async fn a_world_readable_socket_directory_is_refused() {
         allowed_origins: vec![],
         connection: Default::default(),
         hooks: None,
+        health: None,
     };
     let err = tether_server::Server::bind(config, tether_core::Registry::new()).await.err().unwrap();
     assert!(err.to_string().contains("accessible by others"), "{err}");

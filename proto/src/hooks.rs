@@ -26,9 +26,12 @@ pub struct IngestParams {
     pub rest: Map<String, Value>,
 }
 
+/// A hook's decision. `none` means no rule decided: the `hook_output` carries no
+/// permission decision, so Claude Code runs its own permission flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    None,
     Allow,
     Deny,
     Ask,
@@ -72,11 +75,16 @@ pub enum ApprovalState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Approval {
     pub approval_id: String,
+    /// The session the hook is accounted to: the caller's own, or one the operator named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// The agent the hook is accounted to, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     pub event: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool: Option<String>,
+    /// The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`).
     pub input: Value,
     pub created_at: String,
     pub expires_at: String,

@@ -150,6 +150,7 @@ impl TestServer {
             allowed_origins: Vec::new(),
             connection: ConnectionConfig::default(),
             hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
+            health: Some(assembly.health()),
         };
         tune(&mut config);
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));

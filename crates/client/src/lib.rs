@@ -63,7 +63,8 @@ enum Target {
 /// How the token reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
-    /// `Authorization: Bearer` on the upgrade request.
+    /// `Authorization: Bearer` on the upgrade request (the default without an
+    /// agent binding: the connection never waits among unauthenticated ones).
     Header,
     /// A `session.auth` first frame (what CAR clients do).
     Frame,
@@ -167,7 +168,7 @@ impl Client {
         ClientBuilder {
             target,
             token: None,
-            auth_mode: AuthMode::Frame,
+            auth_mode: AuthMode::Header,
             agent_id: None,
             handshake: true,
             required_capabilities: Vec::new(),

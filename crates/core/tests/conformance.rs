@@ -65,6 +65,7 @@ impl Peer {
             principal: None,
             authenticator: None,
             shutdown: watch::channel(false).1,
+            admission: None,
         };
         tokio::spawn(serve_connection(incoming, outgoing, Arc::new(registry), options));
         Peer { to_server, from_server }

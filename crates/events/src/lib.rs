@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tether_core::{Context, Principal};
+use tether_core::{Context, Principal, RpcError};
 use tether_proto::events::{EVENT, Event, LAGGED, SubscribeParams};
 use tokio::sync::mpsc;
 
@@ -22,13 +22,25 @@ pub use methods::register;
 pub struct EventsConfig {
     /// Events kept for `events.recent`.
     pub ring_size: usize,
+    /// Bytes (of payload) the ring may hold; the oldest events go first.
+    pub ring_bytes: usize,
+    /// A payload larger than this (as JSON) keeps its shape, with large fields cut to head + tail.
+    pub max_payload_bytes: usize,
     /// Events queued per subscriber before the overflow is dropped.
     pub subscriber_queue: usize,
+    /// Event subscriptions one connection may hold.
+    pub max_subscriptions: usize,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { ring_size: 1024, subscriber_queue: 256 }
+        EventsConfig {
+            ring_size: 1024,
+            ring_bytes: 4 << 20,
+            max_payload_bytes: 16 << 10,
+            subscriber_queue: 256,
+            max_subscriptions: 64,
+        }
     }
 }
 
@@ -48,7 +60,9 @@ pub struct EventBus {
 
 #[derive(Default)]
 struct Inner {
-    ring: VecDeque<Arc<Event>>,
+    /// Each event with the size of its payload.
+    ring: VecDeque<(Arc<Event>, usize)>,
+    ring_bytes: usize,
     subscribers: HashMap<u64, Subscriber>,
 }
 
@@ -66,7 +80,8 @@ impl EventBus {
     }
 
     /// Publishes an event to the ring and every matching subscriber; never waits.
-    pub fn publish(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
+    pub fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
+        let size = tether_core::trim::bound(&mut payload, self.config.max_payload_bytes);
         let event = Arc::new(Event {
             event_id: tether_core::new_id().to_string(),
             family: family.to_owned(),
@@ -78,10 +93,14 @@ impl EventBus {
             payload,
         });
         let mut inner = self.inner.lock().unwrap();
-        if inner.ring.len() == self.config.ring_size.max(1) {
-            inner.ring.pop_front();
+        inner.ring.push_back((event.clone(), size));
+        inner.ring_bytes += size;
+        while inner.ring.len() > self.config.ring_size.max(1)
+            || (inner.ring_bytes > self.config.ring_bytes && inner.ring.len() > 1)
+        {
+            let (_, size) = inner.ring.pop_front().expect("the ring is not empty");
+            inner.ring_bytes -= size;
         }
-        inner.ring.push_back(event.clone());
         // A subscriber whose forwarder is gone (its connection closed) is dropped here,
         // whatever order the close and the subscription happened in.
         inner.subscribers.retain(|_, subscriber| {
@@ -105,6 +124,7 @@ impl EventBus {
         let mut out: Vec<Event> = inner
             .ring
             .iter()
+            .map(|(e, _)| e)
             .rev()
             .filter(|e| visible(principal, e) && families.is_none_or(|f| f.iter().any(|x| *x == e.family)))
             .take(limit)
@@ -114,18 +134,25 @@ impl EventBus {
         out
     }
 
-    pub fn subscribe(&self, cx: &Context, filter: SubscribeParams) -> String {
+    pub fn subscribe(&self, cx: &Context, filter: SubscribeParams) -> Result<String, RpcError> {
+        let connection = cx.connection_id();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let subscription = format!("sub-{id}");
         let (queue, rx) = mpsc::channel(self.config.subscriber_queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
-        let principal = cx.principal().unwrap_or(Principal::Operator);
-        self.inner.lock().unwrap().subscribers.insert(
-            id,
-            Subscriber { connection: cx.connection_id(), principal, filter, queue, dropped: dropped.clone() },
-        );
+        let principal = cx.principal().clone();
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let max = self.config.max_subscriptions;
+            if inner.subscribers.values().filter(|s| s.connection == connection).count() >= max {
+                let what = "too many event subscriptions on this connection";
+                return Err(RpcError::limit(what, "events.max_subscriptions", max));
+            }
+            let subscriber = Subscriber { connection, principal, filter, queue, dropped: dropped.clone() };
+            inner.subscribers.insert(id, subscriber);
+        }
         tokio::spawn(forward(cx.clone(), subscription.clone(), rx, dropped));
-        subscription
+        Ok(subscription)
     }
 
     pub fn unsubscribe(&self, connection: u64, subscription: &str) -> bool {
@@ -165,7 +192,7 @@ fn visible(principal: &Principal, event: &Event) -> bool {
         Principal::Operator => true,
         Principal::Agent(agent) => {
             event.agent_id.as_deref() == Some(agent.as_str())
-                || agent.strip_prefix("session:").is_some_and(|s| event.session_id.as_deref() == Some(s))
+                || agent.session_id().is_some_and(|s| event.session_id.as_deref() == Some(s))
         }
     }
 }
@@ -195,8 +222,8 @@ mod tests {
 
     #[test]
     fn visibility() {
-        let alice = Principal::Agent("alice".into());
-        let session = Principal::Agent("session:S1".into());
+        let alice = Principal::Agent(tether_core::AgentId::new("alice"));
+        let session = Principal::Agent(tether_core::AgentId::for_session("S1"));
         assert!(visible(&Principal::Operator, &event(Some("bob"), None)));
         assert!(visible(&alice, &event(Some("alice"), None)));
         assert!(!visible(&alice, &event(Some("bob"), None)));
@@ -224,12 +251,27 @@ mod tests {
 
     #[test]
     fn the_ring_is_bounded_and_recent_is_oldest_first() {
-        let bus = EventBus::new(EventsConfig { ring_size: 3, subscriber_queue: 1 });
+        let bus = EventBus::new(EventsConfig { ring_size: 3, subscriber_queue: 1, ..Default::default() });
         for i in 0..5 {
             bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
         let kinds: Vec<String> = bus.recent(&Principal::Operator, 10, None).into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["k2", "k3", "k4"]);
         assert_eq!(bus.recent(&Principal::Operator, 1, None)[0].kind, "k4");
+    }
+
+    #[test]
+    fn payloads_are_trimmed_and_the_ring_is_bounded_by_bytes() {
+        let config = EventsConfig { ring_bytes: 64 << 10, max_payload_bytes: 16 << 10, ..Default::default() };
+        let bus = EventBus::new(config);
+        for i in 0..20 {
+            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), json!({"i": i, "input": "x".repeat(1 << 20)}));
+        }
+        let inner = bus.inner.lock().unwrap();
+        assert!(inner.ring_bytes <= 64 << 10, "{}", inner.ring_bytes);
+        assert!(inner.ring.len() >= 3 && inner.ring.len() < 20, "{}", inner.ring.len());
+        let (newest, _) = inner.ring.back().unwrap();
+        assert_eq!(newest.payload["i"], 19);
+        assert_eq!(newest.payload["input"]["original_bytes"], 1 << 20);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tether_core::{Principal, Registry, RpcError};
+use tether_core::{Registry, RpcError};
 use tether_proto::events::{Recent, Subscribe, SubscribeResult, Unsubscribe, UnsubscribeResult};
 
 use crate::EventBus;
@@ -11,7 +11,7 @@ const RECENT_MAX: usize = 1024;
 
 pub fn register(registry: &mut Registry, bus: Arc<EventBus>) {
     registry.register_with::<Subscribe, _, _, _>(&bus, |b, cx, p| async move {
-        Ok(SubscribeResult { subscription: b.subscribe(&cx, p) })
+        Ok(SubscribeResult { subscription: b.subscribe(&cx, p)? })
     });
     registry.register_with::<Unsubscribe, _, _, _>(&bus, |b, cx, p| async move {
         Ok(UnsubscribeResult { ok: b.unsubscribe(cx.connection_id(), &p.subscription) })
@@ -21,8 +21,7 @@ pub fn register(registry: &mut Registry, bus: Arc<EventBus>) {
         if !(1..=RECENT_MAX).contains(&limit) {
             return Err(RpcError::InvalidParams(format!("params.limit: {limit} is outside 1..={RECENT_MAX}")));
         }
-        let principal = cx.principal().unwrap_or(Principal::Operator);
-        Ok(b.recent(&principal, limit, p.families.as_deref()))
+        Ok(b.recent(cx.principal(), limit, p.families.as_deref()))
     });
     registry.on_close(move |connection| bus.connection_closed(connection));
 }

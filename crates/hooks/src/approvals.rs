@@ -1,6 +1,7 @@
 //! Approvals: an `ask` waits for the operator. Each is persisted atomically in
 //! `<data-dir>/approvals/<id>.json`, so pending ones survive a restart; one that
-//! expired while the daemon was down reads `expired`.
+//! expired while the daemon was down reads `expired`. Pending approvals are capped
+//! per session (or agent), and settled ones are deleted after a retention period.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use crate::error::HooksError;
 pub(crate) struct Approvals {
     dir: PathBuf,
     ttl: Duration,
+    retention: Duration,
     all: Mutex<BTreeMap<String, Entry>>,
 }
 
@@ -35,10 +37,10 @@ pub(crate) enum Outcome {
 }
 
 impl Approvals {
-    pub(crate) fn open(dir: PathBuf, ttl: Duration) -> Result<Approvals, HooksError> {
+    pub(crate) fn open(dir: PathBuf, ttl: Duration, retention: Duration) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals = Approvals { dir, ttl, all: Mutex::default() };
+        let approvals = Approvals { dir, ttl, retention, all: Mutex::default() };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -62,14 +64,33 @@ impl Approvals {
     pub(crate) fn create(
         &self,
         session_id: Option<String>,
+        agent_id: Option<String>,
         event: &str,
         tool: Option<String>,
         input: Value,
+        max_pending: usize,
     ) -> Result<Approval, HooksError> {
+        self.expire_due()?;
+        let pending = self
+            .all
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|e| e.approval.state == ApprovalState::Pending)
+            .filter(|e| e.approval.session_id == session_id && e.approval.agent_id == agent_id)
+            .count();
+        if pending >= max_pending {
+            return Err(HooksError::Limit {
+                what: "too many pending approvals for this session",
+                limit: "hooks.max_pending_approvals",
+                value: max_pending,
+            });
+        }
         let created = OffsetDateTime::now_utc();
         let approval = Approval {
             approval_id: tether_core::new_id().to_string(),
             session_id,
+            agent_id,
             event: event.to_owned(),
             tool,
             input,
@@ -123,12 +144,12 @@ impl Approvals {
         if !settled_in_time && wait >= until_expiry {
             self.expire_due()?;
         }
-        let approval =
-            self.all.lock().unwrap().get(id).map(|e| e.approval.clone()).expect("approvals are never forgotten");
-        Ok(match approval.state {
-            ApprovalState::Pending => Outcome::StillPending,
-            ApprovalState::Expired => Outcome::Expired,
-            _ => Outcome::Resolved(Box::new(approval)),
+        let approval = self.all.lock().unwrap().get(id).map(|e| e.approval.clone());
+        Ok(match approval {
+            Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
+            Some(approval) if approval.state != ApprovalState::Expired => Outcome::Resolved(Box::new(approval)),
+            // Expired, or settled so long ago that retention removed it.
+            _ => Outcome::Expired,
         })
     }
 
@@ -138,10 +159,27 @@ impl Approvals {
         Ok(all.values().map(|e| e.approval.clone()).filter(|a| state.is_none_or(|s| a.state == s)).collect())
     }
 
-    /// Marks every pending approval past its expiry `expired`, durably.
+    /// Marks every pending approval past its expiry `expired`, durably, and deletes
+    /// settled ones older than the retention period.
     fn expire_due(&self) -> Result<(), HooksError> {
         let now_t = OffsetDateTime::now_utc();
         let mut all = self.all.lock().unwrap();
+        let forget_before = now_t - self.retention;
+        let stale: Vec<String> = all
+            .values()
+            .filter(|e| e.approval.state != ApprovalState::Pending)
+            .filter(|e| e.approval.resolved_at.as_deref().and_then(stamp::parse).is_some_and(|t| t < forget_before))
+            .map(|e| e.approval.approval_id.clone())
+            .collect();
+        for id in stale {
+            match std::fs::remove_file(self.dir.join(format!("{id}.json"))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            all.remove(&id);
+            tracing::debug!(approval = %id, "settled approval past hooks.approval_retention_ms deleted");
+        }
         for entry in all.values_mut() {
             let due = stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t);
             if entry.approval.state == ApprovalState::Pending && due {

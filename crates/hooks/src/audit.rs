@@ -14,7 +14,11 @@ use crate::error::HooksError;
 #[derive(Debug, Serialize)]
 pub(crate) struct AuditEntry<'a> {
     pub(crate) ts: String,
+    /// The session and agent the hook was accounted to (see `Account`).
     pub(crate) session_id: Option<&'a str>,
+    pub(crate) agent_id: Option<&'a str>,
+    /// Claude Code's own `session_id` from the payload, as it said it.
+    pub(crate) claude_session_id: Option<&'a str>,
     pub(crate) event: &'a str,
     pub(crate) tool: Option<&'a str>,
     pub(crate) decision: &'a str,

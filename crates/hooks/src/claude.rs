@@ -20,9 +20,14 @@ pub(crate) const KNOWN_EVENTS: [&str; 13] = [
     "SessionEnd",
 ];
 
+/// The events whose decision is a permission: `hooks.default_decision` applies to these.
+pub(crate) const PERMISSION_EVENTS: [&str; 2] = ["PreToolUse", "PermissionRequest"];
+
 pub(crate) fn hook_output(event: &str, decision: Decision, reason: Option<&str>) -> Value {
     let reason = reason.unwrap_or_default();
     match (event, decision) {
+        // No decision: Claude Code goes on as if no hook had answered, prompt included.
+        (_, Decision::None) => json!({}),
         ("PreToolUse", _) => json!({
             "hookSpecificOutput": {
                 "hookEventName": "PreToolUse",
@@ -60,6 +65,17 @@ mod tests {
         assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "deny");
         assert_eq!(out["hookSpecificOutput"]["permissionDecisionReason"], "no rm");
         assert_eq!(hook_output("PreToolUse", Decision::Ask, None)["hookSpecificOutput"]["permissionDecision"], "ask");
+    }
+
+    #[test]
+    fn no_decision_carries_nothing_for_any_event() {
+        for event in KNOWN_EVENTS {
+            assert_eq!(hook_output(event, Decision::None, Some("why")), json!({}), "{event}");
+        }
+        assert_eq!(
+            hook_output("PermissionRequest", Decision::Allow, None)["hookSpecificOutput"]["decision"]["behavior"],
+            "allow"
+        );
     }
 
     #[test]

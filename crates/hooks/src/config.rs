@@ -3,18 +3,28 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use tether_proto::hooks::Decision;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct HooksConfig {
-    /// The TOML policy file; without one every hook is allowed.
+    /// The TOML policy file; without one no rule decides anything.
     pub policy_file: Option<PathBuf>,
+    /// The answer to a PreToolUse or PermissionRequest no rule decides: `none` (the
+    /// default: Claude Code asks its user as usual), `allow`, `deny` or `ask`.
+    pub default_decision: Decision,
     /// A PostToolUse `tool_response` larger than this is kept as head + tail.
     pub large_output_bytes: usize,
     /// The most `hooks.ingest` may wait for an approval.
     pub max_wait_ms: u64,
     /// How long an approval stays pending before it expires.
     pub approval_ttl_ms: u64,
+    /// How long a resolved or expired approval is kept (then its file is deleted).
+    pub approval_retention_ms: u64,
+    /// Pending approvals one session (or agent) may have at once.
+    pub max_pending_approvals: usize,
+    /// An approval keeps at most this much of the tool input (large fields cut to head + tail).
+    pub max_approval_input_bytes: usize,
     /// Consecutive failures that open an agent's breaker.
     pub breaker_failures: u32,
     /// How long an open breaker waits before it lets one attempt through (half-open).
@@ -26,9 +36,13 @@ impl Default for HooksConfig {
     fn default() -> Self {
         HooksConfig {
             policy_file: None,
+            default_decision: Decision::None,
             large_output_bytes: 4096,
             max_wait_ms: 60_000,
             approval_ttl_ms: 600_000,
+            approval_retention_ms: 86_400_000,
+            max_pending_approvals: 32,
+            max_approval_input_bytes: 16 << 10,
             breaker_failures: 3,
             breaker_cooldown_ms: 30_000,
             memory: MemoryThresholds::default(),

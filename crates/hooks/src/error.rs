@@ -9,14 +9,14 @@ pub enum HooksError {
     InvalidParams { field: &'static str, problem: String },
     #[error("policy: {0}")]
     Policy(String),
-    #[error("params.approval_id: no pending approval {0:?}")]
+    #[error("params.approval_id: no pending approval {:?}", tether_core::excerpt(.0, 64))]
     UnknownApproval(String),
-    #[error("{0} is for the operator only")]
-    OperatorOnly(&'static str),
     #[error("the circuit breaker for agent {agent:?} is {state:?}: delegation refused (retry in {retry_in_ms} ms)")]
     BreakerOpen { agent: String, state: BreakerState, retry_in_ms: u64 },
     #[error("hooks storage: {0}")]
     Io(String),
+    #[error("{what} ({limit} = {value})")]
+    Limit { what: &'static str, limit: &'static str, value: usize },
 }
 
 impl From<std::io::Error> for HooksError {
@@ -32,8 +32,9 @@ impl From<HooksError> for RpcError {
             HooksError::InvalidParams { .. } | HooksError::UnknownApproval(_) | HooksError::Policy(_) => {
                 RpcError::InvalidParams(message)
             }
-            HooksError::OperatorOnly(_) | HooksError::BreakerOpen { .. } => RpcError::Denied(message),
+            HooksError::BreakerOpen { .. } => RpcError::Denied(message),
             HooksError::Io(_) => RpcError::Internal(message),
+            HooksError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
         }
     }
 }

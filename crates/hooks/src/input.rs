@@ -5,11 +5,15 @@ use tether_proto::hooks::IngestParams;
 
 use crate::error::{HooksError, invalid};
 
+/// What the hook says of itself. Its session and agent fields are Claude Code's
+/// own names, recorded as such: whose state a hook changes is decided by the
+/// caller's principal (see `Account`), never by these.
 pub(crate) struct HookInput {
     pub(crate) event: String,
-    pub(crate) session_id: Option<String>,
-    /// The subagent that fired it, when the payload names one.
-    pub(crate) agent: Option<String>,
+    /// `session_id` as the payload (or the wrapped form) gave it.
+    pub(crate) claude_session_id: Option<String>,
+    /// The subagent that fired it, when the payload names one (`agent_id`, `agent_type`).
+    pub(crate) subagent: Option<String>,
     pub(crate) tool: Option<String>,
     pub(crate) tool_input: Value,
     pub(crate) payload: Map<String, Value>,
@@ -48,65 +52,16 @@ impl HookInput {
             return Err(invalid("event", "must not be empty"));
         }
         if let Some(response) = payload.get_mut("tool_response") {
-            trim(response, large_output_bytes);
+            tether_core::trim::head_and_tail(response, large_output_bytes);
         }
         let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(HookInput {
-            agent: text("agent_id").or_else(|| text("agent_type")),
+            subagent: text("agent_id").or_else(|| text("agent_type")),
             tool: text("tool_name"),
             tool_input: payload.get("tool_input").cloned().unwrap_or(Value::Null),
-            session_id,
+            claude_session_id: session_id,
             event,
             payload,
         })
-    }
-}
-
-/// Replaces a value larger than `limit` (as JSON) with its head and tail, an
-/// elision marker, and the original size.
-fn trim(value: &mut Value, limit: usize) {
-    let text = match &*value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.len() <= limit {
-        return;
-    }
-    let half = limit / 2;
-    let head = prefix(&text, half);
-    let tail = suffix(&text, half);
-    *value = json!({"head": head, "tail": tail, "elided": "…", "original_bytes": text.len()});
-}
-
-fn prefix(s: &str, n: usize) -> &str {
-    let mut end = n.min(s.len());
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-fn suffix(s: &str, n: usize) -> &str {
-    let mut start = s.len().saturating_sub(n);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn large_outputs_keep_head_tail_and_size() {
-        let mut big = json!("a".repeat(3000) + &"z".repeat(3000));
-        trim(&mut big, 4096);
-        assert_eq!(big["original_bytes"], 6000);
-        assert_eq!(big["head"].as_str().unwrap(), "a".repeat(2048));
-        assert_eq!(big["tail"].as_str().unwrap(), "z".repeat(2048));
-        let mut small = json!({"stdout": "ok"});
-        trim(&mut small, 4096);
-        assert_eq!(small, json!({"stdout": "ok"}));
     }
 }

@@ -80,7 +80,11 @@ impl Hooks {
         Ok(Arc::new(Hooks {
             policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
             limiter: Mutex::default(),
-            approvals: Approvals::open(data_dir.join("approvals"), ttl)?,
+            approvals: Approvals::open(
+                data_dir.join("approvals"),
+                ttl,
+                Duration::from_millis(config.approval_retention_ms),
+            )?,
             audit: Audit::open(&data_dir.join("audit.jsonl"))?,
             breakers: Mutex::default(),
             memory: Mutex::default(),
@@ -111,23 +115,28 @@ impl Hooks {
     pub async fn ingest(&self, principal: &Principal, params: IngestParams) -> Result<IngestResult, HooksError> {
         let wait = Duration::from_millis(params.wait_ms.unwrap_or(0).min(self.config.max_wait_ms));
         let hook = HookInput::from_params(params, self.config.large_output_bytes)?;
+        let account = Account::of(principal, &hook);
         let known = claude::KNOWN_EVENTS.contains(&hook.event.as_str());
-        let (mut decision, mut reason, rule) = self.decide(&hook);
-        self.feed_breaker(&hook);
+        let (mut decision, mut reason, rule) = self.decide(&hook, &account);
+        self.feed_breaker(&hook, &account);
 
         let mut approval_id = None;
         if decision == Decision::Ask {
+            let mut input = hook.tool_input.clone();
+            tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
             let approval = self.approvals.create(
-                hook.session_id.clone(),
+                account.session_id.clone(),
+                account.agent_id.clone(),
                 &hook.event,
                 hook.tool.clone(),
-                hook.tool_input.clone(),
+                input,
+                self.config.max_pending_approvals,
             )?;
             approval_id = Some(approval.approval_id.clone());
             self.events.publish(
                 "runtime.approval_required",
                 "approval.created",
-                self.scope(principal, hook.session_id.clone()),
+                account.scope(),
                 json!(approval),
             );
             if !wait.is_zero() {
@@ -152,7 +161,9 @@ impl Hooks {
         let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
         self.audit.append(&AuditEntry {
             ts: stamp::now(),
-            session_id: hook.session_id.as_deref(),
+            session_id: account.session_id.as_deref(),
+            agent_id: account.agent_id.as_deref(),
+            claude_session_id: hook.claude_session_id.as_deref(),
             event: &hook.event,
             tool: hook.tool.as_deref(),
             decision: &decision_name,
@@ -162,9 +173,11 @@ impl Hooks {
         let event_id = tether_core::new_id().to_string();
         let payload = json!({
             "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
-            "decision": decision, "rule": rule, "reason": reason, "payload": hook.payload,
+            "decision": decision, "rule": rule, "reason": reason,
+            "claude_session_id": hook.claude_session_id, "subagent_id": hook.subagent,
+            "payload": hook.payload,
         });
-        self.events.publish("hooks.event", &hook.event, self.scope(principal, hook.session_id.clone()), payload);
+        self.events.publish("hooks.event", &hook.event, account.scope(), payload);
         Ok(IngestResult {
             hook_output: claude::hook_output(&hook.event, decision, reason.as_deref()),
             event_id,
@@ -176,28 +189,37 @@ impl Hooks {
         })
     }
 
-    /// The rate limit first (tool calls per session), then the rules.
-    fn decide(&self, hook: &HookInput) -> (Decision, Option<String>, Option<String>) {
+    /// The rate limit first (tool calls per session), then the rules, then, for a
+    /// permission no rule decided, `default_decision`.
+    fn decide(&self, hook: &HookInput, account: &Account) -> (Decision, Option<String>, Option<String>) {
         let active = self.policy.read().unwrap();
         if hook.event == "PreToolUse"
             && let Some(limit) = &active.policy.rate_limit
         {
-            let session = hook.session_id.as_deref().unwrap_or("-");
-            if !self.limiter.lock().unwrap().admit(session, limit, self.clock.now()) {
+            let key = account.rate_key();
+            if !self.limiter.lock().unwrap().admit(key, limit, self.clock.now()) {
                 let reason = format!(
-                    "rate limit: more than {} tool calls in {} s for session {session}",
+                    "rate limit: more than {} tool calls in {} s for {key}",
                     limit.tool_calls, limit.window_s
                 );
                 return (Decision::Deny, Some(reason), Some("rate_limit".into()));
             }
         }
-        let verdict = active.policy.decide(&hook.event, hook.tool.as_deref(), &hook.tool_input);
-        (verdict.decision, verdict.reason, verdict.rule)
+        match active.policy.decide(&hook.event, hook.tool.as_deref(), &hook.tool_input) {
+            Some(verdict) => (verdict.decision, verdict.reason, verdict.rule),
+            None if claude::PERMISSION_EVENTS.contains(&hook.event.as_str())
+                && self.config.default_decision != Decision::None =>
+            {
+                let reason = "no rule matched (hooks.default_decision)".to_owned();
+                (self.config.default_decision, Some(reason), Some("default_decision".into()))
+            }
+            None => (Decision::None, None, None),
+        }
     }
 
-    /// Hooks that name an agent feed its breaker.
-    fn feed_breaker(&self, hook: &HookInput) {
-        let Some(agent) = &hook.agent else { return };
+    /// Tool outcomes feed the breaker of the agent the hook is accounted to.
+    fn feed_breaker(&self, hook: &HookInput, account: &Account) {
+        let Some(agent) = &account.agent_id else { return };
         let ok = match hook.event.as_str() {
             "PostToolUseFailure" => false,
             "SubagentStop" | "PostToolUse" => hook.payload.get("error").is_none(),
@@ -221,6 +243,7 @@ impl Hooks {
     }
 
     pub fn delegate(&self, principal: &Principal, params: DelegateParams) -> Result<DelegateResult, HooksError> {
+        let account = Account::named(principal, Some(params.session_id.clone()), None);
         if params.task.trim().is_empty() {
             return Err(error::invalid("task", "must not be empty"));
         }
@@ -238,7 +261,9 @@ impl Hooks {
         let delegation_id = tether_core::new_id().to_string();
         self.audit.append(&AuditEntry {
             ts: stamp::now(),
-            session_id: Some(&params.session_id),
+            session_id: account.session_id.as_deref(),
+            agent_id: account.agent_id.as_deref(),
+            claude_session_id: None,
             event: "agents.delegate",
             tool: Some(&params.agent),
             decision: "allow",
@@ -246,12 +271,7 @@ impl Hooks {
             reason: None,
         })?;
         let payload = json!({"delegation_id": delegation_id, "agent": params.agent, "task": params.task, "tier": params.tier, "breaker": state});
-        self.events.publish(
-            "runtime.status",
-            "agent.delegated",
-            self.scope(principal, Some(params.session_id)),
-            payload,
-        );
+        self.events.publish("runtime.status", "agent.delegated", account.scope(), payload);
         Ok(DelegateResult { delegation_id, agent: params.agent, breaker: state })
     }
 
@@ -261,15 +281,11 @@ impl Hooks {
         }
         let fraction = params.used_tokens as f64 / params.window_tokens as f64;
         let pressure = memory::pressure(fraction, &self.config.memory);
-        if self.memory.lock().unwrap().entered_compact(&params.session_id, pressure) {
+        let account = Account::named(principal, Some(params.session_id), None);
+        if self.memory.lock().unwrap().entered_compact(account.rate_key(), pressure) {
             let payload =
                 json!({"used_tokens": params.used_tokens, "window_tokens": params.window_tokens, "fraction": fraction});
-            self.events.publish(
-                "runtime.memory_compaction",
-                "memory.compact",
-                self.scope(principal, Some(params.session_id)),
-                payload,
-            );
+            self.events.publish("runtime.memory_compaction", "memory.compact", account.scope(), payload);
         }
         Ok(MemoryResult { fraction, pressure })
     }
@@ -281,9 +297,39 @@ impl Hooks {
         }
     }
 
-    /// Events are the caller's: an agent sees what it reported, the operator everything.
-    fn scope(&self, principal: &Principal, session_id: Option<String>) -> Scope {
-        Scope { session_id, run_id: None, agent_id: principal.agent_id().map(str::to_owned) }
+}
+
+/// Whose state a hook changes (rate limit, breaker, approvals, events, audit).
+/// An agent or session is always accounted as itself; only the operator may name
+/// a session or agent (it forwards hooks on their behalf, e.g. `POST /hooks`).
+struct Account {
+    session_id: Option<String>,
+    agent_id: Option<String>,
+}
+
+impl Account {
+    fn of(principal: &Principal, hook: &HookInput) -> Account {
+        Account::named(principal, hook.claude_session_id.clone(), hook.subagent.clone())
+    }
+
+    /// The principal's own identity, or for the operator the named one.
+    fn named(principal: &Principal, session_id: Option<String>, agent_id: Option<String>) -> Account {
+        match principal {
+            Principal::Operator => Account { session_id, agent_id },
+            Principal::Agent(agent) => Account {
+                session_id: agent.session_id().map(str::to_owned),
+                agent_id: Some(agent.as_str().to_owned()),
+            },
+        }
+    }
+
+    /// The bucket of rate limits and pressure: the session, else the agent.
+    fn rate_key(&self) -> &str {
+        self.session_id.as_deref().or(self.agent_id.as_deref()).unwrap_or("-")
+    }
+
+    fn scope(&self) -> Scope {
+        Scope { session_id: self.session_id.clone(), run_id: None, agent_id: self.agent_id.clone() }
     }
 }
 

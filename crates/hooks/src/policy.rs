@@ -1,6 +1,7 @@
 //! The policy: TOML rules matched on the event, the tool name (glob) and fields
-//! of the tool input (regex); the first match decides, no match allows. Plus a
-//! per-session rate limit on tool calls.
+//! of the tool input (regex); the first match decides. No match decides nothing
+//! (the caller applies `hooks.default_decision`). Plus a per-session rate limit
+//! on tool calls.
 //!
 //! ```toml
 //! [rate_limit]
@@ -116,17 +117,16 @@ impl Policy {
         self.rules.iter().map(|r| r.shown.clone()).collect()
     }
 
-    /// The first rule that matches decides; with none, the answer is allow.
-    pub(crate) fn decide(&self, event: &str, tool: Option<&str>, tool_input: &Value) -> Verdict {
-        for rule in &self.rules {
-            let event_ok = rule.event.as_ref().is_none_or(|p| p.matches(event));
-            let tool_ok = rule.tool.as_ref().is_none_or(|p| tool.is_some_and(|t| p.matches(t)));
-            let input_ok = rule.input.iter().all(|(path, re)| field(tool_input, path).is_some_and(|v| re.is_match(&v)));
-            if event_ok && tool_ok && input_ok {
-                return Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) };
-            }
-        }
-        Verdict { decision: Decision::Allow, reason: None, rule: None }
+    /// The first rule that matches decides; `None` when no rule matches.
+    pub(crate) fn decide(&self, event: &str, tool: Option<&str>, tool_input: &Value) -> Option<Verdict> {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.event.as_ref().is_none_or(|p| p.matches(event))
+                    && rule.tool.as_ref().is_none_or(|p| tool.is_some_and(|t| p.matches(t)))
+                    && rule.input.iter().all(|(path, re)| field(tool_input, path).is_some_and(|v| re.is_match(&v)))
+            })
+            .map(|rule| Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) })
     }
 }
 
@@ -143,6 +143,9 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// Sessions tracked before idle ones are forgotten.
+const MAX_TRACKED: usize = 4096;
+
 /// Tool calls per session in a sliding window.
 #[derive(Default)]
 pub(crate) struct RateLimiter(HashMap<String, VecDeque<Instant>>);
@@ -151,6 +154,10 @@ impl RateLimiter {
     /// Counts a call; false when it is over the limit (an over-limit call is not counted).
     pub(crate) fn admit(&mut self, session: &str, limit: &RateLimit, now: Instant) -> bool {
         let window = Duration::from_secs(limit.window_s);
+        if self.0.len() >= MAX_TRACKED && !self.0.contains_key(session) {
+            // Forget whoever has no call left in the window, so the map stays bounded.
+            self.0.retain(|_, calls| calls.back().is_some_and(|&t| now.duration_since(t) < window));
+        }
         let calls = self.0.entry(session.to_owned()).or_default();
         while calls.front().is_some_and(|&t| now.duration_since(t) >= window) {
             calls.pop_front();
@@ -188,20 +195,20 @@ decision = "deny"
 "#;
 
     #[test]
-    fn first_matching_rule_wins_and_nothing_matching_allows() {
+    fn first_matching_rule_wins_and_nothing_matching_decides_nothing() {
         let policy = Policy::parse(POLICY).unwrap();
         let cases = [
-            ("PreToolUse", Some("Bash"), json!({"command": "rm -rf /"}), Decision::Deny, Some("no-rm")),
-            ("PreToolUse", Some("Bash"), json!({"command": "ls"}), Decision::Allow, None),
-            ("PostToolUse", Some("Bash"), json!({"command": "rm -rf /"}), Decision::Allow, None),
-            ("PreToolUse", Some("WebFetch"), json!({}), Decision::Ask, Some("ask-web")),
-            ("PreToolUse", Some("Read"), json!({"file": {"path": "/etc/passwd"}}), Decision::Deny, Some("nested")),
-            ("PreToolUse", None, json!({}), Decision::Allow, None),
+            ("PreToolUse", Some("Bash"), json!({"command": "rm -rf /"}), Some((Decision::Deny, "no-rm"))),
+            ("PreToolUse", Some("Bash"), json!({"command": "ls"}), None),
+            ("PostToolUse", Some("Bash"), json!({"command": "rm -rf /"}), None),
+            ("PreToolUse", Some("WebFetch"), json!({}), Some((Decision::Ask, "ask-web"))),
+            ("PreToolUse", Some("Read"), json!({"file": {"path": "/etc/passwd"}}), Some((Decision::Deny, "nested"))),
+            ("PreToolUse", None, json!({}), None),
         ];
-        for (event, tool, input, decision, rule) in cases {
+        for (event, tool, input, expected) in cases {
             let verdict = policy.decide(event, tool, &input);
-            assert_eq!(verdict.decision, decision, "{event} {tool:?} {input}");
-            assert_eq!(verdict.rule.as_deref(), rule);
+            let got = verdict.as_ref().map(|v| (v.decision, v.rule.as_deref().unwrap()));
+            assert_eq!(got, expected, "{event} {tool:?} {input}");
         }
     }
 

@@ -21,6 +21,16 @@ pub struct RunsConfig {
     pub resume_lease_ms: u64,
     /// Trace events buffered per subscriber before it is dropped as lagging.
     pub subscription_queue: usize,
+    /// Longest `intent` accepted by `runs.start`, in bytes.
+    pub max_intent_bytes: usize,
+    /// Longest `idempotency_key` accepted by `runs.start`, in bytes.
+    pub max_idempotency_key_bytes: usize,
+    /// Runs one agent may have in progress at once.
+    pub max_active_runs_per_agent: usize,
+    /// Tools one connection may register.
+    pub max_tools_per_connection: usize,
+    /// Run trace subscriptions one connection may hold.
+    pub max_subscriptions: usize,
     /// Terminal runs kept per agent (0: no cap).
     pub retain_runs_per_agent: usize,
     /// Terminal runs older than this are evicted (0: no cap).
@@ -37,6 +47,11 @@ impl Default for RunsConfig {
             disconnect_grace_ms: 250,
             resume_lease_ms: 10_000,
             subscription_queue: 1024,
+            max_intent_bytes: 64 << 10,
+            max_idempotency_key_bytes: 256,
+            max_active_runs_per_agent: 64,
+            max_tools_per_connection: 256,
+            max_subscriptions: 64,
             retain_runs_per_agent: 50,
             retain_days: 30,
         }

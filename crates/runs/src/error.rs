@@ -23,6 +23,8 @@ pub enum RunsError {
     ResumeNotNegotiated,
     #[error("journal: {0}")]
     Store(#[from] StoreError),
+    #[error("{what} ({limit} = {value})")]
+    Limit { what: &'static str, limit: &'static str, value: usize },
 }
 
 impl From<RunsError> for RpcError {
@@ -43,6 +45,7 @@ impl From<RunsError> for RpcError {
                 data: Some(serde_json::json!({ "run_id": run_id })),
             },
             RunsError::Store(_) => RpcError::Internal(message),
+            RunsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
         }
     }
 }

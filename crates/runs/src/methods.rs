@@ -11,7 +11,8 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
-        Ok(r.connections.with(&cx, |c| c.tools.register(defs))?)
+        let max = r.config.max_tools_per_connection;
+        Ok(r.connections.with(&cx, |c| c.tools.register(defs, max))?)
     });
     registry.register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {
         Ok(r.connections.with(&cx, |c| c.tools.definitions()))

@@ -32,12 +32,9 @@ impl Runs {
                 turn = self.append_turn(run, turn).await?;
             }
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
-                let agent = run
-                    .as_ref()
-                    .map(|r| r.agent_id.clone())
-                    .or_else(|| cx.principal().and_then(|p| p.agent_id().map(str::to_owned)));
+                let agent = run.as_ref().map(|r| &r.agent_id).or_else(|| cx.principal().agent_id());
                 if let Some(agent) = agent {
-                    self.report_outcome(&agent, turn.status == ActionStatus::Succeeded);
+                    self.report_outcome(agent.as_str(), turn.status == ActionStatus::Succeeded);
                 }
             }
             results.push(ActionResult {

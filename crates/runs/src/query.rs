@@ -27,7 +27,7 @@ impl Runs {
         let status = params.outcome.status;
         self.end(&run, Termination::Outcome { status, outcome: params.outcome }, None).await?;
         self.release(cx, run.id);
-        self.retain_later(run.agent_id.clone());
+        self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
 
@@ -35,7 +35,7 @@ impl Runs {
         let run = self.readable(cx, &params.run_id)?;
         self.end(&run, Termination::Cancelled { reason: params.reason }, None).await?;
         self.release(cx, run.id);
-        self.retain_later(run.agent_id.clone());
+        self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
 
@@ -51,12 +51,12 @@ impl Runs {
     pub fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
         let limit = bounded(params.limit, LIST_DEFAULT, LIST_MAX)? as usize;
         let agent_id = match (cx.principal(), params.agent_id) {
-            (Some(Principal::Agent(bound)), Some(asked)) if asked != bound => {
+            (Principal::Agent(bound), Some(asked)) if *bound != *asked => {
                 // Another agent's runs read as none, not as a refusal.
                 return Ok(ListResult { agent_id: Some(asked), runs: Vec::new(), next_cursor: None });
             }
-            (Some(Principal::Agent(bound)), _) => Some(bound),
-            (_, asked) => asked,
+            (Principal::Agent(bound), _) => Some(bound.to_string()),
+            (Principal::Operator, asked) => asked,
         };
         let before = params.cursor.as_deref().map(cursor::parse_list).transpose()?;
         let runs: Vec<Arc<Run>> = {
@@ -103,7 +103,7 @@ impl Runs {
         records.reverse();
         Ok(TraceResult::Found(TracePage {
             run_id: run.id.to_string(),
-            agent_id: run.agent_id.clone(),
+            agent_id: run.agent_id.to_string(),
             records,
             next_cursor: (start > 0).then(|| cursor::trace(start)),
         }))
@@ -118,6 +118,12 @@ impl Runs {
     pub async fn subscribe(&self, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
+        let max = self.config.max_subscriptions;
+        let full = self.connections.with(cx, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
+        if full {
+            let what = "too many run subscriptions on this connection";
+            return Err(RunsError::Limit { what, limit: "runs.max_subscriptions", value: max });
+        }
         let (events, mut rx) = mpsc::channel::<TraceEvent>(self.config.subscription_queue.max(1));
         let lagged = Arc::new(AtomicBool::new(false));
         let (snapshot, live_cursor, status) = {
@@ -145,7 +151,7 @@ impl Runs {
         });
         Ok(SubscribeResult {
             run_id: run.id.to_string(),
-            agent_id: run.agent_id.clone(),
+            agent_id: run.agent_id.to_string(),
             status,
             snapshot,
             live_cursor,
@@ -186,7 +192,7 @@ impl Runs {
         tracing::info!(run = %run.id, conn, "run resumed by a new connection");
         Ok(ResumeResult {
             run_id: run_id.to_owned(),
-            agent_id: run.agent_id.clone(),
+            agent_id: run.agent_id.to_string(),
             status: RunStatus::InProgress,
             records,
         })

@@ -3,14 +3,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tether_core::Principal;
+use tether_core::{AgentId, Principal};
 use tether_proto::runs::{RunRecord, RunStatus, RunSummary, TraceEvent};
 use tokio::sync::mpsc;
 use ulid::Ulid;
 
 pub(crate) struct Run {
     pub(crate) id: Ulid,
-    pub(crate) agent_id: String,
+    pub(crate) agent_id: AgentId,
     pub(crate) intent: String,
     pub(crate) started_at: String,
     /// Serialises appends to this run and is held across the journal write, so a
@@ -39,7 +39,7 @@ pub(crate) struct Subscriber {
 }
 
 impl Run {
-    pub(crate) fn new(id: Ulid, agent_id: String, intent: String, started_at: String, state: RunState) -> Run {
+    pub(crate) fn new(id: Ulid, agent_id: AgentId, intent: String, started_at: String, state: RunState) -> Run {
         Run { id, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
     }
 
@@ -55,13 +55,13 @@ impl Run {
         let state = self.state.lock().unwrap();
         RunSummary {
             run_id: self.id.to_string(),
-            agent_id: self.agent_id.clone(),
+            agent_id: self.agent_id.to_string(),
             intent: self.intent.clone(),
             started_at: self.started_at.clone(),
             ended_at: state.ended_at.clone(),
             status: state.status,
             turn_count: state.turns,
-            session_id: self.agent_id.strip_prefix("session:").map(str::to_owned),
+            session_id: self.agent_id.session_id().map(str::to_owned),
             trace_corruption: state.corrupted,
         }
     }
@@ -72,7 +72,7 @@ impl Run {
         state.subscribers.retain(|subscriber| {
             let event = TraceEvent {
                 run_id: self.id.to_string(),
-                agent_id: self.agent_id.clone(),
+                agent_id: self.agent_id.to_string(),
                 record: record.clone(),
                 cursor: cursor as u64,
                 status,

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use tether_core::{Context, Principal, stamp};
+use tether_core::{AgentId, Context, Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
@@ -41,7 +41,7 @@ pub(crate) struct Index {
 impl Index {
     fn insert(&mut self, run: Arc<Run>) {
         self.all.insert(run.id);
-        self.by_agent.entry(run.agent_id.clone()).or_default().insert(run.id);
+        self.by_agent.entry(run.agent_id.to_string()).or_default().insert(run.id);
         self.runs.insert(run.id, run);
     }
 }
@@ -66,7 +66,7 @@ impl Runs {
             }
             let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
             let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
-            let agent_id = started.as_ref().map_or_else(|| "unknown".to_owned(), |s| s.agent_id.clone());
+            let agent_id = AgentId::new(started.as_ref().map_or("unknown", |s| s.agent_id.as_str()));
             let mut state = RunState::in_progress(None);
             state.records = found.records;
             state.turns = found.turns;
@@ -113,7 +113,7 @@ impl Runs {
             let seq = run.state.lock().unwrap().records;
             let record = RunRecord::Ended(Ended {
                 run_id: run.id.to_string(),
-                agent_id: run.agent_id.clone(),
+                agent_id: run.agent_id.to_string(),
                 termination: Termination::Incomplete,
                 ended_at: ended_at.clone(),
             });
@@ -139,9 +139,8 @@ impl Runs {
 
     /// The run, if the caller may see it; otherwise the same error as for an unknown run.
     pub(crate) fn readable(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
-        let principal = cx.principal().unwrap_or(Principal::Operator);
         self.get(run_id)
-            .filter(|run| run.readable_by(&principal))
+            .filter(|run| run.readable_by(cx.principal()))
             .ok_or_else(|| RunsError::UnknownRun(run_id.to_owned()))
     }
 
@@ -153,30 +152,49 @@ impl Runs {
         if params.intent.trim().is_empty() {
             return Err(invalid("intent", "must not be empty"));
         }
+        let max = self.config.max_intent_bytes;
+        if params.intent.len() > max {
+            return Err(invalid("intent", format!("{} bytes exceeds runs.max_intent_bytes = {max}", params.intent.len())));
+        }
+        let max = self.config.max_idempotency_key_bytes;
+        if let Some(key) = params.idempotency_key.as_ref().filter(|k| k.len() > max) {
+            let problem = format!("{} bytes exceeds runs.max_idempotency_key_bytes = {max}", key.len());
+            return Err(invalid("idempotency_key", problem));
+        }
         let agent_id = resolve_agent(cx.principal(), params.agent_id, params.agent_name)?;
+        let agent_key = agent_id.to_string();
         let conn = cx.connection_id();
         let client_id = format!("conn-{conn}");
         if let Some(key) = &params.idempotency_key {
-            let known = self.index.lock().unwrap().idempotency.get(&(agent_id.clone(), key.clone())).copied();
+            let known = self.index.lock().unwrap().idempotency.get(&(agent_key.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
                     self.connections.with(cx, |c| c.current = Some(run_id));
-                    return Ok(StartResult { run_id: run_id.to_string(), agent_id, client_id });
+                    return Ok(StartResult { run_id: run_id.to_string(), agent_id: agent_key, client_id });
                 }
                 Some(_) => {
+                    let key = tether_core::excerpt(key, 64);
                     return Err(RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection")));
                 }
                 None => {}
             }
         }
+        let active = self.active_runs(&agent_key);
+        if active >= self.config.max_active_runs_per_agent {
+            return Err(RunsError::Limit {
+                what: "too many runs in progress for this agent",
+                limit: "runs.max_active_runs_per_agent",
+                value: self.config.max_active_runs_per_agent,
+            });
+        }
         let id = tether_core::new_id();
         let started = Started {
             run_id: id.to_string(),
-            agent_id: agent_id.clone(),
+            agent_id: agent_key.clone(),
             client_id: client_id.clone(),
             intent: params.intent.clone(),
             started_at: stamp::now(),
-            session_id: agent_id.strip_prefix("session:").map(str::to_owned),
+            session_id: agent_id.session_id().map(str::to_owned),
             idempotency_key: params.idempotency_key.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
@@ -189,7 +207,7 @@ impl Runs {
             let mut index = self.index.lock().unwrap();
             index.insert(run);
             if let Some(key) = params.idempotency_key {
-                index.idempotency.insert((agent_id.clone(), key), (conn, id));
+                index.idempotency.insert((agent_key.clone(), key), (conn, id));
             }
         }
         self.publish(
@@ -209,7 +227,18 @@ impl Runs {
             let run = self.index.lock().unwrap().runs.get(&id).cloned();
             self.sweep_later(run.into_iter().collect(), conn, self.config.grace(self.resumable(cx)));
         }
-        Ok(StartResult { run_id: id.to_string(), agent_id, client_id })
+        Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id })
+    }
+
+    /// Runs of `agent` still in progress.
+    fn active_runs(&self, agent: &str) -> usize {
+        let index = self.index.lock().unwrap();
+        let Some(ids) = index.by_agent.get(agent) else { return 0 };
+        ids.iter()
+            .rev()
+            .filter_map(|id| index.runs.get(id))
+            .filter(|run| run.state.lock().unwrap().status == RunStatus::InProgress)
+            .count()
     }
 
     /// The connection's current run, if any; an error if another connection resumed it.
@@ -257,6 +286,15 @@ impl Runs {
         Ok(turn)
     }
 
+    /// What keeps the runs domain from working as it should (for `/healthz`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.journal.is_poisoned() {
+            problems.push("journal: a write failed to sync; it refuses every write until the daemon restarts".into());
+        }
+        problems
+    }
+
     /// Tells whoever listens whether an agent's tool action succeeded.
     pub fn on_action_outcome(&self, listener: ActionOutcomes) {
         let _ = self.outcomes.set(listener);
@@ -295,7 +333,7 @@ impl Runs {
         let ended_at = stamp::now();
         let record = RunRecord::Ended(Ended {
             run_id: run.id.to_string(),
-            agent_id: run.agent_id.clone(),
+            agent_id: run.agent_id.to_string(),
             termination,
             ended_at: ended_at.clone(),
         });
@@ -337,11 +375,17 @@ impl Runs {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
+            let mut agents = BTreeSet::new();
             for run in orphans {
                 match this.end(&run, Termination::Incomplete, Some(conn)).await {
-                    Ok(()) | Err(RunsError::AlreadyEnded { .. }) => {}
+                    Ok(()) => drop(agents.insert(run.agent_id.to_string())),
+                    Err(RunsError::AlreadyEnded { .. }) => {}
                     Err(error) => tracing::warn!(%error, run = %run.id, "could not end an orphaned run"),
                 }
+            }
+            // Swept runs count against retention like any other ended run.
+            if !agents.is_empty() {
+                this.retain(Some(agents.into_iter().collect()), time::OffsetDateTime::now_utc()).await;
             }
         });
     }
@@ -359,37 +403,37 @@ fn shrink(turn: &mut Turn, size: usize, limit: usize) {
     }
 }
 
-fn run_scope(run: &Ulid, agent: &str) -> Scope {
+fn run_scope(run: &Ulid, agent: &AgentId) -> Scope {
     Scope {
-        session_id: agent.strip_prefix("session:").map(str::to_owned),
+        session_id: agent.session_id().map(str::to_owned),
         run_id: Some(run.to_string()),
-        agent_id: Some(agent.to_owned()),
+        agent_id: Some(agent.to_string()),
     }
 }
 
 /// The agent a run belongs to: the connection's binding, else `agent_id`, else `name:<slug>`.
 fn resolve_agent(
-    principal: Option<Principal>,
+    principal: &Principal,
     agent_id: Option<String>,
     agent_name: Option<String>,
-) -> Result<String, RunsError> {
-    if let Some(Principal::Agent(bound)) = principal {
+) -> Result<AgentId, RunsError> {
+    if let Principal::Agent(bound) = principal {
         return match agent_id {
-            Some(asked) if asked != bound => {
-                Err(invalid("agent_id", format!("this connection is bound to agent {bound:?}")))
+            Some(asked) if *bound != *asked => {
+                Err(invalid("agent_id", format!("this connection is bound to agent {:?}", bound.as_str())))
             }
-            _ => Ok(bound),
+            _ => Ok(bound.clone()),
         };
     }
     if let Some(id) = agent_id {
-        return if id.trim().is_empty() { Err(invalid("agent_id", "must not be empty")) } else { Ok(id) };
+        return if id.trim().is_empty() { Err(invalid("agent_id", "must not be empty")) } else { Ok(AgentId::new(id)) };
     }
     if let Some(name) = agent_name {
         let slug = slug(&name);
         return if slug.is_empty() {
             Err(invalid("agent_name", "has no letters or digits"))
         } else {
-            Ok(format!("name:{slug}"))
+            Ok(AgentId::new(format!("name:{slug}")))
         };
     }
     Err(invalid("agent_id", "required: bind the connection with session.auth, or pass agent_id or agent_name"))
@@ -432,12 +476,16 @@ mod tests {
 
     #[test]
     fn agent_resolution_order() {
-        let bound = Some(Principal::Agent("a1".into()));
-        assert_eq!(resolve_agent(bound.clone(), None, Some("x".into())).unwrap(), "a1");
-        assert!(resolve_agent(bound, Some("a2".into()), None).is_err());
-        assert_eq!(resolve_agent(Some(Principal::Operator), Some("a3".into()), Some("x".into())).unwrap(), "a3");
-        assert_eq!(resolve_agent(None, None, Some("My Agent!".into())).unwrap(), "name:my-agent");
-        assert!(resolve_agent(Some(Principal::Operator), None, None).is_err());
-        assert!(resolve_agent(None, None, Some("!!".into())).is_err());
+        let bound = Principal::Agent(AgentId::new("a1"));
+        let operator = Principal::Operator;
+        let agent = |p: &Principal, id: Option<&str>, name: Option<&str>| {
+            resolve_agent(p, id.map(str::to_owned), name.map(str::to_owned)).map(AgentId::into_string)
+        };
+        assert_eq!(agent(&bound, None, Some("x")).unwrap(), "a1");
+        assert!(agent(&bound, Some("a2"), None).is_err());
+        assert_eq!(agent(&operator, Some("a3"), Some("x")).unwrap(), "a3");
+        assert_eq!(agent(&operator, None, Some("My Agent!")).unwrap(), "name:my-agent");
+        assert!(agent(&operator, None, None).is_err());
+        assert!(agent(&operator, None, Some("!!")).is_err());
     }
 }

@@ -45,8 +45,13 @@ impl Tool {
 pub(crate) struct Tools(BTreeMap<String, Arc<Tool>>);
 
 impl Tools {
-    /// Registers all or none: one bad definition refuses the whole call.
-    pub(crate) fn register(&mut self, definitions: Vec<ToolDefinition>) -> Result<usize, RunsError> {
+    /// Registers all or none: one bad definition, or one tool past `max`, refuses the whole call.
+    pub(crate) fn register(&mut self, definitions: Vec<ToolDefinition>, max: usize) -> Result<usize, RunsError> {
+        let new = definitions.iter().filter(|d| !self.0.contains_key(&d.name)).count();
+        if self.0.len() + new > max {
+            let what = "too many tools on this connection";
+            return Err(RunsError::Limit { what, limit: "runs.max_tools_per_connection", value: max });
+        }
         let compiled = definitions.into_iter().map(Tool::compile).collect::<Result<Vec<_>, _>>()?;
         let count = compiled.len();
         for tool in compiled {

@@ -41,7 +41,7 @@ impl Sessions {
         for stored in stored {
             let id = stored.record.session_id.clone();
             if stored.record.state != SessionState::Removed {
-                sessions.tokens.insert(&id, &stored.token_secret);
+                sessions.tokens.insert(&id, &stored.token_hash);
             }
             let liveness = stored.record.pid.map(|pid| process::same_process(pid, stored.start_time));
             let decision = decide(stored.record.state, stored.stop_requested, liveness);

@@ -13,8 +13,6 @@ pub enum SessionsError {
     WrongState { id: String, state: SessionState, action: &'static str },
     #[error("session {0}: its stdin is detached (the daemon restarted while it ran), so it cannot be written")]
     StdinDetached(String),
-    #[error("{0} is for the operator only")]
-    OperatorOnly(&'static str),
     #[error("refused by configuration: {0}")]
     Refused(String),
     #[error("session store: {0}")]
@@ -35,7 +33,7 @@ impl From<SessionsError> for RpcError {
             | SessionsError::UnknownSession(_)
             | SessionsError::WrongState { .. }
             | SessionsError::StdinDetached(_) => RpcError::InvalidParams(message),
-            SessionsError::OperatorOnly(_) | SessionsError::Refused(_) => RpcError::Denied(message),
+            SessionsError::Refused(_) => RpcError::Denied(message),
             SessionsError::Io(_) => RpcError::Internal(message),
         }
     }

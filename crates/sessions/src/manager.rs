@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use tether_core::AgentId;
 use tether_events::{EventBus, Scope};
 use tether_proto::runs::RunSummary;
 use tether_proto::sessions::{RepoSpec, Runtime, SessionRecord, SessionState, SpawnParams, StopCause};
@@ -95,7 +96,7 @@ impl Sessions {
             let scope = Scope {
                 session_id: Some(record.session_id.clone()),
                 run_id: None,
-                agent_id: Some(format!("session:{}", record.session_id)),
+                agent_id: Some(AgentId::for_session(&record.session_id).into_string()),
             };
             let kind = format!("session.{}", serde_json::to_value(record.state).unwrap().as_str().unwrap_or_default());
             let payload = serde_json::json!({"from": before, "to": record.state, "name": record.name, "exit_code": record.exit_code, "stop_cause": record.stop_cause});
@@ -165,7 +166,7 @@ impl Sessions {
         };
         let stored = Stored {
             record,
-            token_secret: tokens::new_secret()?,
+            token_hash: String::new(),
             env: params.env,
             start_time: None,
             stop_requested: false,
@@ -197,7 +198,6 @@ impl Sessions {
             self.sessions.lock().unwrap().remove(&id);
             return Err(error.into());
         }
-        self.tokens.insert(&id, &stored.token_secret);
         tracing::info!(session = %id, name = %name, "session provisioning");
 
         if let Some(RepoSpec { url, git_ref }) = &params.repo {
@@ -250,16 +250,14 @@ impl Sessions {
         self: &Arc<Self>,
         managed: &Arc<Managed>,
     ) -> Result<SessionRecord, SessionsError> {
-        let (argv, cwd, mut env, id, secret) = {
+        let (argv, cwd, mut env, id) = {
             let s = managed.stored.lock().unwrap();
-            (
-                s.record.argv.clone(),
-                PathBuf::from(&s.record.cwd),
-                s.env.clone(),
-                s.record.session_id.clone(),
-                s.token_secret.clone(),
-            )
+            (s.record.argv.clone(), PathBuf::from(&s.record.cwd), s.env.clone(), s.record.session_id.clone())
         };
+        // A fresh secret per process; its hash is durable before the process can use it.
+        let (secret, hash) = tokens::new_secret()?;
+        self.update(managed, |s| s.token_hash = hash.clone())?;
+        self.tokens.insert(&id, &hash);
         env.insert("TETHER_URL".into(), self.daemon_url.get().cloned().unwrap_or_default());
         env.insert("TETHER_SESSION_ID".into(), id.clone());
         env.insert("TETHER_TOKEN".into(), SessionTokens::token(&id, &secret));
@@ -441,7 +439,7 @@ impl Sessions {
 
     pub fn get_record(&self, id: &str) -> Result<SessionRecord, SessionsError> {
         let mut record = self.get(id)?.record();
-        record.runs = (self.runs_of)(&format!("session:{id}"));
+        record.runs = (self.runs_of)(AgentId::for_session(id).as_str());
         Ok(record)
     }
 }

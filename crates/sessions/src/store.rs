@@ -16,7 +16,10 @@ use tether_proto::sessions::SessionRecord;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Stored {
     pub(crate) record: SessionRecord,
-    pub(crate) token_secret: String,
+    /// SHA-256 (hex) of the secret of the session's current token; the secret
+    /// itself is only ever in the process's environment.
+    #[serde(default)]
+    pub(crate) token_hash: String,
     pub(crate) env: BTreeMap<String, String>,
     /// The process's start time (clock ticks since boot), to tell it from a reused pid.
     pub(crate) start_time: Option<u64>,

@@ -21,6 +21,7 @@ async fn the_car_client_runs_the_core_cycle() {
         allowed_origins: vec![],
         connection: ConnectionConfig::default(),
         hooks: None,
+        health: None,
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());
