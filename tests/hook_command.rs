@@ -50,6 +50,13 @@ fn the_hook_command_prints_hook_output_and_exits_as_claude_code_expects() {
     let output: Value = serde_json::from_slice(&allowed.stdout).unwrap();
     assert_eq!(output["hookSpecificOutput"]["permissionDecision"], "allow");
 
+    // No rule decides: `{}` and exit 0, so Claude Code asks its user as it would without tether.
+    let mut unmatched = fixture("PreToolUse-allowed");
+    unmatched["tool_name"] = "Glob".into();
+    let undecided = hook(&daemon.data_dir, &[], &unmatched);
+    assert_eq!(undecided.status.code(), Some(0), "{}", String::from_utf8_lossy(&undecided.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&undecided.stdout).unwrap(), serde_json::json!({}));
+
     // A PreToolUse deny: exit 2 with the reason on stderr, which Claude Code shows the model.
     let denied = hook(&daemon.data_dir, &[], &fixture("PreToolUse"));
     assert_eq!(denied.status.code(), Some(2));
@@ -141,7 +148,7 @@ async fn sighup_reloads_the_policy() {
     let config = policy_config(dir.path(), &policy, 600_000);
     let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
     let client = operator(&daemon).await;
-    assert_eq!(client.call_raw("hooks.ingest", fixture("PreToolUse")).await.unwrap()["decision"], "allow");
+    assert_eq!(client.call_raw("hooks.ingest", fixture("PreToolUse")).await.unwrap()["decision"], "none");
     std::fs::copy(policy_fixture(), &policy).unwrap();
     daemon.signal("HUP");
     wait_until("SIGHUP reloads the policy", async || {

@@ -25,11 +25,11 @@ async fn real_claude_payloads_get_the_right_hook_output_over_rpc_and_http() {
     let cases = [
         ("PreToolUse", "deny", deny_rm),
         ("PreToolUse-allowed", "allow", allow_read),
-        ("PostToolUse", "allow", json!({})),
-        ("UserPromptSubmit", "allow", json!({})),
+        ("PostToolUse", "none", json!({})),
+        ("UserPromptSubmit", "none", json!({})),
         ("Stop", "deny", json!({"decision": "block", "reason": "the checkout tests still fail"})),
-        ("SessionStart", "allow", json!({})),
-        ("Notification", "allow", json!({})),
+        ("SessionStart", "none", json!({})),
+        ("Notification", "none", json!({})),
     ];
     for (name, decision, expected) in cases {
         let payload = fixture(name);
@@ -79,11 +79,11 @@ async fn both_forms_unknown_events_and_malformed_input() {
         json!({"session_id": "s1", "event": "PreToolUse", "payload": {"tool_name": "Read", "tool_input": {}}}),
     )
     .await;
-    assert_eq!(wrapped["decision"], "allow");
-    assert_eq!(wrapped["hook_output"]["hookSpecificOutput"]["hookEventName"], "PreToolUse");
+    assert_eq!(wrapped["decision"], "none", "no policy, no decision");
+    assert_eq!(wrapped["hook_output"], json!({}));
     let novel = ingest(&client, json!({"hook_event_name": "TeleportStart", "session_id": "s1"})).await;
     assert_eq!(novel["known"], false, "unknown events are recorded, not rejected");
-    assert_eq!(novel["decision"], "allow");
+    assert_eq!(novel["decision"], "none");
     let recent = client.call_raw("events.recent", json!({"families": ["hooks.event"]})).await.unwrap();
     assert!(recent.as_array().unwrap().iter().any(|e| e["kind"] == "TeleportStart" && e["payload"]["known"] == false));
 
@@ -118,14 +118,14 @@ async fn policy_reload_swaps_rules_and_a_broken_file_keeps_the_old_ones() {
     let server = TestServer::start_setup(with_policy(policy.clone()), |_| {}).await;
     let client = server.connect().await;
     let info = client.call_raw("policy.get", json!({})).await.unwrap();
-    assert_eq!(info["rules"].as_array().unwrap().len(), 3);
+    assert_eq!(info["rules"].as_array().unwrap().len(), 4);
     assert_eq!(info["rules"][0]["name"], "no-recursive-delete");
 
     std::fs::write(&policy, "[[rules]]\nname = \"no-reads\"\ntool = \"Read\"\ndecision = \"deny\"\n").unwrap();
     let reloaded = client.call_raw("policy.reload", json!({})).await.unwrap();
     assert_eq!(reloaded["rules"].as_array().unwrap().len(), 1);
     assert_eq!(ingest(&client, fixture("PreToolUse-allowed")).await["decision"], "deny");
-    assert_eq!(ingest(&client, fixture("PreToolUse")).await["decision"], "allow", "the old rules are gone");
+    assert_eq!(ingest(&client, fixture("PreToolUse")).await["decision"], "none", "the old rules are gone");
 
     std::fs::write(
         &policy,
@@ -146,14 +146,14 @@ async fn the_rate_limit_denies_tool_calls_past_n_per_window() {
     std::fs::write(&policy, "[rate_limit]\ntool_calls = 2\nwindow_s = 60\n").unwrap();
     let server = TestServer::start_setup(with_policy(policy), |_| {}).await;
     let client = server.connect().await;
-    assert_eq!(ingest(&client, fixture("PreToolUse-allowed")).await["decision"], "allow");
-    assert_eq!(ingest(&client, fixture("PreToolUse-allowed")).await["decision"], "allow");
+    assert_eq!(ingest(&client, fixture("PreToolUse-allowed")).await["decision"], "none");
+    assert_eq!(ingest(&client, fixture("PreToolUse-allowed")).await["decision"], "none");
     let third = ingest(&client, fixture("PreToolUse-allowed")).await;
     assert_eq!(third["decision"], "deny");
     assert!(third["reason"].as_str().unwrap().contains("rate limit"), "{third}");
     let mut other = fixture("PreToolUse-allowed");
     other["session_id"] = json!("another-session");
-    assert_eq!(ingest(&client, other).await["decision"], "allow", "the limit is per session");
+    assert_eq!(ingest(&client, other).await["decision"], "none", "the limit is per session");
 }
 
 fn web_fetch(session: &str) -> Value {

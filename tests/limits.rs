@@ -72,10 +72,18 @@ async fn connections_past_the_cap_get_503() {
     let server = TestServer::start_with(|c| c.connection.limits.max_connections = 2).await;
     let first = server.raw_session().await;
     let _second = server.raw_session().await;
-    assert_eq!(server.upgrade_status(&[]).await, 503);
+    let bearer = format!("Bearer {}", server.token);
+    assert_eq!(server.upgrade_status(&[("authorization", &bearer)]).await, 503);
+    // Authenticating by frame, the refusal comes with session.auth: -32002 naming the limit.
+    let mut third = server.raw().await;
+    let auth = json!({"jsonrpc":"2.0","id":1,"method":"session.auth","params":{"token": server.token}});
+    let refused = rpc(&mut third, auth).await;
+    assert_eq!(refused["error"]["code"], -32002, "{refused}");
+    assert_eq!(refused["error"]["data"]["limit"], "limits.max_connections");
+    assert_eq!(close_frame(&mut third).await.unwrap().code, CloseCode::Policy);
     drop(first);
     server.wait_for_connections(1).await;
-    assert_eq!(server.upgrade_status(&[]).await, 101);
+    assert_eq!(server.upgrade_status(&[("authorization", &bearer)]).await, 101);
 }
 
 #[tokio::test]

@@ -20,13 +20,14 @@ impl Drop for Reaper {
     }
 }
 
-/// A session's token, as its process sees it in `TETHER_TOKEN` (read from the session store).
-fn session_token(daemon: &Daemon, id: &str) -> String {
-    let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(daemon.data_dir.join(format!("sessions/{id}/session.json"))).unwrap(),
-    )
-    .unwrap();
-    format!("tss_{id}_{}", stored["token_secret"].as_str().unwrap())
+/// A session's token, as its process saw it in `TETHER_TOKEN` (the stand-in writes
+/// it to `token` in its working directory). The daemon keeps only its hash.
+fn session_token(daemon: &Daemon, id: &str, cwd: &std::path::Path) -> String {
+    let token = std::fs::read_to_string(cwd.join("token")).unwrap();
+    let secret = token.strip_prefix(&format!("tss_{id}_")).expect("a session token").to_owned();
+    let stored = std::fs::read_to_string(daemon.data_dir.join(format!("sessions/{id}/session.json"))).unwrap();
+    assert!(!stored.contains(&secret), "the session store holds no secret in plain text");
+    token
 }
 
 async fn operator(daemon: &Daemon) -> Client {
@@ -131,7 +132,8 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let stand_in = bin.join("claude");
-    std::fs::write(&stand_in, "#!/bin/sh\necho \"claude stand-in: $*\"\necho \"session $TETHER_SESSION_ID\"\n")
+    let script = "#!/bin/sh\nprintf %s \"$TETHER_TOKEN\" > token\necho \"claude stand-in: $*\"\necho \"session $TETHER_SESSION_ID\"\n";
+    std::fs::write(&stand_in, script)
         .unwrap();
     std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
@@ -169,7 +171,7 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     let mut hook = std::process::Command::new(pre.trim_end_matches(" hook --fail-closed"))
         .args(["hook", "--fail-closed"])
         .env("TETHER_URL", &daemon.url)
-        .env("TETHER_TOKEN", session_token(&daemon, &id))
+        .env("TETHER_TOKEN", session_token(&daemon, &id, cwd.path()))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

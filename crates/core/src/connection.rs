@@ -50,12 +50,10 @@ where
 {
     let config = options.config;
     let (outbound, queue, closing) = Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
-    let principal = match &options.authenticator {
-        None => Some(options.principal.unwrap_or(Principal::Operator)),
-        Some(_) => options.principal,
-    };
+    // Without auth, a connection is the operator from its first frame that is not
+    // `session.auth` (which may still bind it to an agent): see `Dispatcher::on_text`.
     let preset = std::sync::OnceLock::new();
-    if let Some(principal) = principal {
+    if let Some(principal) = options.principal {
         let _ = preset.set(principal);
     }
     let conn = Arc::new(ConnState {

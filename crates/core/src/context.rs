@@ -110,8 +110,15 @@ impl Context {
     /// the subscriptions and runs made with it. The transport may still refuse
     /// (its pool of authenticated connections is full).
     pub(crate) fn authenticate(&self, principal: Principal) -> Result<(), RpcError> {
-        if self.is_authenticated() {
-            return Err(RpcError::InvalidRequest("this connection is already authenticated".into()));
+        match self.conn.principal.get() {
+            // Saying again who one is changes nothing (a bearer header, then `session.auth`).
+            Some(current) if *current == principal => return Ok(()),
+            Some(_) => {
+                return Err(RpcError::InvalidRequest(
+                    "this connection is already authenticated as someone else".into(),
+                ));
+            }
+            None => {}
         }
         if let Some(admission) = &self.conn.admission {
             admission.admit()?;

@@ -11,6 +11,7 @@ use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Respons
 use tether_proto::{ErrorObject, Method, session::Auth};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::auth::Principal;
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::parse::{Frame, Item, parse_frame};
@@ -47,9 +48,21 @@ impl Dispatcher {
                 return Flow::Close;
             }
             let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
-            return self.before_auth(frame).await;
+            if self.cx.authenticator().is_some() || is_auth_call(&frame) {
+                return self.before_auth(frame).await;
+            }
+            // Auth is off: whoever did not bind an agent first is the operator.
+            if let Err(error) = self.cx.authenticate(Principal::Operator) {
+                self.send(Some(error_response(None, &error))).await;
+                return Flow::Close;
+            }
+            return self.dispatch(frame).await;
         }
         let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
+        self.dispatch(frame).await
+    }
+
+    async fn dispatch(&self, frame: Frame) -> Flow {
         match frame {
             Frame::Rejected(error) => self.send(Some(error_response(None, &error))).await,
             Frame::Single(item) => match self.prepare(item) {
@@ -69,6 +82,7 @@ impl Dispatcher {
     }
 
     /// Only `session.auth` may pass; anything else gets -32001 and a close.
+    /// A refused `session.auth` closes the connection too.
     async fn before_auth(&self, frame: Frame) -> Flow {
         let refused = RpcError::AuthRequired("the first frame must be session.auth".into());
         match frame {
@@ -202,6 +216,10 @@ impl Dispatcher {
             send_json(&self.cx, &reply).await;
         }
     }
+}
+
+fn is_auth_call(frame: &Frame) -> bool {
+    matches!(frame, Frame::Single(Item::Call { id: Some(_), method, .. }) if method == Auth::NAME)
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

@@ -90,6 +90,9 @@ impl Gate {
 
 impl Admission for Gate {
     fn admit(&self) -> Result<(), RpcError> {
+        if self.open.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let slot = self.connections.try_acquire().ok_or_else(|| {
             RpcError::limit("too many connections", self.connections.limit, self.connections.max())
         })?;
