@@ -447,18 +447,6 @@ async fn a_resumable_clients_run_waits_for_the_lease_not_the_grace() {
     assert_eq!(resumed["status"], "in_progress");
 }
 
-/// Fails `fdatasync` while `fail` is set.
-struct Flaky(AtomicBool);
-
-impl tether_store::Fsync for Flaky {
-    fn sync(&self, file: &std::fs::File) -> std::io::Result<()> {
-        if self.0.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("injected fdatasync failure"));
-        }
-        file.sync_data()
-    }
-}
-
 #[tokio::test]
 async fn an_injected_fsync_failure_is_an_error_reply_and_nothing_is_acknowledged() {
     let fsync = Arc::new(Flaky(AtomicBool::new(false)));

@@ -439,3 +439,15 @@ pub fn fixture(name: &str) -> Value {
 pub fn policy_fixture() -> std::path::PathBuf {
     format!("{}/tests/fixtures/policy.toml", env!("CARGO_MANIFEST_DIR")).into()
 }
+
+/// Fails `fdatasync` while its flag is set.
+pub struct Flaky(pub std::sync::atomic::AtomicBool);
+
+impl Fsync for Flaky {
+    fn sync(&self, file: &std::fs::File) -> std::io::Result<()> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected fdatasync failure"));
+        }
+        file.sync_data()
+    }
+}

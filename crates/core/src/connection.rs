@@ -151,16 +151,22 @@ async fn read_loop<S>(
                 outbound.close(CloseCode::Away, "server shutting down");
                 return;
             }
-            // Nobody may hold a connection without proving who they are.
+            // Nobody may hold a connection without proving who they are. (Each
+            // condition is checked again when its deadline fires: the handshake runs
+            // on its own task and may have finished while this select was waiting.)
             _ = &mut auth_deadline, if !cx.is_authenticated() => {
-                tracing::debug!("no session.auth before limits.auth_timeout_ms");
-                outbound.close(CloseCode::Policy, "authentication timeout (limits.auth_timeout_ms)");
-                return;
+                if !cx.is_authenticated() {
+                    tracing::debug!("no session.auth before limits.auth_timeout_ms");
+                    outbound.close(CloseCode::Policy, "authentication timeout (limits.auth_timeout_ms)");
+                    return;
+                }
             }
             _ = &mut handshake_deadline, if !cx.conn.handshake_done.load(Ordering::Acquire) => {
-                tracing::debug!("no server.handshake before limits.handshake_timeout_ms");
-                outbound.close(CloseCode::Policy, "handshake timeout (limits.handshake_timeout_ms)");
-                return;
+                if !cx.conn.handshake_done.load(Ordering::Acquire) {
+                    tracing::debug!("no server.handshake before limits.handshake_timeout_ms");
+                    outbound.close(CloseCode::Policy, "handshake timeout (limits.handshake_timeout_ms)");
+                    return;
+                }
             }
             _ = ticker.tick() => {
                 if last_heard.elapsed() >= idle_limit {
