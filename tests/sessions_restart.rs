@@ -133,8 +133,7 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     std::fs::create_dir(&bin).unwrap();
     let stand_in = bin.join("claude");
     let script = "#!/bin/sh\nprintf %s \"$TETHER_TOKEN\" > token\necho \"claude stand-in: $*\"\necho \"session $TETHER_SESSION_ID\"\n";
-    std::fs::write(&stand_in, script)
-        .unwrap();
+    std::fs::write(&stand_in, script).unwrap();
     std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let daemon = Daemon::spawn_env(dir.path(), &[], &[("PATH", &path)]);

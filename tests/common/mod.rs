@@ -251,11 +251,11 @@ pub async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 
 /// A raw HTTP/1.1 GET; returns the status and the body parsed as JSON (or as a string).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Value) {
-    exchange(addr, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).await
+    http_raw(addr, format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")).await
 }
 
 /// Sends one raw request, reads the whole response: its status and its body as JSON (or text).
-async fn exchange(addr: SocketAddr, request: String) -> (u16, Value) {
+pub async fn http_raw(addr: SocketAddr, request: String) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -428,7 +428,7 @@ pub async fn http_post(addr: SocketAddr, path: &str, token: Option<&str>, body: 
         "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    exchange(addr, request).await
+    http_raw(addr, request).await
 }
 
 pub fn fixture(name: &str) -> Value {

@@ -42,8 +42,7 @@ impl Dispatcher {
         if !self.cx.is_authenticated() {
             // Checked before parsing: an unauthenticated peer gets no work done for it.
             if text.len() > limits.max_preauth_bytes {
-                let reason =
-                    format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
+                let reason = format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
                 self.cx.conn.outbound.close(CloseCode::Size, &reason);
                 return Flow::Close;
             }

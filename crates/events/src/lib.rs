@@ -265,7 +265,12 @@ mod tests {
         let config = EventsConfig { ring_bytes: 64 << 10, max_payload_bytes: 16 << 10, ..Default::default() };
         let bus = EventBus::new(config);
         for i in 0..20 {
-            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), json!({"i": i, "input": "x".repeat(1 << 20)}));
+            bus.publish(
+                "hooks.event",
+                &format!("k{i}"),
+                Scope::default(),
+                json!({"i": i, "input": "x".repeat(1 << 20)}),
+            );
         }
         let inner = bus.inner.lock().unwrap();
         assert!(inner.ring_bytes <= 64 << 10, "{}", inner.ring_bytes);

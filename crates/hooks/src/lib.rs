@@ -133,12 +133,7 @@ impl Hooks {
                 self.config.max_pending_approvals,
             )?;
             approval_id = Some(approval.approval_id.clone());
-            self.events.publish(
-                "runtime.approval_required",
-                "approval.created",
-                account.scope(),
-                json!(approval),
-            );
+            self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
             if !wait.is_zero() {
                 match self.approvals.wait(&approval.approval_id, wait).await? {
                     Outcome::Resolved(resolved) => {
@@ -198,10 +193,8 @@ impl Hooks {
         {
             let key = account.rate_key();
             if !self.limiter.lock().unwrap().admit(key, limit, self.clock.now()) {
-                let reason = format!(
-                    "rate limit: more than {} tool calls in {} s for {key}",
-                    limit.tool_calls, limit.window_s
-                );
+                let reason =
+                    format!("rate limit: more than {} tool calls in {} s for {key}", limit.tool_calls, limit.window_s);
                 return (Decision::Deny, Some(reason), Some("rate_limit".into()));
             }
         }
@@ -296,7 +289,6 @@ impl Hooks {
             cooldown: Duration::from_millis(self.config.breaker_cooldown_ms),
         }
     }
-
 }
 
 /// Whose state a hook changes (rate limit, breaker, approvals, events, audit).
@@ -316,10 +308,9 @@ impl Account {
     fn named(principal: &Principal, session_id: Option<String>, agent_id: Option<String>) -> Account {
         match principal {
             Principal::Operator => Account { session_id, agent_id },
-            Principal::Agent(agent) => Account {
-                session_id: agent.session_id().map(str::to_owned),
-                agent_id: Some(agent.as_str().to_owned()),
-            },
+            Principal::Agent(agent) => {
+                Account { session_id: agent.session_id().map(str::to_owned), agent_id: Some(agent.as_str().to_owned()) }
+            }
         }
     }
 

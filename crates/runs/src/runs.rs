@@ -154,7 +154,10 @@ impl Runs {
         }
         let max = self.config.max_intent_bytes;
         if params.intent.len() > max {
-            return Err(invalid("intent", format!("{} bytes exceeds runs.max_intent_bytes = {max}", params.intent.len())));
+            return Err(invalid(
+                "intent",
+                format!("{} bytes exceeds runs.max_intent_bytes = {max}", params.intent.len()),
+            ));
         }
         let max = self.config.max_idempotency_key_bytes;
         if let Some(key) = params.idempotency_key.as_ref().filter(|k| k.len() > max) {

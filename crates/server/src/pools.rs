@@ -93,9 +93,10 @@ impl Admission for Gate {
         if self.open.load(Ordering::Acquire) {
             return Ok(());
         }
-        let slot = self.connections.try_acquire().ok_or_else(|| {
-            RpcError::limit("too many connections", self.connections.limit, self.connections.max())
-        })?;
+        let slot = self
+            .connections
+            .try_acquire()
+            .ok_or_else(|| RpcError::limit("too many connections", self.connections.limit, self.connections.max()))?;
         // The unauthenticated place is given back as the authenticated one is taken.
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = slot;
         self.open.store(true, Ordering::Release);
@@ -116,7 +117,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let gate = &self.gate;
         if matches!(polled, Poll::Ready(Ok(()))) && !gate.open.load(Ordering::Acquire) {
-            let read = gate.read.fetch_add(buf.filled().len() - before, Ordering::Relaxed) + buf.filled().len() - before;
+            let read =
+                gate.read.fetch_add(buf.filled().len() - before, Ordering::Relaxed) + buf.filled().len() - before;
             if read > gate.budget {
                 let why = format!("more than {} bytes before authentication (limits.max_preauth_bytes)", gate.budget);
                 return Poll::Ready(Err(io::Error::other(TransportLimit(why))));

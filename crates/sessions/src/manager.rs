@@ -164,13 +164,8 @@ impl Sessions {
             stdin_detached: false,
             runs: Vec::new(),
         };
-        let stored = Stored {
-            record,
-            token_hash: String::new(),
-            env: params.env,
-            start_time: None,
-            stop_requested: false,
-        };
+        let stored =
+            Stored { record, token_hash: String::new(), env: params.env, start_time: None, stop_requested: false };
         let managed = Managed::new(stored.clone());
         {
             // Capacity and names are checked and claimed under one lock: concurrent spawns cannot overshoot.

@@ -49,7 +49,10 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
         })
         .operator_only();
     registry
-        .register_with::<sessions::Resume, _, _, _>(&sessions, |s, _, p| async move { Ok(s.resume(&p.session_id).await?) })
+        .register_with::<sessions::Resume, _, _, _>(
+            &sessions,
+            |s, _, p| async move { Ok(s.resume(&p.session_id).await?) },
+        )
         .operator_only();
     registry
         .register_with::<sessions::Remove, _, _, _>(&sessions, |s, _, p| async move {

@@ -35,5 +35,9 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
         return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
     }
     cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent))?;
-    Ok(AuthResult { ok: true, auth_enabled: cx.authenticator().is_some(), agent_id: agent_id.map(AgentId::into_string) })
+    Ok(AuthResult {
+        ok: true,
+        auth_enabled: cx.authenticator().is_some(),
+        agent_id: agent_id.map(AgentId::into_string),
+    })
 }
