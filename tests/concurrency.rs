@@ -168,3 +168,27 @@ async fn replies_nobody_waits_for_are_ignored() {
     let pong = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"server.ping"})).await;
     assert_eq!(pong["result"], "pong");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_costs_one_request_and_the_domain_keeps_working() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    for _ in 0..3 {
+        let error = client.call_raw("test.panic", json!({})).await.unwrap_err();
+        assert_eq!(error.code(), Some(-32603), "{error}");
+        assert!(error.to_string().contains("test.panic"), "{error}");
+    }
+    // The same domain (its lock was held by the panicking handler), the same connection.
+    let subscribed = client.call_raw("events.subscribe", json!({"families": ["hooks.event"]})).await.unwrap();
+    assert!(subscribed["subscription"].is_string());
+    client.call_raw("hooks.ingest", json!({"hook_event_name": "Notification", "message": "still here"})).await.unwrap();
+    let notice = tokio::time::timeout(PATIENCE, client.next_notification()).await.unwrap().unwrap();
+    assert_eq!(notice.params["event"]["kind"], "Notification");
+    // Each panic freed its in-flight slot.
+    let limited = TestServer::start_with(|c| c.connection.limits.max_in_flight = 1).await;
+    let client = limited.connect().await;
+    for _ in 0..3 {
+        assert_eq!(client.call_raw("test.panic", json!({})).await.unwrap_err().code(), Some(-32603));
+    }
+    assert_eq!(client.call_raw("server.ping", json!({})).await.unwrap(), "pong");
+}

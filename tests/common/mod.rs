@@ -31,6 +31,7 @@ tether_proto::method!(TestSleep, "test.sleep", Value => Value, "Sleeps params.ms
 tether_proto::method!(TestCallback, "test.callback", Value => Value, "Calls the client back and answers with its reply.");
 tether_proto::method!(TestPublish, "test.publish", Value => Value, "Publishes params.count events of params.bytes each.");
 tether_proto::method!(TestFlood, "test.flood", Value => Value, "Sends params.count notifications of params.bytes each.");
+tether_proto::method!(TestPanic, "test.panic", Value => Value, "Panics while holding the event bus's lock.");
 
 /// The built-in registry plus throwaway methods that exercise the dispatcher.
 /// `test.callback` reports how each of its calls ended on `probe`.
@@ -39,6 +40,11 @@ pub fn add_test_methods(
     probe: broadcast::Sender<Value>,
     events: Arc<tether_events::EventBus>,
 ) {
+    let bus = events.clone();
+    registry.register::<TestPanic, _, _>(move |_cx, _params| {
+        let bus = bus.clone();
+        async move { bus.while_locked(|| panic!("a handler bug")) }
+    });
     registry.register::<TestPublish, _, _>(move |_cx, params| {
         let events = events.clone();
         async move {

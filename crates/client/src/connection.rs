@@ -1,11 +1,12 @@
 //! The socket behind a `Client`: a reader task that routes replies, requests and
 //! notifications, and a writer task that owns the sink.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::{Value, json};
@@ -83,7 +84,7 @@ impl Link {
     pub(crate) async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().as_mut().ok_or(ClientError::Closed)?.insert(id, tx);
+        self.pending.lock().as_mut().ok_or(ClientError::Closed)?.insert(id, tx);
         let request =
             Request { jsonrpc: Version, id: Some(Id::Number(id)), method: method.to_owned(), params: Some(params) };
         self.send(&request)?;
@@ -143,7 +144,7 @@ impl Reader {
             }
         }
         // Every call still waiting fails now.
-        self.pending.lock().unwrap().take();
+        self.pending.lock().take();
     }
 
     fn route(&self, item: Value) {
@@ -181,7 +182,7 @@ impl Reader {
         let Some(Id::Number(id)) = response.id else {
             return;
         };
-        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&id));
+        let waiter = self.pending.lock().as_mut().and_then(|p| p.remove(&id));
         if let Some(waiter) = waiter {
             let _ = waiter.send(match response.outcome {
                 Outcome::Result(value) => Ok(value),

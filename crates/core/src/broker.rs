@@ -1,7 +1,7 @@
 //! Server → client requests: ids the server allocates, replies matched by id.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ impl Broker {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let disconnected = || CallError::Disconnected { method: method.to_owned() };
-        match self.pending.lock().unwrap().as_mut() {
+        match self.pending.lock().as_mut() {
             Some(pending) => pending.insert(n, tx),
             None => return Err(disconnected()),
         };
@@ -80,7 +80,7 @@ impl Broker {
     /// id nobody waits for (a late reply after a timeout, or a made-up id).
     pub(crate) fn complete(&self, id: &Id, reply: Reply) -> bool {
         let Some(n) = parse_id(id) else { return false };
-        let waiter = self.pending.lock().unwrap().as_mut().and_then(|p| p.remove(&n));
+        let waiter = self.pending.lock().as_mut().and_then(|p| p.remove(&n));
         match waiter {
             Some(tx) => tx.send(reply).is_ok(),
             None => false,
@@ -89,7 +89,7 @@ impl Broker {
 
     /// Fails every pending call at once: dropping the senders wakes their receivers.
     pub(crate) fn close(&self) {
-        self.pending.lock().unwrap().take();
+        self.pending.lock().take();
     }
 }
 
@@ -100,7 +100,7 @@ struct PendingEntry<'a> {
 
 impl Drop for PendingEntry<'_> {
     fn drop(&mut self) {
-        if let Some(pending) = self.broker.pending.lock().unwrap().as_mut() {
+        if let Some(pending) = self.broker.pending.lock().as_mut() {
             pending.remove(&self.id);
         }
     }

@@ -1,8 +1,9 @@
 //! What a handler knows about, and can do to, the connection that called it.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -56,7 +57,7 @@ impl InFlight {
 
     /// Registers a cancellable request; `None` if the id is already in flight.
     pub(crate) fn track(&self, id: &Id) -> Option<oneshot::Receiver<()>> {
-        let mut cancels = self.cancels.lock().unwrap();
+        let mut cancels = self.cancels.lock();
         if cancels.contains_key(id) {
             return None;
         }
@@ -66,11 +67,11 @@ impl InFlight {
     }
 
     pub(crate) fn untrack(&self, id: &Id) {
-        self.cancels.lock().unwrap().remove(id);
+        self.cancels.lock().remove(id);
     }
 
     pub(crate) fn cancel(&self, id: &Id) -> bool {
-        match self.cancels.lock().unwrap().remove(id) {
+        match self.cancels.lock().remove(id) {
             Some(tx) => tx.send(()).is_ok(),
             None => false,
         }
@@ -130,7 +131,7 @@ impl Context {
     }
 
     pub(crate) fn complete_handshake(&self, capabilities: Vec<String>) {
-        *self.conn.capabilities.lock().unwrap() = capabilities;
+        *self.conn.capabilities.lock() = capabilities;
         self.conn.handshake_done.store(true, Ordering::Release);
     }
 
@@ -151,7 +152,7 @@ impl Context {
 
     /// Whether `server.handshake` negotiated this capability.
     pub fn has_capability(&self, capability: &str) -> bool {
-        self.conn.capabilities.lock().unwrap().iter().any(|c| c == capability)
+        self.conn.capabilities.lock().iter().any(|c| c == capability)
     }
 
     /// Sends a notification once at least half of the outbound queue is free, so

@@ -5,9 +5,10 @@
 
 mod methods;
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -92,7 +93,7 @@ impl EventBus {
             agent_id: scope.agent_id,
             payload,
         });
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         inner.ring.push_back((event.clone(), size));
         inner.ring_bytes += size;
         while inner.ring.len() > self.config.ring_size.max(1)
@@ -120,7 +121,7 @@ impl EventBus {
 
     /// The newest `limit` visible events, oldest first.
     pub fn recent(&self, principal: &Principal, limit: usize, families: Option<&[String]>) -> Vec<Event> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         let mut out: Vec<Event> = inner
             .ring
             .iter()
@@ -142,7 +143,7 @@ impl EventBus {
         let dropped = Arc::new(AtomicU64::new(0));
         let principal = cx.principal().clone();
         {
-            let mut inner = self.inner.lock().unwrap();
+            let mut inner = self.inner.lock();
             let max = self.config.max_subscriptions;
             if inner.subscribers.values().filter(|s| s.connection == connection).count() >= max {
                 let what = "too many event subscriptions on this connection";
@@ -157,15 +158,23 @@ impl EventBus {
 
     pub fn unsubscribe(&self, connection: u64, subscription: &str) -> bool {
         let Some(id) = subscription.strip_prefix("sub-").and_then(|n| n.parse::<u64>().ok()) else { return false };
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         match inner.subscribers.get(&id) {
             Some(s) if s.connection == connection => inner.subscribers.remove(&id).is_some(),
             _ => false,
         }
     }
 
+    /// Runs `f` while holding the bus's lock. For tests: a handler that panics
+    /// there must cost its own request, not the bus (locks do not poison).
+    #[doc(hidden)]
+    pub fn while_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _inner = self.inner.lock();
+        f()
+    }
+
     pub fn connection_closed(&self, connection: u64) {
-        self.inner.lock().unwrap().subscribers.retain(|_, s| s.connection != connection);
+        self.inner.lock().subscribers.retain(|_, s| s.connection != connection);
     }
 }
 
@@ -243,10 +252,10 @@ mod tests {
             queue,
             dropped: Arc::default(),
         };
-        bus.inner.lock().unwrap().subscribers.insert(1, subscriber);
+        bus.inner.lock().subscribers.insert(1, subscriber);
         drop(rx);
         bus.publish("hooks.event", "x", Scope::default(), Value::Null);
-        assert!(bus.inner.lock().unwrap().subscribers.is_empty());
+        assert!(bus.inner.lock().subscribers.is_empty());
     }
 
     #[test]
@@ -272,7 +281,7 @@ mod tests {
                 json!({"i": i, "input": "x".repeat(1 << 20)}),
             );
         }
-        let inner = bus.inner.lock().unwrap();
+        let inner = bus.inner.lock();
         assert!(inner.ring_bytes <= 64 << 10, "{}", inner.ring_bytes);
         assert!(inner.ring.len() >= 3 && inner.ring.len() < 20, "{}", inner.ring.len());
         let (newest, _) = inner.ring.back().unwrap();

@@ -3,9 +3,9 @@
 //! expired while the daemon was down reads `expired`. Pending approvals are capped
 //! per session (or agent), and settled ones are deleted after a retention period.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -52,7 +52,7 @@ impl Approvals {
             {
                 Ok(approval) => {
                     let (settled, _) = watch::channel(approval.state);
-                    approvals.all.lock().unwrap().insert(approval.approval_id.clone(), Entry { approval, settled });
+                    approvals.all.lock().insert(approval.approval_id.clone(), Entry { approval, settled });
                 }
                 Err(error) => tracing::warn!(path = %path.display(), %error, "unreadable approval; left as is"),
             }
@@ -74,7 +74,6 @@ impl Approvals {
         let pending = self
             .all
             .lock()
-            .unwrap()
             .values()
             .filter(|e| e.approval.state == ApprovalState::Pending)
             .filter(|e| e.approval.session_id == session_id && e.approval.agent_id == agent_id)
@@ -102,7 +101,7 @@ impl Approvals {
         };
         self.persist(&approval)?;
         let (settled, _) = watch::channel(ApprovalState::Pending);
-        self.all.lock().unwrap().insert(approval.approval_id.clone(), Entry { approval: approval.clone(), settled });
+        self.all.lock().insert(approval.approval_id.clone(), Entry { approval: approval.clone(), settled });
         Ok(approval)
     }
 
@@ -113,7 +112,7 @@ impl Approvals {
         reason: Option<String>,
     ) -> Result<Approval, HooksError> {
         self.expire_due()?;
-        let mut all = self.all.lock().unwrap();
+        let mut all = self.all.lock();
         let entry = all
             .get_mut(id)
             .filter(|e| e.approval.state == ApprovalState::Pending)
@@ -132,7 +131,7 @@ impl Approvals {
     /// Waits up to `wait` for the approval to settle (resolution or expiry).
     pub(crate) async fn wait(&self, id: &str, wait: Duration) -> Result<Outcome, HooksError> {
         let (mut settled, expires_at) = {
-            let all = self.all.lock().unwrap();
+            let all = self.all.lock();
             let entry = all.get(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
             (entry.settled.subscribe(), stamp::parse(&entry.approval.expires_at))
         };
@@ -144,7 +143,7 @@ impl Approvals {
         if !settled_in_time && wait >= until_expiry {
             self.expire_due()?;
         }
-        let approval = self.all.lock().unwrap().get(id).map(|e| e.approval.clone());
+        let approval = self.all.lock().get(id).map(|e| e.approval.clone());
         Ok(match approval {
             Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
             Some(approval) if approval.state != ApprovalState::Expired => Outcome::Resolved(Box::new(approval)),
@@ -155,7 +154,7 @@ impl Approvals {
 
     pub(crate) fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
         self.expire_due()?;
-        let all = self.all.lock().unwrap();
+        let all = self.all.lock();
         Ok(all.values().map(|e| e.approval.clone()).filter(|a| state.is_none_or(|s| a.state == s)).collect())
     }
 
@@ -163,7 +162,7 @@ impl Approvals {
     /// settled ones older than the retention period.
     fn expire_due(&self) -> Result<(), HooksError> {
         let now_t = OffsetDateTime::now_utc();
-        let mut all = self.all.lock().unwrap();
+        let mut all = self.all.lock();
         let forget_before = now_t - self.retention;
         let stale: Vec<String> = all
             .values()

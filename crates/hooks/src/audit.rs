@@ -1,11 +1,11 @@
 //! The audit log: one JSON line per hook and decision in `<data-dir>/audit.jsonl`,
 //! fsynced before the decision is answered.
 
+use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ impl Audit {
     pub(crate) fn append(&self, entry: &AuditEntry<'_>) -> Result<(), HooksError> {
         let mut line = serde_json::to_vec(entry).map_err(|e| HooksError::Io(e.to_string()))?;
         line.push(b'\n');
-        let mut file = self.0.lock().unwrap();
+        let mut file = self.0.lock();
         file.write_all(&line)?;
         file.sync_data()?;
         Ok(())

@@ -13,8 +13,9 @@ mod memory;
 mod methods;
 mod policy;
 
+use parking_lot::{Mutex, RwLock};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -97,13 +98,13 @@ impl Hooks {
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
         let policy = load_policy(self.config.policy_file.as_deref())?;
-        *self.policy.write().unwrap() = ActivePolicy { policy, loaded_at: stamp::now() };
+        *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };
         tracing::info!("policy reloaded");
         Ok(self.policy_info())
     }
 
     pub fn policy_info(&self) -> PolicyInfo {
-        let active = self.policy.read().unwrap();
+        let active = self.policy.read();
         PolicyInfo {
             path: self.config.policy_file.as_ref().map(|p| p.display().to_string()),
             loaded_at: active.loaded_at.clone(),
@@ -187,12 +188,12 @@ impl Hooks {
     /// The rate limit first (tool calls per session), then the rules, then, for a
     /// permission no rule decided, `default_decision`.
     fn decide(&self, hook: &HookInput, account: &Account) -> (Decision, Option<String>, Option<String>) {
-        let active = self.policy.read().unwrap();
+        let active = self.policy.read();
         if hook.event == "PreToolUse"
             && let Some(limit) = &active.policy.rate_limit
         {
             let key = account.rate_key();
-            if !self.limiter.lock().unwrap().admit(key, limit, self.clock.now()) {
+            if !self.limiter.lock().admit(key, limit, self.clock.now()) {
                 let reason =
                     format!("rate limit: more than {} tool calls in {} s for {key}", limit.tool_calls, limit.window_s);
                 return (Decision::Deny, Some(reason), Some("rate_limit".into()));
@@ -223,11 +224,11 @@ impl Hooks {
 
     /// An agent's attempt succeeded or failed (tool actions from proposals, failure hooks).
     pub fn record_outcome(&self, agent: &str, ok: bool) {
-        self.breakers.lock().unwrap().record(agent, ok, self.clock.now(), self.breaker_settings());
+        self.breakers.lock().record(agent, ok, self.clock.now(), self.breaker_settings());
     }
 
     pub fn breakers(&self, agent: Option<&str>) -> Vec<BreakerStatus> {
-        let breakers = self.breakers.lock().unwrap();
+        let breakers = self.breakers.lock();
         let now = self.clock.now();
         match agent {
             Some(agent) => vec![breakers.status(agent, now, self.breaker_settings())],
@@ -242,9 +243,9 @@ impl Hooks {
         }
         let settings = self.breaker_settings();
         let now = self.clock.now();
-        let state = self.breakers.lock().unwrap().take_probe(&params.agent, now, settings);
+        let state = self.breakers.lock().take_probe(&params.agent, now, settings);
         if state == BreakerState::Open {
-            let status = self.breakers.lock().unwrap().status(&params.agent, now, settings);
+            let status = self.breakers.lock().status(&params.agent, now, settings);
             return Err(HooksError::BreakerOpen {
                 agent: params.agent,
                 state,
@@ -275,7 +276,7 @@ impl Hooks {
         let fraction = params.used_tokens as f64 / params.window_tokens as f64;
         let pressure = memory::pressure(fraction, &self.config.memory);
         let account = Account::named(principal, Some(params.session_id), None);
-        if self.memory.lock().unwrap().entered_compact(account.rate_key(), pressure) {
+        if self.memory.lock().entered_compact(account.rate_key(), pressure) {
             let payload =
                 json!({"used_tokens": params.used_tokens, "window_tokens": params.window_tokens, "fraction": fraction});
             self.events.publish("runtime.memory_compaction", "memory.compact", account.scope(), payload);

@@ -1,7 +1,7 @@
 //! What the runs domain remembers about each open connection.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 use tether_core::Context;
 use ulid::Ulid;
@@ -28,7 +28,7 @@ impl Connections {
     /// that has closed gets a throwaway state: its close hook may already have run,
     /// and nothing may outlive it.
     pub(crate) fn with<T>(&self, cx: &Context, f: impl FnOnce(&mut Conn) -> T) -> T {
-        let mut all = self.0.lock().unwrap();
+        let mut all = self.0.lock();
         let id = cx.connection_id();
         if cx.is_closed() && !all.contains_key(&id) {
             return f(&mut Conn::default());
@@ -41,12 +41,12 @@ impl Connections {
     }
 
     pub(crate) fn remove(&self, id: u64) -> Option<Conn> {
-        self.0.lock().unwrap().remove(&id)
+        self.0.lock().remove(&id)
     }
 
     /// Forgets `run` as owned by any connection but `keep`.
     pub(crate) fn disown_except(&self, run: Ulid, keep: u64) {
-        for (id, conn) in self.0.lock().unwrap().iter_mut() {
+        for (id, conn) in self.0.lock().iter_mut() {
             if *id != keep {
                 conn.owned.remove(&run);
             }

@@ -60,7 +60,7 @@ impl Runs {
         };
         let before = params.cursor.as_deref().map(cursor::parse_list).transpose()?;
         let runs: Vec<Arc<Run>> = {
-            let index = self.index.lock().unwrap();
+            let index = self.index.lock();
             let ids = match &agent_id {
                 Some(agent) => index.by_agent.get(agent),
                 None => Some(&index.all),
@@ -80,7 +80,7 @@ impl Runs {
 
     /// Every run of one agent, newest first (for `sessions.get`).
     pub fn summaries_for(&self, agent: &str) -> Vec<tether_proto::runs::RunSummary> {
-        let index = self.index.lock().unwrap();
+        let index = self.index.lock();
         let Some(ids) = index.by_agent.get(agent) else { return Vec::new() };
         ids.iter().rev().filter_map(|id| index.runs.get(id)).map(|run| run.summary()).collect()
     }
@@ -90,7 +90,7 @@ impl Runs {
         let Ok(run) = self.readable(cx, &params.run_id) else {
             return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
         };
-        if run.state.lock().unwrap().corrupted {
+        if run.state.lock().corrupted {
             return Err(RunsError::Corrupt(run.id.to_string()));
         }
         let total = self.journal.len(run.id);
@@ -129,9 +129,9 @@ impl Runs {
         let (snapshot, live_cursor, status) = {
             // The append lock: no record can land between the snapshot and the registration.
             let _serial = run.append.lock().await;
-            let records = run.state.lock().unwrap().records as usize;
+            let records = run.state.lock().records as usize;
             let snapshot = self.read_records(&run, 0..records)?;
-            let mut state = run.state.lock().unwrap();
+            let mut state = run.state.lock();
             state.subscribers.retain(|s| s.connection != conn);
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });
             (snapshot, records as u64, state.status)
@@ -161,7 +161,7 @@ impl Runs {
     pub fn unsubscribe(&self, cx: &Context, run_id: &str) -> Result<Ack, RunsError> {
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
-        run.state.lock().unwrap().subscribers.retain(|s| s.connection != conn);
+        run.state.lock().subscribers.retain(|s| s.connection != conn);
         let was = self.connections.with(cx, |c| c.subscriptions.remove(&run.id));
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
@@ -174,7 +174,7 @@ impl Runs {
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
         let records = {
-            let mut state = run.state.lock().unwrap();
+            let mut state = run.state.lock();
             if state.status != RunStatus::InProgress {
                 return Err(RunsError::AlreadyEnded {
                     run_id: run_id.to_owned(),

@@ -51,7 +51,7 @@ impl Runs {
             return;
         }
         let evicted: Vec<(Ulid, String)> = {
-            let index = self.index.lock().unwrap();
+            let index = self.index.lock();
             let agents = agents.unwrap_or_else(|| index.by_agent.keys().cloned().collect());
             let mut evicted = Vec::new();
             for agent in agents {
@@ -61,7 +61,7 @@ impl Runs {
                     .rev()
                     .filter_map(|id| index.runs.get(id))
                     .map(|run| {
-                        let state = run.state.lock().unwrap();
+                        let state = run.state.lock();
                         Candidate {
                             id: run.id,
                             terminal: state.status != RunStatus::InProgress,
@@ -78,7 +78,7 @@ impl Runs {
             return;
         }
         {
-            let mut index = self.index.lock().unwrap();
+            let mut index = self.index.lock();
             for (id, agent) in &evicted {
                 index.runs.remove(id);
                 index.all.remove(id);

@@ -1,7 +1,8 @@
 //! One run: its fixed facts, its changing state, and who watches it.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use tether_core::{AgentId, Principal};
 use tether_proto::runs::{RunRecord, RunStatus, RunSummary, TraceEvent};
@@ -52,7 +53,7 @@ impl Run {
     }
 
     pub(crate) fn summary(&self) -> RunSummary {
-        let state = self.state.lock().unwrap();
+        let state = self.state.lock();
         RunSummary {
             run_id: self.id.to_string(),
             agent_id: self.agent_id.to_string(),

@@ -1,7 +1,8 @@
 //! The run manager: starting, appending durably, ending, sweeping orphans.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::json;
 use tether_core::{AgentId, Context, Principal, stamp};
@@ -110,7 +111,7 @@ impl Runs {
         let ended_at = stamp::now();
         let mut records = Vec::with_capacity(orphans.len());
         for run in orphans {
-            let seq = run.state.lock().unwrap().records;
+            let seq = run.state.lock().records;
             let record = RunRecord::Ended(Ended {
                 run_id: run.id.to_string(),
                 agent_id: run.agent_id.to_string(),
@@ -124,7 +125,7 @@ impl Runs {
         }
         self.journal.append(&records).await?;
         for run in orphans {
-            let mut state = run.state.lock().unwrap();
+            let mut state = run.state.lock();
             state.records += 1;
             state.status = RunStatus::Incomplete;
             state.ended_at = Some(ended_at.clone());
@@ -134,7 +135,7 @@ impl Runs {
 
     pub(crate) fn get(&self, run_id: &str) -> Option<Arc<Run>> {
         let id = Ulid::from_string(run_id).ok()?;
-        self.index.lock().unwrap().runs.get(&id).cloned()
+        self.index.lock().runs.get(&id).cloned()
     }
 
     /// The run, if the caller may see it; otherwise the same error as for an unknown run.
@@ -169,7 +170,7 @@ impl Runs {
         let conn = cx.connection_id();
         let client_id = format!("conn-{conn}");
         if let Some(key) = &params.idempotency_key {
-            let known = self.index.lock().unwrap().idempotency.get(&(agent_key.clone(), key.clone())).copied();
+            let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
                     self.connections.with(cx, |c| c.current = Some(run_id));
@@ -207,7 +208,7 @@ impl Runs {
         state.records = 1;
         let run = Arc::new(Run::new(id, agent_id.clone(), params.intent, started.started_at.clone(), state));
         {
-            let mut index = self.index.lock().unwrap();
+            let mut index = self.index.lock();
             index.insert(run);
             if let Some(key) = params.idempotency_key {
                 index.idempotency.insert((agent_key.clone(), key), (conn, id));
@@ -227,7 +228,7 @@ impl Runs {
         if cx.is_closed() {
             // The connection went away while the run was being started: its close
             // hook may have missed this run, so sweep it here (a second sweep is harmless).
-            let run = self.index.lock().unwrap().runs.get(&id).cloned();
+            let run = self.index.lock().runs.get(&id).cloned();
             self.sweep_later(run.into_iter().collect(), conn, self.config.grace(self.resumable(cx)));
         }
         Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id })
@@ -235,12 +236,12 @@ impl Runs {
 
     /// Runs of `agent` still in progress.
     fn active_runs(&self, agent: &str) -> usize {
-        let index = self.index.lock().unwrap();
+        let index = self.index.lock();
         let Some(ids) = index.by_agent.get(agent) else { return 0 };
         ids.iter()
             .rev()
             .filter_map(|id| index.runs.get(id))
-            .filter(|run| run.state.lock().unwrap().status == RunStatus::InProgress)
+            .filter(|run| run.state.lock().status == RunStatus::InProgress)
             .count()
     }
 
@@ -248,8 +249,8 @@ impl Runs {
     pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<Arc<Run>>, RunsError> {
         let conn = cx.connection_id();
         let Some(id) = self.connections.with(cx, |c| c.current) else { return Ok(None) };
-        let Some(run) = self.index.lock().unwrap().runs.get(&id).cloned() else { return Ok(None) };
-        let state = run.state.lock().unwrap();
+        let Some(run) = self.index.lock().runs.get(&id).cloned() else { return Ok(None) };
+        let state = run.state.lock();
         if state.status == RunStatus::InProgress && state.owner != Some(conn) {
             return Err(RunsError::Ownership(format!("run {id} was resumed by another connection")));
         }
@@ -262,7 +263,7 @@ impl Runs {
     pub(crate) async fn append_turn(&self, run: &Run, mut turn: Turn) -> Result<Turn, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
-            let state = run.state.lock().unwrap();
+            let state = run.state.lock();
             if state.status != RunStatus::InProgress {
                 return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
             }
@@ -278,7 +279,7 @@ impl Runs {
             payload = to_json(&record);
         }
         self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await?;
-        let mut state = run.state.lock().unwrap();
+        let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
         run.publish(&mut state, &record, seq);
@@ -323,7 +324,7 @@ impl Runs {
     ) -> Result<(), RunsError> {
         let _serial = run.append.lock().await;
         let seq = {
-            let state = run.state.lock().unwrap();
+            let state = run.state.lock();
             if state.status != RunStatus::InProgress {
                 return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
             }
@@ -341,7 +342,7 @@ impl Runs {
             ended_at: ended_at.clone(),
         });
         self.journal.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await?;
-        let mut state = run.state.lock().unwrap();
+        let mut state = run.state.lock();
         state.records += 1;
         state.status = status;
         state.ended_at = Some(ended_at);
@@ -360,11 +361,11 @@ impl Runs {
     pub fn connection_closed(self: &Arc<Self>, conn: u64) {
         let Some(state) = self.connections.remove(conn) else { return };
         let runs: Vec<Arc<Run>> = {
-            let index = self.index.lock().unwrap();
+            let index = self.index.lock();
             state.owned.iter().chain(&state.subscriptions).filter_map(|id| index.runs.get(id).cloned()).collect()
         };
         for run in &runs {
-            run.state.lock().unwrap().subscribers.retain(|s| s.connection != conn);
+            run.state.lock().subscribers.retain(|s| s.connection != conn);
         }
         let orphans: Vec<Arc<Run>> = runs.into_iter().filter(|r| state.owned.contains(&r.id)).collect();
         self.sweep_later(orphans, conn, self.config.grace(state.resumable));

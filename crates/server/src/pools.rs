@@ -7,10 +7,11 @@
 //! A connection that authenticates by frame moves from the second to the third
 //! through [`Gate`], which also lifts the byte budget of its [`Metered`] reader.
 
+use parking_lot::Mutex;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tether_core::{Admission, RpcError, TransportLimit};
@@ -98,7 +99,7 @@ impl Admission for Gate {
             .try_acquire()
             .ok_or_else(|| RpcError::limit("too many connections", self.connections.limit, self.connections.max()))?;
         // The unauthenticated place is given back as the authenticated one is taken.
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = slot;
+        *self.slot.lock() = slot;
         self.open.store(true, Ordering::Release);
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! Opening the session store and reconciling it with the processes that still run.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use tether_events::EventBus;
 use tether_proto::sessions::SessionState;
@@ -47,7 +48,7 @@ impl Sessions {
             let decision = decide(stored.record.state, stored.stop_requested, liveness);
             let pid = stored.record.pid;
             let managed = Managed::new(stored);
-            sessions.sessions.lock().unwrap().insert(id.clone(), managed.clone());
+            sessions.sessions.lock().insert(id.clone(), managed.clone());
             sessions.apply(&managed, decision, pid)?;
         }
         Ok(sessions)
@@ -59,7 +60,7 @@ impl Sessions {
         decision: Decision,
         pid: Option<u32>,
     ) -> Result<(), SessionsError> {
-        let id = managed.stored.lock().unwrap().record.session_id.clone();
+        let id = managed.stored.lock().record.session_id.clone();
         match decision {
             Decision::Keep => {}
             Decision::Adopt => {

@@ -1,9 +1,10 @@
 //! The session manager: spawn, watch, stop, resume, remove. Every transition is
 //! persisted before it is reported, and logged.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tether_core::AgentId;
@@ -57,11 +58,11 @@ impl Managed {
     }
 
     pub(crate) fn record(&self) -> SessionRecord {
-        self.stored.lock().unwrap().record.clone()
+        self.stored.lock().record.clone()
     }
 
     fn state(&self) -> SessionState {
-        self.stored.lock().unwrap().record.state
+        self.stored.lock().record.state
     }
 }
 
@@ -76,7 +77,7 @@ impl Sessions {
     }
 
     pub(crate) fn get(&self, id: &str) -> Result<Arc<Managed>, SessionsError> {
-        self.sessions.lock().unwrap().get(id).cloned().ok_or_else(|| SessionsError::UnknownSession(id.to_owned()))
+        self.sessions.lock().get(id).cloned().ok_or_else(|| SessionsError::UnknownSession(id.to_owned()))
     }
 
     /// Applies a change, persists it, and logs the transition.
@@ -85,7 +86,7 @@ impl Sessions {
         managed: &Managed,
         change: impl FnOnce(&mut Stored),
     ) -> Result<SessionRecord, SessionsError> {
-        let mut stored = managed.stored.lock().unwrap();
+        let mut stored = managed.stored.lock();
         let before = stored.record.state;
         change(&mut stored);
         stored.record.updated_at = tether_core::stamp::now();
@@ -169,7 +170,7 @@ impl Sessions {
         let managed = Managed::new(stored.clone());
         {
             // Capacity and names are checked and claimed under one lock: concurrent spawns cannot overshoot.
-            let mut sessions = self.sessions.lock().unwrap();
+            let mut sessions = self.sessions.lock();
             let live = sessions
                 .values()
                 .filter(|m| matches!(m.state(), SessionState::Provisioning | SessionState::Active))
@@ -180,17 +181,14 @@ impl Sessions {
                     self.config.max_active
                 )));
             }
-            if sessions
-                .values()
-                .any(|m| m.state() != SessionState::Removed && m.stored.lock().unwrap().record.name == name)
-            {
+            if sessions.values().any(|m| m.state() != SessionState::Removed && m.stored.lock().record.name == name) {
                 return Err(invalid("name", format!("a session named {name:?} already exists")));
             }
             sessions.insert(id.clone(), managed.clone());
         }
         let created = self.store.create_dir(&id).and_then(|_| self.store.save(&stored));
         if let Err(error) = created {
-            self.sessions.lock().unwrap().remove(&id);
+            self.sessions.lock().remove(&id);
             return Err(error.into());
         }
         tracing::info!(session = %id, name = %name, "session provisioning");
@@ -246,7 +244,7 @@ impl Sessions {
         managed: &Arc<Managed>,
     ) -> Result<SessionRecord, SessionsError> {
         let (argv, cwd, mut env, id) = {
-            let s = managed.stored.lock().unwrap();
+            let s = managed.stored.lock();
             (s.record.argv.clone(), PathBuf::from(&s.record.cwd), s.env.clone(), s.record.session_id.clone())
         };
         // A fresh secret per process; its hash is durable before the process can use it.
@@ -331,7 +329,7 @@ impl Sessions {
         if state != SessionState::Active {
             return Err(SessionsError::WrongState { id: id.to_owned(), state, action: "stop" });
         }
-        let pid = managed.stored.lock().unwrap().record.pid.expect("an active session has a pid");
+        let pid = managed.stored.lock().record.pid.expect("an active session has a pid");
         let mut exits = managed.exits.subscribe();
         let seen = *exits.borrow_and_update();
         // Persisted before the signal: a crash from here on still ends in a deliberate stop.
@@ -350,7 +348,7 @@ impl Sessions {
         let managed = self.get(id)?;
         let _lifecycle = managed.lifecycle.lock().await;
         let (state, cwd) = {
-            let s = managed.stored.lock().unwrap();
+            let s = managed.stored.lock();
             (s.record.state, PathBuf::from(&s.record.cwd))
         };
         if !matches!(state, SessionState::Exited | SessionState::Stopped | SessionState::Errored) {
@@ -362,7 +360,7 @@ impl Sessions {
                 format!("session {id} has no workspace to resume in ({})", cwd.display()),
             ));
         }
-        let live = self.sessions.lock().unwrap().values().filter(|m| m.state() == SessionState::Active).count();
+        let live = self.sessions.lock().values().filter(|m| m.state() == SessionState::Active).count();
         if live >= self.config.max_active {
             return Err(SessionsError::Refused(format!(
                 "{live} sessions are active (sessions.max_active = {})",
@@ -398,7 +396,7 @@ impl Sessions {
         use tokio::io::AsyncWriteExt;
         let managed = self.get(id)?;
         let (state, detached) = {
-            let s = managed.stored.lock().unwrap();
+            let s = managed.stored.lock();
             (s.record.state, s.record.stdin_detached)
         };
         if state != SessionState::Active {
@@ -420,7 +418,7 @@ impl Sessions {
     }
 
     pub fn list(&self, state: Option<SessionState>, only: Option<&str>) -> Vec<SessionRecord> {
-        let sessions = self.sessions.lock().unwrap();
+        let sessions = self.sessions.lock();
         sessions
             .iter()
             .filter(|(id, _)| only.is_none_or(|o| o == id.as_str()))

@@ -3,8 +3,8 @@
 //! each secret is kept (in memory and on disk): a copy of the data directory
 //! grants nothing. A new secret is made each time the session's process starts.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,18 +25,18 @@ impl SessionTokens {
             self.revoke(session_id);
             return;
         };
-        self.0.lock().unwrap().insert(session_id.to_owned(), hash);
+        self.0.lock().insert(session_id.to_owned(), hash);
     }
 
     pub(crate) fn revoke(&self, session_id: &str) {
-        self.0.lock().unwrap().remove(session_id);
+        self.0.lock().remove(session_id);
     }
 }
 
 impl Authenticator for SessionTokens {
     fn verify(&self, token: &str) -> Option<Grant> {
         let (session_id, secret) = token.strip_prefix("tss_")?.split_once('_')?;
-        let known = *self.0.lock().unwrap().get(session_id)?;
+        let known = *self.0.lock().get(session_id)?;
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         bool::from(known.ct_eq(&presented)).then(|| Grant { agent_id: Some(AgentId::for_session(session_id)) })
     }

@@ -1,9 +1,10 @@
 //! Workspaces from git: one bare base clone per repository URL under the data
 //! directory, one `git worktree` per session on branch `tether/<session_id>`.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::process::Command;
 
@@ -24,7 +25,7 @@ impl Repos {
         branch: &str,
     ) -> Result<(), String> {
         let base = base_dir(repos_dir, url);
-        let lock = self.locks.lock().unwrap().entry(base.clone()).or_default().clone();
+        let lock = self.locks.lock().entry(base.clone()).or_default().clone();
         let _guard = lock.lock().await;
         if !base.exists() {
             let partial = base.with_extension("partial");

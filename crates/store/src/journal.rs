@@ -1,5 +1,6 @@
 //! The `Journal` handle: open (with recovery), append (durably), read one run.
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
@@ -7,7 +8,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 
 use tokio::sync::oneshot;
 use ulid::Ulid;
@@ -190,14 +191,14 @@ impl Journal {
             index.push((record.run_id, record.seq, at, frames.len() - at));
         }
         let (done, wait) = oneshot::channel();
-        self.queue.lock().unwrap().send(Op::Append(Append { frames, index, done })).map_err(|_| StoreError::Stopped)?;
+        self.queue.lock().send(Op::Append(Append { frames, index, done })).map_err(|_| StoreError::Stopped)?;
         wait.await.map_err(|_| StoreError::Stopped)?
     }
 
     /// Records `range` (by position) of one run; reads only that run's frames.
     pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
         let (locs, files) = {
-            let state = self.shared.state.lock().unwrap();
+            let state = self.shared.state.lock();
             let Some(run) = state.runs.get(&run_id) else { return Ok(Vec::new()) };
             let end = range.end.min(run.locs.len());
             let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
@@ -221,11 +222,11 @@ impl Journal {
 
     /// How many records of `run_id` are readable.
     pub fn len(&self, run_id: Ulid) -> usize {
-        self.shared.state.lock().unwrap().runs.get(&run_id).map_or(0, |r| r.locs.len())
+        self.shared.state.lock().runs.get(&run_id).map_or(0, |r| r.locs.len())
     }
 
     pub fn is_corrupted(&self, run_id: Ulid) -> bool {
-        self.shared.state.lock().unwrap().runs.get(&run_id).is_some_and(|r| r.corrupted)
+        self.shared.state.lock().runs.get(&run_id).is_some_and(|r| r.corrupted)
     }
 
     /// Drops runs from the journal: they read as unknown at once, and their bytes
@@ -235,7 +236,7 @@ impl Journal {
     /// Resolves once the compaction pass that follows has finished.
     pub async fn forget(&self, run_ids: &[Ulid]) {
         {
-            let mut state = self.shared.state.lock().unwrap();
+            let mut state = self.shared.state.lock();
             for id in run_ids {
                 let Some(run) = state.runs.remove(id) else { continue };
                 for loc in run.locs {
@@ -246,14 +247,14 @@ impl Journal {
             }
         }
         let (done, wait) = oneshot::channel();
-        if self.queue.lock().unwrap().send(Op::Compact(done)).is_ok() {
+        if self.queue.lock().send(Op::Compact(done)).is_ok() {
             let _ = wait.await;
         }
     }
 
     /// Bytes on disk across all segments.
     pub fn disk_bytes(&self) -> u64 {
-        self.shared.state.lock().unwrap().segments.values().map(|s| s.bytes).sum()
+        self.shared.state.lock().segments.values().map(|s| s.bytes).sum()
     }
 
     pub fn is_poisoned(&self) -> bool {

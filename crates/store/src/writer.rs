@@ -2,11 +2,12 @@
 //! whatever appends are waiting. It also compacts sealed segments, so nothing
 //! else ever touches a segment file.
 
+use parking_lot::Mutex;
 use std::fs::{self, File};
 use std::io::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 use ulid::Ulid;
@@ -87,7 +88,7 @@ impl Writer {
         self.file.write_all(buf)?;
         self.shared.fsync.sync(&self.file)?;
 
-        let mut state = self.shared.state.lock().unwrap();
+        let mut state = self.shared.state.lock();
         let mut base = self.size;
         for append in batch.iter() {
             for &(run_id, seq, at, len) in &append.index {
@@ -109,7 +110,7 @@ impl Writer {
         let next = self.segment + 1;
         let file = segment::create(&self.shared.dir, next, self.shared.fsync.as_ref())?;
         let reader = Arc::new(file.try_clone()?);
-        self.shared.state.lock().unwrap().segments.insert(next, Segment { file: reader, bytes: 0, dead: 0 });
+        self.shared.state.lock().segments.insert(next, Segment { file: reader, bytes: 0, dead: 0 });
         self.file = file;
         self.segment = next;
         self.size = 0;
@@ -121,7 +122,7 @@ impl Writer {
     /// live frames; deletes those that keep nothing.
     fn compact(&mut self) -> Result<(), StoreError> {
         let candidates: Vec<u32> = {
-            let state = self.shared.state.lock().unwrap();
+            let state = self.shared.state.lock();
             state
                 .segments
                 .iter()
@@ -143,7 +144,7 @@ impl Writer {
         let mut kept = Vec::new();
         let mut moves = Vec::new();
         {
-            let state = self.shared.state.lock().unwrap();
+            let state = self.shared.state.lock();
             let mut offset = 0;
             while offset < data.len() {
                 let len = match frame::decode(&data[offset..], max_body) {
@@ -172,7 +173,7 @@ impl Writer {
         } else {
             Some(Arc::new(segment::replace(dir, number, &kept, fsync)?))
         };
-        let mut state = self.shared.state.lock().unwrap();
+        let mut state = self.shared.state.lock();
         for (run_id, seq, offset) in moves {
             if let Some(loc) = state.runs.get_mut(&run_id).and_then(|run| find_mut(&mut run.locs, seq)) {
                 loc.offset = offset;
