@@ -358,3 +358,57 @@ async fn allowlists_restrict_commands_and_repositories() {
         .unwrap_err();
     assert!(claude.to_string().contains("claude"), "the claude-code runtime obeys the allowlist too: {claude}");
 }
+
+/// What a session's process sees of the data directory: a listing, a secret, and git.
+fn probe(data_dir: &Path) -> Value {
+    let script = format!(
+        "ls -A '{d}' | tr '\\n' ' '; echo; cat '{d}/secret' 2>/dev/null && echo LEAKED || echo hidden; \
+         echo ok > mine && cat mine; git status --short --branch | head -1; echo end",
+        d = data_dir.display()
+    );
+    json!(["sh", "-c", script])
+}
+
+#[tokio::test]
+async fn a_confined_session_sees_its_own_workspace_and_nothing_else_of_the_data_directory() {
+    let server = TestServer::start().await;
+    std::fs::write(server.data_dir.join("secret"), "the operator's token, say").unwrap();
+    let operator = server.connect().await;
+    let root = tempfile::tempdir().unwrap();
+    let bare = origin(root.path());
+    let record =
+        spawn(&operator, json!({"task": "peek", "command": probe(&server.data_dir), "repo": {"url": bare}})).await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    let done = wait_for_state(&operator, &id, "exited").await;
+    assert_eq!(done["confined"], true, "{done}");
+    assert_eq!(done["exit_code"], 0, "{done}");
+    let text = wait_for_output(&operator, &id, "end").await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0].trim(), "repos sessions", "only the paths to its worktree and base repository: {text}");
+    assert_eq!(lines[1], "hidden", "{text}");
+    assert_eq!(lines[2], "ok", "it writes in its workspace: {text}");
+    assert!(lines[3].starts_with(&format!("## tether/{id}")), "git works in the worktree: {text}");
+    assert_eq!(std::fs::read_to_string(server.data_dir.join(format!("sessions/{id}/workspace/mine"))).unwrap(), "ok\n");
+
+    // A session working outside the data directory sees none of it either.
+    let cwd = tempfile::tempdir().unwrap();
+    let outside =
+        spawn(&operator, json!({"task": "peek", "command": probe(&server.data_dir), "cwd": cwd.path()})).await;
+    let id = outside["session_id"].as_str().unwrap().to_owned();
+    wait_for_state(&operator, &id, "exited").await;
+    let text = wait_for_output(&operator, &id, "end").await;
+    assert!(text.starts_with("\nhidden\nok\n"), "an empty data directory: {text}");
+}
+
+#[tokio::test]
+async fn with_confinement_off_a_session_runs_with_the_daemons_rights() {
+    let sessions = tether_sessions::SessionsConfig { confine: tether_sessions::Confine::Off, ..Default::default() };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    std::fs::write(server.data_dir.join("secret"), "s").unwrap();
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let record = spawn(&operator, json!({"task": "peek", "command": probe(&server.data_dir), "cwd": cwd.path()})).await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_for_state(&operator, &id, "exited").await["confined"], false);
+    assert!(wait_for_output(&operator, &id, "end").await.contains("LEAKED"));
+}

@@ -94,6 +94,10 @@ pub struct SessionRecord {
     /// True once the daemon restarted while the process lived on: its stdin is gone.
     #[serde(default)]
     pub stdin_detached: bool,
+    /// True when the process runs confined: the daemon's data directory is hidden from
+    /// it but for its own workspace (`sessions.confine`).
+    #[serde(default)]
+    pub confined: bool,
     /// Runs the session's harness started (filled in by `sessions.get`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunSummary>,

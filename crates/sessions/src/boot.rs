@@ -30,6 +30,7 @@ impl Sessions {
         let stored = store.load_all()?;
         let sessions = Arc::new(Sessions {
             config,
+            data_dir: data_dir.canonicalize()?,
             store,
             repos_dir: data_dir.join("repos"),
             repos: Repos::default(),

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::confine::Confine;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsConfig {
@@ -17,6 +19,8 @@ pub struct SessionsConfig {
     pub stop_grace_ms: u64,
     /// Most bytes one `sessions.output` call returns.
     pub max_output_bytes: usize,
+    /// Hide the daemon's data directory from session processes: `auto`, `required`, `off`.
+    pub confine: Confine,
     pub claude_code: ClaudeCodeConfig,
 }
 
@@ -29,6 +33,7 @@ impl Default for SessionsConfig {
             max_task_bytes: 64 << 10,
             stop_grace_ms: 5_000,
             max_output_bytes: 1 << 20,
+            confine: Confine::Auto,
             claude_code: ClaudeCodeConfig::default(),
         }
     }

@@ -4,6 +4,7 @@
 
 mod boot;
 mod config;
+mod confine;
 mod error;
 mod manager;
 mod methods;
@@ -13,7 +14,7 @@ mod store;
 mod tokens;
 mod workspace;
 
-pub use config::{ClaudeCodeConfig, SessionsConfig};
+pub use config::{ClaudeCodeConfig, Confine, SessionsConfig};
 pub use error::SessionsError;
 pub use manager::{RunsOf, Sessions};
 pub use methods::register;

@@ -3,7 +3,7 @@
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use tether_proto::sessions::{RepoSpec, Runtime, SessionRecord, SessionState, Spa
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::watch;
 
-use crate::config::SessionsConfig;
+use crate::config::{Confine, SessionsConfig};
+use crate::confine::Confinement;
 use crate::error::{SessionsError, invalid};
 use crate::process::{self, Liveness};
 use crate::store::{Store, Stored};
@@ -28,6 +29,8 @@ pub type RunsOf = Box<dyn Fn(&str) -> Vec<RunSummary> + Send + Sync>;
 
 pub struct Sessions {
     pub(crate) config: SessionsConfig,
+    /// Hidden from session processes (`sessions.confine`).
+    pub(crate) data_dir: PathBuf,
     pub(crate) store: Store,
     pub(crate) repos_dir: PathBuf,
     pub(crate) repos: Repos,
@@ -163,6 +166,7 @@ impl Sessions {
             stop_cause: None,
             error: None,
             stdin_detached: false,
+            confined: false,
             runs: Vec::new(),
         };
         let stored =
@@ -243,9 +247,10 @@ impl Sessions {
         self: &Arc<Self>,
         managed: &Arc<Managed>,
     ) -> Result<SessionRecord, SessionsError> {
-        let (argv, cwd, mut env, id) = {
+        let (argv, cwd, mut env, id, repo) = {
             let s = managed.stored.lock();
-            (s.record.argv.clone(), PathBuf::from(&s.record.cwd), s.env.clone(), s.record.session_id.clone())
+            let repo = s.record.repo.as_ref().map(|r| r.url.clone());
+            (s.record.argv.clone(), PathBuf::from(&s.record.cwd), s.env.clone(), s.record.session_id.clone(), repo)
         };
         // A fresh secret per process; its hash is durable before the process can use it.
         let (secret, hash) = tokens::new_secret()?;
@@ -254,7 +259,20 @@ impl Sessions {
         env.insert("TETHER_URL".into(), self.daemon_url.get().cloned().unwrap_or_default());
         env.insert("TETHER_SESSION_ID".into(), id.clone());
         env.insert("TETHER_TOKEN".into(), SessionTokens::token(&id, &secret));
-        let spawned = match process::spawn(&argv, &cwd, &env, &self.store.log_path(&id)) {
+        let log = self.store.log_path(&id);
+        let mut confined = self.config.confine != Confine::Off;
+        let mut started = match self.confinement(&cwd, repo.as_deref()) {
+            Ok(confinement) => process::spawn(&argv, &cwd, &env, &log, confinement),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &started
+            && self.config.confine == Confine::Auto
+        {
+            tracing::warn!(session = %id, %error, "cannot confine the session's process; starting it unconfined (sessions.confine = \"auto\")");
+            confined = false;
+            started = process::spawn(&argv, &cwd, &env, &log, None);
+        }
+        let spawned = match started {
             Ok(spawned) => spawned,
             Err(error) => {
                 return self.update(managed, |s| {
@@ -271,11 +289,23 @@ impl Sessions {
             s.record.stop_cause = None;
             s.record.error = None;
             s.record.stdin_detached = false;
+            s.record.confined = confined;
             s.start_time = spawned.start_time;
             s.stop_requested = false;
         })?;
         self.watch_child(managed.clone(), spawned.child);
         Ok(record)
+    }
+
+    /// What hides the data directory from a session working in `cwd` (and, for a
+    /// worktree, in its base repository); `None` when confinement is off.
+    fn confinement(&self, cwd: &Path, repo: Option<&str>) -> std::io::Result<Option<Arc<Confinement>>> {
+        if self.config.confine == Confine::Off {
+            return Ok(None);
+        }
+        let mut expose = vec![cwd.to_owned()];
+        expose.extend(repo.map(|url| crate::workspace::base_dir(&self.repos_dir, url)));
+        Ok(Some(Arc::new(Confinement::new(&self.data_dir, &expose)?)))
     }
 
     fn watch_child(self: &Arc<Self>, managed: Arc<Managed>, mut child: Child) {

@@ -9,10 +9,13 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, ChildStdin, Command};
+
+use crate::confine::Confinement;
 
 pub(crate) struct Spawned {
     pub(crate) child: Child,
@@ -21,12 +24,26 @@ pub(crate) struct Spawned {
     pub(crate) start_time: Option<u64>,
 }
 
-/// Runs `argv` (no shell) in `cwd`, stdout and stderr appended to `log`, stdin a pipe.
-pub(crate) fn spawn(argv: &[String], cwd: &Path, env: &BTreeMap<String, String>, log: &Path) -> io::Result<Spawned> {
+/// Runs `argv` (no shell) in `cwd`, stdout and stderr appended to `log`, stdin a
+/// pipe, entering `confinement` (if any) before it execs.
+pub(crate) fn spawn(
+    argv: &[String],
+    cwd: &Path,
+    env: &BTreeMap<String, String>,
+    log: &Path,
+    confinement: Option<Arc<Confinement>>,
+) -> io::Result<Spawned> {
     let (program, args) = argv.split_first().ok_or_else(|| io::Error::other("empty argv"))?;
     let out = OpenOptions::new().create(true).append(true).mode(0o600).open(log)?;
     let err = out.try_clone()?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    if let Some(confinement) = confinement {
+        // SAFETY: `enter` makes only async-signal-safe calls and allocates nothing.
+        unsafe {
+            command.pre_exec(move || confinement.enter());
+        }
+    }
+    let mut child = command
         .args(args)
         .current_dir(cwd)
         .envs(env)

@@ -67,7 +67,7 @@ impl Repos {
 }
 
 /// `<repos>/<name>-<hash>`: readable, and distinct for distinct URLs.
-fn base_dir(repos_dir: &Path, url: &str) -> PathBuf {
+pub(crate) fn base_dir(repos_dir: &Path, url: &str) -> PathBuf {
     let name: String = url
         .rsplit('/')
         .next()
