@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Parser;
 use tether_core::{Authenticator, ConnectionConfig, StaticToken};
 use tether_server::{Server, ServerConfig, token};
-use tether_store::{JournalOptions, RealFsync};
+use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{Cli, Command, LogFormat};
@@ -31,24 +31,38 @@ fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
+    // Before anything in the data directory is opened, recovered or signalled.
+    let lock = match claim_data_dir(&settings.data_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    match runtime.block_on(serve(settings)) {
+    let served = runtime.block_on(serve(settings));
+    drop(lock);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("tether: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
+/// Creates the data directory (0700), checks nobody else can look inside, and locks it.
+fn claim_data_dir(dir: &std::path::Path) -> Result<DirLock, String> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&settings.data_dir)
-        .map_err(|e| format!("data directory {}: {e}", settings.data_dir.display()))?;
-    check_private(&settings.data_dir)?;
+        .create(dir)
+        .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+    check_private(dir)?;
+    DirLock::acquire(dir).map_err(|e| e.to_string())
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
     raise_open_file_limit();
     let operator = authenticator(&settings)?;
     let domains = tether::Domains {

@@ -31,10 +31,8 @@ async fn submit_one(client: &Client, action_id: &str) -> Result<Value, tether_cl
 
 /// Every record of a run, oldest first.
 async fn full_trace(client: &Client, run_id: &str) -> Vec<Value> {
-    let page = client.call_raw("runs.get_trace", json!({"run_id": run_id, "limit": 500})).await.unwrap();
-    let mut records: Vec<Value> = page["records"].as_array().unwrap_or_else(|| panic!("{page}")).clone();
-    records.reverse();
-    records
+    let page = client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    page["records"].as_array().unwrap_or_else(|| panic!("{page}")).clone()
 }
 
 fn kill9(daemon: &mut Daemon) {

@@ -208,3 +208,56 @@ async fn bad_input_never_panics_or_logs_at_error_level_and_json_logs_parse() {
     }
     assert!(!log.contains("panicked"));
 }
+
+/// Every file under `dir`, by path, with its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn a_second_daemon_on_a_live_data_directory_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let run = client.call_raw("runs.start", json!({"intent": "live", "agent_id": "a"})).await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let reader = json!(["sh", "-c", "while read line; do echo $line; done"]);
+    let session = client.call_raw("sessions.spawn", json!({"task": "t", "command": reader, "cwd": cwd.path()})).await;
+    let session = session.unwrap();
+    let journal = snapshot(&daemon.data_dir.join("journal"));
+    let sessions = snapshot(&daemon.data_dir.join("sessions"));
+
+    let second = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    assert!(second.stdout.is_empty(), "no readiness line");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains(&format!("pid {}", daemon.child.id())), "{stderr}");
+
+    assert!(journal == snapshot(&daemon.data_dir.join("journal")), "the journal is byte-for-byte unchanged");
+    assert!(sessions == snapshot(&daemon.data_dir.join("sessions")), "the sessions are byte-for-byte unchanged");
+    let record = client.call_raw("sessions.get", json!({"session_id": session["session_id"]})).await.unwrap();
+    assert_eq!(record["state"], "active", "the live daemon's session runs on");
+    let list = client.call_raw("runs.list", json!({"agent_id": "a"})).await.unwrap();
+    assert_eq!(list["runs"][0]["run_id"], run["run_id"]);
+    assert_eq!(list["runs"][0]["status"], "in_progress", "the live run was not ended by the second daemon");
+    client.call_raw("sessions.stop", json!({"session_id": session["session_id"], "grace_ms": 100})).await.unwrap();
+}

@@ -63,6 +63,11 @@ async fn trace(client: &Client, run_id: &str) -> Value {
     client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap()
 }
 
+/// The newest record of a trace page.
+fn last(trace: &Value) -> &Value {
+    trace["records"].as_array().unwrap().last().unwrap()
+}
+
 fn statuses(result: &Value) -> Vec<&str> {
     result["results"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect()
 }
@@ -99,15 +104,15 @@ async fn the_full_cycle() {
 
     let trace = trace(&client, run_id).await;
     let kinds: Vec<&str> = trace["records"].as_array().unwrap().iter().map(|r| r["record"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ended", "turn", "started"], "newest first");
+    assert_eq!(kinds, ["started", "turn", "ended"], "oldest first");
     let turn = &trace["records"][1];
     assert_eq!(
         (turn["index"].clone(), turn["tool"].clone(), turn["prompt"].clone()),
         (json!(0), json!("echo"), json!("say hi"))
     );
     assert_eq!(turn["status"], "succeeded");
-    assert_eq!(trace["records"][0]["termination"]["kind"], "outcome");
-    assert_eq!(trace["records"][0]["termination"]["outcome"]["summary"], "done");
+    assert_eq!(last(&trace)["termination"]["kind"], "outcome");
+    assert_eq!(last(&trace)["termination"]["outcome"]["summary"], "done");
 }
 
 #[tokio::test]
@@ -286,14 +291,11 @@ async fn agents_see_only_their_own_runs_and_the_operator_sees_all() {
     assert_eq!(alice.call_raw("runs.list", json!({})).await.unwrap()["runs"][0]["run_id"], run_id);
     let cancelled = operator.call_raw("runs.cancel", json!({"run_id": run_id, "reason": "operator"})).await.unwrap();
     assert_eq!(cancelled["ok"], true);
-    assert_eq!(
-        trace(&alice, run_id).await["records"][0]["termination"],
-        json!({"kind": "cancelled", "reason": "operator"})
-    );
+    assert_eq!(last(&trace(&alice, run_id).await)["termination"], json!({"kind": "cancelled", "reason": "operator"}));
 }
 
 #[tokio::test]
-async fn traces_and_lists_paginate_newest_first_without_gaps() {
+async fn traces_page_oldest_first_and_lists_newest_first_with_numeric_cursors() {
     let server = TestServer::start().await;
     let (client, _) = harness(&server, server.client()).await;
     let run_id = start(&client, "pager").await;
@@ -301,27 +303,39 @@ async fn traces_and_lists_paginate_newest_first_without_gaps() {
         submit(&client, json!([action(&format!("a{i}"), "echo", json!({"i": i}))])).await;
     }
     let mut seen = Vec::new();
-    let mut cursor = Value::Null;
+    let mut cursor = json!(0);
     loop {
         let page =
             client.call_raw("runs.get_trace", json!({"run_id": run_id, "limit": 3, "cursor": cursor})).await.unwrap();
+        assert_eq!(page["cursor"], cursor, "a page says where it starts");
+        assert_eq!(page["limit"], 3);
         seen.extend(page["records"].as_array().unwrap().iter().cloned());
         cursor = page["next_cursor"].clone();
         if cursor.is_null() {
             break;
         }
+        assert_eq!(cursor, json!(seen.len()), "next_cursor is the index after the last record returned");
     }
     assert_eq!(seen.len(), 8, "started + 7 turns");
+    assert_eq!(seen[0]["record"], "started");
     let indexes: Vec<i64> = seen.iter().filter_map(|r| r["index"].as_i64()).collect();
-    assert_eq!(indexes, [6, 5, 4, 3, 2, 1, 0]);
-    assert_eq!(seen.last().unwrap()["record"], "started");
+    assert_eq!(indexes, [0, 1, 2, 3, 4, 5, 6]);
+    // The legacy form: every record from `cursor` on.
+    let all = client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    assert_eq!(all["records"].as_array().unwrap().len(), 8);
+    assert!(all["next_cursor"].is_null());
+    let rest = client.call_raw("runs.get_trace", json!({"run_id": run_id, "cursor": 5})).await.unwrap();
+    assert_eq!(rest["records"][0]["index"], 4, "record 5 is the fifth turn");
+    assert_eq!(rest["records"].as_array().unwrap().len(), 3);
+    let past = client.call_raw("runs.get_trace", json!({"run_id": run_id, "cursor": 99, "limit": 5})).await.unwrap();
+    assert_eq!(past["records"], json!([]));
 
     let mut ids = vec![run_id.clone()];
     for _ in 0..4 {
         ids.push(start(&client, "pager").await);
     }
     let mut listed = Vec::new();
-    let mut cursor = Value::Null;
+    let mut cursor = json!(0);
     loop {
         let page =
             client.call_raw("runs.list", json!({"agent_id": "pager", "limit": 2, "cursor": cursor})).await.unwrap();
@@ -330,9 +344,14 @@ async fn traces_and_lists_paginate_newest_first_without_gaps() {
         if cursor.is_null() {
             break;
         }
+        // Runs started between pages do not shift the next page (a keyset, not an offset).
+        start(&client, "pager").await;
     }
     ids.reverse();
-    assert_eq!(listed, ids, "every run once, newest first");
+    assert_eq!(listed, ids, "every run once, newest first, none of those started meanwhile");
+    let everything = client.call_raw("runs.list", json!({"agent_id": "pager"})).await.unwrap();
+    assert_eq!(everything["runs"].as_array().unwrap().len(), 5 + 2, "the legacy form lists every run");
+    assert!(everything["next_cursor"].is_null());
     let bad = client.call_raw("runs.get_trace", json!({"run_id": run_id, "cursor": "bogus"})).await.unwrap_err();
     assert_eq!(bad.code(), Some(-32602));
     let too_many = client.call_raw("runs.list", json!({"limit": 201})).await.unwrap_err();
@@ -395,7 +414,7 @@ async fn a_disconnected_owner_leaves_an_incomplete_run_but_a_completed_one_stays
     wait_until("the abandoned run is swept", async || status(&list().await, &abandoned) == "incomplete").await;
     assert_eq!(status(&list().await, &done), "completed");
     let trace = trace(&operator, &abandoned).await;
-    assert_eq!(trace["records"][0]["termination"], json!({"kind": "incomplete"}));
+    assert_eq!(last(&trace)["termination"], json!({"kind": "incomplete"}));
 }
 
 #[tokio::test]
@@ -438,10 +457,7 @@ async fn a_resumable_clients_run_waits_for_the_lease_not_the_grace() {
     witness.close();
     witness.closed().await;
     let operator = server.connect().await;
-    wait_until("the witness is swept", async || {
-        trace(&operator, &witness_run).await["records"][0]["record"] == "ended"
-    })
-    .await;
+    wait_until("the witness is swept", async || last(&trace(&operator, &witness_run).await)["record"] == "ended").await;
     let second = server.client().agent_id("lazarus").require_capability("runs.resume.v1").connect().await.unwrap();
     let resumed = second.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap();
     assert_eq!(resumed["status"], "in_progress");
@@ -483,7 +499,7 @@ async fn a_turn_over_the_size_limit_fails_clearly_and_keeps_its_facts() {
     assert_eq!(statuses(&result), ["failed"]);
     assert!(result["results"][0]["error"].as_str().unwrap().contains("max_turn_bytes"));
     let trace = trace(&client, &run_id).await;
-    let turn = &trace["records"][0];
+    let turn = &trace["records"][1];
     assert_eq!(turn["action_id"], "b1");
     assert!(turn.get("output").is_none());
 }

@@ -81,9 +81,11 @@ pub struct ListParams {
     /// Required for the operator's CAR clients; an agent-bound connection may omit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// A keyset: 0 (or absent) starts at the newest run; a page's `next_cursor`
+    /// resumes strictly after it, however many runs started meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
-    /// 1..=200, default 50.
+    pub cursor: Option<u64>,
+    /// 1..=200. Absent: every run from `cursor` on (CAR's legacy form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
@@ -109,17 +111,23 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ListResult {
     pub agent_id: Option<String>,
+    /// Newest first.
     pub runs: Vec<RunSummary>,
+    pub cursor: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub limit: Option<u32>,
+    /// Present when more runs follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TraceParams {
     pub run_id: String,
+    /// The index of the first record wanted (0, or absent: the beginning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cursor: Option<String>,
-    /// 1..=500, default 100.
+    pub cursor: Option<u64>,
+    /// 1..=500. Absent: every record from `cursor` on (CAR's legacy form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
 }
@@ -136,10 +144,15 @@ pub enum TraceResult {
 pub struct TracePage {
     pub run_id: String,
     pub agent_id: String,
-    /// Newest first.
+    /// Oldest first: `started` first, `ended` last.
     pub records: Vec<RunRecord>,
+    /// The index of the first record returned.
+    pub cursor: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_cursor: Option<String>,
+    pub limit: Option<u32>,
+    /// The index after the last record returned, when more follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<u64>,
 }
 
 /// One record of a run's trace, tagged by `record`.
@@ -246,6 +259,8 @@ pub const TRACE_EVENT: &str = "runs.trace.event";
 pub const TRACE_LAGGED: &str = "runs.trace.lagged";
 /// The capability a client negotiates to reclaim its runs after a reconnect.
 pub const RESUME_CAPABILITY: &str = "runs.resume.v1";
+/// CAR's numeric cursors and limits on `runs.list` and `runs.get_trace` (always honoured).
+pub const PAGINATION_CAPABILITY: &str = "runs.pagination.v1";
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ResumeResult {
@@ -260,7 +275,7 @@ crate::method!(Start, "runs.start", StartParams => StartResult, "Start a run; it
 crate::method!(Complete, "runs.complete", CompleteParams => Ack, "End a run with an outcome, durably.");
 crate::method!(Cancel, "runs.cancel", CancelParams => Ack, "End a run as cancelled, durably.");
 crate::method!(List, "runs.list", ListParams => ListResult, "List runs of an agent, newest first, paginated.");
-crate::method!(GetTrace, "runs.get_trace", TraceParams => TraceResult, "Read a run's records, newest first, paginated.");
+crate::method!(GetTrace, "runs.get_trace", TraceParams => TraceResult, "Read a run's records, oldest first, paginated.");
 crate::method!(Subscribe, "runs.subscribe", RunRef => SubscribeResult, "Snapshot a run and stream its new records as runs.trace.event.");
 crate::method!(Unsubscribe, "runs.unsubscribe", RunRef => Ack, "Stop streaming a run's records.");
 crate::method!(Resume, "runs.resume", RunRef => ResumeResult, "Reclaim an in-progress run after a reconnect (needs runs.resume.v1).");

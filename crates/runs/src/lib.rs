@@ -3,7 +3,6 @@
 
 mod config;
 mod connections;
-mod cursor;
 mod error;
 mod methods;
 mod proposal;

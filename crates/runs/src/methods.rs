@@ -9,6 +9,7 @@ use crate::Runs;
 
 pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
+    registry.add_capability(runs::PAGINATION_CAPABILITY);
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
         let max = r.config.max_tools_per_connection;

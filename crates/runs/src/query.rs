@@ -11,14 +11,11 @@ use tether_proto::runs::{
 use tokio::sync::mpsc;
 use ulid::Ulid;
 
-use crate::cursor;
 use crate::error::{RunsError, invalid};
 use crate::run::{Run, Subscriber};
 use crate::runs::{Runs, parse_record};
 
-const LIST_DEFAULT: u32 = 50;
 const LIST_MAX: u32 = 200;
-const TRACE_DEFAULT: u32 = 100;
 const TRACE_MAX: u32 = 500;
 
 impl Runs {
@@ -48,45 +45,47 @@ impl Runs {
         });
     }
 
+    /// Newest first. `cursor` is a keyset (0: the newest); without `limit`, every run.
     pub fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
-        let limit = bounded(params.limit, LIST_DEFAULT, LIST_MAX)? as usize;
+        let limit = bounded(params.limit, LIST_MAX)?;
+        let cursor = params.cursor.unwrap_or(0);
+        let page = |agent_id, runs, next_cursor| ListResult { agent_id, runs, cursor, limit, next_cursor };
         let agent_id = match (cx.principal(), params.agent_id) {
             (Principal::Agent(bound), Some(asked)) if *bound != *asked => {
                 // Another agent's runs read as none, not as a refusal.
-                return Ok(ListResult { agent_id: Some(asked), runs: Vec::new(), next_cursor: None });
+                return Ok(page(Some(asked), Vec::new(), None));
             }
             (Principal::Agent(bound), _) => Some(bound.to_string()),
             (Principal::Operator, asked) => asked,
         };
-        let before = params.cursor.as_deref().map(cursor::parse_list).transpose()?;
+        let take = limit.map_or(usize::MAX, |n| n as usize);
         let runs: Vec<Arc<Run>> = {
             let index = self.index.lock();
-            let ids = match &agent_id {
+            let keys = match &agent_id {
                 Some(agent) => index.by_agent.get(agent),
                 None => Some(&index.all),
             };
-            let Some(ids) = ids else { return Ok(ListResult { agent_id, runs: Vec::new(), next_cursor: None }) };
-            let newest_first: Box<dyn Iterator<Item = &Ulid>> = match before {
-                Some(before) => Box::new(ids.range(..before).rev()),
-                None => Box::new(ids.iter().rev()),
-            };
-            newest_first.take(limit + 1).filter_map(|id| index.runs.get(id).cloned()).collect()
+            let Some(keys) = keys else { return Ok(page(agent_id, Vec::new(), None)) };
+            let before = if cursor == 0 { u64::MAX } else { cursor };
+            let newest_first = keys.range(..before).rev();
+            newest_first.take(take.saturating_add(1)).filter_map(|(_, id)| index.runs.get(id).cloned()).collect()
         };
-        let more = runs.len() > limit;
-        let page: Vec<_> = runs.into_iter().take(limit).collect();
-        let next_cursor = more.then(|| cursor::list(page.last().unwrap().id));
-        Ok(ListResult { agent_id, runs: page.iter().map(|r| r.summary()).collect(), next_cursor })
+        let more = runs.len() > take;
+        let shown: Vec<_> = runs.into_iter().take(take).collect();
+        let next_cursor = more.then(|| shown.last().expect("a page before more").key);
+        Ok(page(agent_id, shown.iter().map(|r| r.summary()).collect(), next_cursor))
     }
 
     /// Every run of one agent, newest first (for `sessions.get`).
     pub fn summaries_for(&self, agent: &str) -> Vec<tether_proto::runs::RunSummary> {
         let index = self.index.lock();
         let Some(ids) = index.by_agent.get(agent) else { return Vec::new() };
-        ids.iter().rev().filter_map(|id| index.runs.get(id)).map(|run| run.summary()).collect()
+        ids.values().rev().filter_map(|id| index.runs.get(id)).map(|run| run.summary()).collect()
     }
 
+    /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
     pub fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
-        let limit = bounded(params.limit, TRACE_DEFAULT, TRACE_MAX)? as usize;
+        let limit = bounded(params.limit, TRACE_MAX)?;
         let Ok(run) = self.readable(cx, &params.run_id) else {
             return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
         };
@@ -94,18 +93,17 @@ impl Runs {
             return Err(RunsError::Corrupt(run.id.to_string()));
         }
         let total = self.journal.len(run.id);
-        let end = match params.cursor.as_deref() {
-            Some(c) => cursor::parse_trace(c)?.min(total),
-            None => total,
-        };
-        let start = end.saturating_sub(limit);
-        let mut records = self.read_records(&run, start..end)?;
-        records.reverse();
+        let cursor = params.cursor.unwrap_or(0);
+        let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(total);
+        let end = limit.map_or(total, |n| start.saturating_add(n as usize).min(total));
+        let records = self.read_records(&run, start..end)?;
         Ok(TraceResult::Found(TracePage {
             run_id: run.id.to_string(),
             agent_id: run.agent_id.to_string(),
             records,
-            next_cursor: (start > 0).then(|| cursor::trace(start)),
+            cursor,
+            limit,
+            next_cursor: (end < total).then_some(end as u64),
         }))
     }
 
@@ -199,10 +197,9 @@ impl Runs {
     }
 }
 
-fn bounded(limit: Option<u32>, default: u32, max: u32) -> Result<u32, RunsError> {
+fn bounded(limit: Option<u32>, max: u32) -> Result<Option<u32>, RunsError> {
     match limit {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(n) => Err(invalid("limit", format!("{n} is outside 1..={max}"))),
+        Some(n) if !(1..=max).contains(&n) => Err(invalid("limit", format!("{n} is outside 1..={max}"))),
+        limit => Ok(limit),
     }
 }

@@ -57,7 +57,7 @@ impl Runs {
             for agent in agents {
                 let Some(ids) = index.by_agent.get(&agent) else { continue };
                 let candidates: Vec<Candidate> = ids
-                    .iter()
+                    .values()
                     .rev()
                     .filter_map(|id| index.runs.get(id))
                     .map(|run| {
@@ -80,11 +80,7 @@ impl Runs {
         {
             let mut index = self.index.lock();
             for (id, agent) in &evicted {
-                index.runs.remove(id);
-                index.all.remove(id);
-                if let Some(ids) = index.by_agent.get_mut(agent) {
-                    ids.remove(id);
-                }
+                index.remove(id);
                 tracing::info!(run = %id, agent, "evicted a run (retention)");
             }
             index.idempotency.retain(|_, (_, run)| !evicted.iter().any(|(id, _)| id == run));

@@ -11,6 +11,9 @@ use ulid::Ulid;
 
 pub(crate) struct Run {
     pub(crate) id: Ulid,
+    /// Its place in listings (`runs.list` cursors): runs are numbered as they are
+    /// indexed, so a page boundary stays put however many runs start meanwhile.
+    pub(crate) key: u64,
     pub(crate) agent_id: AgentId,
     pub(crate) intent: String,
     pub(crate) started_at: String,
@@ -40,8 +43,15 @@ pub(crate) struct Subscriber {
 }
 
 impl Run {
-    pub(crate) fn new(id: Ulid, agent_id: AgentId, intent: String, started_at: String, state: RunState) -> Run {
-        Run { id, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
+    pub(crate) fn new(
+        id: Ulid,
+        key: u64,
+        agent_id: AgentId,
+        intent: String,
+        started_at: String,
+        state: RunState,
+    ) -> Run {
+        Run { id, key, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
     }
 
     /// Agents read only their own runs; the operator reads every run.

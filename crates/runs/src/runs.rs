@@ -1,7 +1,7 @@
 //! The run manager: starting, appending durably, ending, sweeping orphans.
 
 use parking_lot::Mutex;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::json;
@@ -32,18 +32,36 @@ pub struct Runs {
 #[derive(Default)]
 pub(crate) struct Index {
     pub(crate) runs: HashMap<Ulid, Arc<Run>>,
-    /// ULIDs sort by creation time, so iterating backwards is newest first.
-    pub(crate) all: BTreeSet<Ulid>,
-    pub(crate) by_agent: HashMap<String, BTreeSet<Ulid>>,
+    /// Every run by its list key: iterating backwards is newest first.
+    pub(crate) all: BTreeMap<u64, Ulid>,
+    pub(crate) by_agent: HashMap<String, BTreeMap<u64, Ulid>>,
     /// (agent, idempotency key) → the connection that used it and its run.
     pub(crate) idempotency: HashMap<(String, String), (u64, Ulid)>,
+    last_key: u64,
 }
 
 impl Index {
+    /// The next list key (from 1: a cursor of 0 means "from the newest").
+    fn next_key(&mut self) -> u64 {
+        self.last_key += 1;
+        self.last_key
+    }
+
     fn insert(&mut self, run: Arc<Run>) {
-        self.all.insert(run.id);
-        self.by_agent.entry(run.agent_id.to_string()).or_default().insert(run.id);
+        self.all.insert(run.key, run.id);
+        self.by_agent.entry(run.agent_id.to_string()).or_default().insert(run.key, run.id);
         self.runs.insert(run.id, run);
+    }
+
+    pub(crate) fn remove(&mut self, id: &Ulid) {
+        let Some(run) = self.runs.remove(id) else { return };
+        self.all.remove(&run.key);
+        if let Some(keys) = self.by_agent.get_mut(run.agent_id.as_str()) {
+            keys.remove(&run.key);
+            if keys.is_empty() {
+                self.by_agent.remove(run.agent_id.as_str());
+            }
+        }
     }
 }
 
@@ -80,7 +98,7 @@ impl Runs {
                 Some(s) => (s.intent, s.started_at),
                 None => (String::new(), stamp::of_ulid(found.run_id)),
             };
-            let run = Arc::new(Run::new(found.run_id, agent_id, intent, started_at, state));
+            let run = Arc::new(Run::new(found.run_id, index.next_key(), agent_id, intent, started_at, state));
             if ended.is_none() {
                 orphans.push(run.clone());
             }
@@ -206,10 +224,17 @@ impl Runs {
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = 1;
-        let run = Arc::new(Run::new(id, agent_id.clone(), params.intent, started.started_at.clone(), state));
         {
             let mut index = self.index.lock();
-            index.insert(run);
+            let key = index.next_key();
+            index.insert(Arc::new(Run::new(
+                id,
+                key,
+                agent_id.clone(),
+                params.intent,
+                started.started_at.clone(),
+                state,
+            )));
             if let Some(key) = params.idempotency_key {
                 index.idempotency.insert((agent_key.clone(), key), (conn, id));
             }
@@ -238,7 +263,7 @@ impl Runs {
     fn active_runs(&self, agent: &str) -> usize {
         let index = self.index.lock();
         let Some(ids) = index.by_agent.get(agent) else { return 0 };
-        ids.iter()
+        ids.values()
             .rev()
             .filter_map(|id| index.runs.get(id))
             .filter(|run| run.state.lock().status == RunStatus::InProgress)
