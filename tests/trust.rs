@@ -390,3 +390,37 @@ fn rss_kib(pid: u32) -> u64 {
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+#[test]
+fn memory_returns_near_the_baseline_after_a_burst_of_connections_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let pid = daemon.child.id();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let baseline = rss_kib(pid);
+    let peak = runtime.block_on(async {
+        let mut open = Vec::new();
+        for _ in 0..800 {
+            open.push(Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap());
+        }
+        let peak = rss_kib(pid);
+        for client in &open {
+            client.close();
+        }
+        drop(open);
+        peak
+    });
+    let after = runtime.block_on(async {
+        wait_until("every connection closed", async || http_get(daemon.addr, "/healthz").await.1["connections"] == 0)
+            .await;
+        let mut after = rss_kib(pid);
+        let settled = async || {
+            after = rss_kib(pid);
+            after < baseline + (peak - baseline) / 4
+        };
+        wait_until("the daemon gives the burst's memory back", settled).await;
+        after
+    });
+    eprintln!("daemon RSS: {baseline} KiB idle, {peak} KiB with 800 connections, {after} KiB after they closed");
+    assert!(peak > baseline + 4096, "the burst is visible: {baseline} -> {peak} KiB");
+}

@@ -110,6 +110,7 @@ impl Server {
     /// and waits (bounded by the close timeout) for them to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Server { tcp, unix, shared } = self;
+        let trimmer = tokio::spawn(trim_after_bursts(shared.connections.subscribe()));
         let accepting = async {
             tokio::join!(accept_tcp(tcp, shared.clone()), accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone()));
         };
@@ -124,9 +125,33 @@ impl Server {
         if tokio::time::timeout(grace, all_closed).await.is_err() {
             tracing::warn!(connections = shared.connection_count(), "connections still open after the shutdown grace");
         }
+        trimmer.abort();
         if let Some((_, path)) = unix {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// The allocator keeps what a burst of connections freed (glibc holds it in its
+/// arenas); once most of a burst has closed, hand it back to the system.
+async fn trim_after_bursts(mut connections: watch::Receiver<usize>) {
+    const BURST: usize = 64;
+    let mut peak = 0;
+    while connections.changed().await.is_ok() {
+        let open = *connections.borrow_and_update();
+        peak = peak.max(open);
+        if peak >= BURST && open <= peak / 4 {
+            peak = open;
+            let _ = tokio::task::spawn_blocking(release_free_memory).await;
+        }
+    }
+}
+
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

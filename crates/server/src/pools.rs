@@ -52,6 +52,10 @@ impl Pool {
         admitted.then(|| Slot(self.clone()))
     }
 
+    pub(crate) fn subscribe(&self) -> watch::Receiver<usize> {
+        self.count.subscribe()
+    }
+
     pub(crate) async fn wait_empty(&self) {
         let _ = self.count.subscribe().wait_for(|n| *n == 0).await;
     }
