@@ -57,6 +57,12 @@ async fn the_car_client_runs_the_core_cycle() {
     assert_eq!(submitted["results"][0]["status"], "succeeded");
     assert_eq!(submitted["results"][0]["output"], json!({"echoed": {"prompt": "hello"}}));
     assert_eq!(executed.load(Ordering::SeqCst), 1, "answered through the client's tools.execute handler");
+    for n in 2..=5 {
+        let proposal = json!({"proposal": {"actions": [
+            {"id": format!("a{n}"), "type": "tool_call", "tool": "echo", "parameters": {"n": n}}
+        ]}});
+        client.call("proposal.submit", proposal).await.unwrap();
+    }
 
     let outcome = json!({"status": "success", "summary": "ok", "evidence": [], "metrics": {}, "timestamp": "2026-11-21T00:00:00Z"});
     let completed = client.call("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
@@ -66,12 +72,36 @@ async fn the_car_client_runs_the_core_cycle() {
     assert_eq!(listed["agent_id"], "car-agent");
     assert_eq!(listed["runs"][0]["run_id"], run_id.as_str());
     assert_eq!(listed["runs"][0]["status"], "completed");
-    assert_eq!(listed["runs"][0]["turn_count"], 1);
+    assert_eq!(listed["runs"][0]["turn_count"], 5);
 
+    // The legacy form: the whole trace, oldest first.
     let trace = client.call("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
     assert_eq!(trace["agent_id"], "car-agent");
     let records = trace["records"].as_array().unwrap();
-    assert_eq!(records.len(), 3);
+    assert_eq!(records.len(), 7, "started, five turns, ended");
+    assert_eq!((records[0]["record"].clone(), records[6]["record"].clone()), (json!("started"), json!("ended")));
+
+    // Paged with CAR's own request type (runs.pagination.v1): numeric cursors, in order.
+    let mut paged = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let request = car_proto::RunGetTraceRequest { run_id: run_id.clone(), cursor, limit: 3 };
+        let page = client.call("runs.get_trace", serde_json::to_value(request).unwrap()).await.unwrap();
+        assert_eq!(page["cursor"], cursor);
+        paged.extend(page["records"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_u64() {
+            Some(next) => cursor = next as usize,
+            None => break,
+        }
+    }
+    assert_eq!(&paged, records, "three pages, in the order it happened");
+    let turns: Vec<&str> = paged.iter().filter_map(|r| r["action_id"].as_str()).collect();
+    assert_eq!(turns, ["a1", "a2", "a3", "a4", "a5"]);
+    let list = car_proto::RunListRequest { agent_id: "car-agent".into(), cursor: 0, limit: 1 };
+    let page = client.call("runs.list", serde_json::to_value(list).unwrap()).await.unwrap();
+    assert_eq!(page["runs"][0]["run_id"], run_id.as_str());
+    assert!(page["next_cursor"].is_null(), "one run, one page");
+
     let turn = records.iter().find(|r| r["record"] == "turn").unwrap();
     assert_eq!(
         (turn["action_id"].clone(), turn["prompt"].clone(), turn["status"].clone()),
