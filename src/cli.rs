@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Allow a non-loopback --listen address (auth must stay on)
     #[arg(long)]
     pub allow_remote: bool,
+    /// Start even though journal segments are missing or shortened, with the runs
+    /// whose records may have been there flagged `trace_corruption`
+    #[arg(long)]
+    pub accept_journal_damage: bool,
     /// TOML configuration file
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -38,11 +38,13 @@ pub struct FileConfig {
 pub struct JournalConfig {
     /// A journal segment is sealed once it would grow past this.
     pub segment_bytes: u64,
+    /// Open a journal with missing or shortened segments (`--accept-journal-damage`).
+    pub accept_damage: bool,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { segment_bytes: tether_store::JournalOptions::default().segment_bytes }
+        JournalConfig { segment_bytes: tether_store::JournalOptions::default().segment_bytes, accept_damage: false }
     }
 }
 
@@ -90,7 +92,10 @@ impl Settings {
             limits: file.limits,
             keepalive: file.keepalive,
             runs: file.runs,
-            journal: file.journal,
+            journal: JournalConfig {
+                accept_damage: args.accept_journal_damage || file.journal.accept_damage,
+                ..file.journal
+            },
             sessions: file.sessions,
             events: file.events,
             hooks: file.hooks,

@@ -67,7 +67,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let operator = authenticator(&settings)?;
     let domains = tether::Domains {
         runs: settings.runs.clone(),
-        journal: JournalOptions { segment_bytes: settings.journal.segment_bytes, ..JournalOptions::default() },
+        journal: JournalOptions {
+            segment_bytes: settings.journal.segment_bytes,
+            accept_damage: settings.journal.accept_damage,
+            ..JournalOptions::default()
+        },
         sessions: settings.sessions.clone(),
         events: settings.events.clone(),
         hooks: settings.hooks.clone(),

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -149,10 +150,11 @@ async fn a_crash_loop_loses_no_acknowledged_turn() {
     eprintln!("{} acknowledged turns across {} runs all survived", acknowledged.len(), traces.len());
 }
 
-/// Byte offsets of every frame in a segment (the journal's own framing: len u32 LE, crc, body).
+/// Byte offsets of every frame in a segment (the journal's own framing: a 16-byte
+/// segment header, then frames of len u32 LE, crc, body).
 fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut at = 0;
+    let mut at = 16;
     while at + 8 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         out.push((at, 8 + len));
@@ -254,4 +256,88 @@ async fn evicted_runs_stay_evicted_after_kill_9() {
     let operator = operator(&daemon).await;
     let after = ids(operator.call_raw("runs.list", json!({})).await.unwrap());
     assert_eq!(after, kept, "no evicted run (or remnant of one) comes back");
+}
+
+/// Ten runs completed on a daemon whose journal segments hold a few records each;
+/// returns them with the segments each one's records sit in.
+async fn many_segments(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<u32>>) {
+    let config = dir.join("tether.toml");
+    std::fs::write(&config, "[journal]\nsegment_bytes = 2048\n").unwrap();
+    let mut daemon = Daemon::spawn(dir, &["--config", config.to_str().unwrap()]);
+    let client = harness(&daemon).await;
+    let mut runs = Vec::new();
+    for i in 0..10 {
+        let started = client.call_raw("runs.start", json!({"intent": "many", "agent_id": "m"})).await.unwrap();
+        let run_id = started["run_id"].as_str().unwrap().to_owned();
+        for j in 0..3 {
+            submit_one(&client, &format!("r{i}t{j}")).await.unwrap();
+        }
+        client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "success"}})).await.unwrap();
+        runs.push(run_id);
+    }
+    kill9(&mut daemon);
+    let journal = daemon.data_dir.join("journal");
+    let placement = runs
+        .iter()
+        .map(|run| {
+            let id = ulid::Ulid::from_string(run).unwrap().to_bytes();
+            (1..100u32)
+                .take_while(|n| journal.join(format!("seg-{n:08}.log")).exists())
+                .filter(|n| {
+                    std::fs::read(journal.join(format!("seg-{n:08}.log"))).unwrap().windows(16).any(|w| w == id)
+                })
+                .collect()
+        })
+        .collect();
+    (runs, placement)
+}
+
+#[tokio::test]
+async fn a_journal_with_a_missing_segment_is_refused_and_opens_only_when_told_with_its_runs_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, placement) = many_segments(dir.path()).await;
+    let journal = dir.path().join("data/journal");
+    assert!(journal.join("seg-00000004.log").exists(), "several segments");
+    std::fs::remove_file(journal.join("seg-00000002.log")).unwrap();
+    let before: Vec<_> = std::fs::read_dir(&journal).unwrap().map(|e| e.unwrap().path()).collect();
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("TETHER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty(), "never ready");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("segment 2 is missing") && stderr.contains("--accept-journal-damage"), "{stderr}");
+    let after: Vec<_> = std::fs::read_dir(&journal).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(before.len(), after.len(), "nothing created or removed");
+
+    let daemon = Daemon::spawn(dir.path(), &["--accept-journal-damage"]);
+    let operator = operator(&daemon).await;
+    let (status, health) = http_get(daemon.addr, "/healthz").await;
+    assert_eq!(status, 503, "{health}");
+    assert!(health["problems"][0].as_str().unwrap().contains("segment 2 is missing"), "{health}");
+    // Every agent's runs: one that lost its `started` record may not know its agent.
+    let list = operator.call_raw("runs.list", json!({})).await.unwrap();
+    for (run, segments) in runs.iter().zip(&placement) {
+        let summary = list["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == run.as_str());
+        if segments == &[2] {
+            assert!(summary.is_none(), "nothing of {run} survives");
+        } else if segments.contains(&2) {
+            let summary = summary.unwrap();
+            assert_eq!(summary["trace_corruption"], true, "{summary}");
+            assert_ne!(summary["status"], "incomplete", "a run that lost records is never re-ended: {summary}");
+            let err = operator.call_raw("runs.get_trace", json!({"run_id": run})).await.unwrap_err();
+            assert_eq!(err.code(), Some(-32011));
+        } else {
+            let summary = summary.unwrap();
+            assert_eq!(
+                (summary["status"].clone(), summary["trace_corruption"].clone()),
+                (json!("completed"), Value::Null)
+            );
+            assert_eq!(full_trace(&operator, run).await.len(), 5, "untouched runs read whole");
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tether_core::stamp;
 use tether_proto::runs::RunStatus;
+use tether_store::{Kind, Record};
 use time::OffsetDateTime;
 use ulid::Ulid;
 
@@ -76,6 +77,24 @@ impl Runs {
         };
         if evicted.is_empty() {
             return;
+        }
+        // Each eviction is recorded before anything is forgotten, so that at the next
+        // open a run's leftovers read as evicted, not as records lost to damage.
+        let tombstones: Vec<Record> = {
+            let index = self.index.lock();
+            evicted
+                .iter()
+                .filter_map(|(id, _)| index.runs.get(id))
+                .map(|run| Record {
+                    kind: Kind::Tombstone,
+                    run_id: run.id,
+                    seq: run.state.lock().records,
+                    payload: Vec::new(),
+                })
+                .collect()
+        };
+        if let Err(error) = self.journal.append(&tombstones).await {
+            return tracing::warn!(%error, "could not record evictions; nothing evicted");
         }
         {
             let mut index = self.index.lock();

@@ -67,7 +67,9 @@ impl Index {
 
 impl Runs {
     /// Rebuilds every run from the journal and ends, durably, each one still in
-    /// progress: its owner went away with the previous process.
+    /// progress: its owner went away with the previous process. A run the journal
+    /// flagged (records lost or corrupt) is kept as it is: never re-ended, never
+    /// forgotten; only runs whose eviction was recorded are forgotten.
     pub async fn open(
         journal: Journal,
         recovered: Recovered,
@@ -76,16 +78,16 @@ impl Runs {
     ) -> Result<Arc<Runs>, RunsError> {
         let mut index = Index::default();
         let mut orphans = Vec::new();
-        let mut remnants = Vec::new();
         for found in recovered.runs {
-            if found.started.is_none() && !found.corrupted {
-                // What compaction had not yet reclaimed of a run retention evicted.
-                remnants.push(found.run_id);
+            if found.tombstoned {
                 continue;
             }
             let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
             let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
-            let agent_id = AgentId::new(started.as_ref().map_or("unknown", |s| s.agent_id.as_str()));
+            // A run that lost its `started` record may still name its agent in `ended`.
+            let agent_id =
+                started.as_ref().map(|s| s.agent_id.as_str()).or(ended.as_ref().map(|e| e.agent_id.as_str()));
+            let agent_id = AgentId::new(agent_id.unwrap_or("unknown"));
             let mut state = RunState::in_progress(None);
             state.records = found.records;
             state.turns = found.turns;
@@ -99,7 +101,7 @@ impl Runs {
                 None => (String::new(), stamp::of_ulid(found.run_id)),
             };
             let run = Arc::new(Run::new(found.run_id, index.next_key(), agent_id, intent, started_at, state));
-            if ended.is_none() {
+            if ended.is_none() && !found.corrupted {
                 orphans.push(run.clone());
             }
             index.insert(run);
@@ -115,9 +117,6 @@ impl Runs {
         runs.end_all_incomplete(&orphans).await?;
         if !orphans.is_empty() {
             tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
-        }
-        if !remnants.is_empty() {
-            runs.journal.forget(&remnants).await;
         }
         runs.retain(None, time::OffsetDateTime::now_utc()).await;
         Runs::spawn_sweeper(Arc::downgrade(&runs));
@@ -292,6 +291,9 @@ impl Runs {
             if state.status != RunStatus::InProgress {
                 return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
             }
+            if state.corrupted {
+                return Err(RunsError::Corrupt(run.id.to_string()));
+            }
             (state.records, state.turns)
         };
         turn.index = index;
@@ -317,7 +319,8 @@ impl Runs {
 
     /// What keeps the runs domain from working as it should (for `/healthz`).
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> =
+            self.journal.damage().iter().map(|d| format!("journal damage accepted at start: {d}")).collect();
         if self.journal.is_poisoned() {
             problems.push("journal: a write failed to sync; it refuses every write until the daemon restarts".into());
         }

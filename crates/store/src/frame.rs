@@ -13,6 +13,11 @@ pub enum Kind {
     Started,
     Turn,
     Ended,
+    /// The run was evicted on purpose: at open it is forgotten, not reported lost.
+    Tombstone,
+    /// The journal's own: closes a sealed segment (run id nil, payload its length
+    /// before this frame), so a shortened segment can be told from a whole one.
+    Seal,
     Unknown(u8),
 }
 
@@ -22,6 +27,8 @@ impl Kind {
             Kind::Started => 1,
             Kind::Turn => 2,
             Kind::Ended => 3,
+            Kind::Tombstone => 4,
+            Kind::Seal => 5,
             Kind::Unknown(b) => b,
         }
     }
@@ -31,9 +38,22 @@ impl Kind {
             1 => Kind::Started,
             2 => Kind::Turn,
             3 => Kind::Ended,
+            4 => Kind::Tombstone,
+            5 => Kind::Seal,
             other => Kind::Unknown(other),
         }
     }
+}
+
+/// The frame that seals a segment of `len` bytes.
+pub(crate) fn seal(len: u64, out: &mut Vec<u8>) {
+    let record = Record { kind: Kind::Seal, run_id: Ulid::nil(), seq: 0, payload: len.to_le_bytes().to_vec() };
+    encode(&record, out);
+}
+
+/// The length a seal frame vouches for.
+pub(crate) fn sealed_len(record: &Record) -> Option<u64> {
+    Some(u64::from_le_bytes(record.payload.as_slice().try_into().ok()?))
 }
 
 /// One record of one run, as stored.

@@ -30,6 +30,10 @@ pub enum StoreError {
     TooLarge { size: usize, limit: usize },
     #[error("the journal writer has stopped")]
     Stopped,
+    /// Segment-level damage found at open; the journal opens anyway only with
+    /// `JournalOptions::accept_damage` (`--accept-journal-damage`).
+    #[error("the journal is damaged: {}; the damaged segments were left as they are. Restore them, or start with --accept-journal-damage to open it with the affected runs flagged", .0.join("; "))]
+    Damaged(Vec<String>),
 }
 
 impl From<io::Error> for StoreError {
@@ -44,11 +48,14 @@ pub struct JournalOptions {
     pub segment_bytes: u64,
     /// Largest record payload accepted.
     pub max_record_bytes: usize,
+    /// Open a journal with missing or shortened segments anyway, flagging the runs
+    /// whose records may have been there.
+    pub accept_damage: bool,
 }
 
 impl Default for JournalOptions {
     fn default() -> Self {
-        JournalOptions { segment_bytes: 64 << 20, max_record_bytes: 16 << 20 }
+        JournalOptions { segment_bytes: 64 << 20, max_record_bytes: 16 << 20, accept_damage: false }
     }
 }
 
@@ -59,6 +66,8 @@ pub struct Recovered {
     pub truncated_bytes: u64,
     pub corrupt_frames: usize,
     pub unknown_kinds: usize,
+    /// Segment-level damage, one sentence each (missing, shortened, unreadable segments).
+    pub damage: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,12 +78,15 @@ pub struct RecoveredRun {
     /// Records of every kind: the next record's `seq`.
     pub records: u32,
     pub turns: u32,
+    /// Some of its records failed their checksum or are missing.
     pub corrupted: bool,
+    /// Its eviction was recorded: it is forgotten, not lost.
+    pub tombstoned: bool,
 }
 
 impl RecoveredRun {
     pub(crate) fn new(run_id: Ulid) -> Self {
-        RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false }
+        RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false, tombstoned: false }
     }
 
     pub(crate) fn note(&mut self, record: &Record) {
@@ -83,7 +95,8 @@ impl RecoveredRun {
             Kind::Started => self.started = Some(record.payload.clone()),
             Kind::Ended => self.ended = Some(record.payload.clone()),
             Kind::Turn => self.turns += 1,
-            Kind::Unknown(_) => {}
+            Kind::Tombstone => self.tombstoned = true,
+            Kind::Seal | Kind::Unknown(_) => {}
         }
     }
 }
@@ -121,6 +134,8 @@ pub(crate) struct Shared {
     pub(crate) fsync: Arc<dyn Fsync>,
     pub(crate) poisoned: AtomicBool,
     pub(crate) state: Mutex<State>,
+    /// Segment damage accepted at open (`accept_damage`), for health reports.
+    pub(crate) damage: Vec<String>,
 }
 
 /// A cheap handle on the journal; clones share the writer.
@@ -141,10 +156,24 @@ impl Journal {
         segment::remove_leftovers(dir)?;
         let mut numbers = segment::list(dir)?;
         let max_body = options.max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body)?;
-        if numbers.is_empty() {
-            segment::create(dir, 1, fsync.as_ref())?;
-            numbers.push(1);
+        let scan = recover::scan(dir, &numbers, max_body, fsync.as_ref())?;
+        if !scan.recovered.damage.is_empty() && !options.accept_damage {
+            return Err(StoreError::Damaged(scan.recovered.damage));
+        }
+        if let Some((number, len)) = scan.unsealed {
+            let mut seal = Vec::new();
+            frame::seal(len, &mut seal);
+            let mut file = segment::open_append(dir, number)?;
+            std::io::Write::write_all(&mut file, &seal)?;
+            fsync.sync(&file)?;
+            tracing::info!(segment = number, "sealed a segment whose roll a crash interrupted");
+        }
+        let last = numbers.last().copied();
+        if numbers.is_empty() || scan.last_sealed {
+            // Nothing may follow a seal: appends go to a new segment.
+            let next = last.map_or(1, |n| n + 1);
+            segment::create(dir, next, fsync.as_ref())?;
+            numbers.push(next);
         }
         let active = *numbers.last().unwrap();
         let file = segment::open_append(dir, active)?;
@@ -166,6 +195,7 @@ impl Journal {
             fsync,
             poisoned: AtomicBool::new(false),
             state: Mutex::new(State { runs: scan.runs, segments }),
+            damage: scan.recovered.damage.clone(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), file, segment: active, size };
@@ -259,5 +289,10 @@ impl Journal {
 
     pub fn is_poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// The segment damage this journal was opened with (`accept_damage`).
+    pub fn damage(&self) -> &[String] {
+        &self.shared.damage
     }
 }

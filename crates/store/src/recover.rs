@@ -1,7 +1,11 @@
 //! Reading the segments back at open: rebuild the index, truncate a torn tail,
-//! report damage in the middle.
+//! and find damage, never absorbing it silently. Damage is of two kinds:
+//! - a record that fails its checksum: its run is flagged, the rest reads on;
+//! - a segment missing, shortened, or with a header this build cannot read: listed
+//!   in `Recovered::damage` (the journal then refuses to open unless told to
+//!   accept it), and every run whose records may have been there is flagged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::Path;
@@ -9,25 +13,75 @@ use std::path::Path;
 use ulid::Ulid;
 
 use crate::frame::{self, Decoded, Kind};
+use crate::fsync::Fsync;
 use crate::journal::{Loc, Recovered, RecoveredRun, RunLocs};
-use crate::segment;
+use crate::segment::{self, Header};
 
 pub(crate) struct Scan {
     pub(crate) runs: HashMap<Ulid, RunLocs>,
     pub(crate) recovered: Recovered,
+    /// A segment whose roll a crash interrupted after its successor was created:
+    /// it is sealed (at this length) before anything is appended.
+    pub(crate) unsealed: Option<(u32, u64)>,
+    /// The newest segment ends with a seal (only possible when later ones are lost).
+    pub(crate) last_sealed: bool,
 }
 
-pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize) -> io::Result<Scan> {
+pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, fsync: &dyn Fsync) -> io::Result<Scan> {
     let mut runs: HashMap<Ulid, RunLocs> = HashMap::new();
     let mut summaries: HashMap<Ulid, RecoveredRun> = HashMap::new();
     let mut report = Recovered::default();
+    // Segments after which records may be missing.
+    let mut lossy: BTreeSet<u32> = BTreeSet::new();
+    let mut unsealed = None;
+    let mut last_sealed = false;
+    let damage = |report: &mut Recovered, what: String| {
+        tracing::error!(damage = %what, "journal damage");
+        report.damage.push(what);
+    };
+    for pair in numbers.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            damage(&mut report, missing(pair[0] + 1, pair[1] - 1));
+            lossy.insert(pair[0]);
+        }
+    }
     for (i, &number) in numbers.iter().enumerate() {
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
         let buf = fs::read(&path)?;
-        let mut offset = 0;
+        let starts_with_frame = matches!(frame::decode(&buf, max_body), Decoded::Frame { .. });
+        let header = segment::read_header(&buf, number, starts_with_frame);
+        if i == 0 && number != 1 && header == Header::Current {
+            damage(&mut report, missing(1, number - 1));
+            lossy.insert(0);
+        }
+        let start = match header {
+            Header::Current => segment::HEADER_LEN,
+            Header::Headerless => 0,
+            Header::Torn if is_last => {
+                segment::repair_header(dir, number, fsync)?;
+                tracing::warn!(segment = number, "completed a segment header cut short by a crash");
+                continue;
+            }
+            Header::Torn => {
+                damage(&mut report, format!("segment {number} is cut short inside its header"));
+                lossy.insert(number);
+                continue;
+            }
+            Header::Damaged(why) => {
+                damage(&mut report, format!("segment {number} is unreadable: {why}"));
+                lossy.insert(number);
+                continue;
+            }
+        };
+        let mut offset = start;
+        let mut seal = None;
         while offset < buf.len() {
             match frame::decode(&buf[offset..], max_body) {
+                Decoded::Frame { record, len } if record.kind == Kind::Seal => {
+                    seal = Some((frame::sealed_len(&record) == Some(offset as u64), offset + len));
+                    offset += len;
+                }
                 Decoded::Frame { record, len } => {
                     let loc = Loc { segment: number, offset: offset as u64, len: len as u32, seq: record.seq };
                     runs.entry(record.run_id).or_default().locs.push(loc);
@@ -73,14 +127,65 @@ pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize) -> io::Result<S
                 }
             }
         }
+        let whole = seal == Some((true, buf.len()));
+        if is_last {
+            last_sealed = whole;
+            if whole {
+                damage(&mut report, format!("segment {number} is sealed, but the segments after it are missing"));
+                lossy.insert(number);
+            }
+        } else if header == Header::Current && !whole {
+            let next = numbers[i + 1];
+            let next_is_fresh = i + 2 == numbers.len() && next == number + 1 && fresh(dir, next)?;
+            if seal.is_none() && next_is_fresh {
+                // Rolled up to creating its successor, then stopped: finish the roll.
+                unsealed = Some((number, offset as u64));
+            } else {
+                damage(
+                    &mut report,
+                    format!("segment {number} is shortened or overwritten: it does not end with its seal"),
+                );
+                lossy.insert(number);
+            }
+        }
     }
     for locs in runs.values_mut() {
         locs.locs.sort_by_key(|loc| loc.seq);
     }
     let mut runs_out: Vec<RecoveredRun> = summaries.into_values().collect();
+    for run in &mut runs_out {
+        if run.tombstoned {
+            // Evicted on purpose: forgotten now, its bytes reclaimed by compaction.
+            runs.remove(&run.run_id);
+            continue;
+        }
+        let Some(locs) = runs.get_mut(&run.run_id) else { continue };
+        let whole = locs.locs.iter().enumerate().all(|(i, loc)| loc.seq as usize == i);
+        let last_segment = locs.locs.last().map_or(0, |loc| loc.segment);
+        // Without its `ended` record, a run whose last record precedes lost data may have lost its tail.
+        let tail_lost = run.ended.is_none() && lossy.range(last_segment..).next().is_some();
+        if !whole || tail_lost {
+            run.corrupted = true;
+            locs.corrupted = true;
+            tracing::error!(run = %run.run_id, "run flagged: some of its records are missing from the journal");
+        }
+    }
     runs_out.sort_by_key(|r| r.run_id);
     report.runs = runs_out;
-    Ok(Scan { runs, recovered: report })
+    Ok(Scan { runs, recovered: report, unsealed, last_sealed })
+}
+
+fn missing(first: u32, last: u32) -> String {
+    if first == last {
+        format!("segment {first} is missing")
+    } else {
+        format!("segments {first} to {last} are missing")
+    }
+}
+
+/// A segment that holds nothing yet but its header.
+fn fresh(dir: &Path, number: u32) -> io::Result<bool> {
+    Ok(fs::metadata(segment::path(dir, number))?.len() <= segment::HEADER_LEN as u64)
 }
 
 /// The offset of the next frame that decodes cleanly, if any.

@@ -1,4 +1,6 @@
-//! Segment files: `seg-00000001.log`, … in a 0700 directory, each 0600.
+//! Segment files: `seg-00000001.log`, … in a 0700 directory, each 0600. Each
+//! starts with a 16-byte header: a magic, the format version, its own number.
+//! (Segments written before headers existed start straight with a frame: format 0.)
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -6,6 +8,53 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::fsync::Fsync;
+
+const MAGIC: &[u8; 8] = b"TETHERJL";
+/// The segment format this build writes and reads (and 0, headerless, it reads).
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 16;
+
+pub(crate) fn header(number: u32) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    header[12..].copy_from_slice(&number.to_le_bytes());
+    header
+}
+
+/// What the start of a segment file says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Header {
+    /// A current segment: frames follow the header.
+    Current,
+    /// Written before segments had headers: frames start at byte 0.
+    Headerless,
+    /// Shorter than a header, all of it a prefix of the right one: a creation cut
+    /// short (only ever acceptable for the newest segment).
+    Torn,
+    Damaged(String),
+}
+
+pub(crate) fn read_header(buf: &[u8], number: u32, starts_with_frame: bool) -> Header {
+    let expected = header(number);
+    if buf.len() < HEADER_LEN && expected.starts_with(buf) {
+        return Header::Torn;
+    }
+    if buf.len() >= HEADER_LEN && buf[..8] == *MAGIC {
+        let version = u32::from_le_bytes(buf[8..12].try_into().unwrap());
+        let stated = u32::from_le_bytes(buf[12..16].try_into().unwrap());
+        return if version != VERSION {
+            Header::Damaged(format!(
+                "format version {version}; this tether reads version {VERSION} (and headerless segments)"
+            ))
+        } else if stated != number {
+            Header::Damaged(format!("its header says it is segment {stated}"))
+        } else {
+            Header::Current
+        };
+    }
+    if starts_with_frame { Header::Headerless } else { Header::Damaged("no segment header".into()) }
+}
 
 pub(crate) fn path(dir: &Path, number: u32) -> PathBuf {
     dir.join(format!("seg-{number:08}.log"))
@@ -33,10 +82,13 @@ pub(crate) fn ensure_dir(dir: &Path, fsync: &dyn Fsync) -> io::Result<()> {
     sync_parent(dir, fsync)
 }
 
-/// Creates an empty segment (0600) and makes its directory entry durable.
+/// Creates a segment (0600) holding just its header, and makes it and its
+/// directory entry durable.
 pub(crate) fn create(dir: &Path, number: u32, fsync: &dyn Fsync) -> io::Result<File> {
+    use std::io::Write;
     let path = path(dir, number);
-    let file = OpenOptions::new().append(true).read(true).create_new(true).mode(0o600).open(&path)?;
+    let mut file = OpenOptions::new().append(true).read(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all(&header(number))?;
     fsync.sync(&file)?;
     sync_parent(&path, fsync)?;
     Ok(file)
@@ -79,9 +131,9 @@ pub(crate) fn replace(dir: &Path, number: u32, content: &[u8], fsync: &dyn Fsync
     File::open(&target)
 }
 
-/// Deletes a segment that holds nothing wanted any more.
-pub(crate) fn delete(dir: &Path, number: u32, fsync: &dyn Fsync) -> io::Result<()> {
-    let target = path(dir, number);
-    fs::remove_file(&target)?;
-    sync_parent(&target, fsync)
+/// Completes a header cut short by a crash (the newest segment only).
+pub(crate) fn repair_header(dir: &Path, number: u32, fsync: &dyn Fsync) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path(dir, number))?;
+    std::os::unix::fs::FileExt::write_all_at(&file, &header(number), 0)?;
+    fsync.sync(&file)
 }

@@ -78,7 +78,8 @@ impl Writer {
             return Err(StoreError::Poisoned);
         }
         let bytes: usize = batch.iter().map(|a| a.frames.len()).sum();
-        if self.size > 0 && self.size + bytes as u64 > self.shared.options.segment_bytes {
+        let has_frames = self.size > segment::HEADER_LEN as u64;
+        if has_frames && self.size + bytes as u64 > self.shared.options.segment_bytes {
             self.roll()?;
         }
         buf.clear();
@@ -105,21 +106,38 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment (already synced) and starts the next one.
+    /// Starts the next segment, then seals the active one. In that order: a
+    /// segment that ends with its seal always has a successor, so a newest segment
+    /// with a seal means later ones were lost, and a sealed-to-be segment without
+    /// one is either the roll a crash interrupted (its successor is still empty)
+    /// or damage.
     fn roll(&mut self) -> Result<(), StoreError> {
         let next = self.segment + 1;
-        let file = segment::create(&self.shared.dir, next, self.shared.fsync.as_ref())?;
+        let fsync = self.shared.fsync.as_ref();
+        let file = segment::create(&self.shared.dir, next, fsync)?;
+        let mut seal = Vec::new();
+        frame::seal(self.size, &mut seal);
+        self.file.write_all(&seal)?;
+        fsync.sync(&self.file)?;
         let reader = Arc::new(file.try_clone()?);
-        self.shared.state.lock().segments.insert(next, Segment { file: reader, bytes: 0, dead: 0 });
+        let header = segment::HEADER_LEN as u64;
+        let mut state = self.shared.state.lock();
+        if let Some(sealed) = state.segments.get_mut(&self.segment) {
+            sealed.bytes += seal.len() as u64;
+            sealed.dead += seal.len() as u64;
+        }
+        state.segments.insert(next, Segment { file: reader, bytes: header, dead: header });
+        drop(state);
         self.file = file;
         self.segment = next;
-        self.size = 0;
+        self.size = header;
         tracing::debug!(segment = next, "journal segment rolled");
         Ok(())
     }
 
     /// Rewrites every sealed segment that is at least half forgotten, keeping its
-    /// live frames; deletes those that keep nothing.
+    /// live frames and tombstones. A segment that keeps nothing stays as a header
+    /// and a seal: segment numbers never go missing, so a missing one is damage.
     fn compact(&mut self) -> Result<(), StoreError> {
         let candidates: Vec<u32> = {
             let state = self.shared.state.lock();
@@ -140,20 +158,27 @@ impl Writer {
         let dir = &self.shared.dir;
         let data = fs::read(segment::path(dir, number))?;
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
-        // Frames still wanted: those the index points at, here, at this offset.
-        let mut kept = Vec::new();
+        let starts_with_frame = matches!(frame::decode(&data, max_body), Decoded::Frame { .. });
+        let mut offset = match segment::read_header(&data, number, starts_with_frame) {
+            segment::Header::Current => segment::HEADER_LEN,
+            segment::Header::Headerless => 0,
+            // Recovery reported it; compaction leaves what it cannot read alone.
+            _ => return Ok(()),
+        };
+        // Frames still wanted: those the index points at, here, at this offset; and tombstones.
+        let mut kept = segment::header(number).to_vec();
         let mut moves = Vec::new();
         {
             let state = self.shared.state.lock();
-            let mut offset = 0;
             while offset < data.len() {
                 let len = match frame::decode(&data[offset..], max_body) {
                     Decoded::Frame { record, len } => {
-                        let wanted = state
-                            .runs
-                            .get(&record.run_id)
-                            .and_then(|run| find(&run.locs, record.seq))
-                            .is_some_and(|loc| loc.segment == number && loc.offset == offset as u64);
+                        let wanted = record.kind == frame::Kind::Tombstone
+                            || state
+                                .runs
+                                .get(&record.run_id)
+                                .and_then(|run| find(&run.locs, record.seq))
+                                .is_some_and(|loc| loc.segment == number && loc.offset == offset as u64);
                         if wanted {
                             moves.push((record.run_id, record.seq, kept.len() as u64));
                             kept.extend_from_slice(&data[offset..offset + len]);
@@ -167,26 +192,15 @@ impl Writer {
             }
         }
         let fsync = self.shared.fsync.as_ref();
-        let replacement = if kept.is_empty() {
-            segment::delete(dir, number, fsync)?;
-            None
-        } else {
-            Some(Arc::new(segment::replace(dir, number, &kept, fsync)?))
-        };
+        frame::seal(kept.len() as u64, &mut kept);
+        let file = Arc::new(segment::replace(dir, number, &kept, fsync)?);
         let mut state = self.shared.state.lock();
         for (run_id, seq, offset) in moves {
             if let Some(loc) = state.runs.get_mut(&run_id).and_then(|run| find_mut(&mut run.locs, seq)) {
                 loc.offset = offset;
             }
         }
-        match replacement {
-            Some(file) => {
-                state.segments.insert(number, Segment { file, bytes: kept.len() as u64, dead: 0 });
-            }
-            None => {
-                state.segments.remove(&number);
-            }
-        }
+        state.segments.insert(number, Segment { file, bytes: kept.len() as u64, dead: 0 });
         tracing::info!(segment = number, before = data.len(), after = kept.len(), "journal segment compacted");
         Ok(())
     }
