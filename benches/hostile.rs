@@ -3,8 +3,6 @@
 //! Run with `cargo bench --bench hostile`; `TETHER_BIN=/path/to/tether` measures
 //! another build (e.g. an older one) with the same client.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
@@ -12,7 +10,9 @@ use serde_json::json;
 use tether_client::Client;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
+mod common;
+
+use common::{Daemon, TOKEN};
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -20,7 +20,7 @@ fn main() {
     println!("daemon: {bin}");
     for attack in [Attack::IdleUnauthenticated, Attack::PreAuthFrames, Attack::LargeHooks, Attack::ConnectionBurst] {
         let dir = tempfile::tempdir().unwrap();
-        let daemon = Daemon::start(&bin, dir.path());
+        let daemon = Daemon::start(&bin, &dir.path().join("data"), &[]);
         let idle = daemon.usage();
         let outcome = runtime.block_on(attack.run(&daemon));
         let after = daemon.usage();
@@ -143,13 +143,6 @@ async fn ping(client: &Client) -> String {
     }
 }
 
-struct Daemon {
-    child: Child,
-    url: String,
-    socket: std::path::PathBuf,
-    addr: String,
-}
-
 struct Usage {
     rss_kib: u64,
     peak_kib: u64,
@@ -157,22 +150,6 @@ struct Usage {
 }
 
 impl Daemon {
-    fn start(bin: &str, dir: &std::path::Path) -> Daemon {
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.join("data"))
-            .env("TETHER_TOKEN", TOKEN)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-        let addr = url.trim_start_matches("ws://").to_owned();
-        Daemon { child, url, socket: dir.join("data/tether.sock"), addr }
-    }
-
     fn usage(&self) -> Usage {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let field = |name: &str| -> u64 {
@@ -189,19 +166,12 @@ impl Daemon {
 
     async fn connections(&self) -> u64 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let Ok(mut stream) = tokio::net::TcpStream::connect(&self.addr).await else { return u64::MAX };
+        let Ok(mut stream) = tokio::net::TcpStream::connect(self.addr()).await else { return u64::MAX };
         let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
         let _ = stream.write_all(request.as_bytes()).await;
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response).await;
         let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
         serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["connections"].as_u64()).unwrap_or(u64::MAX)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -3,12 +3,11 @@
 //! Run with `cargo bench --bench runs`.
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Meter;
+use common::{Daemon, Meter, TOKEN};
 use serde_json::{Value, json};
 use tether_client::Client;
 use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
@@ -17,14 +16,13 @@ use ulid::Ulid;
 mod common;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
-const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let raw = raw_fsync_rate(dir.path());
     println!("raw write+fdatasync loop (200-byte records, same disk): {raw:.0} syncs/s");
-    let daemon = Daemon::start(&dir.path().join("data"));
+    let daemon = Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("data"), &[]);
     let bare = runtime.block_on(turns_per_second(&daemon.url, 1, false));
     println!("the same proposal loop without a run (callback round trips only, no journal), 1 connection: {bare:.0}/s");
     let mut one = 0.0;
@@ -56,35 +54,6 @@ fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
-}
-
-struct Daemon {
-    child: Child,
-    url: String,
-}
-
-impl Daemon {
-    fn start(data: &std::path::Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("TETHER_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
-        Daemon { child, url }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Each run on its own connection: a proposal of one tool call, answered at once, in a loop.
@@ -162,7 +131,7 @@ async fn boot(dir: &std::path::Path) {
         opened.as_secs_f64()
     );
     let start = Instant::now();
-    let daemon = Daemon::start(dir);
+    let daemon = Daemon::start(env!("CARGO_BIN_EXE_tether"), dir, &[]);
     println!("boot: the daemon printed its ready line {:.2} s after exec", start.elapsed().as_secs_f64());
     drop(daemon);
 }

@@ -1,5 +1,10 @@
-//! What both benches share: a measurement window over worker tasks.
+//! What the benches share: a measurement window over worker tasks, and the
+//! daemon under test in a process of its own.
+#![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,5 +48,47 @@ impl Meter {
             let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
         }
         n as f64 / elapsed.as_secs_f64()
+    }
+}
+
+/// The token every bench's daemon runs with.
+pub const TOKEN: &str = "bench-token-0123456789abcdef0123456789abcdef0123456789abcdef0123";
+
+/// A `tether serve` in its own process on a free loopback port, with `TOKEN`;
+/// killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    /// Its Unix socket (in the data directory).
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(bin: &str, data: &Path, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env("TETHER_TOKEN", TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        Daemon { child, url, socket: data.join("tether.sock") }
+    }
+
+    /// `host:port` of its TCP listener.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("ws://")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

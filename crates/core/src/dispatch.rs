@@ -39,25 +39,24 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     pub(crate) async fn on_text(&self, text: &str) -> Flow {
         let limits = &self.config.limits;
-        if !self.cx.is_authenticated() {
-            // Checked before parsing: an unauthenticated peer gets no work done for it.
-            if text.len() > limits.max_preauth_bytes {
-                let reason = format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
-                self.cx.conn.outbound.close(CloseCode::Size, &reason);
-                return Flow::Close;
-            }
-            let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
+        let authenticated = self.cx.is_authenticated();
+        // Checked before parsing: an unauthenticated peer gets no work done for it.
+        if !authenticated && text.len() > limits.max_preauth_bytes {
+            let reason = format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
+            self.cx.conn.outbound.close(CloseCode::Size, &reason);
+            return Flow::Close;
+        }
+        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
+        if !authenticated {
             if self.cx.authenticator().is_some() || is_auth_call(&frame) {
                 return self.before_auth(frame).await;
             }
-            // Auth is off: whoever did not bind an agent first is the operator.
+            // Auth is off: a connection that did not bind an agent first is the operator.
             if let Err(error) = self.cx.authenticate(Principal::Operator) {
                 self.send(Some(error_response(None, &error))).await;
                 return Flow::Close;
             }
-            return self.dispatch(frame).await;
         }
-        let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         self.dispatch(frame).await
     }
 

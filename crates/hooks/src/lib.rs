@@ -325,6 +325,12 @@ impl Account {
     }
 }
 
+/// Parses a policy file's text as the daemon would; `Ok` holds how many rules it has,
+/// `Err` names the line of the first problem.
+pub fn check_policy(text: &str) -> Result<usize, String> {
+    Policy::parse(text).map(|policy| policy.rules().len())
+}
+
 fn load_policy(path: Option<&Path>) -> Result<Policy, HooksError> {
     let Some(path) = path else { return Ok(Policy::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))?;

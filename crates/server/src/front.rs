@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::http::{self, HeadError, RequestHead};
 use crate::listener::Shared;
-use crate::pools::{Gate, Metered, Slot};
+use crate::pools::{Gate, Metered, Pool, Slot};
 
 /// Room for WebSocket framing (headers, a pong) on top of `limits.max_preauth_bytes`.
 const FRAMING_SLACK: usize = 1024;
@@ -57,19 +57,17 @@ where
             return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
-    let Some(gate) = admit(&shared, principal.is_some()) else {
-        let pool = if principal.is_some() || shared.config.authenticator.is_none() {
-            &shared.connections
-        } else {
-            &shared.unauthenticated
-        };
-        let hint = if pool.limit == "limits.max_unauthenticated" {
-            "; authenticate with an `Authorization: Bearer` header instead"
-        } else {
-            ""
-        };
-        let why = format!("too many connections ({} = {}){hint}\n", pool.limit, pool.max());
-        return drop(http::respond_text(&mut stream, 503, &why).await);
+    let gate = match admit(&shared, principal.is_some()) {
+        Ok(gate) => gate,
+        Err(full) => {
+            let hint = if Arc::ptr_eq(full, &shared.unauthenticated) {
+                "; authenticate with an `Authorization: Bearer` header instead"
+            } else {
+                ""
+            };
+            let why = format!("too many connections ({} = {}){hint}\n", full.limit, full.max());
+            return drop(http::respond_text(&mut stream, 503, &why).await);
+        }
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
     let accept = format!(
@@ -94,14 +92,16 @@ where
 
 /// A place for a new WebSocket: among the authenticated connections when it is
 /// already authenticated (bearer header, or auth off), else among those waiting
-/// for `session.auth`, metered until then. `None` when that pool is full.
-fn admit(shared: &Shared, authenticated: bool) -> Option<Arc<Gate>> {
+/// for `session.auth`, metered until then. `Err` names the pool that is full.
+fn admit(shared: &Shared, authenticated: bool) -> Result<Arc<Gate>, &Arc<Pool>> {
     let connections = shared.connections.clone();
     if authenticated || shared.config.authenticator.is_none() {
-        return shared.connections.try_acquire().map(|slot| Gate::open(slot, connections));
+        let slot = shared.connections.try_acquire().ok_or(&shared.connections)?;
+        return Ok(Gate::open(slot, connections));
     }
     let budget = shared.config.connection.limits.max_preauth_bytes + FRAMING_SLACK;
-    shared.unauthenticated.try_acquire().map(|slot| Gate::closed(slot, connections, budget))
+    let slot = shared.unauthenticated.try_acquire().ok_or(&shared.unauthenticated)?;
+    Ok(Gate::closed(slot, connections, budget))
 }
 
 fn ws_config(shared: &Shared) -> WebSocketConfig {

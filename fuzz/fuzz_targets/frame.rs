@@ -1,0 +1,70 @@
+//! One text frame through parse → dispatch, against the daemon's real registry
+//! (every domain assembled in a scratch data directory; sessions may run nothing).
+//! Each input is a fresh connection: a handshake, the input, a close.
+
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use tether_core::{ConnectionConfig, ConnectionOptions, Registry, serve_connection};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+struct World {
+    runtime: tokio::runtime::Runtime,
+    registry: Arc<Registry>,
+    config: Arc<ConnectionConfig>,
+    _dir: tempfile::TempDir,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        // Paused time: waits (approvals, tool calls) resolve at once instead of stalling the fuzzer.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+        let dir = tempfile::tempdir_in(scratch()).unwrap();
+        let mut domains = tether::Domains::default();
+        domains.sessions.allowed_commands = vec!["/nonexistent/fuzzing-runs-nothing".into()];
+        domains.sessions.allowed_repos = vec!["file:///nonexistent/fuzzing".into()];
+        let registry =
+            runtime.block_on(tether::registry(dir.path(), &domains, Arc::new(tether_store::RealFsync))).unwrap();
+        World { runtime, registry: Arc::new(registry), config: Arc::new(ConnectionConfig::default()), _dir: dir }
+    })
+}
+
+fn scratch() -> &'static str {
+    if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let world = world();
+    world.runtime.block_on(async {
+        let (to_server, inbound) = mpsc::unbounded_channel::<Result<Message, WsError>>();
+        let (outbound, mut from_server) = mpsc::unbounded_channel::<Message>();
+        let incoming =
+            Box::pin(futures_util::stream::unfold(inbound, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }));
+        let outgoing = Box::pin(futures_util::sink::unfold(outbound, |tx, message: Message| async move {
+            tx.send(message).map_err(|_| WsError::ConnectionClosed)?;
+            Ok::<_, WsError>(tx)
+        }));
+        let options = ConnectionOptions {
+            config: world.config.clone(),
+            principal: None,
+            authenticator: None,
+            shutdown: watch::channel(false).1,
+            admission: None,
+        };
+        let connection = tokio::spawn(serve_connection(incoming, outgoing, world.registry.clone(), options));
+        let handshake = r#"{"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}}"#;
+        let _ = to_server.send(Ok(Message::Text(handshake.into())));
+        let _ = to_server.send(Ok(Message::Text(text.into())));
+        // Give the handlers a moment (of paused time), then close.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _ = to_server.send(Ok(Message::Close(None)));
+        let drain = async { while from_server.recv().await.is_some() {} };
+        let _ = tokio::time::timeout(Duration::from_secs(600), async { tokio::join!(connection, drain) }).await;
+    });
+});
