@@ -18,6 +18,229 @@ pub enum Command {
     Serve(ServeArgs),
     /// Forward a Claude Code hook (JSON on stdin) to the daemon and print its answer.
     Hook(HookArgs),
+    /// Whether the daemon answers: version, uptime, connections, health.
+    Status(Conn),
+    /// Runs: list them, show one, read or follow its trace.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Print events as they happen.
+    Events(EventsArgs),
+    /// Managed sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Approvals waiting for a human.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// The hooks policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Read the journal offline, without the daemon (safe beside a running one).
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Print the path of the operator token file (`--show` prints the token itself).
+    Token(TokenArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How operator commands reach the daemon: the same defaults as `tether hook`.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct Conn {
+    /// The daemon's WebSocket URL [default: $TETHER_URL, else the Unix socket if present, else ws://127.0.0.1:9100]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// The daemon's Unix socket [default: <data-dir>/tether.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The daemon's data directory [default: $TETHER_HOME, else the platform data directory]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// One JSON object per line instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first (every agent's, for the operator).
+    Ls {
+        #[arg(long)]
+        agent: Option<String>,
+        /// in_progress, completed, incomplete or cancelled
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// One run's summary and trace, oldest first.
+    Show {
+        run: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A run's trace, oldest first; `--follow` keeps printing until the run ends.
+    Trace {
+        run: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    pub command: EventsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// The recent events, then new ones as they happen (until --count are printed).
+    Tail {
+        #[arg(long = "family")]
+        families: Vec<String>,
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long)]
+        session: Option<String>,
+        /// Stop after this many events
+        #[arg(long)]
+        count: Option<usize>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    Ls {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Show {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Its output; `-f` keeps printing as it grows.
+    Logs {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A line on its stdin.
+    Send {
+        id: String,
+        text: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Stop {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Resume {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Rm {
+        id: String,
+        /// Also delete a workspace tether created
+        #[arg(long)]
+        delete_workspace: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Start a session running CMD (no shell).
+    Spawn {
+        #[arg(long)]
+        name: Option<String>,
+        /// The working directory [default: the current one]
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// The task text [default: the command line]
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Pending approvals (`--all` for every state).
+    Ls {
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parse a policy file as a reload would, offline.
+    Check { file: PathBuf },
+    /// Ask the daemon to re-read its policy file.
+    Reload {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Scan every segment: runs, records, and any damage (exit 1 on damage).
+    Verify {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// One run's records as JSON lines, oldest first.
+    Export {
+        run: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Print the token itself rather than its path
+    #[arg(long)]
+    pub show: bool,
+    #[command(flatten)]
+    pub conn: Conn,
 }
 
 #[derive(Debug, clap::Args, Default)]

@@ -4,14 +4,12 @@
 //! with `--fail-closed`).
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::Value;
-use tether_client::Client;
 
-use crate::cli::HookArgs;
+use crate::cli::{Conn, HookArgs};
 
 const BLOCK: u8 = 2;
 
@@ -48,45 +46,18 @@ async fn forward(args: &HookArgs, mut payload: Value) -> Result<Value, String> {
     if args.wait_ms > 0 {
         payload["wait_ms"] = args.wait_ms.into();
     }
-    let token = token(args)?;
     // --url, --socket, $TETHER_URL (set for managed sessions), the local socket, the default port.
-    let builder = match (&args.url, &args.socket, std::env::var("TETHER_URL").ok().filter(|u| !u.is_empty())) {
-        (Some(url), _, _) => Client::builder(url),
-        (None, Some(path), _) => Client::builder_unix(path),
-        (None, None, Some(url)) => Client::builder(url),
-        (None, None, None) => match default_socket(args) {
-            Some(path) => Client::builder_unix(path),
-            None => Client::builder("ws://127.0.0.1:9100"),
-        },
+    let conn = Conn {
+        url: args.url.clone(),
+        socket: args.socket.clone(),
+        data_dir: args.data_dir.clone(),
+        token_file: args.token_file.clone(),
+        json: false,
     };
-    let client = builder.token(token).connect().await.map_err(|e| e.to_string())?;
+    let client = crate::connect::connect(&conn).await?;
     let result = client.call_raw("hooks.ingest", payload).await.map_err(|e| e.to_string())?;
     client.close();
     Ok(result)
-}
-
-fn data_dir(args: &HookArgs) -> Option<PathBuf> {
-    args.data_dir.clone().or_else(crate::config::default_data_dir)
-}
-
-fn default_socket(args: &HookArgs) -> Option<PathBuf> {
-    data_dir(args).map(|d| d.join("tether.sock")).filter(|p| p.exists())
-}
-
-fn token(args: &HookArgs) -> Result<String, String> {
-    if let Ok(token) = std::env::var("TETHER_TOKEN")
-        && !token.is_empty()
-    {
-        return Ok(token);
-    }
-    let path = args
-        .token_file
-        .clone()
-        .or_else(|| data_dir(args).map(|d| d.join("auth-token")))
-        .ok_or("no token: set TETHER_TOKEN")?;
-    std::fs::read_to_string(&path)
-        .map(|t| t.trim().to_owned())
-        .map_err(|e| format!("token file {}: {e}", path.display()))
 }
 
 /// The daemon could not answer: block only when asked to fail closed.

@@ -2,7 +2,9 @@
 
 mod cli;
 mod config;
+mod connect;
 mod hook;
+mod ops;
 
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
@@ -22,6 +24,16 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => args,
         Command::Hook(args) => return hook::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "tether",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
+        operator => return ops::run(operator),
     };
     let settings = match Settings::resolve(args) {
         Ok(settings) => settings,

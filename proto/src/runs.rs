@@ -88,6 +88,12 @@ pub struct ListParams {
     /// 1..=200. Absent: every run from `cursor` on (CAR's legacy form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Only runs in this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// Only runs of this managed session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -194,6 +200,9 @@ pub struct Turn {
     pub status: ActionStatus,
     pub duration_ms: u64,
     pub attempts: u32,
+    /// When the turn was journalled (RFC 3339; empty in records written before it existed).
+    #[serde(default)]
+    pub recorded_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -183,6 +183,7 @@ fn new_turn(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
         status: ActionStatus::Skipped,
         duration_ms: 0,
         attempts: 0,
+        recorded_at: String::new(),
     }
 }
 

@@ -67,8 +67,12 @@ impl Runs {
             };
             let Some(keys) = keys else { return Ok(page(agent_id, Vec::new(), None)) };
             let before = if cursor == 0 { u64::MAX } else { cursor };
-            let newest_first = keys.range(..before).rev();
-            newest_first.take(take.saturating_add(1)).filter_map(|(_, id)| index.runs.get(id).cloned()).collect()
+            let wanted = |run: &Arc<Run>| {
+                params.session_id.as_deref().is_none_or(|s| run.agent_id.session_id() == Some(s))
+                    && params.status.is_none_or(|status| run.state.lock().status == status)
+            };
+            let newest_first = keys.range(..before).rev().filter_map(|(_, id)| index.runs.get(id));
+            newest_first.filter(|run| wanted(run)).take(take.saturating_add(1)).cloned().collect()
         };
         let more = runs.len() > take;
         let shown: Vec<_> = runs.into_iter().take(take).collect();

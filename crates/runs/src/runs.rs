@@ -297,6 +297,7 @@ impl Runs {
             (state.records, state.turns)
         };
         turn.index = index;
+        turn.recorded_at = stamp::now();
         let mut record = RunRecord::Turn(turn);
         let mut payload = to_json(&record);
         if let RunRecord::Turn(turn) = &mut record

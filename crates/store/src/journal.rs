@@ -156,7 +156,7 @@ impl Journal {
         segment::remove_leftovers(dir)?;
         let mut numbers = segment::list(dir)?;
         let max_body = options.max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body, fsync.as_ref())?;
+        let scan = recover::scan(dir, &numbers, max_body, Some(fsync.as_ref()))?;
         if !scan.recovered.damage.is_empty() && !options.accept_damage {
             return Err(StoreError::Damaged(scan.recovered.damage));
         }
@@ -294,5 +294,59 @@ impl Journal {
     /// The segment damage this journal was opened with (`accept_damage`).
     pub fn damage(&self) -> &[String] {
         &self.shared.damage
+    }
+}
+
+/// A journal directory as an offline reader sees it: scanned without changing
+/// anything and without the data directory's lock, so it is safe beside a running
+/// daemon (whose write in flight may show as a torn tail, in `truncated_bytes`).
+pub struct Inspection {
+    pub recovered: Recovered,
+    pub segments: usize,
+    pub bytes: u64,
+    dir: PathBuf,
+    runs: HashMap<Ulid, RunLocs>,
+    max_body: usize,
+}
+
+impl Inspection {
+    pub fn open(dir: &Path) -> Result<Inspection, StoreError> {
+        let numbers = segment::list(dir)?;
+        let max_body = JournalOptions::default().max_record_bytes + frame::BODY_PREFIX;
+        let scan = recover::scan(dir, &numbers, max_body, None)?;
+        let mut bytes = 0;
+        for &number in &numbers {
+            bytes += std::fs::metadata(segment::path(dir, number))?.len();
+        }
+        Ok(Inspection {
+            recovered: scan.recovered,
+            segments: numbers.len(),
+            bytes,
+            dir: dir.to_owned(),
+            runs: scan.runs,
+            max_body,
+        })
+    }
+
+    /// Every readable record of one run, oldest first.
+    pub fn records(&self, run_id: Ulid) -> Result<Vec<Record>, StoreError> {
+        let Some(run) = self.runs.get(&run_id) else { return Ok(Vec::new()) };
+        let mut files: HashMap<u32, File> = HashMap::new();
+        let mut out = Vec::with_capacity(run.locs.len());
+        for (seq, loc) in run.locs.iter().enumerate() {
+            let file = match files.entry(loc.segment) {
+                std::collections::hash_map::Entry::Occupied(file) => file.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(File::open(segment::path(&self.dir, loc.segment))?)
+                }
+            };
+            let mut buf = vec![0; loc.len as usize];
+            file.read_exact_at(&mut buf, loc.offset)?;
+            match frame::decode(&buf, self.max_body) {
+                Decoded::Frame { record, .. } if record.run_id == run_id => out.push(record),
+                _ => return Err(StoreError::Corrupt { run_id, seq }),
+            }
+        }
+        Ok(out)
     }
 }

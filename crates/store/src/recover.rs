@@ -27,7 +27,10 @@ pub(crate) struct Scan {
     pub(crate) last_sealed: bool,
 }
 
-pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, fsync: &dyn Fsync) -> io::Result<Scan> {
+/// Scans the segments. With `repair`, a torn tail is truncated and a torn header
+/// completed (crash recovery); without, nothing is changed (an offline reader, maybe
+/// beside a running daemon whose write is in flight).
+pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, repair: Option<&dyn Fsync>) -> io::Result<Scan> {
     let mut runs: HashMap<Ulid, RunLocs> = HashMap::new();
     let mut summaries: HashMap<Ulid, RecoveredRun> = HashMap::new();
     let mut report = Recovered::default();
@@ -59,8 +62,10 @@ pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, fsync: &dyn Fsy
             Header::Current => segment::HEADER_LEN,
             Header::Headerless => 0,
             Header::Torn if is_last => {
-                segment::repair_header(dir, number, fsync)?;
-                tracing::warn!(segment = number, "completed a segment header cut short by a crash");
+                if let Some(fsync) = repair {
+                    segment::repair_header(dir, number, fsync)?;
+                    tracing::warn!(segment = number, "completed a segment header cut short by a crash");
+                }
                 continue;
             }
             Header::Torn => {
@@ -96,9 +101,11 @@ pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, fsync: &dyn Fsy
                 Decoded::Incomplete => {
                     let torn = (buf.len() - offset) as u64;
                     if is_last {
-                        truncate(&path, offset as u64)?;
+                        if repair.is_some() {
+                            truncate(&path, offset as u64)?;
+                            tracing::warn!(segment = number, bytes = torn, "truncated a torn tail");
+                        }
                         report.truncated_bytes += torn;
-                        tracing::warn!(segment = number, bytes = torn, "truncated a torn tail");
                     } else {
                         report.corrupt_frames += 1;
                         tracing::error!(segment = number, offset, "sealed segment ends in a partial frame");
@@ -108,9 +115,11 @@ pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, fsync: &dyn Fsy
                 Decoded::Corrupt { len, run_id } => {
                     if buf[offset..].iter().all(|&b| b == 0) && is_last {
                         // Blocks the filesystem allocated but never wrote: a torn tail too.
-                        truncate(&path, offset as u64)?;
+                        if repair.is_some() {
+                            truncate(&path, offset as u64)?;
+                            tracing::warn!(segment = number, "truncated a zero-filled tail");
+                        }
                         report.truncated_bytes += (buf.len() - offset) as u64;
-                        tracing::warn!(segment = number, "truncated a zero-filled tail");
                         break;
                     }
                     report.corrupt_frames += 1;

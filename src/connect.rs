@@ -1,0 +1,87 @@
+//! How the command-line tools find and reach the daemon: `--url`, `--socket`,
+//! `$TETHER_URL`, the Unix socket in the data directory when it exists, else the
+//! default port; the token from `$TETHER_TOKEN` or the token file.
+
+use std::path::PathBuf;
+
+use tether_client::{Client, ClientBuilder};
+
+use crate::cli::Conn;
+
+pub fn data_dir(conn: &Conn) -> Option<PathBuf> {
+    conn.data_dir.clone().or_else(crate::config::default_data_dir)
+}
+
+/// Where the operator token is read from.
+pub fn token_path(conn: &Conn) -> Option<PathBuf> {
+    conn.token_file.clone().or_else(|| data_dir(conn).map(|d| d.join("auth-token")))
+}
+
+pub fn token(conn: &Conn) -> Result<String, String> {
+    if let Ok(token) = std::env::var("TETHER_TOKEN")
+        && !token.is_empty()
+    {
+        return Ok(token);
+    }
+    let path = token_path(conn).ok_or("no token: set TETHER_TOKEN or pass --token-file")?;
+    std::fs::read_to_string(&path)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| format!("token file {}: {e}", path.display()))
+}
+
+/// Where the daemon is: a WebSocket URL or a Unix socket.
+enum Endpoint {
+    Url(String),
+    Unix(PathBuf),
+}
+
+fn endpoint(conn: &Conn) -> Endpoint {
+    let env_url = std::env::var("TETHER_URL").ok().filter(|u| !u.is_empty());
+    match (&conn.url, &conn.socket, env_url) {
+        (Some(url), _, _) => Endpoint::Url(url.clone()),
+        (None, Some(path), _) => Endpoint::Unix(path.clone()),
+        (None, None, Some(url)) => Endpoint::Url(url),
+        (None, None, None) => match data_dir(conn).map(|d| d.join("tether.sock")).filter(|p| p.exists()) {
+            Some(path) => Endpoint::Unix(path),
+            None => Endpoint::Url(format!("ws://{}", crate::config::DEFAULT_LISTEN)),
+        },
+    }
+}
+
+fn builder(conn: &Conn) -> ClientBuilder {
+    match endpoint(conn) {
+        Endpoint::Url(url) => Client::builder(url),
+        Endpoint::Unix(path) => Client::builder_unix(path),
+    }
+}
+
+/// `GET /healthz` over the same endpoint (the daemon serves plain HTTP on both).
+pub async fn healthz(conn: &Conn) -> Result<serde_json::Value, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut response = Vec::new();
+    let failed = |e: std::io::Error| format!("cannot reach the daemon: {e}");
+    match endpoint(conn) {
+        Endpoint::Url(url) => {
+            let host = url.trim_start_matches("ws://").trim_start_matches("http://");
+            let host = host.split('/').next().unwrap_or(host);
+            let mut stream = tokio::net::TcpStream::connect(host).await.map_err(failed)?;
+            stream.write_all(request).await.map_err(failed)?;
+            stream.read_to_end(&mut response).await.map_err(failed)?;
+        }
+        Endpoint::Unix(path) => {
+            let mut stream = tokio::net::UnixStream::connect(path).await.map_err(failed)?;
+            stream.write_all(request).await.map_err(failed)?;
+            stream.read_to_end(&mut response).await.map_err(failed)?;
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).map_err(|e| format!("unexpected /healthz answer: {e}"))
+}
+
+/// An authenticated, handshaken connection, or why not.
+pub async fn connect(conn: &Conn) -> Result<Client, String> {
+    let token = token(conn)?;
+    builder(conn).token(token).connect().await.map_err(|e| e.to_string())
+}

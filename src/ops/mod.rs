@@ -1,0 +1,225 @@
+//! The operator's subcommands: each turns flags into one or a few RPCs and prints
+//! the answer as a table for people or, with `--json`, one JSON object per line.
+//! Exit codes: 0 ok, 1 the daemon said no (its message on stderr), 2 a usage or
+//! connection problem.
+
+mod journal;
+mod print;
+mod runs;
+mod sessions;
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use tether_client::{Client, ClientError};
+
+use crate::cli::{ApprovalsCommand, Command, Conn, EventsCommand, PolicyCommand, TokenArgs};
+use crate::connect;
+use print::Table;
+
+/// Why a command failed, and so its exit code.
+pub enum Failure {
+    /// The daemon answered with an error (exit 1).
+    Refused(String),
+    /// Bad usage, or the daemon could not be reached (exit 2).
+    Usage(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Rpc(e) => Failure::Refused(e.message),
+            other => Failure::Usage(other.to_string()),
+        }
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+/// Runs an operator subcommand to its exit code.
+pub fn run(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(Failure::Usage(e.to_string())),
+    };
+    let outcome = runtime.block_on(async {
+        match command {
+            Command::Status(conn) => status(&conn).await,
+            Command::Runs(command) => runs::run(command).await,
+            Command::Events(args) => match args.command {
+                EventsCommand::Tail { families, run, session, count, conn } => {
+                    events_tail(&conn, families, run, session, count).await
+                }
+            },
+            Command::Sessions(command) => sessions::run(command).await,
+            Command::Approvals(command) => approvals(command).await,
+            Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
+            Command::Policy(PolicyCommand::Reload { conn }) => {
+                let client = client(&conn).await?;
+                let info = client.call_raw("policy.reload", json!({})).await?;
+                print::one(&conn, &info, |v| format!("reloaded: {} rules", v["rules"].as_array().map_or(0, Vec::len)));
+                Ok(())
+            }
+            Command::Journal(command) => journal::run(command),
+            Command::Token(args) => token(&args),
+            Command::Serve(_) | Command::Hook(_) | Command::Completions { .. } => {
+                unreachable!("handled by main")
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => fail(failure),
+    }
+}
+
+fn fail(failure: Failure) -> ExitCode {
+    match failure {
+        Failure::Refused(why) => {
+            eprintln!("tether: {why}");
+            ExitCode::from(1)
+        }
+        Failure::Usage(why) => {
+            eprintln!("tether: {why}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn client(conn: &Conn) -> Result<Client, Failure> {
+    connect::connect(conn).await.map_err(Failure::Usage)
+}
+
+/// `GET /healthz` on the same transport the commands use (the daemon serves plain
+/// HTTP on the Unix socket too), after proving the WebSocket side answers.
+async fn status(conn: &Conn) -> Outcome {
+    let client = client(conn).await?;
+    let version = client.handshake().map(|h| h.server_version.clone()).unwrap_or_default();
+    client.close();
+    let health = connect::healthz(conn).await.map_err(Failure::Usage)?;
+    let line = json!({
+        "reachable": true,
+        "version": version,
+        "status": health["status"],
+        "uptime_s": health["uptime_s"],
+        "connections": health["connections"],
+        "unauthenticated": health["unauthenticated"],
+        "problems": health["problems"],
+    });
+    print::one(conn, &line, |v| {
+        let mut text = format!(
+            "tether {} — {}, up {} s, {} connections ({} authenticating)",
+            v["version"].as_str().unwrap_or("?"),
+            v["status"].as_str().unwrap_or("?"),
+            v["uptime_s"],
+            v["connections"],
+            v["unauthenticated"]
+        );
+        for problem in v["problems"].as_array().into_iter().flatten() {
+            text.push_str(&format!("\nproblem: {}", problem.as_str().unwrap_or_default()));
+        }
+        text
+    });
+    if health["status"] == "ok" { Ok(()) } else { Err(Failure::Refused("the daemon is degraded".into())) }
+}
+
+async fn events_tail(
+    conn: &Conn,
+    families: Vec<String>,
+    run: Option<String>,
+    session: Option<String>,
+    count: Option<usize>,
+) -> Outcome {
+    let client = client(conn).await?;
+    let families = (!families.is_empty()).then_some(families);
+    // Subscribe first, then read what came before: an event in both is printed once.
+    let filter = json!({"families": families, "run_id": run, "session_id": session});
+    client.call_raw("events.subscribe", filter).await?;
+    let recent = client.call_raw("events.recent", json!({"limit": 20, "families": families})).await?;
+    let wanted = |e: &Value| {
+        run.as_ref().is_none_or(|r| e["run_id"] == r.as_str())
+            && session.as_ref().is_none_or(|s| e["session_id"] == s.as_str())
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut printed = 0;
+    let limit = count.unwrap_or(usize::MAX);
+    let mut show = |event: &Value| -> bool {
+        if printed >= limit || !seen.insert(event["event_id"].as_str().unwrap_or_default().to_owned()) {
+            return printed < limit;
+        }
+        print::event(conn, event);
+        printed += 1;
+        printed < limit
+    };
+    for event in recent.as_array().into_iter().flatten().filter(|e| wanted(e)) {
+        if !show(event) {
+            return Ok(());
+        }
+    }
+    while let Some(note) = client.next_notification().await {
+        if note.method == tether_proto::events::EVENT && !show(&note.params["event"]) {
+            return Ok(());
+        }
+    }
+    Err(Failure::Usage("the daemon closed the connection".into()))
+}
+
+async fn approvals(command: ApprovalsCommand) -> Outcome {
+    match command {
+        ApprovalsCommand::Ls { all, conn } => {
+            let client = client(&conn).await?;
+            let state = if all { Value::Null } else { json!("pending") };
+            let list = client.call_raw("approvals.list", json!({"state": state})).await?;
+            let mut table = Table::new(&["APPROVAL", "STATE", "SESSION", "AGENT", "EVENT", "TOOL", "EXPIRES"]);
+            for a in list.as_array().into_iter().flatten() {
+                table.row(
+                    a,
+                    [
+                        &a["approval_id"],
+                        &a["state"],
+                        &a["session_id"],
+                        &a["agent_id"],
+                        &a["event"],
+                        &a["tool"],
+                        &a["expires_at"],
+                    ],
+                );
+            }
+            table.print(&conn);
+            Ok(())
+        }
+        ApprovalsCommand::Approve { id, reason, conn } => resolve(&conn, &id, "allow", reason).await,
+        ApprovalsCommand::Deny { id, reason, conn } => resolve(&conn, &id, "deny", reason).await,
+    }
+}
+
+async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>) -> Outcome {
+    let client = client(conn).await?;
+    let params = json!({"approval_id": id, "decision": decision, "reason": reason});
+    let approval = client.call_raw("approvals.resolve", params).await?;
+    print::one(conn, &approval, |a| {
+        format!("{} {}", a["approval_id"].as_str().unwrap_or_default(), print::text(&a["state"]))
+    });
+    Ok(())
+}
+
+fn policy_check(file: &std::path::Path) -> Outcome {
+    let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+    match tether_hooks::check_policy(&text) {
+        Ok(rules) => {
+            println!("{}: {rules} rules, ok", file.display());
+            Ok(())
+        }
+        Err(why) => Err(Failure::Refused(format!("{}: {why}", file.display()))),
+    }
+}
+
+fn token(args: &TokenArgs) -> Outcome {
+    if args.show {
+        println!("{}", connect::token(&args.conn).map_err(Failure::Usage)?);
+    } else {
+        let path = connect::token_path(&args.conn).ok_or(Failure::Usage("no data directory".into()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `tether runs ls | show | trace`.
+
+use serde_json::{Value, json};
+use tether_client::Client;
+
+use super::print::{self, Table};
+use super::{Failure, Outcome, client};
+use crate::cli::{Conn, RunsCommand};
+
+pub async fn run(command: RunsCommand) -> Outcome {
+    match command {
+        RunsCommand::Ls { agent, status, session, limit, conn } => {
+            let client = client(&conn).await?;
+            let limit = limit.clamp(1, 200);
+            let params = json!({"agent_id": agent, "status": status, "session_id": session, "limit": limit});
+            let page = client.call_raw("runs.list", params).await?;
+            let mut table = Table::new(&["RUN", "AGENT", "STATUS", "TURNS", "STARTED", "ENDED", "INTENT"]);
+            for r in page["runs"].as_array().into_iter().flatten() {
+                let intent = Value::String(r["intent"].as_str().unwrap_or_default().chars().take(48).collect());
+                table.row(
+                    r,
+                    [
+                        &r["run_id"],
+                        &r["agent_id"],
+                        &r["status"],
+                        &r["turn_count"],
+                        &r["started_at"],
+                        &r["ended_at"],
+                        &intent,
+                    ],
+                );
+            }
+            table.print(&conn);
+            Ok(())
+        }
+        RunsCommand::Show { run, conn } => {
+            let client = client(&conn).await?;
+            let records = trace(&client, &run).await?;
+            let ended = records.iter().find(|r| r["record"] == "ended");
+            let started = records.first().filter(|r| r["record"] == "started");
+            let summary = json!({
+                "run_id": run,
+                "agent_id": started.map(|s| s["agent_id"].clone()),
+                "intent": started.map(|s| s["intent"].clone()),
+                "turns": records.iter().filter(|r| r["record"] == "turn").count(),
+                "ended": ended.is_some(),
+            });
+            print::one(&conn, &summary, |s| {
+                format!(
+                    "run {}  agent {}  {} turns  {}\nintent: {}",
+                    print::text(&s["run_id"]),
+                    print::text(&s["agent_id"]),
+                    s["turns"],
+                    if ended.is_some() { "ended" } else { "in progress" },
+                    print::text(&s["intent"])
+                )
+            });
+            records.iter().for_each(|r| print::record(&conn, r));
+            Ok(())
+        }
+        RunsCommand::Trace { run, follow: false, conn } => {
+            let client = client(&conn).await?;
+            trace(&client, &run).await?.iter().for_each(|r| print::record(&conn, r));
+            Ok(())
+        }
+        RunsCommand::Trace { run, follow: true, conn } => follow(&conn, &run).await,
+    }
+}
+
+/// Every record, oldest first (the legacy form: no limit).
+async fn trace(client: &Client, run: &str) -> Result<Vec<Value>, Failure> {
+    let page = client.call_raw("runs.get_trace", json!({"run_id": run})).await?;
+    if page["not_found"] == true {
+        return Err(Failure::Refused(format!("no run {run} (unknown, or not yours)")));
+    }
+    Ok(page["records"].as_array().cloned().unwrap_or_default())
+}
+
+/// The snapshot, then each new record as it is journalled, until the run ends:
+/// the subscription's cursors guarantee no gap and no duplicate between the two.
+async fn follow(conn: &Conn, run: &str) -> Outcome {
+    let client = client(conn).await?;
+    let subscribed = client.call_raw("runs.subscribe", json!({"run_id": run})).await?;
+    for record in subscribed["snapshot"].as_array().into_iter().flatten() {
+        print::record(conn, record);
+    }
+    if subscribed["status"] != "in_progress" {
+        return Ok(());
+    }
+    while let Some(note) = client.next_notification().await {
+        match note.method.as_str() {
+            tether_proto::runs::TRACE_EVENT if note.params["run_id"] == run => {
+                print::record(conn, &note.params["record"]);
+                if note.params["record"]["record"] == "ended" {
+                    return Ok(());
+                }
+            }
+            tether_proto::runs::TRACE_LAGGED => {
+                return Err(Failure::Usage("fell behind the run's records; run the command again".into()));
+            }
+            _ => {}
+        }
+    }
+    Err(Failure::Usage("the daemon closed the connection before the run ended".into()))
+}

@@ -1,0 +1,119 @@
+//! `tether sessions …`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::print::{self, Table};
+use super::{Failure, Outcome, client};
+use crate::cli::{Conn, SessionsCommand};
+
+pub async fn run(command: SessionsCommand) -> Outcome {
+    match command {
+        SessionsCommand::Ls { conn } => {
+            let list = client(&conn).await?.call_raw("sessions.list", json!({})).await?;
+            let mut table = Table::new(&["SESSION", "NAME", "STATE", "PID", "CONFINED", "WORKSPACE"]);
+            for s in list.as_array().into_iter().flatten() {
+                table.row(s, [&s["session_id"], &s["name"], &s["state"], &s["pid"], &s["confined"], &s["workspace"]]);
+            }
+            table.print(&conn);
+            Ok(())
+        }
+        SessionsCommand::Show { id, conn } => {
+            let record = client(&conn).await?.call_raw("sessions.get", json!({"session_id": id})).await?;
+            print::one(&conn, &record, describe);
+            Ok(())
+        }
+        SessionsCommand::Logs { id, follow, conn } => logs(&conn, &id, follow).await,
+        SessionsCommand::Send { id, text, conn } => {
+            let sent = client(&conn).await?.call_raw("sessions.send", json!({"session_id": id, "text": text})).await?;
+            print::one(&conn, &sent, |s| format!("sent {} bytes", s["bytes"]));
+            Ok(())
+        }
+        SessionsCommand::Stop { id, conn } => change(&conn, "sessions.stop", json!({"session_id": id})).await,
+        SessionsCommand::Resume { id, conn } => change(&conn, "sessions.resume", json!({"session_id": id})).await,
+        SessionsCommand::Rm { id, delete_workspace, conn } => {
+            change(&conn, "sessions.remove", json!({"session_id": id, "delete_workspace": delete_workspace})).await
+        }
+        SessionsCommand::Spawn { name, cwd, task, command, conn } => {
+            let cwd = match cwd {
+                Some(dir) => dir,
+                None => std::env::current_dir().map_err(|e| Failure::Usage(e.to_string()))?,
+            };
+            // Stored absolute: the daemon's working directory is not the caller's.
+            let cwd = std::path::absolute(&cwd).map_err(|e| Failure::Usage(format!("{}: {e}", cwd.display())))?;
+            let task = task.unwrap_or_else(|| command.join(" "));
+            let params = json!({"task": task, "command": command, "cwd": cwd, "name": name});
+            change(&conn, "sessions.spawn", params).await
+        }
+    }
+}
+
+async fn change(conn: &Conn, method: &str, params: Value) -> Outcome {
+    let record = client(conn).await?.call_raw(method, params).await?;
+    print::one(conn, &record, |r| {
+        format!("{} {} {}", print::text(&r["session_id"]), print::text(&r["name"]), print::text(&r["state"]))
+    });
+    Ok(())
+}
+
+fn describe(r: &Value) -> String {
+    let mut lines = vec![
+        format!("session {}  {}  {}", print::text(&r["session_id"]), print::text(&r["name"]), print::text(&r["state"])),
+        format!(
+            "argv:      {}",
+            r["argv"].as_array().map_or(String::new(), |a| a.iter().map(print::text).collect::<Vec<_>>().join(" "))
+        ),
+        format!("workspace: {}", print::text(&r["workspace"])),
+        format!(
+            "pid {}  exit code {}  confined {}",
+            print::text(&r["pid"]),
+            print::text(&r["exit_code"]),
+            print::text(&r["confined"])
+        ),
+    ];
+    if let Some(error) = r["error"].as_str() {
+        lines.push(format!("error: {error}"));
+    }
+    for run in r["runs"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "run {}  {}  {} turns",
+            print::text(&run["run_id"]),
+            print::text(&run["status"]),
+            run["turn_count"]
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The output so far; with `follow`, what is appended after, until the session
+/// is no longer active. (Polled by offset; a live output subscription is not in
+/// the protocol yet.)
+async fn logs(conn: &Conn, id: &str, follow: bool) -> Outcome {
+    use std::io::Write;
+    let client = client(conn).await?;
+    let mut offset = 0u64;
+    loop {
+        let out = client.call_raw("sessions.output", json!({"session_id": id, "since_offset": offset})).await?;
+        let text = out["text"].as_str().unwrap_or_default();
+        if conn.json {
+            if !text.is_empty() {
+                println!("{}", json!({"offset": offset, "text": text}));
+            }
+        } else {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+        offset = out["next_offset"].as_u64().unwrap_or(offset);
+        if !follow {
+            return Ok(());
+        }
+        let record = client.call_raw("sessions.get", json!({"session_id": id})).await?;
+        if !matches!(record["state"].as_str(), Some("active" | "provisioning")) && text.is_empty() {
+            return Ok(());
+        }
+        if text.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The operator's command line against a real daemon: tables for people, JSON
+//! lines for scripts, exit codes 0 / 1 (the daemon said no) / 2 (usage, unreachable).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+
+/// `tether ARGS` with the daemon's data directory as `TETHER_HOME`.
+fn tether(daemon: &Daemon, args: &[&str]) -> Output {
+    command(daemon, args).output().unwrap()
+}
+
+fn command(daemon: &Daemon, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+    command
+        .args(args)
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::null());
+    command
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "{:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    stdout(output).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+async fn harness(daemon: &Daemon) -> Client {
+    let client = Client::builder(&daemon.url)
+        .token(daemon.token())
+        .on_request("tools.execute", |p: Value| async move { Ok(json!({"echo": p["parameters"]})) })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    client
+}
+
+async fn turn(client: &Client, id: &str) {
+    let actions = json!([{"id": id, "type": "tool_call", "tool": "echo", "parameters": {"n": id}}]);
+    client.call_raw("proposal.submit", json!({"proposal": {"actions": actions}})).await.unwrap();
+}
+
+#[tokio::test]
+async fn runs_are_listed_shown_and_traced_oldest_first_in_both_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let run =
+        client.call_raw("runs.start", json!({"intent": "fix the login page", "agent_id": "fixer"})).await.unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    turn(&client, "a1").await;
+    turn(&client, "a2").await;
+    let outcome = json!({"status": "success", "summary": "fixed"});
+    client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
+
+    let table = stdout(&tether(&daemon, &["runs", "ls"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("RUN") && lines[0].contains("STATUS"), "{table}");
+    assert!(lines[1].contains(&run_id) && lines[1].contains("completed") && lines[1].contains("fix the login page"));
+    let listed = json_lines(&tether(&daemon, &["runs", "ls", "--json", "--status", "completed"]));
+    assert_eq!(listed[0]["run_id"], run_id.as_str());
+    assert!(json_lines(&tether(&daemon, &["runs", "ls", "--json", "--status", "in_progress"])).is_empty());
+
+    let trace = stdout(&tether(&daemon, &["runs", "trace", &run_id]));
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(lines.len(), 4, "{trace}");
+    assert!(lines[0].contains("started") && lines[0].contains("fix the login page"), "{trace}");
+    assert!(lines[1].contains("turn 0") && lines[1].contains("echo") && lines[1].contains("succeeded"), "{trace}");
+    assert!(lines[3].contains("ended") && lines[3].contains("success: fixed"), "{trace}");
+    let records = json_lines(&tether(&daemon, &["runs", "trace", &run_id, "--json"]));
+    let kinds: Vec<&str> = records.iter().map(|r| r["record"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "turn", "turn", "ended"]);
+    assert!(records[1]["recorded_at"].as_str().unwrap().starts_with("20"), "every turn says when it was recorded");
+
+    let show = stdout(&tether(&daemon, &["runs", "show", &run_id]));
+    assert!(show.starts_with(&format!("run {run_id}  agent fixer  2 turns  ended")), "{show}");
+    let missing = tether(&daemon, &["runs", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
+    assert_eq!(missing.status.code(), Some(1), "the daemon said no");
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no run"));
+}
+
+#[tokio::test]
+async fn trace_follow_sees_live_turns_then_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let run = client.call_raw("runs.start", json!({"intent": "live", "agent_id": "live"})).await.unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let mut follower =
+        command(&daemon, &["runs", "trace", &run_id, "--follow", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let next = |lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>| -> Value {
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
+    };
+    assert_eq!(next(&mut lines)["record"], "started", "the snapshot first");
+    turn(&client, "live-1").await;
+    assert_eq!(next(&mut lines)["action_id"], "live-1");
+    turn(&client, "live-2").await;
+    assert_eq!(next(&mut lines)["action_id"], "live-2");
+    client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
+    assert_eq!(next(&mut lines)["record"], "ended");
+    assert!(follower.wait().unwrap().success(), "it stops when the run ends");
+}
+
+#[tokio::test]
+async fn sessions_from_spawn_to_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let cwd = tempfile::tempdir().unwrap();
+    let cwd_arg = cwd.path().to_str().unwrap();
+    let spawned = json_lines(&tether(
+        &daemon,
+        &[
+            "sessions",
+            "spawn",
+            "--json",
+            "--name",
+            "greeter",
+            "--cwd",
+            cwd_arg,
+            "--",
+            "sh",
+            "-c",
+            "echo hello from the session; while read l; do echo got:$l; done",
+        ],
+    ));
+    let id = spawned[0]["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(spawned[0]["state"], "active");
+    let table = stdout(&tether(&daemon, &["sessions", "ls"]));
+    assert!(table.lines().nth(1).unwrap().contains("greeter") && table.contains("active"), "{table}");
+    assert!(stdout(&tether(&daemon, &["sessions", "send", &id, "ping"])).contains("bytes"));
+    wait_until("the session answers", async || {
+        stdout(&tether(&daemon, &["sessions", "logs", &id])).contains("got:ping")
+    })
+    .await;
+    assert_eq!(stdout(&tether(&daemon, &["sessions", "logs", &id])), "hello from the session\ngot:ping\n");
+    let show = stdout(&tether(&daemon, &["sessions", "show", &id]));
+    assert!(show.contains("greeter") && show.contains(cwd_arg), "{show}");
+    assert!(stdout(&tether(&daemon, &["sessions", "stop", &id])).contains("stopped"));
+    let removed = json_lines(&tether(&daemon, &["sessions", "rm", &id, "--json"]));
+    assert_eq!(removed[0]["state"], "removed");
+    assert_eq!(tether(&daemon, &["sessions", "stop", &id]).status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn an_approval_is_answered_from_the_command_line_and_the_waiting_hook_gets_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, format!("[hooks]\npolicy_file = {:?}\n", policy_fixture())).unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let fetch = |url: &str| json!({"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "WebFetch", "tool_input": {"url": url}});
+    for (decision, url, code) in [("approve", "https://docs.example", 0), ("deny", "https://evil.example", 2)] {
+        let mut hook = command(&daemon, &["hook", "--wait-ms", "30000"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        hook.stdin.take().unwrap().write_all(fetch(url).to_string().as_bytes()).unwrap();
+        let mut pending = Vec::new();
+        wait_until("the approval is pending", async || {
+            pending = json_lines(&tether(&daemon, &["approvals", "ls", "--json"]));
+            !pending.is_empty()
+        })
+        .await;
+        assert_eq!(pending[0]["input"]["url"], url);
+        let id = pending[0]["approval_id"].as_str().unwrap();
+        let human = stdout(&tether(&daemon, &["approvals", "ls"]));
+        assert!(human.contains(id) && human.contains("WebFetch"), "{human}");
+        let answered = stdout(&tether(&daemon, &["approvals", decision, id, "--reason", "checked"]));
+        assert!(answered.contains(id), "{answered}");
+        let output = hook.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(code), "{decision}");
+        let hook_output: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let expected = if code == 0 { "allow" } else { "deny" };
+        assert_eq!(hook_output["hookSpecificOutput"]["permissionDecision"], expected);
+    }
+    let again = tether(&daemon, &["approvals", "approve", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn events_tail_stops_after_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let tail = command(&daemon, &["events", "tail", "--family", "runtime.status", "--count", "3", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for intent in ["one", "two", "three"] {
+        client.call_raw("runs.start", json!({"intent": intent, "agent_id": "tailed"})).await.unwrap();
+    }
+    let output = tail.wait_with_output().unwrap();
+    let events = json_lines(&output);
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e["family"] == "runtime.status" && e["kind"] == "run.started"));
+}
+
+#[tokio::test]
+async fn status_policy_token_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let status = json_lines(&tether(&daemon, &["status", "--json"]));
+    assert_eq!((status[0]["reachable"].clone(), status[0]["status"].clone()), (json!(true), json!("ok")));
+    assert!(stdout(&tether(&daemon, &["status"])).starts_with("tether 0.1.0 — ok"));
+    assert_eq!(stdout(&tether(&daemon, &["token"])).trim(), daemon.data_dir.join("auth-token").to_str().unwrap());
+    assert_eq!(stdout(&tether(&daemon, &["token", "--show"])).trim(), daemon.token());
+
+    let good = stdout(&tether(&daemon, &["policy", "check", policy_fixture().to_str().unwrap()]));
+    assert!(good.contains("4 rules, ok"), "{good}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[rules]]\ndecision = \"maybe\"\n").unwrap();
+    let refused = tether(&daemon, &["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("line 2"));
+    assert!(stdout(&tether(&daemon, &["policy", "reload"])).contains("reloaded"));
+
+    let unreachable = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["status", "--url", "ws://127.0.0.1:1", "--token-file"])
+        .arg(daemon.data_dir.join("auth-token"))
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(2), "a connection problem");
+    assert_eq!(
+        Command::new(env!("CARGO_BIN_EXE_tether")).args(["runs", "frobnicate"]).output().unwrap().status.code(),
+        Some(2)
+    );
+    let completions = Command::new(env!("CARGO_BIN_EXE_tether")).args(["completions", "bash"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("tether"));
+}
+
+#[tokio::test]
+async fn the_journal_is_verified_and_exported_offline_even_beside_a_running_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[journal]\nsegment_bytes = 2048\n").unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let client = harness(&daemon).await;
+    let mut runs = Vec::new();
+    for i in 0..6 {
+        let run = client.call_raw("runs.start", json!({"intent": format!("run {i}"), "agent_id": "j"})).await.unwrap();
+        turn(&client, &format!("t{i}")).await;
+        client
+            .call_raw("runs.complete", json!({"run_id": run["run_id"], "outcome": {"status": "done"}}))
+            .await
+            .unwrap();
+        runs.push(run["run_id"].as_str().unwrap().to_owned());
+    }
+    // Beside the running daemon.
+    let report = json_lines(&tether(&daemon, &["journal", "verify", "--json"]));
+    assert_eq!(report[0]["runs"], 6);
+    assert_eq!(report[0]["records"], 18);
+    assert_eq!(report[0]["damage"], json!([]));
+    let exported = json_lines(&tether(&daemon, &["journal", "export", &runs[0]]));
+    let kinds: Vec<&str> = exported.iter().map(|r| r["record"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "turn", "ended"]);
+
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    std::fs::remove_file(daemon.data_dir.join("journal/seg-00000002.log")).unwrap();
+    let damaged = tether(&daemon, &["journal", "verify"]);
+    assert_eq!(damaged.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&damaged.stdout);
+    assert!(text.contains("damage: segment 2 is missing"), "{text}");
+}
