@@ -437,6 +437,8 @@ async fn a_resumable_client_reclaims_its_run_and_fences_the_old_connection() {
     let plain = server.client().agent_id("phoenix").connect().await.unwrap();
     let refused = plain.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap_err();
     assert_eq!(refused.code(), Some(-32008));
+    let message = refused.to_string();
+    assert!(message.contains("did not negotiate") && message.contains("optional_capabilities"), "{message}");
 }
 
 #[tokio::test]

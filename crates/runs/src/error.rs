@@ -19,7 +19,9 @@ pub enum RunsError {
     Corrupt(String),
     #[error("tools.register: tool {name:?}: {problem}")]
     BadTool { name: String, problem: String },
-    #[error("runs.resume needs the runs.resume.v1 capability, negotiated in server.handshake")]
+    #[error(
+        "runs.resume needs the capability runs.resume.v1, which this server supports but this connection did not negotiate: list it in server.handshake's optional_capabilities"
+    )]
     ResumeNotNegotiated,
     #[error("journal: {0}")]
     Store(#[from] StoreError),
@@ -35,9 +37,11 @@ impl From<RunsError> for RpcError {
             | RunsError::UnknownRun(_)
             | RunsError::AlreadyEnded { .. }
             | RunsError::BadTool { .. } => RpcError::InvalidParams(message),
-            RunsError::ResumeNotNegotiated => {
-                RpcError::CapabilityUnsupported(vec![tether_proto::runs::RESUME_CAPABILITY.into()])
-            }
+            RunsError::ResumeNotNegotiated => RpcError::Custom {
+                code: codes::CAPABILITY_UNSUPPORTED,
+                message,
+                data: Some(serde_json::json!({ "not_negotiated": [tether_proto::runs::RESUME_CAPABILITY] })),
+            },
             RunsError::Ownership(_) => RpcError::Custom { code: codes::RUN_OWNERSHIP_CONFLICT, message, data: None },
             RunsError::Corrupt(run_id) => RpcError::Custom {
                 code: codes::TRACE_CORRUPTION,
