@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tether_core::{AnyOf, Authenticator, Principal, Registry};
 use tether_events::{EventBus, EventsConfig};
 use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
+use tether_metrics::{Metrics, Snapshot};
 use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
-use tether_server::{Health, HookEndpoint};
+use tether_server::{Health, HookEndpoint, MetricsEndpoint};
 use tether_sessions::{Sessions, SessionsConfig};
 use tether_store::{Fsync, Journal, JournalOptions};
 
@@ -26,6 +27,7 @@ pub struct Domains {
 /// Everything the listener needs from the domains.
 pub struct Assembly {
     pub registry: Registry,
+    pub metrics: Arc<Metrics>,
     pub runs: Arc<Runs>,
     pub sessions: Arc<Sessions>,
     pub hooks: Arc<Hooks>,
@@ -36,6 +38,17 @@ impl Assembly {
     /// The operator's token plus every managed session's scoped token.
     pub fn authenticator(&self, operator: Arc<dyn Authenticator>) -> Arc<dyn Authenticator> {
         Arc::new(AnyOf(vec![operator, self.sessions.tokens()]))
+    }
+
+    /// What `/metrics` renders.
+    pub fn metrics(&self) -> Arc<dyn MetricsEndpoint> {
+        Arc::new(DomainMetrics {
+            metrics: self.metrics.clone(),
+            runs: self.runs.clone(),
+            sessions: self.sessions.clone(),
+            hooks: self.hooks.clone(),
+            events: self.events.clone(),
+        })
     }
 
     /// What `/healthz` consults.
@@ -60,8 +73,10 @@ pub async fn assemble_with_clock(
     clock: Arc<dyn Clock>,
 ) -> Result<Assembly, String> {
     let events = EventBus::new(domains.events.clone());
+    let metrics = Arc::new(Metrics::new());
     let (journal, recovered) = Journal::open(&data_dir.join("journal"), domains.journal.clone(), fsync)
         .map_err(|e| format!("journal: {e}"))?;
+    journal.observe(metrics.clone());
     if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
         tracing::warn!(
             truncated_bytes = recovered.truncated_bytes,
@@ -81,16 +96,39 @@ pub async fn assemble_with_clock(
         .await
         .map_err(|e| format!("sessions: {e}"))?;
     let mut registry = Registry::new();
+    registry.observe(metrics.clone());
     tether_runs::register(&mut registry, runs.clone());
     tether_sessions::register(&mut registry, sessions.clone());
     tether_events::register(&mut registry, events.clone());
     tether_hooks::register(&mut registry, hooks.clone());
-    Ok(Assembly { registry, runs, sessions, hooks, events })
+    Ok(Assembly { registry, metrics, runs, sessions, hooks, events })
 }
 
 /// Just the registry (for discovery checks).
 pub async fn registry(data_dir: &Path, domains: &Domains, fsync: Arc<dyn Fsync>) -> Result<Registry, String> {
     Ok(assemble(data_dir, domains, fsync).await?.registry)
+}
+
+/// The domains' figures, read at scrape time.
+struct DomainMetrics {
+    metrics: Arc<Metrics>,
+    runs: Arc<Runs>,
+    sessions: Arc<Sessions>,
+    hooks: Arc<Hooks>,
+    events: Arc<EventBus>,
+}
+
+impl MetricsEndpoint for DomainMetrics {
+    fn render(&self, connections: Vec<(&'static str, usize)>) -> String {
+        self.metrics.render(&Snapshot {
+            connections,
+            runs: self.runs.status_counts(),
+            sessions: self.sessions.state_counts(),
+            callbacks_pending: tether_core::callbacks_pending(),
+            events_dropped: self.events.dropped_total(),
+            hook_decisions: self.hooks.decision_counts(),
+        })
+    }
 }
 
 /// The domains' problems, for `/healthz`.

@@ -103,6 +103,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
         },
         hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
         health: Some(assembly.health()),
+        metrics: Some(assembly.metrics()),
+        metrics_auth: settings.metrics_auth,
     };
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");

@@ -38,6 +38,8 @@ async fn a_world_readable_socket_directory_is_refused() {
         connection: Default::default(),
         hooks: None,
         health: None,
+        metrics: None,
+        metrics_auth: true,
     };
     let err = tether_server::Server::bind(config, tether_core::Registry::new()).await.err().unwrap();
     assert!(err.to_string().contains("accessible by others"), "{err}");

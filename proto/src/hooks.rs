@@ -28,7 +28,7 @@ pub struct IngestParams {
 
 /// A hook's decision. `none` means no rule decided: the `hook_output` carries no
 /// permission decision, so Claude Code runs its own permission flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     None,

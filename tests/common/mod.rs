@@ -157,6 +157,8 @@ impl TestServer {
             connection: ConnectionConfig::default(),
             hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
             health: Some(assembly.health()),
+            metrics: Some(assembly.metrics()),
+            metrics_auth: true,
         };
         tune(&mut config);
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));

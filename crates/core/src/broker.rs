@@ -24,6 +24,14 @@ pub enum CallError {
     Remote { method: String, error: ErrorObject },
 }
 
+/// Server → client calls waiting for their reply, across every connection.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// How many server → client calls are waiting for a reply right now.
+pub fn callbacks_pending() -> u64 {
+    PENDING.load(Ordering::Relaxed)
+}
+
 /// Prefix of the ids the server allocates, as CAR clients expect (`"cb-7"`).
 const ID_PREFIX: &str = "cb-";
 
@@ -55,6 +63,7 @@ impl Broker {
             None => return Err(disconnected()),
         };
         // Removes the entry however this call ends (timeout, or the caller dropping us).
+        PENDING.fetch_add(1, Ordering::Relaxed);
         let _entry = PendingEntry { broker: self, id: n };
 
         let request_id = format!("{ID_PREFIX}{n}");
@@ -100,6 +109,7 @@ struct PendingEntry<'a> {
 
 impl Drop for PendingEntry<'_> {
     fn drop(&mut self) {
+        PENDING.fetch_sub(1, Ordering::Relaxed);
         if let Some(pending) = self.broker.pending.lock().as_mut() {
             pending.remove(&self.id);
         }

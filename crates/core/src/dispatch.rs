@@ -143,7 +143,7 @@ impl Dispatcher {
             tracing::debug!(%error, "request refused");
             Pending::Done(id.map(|id| error_response(Some(id), &error)))
         };
-        let Some(entry) = conn.registry.get(&method) else {
+        let Some((name, entry)) = conn.registry.get(&method) else {
             return fail(id, RpcError::MethodNotFound(method));
         };
         if entry.phase == Phase::Session && !conn.handshake_done.load(std::sync::atomic::Ordering::Acquire) {
@@ -178,7 +178,9 @@ impl Dispatcher {
             })
         });
         let slot = Slot { cx: self.cx.clone(), id: id.clone() };
+        let observer = conn.registry.observer.clone();
         Pending::Run(Box::pin(async move {
+            let started = std::time::Instant::now();
             let result = match cancelled {
                 None => handler.await,
                 Some(cancelled) => tokio::select! {
@@ -187,6 +189,9 @@ impl Dispatcher {
                 },
             };
             drop(slot);
+            if let Some(observer) = observer {
+                observer.request(name, result.as_ref().map_or_else(RpcError::code, |_| 0), started.elapsed());
+            }
             if let Err(error @ RpcError::Internal(_)) = &result {
                 tracing::warn!(%error, "handler failed");
             }

@@ -22,14 +22,14 @@ pub mod stamp;
 pub mod trim;
 
 pub use auth::{AgentId, AnyOf, Authenticator, Grant, Principal, StaticToken};
-pub use broker::CallError;
+pub use broker::{CallError, callbacks_pending};
 pub use connection::{Admission, ConnectionOptions, TransportLimit, serve_connection};
 pub use context::Context;
 pub use error::{RpcError, excerpt};
 pub use ids::new_id;
 pub use limits::{ConnectionConfig, Keepalive, Limits};
 pub use outbound::Closed;
-pub use registry::{Access, Phase, Registered, Registry};
+pub use registry::{Access, Observer, Phase, Registered, Registry};
 
 /// The server's own version, reported by `server.handshake` and `/healthz`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -46,11 +46,18 @@ pub(crate) struct Entry {
 
 type CloseHook = Box<dyn Fn(u64) + Send + Sync>;
 
+/// Told how every request ended (the metrics listen): its method, the JSON-RPC
+/// error code (0 for a result), and how long its handler took.
+pub trait Observer: Send + Sync + 'static {
+    fn request(&self, method: &'static str, code: i32, elapsed: std::time::Duration);
+}
+
 #[derive(Default)]
 pub struct Registry {
     pub(crate) methods: BTreeMap<&'static str, Entry>,
     capabilities: BTreeSet<String>,
     pub(crate) close_hooks: Vec<CloseHook>,
+    pub(crate) observer: Option<Arc<dyn Observer>>,
 }
 
 impl Registry {
@@ -110,6 +117,11 @@ impl Registry {
         self.close_hooks.push(Box::new(hook));
     }
 
+    /// Reports every request's outcome to `observer`.
+    pub fn observe(&mut self, observer: Arc<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
     /// Declares a capability that `server.handshake` can negotiate.
     pub fn add_capability(&mut self, capability: impl Into<String>) {
         self.capabilities.insert(capability.into());
@@ -123,8 +135,8 @@ impl Registry {
         self.methods.keys().copied()
     }
 
-    pub(crate) fn get(&self, method: &str) -> Option<&Entry> {
-        self.methods.get(method)
+    pub(crate) fn get(&self, method: &str) -> Option<(&'static str, &Entry)> {
+        self.methods.get_key_value(method).map(|(name, entry)| (*name, entry))
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Scope {
 pub struct EventBus {
     config: EventsConfig,
     next: AtomicU64,
+    /// Events slow subscribers lost, since start (for metrics).
+    dropped: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -77,7 +79,7 @@ struct Subscriber {
 
 impl EventBus {
     pub fn new(config: EventsConfig) -> Arc<EventBus> {
-        Arc::new(EventBus { config, next: AtomicU64::new(1), inner: Mutex::default() })
+        Arc::new(EventBus { config, next: AtomicU64::new(1), dropped: AtomicU64::new(0), inner: Mutex::default() })
     }
 
     /// Publishes an event to the ring and every matching subscriber; never waits.
@@ -112,6 +114,7 @@ impl EventBus {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
                     true
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -163,6 +166,11 @@ impl EventBus {
             Some(s) if s.connection == connection => inner.subscribers.remove(&id).is_some(),
             _ => false,
         }
+    }
+
+    /// Events slow subscribers have lost since start.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Runs `f` while holding the bus's lock. For tests: a handler that panics

@@ -63,6 +63,8 @@ pub struct Hooks {
     audit: Audit,
     breakers: Mutex<Breakers>,
     memory: Mutex<LastPressure>,
+    /// Hooks decided since start, by (known event or `other`, decision), for metrics.
+    decided: Mutex<std::collections::BTreeMap<(&'static str, Decision), u64>>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
 }
@@ -89,6 +91,7 @@ impl Hooks {
             audit: Audit::open(&data_dir.join("audit.jsonl"))?,
             breakers: Mutex::default(),
             memory: Mutex::default(),
+            decided: Mutex::default(),
             config,
             events,
             clock,
@@ -101,6 +104,13 @@ impl Hooks {
         *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };
         tracing::info!("policy reloaded");
         Ok(self.policy_info())
+    }
+
+    /// Hooks decided since start, by event and decision (for metrics).
+    pub fn decision_counts(&self) -> Vec<((String, String), u64)> {
+        let name =
+            |d: &Decision| serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        self.decided.lock().iter().map(|((event, d), n)| (((*event).to_owned(), name(d)), *n)).collect()
     }
 
     pub fn policy_info(&self) -> PolicyInfo {
@@ -155,6 +165,9 @@ impl Hooks {
         }
 
         let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
+        // Event names come from clients: only known ones become metric labels.
+        let label = claude::KNOWN_EVENTS.iter().find(|e| **e == hook.event).copied().unwrap_or("other");
+        *self.decided.lock().entry((label, decision)).or_default() += 1;
         self.audit.append(&AuditEntry {
             ts: stamp::now(),
             session_id: account.session_id.as_deref(),

@@ -318,6 +318,21 @@ impl Runs {
         Ok(turn)
     }
 
+    /// How many runs of the index are in each status (for metrics).
+    pub fn status_counts(&self) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for run in self.index.lock().runs.values() {
+            let status = match run.state.lock().status {
+                RunStatus::InProgress => "in_progress",
+                RunStatus::Completed => "completed",
+                RunStatus::Incomplete => "incomplete",
+                RunStatus::Cancelled => "cancelled",
+            };
+            *counts.entry(status).or_default() += 1;
+        }
+        counts.into_iter().map(|(status, n)| (status.to_owned(), n)).collect()
+    }
+
     /// What keeps the runs domain from working as it should (for `/healthz`).
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> =

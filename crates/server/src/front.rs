@@ -250,11 +250,34 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             });
             http::respond(stream, status, "application/json", &body.to_string()).await
         }
+        ("GET", "/metrics") if shared.config.metrics.is_some() => {
+            if let Err((status, why)) = check_browser(head, transport, shared) {
+                return http::respond_text(stream, status, &format!("{why}\n")).await;
+            }
+            if shared.config.metrics_auth && shared.config.authenticator.is_some() {
+                match bearer(head, shared) {
+                    Ok(Some(Principal::Operator)) => {}
+                    Ok(Some(_)) => return http::respond_text(stream, 403, "/metrics is for the operator\n").await,
+                    Ok(None) => {
+                        let why = "/metrics needs `Authorization: Bearer <token>` (or metrics_auth = false)\n";
+                        return http::respond_text(stream, 401, why).await;
+                    }
+                    Err((status, why)) => return http::respond_text(stream, status, &format!("{why}\n")).await,
+                }
+            }
+            let connections = vec![
+                ("authenticated", shared.connections.count()),
+                ("unauthenticated", shared.unauthenticated.count()),
+                ("pending", shared.pending.count()),
+            ];
+            let text = shared.config.metrics.as_ref().expect("checked above").render(connections);
+            http::respond(stream, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
+        }
         _ => {
             http::respond_text(
                 stream,
                 404,
-                "not found: tether serves WebSocket upgrades, GET /healthz and POST /hooks\n",
+                "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics and POST /hooks\n",
             )
             .await
         }

@@ -24,6 +24,12 @@ pub trait HookEndpoint: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, String>> + Send>>;
 }
 
+/// Renders `GET /metrics` (Prometheus text), given the server's own connection counts.
+pub trait MetricsEndpoint: Send + Sync + 'static {
+    /// `connections`: (pool, count) for `authenticated`, `unauthenticated`, `pending`.
+    fn render(&self, connections: Vec<(&'static str, usize)>) -> String;
+}
+
 /// What `/healthz` reports beyond "the daemon answers": each domain's problems.
 pub trait Health: Send + Sync + 'static {
     /// Empty when healthy; otherwise one sentence per problem (the daemon is then
@@ -53,4 +59,8 @@ pub struct ServerConfig {
     pub hooks: Option<Arc<dyn HookEndpoint>>,
     /// Consulted by `/healthz`.
     pub health: Option<Arc<dyn Health>>,
+    /// Serves `GET /metrics` when set.
+    pub metrics: Option<Arc<dyn MetricsEndpoint>>,
+    /// `/metrics` needs the operator's bearer token (when auth is on).
+    pub metrics_auth: bool,
 }

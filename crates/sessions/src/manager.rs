@@ -447,6 +447,16 @@ impl Sessions {
         Ok(line.len())
     }
 
+    /// How many sessions are in each state (for metrics).
+    pub fn state_counts(&self) -> Vec<(String, usize)> {
+        let mut counts = BTreeMap::new();
+        for managed in self.sessions.lock().values() {
+            let state = serde_json::to_value(managed.state()).ok().and_then(|v| v.as_str().map(str::to_owned));
+            *counts.entry(state.unwrap_or_default()).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
     pub fn list(&self, state: Option<SessionState>, only: Option<&str>) -> Vec<SessionRecord> {
         let sessions = self.sessions.lock();
         sessions

@@ -136,6 +136,13 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     /// Segment damage accepted at open (`accept_damage`), for health reports.
     pub(crate) damage: Vec<String>,
+    pub(crate) observer: std::sync::OnceLock<Arc<dyn JournalObserver>>,
+}
+
+/// Told of every group commit: how many records it made durable, and how long its
+/// `fdatasync` took (the metrics listen).
+pub trait JournalObserver: Send + Sync + 'static {
+    fn synced(&self, records: usize, fsync: std::time::Duration);
 }
 
 /// A cheap handle on the journal; clones share the writer.
@@ -196,6 +203,7 @@ impl Journal {
             poisoned: AtomicBool::new(false),
             state: Mutex::new(State { runs: scan.runs, segments }),
             damage: scan.recovered.damage.clone(),
+            observer: std::sync::OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), file, segment: active, size };
@@ -289,6 +297,11 @@ impl Journal {
 
     pub fn is_poisoned(&self) -> bool {
         self.shared.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Reports every group commit to `observer` (set once).
+    pub fn observe(&self, observer: Arc<dyn JournalObserver>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// The segment damage this journal was opened with (`accept_damage`).

@@ -17,5 +17,5 @@ mod writer;
 
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
-pub use journal::{Inspection, Journal, JournalOptions, Recovered, RecoveredRun, StoreError};
+pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
 pub use lock::{DirLock, LockError};

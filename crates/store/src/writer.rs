@@ -87,7 +87,11 @@ impl Writer {
             buf.extend_from_slice(&append.frames);
         }
         self.file.write_all(buf)?;
+        let syncing = std::time::Instant::now();
         self.shared.fsync.sync(&self.file)?;
+        if let Some(observer) = self.shared.observer.get() {
+            observer.synced(batch.iter().map(|a| a.index.len()).sum(), syncing.elapsed());
+        }
 
         let mut state = self.shared.state.lock();
         let mut base = self.size;

@@ -22,6 +22,8 @@ async fn the_car_client_runs_the_core_cycle() {
         connection: ConnectionConfig::default(),
         hooks: None,
         health: None,
+        metrics: None,
+        metrics_auth: true,
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());

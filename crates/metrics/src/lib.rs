@@ -1,0 +1,191 @@
+//! Prometheus metrics. Two kinds: what the hot path counts as it goes (requests
+//! by method and outcome, their duration, journal syncs), through the observer
+//! traits of `core` and `store`; and what is read from the domains when
+//! `/metrics` is scraped (connections, runs, sessions, callbacks, events dropped,
+//! hook decisions), so that nothing on the request path waits on them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Request {
+    method: &'static str,
+    /// `ok`, or the JSON-RPC error code.
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Method {
+    method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Decision {
+    event: String,
+    decision: String,
+}
+
+/// What the domains report at scrape time.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// (pool, count): `authenticated`, `unauthenticated`, `pending` (still sending their HTTP head).
+    pub connections: Vec<(&'static str, usize)>,
+    pub runs: Vec<(String, usize)>,
+    pub sessions: Vec<(String, usize)>,
+    pub callbacks_pending: u64,
+    pub events_dropped: u64,
+    /// ((event, decision), count since start).
+    pub hook_decisions: Vec<((String, String), u64)>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Request, Counter>,
+    durations: Family<Method, Histogram>,
+    fsync: Histogram,
+    batch: Histogram,
+    connections: Family<State, Gauge>,
+    runs: Family<State, Gauge>,
+    sessions: Family<State, Gauge>,
+    callbacks: Gauge,
+    events_dropped: Counter,
+    events_dropped_seen: AtomicU64,
+    hook_decisions: Family<Decision, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tether");
+        let requests = Family::<Request, Counter>::default();
+        registry.register("requests", "JSON-RPC requests handled, by method and outcome", requests.clone());
+        // 50 µs … ~26 s.
+        let durations =
+            Family::<Method, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(50e-6, 2.0, 20)));
+        registry.register("request_duration_seconds", "How long handlers took, by method", durations.clone());
+        let fsync = Histogram::new(exponential_buckets(50e-6, 2.0, 16));
+        registry.register("journal_fsync_seconds", "fdatasync of one journal group commit", fsync.clone());
+        let batch = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register("journal_batch_records", "Records made durable by one group commit", batch.clone());
+        let connections = Family::<State, Gauge>::default();
+        registry.register("connections", "Open connections, by pool", connections.clone());
+        let runs = Family::<State, Gauge>::default();
+        registry.register("runs", "Runs in the index, by status", runs.clone());
+        let sessions = Family::<State, Gauge>::default();
+        registry.register("sessions", "Managed sessions, by state", sessions.clone());
+        let callbacks = Gauge::default();
+        registry.register("callbacks_pending", "Server → client calls waiting for a reply", callbacks.clone());
+        let events_dropped = Counter::default();
+        registry.register("events_dropped", "Events a slow subscriber lost", events_dropped.clone());
+        let hook_decisions = Family::<Decision, Counter>::default();
+        registry.register("hook_decisions", "Hook events decided, by event and decision", hook_decisions.clone());
+        Metrics {
+            registry,
+            requests,
+            durations,
+            fsync,
+            batch,
+            connections,
+            runs,
+            sessions,
+            callbacks,
+            events_dropped,
+            events_dropped_seen: AtomicU64::new(0),
+            hook_decisions,
+        }
+    }
+
+    /// The text exposition, with the domains' figures as of now.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        for (pool, count) in &snapshot.connections {
+            self.connections.get_or_create(&State { state: (*pool).to_owned() }).set(*count as i64);
+        }
+        set_all(&self.runs, &snapshot.runs);
+        set_all(&self.sessions, &snapshot.sessions);
+        self.callbacks.set(snapshot.callbacks_pending as i64);
+        let seen = self.events_dropped_seen.swap(snapshot.events_dropped, Ordering::Relaxed);
+        self.events_dropped.inc_by(snapshot.events_dropped.saturating_sub(seen));
+        for ((event, decision), count) in &snapshot.hook_decisions {
+            let counter =
+                self.hook_decisions.get_or_create(&Decision { event: event.clone(), decision: decision.clone() });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Sets every gauge of a family, zeroing the labels that are gone.
+fn set_all(family: &Family<State, Gauge>, values: &[(String, usize)]) {
+    family.clear();
+    for (state, count) in values {
+        family.get_or_create(&State { state: state.clone() }).set(*count as i64);
+    }
+}
+
+impl tether_core::Observer for Metrics {
+    fn request(&self, method: &'static str, code: i32, elapsed: Duration) {
+        let outcome = if code == 0 { "ok".to_owned() } else { code.to_string() };
+        self.requests.get_or_create(&Request { method, outcome }).inc();
+        self.durations.get_or_create(&Method { method }).observe(elapsed.as_secs_f64());
+    }
+}
+
+impl tether_store::JournalObserver for Metrics {
+    fn synced(&self, records: usize, fsync: Duration) {
+        self.fsync.observe(fsync.as_secs_f64());
+        self.batch.observe(records as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_core::Observer;
+
+    #[test]
+    fn requests_and_scraped_figures_are_rendered() {
+        let metrics = Metrics::new();
+        metrics.request("server.ping", 0, Duration::from_micros(80));
+        metrics.request("runs.start", -32602, Duration::from_millis(2));
+        let snapshot = Snapshot {
+            connections: vec![("authenticated", 3)],
+            runs: vec![("completed".into(), 2)],
+            events_dropped: 5,
+            hook_decisions: vec![(("PreToolUse".into(), "deny".into()), 4)],
+            ..Snapshot::default()
+        };
+        let text = metrics.render(&snapshot);
+        for line in [
+            "tether_requests_total{method=\"server.ping\",outcome=\"ok\"} 1",
+            "tether_requests_total{method=\"runs.start\",outcome=\"-32602\"} 1",
+            "tether_connections{state=\"authenticated\"} 3",
+            "tether_runs{state=\"completed\"} 2",
+            "tether_events_dropped_total 5",
+            "tether_hook_decisions_total{event=\"PreToolUse\",decision=\"deny\"} 4",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        let again = metrics.render(&snapshot);
+        assert!(again.contains("tether_events_dropped_total 5"), "a counter never counts twice");
+        assert!(again.contains("tether_hook_decisions_total{event=\"PreToolUse\",decision=\"deny\"} 4"));
+    }
+}
