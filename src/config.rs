@@ -75,10 +75,17 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
 
 impl Settings {
     pub fn resolve(args: ServeArgs) -> Result<Settings, String> {
-        let file = match &args.config {
+        let mut file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
+        // A relative path in the config file is relative to that file, not to where the daemon starts.
+        if let (Some(config), Some(policy)) = (&args.config, &file.hooks.policy_file)
+            && policy.is_relative()
+        {
+            let base = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            file.hooks.policy_file = Some(std::path::absolute(base.join(policy)).map_err(|e| e.to_string())?);
+        }
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -155,5 +162,15 @@ mod tests {
         let args = ServeArgs { config: Some(path), data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
         let err = Settings::resolve(args).unwrap_err();
         assert!(err.contains("max_bach"), "{err}");
+    }
+
+    #[test]
+    fn a_relative_policy_file_is_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "[hooks]\npolicy_file = \"rules/policy.toml\"\n").unwrap();
+        let args = ServeArgs { data_dir: Some(dir.path().to_owned()), config: Some(path), ..ServeArgs::default() };
+        let settings = Settings::resolve(args).unwrap();
+        assert_eq!(settings.hooks.policy_file.unwrap(), dir.path().join("rules/policy.toml"));
     }
 }

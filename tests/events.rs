@@ -175,3 +175,16 @@ async fn a_subscriber_that_never_reads_loses_events_not_the_daemon() {
     let pong = rpc(&mut slow, json!({"jsonrpc":"2.0","id":2,"method":"server.ping"})).await;
     assert_eq!(pong["result"], "pong", "the slow connection itself still answers");
 }
+
+#[tokio::test]
+async fn recent_events_filter_by_run_and_session() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let first = client.call_raw("runs.start", json!({"intent": "a", "agent_id": "f"})).await.unwrap();
+    client.call_raw("runs.start", json!({"intent": "b", "agent_id": "f"})).await.unwrap();
+    let only = client.call_raw("events.recent", json!({"run_id": first["run_id"]})).await.unwrap();
+    let runs: Vec<&Value> = only.as_array().unwrap().iter().map(|e| &e["run_id"]).collect();
+    assert!(!runs.is_empty() && runs.iter().all(|r| **r == first["run_id"]), "{only}");
+    let none = client.call_raw("events.recent", json!({"session_id": "no-such-session"})).await.unwrap();
+    assert_eq!(none, json!([]));
+}

@@ -135,11 +135,9 @@ async fn events_tail(
     // Subscribe first, then read what came before: an event in both is printed once.
     let filter = json!({"families": families, "run_id": run, "session_id": session});
     client.call_raw("events.subscribe", filter).await?;
-    let recent = client.call_raw("events.recent", json!({"limit": 20, "families": families})).await?;
-    let wanted = |e: &Value| {
-        run.as_ref().is_none_or(|r| e["run_id"] == r.as_str())
-            && session.as_ref().is_none_or(|s| e["session_id"] == s.as_str())
-    };
+    let recent = client
+        .call_raw("events.recent", json!({"limit": 20, "families": families, "run_id": run, "session_id": session}))
+        .await?;
     let mut seen = std::collections::HashSet::new();
     let mut printed = 0;
     let limit = count.unwrap_or(usize::MAX);
@@ -151,7 +149,7 @@ async fn events_tail(
         printed += 1;
         printed < limit
     };
-    for event in recent.as_array().into_iter().flatten().filter(|e| wanted(e)) {
+    for event in recent.as_array().into_iter().flatten() {
         if !show(event) {
             return Ok(());
         }

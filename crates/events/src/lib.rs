@@ -122,15 +122,15 @@ impl EventBus {
         });
     }
 
-    /// The newest `limit` visible events, oldest first.
-    pub fn recent(&self, principal: &Principal, limit: usize, families: Option<&[String]>) -> Vec<Event> {
+    /// The newest `limit` visible events that match `filter`, oldest first.
+    pub fn recent(&self, principal: &Principal, limit: usize, filter: &SubscribeParams) -> Vec<Event> {
         let inner = self.inner.lock();
         let mut out: Vec<Event> = inner
             .ring
             .iter()
             .map(|(e, _)| e)
             .rev()
-            .filter(|e| visible(principal, e) && families.is_none_or(|f| f.iter().any(|x| *x == e.family)))
+            .filter(|e| visible(principal, e) && matches(filter, e))
             .take(limit)
             .map(|e| (**e).clone())
             .collect();
@@ -272,9 +272,10 @@ mod tests {
         for i in 0..5 {
             bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
-        let kinds: Vec<String> = bus.recent(&Principal::Operator, 10, None).into_iter().map(|e| e.kind).collect();
+        let kinds: Vec<String> =
+            bus.recent(&Principal::Operator, 10, &SubscribeParams::default()).into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["k2", "k3", "k4"]);
-        assert_eq!(bus.recent(&Principal::Operator, 1, None)[0].kind, "k4");
+        assert_eq!(bus.recent(&Principal::Operator, 1, &SubscribeParams::default())[0].kind, "k4");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tether_core::{Registry, RpcError};
-use tether_proto::events::{Recent, Subscribe, SubscribeResult, Unsubscribe, UnsubscribeResult};
+use tether_proto::events::{Recent, Subscribe, SubscribeParams, SubscribeResult, Unsubscribe, UnsubscribeResult};
 
 use crate::EventBus;
 
@@ -21,7 +21,8 @@ pub fn register(registry: &mut Registry, bus: Arc<EventBus>) {
         if !(1..=RECENT_MAX).contains(&limit) {
             return Err(RpcError::InvalidParams(format!("params.limit: {limit} is outside 1..={RECENT_MAX}")));
         }
-        Ok(b.recent(cx.principal(), limit, p.families.as_deref()))
+        let filter = SubscribeParams { families: p.families, session_id: p.session_id, run_id: p.run_id };
+        Ok(b.recent(cx.principal(), limit, &filter))
     });
     registry.on_close(move |connection| bus.connection_closed(connection));
 }
