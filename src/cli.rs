@@ -46,9 +46,9 @@ pub enum Command {
     },
 }
 
-/// How operator commands reach the daemon: the same defaults as `tether hook`.
+/// How the command-line tools reach the daemon (`tether hook` and the operator commands).
 #[derive(Debug, Clone, clap::Args, Default)]
-pub struct Conn {
+pub struct Target {
     /// The daemon's WebSocket URL [default: $TETHER_URL, else the Unix socket if present, else ws://127.0.0.1:9100]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -61,6 +61,13 @@ pub struct Conn {
     /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+}
+
+/// An operator command's connection and output options.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct Conn {
+    #[command(flatten)]
+    pub target: Target,
     /// One JSON object per line instead of a table
     #[arg(long)]
     pub json: bool,
@@ -254,18 +261,8 @@ pub struct HookArgs {
     /// Give up on the daemon after this long (plus --wait-ms)
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout_ms: u64,
-    /// The daemon's WebSocket URL [default: $TETHER_URL, else the Unix socket if present, else ws://127.0.0.1:9100]
-    #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
-    /// The daemon's Unix socket [default: <data-dir>/tether.sock]
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
-    /// Where the daemon keeps its state (for the socket and token defaults)
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 #[derive(Debug, clap::Args, Default)]

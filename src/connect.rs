@@ -6,24 +6,24 @@ use std::path::PathBuf;
 
 use tether_client::{Client, ClientBuilder};
 
-use crate::cli::Conn;
+use crate::cli::Target;
 
-pub fn data_dir(conn: &Conn) -> Option<PathBuf> {
-    conn.data_dir.clone().or_else(crate::config::default_data_dir)
+pub fn data_dir(target: &Target) -> Option<PathBuf> {
+    target.data_dir.clone().or_else(crate::config::default_data_dir)
 }
 
 /// Where the operator token is read from.
-pub fn token_path(conn: &Conn) -> Option<PathBuf> {
-    conn.token_file.clone().or_else(|| data_dir(conn).map(|d| d.join("auth-token")))
+pub fn token_path(target: &Target) -> Option<PathBuf> {
+    target.token_file.clone().or_else(|| data_dir(target).map(|d| d.join("auth-token")))
 }
 
-pub fn token(conn: &Conn) -> Result<String, String> {
+pub fn token(target: &Target) -> Result<String, String> {
     if let Ok(token) = std::env::var("TETHER_TOKEN")
         && !token.is_empty()
     {
         return Ok(token);
     }
-    let path = token_path(conn).ok_or("no token: set TETHER_TOKEN or pass --token-file")?;
+    let path = token_path(target).ok_or("no token: set TETHER_TOKEN or pass --token-file")?;
     std::fs::read_to_string(&path)
         .map(|t| t.trim().to_owned())
         .map_err(|e| format!("token file {}: {e}", path.display()))
@@ -35,33 +35,33 @@ enum Endpoint {
     Unix(PathBuf),
 }
 
-fn endpoint(conn: &Conn) -> Endpoint {
+fn endpoint(target: &Target) -> Endpoint {
     let env_url = std::env::var("TETHER_URL").ok().filter(|u| !u.is_empty());
-    match (&conn.url, &conn.socket, env_url) {
+    match (&target.url, &target.socket, env_url) {
         (Some(url), _, _) => Endpoint::Url(url.clone()),
         (None, Some(path), _) => Endpoint::Unix(path.clone()),
         (None, None, Some(url)) => Endpoint::Url(url),
-        (None, None, None) => match data_dir(conn).map(|d| d.join("tether.sock")).filter(|p| p.exists()) {
+        (None, None, None) => match data_dir(target).map(|d| d.join("tether.sock")).filter(|p| p.exists()) {
             Some(path) => Endpoint::Unix(path),
             None => Endpoint::Url(format!("ws://{}", crate::config::DEFAULT_LISTEN)),
         },
     }
 }
 
-fn builder(conn: &Conn) -> ClientBuilder {
-    match endpoint(conn) {
+fn builder(target: &Target) -> ClientBuilder {
+    match endpoint(target) {
         Endpoint::Url(url) => Client::builder(url),
         Endpoint::Unix(path) => Client::builder_unix(path),
     }
 }
 
 /// `GET /healthz` over the same endpoint (the daemon serves plain HTTP on both).
-pub async fn healthz(conn: &Conn) -> Result<serde_json::Value, String> {
+pub async fn healthz(target: &Target) -> Result<serde_json::Value, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
     let mut response = Vec::new();
     let failed = |e: std::io::Error| format!("cannot reach the daemon: {e}");
-    match endpoint(conn) {
+    match endpoint(target) {
         Endpoint::Url(url) => {
             let host = url.trim_start_matches("ws://").trim_start_matches("http://");
             let host = host.split('/').next().unwrap_or(host);
@@ -81,7 +81,7 @@ pub async fn healthz(conn: &Conn) -> Result<serde_json::Value, String> {
 }
 
 /// An authenticated, handshaken connection, or why not.
-pub async fn connect(conn: &Conn) -> Result<Client, String> {
-    let token = token(conn)?;
-    builder(conn).token(token).connect().await.map_err(|e| e.to_string())
+pub async fn connect(target: &Target) -> Result<Client, String> {
+    let token = token(target)?;
+    builder(target).token(token).connect().await.map_err(|e| e.to_string())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::cli::{Conn, HookArgs};
+use crate::cli::HookArgs;
 
 const BLOCK: u8 = 2;
 
@@ -47,14 +47,7 @@ async fn forward(args: &HookArgs, mut payload: Value) -> Result<Value, String> {
         payload["wait_ms"] = args.wait_ms.into();
     }
     // --url, --socket, $TETHER_URL (set for managed sessions), the local socket, the default port.
-    let conn = Conn {
-        url: args.url.clone(),
-        socket: args.socket.clone(),
-        data_dir: args.data_dir.clone(),
-        token_file: args.token_file.clone(),
-        json: false,
-    };
-    let client = crate::connect::connect(&conn).await?;
+    let client = crate::connect::connect(&args.target).await?;
     let result = client.call_raw("hooks.ingest", payload).await.map_err(|e| e.to_string())?;
     client.close();
     Ok(result)

@@ -16,7 +16,8 @@ pub fn run(command: JournalCommand) -> Outcome {
 }
 
 fn inspect(conn: &Conn) -> Result<tether_store::Inspection, Failure> {
-    let dir = crate::connect::data_dir(conn).ok_or(Failure::Usage("no data directory: pass --data-dir".into()))?;
+    let dir =
+        crate::connect::data_dir(&conn.target).ok_or(Failure::Usage("no data directory: pass --data-dir".into()))?;
     let journal = dir.join("journal");
     if !journal.is_dir() {
         return Err(Failure::Usage(format!("{} holds no journal", dir.display())));

@@ -87,7 +87,7 @@ fn fail(failure: Failure) -> ExitCode {
 }
 
 async fn client(conn: &Conn) -> Result<Client, Failure> {
-    connect::connect(conn).await.map_err(Failure::Usage)
+    connect::connect(&conn.target).await.map_err(Failure::Usage)
 }
 
 /// `GET /healthz` on the same transport the commands use (the daemon serves plain
@@ -96,7 +96,7 @@ async fn status(conn: &Conn) -> Outcome {
     let client = client(conn).await?;
     let version = client.handshake().map(|h| h.server_version.clone()).unwrap_or_default();
     client.close();
-    let health = connect::healthz(conn).await.map_err(Failure::Usage)?;
+    let health = connect::healthz(&conn.target).await.map_err(Failure::Usage)?;
     let line = json!({
         "reachable": true,
         "version": version,
@@ -214,9 +214,9 @@ fn policy_check(file: &std::path::Path) -> Outcome {
 
 fn token(args: &TokenArgs) -> Outcome {
     if args.show {
-        println!("{}", connect::token(&args.conn).map_err(Failure::Usage)?);
+        println!("{}", connect::token(&args.conn.target).map_err(Failure::Usage)?);
     } else {
-        let path = connect::token_path(&args.conn).ok_or(Failure::Usage("no data directory".into()))?;
+        let path = connect::token_path(&args.conn.target).ok_or(Failure::Usage("no data directory".into()))?;
         println!("{}", path.display());
     }
     Ok(())
