@@ -34,6 +34,15 @@ pub enum Command {
     /// The hooks policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The newest entries of the hook audit log.
+    Audit {
+        #[arg(long)]
+        session: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Read the journal offline, without the daemon (safe beside a running one).
     #[command(subcommand)]
     Journal(JournalCommand),

@@ -187,6 +187,13 @@ async fn an_approval_is_answered_from_the_command_line_and_the_waiting_hook_gets
     }
     let again = tether(&daemon, &["approvals", "approve", "01ARZ3NDEKTSV4RRFFQ69G5FAV"]);
     assert_eq!(again.status.code(), Some(1));
+
+    // Both decisions are in the audit log, readable over RPC by the operator.
+    let audit = json_lines(&tether(&daemon, &["audit", "--json", "--session", "s"]));
+    let decisions: Vec<&str> = audit.iter().map(|e| e["decision"].as_str().unwrap()).collect();
+    assert_eq!(decisions, ["allow", "deny"], "{audit:?}");
+    let table = stdout(&tether(&daemon, &["audit"]));
+    assert!(table.starts_with("TIME") && table.contains("WebFetch"), "{table}");
 }
 
 #[tokio::test]

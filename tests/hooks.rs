@@ -243,7 +243,7 @@ async fn breakers_open_half_open_and_close_on_a_controlled_clock() {
     let delegate = json!({"session_id": "s", "agent": "sub-1", "task": "retry the build", "tier": "haiku"});
     let refused = client.call_raw("agents.delegate", delegate.clone()).await.unwrap_err();
     assert_eq!(refused.code(), Some(-32003));
-    assert!(refused.to_string().contains("Open"), "the message names the state: {refused}");
+    assert!(refused.to_string().contains("is open"), "the message names the state: {refused}");
 
     clock.advance(Duration::from_secs(30));
     assert_eq!(client.call_raw("breakers.status", json!({"agent": "sub-1"})).await.unwrap()[0]["state"], "half_open");

@@ -89,7 +89,7 @@ async fn send_stop_and_resume() {
     assert_eq!(stopped["state"], "stopped", "{stopped}");
     assert_eq!(stopped["stop_cause"], "requested");
     let refused = operator.call_raw("sessions.send", json!({"session_id": id, "text": "x"})).await.unwrap_err();
-    assert!(refused.to_string().contains("Stopped"), "{refused}");
+    assert!(refused.to_string().contains("is stopped"), "{refused}");
 
     let resumed = operator.call_raw("sessions.resume", json!({"session_id": id})).await.unwrap();
     assert_eq!(resumed["state"], "active");
@@ -283,7 +283,7 @@ async fn sending_to_an_exited_session_is_a_clear_error() {
     wait_for_state(&operator, id, "exited").await;
     let err = operator.call_raw("sessions.send", json!({"session_id": id, "text": "hi"})).await.unwrap_err();
     assert_eq!(err.code(), Some(-32602));
-    assert!(err.to_string().contains("Exited") && err.to_string().contains("cannot send"), "{err}");
+    assert!(err.to_string().contains("is exited") && err.to_string().contains("cannot send"), "{err}");
 }
 
 #[tokio::test]

@@ -124,6 +124,17 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl std::fmt::Display for BreakerState {
+    /// The wire name, for messages meant for people.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct BreakersParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,3 +205,14 @@ crate::method!(ApprovalsResolve, "approvals.resolve", ResolveParams => Approval,
 crate::method!(BreakersStatus, "breakers.status", BreakersParams => Vec<BreakerStatus>, "Circuit breakers per agent.");
 crate::method!(Delegate, "agents.delegate", DelegateParams => DelegateResult, "Record a delegation to an agent; refused while its breaker is open.");
 crate::method!(MemoryReport, "memory.report", MemoryParams => MemoryResult, "Report a session's context use; answers its memory pressure.");
+crate::method!(AuditRecent, "audit.recent", AuditParams => Vec<Value>, "The newest audit log entries, oldest first (operator only).");
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AuditParams {
+    /// At most 1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only entries accounted to this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}

@@ -56,6 +56,20 @@ pub enum SessionState {
     Removed,
 }
 
+impl std::fmt::Display for SessionState {
+    /// The wire name, for messages meant for people.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionState::Provisioning => "provisioning",
+            SessionState::Active => "active",
+            SessionState::Exited => "exited",
+            SessionState::Stopped => "stopped",
+            SessionState::Errored => "errored",
+            SessionState::Removed => "removed",
+        })
+    }
+}
+
 /// Why a session is no longer running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -61,6 +61,7 @@ pub fn run(command: Command) -> ExitCode {
                 Ok(())
             }
             Command::Journal(command) => journal::run(command),
+            Command::Audit { session, limit, conn } => audit(&conn, session, limit).await,
             Command::Token(args) => token(&args),
             Command::Serve(_) | Command::Hook(_) | Command::Completions { .. } => {
                 unreachable!("handled by main")
@@ -198,6 +199,18 @@ async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>) 
     print::one(conn, &approval, |a| {
         format!("{} {}", a["approval_id"].as_str().unwrap_or_default(), print::text(&a["state"]))
     });
+    Ok(())
+}
+
+async fn audit(conn: &Conn, session: Option<String>, limit: usize) -> Outcome {
+    let client = client(conn).await?;
+    let entries =
+        client.call_raw("audit.recent", json!({"session_id": session, "limit": limit.clamp(1, 1000)})).await?;
+    let mut table = Table::new(&["TIME", "SESSION", "AGENT", "EVENT", "TOOL", "DECISION", "RULE"]);
+    for e in entries.as_array().into_iter().flatten() {
+        table.row(e, [&e["ts"], &e["session_id"], &e["agent_id"], &e["event"], &e["tool"], &e["decision"], &e["rule"]]);
+    }
+    table.print(conn);
     Ok(())
 }
 

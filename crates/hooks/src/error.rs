@@ -11,7 +11,7 @@ pub enum HooksError {
     Policy(String),
     #[error("params.approval_id: no pending approval {:?}", tether_core::excerpt(.0, 64))]
     UnknownApproval(String),
-    #[error("the circuit breaker for agent {agent:?} is {state:?}: delegation refused (retry in {retry_in_ms} ms)")]
+    #[error("the circuit breaker for agent {agent:?} is {state}: delegation refused (retry in {retry_in_ms} ms)")]
     BreakerOpen { agent: String, state: BreakerState, retry_in_ms: u64 },
     #[error("hooks storage: {0}")]
     Io(String),

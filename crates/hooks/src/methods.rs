@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use tether_core::RpcError;
 use tether_core::{Principal, Registry};
 use tether_proto::hooks::{
-    ApprovalsList, ApprovalsResolve, BreakersStatus, Delegate, Ingest, MemoryReport, PolicyGet, PolicyReload,
+    ApprovalsList, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport, PolicyGet,
+    PolicyReload,
 };
 
 use crate::Hooks;
@@ -36,6 +38,16 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
             Principal::Agent(_) => Vec::new(),
         })
     });
+    // The audit log holds every agent's decisions.
+    registry
+        .register_with::<AuditRecent, _, _, _>(&hooks, |h, _, p| async move {
+            let limit = p.limit.unwrap_or(100);
+            if !(1..=1000).contains(&limit) {
+                return Err(RpcError::InvalidParams(format!("params.limit: {limit} is outside 1..=1000")));
+            }
+            Ok(h.audit.recent(limit, p.session_id.as_deref())?)
+        })
+        .operator_only();
     registry.register_with::<Delegate, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.delegate(cx.principal(), p)?) });
     registry.register_with::<MemoryReport, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.memory(cx.principal(), p)?) });
 }

@@ -9,7 +9,7 @@ pub enum SessionsError {
     InvalidParams { field: &'static str, problem: String },
     #[error("params.session_id: no session {0:?}")]
     UnknownSession(String),
-    #[error("session {id} is {state:?}: cannot {action}")]
+    #[error("session {id} is {state}: cannot {action}")]
     WrongState { id: String, state: SessionState, action: &'static str },
     #[error("session {0}: its stdin is detached (the daemon restarted while it ran), so it cannot be written")]
     StdinDetached(String),
