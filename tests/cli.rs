@@ -145,6 +145,14 @@ async fn sessions_from_spawn_to_removal() {
     })
     .await;
     assert_eq!(stdout(&tether(&daemon, &["sessions", "logs", &id])), "hello from the session\ngot:ping\n");
+    let brief = json_lines(&tether(
+        &daemon,
+        &["sessions", "spawn", "--json", "--cwd", cwd_arg, "--", "sh", "-c", "echo one; sleep 0.3; echo two"],
+    ));
+    let brief = brief[0]["session_id"].as_str().unwrap().to_owned();
+    let followed = stdout(&tether(&daemon, &["sessions", "logs", &brief, "-f"]));
+    assert_eq!(followed, "one\ntwo\n", "-f prints as it comes and ends when the session does");
+
     let show = stdout(&tether(&daemon, &["sessions", "show", &id]));
     assert!(show.contains("greeter") && show.contains(cwd_arg), "{show}");
     assert!(stdout(&tether(&daemon, &["sessions", "stop", &id])).contains("stopped"));

@@ -412,3 +412,40 @@ async fn with_confinement_off_a_session_runs_with_the_daemons_rights() {
     assert_eq!(wait_for_state(&operator, &id, "exited").await["confined"], false);
     assert!(wait_for_output(&operator, &id, "end").await.contains("LEAKED"));
 }
+
+#[tokio::test]
+async fn output_is_followed_live_with_consecutive_offsets_until_the_session_stops() {
+    let sessions = tether_sessions::SessionsConfig { max_follows: 1, ..Default::default() };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let record = spawn(&operator, json!({"task": "echo", "command": reader(), "cwd": cwd.path()})).await;
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    let follow = operator.call_raw("sessions.follow", json!({"session_id": id, "since_offset": 0})).await.unwrap();
+    assert_eq!(follow["offset"], 0);
+    let other = spawn(&operator, json!({"task": "other", "command": reader(), "cwd": cwd.path()})).await;
+    let capped = operator.call_raw("sessions.follow", json!({"session_id": other["session_id"]})).await.unwrap_err();
+    assert_eq!(capped.code(), Some(-32002), "{capped}");
+
+    let mut text = String::new();
+    let mut next = 0;
+    for line in ["one", "two", "three"] {
+        operator.call_raw("sessions.send", json!({"session_id": id, "text": line})).await.unwrap();
+        while !text.ends_with(&format!("got:{line}\n")) {
+            let note = tokio::time::timeout(PATIENCE, operator.next_notification()).await.unwrap().unwrap();
+            assert_eq!(note.method, "sessions.output.event");
+            assert_eq!(note.params["offset"], next, "consecutive: no gap, no overlap");
+            let chunk = note.params["text"].as_str().unwrap();
+            next += chunk.len() as u64;
+            text.push_str(chunk);
+        }
+    }
+    assert_eq!(text, "got:one\ngot:two\ngot:three\n");
+    operator.call_raw("sessions.stop", json!({"session_id": id})).await.unwrap();
+    let end = tokio::time::timeout(PATIENCE, operator.next_notification()).await.unwrap().unwrap();
+    assert_eq!((end.method.as_str(), end.params["state"].as_str()), ("sessions.output.end", Some("stopped")));
+    // The stream ended, so its place is free again.
+    let again = operator.call_raw("sessions.follow", json!({"session_id": other["session_id"]})).await;
+    assert!(again.is_ok(), "{again:?}");
+    operator.call_raw("sessions.stop", json!({"session_id": other["session_id"]})).await.unwrap();
+}

@@ -176,6 +176,34 @@ crate::method!(List, "sessions.list", ListParams => Vec<SessionRecord>, "List se
 crate::method!(Get, "sessions.get", SessionRef => SessionRecord, "One session, with the runs its harness started.");
 crate::method!(Send, "sessions.send", SendParams => SendResult, "Write a line to a session's stdin.");
 crate::method!(Output, "sessions.output", OutputParams => OutputResult, "Read a session's output log.");
+crate::method!(Follow, "sessions.follow", FollowParams => FollowResult, "Stream a session's output as sessions.output.event until it stops (sessions.output.end).");
+crate::method!(Unfollow, "sessions.unfollow", SessionRef => UnfollowResult, "Stop streaming a session's output.");
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FollowParams {
+    pub session_id: String,
+    /// Stream from this byte offset of the log (default: its current end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FollowResult {
+    pub session_id: String,
+    /// The offset the first `sessions.output.event` starts at.
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UnfollowResult {
+    pub ok: bool,
+}
+
+/// Notification `sessions.output.event`: `{session_id, offset, text}`, consecutive offsets.
+pub const OUTPUT_EVENT: &str = "sessions.output.event";
+/// Notification `sessions.output.end`: `{session_id, state}`, after the last output of a session that stopped running.
+pub const OUTPUT_END: &str = "sessions.output.end";
+
 crate::method!(Stop, "sessions.stop", StopParams => SessionRecord, "SIGTERM the process group, SIGKILL after the grace; a deliberate stop.");
 crate::method!(Resume, "sessions.resume", SessionRef => SessionRecord, "Respawn a session in its workspace with its task.");
 crate::method!(Remove, "sessions.remove", RemoveParams => SessionRecord, "Forget a session; deletes its workspace only if the daemon owns it.");

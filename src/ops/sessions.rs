@@ -1,8 +1,7 @@
 //! `tether sessions …`.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
+use tether_proto::sessions;
 
 use super::print::{self, Table};
 use super::{Failure, Outcome, client};
@@ -86,34 +85,43 @@ fn describe(r: &Value) -> String {
     lines.join("\n")
 }
 
-/// The output so far; with `follow`, what is appended after, until the session
-/// is no longer active. (Polled by offset; a live output subscription is not in
-/// the protocol yet.)
+/// The output so far; with `follow`, what the process writes next, streamed by
+/// `sessions.follow` until it stops running.
 async fn logs(conn: &Conn, id: &str, follow: bool) -> Outcome {
-    use std::io::Write;
     let client = client(conn).await?;
-    let mut offset = 0u64;
-    loop {
-        let out = client.call_raw("sessions.output", json!({"session_id": id, "since_offset": offset})).await?;
-        let text = out["text"].as_str().unwrap_or_default();
-        if conn.json {
-            if !text.is_empty() {
-                println!("{}", json!({"offset": offset, "text": text}));
-            }
-        } else {
-            print!("{text}");
-            let _ = std::io::stdout().flush();
+    let out = client.call_raw("sessions.output", json!({"session_id": id, "since_offset": 0})).await?;
+    show(conn, 0, out["text"].as_str().unwrap_or_default());
+    if !follow {
+        return Ok(());
+    }
+    let params = json!({"session_id": id, "since_offset": out["next_offset"]});
+    client.call_raw("sessions.follow", params).await?;
+    while let Some(note) = client.next_notification().await {
+        if note.params["session_id"] != id {
+            continue;
         }
-        offset = out["next_offset"].as_u64().unwrap_or(offset);
-        if !follow {
-            return Ok(());
+        match note.method.as_str() {
+            sessions::OUTPUT_EVENT => show(
+                conn,
+                note.params["offset"].as_u64().unwrap_or(0),
+                note.params["text"].as_str().unwrap_or_default(),
+            ),
+            sessions::OUTPUT_END => return Ok(()),
+            _ => {}
         }
-        let record = client.call_raw("sessions.get", json!({"session_id": id})).await?;
-        if !matches!(record["state"].as_str(), Some("active" | "provisioning")) && text.is_empty() {
-            return Ok(());
-        }
-        if text.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+    }
+    Err(Failure::Usage("the daemon closed the connection".into()))
+}
+
+fn show(conn: &Conn, offset: u64, text: &str) {
+    use std::io::Write;
+    if text.is_empty() {
+        return;
+    }
+    if conn.json {
+        println!("{}", json!({"offset": offset, "text": text}));
+    } else {
+        print!("{text}");
+        let _ = std::io::stdout().flush();
     }
 }

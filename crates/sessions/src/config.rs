@@ -19,6 +19,8 @@ pub struct SessionsConfig {
     pub stop_grace_ms: u64,
     /// Most bytes one `sessions.output` call returns.
     pub max_output_bytes: usize,
+    /// Output streams (`sessions.follow`) one connection may hold.
+    pub max_follows: usize,
     /// Hide the daemon's data directory from session processes: `auto`, `required`, `off`.
     pub confine: Confine,
     pub claude_code: ClaudeCodeConfig,
@@ -34,6 +36,7 @@ impl Default for SessionsConfig {
             stop_grace_ms: 5_000,
             max_output_bytes: 1 << 20,
             confine: Confine::Auto,
+            max_follows: 16,
             claude_code: ClaudeCodeConfig::default(),
         }
     }

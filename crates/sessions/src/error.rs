@@ -17,6 +17,8 @@ pub enum SessionsError {
     Refused(String),
     #[error("session store: {0}")]
     Io(String),
+    #[error("{what} ({limit} = {value})")]
+    Limit { what: &'static str, limit: &'static str, value: usize },
 }
 
 impl From<std::io::Error> for SessionsError {
@@ -35,6 +37,7 @@ impl From<SessionsError> for RpcError {
             | SessionsError::StdinDetached(_) => RpcError::InvalidParams(message),
             SessionsError::Refused(_) => RpcError::Denied(message),
             SessionsError::Io(_) => RpcError::Internal(message),
+            SessionsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
         }
     }
 }

@@ -6,6 +6,7 @@ mod boot;
 mod config;
 mod confine;
 mod error;
+mod follow;
 mod manager;
 mod methods;
 mod output;

@@ -43,6 +43,13 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
         readable(&cx, &p.session_id)?;
         Ok(s.output(p).await?)
     });
+    registry.register_with::<sessions::Follow, _, _, _>(&sessions, |s, cx, p| async move {
+        readable(&cx, &p.session_id)?;
+        Ok(s.follow(&cx, p)?)
+    });
+    registry.register_with::<sessions::Unfollow, _, _, _>(&sessions, |s, cx, p| async move {
+        Ok(s.unfollow(cx.connection_id(), &p.session_id))
+    });
     registry
         .register_with::<sessions::Stop, _, _, _>(&sessions, |s, _, p| async move {
             Ok(s.stop(&p.session_id, p.grace_ms).await?)
@@ -59,4 +66,5 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
             Ok(s.remove(&p.session_id, p.delete_workspace).await?)
         })
         .operator_only();
+    registry.on_close(move |connection| sessions.connection_closed(connection));
 }
