@@ -119,7 +119,7 @@ struct DomainMetrics {
 }
 
 impl MetricsEndpoint for DomainMetrics {
-    fn render(&self, connections: Vec<(&'static str, usize)>) -> String {
+    fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String {
         self.metrics.render(&Snapshot {
             connections,
             runs: self.runs.status_counts(),

@@ -66,7 +66,11 @@ async fn metrics_are_prometheus_text_for_the_operator_and_move_with_the_work() {
         1.0,
         "client-made names stay out of labels"
     );
-    assert_eq!(count(&after, "tether_connections{state=\"authenticated\"}"), 1.0);
+    assert_eq!(count(&after, "tether_connections{state=\"authenticated\",transport=\"tcp\"}"), 1.0);
+    let unix = tether_client::Client::builder_unix(&server.socket).token(&server.token).connect().await.unwrap();
+    let with_unix = scrape(&server).await;
+    assert_eq!(count(&with_unix, "tether_connections{state=\"authenticated\",transport=\"unix\"}"), 1.0);
+    drop(unix);
     assert!(after.contains_key("tether_callbacks_pending") && after.contains_key("tether_events_dropped_total"));
 
     let foreign = format!(

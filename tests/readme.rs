@@ -34,7 +34,10 @@ fn path_with_tether() -> String {
 fn the_python_snippet_runs_as_written_with_a_non_default_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::spawn(dir.path(), &[]);
-    let python = std::env::var("TETHER_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    // scripts/test sets this up; after it ran once, `cargo nextest run` finds the venv too.
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let default = if std::path::Path::new(venv).exists() { venv } else { "python3" };
+    let python = std::env::var("TETHER_TEST_PYTHON").unwrap_or_else(|_| default.into());
     let output = Command::new(&python)
         .arg("-c")
         .arg(block("## A first session by hand", "python"))

@@ -449,3 +449,21 @@ async fn output_is_followed_live_with_consecutive_offsets_until_the_session_stop
     assert!(again.is_ok(), "{again:?}");
     operator.call_raw("sessions.stop", json!({"session_id": other["session_id"]})).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_relative_program_runs_from_the_session_directory_and_a_relative_cwd_is_refused() {
+    let server = TestServer::start().await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let script = cwd.path().join("hello.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hello from $(basename \"$PWD\")\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let record = spawn(&operator, json!({"task": "t", "command": ["./hello.sh"], "cwd": cwd.path()})).await;
+    assert_eq!(record["argv"][0], script.to_str().unwrap(), "stored absolute");
+    let id = record["session_id"].as_str().unwrap();
+    assert_eq!(wait_for_state(&operator, id, "exited").await["exit_code"], 0);
+    let relative = json!({"task": "t", "command": ["true"], "cwd": "some/dir"});
+    let refused = operator.call_raw("sessions.spawn", relative).await.unwrap_err();
+    assert_eq!(refused.code(), Some(-32602));
+    assert!(refused.to_string().contains("relative"), "{refused}");
+}

@@ -32,6 +32,12 @@ struct State {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Connection {
+    state: &'static str,
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Decision {
     event: String,
     decision: String,
@@ -40,8 +46,9 @@ struct Decision {
 /// What the domains report at scrape time.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// (pool, count): `authenticated`, `unauthenticated`, `pending` (still sending their HTTP head).
-    pub connections: Vec<(&'static str, usize)>,
+    /// (state, transport, count): `authenticated`/`unauthenticated` on `tcp`/`unix`,
+    /// and `pending` (still sending their HTTP head) on `any`.
+    pub connections: Vec<(&'static str, &'static str, usize)>,
     pub runs: Vec<(String, usize)>,
     pub sessions: Vec<(String, usize)>,
     pub callbacks_pending: u64,
@@ -56,7 +63,7 @@ pub struct Metrics {
     durations: Family<Method, Histogram>,
     fsync: Histogram,
     batch: Histogram,
-    connections: Family<State, Gauge>,
+    connections: Family<Connection, Gauge>,
     runs: Family<State, Gauge>,
     sessions: Family<State, Gauge>,
     callbacks: Gauge,
@@ -84,8 +91,8 @@ impl Metrics {
         registry.register("journal_fsync_seconds", "fdatasync of one journal group commit", fsync.clone());
         let batch = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         registry.register("journal_batch_records", "Records made durable by one group commit", batch.clone());
-        let connections = Family::<State, Gauge>::default();
-        registry.register("connections", "Open connections, by pool", connections.clone());
+        let connections = Family::<Connection, Gauge>::default();
+        registry.register("connections", "Open connections, by state and transport", connections.clone());
         let runs = Family::<State, Gauge>::default();
         registry.register("runs", "Runs in the index, by status", runs.clone());
         let sessions = Family::<State, Gauge>::default();
@@ -114,8 +121,8 @@ impl Metrics {
 
     /// The text exposition, with the domains' figures as of now.
     pub fn render(&self, snapshot: &Snapshot) -> String {
-        for (pool, count) in &snapshot.connections {
-            self.connections.get_or_create(&State { state: (*pool).to_owned() }).set(*count as i64);
+        for &(state, transport, count) in &snapshot.connections {
+            self.connections.get_or_create(&Connection { state, transport }).set(count as i64);
         }
         set_all(&self.runs, &snapshot.runs);
         set_all(&self.sessions, &snapshot.sessions);
@@ -167,7 +174,7 @@ mod tests {
         metrics.request("server.ping", 0, Duration::from_micros(80));
         metrics.request("runs.start", -32602, Duration::from_millis(2));
         let snapshot = Snapshot {
-            connections: vec![("authenticated", 3)],
+            connections: vec![("authenticated", "tcp", 3)],
             runs: vec![("completed".into(), 2)],
             events_dropped: 5,
             hook_decisions: vec![(("PreToolUse".into(), "deny".into()), 4)],
@@ -177,7 +184,7 @@ mod tests {
         for line in [
             "tether_requests_total{method=\"server.ping\",outcome=\"ok\"} 1",
             "tether_requests_total{method=\"runs.start\",outcome=\"-32602\"} 1",
-            "tether_connections{state=\"authenticated\"} 3",
+            "tether_connections{state=\"authenticated\",transport=\"tcp\"} 3",
             "tether_runs{state=\"completed\"} 2",
             "tether_events_dropped_total 5",
             "tether_hook_decisions_total{event=\"PreToolUse\",decision=\"deny\"} 4",

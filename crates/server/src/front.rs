@@ -57,7 +57,7 @@ where
             return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
-    let gate = match admit(&shared, principal.is_some()) {
+    let gate = match admit(&shared, principal.is_some(), transport) {
         Ok(gate) => gate,
         Err(full) => {
             let hint = if Arc::ptr_eq(full, &shared.unauthenticated) {
@@ -93,15 +93,15 @@ where
 /// A place for a new WebSocket: among the authenticated connections when it is
 /// already authenticated (bearer header, or auth off), else among those waiting
 /// for `session.auth`, metered until then. `Err` names the pool that is full.
-fn admit(shared: &Shared, authenticated: bool) -> Result<Arc<Gate>, &Arc<Pool>> {
-    let connections = shared.connections.clone();
+fn admit(shared: &Shared, authenticated: bool, transport: Transport) -> Result<Arc<Gate>, &Arc<Pool>> {
+    let (connections, census, tcp) = (shared.connections.clone(), shared.census.clone(), transport == Transport::Tcp);
     if authenticated || shared.config.authenticator.is_none() {
         let slot = shared.connections.try_acquire().ok_or(&shared.connections)?;
-        return Ok(Gate::open(slot, connections));
+        return Ok(Gate::open(slot, connections, census, tcp));
     }
     let budget = shared.config.connection.limits.max_preauth_bytes + FRAMING_SLACK;
     let slot = shared.unauthenticated.try_acquire().ok_or(&shared.unauthenticated)?;
-    Ok(Gate::closed(slot, connections, budget))
+    Ok(Gate::closed(slot, connections, budget, census, tcp))
 }
 
 fn ws_config(shared: &Shared) -> WebSocketConfig {
@@ -265,11 +265,8 @@ async fn plain_http<S: AsyncWrite + Unpin>(
                     Err((status, why)) => return http::respond_text(stream, status, &format!("{why}\n")).await,
                 }
             }
-            let connections = vec![
-                ("authenticated", shared.connections.count()),
-                ("unauthenticated", shared.unauthenticated.count()),
-                ("pending", shared.pending.count()),
-            ];
+            let mut connections = shared.census.counts();
+            connections.push(("pending", "any", shared.pending.count()));
             let text = shared.config.metrics.as_ref().expect("checked above").render(connections);
             http::respond(stream, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
         }

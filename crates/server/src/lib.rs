@@ -26,8 +26,9 @@ pub trait HookEndpoint: Send + Sync + 'static {
 
 /// Renders `GET /metrics` (Prometheus text), given the server's own connection counts.
 pub trait MetricsEndpoint: Send + Sync + 'static {
-    /// `connections`: (pool, count) for `authenticated`, `unauthenticated`, `pending`.
-    fn render(&self, connections: Vec<(&'static str, usize)>) -> String;
+    /// `connections`: (state, transport, count): `authenticated` and `unauthenticated`
+    /// WebSockets on `tcp` and `unix`, and sockets still sending their head (`pending`, `any`).
+    fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String;
 }
 
 /// What `/healthz` reports beyond "the daemon answers": each domain's problems.

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) unauthenticated: Arc<Pool>,
     /// Authenticated WebSockets.
     pub(crate) connections: Arc<Pool>,
+    /// Open WebSockets by transport and state (for metrics).
+    pub(crate) census: Arc<crate::pools::Census>,
 }
 
 impl Shared {
@@ -88,6 +90,7 @@ impl Server {
             pending: Pool::new(limits.max_pending_upgrades, "limits.max_pending_upgrades"),
             unauthenticated: Pool::new(limits.max_unauthenticated, "limits.max_unauthenticated"),
             connections: Pool::new(limits.max_connections, "limits.max_connections"),
+            census: Arc::default(),
             connection_config: Arc::new(config.connection.clone()),
             config,
             registry: Arc::new(registry),

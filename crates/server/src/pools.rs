@@ -69,6 +69,27 @@ impl Drop for Slot {
     }
 }
 
+/// Open WebSockets by transport and whether they have authenticated (for metrics).
+#[derive(Default)]
+pub(crate) struct Census([AtomicUsize; 4]);
+
+impl Census {
+    fn slot(&self, tcp: bool, authenticated: bool) -> &AtomicUsize {
+        &self.0[usize::from(tcp) * 2 + usize::from(authenticated)]
+    }
+
+    /// (state, transport, count) for every combination.
+    pub(crate) fn counts(&self) -> Vec<(&'static str, &'static str, usize)> {
+        let mut out = Vec::new();
+        for (tcp, transport) in [(true, "tcp"), (false, "unix")] {
+            for (authenticated, state) in [(true, "authenticated"), (false, "unauthenticated")] {
+                out.push((state, transport, self.slot(tcp, authenticated).load(Ordering::Relaxed)));
+            }
+        }
+        out
+    }
+}
+
 /// One WebSocket's place: in the unauthenticated pool until it authenticates,
 /// then in the authenticated one; and how many bytes it has read meanwhile.
 pub(crate) struct Gate {
@@ -78,18 +99,38 @@ pub(crate) struct Gate {
     read: AtomicUsize,
     /// Bytes (frames included) an unauthenticated peer may send.
     budget: usize,
+    census: Arc<Census>,
+    tcp: bool,
 }
 
 impl Gate {
     /// A connection already authenticated (bearer header, or no auth): its slot is
     /// in `connections` and nothing is metered.
-    pub(crate) fn open(slot: Slot, connections: Arc<Pool>) -> Arc<Gate> {
-        Arc::new(Gate { slot: Mutex::new(slot), connections, open: AtomicBool::new(true), read: 0.into(), budget: 0 })
+    pub(crate) fn open(slot: Slot, connections: Arc<Pool>, census: Arc<Census>, tcp: bool) -> Arc<Gate> {
+        Gate::new(slot, connections, true, 0, census, tcp)
     }
 
     /// A connection that must still authenticate, holding an unauthenticated slot.
-    pub(crate) fn closed(slot: Slot, connections: Arc<Pool>, budget: usize) -> Arc<Gate> {
-        Arc::new(Gate { slot: Mutex::new(slot), connections, open: AtomicBool::new(false), read: 0.into(), budget })
+    pub(crate) fn closed(
+        slot: Slot,
+        connections: Arc<Pool>,
+        budget: usize,
+        census: Arc<Census>,
+        tcp: bool,
+    ) -> Arc<Gate> {
+        Gate::new(slot, connections, false, budget, census, tcp)
+    }
+
+    fn new(slot: Slot, connections: Arc<Pool>, open: bool, budget: usize, census: Arc<Census>, tcp: bool) -> Arc<Gate> {
+        census.slot(tcp, open).fetch_add(1, Ordering::Relaxed);
+        let open = AtomicBool::new(open);
+        Arc::new(Gate { slot: Mutex::new(slot), connections, open, read: 0.into(), budget, census, tcp })
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.census.slot(self.tcp, *self.open.get_mut()).fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -105,6 +146,8 @@ impl Admission for Gate {
         // The unauthenticated place is given back as the authenticated one is taken.
         *self.slot.lock() = slot;
         self.open.store(true, Ordering::Release);
+        self.census.slot(self.tcp, false).fetch_sub(1, Ordering::Relaxed);
+        self.census.slot(self.tcp, true).fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -178,12 +221,18 @@ mod tests {
     fn admission_moves_a_connection_between_pools() {
         let unauthenticated = Pool::new(1, "limits.max_unauthenticated");
         let connections = Pool::new(1, "limits.max_connections");
-        let gate = Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10);
+        let census = Arc::new(Census::default());
+        let gate = Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10, census.clone(), true);
+        assert_eq!(census.counts()[1], ("unauthenticated", "tcp", 1));
         gate.admit().unwrap();
         assert_eq!((unauthenticated.count(), connections.count()), (0, 1));
-        let second = Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10);
+        assert_eq!(census.counts()[..2], [("authenticated", "tcp", 1), ("unauthenticated", "tcp", 0)]);
+        let second =
+            Gate::closed(unauthenticated.try_acquire().unwrap(), connections.clone(), 10, census.clone(), true);
         let refused = second.admit().unwrap_err();
         assert!(refused.to_string().contains("limits.max_connections"), "{refused}");
         assert_eq!(unauthenticated.count(), 1, "a refused connection keeps its place until it closes");
+        drop((gate, second));
+        assert_eq!(census.counts()[..2], [("authenticated", "tcp", 0), ("unauthenticated", "tcp", 0)]);
     }
 }

@@ -132,6 +132,10 @@ impl Sessions {
             (Some(_), Some(_)) => return Err(invalid("cwd", "give cwd or repo, not both")),
             (Some(dir), None) => {
                 let path = PathBuf::from(dir);
+                if path.is_relative() {
+                    // Relative to what? The daemon's working directory is not the caller's.
+                    return Err(invalid("cwd", format!("{dir} is relative: give an absolute path")));
+                }
                 if !path.is_dir() {
                     return Err(invalid("cwd", format!("{dir} is not an existing directory")));
                 }
@@ -148,6 +152,13 @@ impl Sessions {
             }
             (None, None) => return Err(invalid("cwd", "give cwd (an existing directory) or repo")),
         };
+        // A relative program path (`./run.sh`) means the one in the session's directory; stored absolute.
+        let mut argv = argv;
+        if argv[0].contains('/') && std::path::Path::new(&argv[0]).is_relative() {
+            let joined = cwd.join(&argv[0]);
+            let clean: PathBuf = joined.components().filter(|c| *c != std::path::Component::CurDir).collect();
+            argv[0] = clean.to_string_lossy().into_owned();
+        }
         let name = params.name.clone().unwrap_or_else(|| format!("session-{}", id[16..].to_lowercase()));
         let now = tether_core::stamp::now();
         let record = SessionRecord {
