@@ -22,7 +22,14 @@ fn inspect(conn: &Conn) -> Result<tether_store::Inspection, Failure> {
     if !journal.is_dir() {
         return Err(Failure::Usage(format!("{} holds no journal", dir.display())));
     }
-    tether_store::Inspection::open(&journal).map_err(|e| Failure::Usage(e.to_string()))
+    // A progress line for people watching a long scan; nothing when stderr is a file or a pipe.
+    let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |done: usize, total: usize| {
+        if watched && total > 1 {
+            eprint!("\rscanning segment {done}/{total}{}", if done == total { "\n" } else { "" });
+        }
+    };
+    tether_store::Inspection::open_with_progress(&journal, &mut progress).map_err(|e| Failure::Usage(e.to_string()))
 }
 
 fn verify(conn: &Conn) -> Outcome {

@@ -163,7 +163,7 @@ impl Journal {
         segment::remove_leftovers(dir)?;
         let mut numbers = segment::list(dir)?;
         let max_body = options.max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body, Some(fsync.as_ref()))?;
+        let scan = recover::scan(dir, &numbers, max_body, Some(fsync.as_ref()), &mut |_, _| {})?;
         if !scan.recovered.damage.is_empty() && !options.accept_damage {
             return Err(StoreError::Damaged(scan.recovered.damage));
         }
@@ -324,9 +324,15 @@ pub struct Inspection {
 
 impl Inspection {
     pub fn open(dir: &Path) -> Result<Inspection, StoreError> {
+        Inspection::open_with_progress(dir, &mut |_, _| {})
+    }
+
+    /// Like [`Inspection::open`], telling `progress` (segments done, segments in all) as it goes.
+    pub fn open_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<Inspection, StoreError> {
         let numbers = segment::list(dir)?;
         let max_body = JournalOptions::default().max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body, None)?;
+        let scan = recover::scan(dir, &numbers, max_body, None, progress)?;
+        progress(numbers.len(), numbers.len());
         let mut bytes = 0;
         for &number in &numbers {
             bytes += std::fs::metadata(segment::path(dir, number))?.len();

@@ -30,7 +30,13 @@ pub(crate) struct Scan {
 /// Scans the segments. With `repair`, a torn tail is truncated and a torn header
 /// completed (crash recovery); without, nothing is changed (an offline reader, maybe
 /// beside a running daemon whose write is in flight).
-pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, repair: Option<&dyn Fsync>) -> io::Result<Scan> {
+pub(crate) fn scan(
+    dir: &Path,
+    numbers: &[u32],
+    max_body: usize,
+    repair: Option<&dyn Fsync>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> io::Result<Scan> {
     let mut runs: HashMap<Ulid, RunLocs> = HashMap::new();
     let mut summaries: HashMap<Ulid, RecoveredRun> = HashMap::new();
     let mut report = Recovered::default();
@@ -49,6 +55,7 @@ pub(crate) fn scan(dir: &Path, numbers: &[u32], max_body: usize, repair: Option<
         }
     }
     for (i, &number) in numbers.iter().enumerate() {
+        progress(i, numbers.len());
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
         let buf = fs::read(&path)?;

@@ -221,3 +221,24 @@ async fn segments_written_before_headers_still_open() {
     journal.append(&[record(run, 2, Kind::Ended)]).await.unwrap();
     assert_eq!(journal.read(run, 0..9).unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn an_offline_inspection_changes_nothing_and_reports_its_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = populate(dir.path()).await;
+    let last = (1..100).take_while(|n| segment(dir.path(), *n).exists()).last().unwrap();
+    // A write in flight (or torn) at the end of the newest segment.
+    let mut file = fs::OpenOptions::new().append(true).open(segment(dir.path(), last)).unwrap();
+    std::io::Write::write_all(&mut file, &[1, 2, 3]).unwrap();
+    let before = fs::read(segment(dir.path(), last)).unwrap();
+
+    let mut seen = Vec::new();
+    let inspection =
+        tether_store::Inspection::open_with_progress(dir.path(), &mut |done, total| seen.push((done, total))).unwrap();
+    assert_eq!(fs::read(segment(dir.path(), last)).unwrap(), before, "nothing truncated");
+    assert_eq!(inspection.recovered.truncated_bytes, 3, "the torn tail is reported");
+    assert_eq!(inspection.recovered.runs.len(), runs.len());
+    assert_eq!(inspection.records(runs[0]).unwrap().len(), 6);
+    let total = last as usize;
+    assert_eq!(seen, (0..=total).map(|done| (done, total)).collect::<Vec<_>>());
+}
