@@ -17,8 +17,18 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Request {
     method: &'static str,
-    /// `ok`, or the JSON-RPC error code.
-    outcome: String,
+    outcome: Outcome,
+}
+
+/// `ok`, or the JSON-RPC error code: a label built without allocating, per request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct Outcome(i32);
+
+impl prometheus_client::encoding::EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        if self.0 == 0 { encoder.write_str("ok") } else { write!(encoder, "{}", self.0) }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -150,8 +160,7 @@ fn set_all(family: &Family<State, Gauge>, values: &[(String, usize)]) {
 
 impl tether_core::Observer for Metrics {
     fn request(&self, method: &'static str, code: i32, elapsed: Duration) {
-        let outcome = if code == 0 { "ok".to_owned() } else { code.to_string() };
-        self.requests.get_or_create(&Request { method, outcome }).inc();
+        self.requests.get_or_create(&Request { method, outcome: Outcome(code) }).inc();
         self.durations.get_or_create(&Method { method }).observe(elapsed.as_secs_f64());
     }
 }
