@@ -181,3 +181,62 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     let recent = client.call_raw("events.recent", json!({"families": ["hooks.event"], "limit": 1})).await.unwrap();
     assert_eq!(recent[0]["agent_id"], format!("session:{id}"), "the hook arrived as the session");
 }
+
+/// The real daemon as an unprivileged user (dropping root with `setpriv` when the
+/// tests run as root): its sessions are confined through a user namespace.
+#[tokio::test]
+async fn an_unprivileged_daemon_confines_its_sessions_through_a_user_namespace() {
+    const NOBODY: u32 = 65534;
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (data, work) = (dir.path().join("data"), dir.path().join("work"));
+    std::fs::create_dir(&work).unwrap();
+    let binary = dir.path().join("tether");
+    std::fs::copy(env!("CARGO_BIN_EXE_tether"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = if root {
+        for path in [dir.path(), &work] {
+            std::os::unix::fs::chown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&binary);
+        command
+    } else {
+        Command::new(&binary)
+    };
+    let mut child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("HOME", dir.path())
+        .env_remove("TETHER_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let url = line.trim().strip_prefix("tether listening on ").expect("a readiness line").to_owned();
+    let token = std::fs::read_to_string(data.join("auth-token")).unwrap();
+    std::fs::write(data.join("probe"), "secret").unwrap();
+    let client = Client::builder(&url).token(token.trim()).connect().await.unwrap();
+    let probe =
+        format!("id -u; cat '{}/probe' 2>/dev/null || echo hidden; echo x > mine && echo wrote", data.display());
+    let spawned = client
+        .call_raw("sessions.spawn", json!({"task": "probe", "command": ["sh", "-c", probe], "cwd": work}))
+        .await
+        .unwrap();
+    let id = spawned["session_id"].as_str().unwrap().to_owned();
+    wait_until("the probe exits", async || record(&client, &id).await["state"] == "exited").await;
+    let done = record(&client, &id).await;
+    let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(done["confined"], true, "{done}");
+    let text = out["text"].as_str().unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    if root {
+        assert_eq!(lines[0], NOBODY.to_string(), "the session runs as the daemon's user: {text}");
+    }
+    assert_eq!(lines[1..], ["hidden", "wrote"], "{text}");
+}

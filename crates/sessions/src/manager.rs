@@ -98,7 +98,7 @@ impl Sessions {
         self.store.save(&stored)?;
         let record = &stored.record;
         if record.state != before {
-            tracing::info!(session = %record.session_id, name = %record.name, from = ?before, to = ?record.state, "session transition");
+            tracing::info!(session = %record.session_id, name = %record.name, from = %before, to = %record.state, "session transition");
             let scope = Scope {
                 session_id: Some(record.session_id.clone()),
                 run_id: None,
