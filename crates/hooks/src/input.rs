@@ -15,7 +15,6 @@ pub(crate) struct HookInput {
     /// The subagent that fired it, when the payload names one (`agent_id`, `agent_type`).
     pub(crate) subagent: Option<String>,
     pub(crate) tool: Option<String>,
-    pub(crate) tool_input: Value,
     pub(crate) payload: Map<String, Value>,
 }
 
@@ -58,10 +57,14 @@ impl HookInput {
         Ok(HookInput {
             subagent: text("agent_id").or_else(|| text("agent_type")),
             tool: text("tool_name"),
-            tool_input: payload.get("tool_input").cloned().unwrap_or(Value::Null),
             claude_session_id: session_id,
             event,
             payload,
         })
+    }
+
+    /// The payload's `tool_input` (read in place: it can be megabytes).
+    pub(crate) fn tool_input(&self) -> &Value {
+        self.payload.get("tool_input").unwrap_or(&Value::Null)
     }
 }

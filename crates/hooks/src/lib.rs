@@ -133,7 +133,7 @@ impl Hooks {
 
         let mut approval_id = None;
         if decision == Decision::Ask {
-            let mut input = hook.tool_input.clone();
+            let mut input = hook.tool_input().clone();
             tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
             let approval = self.approvals.create(
                 account.session_id.clone(),
@@ -212,7 +212,7 @@ impl Hooks {
                 return (Decision::Deny, Some(reason), Some("rate_limit".into()));
             }
         }
-        match active.policy.decide(&hook.event, hook.tool.as_deref(), &hook.tool_input) {
+        match active.policy.decide(&hook.event, hook.tool.as_deref(), hook.tool_input()) {
             Some(verdict) => (verdict.decision, verdict.reason, verdict.rule),
             None if claude::PERMISSION_EVENTS.contains(&hook.event.as_str())
                 && self.config.default_decision != Decision::None =>

@@ -165,9 +165,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let gate = &self.gate;
         if matches!(polled, Poll::Ready(Ok(()))) && !gate.open.load(Ordering::Acquire) {
-            let read =
-                gate.read.fetch_add(buf.filled().len() - before, Ordering::Relaxed) + buf.filled().len() - before;
-            if read > gate.budget {
+            let n = buf.filled().len() - before;
+            if gate.read.fetch_add(n, Ordering::Relaxed) + n > gate.budget {
                 let why = format!("more than {} bytes before authentication (limits.max_preauth_bytes)", gate.budget);
                 return Poll::Ready(Err(io::Error::other(TransportLimit(why))));
             }
