@@ -51,6 +51,7 @@ impl Runs {
         if keep == 0 && days == 0 {
             return;
         }
+        let _one_pass = self.retaining.lock().await;
         let evicted: Vec<(Ulid, String)> = {
             let index = self.index.lock();
             let agents = agents.unwrap_or_else(|| index.by_agent.keys().cloned().collect());

@@ -27,6 +27,9 @@ pub struct Runs {
     pub(crate) connections: Connections,
     pub(crate) events: Arc<EventBus>,
     pub(crate) outcomes: std::sync::OnceLock<ActionOutcomes>,
+    /// One retention pass at a time: two would pick the same runs and journal their
+    /// tombstones twice. Held across the pass's journal writes; never on a request's path.
+    pub(crate) retaining: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -113,6 +116,7 @@ impl Runs {
             connections: Connections::default(),
             events,
             outcomes: std::sync::OnceLock::new(),
+            retaining: tokio::sync::Mutex::new(()),
         });
         runs.end_all_incomplete(&orphans).await?;
         if !orphans.is_empty() {
