@@ -48,6 +48,8 @@ pub enum Command {
     Journal(JournalCommand),
     /// Print the path of the operator token file (`--show` prints the token itself).
     Token(TokenArgs),
+    /// Print the OpenRPC document (`rpc.discover`) of this build, without a daemon.
+    Openrpc,
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

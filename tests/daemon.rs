@@ -170,6 +170,33 @@ async fn discovery_lists_every_registered_method_with_resolvable_schemas() {
     }
 }
 
+#[tokio::test]
+async fn tether_openrpc_prints_offline_what_rpc_discover_answers_with_the_server_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let live = client.call_raw("rpc.discover", json!({})).await.unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tether")).arg("openrpc").env_remove("TETHER_HOME").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let offline: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(offline, live, "the printed document is the daemon's own");
+    let messages: Vec<(&str, &str)> = live["x-server-messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["x-kind"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("tools.execute", "request"),
+        ("tools.cancel", "notification"),
+        ("runs.trace.event", "notification"),
+        ("events.event", "notification"),
+        ("sessions.output.event", "notification"),
+    ] {
+        assert!(messages.contains(&expected), "{expected:?} in {messages:?}");
+    }
+}
+
 #[test]
 fn a_data_dir_others_can_read_is_refused() {
     let dir = tempfile::tempdir().unwrap();

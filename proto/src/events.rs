@@ -24,6 +24,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "EventsSubscribeParams")]
 pub struct SubscribeParams {
     /// Only these families (all when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,21 +36,25 @@ pub struct SubscribeParams {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "EventsSubscribeResult")]
 pub struct SubscribeResult {
     pub subscription: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "EventsUnsubscribeParams")]
 pub struct UnsubscribeParams {
     pub subscription: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "EventsUnsubscribeResult")]
 pub struct UnsubscribeResult {
     pub ok: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "EventsRecentParams")]
 pub struct RecentParams {
     /// At most 1024 (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +85,9 @@ pub struct LaggedNotice {
 
 pub const EVENT: &str = "events.event";
 pub const LAGGED: &str = "events.lagged";
+
+crate::notification!(EventMessage, EVENT, EventNotice, "An event matching one of the connection's subscriptions.");
+crate::notification!(LaggedMessage, LAGGED, LaggedNotice, "A slow subscriber missed this many events.");
 
 crate::method!(Subscribe, "events.subscribe", SubscribeParams => SubscribeResult, "Stream events (events.event) matching a filter.");
 crate::method!(Unsubscribe, "events.unsubscribe", UnsubscribeParams => UnsubscribeResult, "End an event subscription.");

@@ -46,6 +46,36 @@ macro_rules! method {
     };
 }
 
+/// A message the server sends the client: a notification, or a request (`tools.execute`)
+/// the client answers. Declared by the domain that sends it, so `rpc.discover` (under
+/// `x-server-messages`) describes both directions of the wire.
+pub trait ServerMessage {
+    const NAME: &'static str;
+    const SUMMARY: &'static str;
+    /// True for a request the client must answer; false for a notification.
+    const REQUEST: bool;
+    type Params: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
+    /// What the client answers (`()` for a notification).
+    type Result: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
+}
+
+/// Declares a unit struct implementing [`ServerMessage`] for a notification.
+#[macro_export]
+macro_rules! notification {
+    ($(#[$meta:meta])* $ty:ident, $name:expr, $params:ty, $summary:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $ty;
+        impl $crate::ServerMessage for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            const REQUEST: bool = false;
+            type Params = $params;
+            type Result = ();
+        }
+    };
+}
+
 /// Params of a method that takes none: accepts `{}` or an absent `params`.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, JsonSchema)]
 pub struct NoParams {}

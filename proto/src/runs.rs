@@ -55,6 +55,7 @@ pub struct CompleteParams {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "RunCancelParams")]
 pub struct CancelParams {
     pub run_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +78,7 @@ pub enum RunStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "RunsListParams")]
 pub struct ListParams {
     /// Required for the operator's CAR clients; an agent-bound connection may omit it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +117,7 @@ pub struct RunSummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "RunsListResult")]
 pub struct ListResult {
     pub agent_id: Option<String>,
     /// Newest first.
@@ -243,6 +246,7 @@ pub struct RunRef {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "RunSubscribeResult")]
 pub struct SubscribeResult {
     pub run_id: String,
     pub agent_id: String,
@@ -266,6 +270,24 @@ pub struct TraceEvent {
 pub const TRACE_EVENT: &str = "runs.trace.event";
 /// Notification sent when a subscriber fell too far behind and was dropped.
 pub const TRACE_LAGGED: &str = "runs.trace.lagged";
+/// Notification `runs.trace.lagged`: the subscription was dropped for falling behind.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TraceLagged {
+    pub run_id: String,
+}
+
+crate::notification!(
+    TraceEventMessage,
+    TRACE_EVENT,
+    TraceEvent,
+    "A new record of a subscribed run; cursors are consecutive."
+);
+crate::notification!(
+    TraceLaggedMessage,
+    TRACE_LAGGED,
+    TraceLagged,
+    "A run subscription fell behind and was dropped; resubscribe."
+);
 /// The capability a client negotiates to reclaim its runs after a reconnect.
 pub const RESUME_CAPABILITY: &str = "runs.resume.v1";
 /// CAR's numeric cursors and limits on `runs.list` and `runs.get_trace` (always honoured).

@@ -118,6 +118,7 @@ pub struct SessionRecord {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "SessionsListParams")]
 pub struct ListParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<SessionState>,
@@ -199,10 +200,32 @@ pub struct UnfollowResult {
     pub ok: bool,
 }
 
-/// Notification `sessions.output.event`: `{session_id, offset, text}`, consecutive offsets.
+/// Notification `sessions.output.event`: consecutive offsets.
 pub const OUTPUT_EVENT: &str = "sessions.output.event";
-/// Notification `sessions.output.end`: `{session_id, state}`, after the last output of a session that stopped running.
+/// Notification `sessions.output.end`: after the last output of a session that stopped running.
 pub const OUTPUT_END: &str = "sessions.output.end";
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OutputEvent {
+    pub session_id: String,
+    /// The byte offset of `text` in the session's log.
+    pub offset: u64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct OutputEnd {
+    pub session_id: String,
+    pub state: SessionState,
+}
+
+crate::notification!(OutputEventMessage, OUTPUT_EVENT, OutputEvent, "New output of a followed session.");
+crate::notification!(
+    OutputEndMessage,
+    OUTPUT_END,
+    OutputEnd,
+    "A followed session stopped running and all its output was sent."
+);
 
 crate::method!(Stop, "sessions.stop", StopParams => SessionRecord, "SIGTERM the process group, SIGKILL after the grace; a deliberate stop.");
 crate::method!(Resume, "sessions.resume", SessionRef => SessionRecord, "Respawn a session in its workspace with its task.");

@@ -43,6 +43,7 @@ pub struct ExecuteParams {
 
 /// Server → client notification: stop waiting for (and kill) a tool call.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ToolCancelParams")]
 pub struct CancelParams {
     pub request_id: String,
     pub action_id: String,
@@ -51,6 +52,19 @@ pub struct CancelParams {
 
 pub const EXECUTE: &str = "tools.execute";
 pub const CANCEL: &str = "tools.cancel";
+
+/// Server → client request `tools.execute`; the client answers with the tool's output
+/// (any JSON), or an error whose `data.terminal: true` aborts the proposal.
+#[derive(Debug, Clone, Copy)]
+pub struct Execute;
+impl crate::ServerMessage for Execute {
+    const NAME: &'static str = EXECUTE;
+    const SUMMARY: &'static str = "Run one tool call of a proposal; answer with its output.";
+    const REQUEST: bool = true;
+    type Params = ExecuteParams;
+    type Result = Value;
+}
+crate::notification!(Cancel, CANCEL, CancelParams, "Stop a tool call: the server no longer waits for it.");
 
 crate::method!(
     Register, "tools.register", Vec<ToolDefinition> => usize,

@@ -63,6 +63,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Journal(command) => journal::run(command),
             Command::Audit { session, limit, conn } => audit(&conn, session, limit).await,
             Command::Token(args) => token(&args),
+            Command::Openrpc => openrpc().await,
             Command::Serve(_) | Command::Hook(_) | Command::Completions { .. } => {
                 unreachable!("handled by main")
             }
@@ -223,6 +224,20 @@ fn policy_check(file: &std::path::Path) -> Outcome {
         }
         Err(why) => Err(Failure::Refused(format!("{}: {why}", file.display()))),
     }
+}
+
+/// The same document a daemon's `rpc.discover` answers: the domains are assembled on
+/// a scratch data directory (removed after), so nothing of the user's is touched.
+async fn openrpc() -> Outcome {
+    let scratch = std::env::temp_dir().join(format!("tether-openrpc-{}-{}", std::process::id(), ulid::Ulid::new()));
+    let assembled =
+        tether::registry(&scratch, &tether::Domains::default(), std::sync::Arc::new(tether_store::RealFsync))
+            .await
+            .map(|registry| registry.openrpc());
+    let _ = std::fs::remove_dir_all(&scratch);
+    let document = assembled.map_err(Failure::Usage)?;
+    println!("{}", serde_json::to_string_pretty(&document).expect("a JSON value"));
+    Ok(())
 }
 
 fn token(args: &TokenArgs) -> Outcome {

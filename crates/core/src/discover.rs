@@ -31,6 +31,25 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
             })
         })
         .collect();
+    // Server → client messages (OpenRPC describes one direction only): an `x-` extension
+    // with the same shape, so SDK types cover what the server sends too.
+    let server_messages: Vec<Value> = registry
+        .outbound
+        .iter()
+        .map(|(name, entry)| {
+            let (params, result) = (entry.schemas)(&mut generator);
+            let mut message = json!({
+                "name": name,
+                "summary": entry.summary,
+                "x-kind": if entry.request { "request" } else { "notification" },
+                "params": [{ "name": "params", "required": true, "schema": params }],
+            });
+            if entry.request {
+                message["result"] = json!({ "name": "result", "schema": result });
+            }
+            message
+        })
+        .collect();
     json!({
         "openrpc": OPENRPC_VERSION,
         "info": {
@@ -39,6 +58,7 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
             "description": "JSON-RPC 2.0 over WebSocket for AI agent harnesses",
         },
         "methods": methods,
+        "x-server-messages": server_messages,
         "components": { "schemas": generator.take_definitions(true) },
     })
 }

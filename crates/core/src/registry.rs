@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
-use tether_proto::Method;
+use tether_proto::{Method, ServerMessage};
 
 use crate::context::Context;
 use crate::error::RpcError;
@@ -44,6 +44,13 @@ pub(crate) struct Entry {
     pub(crate) handler: Handler,
 }
 
+/// A message the server sends the client, declared for `rpc.discover`.
+pub(crate) struct Outbound {
+    pub(crate) summary: &'static str,
+    pub(crate) request: bool,
+    pub(crate) schemas: fn(&mut SchemaGenerator) -> (Schema, Schema),
+}
+
 type CloseHook = Box<dyn Fn(u64) + Send + Sync>;
 
 /// Told how every request ended (the metrics listen): its method, the JSON-RPC
@@ -55,6 +62,7 @@ pub trait Observer: Send + Sync + 'static {
 #[derive(Default)]
 pub struct Registry {
     pub(crate) methods: BTreeMap<&'static str, Entry>,
+    pub(crate) outbound: BTreeMap<&'static str, Outbound>,
     capabilities: BTreeSet<String>,
     pub(crate) close_hooks: Vec<CloseHook>,
     pub(crate) observer: Option<Arc<dyn Observer>>,
@@ -112,6 +120,18 @@ impl Registry {
         Registered(self.methods.get_mut(M::NAME).expect("just inserted"))
     }
 
+    /// Declares a message this server sends its clients (a notification or a
+    /// callback such as `tools.execute`), published in `rpc.discover`.
+    pub fn server_message<M: ServerMessage>(&mut self) {
+        let entry = Outbound { summary: M::SUMMARY, request: M::REQUEST, schemas: outbound_schemas::<M> };
+        self.outbound.insert(M::NAME, entry);
+    }
+
+    /// The OpenRPC document `rpc.discover` answers (also printed by `tether openrpc`).
+    pub fn openrpc(&self) -> Value {
+        crate::discover::openrpc_document(self)
+    }
+
     /// Runs `hook` with the connection id whenever a connection closes.
     pub fn on_close(&mut self, hook: impl Fn(u64) + Send + Sync + 'static) {
         self.close_hooks.push(Box::new(hook));
@@ -162,6 +182,10 @@ fn decode_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Resul
             RpcError::InvalidParams(format!("params.{path}: {inner}"))
         }
     })
+}
+
+fn outbound_schemas<M: ServerMessage>(generator: &mut SchemaGenerator) -> (Schema, Schema) {
+    (generator.subschema_for::<M::Params>(), generator.subschema_for::<M::Result>())
 }
 
 fn schemas<M: Method>(generator: &mut SchemaGenerator) -> (Schema, Schema) {

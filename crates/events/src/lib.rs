@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tether_core::{Context, Principal, RpcError};
-use tether_proto::events::{EVENT, Event, LAGGED, SubscribeParams};
+use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, SubscribeParams};
 use tokio::sync::mpsc;
 
 pub use methods::register;
@@ -196,7 +196,16 @@ async fn forward(cx: Context, subscription: String, mut events: mpsc::Receiver<A
         }
         if events.is_empty() {
             let lost = dropped.swap(0, Ordering::Relaxed);
-            if lost > 0 && cx.notify(LAGGED, json!({ "subscription": subscription, "dropped": lost })).await.is_err() {
+            if lost > 0
+                && cx
+                    .notify(
+                        LAGGED,
+                        serde_json::to_value(LaggedNotice { subscription: subscription.clone(), dropped: lost })
+                            .expect("plain struct"),
+                    )
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }

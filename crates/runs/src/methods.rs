@@ -10,6 +10,10 @@ use crate::Runs;
 pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
     registry.add_capability(runs::PAGINATION_CAPABILITY);
+    registry.server_message::<tools::Execute>();
+    registry.server_message::<tools::Cancel>();
+    registry.server_message::<runs::TraceEventMessage>();
+    registry.server_message::<runs::TraceLaggedMessage>();
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
         let max = r.config.max_tools_per_connection;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tether_core::{Context, Principal};
 use tether_proto::runs::{
     Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeResult, RunRecord, RunStatus, SubscribeResult,
-    TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TracePage, TraceParams, TraceResult,
+    TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
 use ulid::Ulid;
@@ -148,7 +148,8 @@ impl Runs {
                 }
             }
             if lagged.load(Ordering::Acquire) {
-                let _ = cx.notify(TRACE_LAGGED, serde_json::json!({ "run_id": run_id })).await;
+                let lagged = serde_json::to_value(TraceLagged { run_id }).expect("plain struct");
+                let _ = cx.notify(TRACE_LAGGED, lagged).await;
             }
         });
         Ok(SubscribeResult {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
 use tether_core::Context;
 use tether_proto::sessions::{
-    FollowParams, FollowResult, OUTPUT_END, OUTPUT_EVENT, OutputParams, SessionState, UnfollowResult,
+    FollowParams, FollowResult, OUTPUT_END, OUTPUT_EVENT, OutputEnd, OutputEvent, OutputParams, SessionState,
+    UnfollowResult,
 };
 
 use crate::error::SessionsError;
@@ -53,14 +53,17 @@ impl Sessions {
                 let read = OutputParams { session_id: session_id.clone(), tail_lines: None, since_offset: Some(at) };
                 let Ok(out) = this.output(read).await else { break };
                 if !out.text.is_empty() {
-                    let event = json!({"session_id": session_id, "offset": at, "text": out.text});
+                    let event = OutputEvent { session_id: session_id.clone(), offset: at, text: out.text };
+                    let event = serde_json::to_value(event).expect("plain struct");
                     if cx.notify_politely(OUTPUT_EVENT, event).await.is_err() {
                         break;
                     }
                     at = out.next_offset;
                 } else if !was_running {
                     let state = managed.state();
-                    let _ = cx.notify(OUTPUT_END, json!({"session_id": session_id, "state": state})).await;
+                    let end = serde_json::to_value(OutputEnd { session_id: session_id.clone(), state })
+                        .expect("plain struct");
+                    let _ = cx.notify(OUTPUT_END, end).await;
                     break;
                 } else {
                     tokio::time::sleep(IDLE).await;

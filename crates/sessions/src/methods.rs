@@ -21,6 +21,8 @@ fn readable(cx: &Context, id: &str) -> Result<(), SessionsError> {
 }
 
 pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
+    registry.server_message::<sessions::OutputEventMessage>();
+    registry.server_message::<sessions::OutputEndMessage>();
     registry
         .register_with::<sessions::Spawn, _, _, _>(&sessions, |s, _, p| async move { Ok(s.spawn(p).await?) })
         .operator_only();
