@@ -1,0 +1,69 @@
+"""Where the daemon is and which token to use, found the way the ``tether`` CLI finds them.
+
+Endpoint: ``url`` or ``socket`` if given, else ``$TETHER_URL``, else the Unix socket in the
+data directory when it exists, else ``ws://127.0.0.1:9100``. Token: ``token`` if given,
+else ``$TETHER_TOKEN``, else the data directory's ``auth-token``. The data directory is
+``data_dir``, else ``$TETHER_HOME``, else ``$XDG_DATA_HOME/tether`` (``~/.local/share/tether``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_URL = "ws://127.0.0.1:9100"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A WebSocket URL, or a Unix socket path (then ``url`` is only the request target)."""
+
+    url: str
+    socket: Path | None = None
+
+    def __str__(self) -> str:
+        return f"unix:{self.socket}" if self.socket else self.url
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    home = os.environ.get("TETHER_HOME")
+    if home:
+        return Path(home)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "tether"
+
+
+def endpoint(
+    url: str | None = None,
+    socket: str | os.PathLike[str] | None = None,
+    data_directory: str | os.PathLike[str] | None = None,
+) -> Endpoint:
+    if url:
+        return Endpoint(url)
+    if socket is not None:
+        return Endpoint("ws://localhost/", Path(socket))
+    env_url = os.environ.get("TETHER_URL")
+    if env_url:
+        return Endpoint(env_url)
+    candidate = data_dir(data_directory) / "tether.sock"
+    if candidate.exists():
+        return Endpoint("ws://localhost/", candidate)
+    return Endpoint(DEFAULT_URL)
+
+
+def token(explicit: str | None = None, data_directory: str | os.PathLike[str] | None = None) -> str | None:
+    """The token, or None when there is none to find (a daemon run with ``--no-auth``)."""
+    if explicit:
+        return explicit
+    env = os.environ.get("TETHER_TOKEN")
+    if env:
+        return env
+    path = data_dir(data_directory) / "auth-token"
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,925 @@
+"""tether's wire types, generated from its OpenRPC document (server 0.1.0).
+
+Do not edit: run `tether openrpc | python3 sdks/python/scripts/generate.py`.
+CI fails when this file differs from what the generator writes.
+"""
+
+# ruff: noqa: E501
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict, overload
+
+
+class Ack(TypedDict):
+    ok: bool
+    run_id: str
+
+
+class Action(TypedDict):
+    failure_behavior: NotRequired[FailureBehavior | None]
+    id: NotRequired[str | None]
+    max_retries: NotRequired[int | None]
+    parameters: NotRequired[Any]
+    timeout_ms: NotRequired[int | None]
+    tool: NotRequired[str | None]
+    #: Only `tool_call` is supported; anything else is rejected per action.
+    type: str
+
+
+class ActionResult(TypedDict):
+    action_id: str
+    duration_ms: NotRequired[int | None]
+    error: NotRequired[str | None]
+    output: NotRequired[Any]
+    status: ActionStatus
+
+
+ActionStatus: TypeAlias = 'Literal["succeeded", "failed", "rejected", "skipped"]'
+
+
+class Approval(TypedDict):
+    #: The agent the hook is accounted to, likewise.
+    agent_id: NotRequired[str | None]
+    approval_id: str
+    created_at: str
+    event: str
+    expires_at: str
+    #: The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`).
+    input: Any
+    reason: NotRequired[str | None]
+    resolved_at: NotRequired[str | None]
+    #: The session the hook is accounted to: the caller's own, or one the operator named.
+    session_id: NotRequired[str | None]
+    state: ApprovalState
+    tool: NotRequired[str | None]
+
+
+ApprovalState: TypeAlias = 'Literal["pending", "allowed", "denied", "expired"]'
+
+
+class ApprovalsListParams(TypedDict):
+    state: NotRequired[ApprovalState | None]
+
+
+class AuditParams(TypedDict):
+    #: At most 1000 (default 100).
+    limit: NotRequired[int | None]
+    #: Only entries accounted to this session.
+    session_id: NotRequired[str | None]
+
+
+class AuthParams(TypedDict):
+    """Unknown fields are ignored: CAR clients may send more than these."""
+    #: Binds the connection to this agent; without it the connection is the operator.
+    agent_id: NotRequired[str | None]
+    token: str
+
+
+class AuthResult(TypedDict):
+    #: The agent this connection is bound to; `null` for the operator.
+    agent_id: NotRequired[str | None]
+    auth_enabled: bool
+    ok: bool
+
+
+BreakerState: TypeAlias = 'Literal["closed", "open", "half_open"]'
+
+
+class BreakerStatus(TypedDict):
+    agent: str
+    consecutive_failures: int
+    #: Milliseconds until an open breaker turns half-open.
+    retry_in_ms: NotRequired[int | None]
+    state: BreakerState
+
+
+class BreakersParams(TypedDict):
+    agent: NotRequired[str | None]
+
+
+class CompleteParams(TypedDict):
+    outcome: Outcome
+    run_id: str
+
+
+#: A hook's decision. `none` means no rule decided: the `hook_output` carries no
+#: permission decision, so Claude Code runs its own permission flow.
+Decision: TypeAlias = 'Literal["none", "allow", "deny", "ask"]'
+
+
+class DelegateParams(TypedDict):
+    agent: str
+    session_id: str
+    task: str
+    tier: NotRequired[Tier | None]
+
+
+class DelegateResult(TypedDict):
+    agent: str
+    breaker: BreakerState
+    delegation_id: str
+
+
+class Ended(TypedDict):
+    agent_id: str
+    ended_at: str
+    run_id: str
+    termination: Termination
+
+
+class Event(TypedDict):
+    agent_id: NotRequired[str | None]
+    event_id: str
+    family: str
+    kind: str
+    payload: Any
+    run_id: NotRequired[str | None]
+    session_id: NotRequired[str | None]
+    timestamp: str
+
+
+class EventNotice(TypedDict):
+    """Notification `events.event`."""
+    event: Event
+    subscription: str
+
+
+class EventsRecentParams(TypedDict):
+    families: NotRequired[list[str] | None]
+    #: At most 1024 (default 100).
+    limit: NotRequired[int | None]
+    #: Only events of this run.
+    run_id: NotRequired[str | None]
+    #: Only events of this session.
+    session_id: NotRequired[str | None]
+
+
+class EventsSubscribeParams(TypedDict):
+    #: Only these families (all when absent).
+    families: NotRequired[list[str] | None]
+    run_id: NotRequired[str | None]
+    session_id: NotRequired[str | None]
+
+
+class EventsSubscribeResult(TypedDict):
+    subscription: str
+
+
+class EventsUnsubscribeParams(TypedDict):
+    subscription: str
+
+
+class EventsUnsubscribeResult(TypedDict):
+    ok: bool
+
+
+class ExecuteParams(TypedDict):
+    """Server → client request: run one tool call."""
+    action_id: str
+    #: 1 for the first try, counting up on retries.
+    attempt: int
+    parameters: Any
+    #: Equals the JSON-RPC id of this request.
+    request_id: str
+    session_id: NotRequired[str | None]
+    timeout_ms: int
+    tool: str
+
+
+FailureBehavior: TypeAlias = 'Literal["abort", "retry", "skip"]'
+
+
+class FollowParams(TypedDict):
+    session_id: str
+    #: Stream from this byte offset of the log (default: its current end).
+    since_offset: NotRequired[int | None]
+
+
+class FollowResult(TypedDict):
+    #: The offset the first `sessions.output.event` starts at.
+    offset: int
+    session_id: str
+
+
+class HandshakeParams(TypedDict):
+    client_version: NotRequired[str | None]
+    optional_capabilities: NotRequired[list[str]]
+    #: The newest version the client speaks.
+    protocol_version: int
+    #: The oldest version the client speaks; defaults to `protocol_version`.
+    protocol_version_min: NotRequired[int | None]
+    required_capabilities: NotRequired[list[str]]
+
+
+class HandshakeResult(TypedDict):
+    negotiated_capabilities: list[str]
+    protocol_version: int
+    server_protocol_version_max: int
+    server_protocol_version_min: int
+    server_version: str
+
+
+class IngestParams(TypedDict):
+    """Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
+    (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either."""
+    event: NotRequired[str | None]
+    hook_event_name: NotRequired[str | None]
+    payload: NotRequired[Any]
+    session_id: NotRequired[str | None]
+    #: Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval.
+    wait_ms: NotRequired[int | None]
+
+
+class IngestResult(TypedDict):
+    approval_id: NotRequired[str | None]
+    decision: Decision
+    event_id: str
+    #: Exactly the JSON Claude Code expects back for this event.
+    hook_output: Any
+    #: False for an event name this version does not know (recorded all the same).
+    known: bool
+    reason: NotRequired[str | None]
+    rule: NotRequired[str | None]
+
+
+class LaggedNotice(TypedDict):
+    """Notification `events.lagged`: this many events were dropped for a slow subscriber."""
+    dropped: int
+    subscription: str
+
+
+class MemoryParams(TypedDict):
+    session_id: str
+    used_tokens: int
+    window_tokens: int
+
+
+class MemoryResult(TypedDict):
+    fraction: float
+    pressure: Pressure
+
+
+#: Params of a method that takes none: accepts `{}` or an absent `params`.
+NoParams: TypeAlias = 'dict[str, Any]'
+
+
+class Outcome(TypedDict):
+    evidence: NotRequired[list[Any]]
+    metrics: NotRequired[dict[str, Any]]
+    status: OutcomeStatus
+    summary: NotRequired[str]
+    timestamp: NotRequired[str | None]
+
+
+OutcomeStatus: TypeAlias = 'Literal["success", "partial_success", "failure", "give_up", "timeout", "done"]'
+
+
+class OutputEnd(TypedDict):
+    session_id: str
+    state: SessionState
+
+
+class OutputEvent(TypedDict):
+    #: The byte offset of `text` in the session's log.
+    offset: int
+    session_id: str
+    text: str
+
+
+class OutputParams(TypedDict):
+    session_id: str
+    #: Everything from this byte offset (a previous `next_offset`).
+    since_offset: NotRequired[int | None]
+    #: The last N lines.
+    tail_lines: NotRequired[int | None]
+
+
+class OutputResult(TypedDict):
+    next_offset: int
+    text: str
+
+
+class PolicyInfo(TypedDict):
+    loaded_at: str
+    path: NotRequired[str | None]
+    rate_limit: NotRequired[Any]
+    rules: list[Any]
+
+
+Pressure: TypeAlias = 'Literal["ok", "warn", "alert", "compact"]'
+
+
+class Proposal(TypedDict):
+    actions: list[Action]
+    id: NotRequired[str | None]
+    source: NotRequired[str | None]
+
+
+class RemoveParams(TypedDict):
+    delete_workspace: NotRequired[bool]
+    session_id: str
+
+
+class RepoSpec(TypedDict):
+    ref: NotRequired[str | None]
+    url: str
+
+
+Resolution: TypeAlias = 'Literal["allow", "deny"]'
+
+
+class ResolveParams(TypedDict):
+    approval_id: str
+    decision: Resolution
+    reason: NotRequired[str | None]
+
+
+class ResumeResult(TypedDict):
+    agent_id: str
+    #: Records so far; the next turn appends after them.
+    records: int
+    run_id: str
+    status: RunStatus
+
+
+class RunCancelParams(TypedDict):
+    reason: NotRequired[str | None]
+    run_id: str
+
+
+class Started(TypedDict):
+    agent_id: str
+    client_id: str
+    idempotency_key: NotRequired[str | None]
+    intent: str
+    run_id: str
+    session_id: NotRequired[str | None]
+    started_at: str
+
+
+class RunRecordStarted(Started):
+    record: Literal["started"]
+
+
+class Turn(TypedDict):
+    action_id: str
+    attempts: int
+    duration_ms: int
+    error: NotRequired[str | None]
+    #: Position of the turn among the run's turns, from 0.
+    index: int
+    output: NotRequired[Any]
+    parameters: Any
+    prompt: NotRequired[str | None]
+    proposal_id: str
+    #: When the turn was journalled (RFC 3339; empty in records written before it existed).
+    recorded_at: NotRequired[str]
+    status: ActionStatus
+    tool: str
+
+
+class RunRecordTurn(Turn):
+    record: Literal["turn"]
+
+
+class RunRecordEnded(Ended):
+    record: Literal["ended"]
+
+
+#: One record of a run's trace, tagged by `record`.
+RunRecord: TypeAlias = 'RunRecordStarted | RunRecordTurn | RunRecordEnded'
+
+
+class RunRef(TypedDict):
+    run_id: str
+
+
+RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled"]'
+
+
+class RunSubscribeResult(TypedDict):
+    agent_id: str
+    #: The cursor of the first live event: events follow with no gap and no duplicate.
+    live_cursor: int
+    run_id: str
+    #: Every record so far, oldest first.
+    snapshot: list[RunRecord]
+    status: RunStatus
+
+
+class RunSummary(TypedDict):
+    agent_id: str
+    ended_at: NotRequired[str | None]
+    intent: str
+    run_id: str
+    #: The managed session whose harness started the run (agent `session:<id>`).
+    session_id: NotRequired[str | None]
+    started_at: str
+    status: RunStatus
+    #: Set when a record of this run failed its checksum on disk.
+    trace_corruption: NotRequired[bool]
+    turn_count: int
+
+
+class RunsListParams(TypedDict):
+    #: Required for the operator's CAR clients; an agent-bound connection may omit it.
+    agent_id: NotRequired[str | None]
+    #: A keyset: 0 (or absent) starts at the newest run; a page's `next_cursor`
+    #: resumes strictly after it, however many runs started meanwhile.
+    cursor: NotRequired[int | None]
+    #: 1..=200. Absent: every run from `cursor` on (CAR's legacy form).
+    limit: NotRequired[int | None]
+    #: Only runs of this managed session.
+    session_id: NotRequired[str | None]
+    #: Only runs in this status.
+    status: NotRequired[RunStatus | None]
+
+
+class RunsListResult(TypedDict):
+    agent_id: NotRequired[str | None]
+    cursor: int
+    limit: NotRequired[int | None]
+    #: Present when more runs follow.
+    next_cursor: NotRequired[int | None]
+    #: Newest first.
+    runs: list[RunSummary]
+
+
+Runtime: TypeAlias = 'Literal["command", "claude-code"]'
+
+
+class SendParams(TypedDict):
+    session_id: str
+    text: str
+
+
+class SendResult(TypedDict):
+    bytes: int
+
+
+class SessionRecord(TypedDict):
+    argv: list[str]
+    #: True when the process runs confined: the daemon's data directory is hidden from
+    #: it but for its own workspace (`sessions.confine`).
+    confined: NotRequired[bool]
+    created_at: str
+    cwd: str
+    #: The error that left the session `errored` (e.g. git's message).
+    error: NotRequired[str | None]
+    exit_code: NotRequired[int | None]
+    name: str
+    pid: NotRequired[int | None]
+    repo: NotRequired[RepoSpec | None]
+    #: Runs the session's harness started (filled in by `sessions.get`).
+    runs: NotRequired[list[RunSummary]]
+    runtime: Runtime
+    session_id: str
+    state: SessionState
+    #: True once the daemon restarted while the process lived on: its stdin is gone.
+    stdin_detached: NotRequired[bool]
+    stop_cause: NotRequired[StopCause | None]
+    task: str
+    updated_at: str
+    workspace: str
+    workspace_owned: bool
+
+
+class SessionRef(TypedDict):
+    session_id: str
+
+
+SessionState: TypeAlias = 'Literal["provisioning", "active", "exited", "stopped", "errored", "removed"]'
+
+
+class SessionsListParams(TypedDict):
+    state: NotRequired[SessionState | None]
+
+
+class SpawnParams(TypedDict):
+    #: argv for the `command` runtime.
+    command: NotRequired[list[str] | None]
+    #: An existing directory to run in (never owned, never deleted).
+    cwd: NotRequired[str | None]
+    env: NotRequired[dict[str, str]]
+    name: NotRequired[str | None]
+    #: A repository to check out into a fresh worktree the daemon owns.
+    repo: NotRequired[RepoSpec | None]
+    runtime: NotRequired[Runtime]
+    task: str
+
+
+class StartParams(TypedDict):
+    agent_id: NotRequired[str | None]
+    agent_name: NotRequired[str | None]
+    idempotency_key: NotRequired[str | None]
+    intent: str
+
+
+class StartResult(TypedDict):
+    agent_id: str
+    client_id: str
+    run_id: str
+
+
+#: Why a session is no longer running.
+StopCause: TypeAlias = 'Literal["requested", "gone_at_boot", "exited_while_detached"]'
+
+
+class StopParams(TypedDict):
+    #: How long after SIGTERM to send SIGKILL (default 5000).
+    grace_ms: NotRequired[int | None]
+    session_id: str
+
+
+class SubmitParams(TypedDict):
+    proposal: Proposal
+
+
+class SubmitResult(TypedDict):
+    proposal_id: str
+    results: list[ActionResult]
+
+
+class TerminationOutcome(TypedDict):
+    kind: Literal["outcome"]
+    outcome: Outcome
+    status: OutcomeStatus
+
+
+class TerminationIncomplete(TypedDict):
+    kind: Literal["incomplete"]
+
+
+class TerminationCancelled(TypedDict):
+    kind: Literal["cancelled"]
+    reason: NotRequired[str | None]
+
+
+Termination: TypeAlias = 'TerminationOutcome | TerminationIncomplete | TerminationCancelled'
+
+
+Tier: TypeAlias = 'Literal["haiku", "sonnet", "opus"]'
+
+
+class ToolCancelParams(TypedDict):
+    """Server → client notification: stop waiting for (and kill) a tool call."""
+    action_id: str
+    reason: str
+    request_id: str
+
+
+class ToolDefinition(TypedDict):
+    description: NotRequired[str | None]
+    name: str
+    #: JSON Schema of the tool's parameters; absent or `{}` means schemaless.
+    parameters: NotRequired[Any]
+
+
+class TraceEvent(TypedDict):
+    """Notification `runs.trace.event`."""
+    agent_id: str
+    cursor: int
+    record: RunRecord
+    run_id: str
+    status: RunStatus
+
+
+class TraceLagged(TypedDict):
+    """Notification `runs.trace.lagged`: the subscription was dropped for falling behind."""
+    run_id: str
+
+
+class TracePage(TypedDict):
+    agent_id: str
+    #: The index of the first record returned.
+    cursor: int
+    limit: NotRequired[int | None]
+    #: The index after the last record returned, when more follow.
+    next_cursor: NotRequired[int | None]
+    #: Oldest first: `started` first, `ended` last.
+    records: list[RunRecord]
+    run_id: str
+
+
+class TraceParams(TypedDict):
+    #: The index of the first record wanted (0, or absent: the beginning).
+    cursor: NotRequired[int | None]
+    #: 1..=500. Absent: every record from `cursor` on (CAR's legacy form).
+    limit: NotRequired[int | None]
+    run_id: str
+
+
+class TraceNotFound(TypedDict):
+    not_found: bool
+    run_id: str
+
+
+#: A trace page, or `not_found` (unknown and unreadable runs answer alike).
+TraceResult: TypeAlias = 'TracePage | TraceNotFound'
+
+
+class UnfollowResult(TypedDict):
+    ok: bool
+
+
+class UnregisterParams(TypedDict):
+    name: str
+
+
+class UnregisterResult(TypedDict):
+    removed: bool
+
+
+#: Who may call each method: `operator` or any `authenticated` principal.
+METHOD_ACCESS: dict[str, str] = {
+    "agents.delegate": "authenticated",
+    "approvals.list": "operator",
+    "approvals.resolve": "operator",
+    "audit.recent": "operator",
+    "breakers.status": "authenticated",
+    "events.recent": "authenticated",
+    "events.subscribe": "authenticated",
+    "events.unsubscribe": "authenticated",
+    "hooks.ingest": "authenticated",
+    "memory.report": "authenticated",
+    "policy.get": "operator",
+    "policy.reload": "operator",
+    "proposal.submit": "authenticated",
+    "rpc.discover": "authenticated",
+    "runs.cancel": "authenticated",
+    "runs.complete": "authenticated",
+    "runs.get_trace": "authenticated",
+    "runs.list": "authenticated",
+    "runs.resume": "authenticated",
+    "runs.start": "authenticated",
+    "runs.subscribe": "authenticated",
+    "runs.unsubscribe": "authenticated",
+    "server.handshake": "authenticated",
+    "server.ping": "authenticated",
+    "session.auth": "authenticated",
+    "sessions.follow": "authenticated",
+    "sessions.get": "authenticated",
+    "sessions.list": "authenticated",
+    "sessions.output": "authenticated",
+    "sessions.remove": "operator",
+    "sessions.resume": "operator",
+    "sessions.send": "operator",
+    "sessions.spawn": "operator",
+    "sessions.stop": "operator",
+    "sessions.unfollow": "authenticated",
+    "tools.list": "authenticated",
+    "tools.register": "authenticated",
+    "tools.unregister": "authenticated",
+}
+
+#: What the server sends the client: `request` (answer it) or `notification`.
+SERVER_MESSAGES: dict[str, str] = {
+    "events.event": "notification",
+    "events.lagged": "notification",
+    "runs.trace.event": "notification",
+    "runs.trace.lagged": "notification",
+    "sessions.output.end": "notification",
+    "sessions.output.event": "notification",
+    "tools.cancel": "notification",
+    "tools.execute": "request",
+}
+
+
+class ErrorCode(IntEnum):
+    """The JSON-RPC error codes tether answers with."""
+
+    #: Not JSON, or nested too deep.
+    PARSE_ERROR = -32700
+    #: Not a valid JSON-RPC request (or an id already in flight).
+    INVALID_REQUEST = -32600
+    #: No such method.
+    METHOD_NOT_FOUND = -32601
+    #: Invalid params; the message names the field.
+    INVALID_PARAMS = -32602
+    #: Internal error, or the client answered a callback with an error.
+    INTERNAL_ERROR = -32603
+    #: Authentication required or failed.
+    AUTH_REQUIRED = -32001
+    #: A configured cap was reached; data names the limit and value.
+    LIMIT_EXCEEDED = -32002
+    #: Denied by policy, approval or access.
+    DENIED = -32003
+    #: A server → client call timed out; its outcome is unknown.
+    DEADLINE_EXCEEDED = -32004
+    #: server.handshake is required first.
+    HANDSHAKE_REQUIRED = -32005
+    #: No protocol version in common.
+    VERSION_MISMATCH = -32006
+    #: A required capability is not supported.
+    CAPABILITY_UNSUPPORTED = -32008
+    #: The run belongs to another connection.
+    RUN_OWNERSHIP_CONFLICT = -32010
+    #: A record of the run's trace is corrupt on disk.
+    TRACE_CORRUPTION = -32011
+    #: Cancelled by notifications/cancelled.
+    REQUEST_CANCELLED = -32800
+
+
+class Calls:
+    """`call(method, params)`, typed for every method of the protocol."""
+
+    async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        raise NotImplementedError
+
+    @overload
+    async def call(
+        self, method: Literal["agents.delegate"], params: DelegateParams, *, timeout: float | None = None
+    ) -> DelegateResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["approvals.list"], params: ApprovalsListParams | None = None, *, timeout: float | None = None
+    ) -> list[Approval]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["approvals.resolve"], params: ResolveParams, *, timeout: float | None = None
+    ) -> Approval: ...
+
+    @overload
+    async def call(
+        self, method: Literal["audit.recent"], params: AuditParams | None = None, *, timeout: float | None = None
+    ) -> list[Any]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["breakers.status"], params: BreakersParams | None = None, *, timeout: float | None = None
+    ) -> list[BreakerStatus]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["events.recent"], params: EventsRecentParams | None = None, *, timeout: float | None = None
+    ) -> list[Event]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["events.subscribe"], params: EventsSubscribeParams | None = None, *, timeout: float | None = None
+    ) -> EventsSubscribeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["events.unsubscribe"], params: EventsUnsubscribeParams, *, timeout: float | None = None
+    ) -> EventsUnsubscribeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["hooks.ingest"], params: IngestParams | None = None, *, timeout: float | None = None
+    ) -> IngestResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["memory.report"], params: MemoryParams, *, timeout: float | None = None
+    ) -> MemoryResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["policy.get"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> PolicyInfo: ...
+
+    @overload
+    async def call(
+        self, method: Literal["policy.reload"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> PolicyInfo: ...
+
+    @overload
+    async def call(
+        self, method: Literal["proposal.submit"], params: SubmitParams, *, timeout: float | None = None
+    ) -> SubmitResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["rpc.discover"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> Any: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.cancel"], params: RunCancelParams, *, timeout: float | None = None
+    ) -> Ack: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.complete"], params: CompleteParams, *, timeout: float | None = None
+    ) -> Ack: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.get_trace"], params: TraceParams, *, timeout: float | None = None
+    ) -> TraceResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.list"], params: RunsListParams | None = None, *, timeout: float | None = None
+    ) -> RunsListResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.resume"], params: RunRef, *, timeout: float | None = None
+    ) -> ResumeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.start"], params: StartParams, *, timeout: float | None = None
+    ) -> StartResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.subscribe"], params: RunRef, *, timeout: float | None = None
+    ) -> RunSubscribeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.unsubscribe"], params: RunRef, *, timeout: float | None = None
+    ) -> Ack: ...
+
+    @overload
+    async def call(
+        self, method: Literal["server.handshake"], params: HandshakeParams, *, timeout: float | None = None
+    ) -> HandshakeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["server.ping"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> str: ...
+
+    @overload
+    async def call(
+        self, method: Literal["session.auth"], params: AuthParams, *, timeout: float | None = None
+    ) -> AuthResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.follow"], params: FollowParams, *, timeout: float | None = None
+    ) -> FollowResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.get"], params: SessionRef, *, timeout: float | None = None
+    ) -> SessionRecord: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.list"], params: SessionsListParams | None = None, *, timeout: float | None = None
+    ) -> list[SessionRecord]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.output"], params: OutputParams, *, timeout: float | None = None
+    ) -> OutputResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.remove"], params: RemoveParams, *, timeout: float | None = None
+    ) -> SessionRecord: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.resume"], params: SessionRef, *, timeout: float | None = None
+    ) -> SessionRecord: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.send"], params: SendParams, *, timeout: float | None = None
+    ) -> SendResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.spawn"], params: SpawnParams, *, timeout: float | None = None
+    ) -> SessionRecord: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.stop"], params: StopParams, *, timeout: float | None = None
+    ) -> SessionRecord: ...
+
+    @overload
+    async def call(
+        self, method: Literal["sessions.unfollow"], params: SessionRef, *, timeout: float | None = None
+    ) -> UnfollowResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["tools.list"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> list[ToolDefinition]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["tools.register"], params: list[ToolDefinition], *, timeout: float | None = None
+    ) -> int: ...
+
+    @overload
+    async def call(
+        self, method: Literal["tools.unregister"], params: UnregisterParams, *, timeout: float | None = None
+    ) -> UnregisterResult: ...
+
+    @overload
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any: ...
+
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+        """Call any method; `timeout` (seconds) bounds the wait for its reply."""
+        return await self._request(method, params, timeout)

@@ -1,0 +1,761 @@
+"""The client: one logical connection to the daemon that survives reconnects.
+
+It authenticates, runs ``server.handshake``, registers the tools, answers
+``tools.execute`` (each call on its own task, so calls run concurrently), and routes
+notifications to the streams that wait for them. When the socket drops it reconnects
+with backoff, registers the tools again, reclaims the current run with ``runs.resume``
+when negotiated, and resubscribes every open stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Callable, Generator
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from . import _discovery
+from ._connection import Connection
+from ._protocol import (
+    Approval,
+    ApprovalState,
+    Calls,
+    Event,
+    HandshakeResult,
+    IngestResult,
+    OutputEvent,
+    RunRecord,
+    RunStatus,
+    RunSummary,
+    SessionRecord,
+    SessionState,
+)
+from ._streams import Stream
+from .errors import ClientClosed, ConnectionLost, RpcError, TetherError, ToolError
+from .runs import Run, RunScope
+from .tools import Tool, ToolFunction, make_tool
+
+log = logging.getLogger("tether")
+
+PROTOCOL_VERSION = 3
+CLIENT_VERSION = "tether-python/0.1.0"
+RESUME = "runs.resume.v1"
+PAGINATION = "runs.pagination.v1"
+
+F = TypeVar("F", bound=ToolFunction)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    """How to reconnect: delays grow from ``initial`` by ``factor`` up to ``maximum``
+    seconds, each with up to ``jitter`` of itself added at random; ``give_up_after``
+    seconds without a connection (None: never) fails waiting calls and streams."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    factor: float = 2.0
+    jitter: float = 0.25
+    give_up_after: float | None = None
+
+    def delays(self) -> Generator[float, None, None]:
+        delay = self.initial
+        while True:
+            yield delay * (1 + random.uniform(0, self.jitter))
+            delay = min(delay * self.factor, self.maximum)
+
+
+class ConnectFailed(TetherError):
+    """The daemon could not be reached, or refused the connection."""
+
+
+class Client(Calls):
+    """Connected to one daemon. Make one with :func:`connect`."""
+
+    def __init__(
+        self,
+        endpoint: _discovery.Endpoint,
+        token: str | None,
+        *,
+        agent_id: str | None,
+        auth: str,
+        reconnect: Backoff | None,
+        capabilities: list[str],
+        max_message_bytes: int,
+        open_timeout: float,
+    ) -> None:
+        self.endpoint = endpoint
+        self.agent_id = agent_id
+        self._token = token
+        self._auth = auth
+        self._backoff = reconnect
+        self._capabilities = capabilities
+        self._max_message_bytes = max_message_bytes
+        self._open_timeout = open_timeout
+        self.tools: dict[str, Tool] = {}
+        self.handshake: HandshakeResult | None = None
+        self.current_run: Run | None = None
+        self._connection: Connection | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._gave_up: BaseException | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._executions: dict[str, asyncio.Task[None]] = {}
+        self._streams: set[Stream[Any]] = set()
+        self._tool_sync: asyncio.Future[None] | None = None
+        #: Reconnections so far (each after the socket dropped).
+        self.reconnects = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def _open(self) -> None:
+        """The first connection: fails at once if the daemon cannot be reached."""
+        self._connection = await self._establish()
+        self._connected.set()
+        self._supervisor = asyncio.create_task(self._supervise(), name="tether-supervisor")
+
+    async def _establish(self) -> Connection:
+        headers = {}
+        frame_auth = self._token is not None and (self._auth == "frame" or self.agent_id is not None)
+        if self._token is not None and not frame_auth:
+            headers["Authorization"] = f"Bearer {self._token}"
+        try:
+            ws = await self._dial(headers)
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
+            raise ConnectFailed(f"cannot connect to tether at {self.endpoint}: {e}") from e
+        connection = Connection(ws, self._inbound)
+        try:
+            if frame_auth:
+                auth: dict[str, Any] = {"token": self._token}
+                if self.agent_id is not None:
+                    auth["agent_id"] = self.agent_id
+                await connection.request("session.auth", auth, self._open_timeout)
+            handshake = await connection.request(
+                "server.handshake",
+                {
+                    "protocol_version": PROTOCOL_VERSION,
+                    "client_version": CLIENT_VERSION,
+                    "optional_capabilities": [RESUME, PAGINATION, *self._capabilities],
+                },
+                self._open_timeout,
+            )
+            self.handshake = handshake
+            if self.tools:
+                await connection.request("tools.register", [t.definition for t in self.tools.values()])
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    async def _dial(self, headers: dict[str, str]) -> ClientConnection:
+        options: dict[str, Any] = {
+            "additional_headers": headers,
+            "max_size": self._max_message_bytes,
+            "open_timeout": self._open_timeout,
+            "compression": None,
+        }
+        if self.endpoint.socket is not None:
+            return await websockets.unix_connect(str(self.endpoint.socket), self.endpoint.url, **options)
+        return await websockets.connect(self.endpoint.url, **options)
+
+    async def _supervise(self) -> None:
+        """Waits for the socket to drop, then reconnects (or gives up) until closed."""
+        while True:
+            connection = self._connection
+            assert connection is not None
+            why = await connection.wait_closed()
+            if self._closing:
+                return
+            self._connected.clear()
+            for task in self._executions.values():
+                task.cancel()
+            if self._backoff is None:
+                self._gave_up = ConnectionLost(f"the connection closed: {why}", outcome_known=True)
+                self._wake_streams()
+                return
+            log.warning("tether: connection lost (%s); reconnecting", why)
+            try:
+                self._connection = await self._reconnect(self._backoff)
+            except Exception as e:
+                self._gave_up = e
+                self._wake_streams()
+                return
+            self.reconnects += 1
+            await self._reclaim_run()
+            self._connected.set()
+            self._wake_streams()
+
+    async def _reconnect(self, backoff: Backoff) -> Connection:
+        started = asyncio.get_running_loop().time()
+        for delay in backoff.delays():
+            if self._closing:
+                raise ClientClosed()
+            elapsed = asyncio.get_running_loop().time() - started
+            if backoff.give_up_after is not None and elapsed >= backoff.give_up_after:
+                raise ConnectionLost(f"no connection for {elapsed:.1f} s; gave up", outcome_known=True)
+            await asyncio.sleep(delay)
+            try:
+                return await self._establish()
+            except (ConnectFailed, ConnectionLost, TimeoutError) as e:
+                log.info("tether: reconnect failed: %s", e)
+            except RpcError as e:
+                if e.code == -32001:
+                    raise  # a wrong token will not become right by retrying
+                log.info("tether: reconnect failed: %s", e)
+        raise AssertionError("unreachable")
+
+    async def _reclaim_run(self) -> None:
+        run = self.current_run
+        if run is None or not run.in_progress:
+            return
+        assert self._connection is not None
+        if RESUME not in self.capabilities:
+            run.lost = "the daemon did not negotiate runs.resume.v1"
+            return
+        try:
+            resumed = await self._connection.request("runs.resume", {"run_id": run.id}, self._open_timeout)
+            run.status = resumed["status"]
+        except (RpcError, ConnectionLost, TimeoutError) as e:
+            run.lost = str(e)
+            run.status = "incomplete"
+
+    def _raise_if_done(self) -> None:
+        """Raises why the client can no longer serve (closed, or gave up reconnecting)."""
+        if self._gave_up is None:
+            return
+        if isinstance(self._gave_up, ConnectionLost):
+            raise self._gave_up
+        raise ConnectionLost(f"reconnecting failed: {self._gave_up}", outcome_known=True) from self._gave_up
+
+    def _wake_streams(self) -> None:
+        for stream in list(self._streams):
+            stream.reconnected()
+
+    async def close(self) -> None:
+        """Closes the connection; waiting calls fail with :class:`ClientClosed`."""
+        if self._closing:
+            return
+        self._closing = True
+        self._gave_up = ClientClosed()
+        for task in self._executions.values():
+            task.cancel()
+        if self._connection is not None:
+            await self._connection.close()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        self._connected.set()  # wake waiters so they see the client closed
+        self._wake_streams()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def capabilities(self) -> list[str]:
+        """The capabilities the daemon negotiated in the handshake."""
+        return list(self.handshake["negotiated_capabilities"]) if self.handshake else []
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set() and not self._closing and self._gave_up is None
+
+    def drop_connection(self) -> None:
+        """Drops the socket without a goodbye, as a network failure would (for tests and
+        drills); the client then reconnects as it would after a real failure."""
+        if self._connection is not None:
+            self._connection.abort()
+
+    # -- requests --------------------------------------------------------------
+
+    async def _live(self) -> Connection:
+        """The current connection, waiting for a reconnect in progress."""
+        while True:
+            self._raise_if_done()
+            await self._connected.wait()
+            connection = self._connection
+            if connection is not None and not connection.closed and self._gave_up is None:
+                return connection
+            await asyncio.sleep(0)  # the supervisor has yet to notice the drop
+
+    async def _request(self, method: str, params: Any, timeout: float | None) -> Any:
+        sync = self._tool_sync
+        if sync is not None and method != "tools.register":
+            # The daemon runs requests concurrently: a tool registered by the decorator
+            # must be known before anything sent after it (a proposal using it).
+            self._tool_sync = None
+            await sync
+        async with asyncio.timeout(timeout):
+            connection = await self._live()
+            return await connection.request(method, params)
+
+    async def notify(self, method: str, params: Any) -> None:
+        """Sends a notification (no reply)."""
+        connection = await self._live()
+        await connection.notify(method, params)
+
+    # -- tools -----------------------------------------------------------------
+
+    @overload
+    def tool(self, function: F, /) -> F: ...
+
+    @overload
+    def tool(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def tool(
+        self,
+        function: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> F | Callable[[F], F]:
+        """Registers a tool: ``@client.tool`` or ``@client.tool(description=..., schema=...)``.
+
+        The parameters schema comes from the signature unless ``schema`` is given. The
+        daemon learns of it at once (call :meth:`sync_tools` to wait for that) and again
+        after every reconnect.
+        """
+
+        def register(f: F) -> F:
+            tool = make_tool(f, name=name, description=description, schema=schema)
+            self.tools[tool.name] = tool
+            if self._tool_sync is None or self._tool_sync.done():
+                self._tool_sync = asyncio.ensure_future(self._register_tools())
+            else:  # one registration after the pending one covers this tool too
+                self._tool_sync = asyncio.ensure_future(self._after(self._tool_sync))
+            return f
+
+        return register(function) if function is not None else register
+
+    async def add_tool(
+        self,
+        function: ToolFunction,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        schema: dict[str, Any] | None = None,
+    ) -> Tool:
+        """Registers a tool and waits until the daemon has it."""
+        tool = make_tool(function, name=name, description=description, schema=schema)
+        self.tools[tool.name] = tool
+        await self.sync_tools()
+        return tool
+
+    async def sync_tools(self) -> None:
+        """Waits until the daemon knows every tool (a registration error is raised here)."""
+        sync, self._tool_sync = self._tool_sync, None
+        if sync is not None:
+            await sync
+        await self._register_tools()
+
+    async def _register_tools(self) -> None:
+        # Registering again replaces a definition of the same name.
+        if self.tools and self.connected:
+            await self.call("tools.register", [t.definition for t in self.tools.values()])
+
+    async def _after(self, previous: asyncio.Future[None]) -> None:
+        with contextlib.suppress(Exception):
+            await previous
+        await self._register_tools()
+
+    async def remove_tool(self, name: str) -> bool:
+        self.tools.pop(name, None)
+        reply = await self.call("tools.unregister", {"name": name})
+        return reply["removed"]
+
+    def _inbound(self, connection: Connection, request_id: Any, method: str, params: Any) -> None:
+        if method == "tools.execute" and request_id is not None:
+            task = asyncio.create_task(self._execute(connection, request_id, params))
+            key = str(request_id)
+            self._executions[key] = task
+            task.add_done_callback(lambda _: self._executions.pop(key, None))
+        elif method == "tools.cancel":
+            task = self._executions.get(str((params or {}).get("request_id")))
+            if task is not None:
+                task.cancel()
+        elif request_id is not None:
+            error = {"code": -32601, "message": f"the client has no method {method[:64]}"}
+            asyncio.ensure_future(connection.respond(request_id, error=error))
+        else:
+            for stream in list(self._streams):
+                stream.offer(method, params)
+
+    async def _execute(self, connection: Connection, request_id: Any, params: Any) -> None:
+        name = params.get("tool") if isinstance(params, dict) else None
+        tool = self.tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            await connection.respond(request_id, error={"code": -32601, "message": f"no tool named {name!r}"})
+            return
+        try:
+            result = await tool.invoke(params)
+        except asyncio.CancelledError:
+            # tools.cancel (the daemon stopped waiting) or the connection dropped: no reply.
+            return
+        except Exception as e:
+            await connection.respond(request_id, error=tool_error(e))
+            return
+        await connection.respond(request_id, result)
+
+    # -- runs ------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        intent: str,
+        *,
+        idempotency_key: str | None = None,
+        agent_name: str | None = None,
+        agent_id: str | None = None,
+    ) -> Run:
+        """Starts a run; it becomes this connection's current run."""
+        params: dict[str, Any] = {"intent": intent}
+        for key, value in (("idempotency_key", idempotency_key), ("agent_name", agent_name), ("agent_id", agent_id)):
+            if value is not None:
+                params[key] = value
+        reply = await self.call("runs.start", params)  # type: ignore[arg-type]
+        run = Run(self, reply["run_id"], reply["agent_id"], reply["client_id"])
+        self.current_run = run
+        return run
+
+    def run(
+        self,
+        intent: str,
+        *,
+        idempotency_key: str | None = None,
+        agent_name: str | None = None,
+        agent_id: str | None = None,
+    ) -> RunScope:
+        """``async with client.run("intent") as run:`` — completed ``success`` when the
+        block ends, ``failure`` when it raises."""
+        return RunScope(self, intent, {"idempotency_key": idempotency_key, "agent_name": agent_name, "agent_id": agent_id})
+
+    async def runs(
+        self,
+        *,
+        agent_id: str | None = None,
+        status: RunStatus | None = None,
+        session_id: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[RunSummary]:
+        """Runs, newest first, paging as needed (an agent sees only its own)."""
+        cursor = 0
+        while True:
+            params: dict[str, Any] = {"cursor": cursor, "limit": page_size}
+            for key, value in (("agent_id", agent_id), ("status", status), ("session_id", session_id)):
+                if value is not None:
+                    params[key] = value
+            page = await self.call("runs.list", params)  # type: ignore[arg-type]
+            for summary in page["runs"]:
+                yield summary
+            next_cursor = page.get("next_cursor")
+            if next_cursor is None:
+                return
+            cursor = next_cursor
+
+    async def trace(self, run_id: str, *, follow: bool = False, page_size: int = 500) -> AsyncIterator[RunRecord]:
+        """A run's records, oldest first. With ``follow=True`` it then yields each new
+        record as it is written, with no gap and no duplicate (across reconnects too),
+        and ends after the run's ``ended`` record."""
+        if follow:
+            async for record in self._follow_trace(run_id):
+                yield record
+            return
+        cursor = 0
+        while True:
+            page = await self.call("runs.get_trace", {"run_id": run_id, "cursor": cursor, "limit": page_size})
+            if "records" not in page:
+                raise TetherError(f"run {run_id} not found")
+            for record in page["records"]:
+                yield record
+            next_cursor = page.get("next_cursor")
+            if next_cursor is None:
+                return
+            cursor = next_cursor
+
+    async def _follow_trace(self, run_id: str) -> AsyncIterator[RunRecord]:
+        seen = 0  # records yielded so far: record i is yielded once, in order
+        with Stream[Any](self, lambda m, p: m.startswith("runs.trace.") and p.get("run_id") == run_id) as stream:
+            while True:
+                stream.resynced()
+                reply = await self.call("runs.subscribe", {"run_id": run_id})
+                for record in reply["snapshot"][seen:]:
+                    seen += 1
+                    yield record
+                if reply["status"] != "in_progress":
+                    with contextlib.suppress(TetherError):
+                        await self.call("runs.unsubscribe", {"run_id": run_id})
+                    return
+                async for method, params in stream:
+                    if method == "runs.trace.lagged":
+                        break  # the daemon dropped us for falling behind
+                    if params["cursor"] < seen:
+                        continue
+                    if params["cursor"] > seen:
+                        break  # a gap: our own queue overflowed
+                    seen += 1
+                    yield params["record"]
+                    if params["record"]["record"] == "ended":
+                        with contextlib.suppress(TetherError):
+                            await self.call("runs.unsubscribe", {"run_id": run_id})
+                        return
+                # Subscribe again (after a reconnect, or having fallen behind): the
+                # snapshot fills in from `seen`, so nothing is skipped or repeated.
+
+    async def resume_run(self, run_id: str) -> Run:
+        """Takes over a run in progress that this agent started on another connection."""
+        reply = await self.call("runs.resume", {"run_id": run_id})
+        run = Run(self, run_id, reply["agent_id"], "")
+        run.status = reply["status"]
+        self.current_run = run
+        return run
+
+    # -- events ----------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        families: list[str] | None = None,
+        run_id: str | None = None,
+        session_id: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """Events as they happen, until the loop stops. After a reconnect the
+        subscription is renewed; events published while disconnected are not replayed
+        (``recent_events`` has the last ones)."""
+        params: dict[str, Any] = {}
+        for key, value in (("families", families), ("run_id", run_id), ("session_id", session_id)):
+            if value is not None:
+                params[key] = value
+        subscription = ""
+        # Every events.* notification is queued: one for this subscription may arrive
+        # before its id is known here; the loop drops the others.
+        with Stream[Any](self, lambda method, _: method.startswith("events.")) as stream:
+            try:
+                while True:
+                    stream.resynced()
+                    reply = await self.call("events.subscribe", params)  # type: ignore[arg-type]
+                    subscription = reply["subscription"]
+                    async for method, notice in stream:
+                        if notice.get("subscription") != subscription:
+                            continue
+                        if method == "events.lagged":
+                            log.warning("tether: %s events were dropped for this slow subscriber", notice["dropped"])
+                            continue
+                        yield notice["event"]
+            finally:
+                if subscription and self.connected:
+                    with contextlib.suppress(TetherError):
+                        await self.call("events.unsubscribe", {"subscription": subscription})
+
+    async def recent_events(
+        self,
+        *,
+        limit: int | None = None,
+        families: list[str] | None = None,
+        run_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[Event]:
+        params: dict[str, Any] = {}
+        for key, value in (("limit", limit), ("families", families), ("run_id", run_id), ("session_id", session_id)):
+            if value is not None:
+                params[key] = value
+        return await self.call("events.recent", params)  # type: ignore[arg-type]
+
+    # -- hooks, sessions, approvals -------------------------------------------
+
+    async def hook(self, payload: dict[str, Any], *, wait_ms: int | None = None) -> IngestResult:
+        """Sends a Claude Code hook payload (as Claude Code wrote it) to ``hooks.ingest``;
+        the answer's ``hook_output`` is what Claude Code expects back."""
+        params = dict(payload)
+        if wait_ms is not None:
+            params["wait_ms"] = wait_ms
+        return await self.call("hooks.ingest", params)  # type: ignore[arg-type]
+
+    @property
+    def sessions(self) -> Sessions:
+        return Sessions(self)
+
+    @property
+    def approvals(self) -> Approvals:
+        return Approvals(self)
+
+
+class Sessions:
+    """Managed sessions (``client.sessions``); starting and steering them is for the operator."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def spawn(
+        self,
+        task: str,
+        *,
+        command: list[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        runtime: str | None = None,
+        repo: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> SessionRecord:
+        params: dict[str, Any] = {"task": task}
+        extra = {"command": command, "cwd": str(cwd) if cwd is not None else None, "runtime": runtime}
+        extra.update({"repo": repo, "env": env, "name": name})
+        params.update({k: v for k, v in extra.items() if v is not None})
+        return await self._client.call("sessions.spawn", params)  # type: ignore[arg-type]
+
+    async def list(self, state: SessionState | None = None) -> list[SessionRecord]:
+        return await self._client.call("sessions.list", {"state": state} if state else {})
+
+    async def get(self, session_id: str) -> SessionRecord:
+        return await self._client.call("sessions.get", {"session_id": session_id})
+
+    async def send(self, session_id: str, text: str) -> int:
+        return (await self._client.call("sessions.send", {"session_id": session_id, "text": text}))["bytes"]
+
+    async def output(self, session_id: str, *, tail_lines: int | None = None) -> str:
+        params: dict[str, Any] = {"session_id": session_id}
+        if tail_lines is not None:
+            params["tail_lines"] = tail_lines
+        return (await self._client.call("sessions.output", params))["text"]  # type: ignore[arg-type]
+
+    async def stop(self, session_id: str, *, grace_ms: int | None = None) -> SessionRecord:
+        params: dict[str, Any] = {"session_id": session_id}
+        if grace_ms is not None:
+            params["grace_ms"] = grace_ms
+        return await self._client.call("sessions.stop", params)  # type: ignore[arg-type]
+
+    async def resume(self, session_id: str) -> SessionRecord:
+        return await self._client.call("sessions.resume", {"session_id": session_id})
+
+    async def remove(self, session_id: str, *, delete_workspace: bool = False) -> SessionRecord:
+        params = {"session_id": session_id, "delete_workspace": delete_workspace}
+        return await self._client.call("sessions.remove", params)  # type: ignore[arg-type]
+
+    async def follow(self, session_id: str, *, since_offset: int = 0) -> AsyncIterator[OutputEvent]:
+        """The session's output from ``since_offset``, chunk by chunk as it is written,
+        ending once the session stopped and everything it wrote was delivered."""
+        client = self._client
+        at = since_offset
+        with Stream[Any](client, lambda m, p: m.startswith("sessions.output.") and p.get("session_id") == session_id) as stream:
+            while True:
+                stream.resynced()
+                await client.call("sessions.follow", {"session_id": session_id, "since_offset": at})
+                async for method, params in stream:
+                    if method == "sessions.output.end":
+                        return
+                    if params["offset"] != at:
+                        continue  # a chunk from before a resubscription
+                    at = params["offset"] + len(params["text"].encode())
+                    yield params
+
+
+class Approvals:
+    """Approvals waiting for a human (``client.approvals``; operator only)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def list(self, state: ApprovalState | None = None) -> list[Approval]:
+        return await self._client.call("approvals.list", {"state": state} if state else {})
+
+    async def approve(self, approval_id: str, reason: str | None = None) -> Approval:
+        return await self.resolve(approval_id, "allow", reason)
+
+    async def deny(self, approval_id: str, reason: str | None = None) -> Approval:
+        return await self.resolve(approval_id, "deny", reason)
+
+    async def resolve(self, approval_id: str, decision: str, reason: str | None = None) -> Approval:
+        params: dict[str, Any] = {"approval_id": approval_id, "decision": decision}
+        if reason is not None:
+            params["reason"] = reason
+        return await self._client.call("approvals.resolve", params)  # type: ignore[arg-type]
+
+
+def tool_error(error: Exception) -> dict[str, Any]:
+    """The JSON-RPC error a tool's exception becomes."""
+    data: dict[str, Any] = {"type": type(error).__name__}
+    if isinstance(error, ToolError):
+        data["terminal"] = error.terminal
+        if isinstance(error.data, dict):
+            data.update(error.data)
+        elif error.data is not None:
+            data["detail"] = error.data
+    message = str(error) or type(error).__name__
+    return {"code": -32000, "message": message[:4096], "data": data}
+
+
+class connect:
+    """Connects to the daemon: ``async with tether.connect() as client`` (closes on exit)
+    or ``client = await tether.connect()``.
+
+    ``url`` (``ws://host:port``) or ``socket`` (a Unix socket path) say where; by default
+    ``$TETHER_URL``, else the data directory's socket, else ``ws://127.0.0.1:9100``.
+    ``token`` defaults to ``$TETHER_TOKEN``, else the data directory's ``auth-token``.
+    With ``agent_id`` the connection is bound to that agent (sent in ``session.auth``);
+    without, it is the operator. ``reconnect`` (a :class:`Backoff`, or False) governs
+    what happens when the socket drops.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        agent_id: str | None = None,
+        socket: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        auth: str = "auto",
+        reconnect: Backoff | bool = True,
+        capabilities: list[str] | None = None,
+        max_message_bytes: int = 64 << 20,
+        open_timeout: float = 10.0,
+    ) -> None:
+        if auth not in ("auto", "header", "frame"):
+            raise ValueError("auth must be 'auto', 'header' or 'frame'")
+        if auth == "header" and agent_id is not None:
+            raise ValueError("an agent_id is sent in session.auth: use auth='frame' or 'auto'")
+        backoff = Backoff() if reconnect is True else (reconnect or None)
+        self._client = Client(
+            _discovery.endpoint(url, socket, data_dir),
+            _discovery.token(token, data_dir),
+            agent_id=agent_id,
+            auth=auth,
+            reconnect=backoff,
+            capabilities=list(capabilities or []),
+            max_message_bytes=max_message_bytes,
+            open_timeout=open_timeout,
+        )
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._connect().__await__()
+
+    async def _connect(self) -> Client:
+        await self._client._open()
+        return self._client
+
+    async def __aenter__(self) -> Client:
+        return await self._connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.close()
+
+
+def default_data_dir() -> Path:
+    """The data directory the CLI and this package use by default."""
+    return _discovery.data_dir()
