@@ -146,6 +146,7 @@ pub struct TraceParams {
 #[serde(untagged)]
 pub enum TraceResult {
     Found(TracePage),
+    #[schemars(title = "TraceNotFound")]
     NotFound { run_id: String, not_found: bool },
 }
 

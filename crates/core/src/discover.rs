@@ -59,6 +59,10 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
         },
         "methods": methods,
         "x-server-messages": server_messages,
+        "x-error-codes": tether_proto::codes::ALL
+            .iter()
+            .map(|(code, name, meaning)| json!({ "code": code, "name": name, "message": meaning }))
+            .collect::<Vec<_>>(),
         "components": { "schemas": generator.take_definitions(true) },
     })
 }

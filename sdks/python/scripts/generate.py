@@ -192,7 +192,9 @@ class Generator:
         out.append("        raise NotImplementedError\n")
         out.extend(o + "\n" for o in overloads)
         out.append("    @overload")
-        out.append("    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any: ...\n")
+        out.append(
+            "    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any: ...\n"
+        )
         out.append("    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:")
         out.append('        """Call any method; `timeout` (seconds) bounds the wait for its reply."""')
         out.append("        return await self._request(method, params, timeout)")

@@ -87,7 +87,9 @@ def daemon() -> Iterator[Daemon]:
     """One daemon for the test session (tests use their own agent ids to stay apart)."""
     root = Path(tempfile.mkdtemp(prefix="tether-py-"))
     os.chmod(root, 0o700)
-    daemon = Daemon(root / "data")
+    # A short slack after a tool's timeout_ms, so a timed-out tool is cancelled quickly.
+    (root / "tether.toml").write_text("[runs]\nwait_slack_ms = 100\n")
+    daemon = Daemon(root / "data", extra=["--config", str(root / "tether.toml")])
     yield daemon
     daemon.stop()
     shutil.rmtree(root, ignore_errors=True)

@@ -109,7 +109,7 @@ class Connection:
             why = e
         finally:
             if why is None and self.ws.close_code not in (None, 1000):
-                why = ConnectionClosed(self.ws.close_rcvd, self.ws.close_sent)
+                why = ConnectionError(f"closed with {self.ws.close_code} {self.ws.close_reason}")
             for method, reply in self._pending.values():
                 if not reply.done():
                     reply.set_exception(

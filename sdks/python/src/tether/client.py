@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import os
 import random
+import typing
 from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -29,17 +30,31 @@ from ._protocol import (
     ApprovalState,
     Calls,
     Event,
+    EventsRecentParams,
+    EventsSubscribeParams,
     HandshakeResult,
+    IngestParams,
     IngestResult,
     OutputEvent,
+    OutputParams,
+    RemoveParams,
+    RepoSpec,
+    Resolution,
+    ResolveParams,
     RunRecord,
+    RunsListParams,
     RunStatus,
     RunSummary,
+    Runtime,
     SessionRecord,
     SessionState,
+    SpawnParams,
+    StartParams,
+    StopParams,
+    TracePage,
 )
 from ._streams import Stream
-from .errors import ClientClosed, ConnectionLost, RpcError, TetherError, ToolError
+from .errors import ClientClosed, ConnectionLost, InvalidParams, RpcError, TetherError, ToolError
 from .runs import Run, RunScope
 from .tools import Tool, ToolFunction, make_tool
 
@@ -88,10 +103,12 @@ class Client(Calls):
         auth: str,
         reconnect: Backoff | None,
         capabilities: list[str],
+        require: list[str],
         max_message_bytes: int,
         open_timeout: float,
     ) -> None:
         self.endpoint = endpoint
+        self._require = require
         self.agent_id = agent_id
         self._token = token
         self._auth = auth
@@ -110,6 +127,7 @@ class Client(Calls):
         self._executions: dict[str, asyncio.Task[None]] = {}
         self._streams: set[Stream[Any]] = set()
         self._tool_sync: asyncio.Future[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         #: Reconnections so far (each after the socket dropped).
         self.reconnects = 0
 
@@ -143,6 +161,7 @@ class Client(Calls):
                     "protocol_version": PROTOCOL_VERSION,
                     "client_version": CLIENT_VERSION,
                     "optional_capabilities": [RESUME, PAGINATION, *self._capabilities],
+                    "required_capabilities": self._require,
                 },
                 self._open_timeout,
             )
@@ -177,15 +196,13 @@ class Client(Calls):
             for task in self._executions.values():
                 task.cancel()
             if self._backoff is None:
-                self._gave_up = ConnectionLost(f"the connection closed: {why}", outcome_known=True)
-                self._wake_streams()
+                self._give_up(ConnectionLost(f"the connection closed: {why}", outcome_known=True))
                 return
             log.warning("tether: connection lost (%s); reconnecting", why)
             try:
                 self._connection = await self._reconnect(self._backoff)
             except Exception as e:
-                self._gave_up = e
-                self._wake_streams()
+                self._give_up(e)
                 return
             self.reconnects += 1
             await self._reclaim_run()
@@ -225,6 +242,13 @@ class Client(Calls):
         except (RpcError, ConnectionLost, TimeoutError) as e:
             run.lost = str(e)
             run.status = "incomplete"
+
+    def _give_up(self, why: BaseException) -> None:
+        """No more connections: every waiting call and stream fails with `why`."""
+        log.warning("tether: giving up on the connection: %s", why)
+        self._gave_up = why
+        self._connected.set()  # wake the waiters, who now see _gave_up
+        self._wake_streams()
 
     def _raise_if_done(self) -> None:
         """Raises why the client can no longer serve (closed, or gave up reconnecting)."""
@@ -270,11 +294,14 @@ class Client(Calls):
     def connected(self) -> bool:
         return self._connected.is_set() and not self._closing and self._gave_up is None
 
-    def drop_connection(self) -> None:
+    async def drop_connection(self) -> None:
         """Drops the socket without a goodbye, as a network failure would (for tests and
-        drills); the client then reconnects as it would after a real failure."""
-        if self._connection is not None:
-            self._connection.abort()
+        drills), and returns once the client noticed; it then reconnects as it would
+        after a real failure, and later calls wait for that."""
+        connection = self._connection
+        if connection is not None:
+            connection.abort()
+            await connection.wait_closed()
 
     # -- requests --------------------------------------------------------------
 
@@ -312,6 +339,8 @@ class Client(Calls):
     @overload
     def tool(
         self,
+        function: None = None,
+        /,
         *,
         name: str | None = None,
         description: str | None = None,
@@ -388,12 +417,14 @@ class Client(Calls):
             self._executions[key] = task
             task.add_done_callback(lambda _: self._executions.pop(key, None))
         elif method == "tools.cancel":
-            task = self._executions.get(str((params or {}).get("request_id")))
-            if task is not None:
-                task.cancel()
+            running = self._executions.get(str((params or {}).get("request_id")))
+            if running is not None:
+                running.cancel()
         elif request_id is not None:
             error = {"code": -32601, "message": f"the client has no method {method[:64]}"}
-            asyncio.ensure_future(connection.respond(request_id, error=error))
+            task = asyncio.create_task(connection.respond(request_id, error=error))
+            self._background.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._background.discard)
         else:
             for stream in list(self._streams):
                 stream.offer(method, params)
@@ -425,11 +456,14 @@ class Client(Calls):
         agent_id: str | None = None,
     ) -> Run:
         """Starts a run; it becomes this connection's current run."""
-        params: dict[str, Any] = {"intent": intent}
-        for key, value in (("idempotency_key", idempotency_key), ("agent_name", agent_name), ("agent_id", agent_id)):
-            if value is not None:
-                params[key] = value
-        reply = await self.call("runs.start", params)  # type: ignore[arg-type]
+        params: StartParams = {"intent": intent}
+        if idempotency_key is not None:
+            params["idempotency_key"] = idempotency_key
+        if agent_name is not None:
+            params["agent_name"] = agent_name
+        if agent_id is not None:
+            params["agent_id"] = agent_id
+        reply = await self.call("runs.start", params)
         run = Run(self, reply["run_id"], reply["agent_id"], reply["client_id"])
         self.current_run = run
         return run
@@ -444,7 +478,9 @@ class Client(Calls):
     ) -> RunScope:
         """``async with client.run("intent") as run:`` — completed ``success`` when the
         block ends, ``failure`` when it raises."""
-        return RunScope(self, intent, {"idempotency_key": idempotency_key, "agent_name": agent_name, "agent_id": agent_id})
+        return RunScope(
+            self, intent, {"idempotency_key": idempotency_key, "agent_name": agent_name, "agent_id": agent_id}
+        )
 
     async def runs(
         self,
@@ -457,11 +493,14 @@ class Client(Calls):
         """Runs, newest first, paging as needed (an agent sees only its own)."""
         cursor = 0
         while True:
-            params: dict[str, Any] = {"cursor": cursor, "limit": page_size}
-            for key, value in (("agent_id", agent_id), ("status", status), ("session_id", session_id)):
-                if value is not None:
-                    params[key] = value
-            page = await self.call("runs.list", params)  # type: ignore[arg-type]
+            params: RunsListParams = {"cursor": cursor, "limit": page_size}
+            if agent_id is not None:
+                params["agent_id"] = agent_id
+            if status is not None:
+                params["status"] = status
+            if session_id is not None:
+                params["session_id"] = session_id
+            page = await self.call("runs.list", params)
             for summary in page["runs"]:
                 yield summary
             next_cursor = page.get("next_cursor")
@@ -479,9 +518,10 @@ class Client(Calls):
             return
         cursor = 0
         while True:
-            page = await self.call("runs.get_trace", {"run_id": run_id, "cursor": cursor, "limit": page_size})
-            if "records" not in page:
-                raise TetherError(f"run {run_id} not found")
+            reply = await self.call("runs.get_trace", {"run_id": run_id, "cursor": cursor, "limit": page_size})
+            if "not_found" in reply:
+                raise InvalidParams(f"run {run_id} not found", method="runs.get_trace")
+            page: TracePage = reply
             for record in page["records"]:
                 yield record
             next_cursor = page.get("next_cursor")
@@ -538,10 +578,13 @@ class Client(Calls):
         """Events as they happen, until the loop stops. After a reconnect the
         subscription is renewed; events published while disconnected are not replayed
         (``recent_events`` has the last ones)."""
-        params: dict[str, Any] = {}
-        for key, value in (("families", families), ("run_id", run_id), ("session_id", session_id)):
-            if value is not None:
-                params[key] = value
+        params: EventsSubscribeParams = {}
+        if families is not None:
+            params["families"] = families
+        if run_id is not None:
+            params["run_id"] = run_id
+        if session_id is not None:
+            params["session_id"] = session_id
         subscription = ""
         # Every events.* notification is queued: one for this subscription may arrive
         # before its id is known here; the loop drops the others.
@@ -549,7 +592,7 @@ class Client(Calls):
             try:
                 while True:
                     stream.resynced()
-                    reply = await self.call("events.subscribe", params)  # type: ignore[arg-type]
+                    reply = await self.call("events.subscribe", params)
                     subscription = reply["subscription"]
                     async for method, notice in stream:
                         if notice.get("subscription") != subscription:
@@ -571,21 +614,28 @@ class Client(Calls):
         run_id: str | None = None,
         session_id: str | None = None,
     ) -> list[Event]:
-        params: dict[str, Any] = {}
-        for key, value in (("limit", limit), ("families", families), ("run_id", run_id), ("session_id", session_id)):
-            if value is not None:
-                params[key] = value
-        return await self.call("events.recent", params)  # type: ignore[arg-type]
+        params: EventsRecentParams = {}
+        if limit is not None:
+            params["limit"] = limit
+        if families is not None:
+            params["families"] = families
+        if run_id is not None:
+            params["run_id"] = run_id
+        if session_id is not None:
+            params["session_id"] = session_id
+        return await self.call("events.recent", params)
 
     # -- hooks, sessions, approvals -------------------------------------------
 
     async def hook(self, payload: dict[str, Any], *, wait_ms: int | None = None) -> IngestResult:
         """Sends a Claude Code hook payload (as Claude Code wrote it) to ``hooks.ingest``;
         the answer's ``hook_output`` is what Claude Code expects back."""
-        params = dict(payload)
+        params = typing.cast(IngestParams, dict(payload))
         if wait_ms is not None:
             params["wait_ms"] = wait_ms
-        return await self.call("hooks.ingest", params)  # type: ignore[arg-type]
+        # Annotated: the payload's Any fields make mypy's overload choice ambiguous.
+        result: IngestResult = await self.call("hooks.ingest", params)
+        return result
 
     @property
     def sessions(self) -> Sessions:
@@ -608,16 +658,25 @@ class Sessions:
         *,
         command: list[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
-        runtime: str | None = None,
-        repo: dict[str, str] | None = None,
+        runtime: Runtime | None = None,
+        repo: RepoSpec | None = None,
         env: dict[str, str] | None = None,
         name: str | None = None,
     ) -> SessionRecord:
-        params: dict[str, Any] = {"task": task}
-        extra = {"command": command, "cwd": str(cwd) if cwd is not None else None, "runtime": runtime}
-        extra.update({"repo": repo, "env": env, "name": name})
-        params.update({k: v for k, v in extra.items() if v is not None})
-        return await self._client.call("sessions.spawn", params)  # type: ignore[arg-type]
+        params: SpawnParams = {"task": task}
+        if command is not None:
+            params["command"] = command
+        if cwd is not None:
+            params["cwd"] = os.fspath(cwd)
+        if runtime is not None:
+            params["runtime"] = runtime
+        if repo is not None:
+            params["repo"] = repo
+        if env is not None:
+            params["env"] = env
+        if name is not None:
+            params["name"] = name
+        return await self._client.call("sessions.spawn", params)
 
     async def list(self, state: SessionState | None = None) -> list[SessionRecord]:
         return await self._client.call("sessions.list", {"state": state} if state else {})
@@ -629,30 +688,32 @@ class Sessions:
         return (await self._client.call("sessions.send", {"session_id": session_id, "text": text}))["bytes"]
 
     async def output(self, session_id: str, *, tail_lines: int | None = None) -> str:
-        params: dict[str, Any] = {"session_id": session_id}
+        params: OutputParams = {"session_id": session_id}
         if tail_lines is not None:
             params["tail_lines"] = tail_lines
-        return (await self._client.call("sessions.output", params))["text"]  # type: ignore[arg-type]
+        return (await self._client.call("sessions.output", params))["text"]
 
     async def stop(self, session_id: str, *, grace_ms: int | None = None) -> SessionRecord:
-        params: dict[str, Any] = {"session_id": session_id}
+        params: StopParams = {"session_id": session_id}
         if grace_ms is not None:
             params["grace_ms"] = grace_ms
-        return await self._client.call("sessions.stop", params)  # type: ignore[arg-type]
+        return await self._client.call("sessions.stop", params)
 
     async def resume(self, session_id: str) -> SessionRecord:
         return await self._client.call("sessions.resume", {"session_id": session_id})
 
     async def remove(self, session_id: str, *, delete_workspace: bool = False) -> SessionRecord:
-        params = {"session_id": session_id, "delete_workspace": delete_workspace}
-        return await self._client.call("sessions.remove", params)  # type: ignore[arg-type]
+        params: RemoveParams = {"session_id": session_id, "delete_workspace": delete_workspace}
+        return await self._client.call("sessions.remove", params)
 
     async def follow(self, session_id: str, *, since_offset: int = 0) -> AsyncIterator[OutputEvent]:
         """The session's output from ``since_offset``, chunk by chunk as it is written,
         ending once the session stopped and everything it wrote was delivered."""
         client = self._client
         at = since_offset
-        with Stream[Any](client, lambda m, p: m.startswith("sessions.output.") and p.get("session_id") == session_id) as stream:
+        with Stream[Any](
+            client, lambda m, p: m.startswith("sessions.output.") and p.get("session_id") == session_id
+        ) as stream:
             while True:
                 stream.resynced()
                 await client.call("sessions.follow", {"session_id": session_id, "since_offset": at})
@@ -680,11 +741,11 @@ class Approvals:
     async def deny(self, approval_id: str, reason: str | None = None) -> Approval:
         return await self.resolve(approval_id, "deny", reason)
 
-    async def resolve(self, approval_id: str, decision: str, reason: str | None = None) -> Approval:
-        params: dict[str, Any] = {"approval_id": approval_id, "decision": decision}
+    async def resolve(self, approval_id: str, decision: Resolution, reason: str | None = None) -> Approval:
+        params: ResolveParams = {"approval_id": approval_id, "decision": decision}
         if reason is not None:
             params["reason"] = reason
-        return await self._client.call("approvals.resolve", params)  # type: ignore[arg-type]
+        return await self._client.call("approvals.resolve", params)
 
 
 def tool_error(error: Exception) -> dict[str, Any]:
@@ -708,7 +769,9 @@ class connect:
     ``$TETHER_URL``, else the data directory's socket, else ``ws://127.0.0.1:9100``.
     ``token`` defaults to ``$TETHER_TOKEN``, else the data directory's ``auth-token``.
     With ``agent_id`` the connection is bound to that agent (sent in ``session.auth``);
-    without, it is the operator. ``reconnect`` (a :class:`Backoff`, or False) governs
+    without, it is the operator. ``capabilities`` are asked for beyond the SDK's own
+    (``runs.resume.v1``, ``runs.pagination.v1``); ``require`` fails the connection with
+    :class:`CapabilityUnsupported` unless the daemon has them. ``reconnect`` (a :class:`Backoff`, or False) governs
     what happens when the socket drops.
     """
 
@@ -723,6 +786,7 @@ class connect:
         auth: str = "auto",
         reconnect: Backoff | bool = True,
         capabilities: list[str] | None = None,
+        require: list[str] | None = None,
         max_message_bytes: int = 64 << 20,
         open_timeout: float = 10.0,
     ) -> None:
@@ -738,6 +802,7 @@ class connect:
             auth=auth,
             reconnect=backoff,
             capabilities=list(capabilities or []),
+            require=list(require or []),
             max_message_bytes=max_message_bytes,
             open_timeout=open_timeout,
         )

@@ -7,7 +7,17 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._protocol import Action, ActionResult, FailureBehavior, OutcomeStatus, RunRecord, RunStatus
+from ._protocol import (
+    Action,
+    ActionResult,
+    FailureBehavior,
+    Outcome,
+    OutcomeStatus,
+    Proposal,
+    RunCancelParams,
+    RunRecord,
+    RunStatus,
+)
 from .errors import RunLost, TetherError
 
 if TYPE_CHECKING:
@@ -124,12 +134,12 @@ class Run:
         """Runs the actions in order through this client's tools; each becomes a durable
         turn of the run before the reply. Returns one result per action."""
         self._check_current()
-        proposal: dict[str, Any] = {"actions": [a.to_wire() if isinstance(a, Call) else a for a in actions]}
+        proposal: Proposal = {"actions": [a.to_wire() if isinstance(a, Call) else a for a in actions]}
         if proposal_id is not None:
             proposal["id"] = proposal_id
         if source is not None:
             proposal["source"] = source
-        reply = await self._client.call("proposal.submit", {"proposal": proposal}, timeout=timeout)  # type: ignore[typeddict-item]
+        reply = await self._client.call("proposal.submit", {"proposal": proposal}, timeout=timeout)
         return Results(reply["proposal_id"], reply["results"])
 
     async def complete(
@@ -141,20 +151,20 @@ class Run:
         metrics: dict[str, Any] | None = None,
     ) -> None:
         """Ends the run with an outcome, durably."""
-        outcome: dict[str, Any] = {"status": status, "summary": summary}
+        outcome: Outcome = {"status": status, "summary": summary}
         if evidence is not None:
             outcome["evidence"] = evidence
         if metrics is not None:
             outcome["metrics"] = metrics
-        await self._client.call("runs.complete", {"run_id": self.id, "outcome": outcome})  # type: ignore[typeddict-item]
+        await self._client.call("runs.complete", {"run_id": self.id, "outcome": outcome})
         self.status = "completed"
 
     async def cancel(self, reason: str | None = None) -> None:
         """Ends the run as cancelled, durably."""
-        params: dict[str, Any] = {"run_id": self.id}
+        params: RunCancelParams = {"run_id": self.id}
         if reason is not None:
             params["reason"] = reason
-        await self._client.call("runs.cancel", params)  # type: ignore[arg-type]
+        await self._client.call("runs.cancel", params)
         self.status = "cancelled"
 
     def trace(self, *, follow: bool = False) -> AsyncIterator[RunRecord]:

@@ -15,7 +15,7 @@ import inspect
 import json
 import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Union
 
 from ._protocol import ExecuteParams, ToolDefinition
@@ -113,7 +113,7 @@ def signature_schema(function: ToolFunction) -> tuple[dict[str, Any], str | None
     open_ended = False
     for name, parameter in signature.parameters.items():
         annotation = _strip_not_required(hints.get(name, parameter.annotation))
-        if annotation is ToolCall:
+        if annotation is ToolCall or annotation == ToolCall | None:
             call_param = name
             continue
         if parameter.kind is inspect.Parameter.VAR_KEYWORD:
@@ -121,16 +121,16 @@ def signature_schema(function: ToolFunction) -> tuple[dict[str, Any], str | None
             continue
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
             raise SchemaError(f"tool {function.__name__}: parameter {name} must be passable by keyword")
-        schema = schema_for(annotation)
+        prop = schema_for(annotation)
         if parameter.default is inspect.Parameter.empty:
             required.append(name)
         else:
             try:
                 json.dumps(parameter.default)
-                schema["default"] = parameter.default
+                prop["default"] = parameter.default
             except (TypeError, ValueError):
                 pass
-        properties[name] = schema
+        properties[name] = prop
     schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": open_ended}
     if required:
         schema["required"] = required
@@ -166,7 +166,7 @@ class Tool:
             return await self.function(**kwargs)
         result = await asyncio.to_thread(self.function, **kwargs)
         if inspect.isawaitable(result):
-            return await typing.cast(Awaitable[Any], result)
+            return await result
         return result
 
 

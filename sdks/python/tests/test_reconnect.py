@@ -1,0 +1,119 @@
+"""Reconnects: after a dropped socket the run is resumed; after kill -9 it is lost, the
+client reconnects with backoff, registers its tools again and carries on."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+import tether
+from conftest import Daemon
+
+FAST = tether.Backoff(initial=0.05, maximum=0.5)
+
+
+async def noticed_the_drop(client: tether.Client) -> None:
+    """Polls (with a deadline) until the client saw its socket close."""
+    async with asyncio.timeout(10):
+        while client.connected:
+            await asyncio.sleep(0.01)
+
+
+def agent() -> str:
+    return f"py-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_dropped_connection_is_reestablished_and_the_run_resumed(daemon: Daemon) -> None:
+    async with tether.connect(daemon.url, token=daemon.token, agent_id=agent(), reconnect=FAST) as client:
+
+        @client.tool
+        async def step(i: int) -> int:
+            return i
+
+        async with client.run("survives a drop") as run:
+            await run.submit([tether.call("step", i=1)])
+            await client.drop_connection()
+            # Waits for the reconnect; the run was reclaimed with runs.resume.
+            results = await run.submit([tether.call("step", i=2)])
+            assert results.outputs == [2]
+            assert client.reconnects == 1
+            assert run.in_progress
+        records = [r async for r in client.trace(run.id)]
+        assert [r["record"] for r in records] == ["started", "turn", "turn", "ended"]
+        assert records[-1]["record"] == "ended" and records[-1]["termination"]["kind"] == "outcome"
+
+
+async def test_after_kill_9_and_a_restart_the_client_reconnects_and_carries_on(own_daemon: Daemon) -> None:
+    daemon = own_daemon
+    entered = asyncio.Event()
+    async with tether.connect(daemon.url, token=daemon.token, agent_id=agent(), reconnect=FAST) as client:
+
+        @client.tool
+        async def hang() -> None:
+            entered.set()
+            await asyncio.Event().wait()
+
+        @client.tool
+        async def echo(text: str) -> str:
+            return text
+
+        run = await client.start_run("interrupted")
+        in_flight = asyncio.create_task(run.submit([tether.call("hang")]))
+        await entered.wait()
+        port = daemon.port
+        daemon.kill9()
+        with pytest.raises(tether.ConnectionLost) as caught:
+            await in_flight
+        assert caught.value.outcome_known is False, "the proposal was sent: its outcome is unknown"
+
+        daemon.start(port)  # the same port: the client retries it with backoff
+        assert await client.call("server.ping", timeout=20) == "pong"
+        assert client.reconnects == 1
+        assert sorted(t["name"] for t in await client.call("tools.list")) == ["echo", "hang"]
+
+        # The old run ended `incomplete` at the restart; the client knows it is lost.
+        assert run.lost is not None and not run.in_progress
+        with pytest.raises(tether.RunLost):
+            await run.submit([tether.call("echo", text="too late")])
+        old = [r async for r in client.trace(run.id)]
+        assert old[-1]["record"] == "ended" and old[-1]["termination"] == {"kind": "incomplete"}
+
+        async with client.run("after the restart") as fresh:
+            results = await fresh.submit([tether.call("echo", text="again")])
+        assert results.outputs == ["again"]
+
+
+async def test_calls_made_while_the_daemon_is_down_wait_for_it(own_daemon: Daemon) -> None:
+    daemon = own_daemon
+    async with tether.connect(daemon.url, token=daemon.token, reconnect=FAST) as client:
+        port = daemon.port
+        daemon.kill9()
+        await noticed_the_drop(client)
+        waiting = asyncio.create_task(client.call("server.ping"))
+        done, _ = await asyncio.wait({waiting}, timeout=0.3)
+        assert not done, "no daemon, no answer yet"
+        daemon.start(port)
+        assert await waiting == "pong"
+
+
+async def test_without_reconnect_a_drop_fails_every_later_call(own_daemon: Daemon) -> None:
+    daemon = own_daemon
+    async with tether.connect(daemon.url, token=daemon.token, reconnect=False) as client:
+        daemon.kill9()
+        with pytest.raises(tether.ConnectionLost):
+            async with asyncio.timeout(10):
+                while True:  # until the client noticed the socket closed
+                    await client.call("server.ping")
+
+
+async def test_reconnecting_gives_up_after_the_configured_time(own_daemon: Daemon) -> None:
+    daemon = own_daemon
+    backoff = tether.Backoff(initial=0.05, maximum=0.1, give_up_after=0.5)
+    async with tether.connect(daemon.url, token=daemon.token, reconnect=backoff) as client:
+        daemon.kill9()
+        await noticed_the_drop(client)
+        with pytest.raises(tether.ConnectionLost, match="gave up") as caught:
+            await client.call("server.ping")  # waits for the reconnect, which gives up
+        assert caught.value.outcome_known, "never sent"
