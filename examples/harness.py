@@ -1,43 +1,34 @@
-import asyncio, itertools, json, os, pathlib, websockets
+"""A harness on the Python SDK: a tool, a run, a proposal, and the run's trace.
 
-URL = os.environ.get("TETHER_URL", "ws://127.0.0.1:9100")
-TOKEN = os.environ.get("TETHER_TOKEN") or (pathlib.Path.home() / ".local/share/tether/auth-token").read_text().strip()
+    pip install ./sdks/python
+    python3 examples/harness.py        # finds the daemon and token like the `tether` CLI
 
-async def main():
-    async with websockets.connect(URL) as ws:
-        ids, waiting = itertools.count(), {}
+It connects as agent `demo-agent`, registers `echo`, runs one proposal in a run that is
+completed `success` when the block ends, then prints the trace oldest first.
+"""
 
-        async def call(method, params):
-            id = next(ids)
-            reply = waiting[id] = asyncio.get_running_loop().create_future()
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            reply = await reply
-            if "error" in reply:
-                raise RuntimeError(reply["error"])
-            return reply["result"]
+import asyncio
 
-        async def read():  # replies go to their callers; tools.execute runs the tool
-            async for text in ws:
-                msg = json.loads(text)
-                if msg.get("method") == "tools.execute":
-                    p = msg["params"]
-                    result = {"echoed": p["parameters"]}  # run the tool here
-                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}))
-                elif msg.get("id") in waiting:
-                    waiting.pop(msg["id"]).set_result(msg)
+import tether
 
-        reader = asyncio.create_task(read())
-        await call("session.auth", {"token": TOKEN, "agent_id": "demo-agent"})
-        await call("server.handshake", {"protocol_version": 3})
-        await call("tools.register", [{"name": "echo", "parameters": {"type": "object"}}])
-        run = await call("runs.start", {"intent": "say hello"})
-        done = await call("proposal.submit", {"proposal": {"actions": [
-            {"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {"prompt": "hello"}}]}})
-        print(done["results"])
-        await call("runs.complete", {"run_id": run["run_id"], "outcome": {"status": "success", "summary": "said hello"}})
-        trace = await call("runs.get_trace", {"run_id": run["run_id"]})
-        for record in reversed(trace["records"]):
-            print(record["record"], record.get("tool", ""), record.get("status", ""))
-        reader.cancel()
 
-asyncio.run(main())
+async def main() -> None:
+    async with tether.connect(agent_id="demo-agent") as client:
+
+        @client.tool(description="Echo the prompt back")
+        async def echo(prompt: str) -> dict[str, str]:
+            return {"echoed": prompt}
+
+        async with client.run("say hello") as run:
+            results = await run.submit([tether.call("echo", prompt="hello").options(id="a1")])
+            print(results[0]["status"], results[0]["output"])
+
+        async for record in client.trace(run.id):
+            if record["record"] == "turn":
+                print(record["record"], record["tool"], record["status"])
+            else:
+                print(record["record"])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
