@@ -117,3 +117,37 @@ async def test_reconnecting_gives_up_after_the_configured_time(own_daemon: Daemo
         with pytest.raises(tether.ConnectionLost, match="gave up") as caught:
             await client.call("server.ping")  # waits for the reconnect, which gives up
         assert caught.value.outcome_known, "never sent"
+
+
+async def test_a_followed_trace_continues_across_the_followers_reconnect_with_no_gap(daemon: Daemon) -> None:
+    async with (
+        tether.connect(daemon.url, token=daemon.token, agent_id=agent()) as harness,
+        tether.connect(daemon.url, token=daemon.token, reconnect=FAST) as follower,
+    ):
+
+        @harness.tool
+        async def step(i: int) -> int:
+            return i
+
+        run = await harness.start_run("followed through a drop")
+        seen: list[int] = []
+        progress = asyncio.Queue[int]()
+
+        async def follow() -> None:
+            async for record in follower.trace(run.id, follow=True):
+                if record["record"] == "turn":
+                    seen.append(record["index"])
+                    progress.put_nowait(record["index"])
+
+        following = asyncio.create_task(follow())
+        for i in range(10):
+            await run.submit([tether.call("step", i=i)])
+        while await progress.get() != 9:
+            pass
+        await follower.drop_connection()
+        for i in range(10, 20):  # written while the follower is away or resubscribing
+            await run.submit([tether.call("step", i=i)])
+        await run.complete()
+        await following
+        assert follower.reconnects == 1
+        assert seen == list(range(20)), "each turn once, in order, across the reconnect"

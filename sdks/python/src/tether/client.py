@@ -534,7 +534,7 @@ class Client(Calls):
         with Stream[Any](self, lambda m, p: m.startswith("runs.trace.") and p.get("run_id") == run_id) as stream:
             while True:
                 stream.resynced()
-                reply = await self.call("runs.subscribe", {"run_id": run_id})
+                reply = await self._subscribe("runs.subscribe", {"run_id": run_id})
                 for record in reply["snapshot"][seen:]:
                     seen += 1
                     yield record
@@ -557,6 +557,16 @@ class Client(Calls):
                         return
                 # Subscribe again (after a reconnect, or having fallen behind): the
                 # snapshot fills in from `seen`, so nothing is skipped or repeated.
+
+    async def _subscribe(self, method: str, params: Any) -> Any:
+        """A subscribing call, tried again when the connection drops under it: the
+        subscription (if made) died with that connection, so a retry cannot duplicate it."""
+        while True:
+            try:
+                return await self.call(method, params)
+            except ConnectionLost:
+                if self._gave_up is not None or self._backoff is None:
+                    raise
 
     async def resume_run(self, run_id: str) -> Run:
         """Takes over a run in progress that this agent started on another connection."""
@@ -592,7 +602,10 @@ class Client(Calls):
             try:
                 while True:
                     stream.resynced()
-                    reply = await self.call("events.subscribe", params)
+                    if subscription:  # the previous one, if it outlived a resync on this connection
+                        with contextlib.suppress(TetherError):
+                            await self.call("events.unsubscribe", {"subscription": subscription})
+                    reply = await self._subscribe("events.subscribe", params)
                     subscription = reply["subscription"]
                     async for method, notice in stream:
                         if notice.get("subscription") != subscription:
@@ -716,7 +729,7 @@ class Sessions:
         ) as stream:
             while True:
                 stream.resynced()
-                await client.call("sessions.follow", {"session_id": session_id, "since_offset": at})
+                await client._subscribe("sessions.follow", {"session_id": session_id, "since_offset": at})
                 async for method, params in stream:
                     if method == "sessions.output.end":
                         return
