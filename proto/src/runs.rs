@@ -147,7 +147,10 @@ pub struct TraceParams {
 pub enum TraceResult {
     Found(TracePage),
     #[schemars(title = "TraceNotFound")]
-    NotFound { run_id: String, not_found: bool },
+    NotFound {
+        run_id: String,
+        not_found: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

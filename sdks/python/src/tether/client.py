@@ -239,9 +239,13 @@ class Client(Calls):
         try:
             resumed = await self._connection.request("runs.resume", {"run_id": run.id}, self._open_timeout)
             run.status = resumed["status"]
-        except (RpcError, ConnectionLost, TimeoutError) as e:
+        except RpcError as e:  # ended at a restart, or resumed by another connection
             run.lost = str(e)
             run.status = "incomplete"
+        except (ConnectionLost, TimeoutError):
+            # Never carry on unresumed (turns would miss the run): drop this connection
+            # too, and the supervisor reconnects and tries once more.
+            self._connection.abort()
 
     def _give_up(self, why: BaseException) -> None:
         """No more connections: every waiting call and stream fails with `why`."""
