@@ -1,0 +1,744 @@
+// tether's wire types, generated from its OpenRPC document (server 0.1.0).
+// Do not edit: run `tether openrpc | node sdks/typescript/scripts/generate.mjs`.
+// CI fails when this file differs from what the generator writes.
+
+export interface Ack {
+  ok: boolean;
+  run_id: string;
+}
+
+export interface Action {
+  failure_behavior?: FailureBehavior | null;
+  id?: string | null;
+  max_retries?: number | null;
+  parameters?: unknown;
+  timeout_ms?: number | null;
+  tool?: string | null;
+  /** Only `tool_call` is supported; anything else is rejected per action. */
+  type: string;
+}
+
+export interface ActionResult {
+  action_id: string;
+  duration_ms?: number | null;
+  error?: string | null;
+  output?: unknown;
+  status: ActionStatus;
+}
+
+export type ActionStatus = "succeeded" | "failed" | "rejected" | "skipped";
+
+export interface Approval {
+  /** The agent the hook is accounted to, likewise. */
+  agent_id?: string | null;
+  approval_id: string;
+  created_at: string;
+  event: string;
+  expires_at: string;
+  /** The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`). */
+  input: unknown;
+  reason?: string | null;
+  resolved_at?: string | null;
+  /** The session the hook is accounted to: the caller's own, or one the operator named. */
+  session_id?: string | null;
+  state: ApprovalState;
+  tool?: string | null;
+}
+
+export type ApprovalState = "pending" | "allowed" | "denied" | "expired";
+
+export interface ApprovalsListParams {
+  state?: ApprovalState | null;
+}
+
+export interface AuditParams {
+  /** At most 1000 (default 100). */
+  limit?: number | null;
+  /** Only entries accounted to this session. */
+  session_id?: string | null;
+}
+
+/** Unknown fields are ignored: CAR clients may send more than these. */
+export interface AuthParams {
+  /** Binds the connection to this agent; without it the connection is the operator. */
+  agent_id?: string | null;
+  token: string;
+}
+
+export interface AuthResult {
+  /** The agent this connection is bound to; `null` for the operator. */
+  agent_id?: string | null;
+  auth_enabled: boolean;
+  ok: boolean;
+}
+
+export type BreakerState = "closed" | "open" | "half_open";
+
+export interface BreakerStatus {
+  agent: string;
+  consecutive_failures: number;
+  /** Milliseconds until an open breaker turns half-open. */
+  retry_in_ms?: number | null;
+  state: BreakerState;
+}
+
+export interface BreakersParams {
+  agent?: string | null;
+}
+
+export interface CompleteParams {
+  outcome: Outcome;
+  run_id: string;
+}
+
+/**
+ * A hook's decision. `none` means no rule decided: the `hook_output` carries no
+ * permission decision, so Claude Code runs its own permission flow.
+ */
+export type Decision = "none" | "allow" | "deny" | "ask";
+
+export interface DelegateParams {
+  agent: string;
+  session_id: string;
+  task: string;
+  tier?: Tier | null;
+}
+
+export interface DelegateResult {
+  agent: string;
+  breaker: BreakerState;
+  delegation_id: string;
+}
+
+export interface Ended {
+  agent_id: string;
+  ended_at: string;
+  run_id: string;
+  termination: Termination;
+}
+
+export interface Event {
+  agent_id?: string | null;
+  event_id: string;
+  family: string;
+  kind: string;
+  payload: unknown;
+  run_id?: string | null;
+  session_id?: string | null;
+  timestamp: string;
+}
+
+/** Notification `events.event`. */
+export interface EventNotice {
+  event: Event;
+  subscription: string;
+}
+
+export interface EventsRecentParams {
+  families?: string[] | null;
+  /** At most 1024 (default 100). */
+  limit?: number | null;
+  /** Only events of this run. */
+  run_id?: string | null;
+  /** Only events of this session. */
+  session_id?: string | null;
+}
+
+export interface EventsSubscribeParams {
+  /** Only these families (all when absent). */
+  families?: string[] | null;
+  run_id?: string | null;
+  session_id?: string | null;
+}
+
+export interface EventsSubscribeResult {
+  subscription: string;
+}
+
+export interface EventsUnsubscribeParams {
+  subscription: string;
+}
+
+export interface EventsUnsubscribeResult {
+  ok: boolean;
+}
+
+/** Server → client request: run one tool call. */
+export interface ExecuteParams {
+  action_id: string;
+  /** 1 for the first try, counting up on retries. */
+  attempt: number;
+  parameters: unknown;
+  /** Equals the JSON-RPC id of this request. */
+  request_id: string;
+  session_id?: string | null;
+  timeout_ms: number;
+  tool: string;
+}
+
+export type FailureBehavior = "abort" | "retry" | "skip";
+
+export interface FollowParams {
+  session_id: string;
+  /** Stream from this byte offset of the log (default: its current end). */
+  since_offset?: number | null;
+}
+
+export interface FollowResult {
+  /** The offset the first `sessions.output.event` starts at. */
+  offset: number;
+  session_id: string;
+}
+
+export interface HandshakeParams {
+  client_version?: string | null;
+  optional_capabilities?: string[];
+  /** The newest version the client speaks. */
+  protocol_version: number;
+  /** The oldest version the client speaks; defaults to `protocol_version`. */
+  protocol_version_min?: number | null;
+  required_capabilities?: string[];
+}
+
+export interface HandshakeResult {
+  negotiated_capabilities: string[];
+  protocol_version: number;
+  server_protocol_version_max: number;
+  server_protocol_version_min: number;
+  server_version: string;
+}
+
+/**
+ * Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
+ * (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either.
+ */
+export interface IngestParams {
+  event?: string | null;
+  hook_event_name?: string | null;
+  payload?: unknown;
+  session_id?: string | null;
+  /** Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval. */
+  wait_ms?: number | null;
+}
+
+export interface IngestResult {
+  approval_id?: string | null;
+  decision: Decision;
+  event_id: string;
+  /** Exactly the JSON Claude Code expects back for this event. */
+  hook_output: unknown;
+  /** False for an event name this version does not know (recorded all the same). */
+  known: boolean;
+  reason?: string | null;
+  rule?: string | null;
+}
+
+/** Notification `events.lagged`: this many events were dropped for a slow subscriber. */
+export interface LaggedNotice {
+  dropped: number;
+  subscription: string;
+}
+
+export interface MemoryParams {
+  session_id: string;
+  used_tokens: number;
+  window_tokens: number;
+}
+
+export interface MemoryResult {
+  fraction: number;
+  pressure: Pressure;
+}
+
+/** Params of a method that takes none: accepts `{}` or an absent `params`. */
+export type NoParams = Record<string, unknown>;
+
+export interface Outcome {
+  evidence?: unknown[];
+  metrics?: Record<string, unknown>;
+  status: OutcomeStatus;
+  summary?: string;
+  timestamp?: string | null;
+}
+
+export type OutcomeStatus = "success" | "partial_success" | "failure" | "give_up" | "timeout" | "done";
+
+export interface OutputEnd {
+  session_id: string;
+  state: SessionState;
+}
+
+export interface OutputEvent {
+  /** The byte offset of `text` in the session's log. */
+  offset: number;
+  session_id: string;
+  text: string;
+}
+
+export interface OutputParams {
+  session_id: string;
+  /** Everything from this byte offset (a previous `next_offset`). */
+  since_offset?: number | null;
+  /** The last N lines. */
+  tail_lines?: number | null;
+}
+
+export interface OutputResult {
+  next_offset: number;
+  text: string;
+}
+
+export interface PolicyInfo {
+  loaded_at: string;
+  path?: string | null;
+  rate_limit?: unknown;
+  rules: unknown[];
+}
+
+export type Pressure = "ok" | "warn" | "alert" | "compact";
+
+export interface Proposal {
+  actions: Action[];
+  id?: string | null;
+  source?: string | null;
+}
+
+export interface RemoveParams {
+  delete_workspace?: boolean;
+  session_id: string;
+}
+
+export interface RepoSpec {
+  ref?: string | null;
+  url: string;
+}
+
+export type Resolution = "allow" | "deny";
+
+export interface ResolveParams {
+  approval_id: string;
+  decision: Resolution;
+  reason?: string | null;
+}
+
+export interface ResumeResult {
+  agent_id: string;
+  /** Records so far; the next turn appends after them. */
+  records: number;
+  run_id: string;
+  status: RunStatus;
+}
+
+export interface RunCancelParams {
+  reason?: string | null;
+  run_id: string;
+}
+
+export interface Started {
+  agent_id: string;
+  client_id: string;
+  idempotency_key?: string | null;
+  intent: string;
+  run_id: string;
+  session_id?: string | null;
+  started_at: string;
+}
+
+export interface RunRecordStarted extends Started {
+  record: "started";
+}
+
+export interface Turn {
+  action_id: string;
+  attempts: number;
+  duration_ms: number;
+  error?: string | null;
+  /** Position of the turn among the run's turns, from 0. */
+  index: number;
+  output?: unknown;
+  parameters: unknown;
+  prompt?: string | null;
+  proposal_id: string;
+  /** When the turn was journalled (RFC 3339; empty in records written before it existed). */
+  recorded_at?: string;
+  status: ActionStatus;
+  tool: string;
+}
+
+export interface RunRecordTurn extends Turn {
+  record: "turn";
+}
+
+export interface RunRecordEnded extends Ended {
+  record: "ended";
+}
+
+/** One record of a run's trace, tagged by `record`. */
+export type RunRecord = RunRecordStarted | RunRecordTurn | RunRecordEnded;
+
+export interface RunRef {
+  run_id: string;
+}
+
+export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled";
+
+export interface RunSubscribeResult {
+  agent_id: string;
+  /** The cursor of the first live event: events follow with no gap and no duplicate. */
+  live_cursor: number;
+  run_id: string;
+  /** Every record so far, oldest first. */
+  snapshot: RunRecord[];
+  status: RunStatus;
+}
+
+export interface RunSummary {
+  agent_id: string;
+  ended_at?: string | null;
+  intent: string;
+  run_id: string;
+  /** The managed session whose harness started the run (agent `session:<id>`). */
+  session_id?: string | null;
+  started_at: string;
+  status: RunStatus;
+  /** Set when a record of this run failed its checksum on disk. */
+  trace_corruption?: boolean;
+  turn_count: number;
+}
+
+export interface RunsListParams {
+  /** Required for the operator's CAR clients; an agent-bound connection may omit it. */
+  agent_id?: string | null;
+  /**
+   * A keyset: 0 (or absent) starts at the newest run; a page's `next_cursor`
+   * resumes strictly after it, however many runs started meanwhile.
+   */
+  cursor?: number | null;
+  /** 1..=200. Absent: every run from `cursor` on (CAR's legacy form). */
+  limit?: number | null;
+  /** Only runs of this managed session. */
+  session_id?: string | null;
+  /** Only runs in this status. */
+  status?: RunStatus | null;
+}
+
+export interface RunsListResult {
+  agent_id?: string | null;
+  cursor: number;
+  limit?: number | null;
+  /** Present when more runs follow. */
+  next_cursor?: number | null;
+  /** Newest first. */
+  runs: RunSummary[];
+}
+
+export type Runtime = "command" | "claude-code";
+
+export interface SendParams {
+  session_id: string;
+  text: string;
+}
+
+export interface SendResult {
+  bytes: number;
+}
+
+export interface SessionRecord {
+  argv: string[];
+  /**
+   * True when the process runs confined: the daemon's data directory is hidden from
+   * it but for its own workspace (`sessions.confine`).
+   */
+  confined?: boolean;
+  created_at: string;
+  cwd: string;
+  /** The error that left the session `errored` (e.g. git's message). */
+  error?: string | null;
+  exit_code?: number | null;
+  name: string;
+  pid?: number | null;
+  repo?: RepoSpec | null;
+  /** Runs the session's harness started (filled in by `sessions.get`). */
+  runs?: RunSummary[];
+  runtime: Runtime;
+  session_id: string;
+  state: SessionState;
+  /** True once the daemon restarted while the process lived on: its stdin is gone. */
+  stdin_detached?: boolean;
+  stop_cause?: StopCause | null;
+  task: string;
+  updated_at: string;
+  workspace: string;
+  workspace_owned: boolean;
+}
+
+export interface SessionRef {
+  session_id: string;
+}
+
+export type SessionState = "provisioning" | "active" | "exited" | "stopped" | "errored" | "removed";
+
+export interface SessionsListParams {
+  state?: SessionState | null;
+}
+
+export interface SpawnParams {
+  /** argv for the `command` runtime. */
+  command?: string[] | null;
+  /** An existing directory to run in (never owned, never deleted). */
+  cwd?: string | null;
+  env?: Record<string, string>;
+  name?: string | null;
+  /** A repository to check out into a fresh worktree the daemon owns. */
+  repo?: RepoSpec | null;
+  runtime?: Runtime;
+  task: string;
+}
+
+export interface StartParams {
+  agent_id?: string | null;
+  agent_name?: string | null;
+  idempotency_key?: string | null;
+  intent: string;
+}
+
+export interface StartResult {
+  agent_id: string;
+  client_id: string;
+  run_id: string;
+}
+
+/** Why a session is no longer running. */
+export type StopCause = "requested" | "gone_at_boot" | "exited_while_detached";
+
+export interface StopParams {
+  /** How long after SIGTERM to send SIGKILL (default 5000). */
+  grace_ms?: number | null;
+  session_id: string;
+}
+
+export interface SubmitParams {
+  proposal: Proposal;
+}
+
+export interface SubmitResult {
+  proposal_id: string;
+  results: ActionResult[];
+}
+
+export interface TerminationOutcome {
+  kind: "outcome";
+  outcome: Outcome;
+  status: OutcomeStatus;
+}
+
+export interface TerminationIncomplete {
+  kind: "incomplete";
+}
+
+export interface TerminationCancelled {
+  kind: "cancelled";
+  reason?: string | null;
+}
+
+export type Termination = TerminationOutcome | TerminationIncomplete | TerminationCancelled;
+
+export type Tier = "haiku" | "sonnet" | "opus";
+
+/** Server → client notification: stop waiting for (and kill) a tool call. */
+export interface ToolCancelParams {
+  action_id: string;
+  reason: string;
+  request_id: string;
+}
+
+export interface ToolDefinition {
+  description?: string | null;
+  name: string;
+  /** JSON Schema of the tool's parameters; absent or `{}` means schemaless. */
+  parameters?: unknown;
+}
+
+/** Notification `runs.trace.event`. */
+export interface TraceEvent {
+  agent_id: string;
+  cursor: number;
+  record: RunRecord;
+  run_id: string;
+  status: RunStatus;
+}
+
+/** Notification `runs.trace.lagged`: the subscription was dropped for falling behind. */
+export interface TraceLagged {
+  run_id: string;
+}
+
+export interface TracePage {
+  agent_id: string;
+  /** The index of the first record returned. */
+  cursor: number;
+  limit?: number | null;
+  /** The index after the last record returned, when more follow. */
+  next_cursor?: number | null;
+  /** Oldest first: `started` first, `ended` last. */
+  records: RunRecord[];
+  run_id: string;
+}
+
+export interface TraceParams {
+  /** The index of the first record wanted (0, or absent: the beginning). */
+  cursor?: number | null;
+  /** 1..=500. Absent: every record from `cursor` on (CAR's legacy form). */
+  limit?: number | null;
+  run_id: string;
+}
+
+export interface TraceNotFound {
+  not_found: boolean;
+  run_id: string;
+}
+
+/** A trace page, or `not_found` (unknown and unreadable runs answer alike). */
+export type TraceResult = TracePage | TraceNotFound;
+
+export interface UnfollowResult {
+  ok: boolean;
+}
+
+export interface UnregisterParams {
+  name: string;
+}
+
+export interface UnregisterResult {
+  removed: boolean;
+}
+
+/** Every method: its params and result. */
+export interface Methods {
+  "agents.delegate": { params: DelegateParams; result: DelegateResult };
+  "approvals.list": { params: ApprovalsListParams; result: Approval[] };
+  "approvals.resolve": { params: ResolveParams; result: Approval };
+  "audit.recent": { params: AuditParams; result: unknown[] };
+  "breakers.status": { params: BreakersParams; result: BreakerStatus[] };
+  "events.recent": { params: EventsRecentParams; result: Event[] };
+  "events.subscribe": { params: EventsSubscribeParams; result: EventsSubscribeResult };
+  "events.unsubscribe": { params: EventsUnsubscribeParams; result: EventsUnsubscribeResult };
+  "hooks.ingest": { params: IngestParams; result: IngestResult };
+  "memory.report": { params: MemoryParams; result: MemoryResult };
+  "policy.get": { params: NoParams; result: PolicyInfo };
+  "policy.reload": { params: NoParams; result: PolicyInfo };
+  "proposal.submit": { params: SubmitParams; result: SubmitResult };
+  "rpc.discover": { params: NoParams; result: unknown };
+  "runs.cancel": { params: RunCancelParams; result: Ack };
+  "runs.complete": { params: CompleteParams; result: Ack };
+  "runs.get_trace": { params: TraceParams; result: TraceResult };
+  "runs.list": { params: RunsListParams; result: RunsListResult };
+  "runs.resume": { params: RunRef; result: ResumeResult };
+  "runs.start": { params: StartParams; result: StartResult };
+  "runs.subscribe": { params: RunRef; result: RunSubscribeResult };
+  "runs.unsubscribe": { params: RunRef; result: Ack };
+  "server.handshake": { params: HandshakeParams; result: HandshakeResult };
+  "server.ping": { params: NoParams; result: string };
+  "session.auth": { params: AuthParams; result: AuthResult };
+  "sessions.follow": { params: FollowParams; result: FollowResult };
+  "sessions.get": { params: SessionRef; result: SessionRecord };
+  "sessions.list": { params: SessionsListParams; result: SessionRecord[] };
+  "sessions.output": { params: OutputParams; result: OutputResult };
+  "sessions.remove": { params: RemoveParams; result: SessionRecord };
+  "sessions.resume": { params: SessionRef; result: SessionRecord };
+  "sessions.send": { params: SendParams; result: SendResult };
+  "sessions.spawn": { params: SpawnParams; result: SessionRecord };
+  "sessions.stop": { params: StopParams; result: SessionRecord };
+  "sessions.unfollow": { params: SessionRef; result: UnfollowResult };
+  "tools.list": { params: NoParams; result: ToolDefinition[] };
+  "tools.register": { params: ToolDefinition[]; result: number };
+  "tools.unregister": { params: UnregisterParams; result: UnregisterResult };
+}
+
+/** What the server sends the client: `request`s (answer them) and `notification`s. */
+export interface ServerMessages {
+  "events.event": { kind: "notification"; params: EventNotice; result: never };
+  "events.lagged": { kind: "notification"; params: LaggedNotice; result: never };
+  "runs.trace.event": { kind: "notification"; params: TraceEvent; result: never };
+  "runs.trace.lagged": { kind: "notification"; params: TraceLagged; result: never };
+  "sessions.output.end": { kind: "notification"; params: OutputEnd; result: never };
+  "sessions.output.event": { kind: "notification"; params: OutputEvent; result: never };
+  "tools.cancel": { kind: "notification"; params: ToolCancelParams; result: never };
+  "tools.execute": { kind: "request"; params: ExecuteParams; result: unknown };
+}
+
+/** Who may call each method: the `operator`, or any `authenticated` principal. */
+export const METHOD_ACCESS = {
+  "agents.delegate": "authenticated",
+  "approvals.list": "operator",
+  "approvals.resolve": "operator",
+  "audit.recent": "operator",
+  "breakers.status": "authenticated",
+  "events.recent": "authenticated",
+  "events.subscribe": "authenticated",
+  "events.unsubscribe": "authenticated",
+  "hooks.ingest": "authenticated",
+  "memory.report": "authenticated",
+  "policy.get": "operator",
+  "policy.reload": "operator",
+  "proposal.submit": "authenticated",
+  "rpc.discover": "authenticated",
+  "runs.cancel": "authenticated",
+  "runs.complete": "authenticated",
+  "runs.get_trace": "authenticated",
+  "runs.list": "authenticated",
+  "runs.resume": "authenticated",
+  "runs.start": "authenticated",
+  "runs.subscribe": "authenticated",
+  "runs.unsubscribe": "authenticated",
+  "server.handshake": "authenticated",
+  "server.ping": "authenticated",
+  "session.auth": "authenticated",
+  "sessions.follow": "authenticated",
+  "sessions.get": "authenticated",
+  "sessions.list": "authenticated",
+  "sessions.output": "authenticated",
+  "sessions.remove": "operator",
+  "sessions.resume": "operator",
+  "sessions.send": "operator",
+  "sessions.spawn": "operator",
+  "sessions.stop": "operator",
+  "sessions.unfollow": "authenticated",
+  "tools.list": "authenticated",
+  "tools.register": "authenticated",
+  "tools.unregister": "authenticated",
+} as const;
+
+/** The JSON-RPC error codes tether answers with. */
+export const ErrorCode = {
+  /** Not JSON, or nested too deep. */
+  PARSE_ERROR: -32700,
+  /** Not a valid JSON-RPC request (or an id already in flight). */
+  INVALID_REQUEST: -32600,
+  /** No such method. */
+  METHOD_NOT_FOUND: -32601,
+  /** Invalid params; the message names the field. */
+  INVALID_PARAMS: -32602,
+  /** Internal error, or the client answered a callback with an error. */
+  INTERNAL_ERROR: -32603,
+  /** Authentication required or failed. */
+  AUTH_REQUIRED: -32001,
+  /** A configured cap was reached; data names the limit and value. */
+  LIMIT_EXCEEDED: -32002,
+  /** Denied by policy, approval or access. */
+  DENIED: -32003,
+  /** A server → client call timed out; its outcome is unknown. */
+  DEADLINE_EXCEEDED: -32004,
+  /** server.handshake is required first. */
+  HANDSHAKE_REQUIRED: -32005,
+  /** No protocol version in common. */
+  VERSION_MISMATCH: -32006,
+  /** A required capability is not supported. */
+  CAPABILITY_UNSUPPORTED: -32008,
+  /** The run belongs to another connection. */
+  RUN_OWNERSHIP_CONFLICT: -32010,
+  /** A record of the run's trace is corrupt on disk. */
+  TRACE_CORRUPTION: -32011,
+  /** Cancelled by notifications/cancelled. */
+  REQUEST_CANCELLED: -32800,
+} as const;

@@ -1,0 +1,113 @@
+// Runs and proposals: `client.startRun(intent)` and `run.submit([call(...)])`.
+
+import type { Client } from "./client.js";
+import { RunLost, TetherError } from "./errors.js";
+import type {
+  Action,
+  ActionResult,
+  FailureBehavior,
+  Outcome,
+  OutcomeStatus,
+  Proposal,
+  RunCancelParams,
+  RunRecord,
+  RunStatus,
+} from "./protocol.js";
+
+export interface CallOptions {
+  /** The action's id (unique within the proposal). */
+  id?: string;
+  /** How long the daemon waits for the tool. */
+  timeoutMs?: number;
+  maxRetries?: number;
+  /** `abort` the rest (the default), `retry` up to `maxRetries` more times, or `skip`. */
+  failureBehavior?: FailureBehavior;
+}
+
+/** A `tool_call` action: `call("echo", { text: "hi" }, { timeoutMs: 5000 })`. */
+export function call(tool: string, parameters: Record<string, unknown> = {}, options: CallOptions = {}): Action {
+  const action: Action = { type: "tool_call", tool, parameters };
+  if (options.id !== undefined) action.id = options.id;
+  if (options.timeoutMs !== undefined) action.timeout_ms = options.timeoutMs;
+  if (options.maxRetries !== undefined) action.max_retries = options.maxRetries;
+  if (options.failureBehavior !== undefined) action.failure_behavior = options.failureBehavior;
+  return action;
+}
+
+/** One result per action, in order, with the proposal's id. */
+export type Results = ActionResult[] & {
+  readonly proposalId: string;
+  /** True when every action succeeded. */
+  readonly ok: boolean;
+  /** Each action's output (undefined where it has none). */
+  readonly outputs: unknown[];
+};
+
+export interface CompleteOptions {
+  status?: OutcomeStatus;
+  summary?: string;
+  evidence?: unknown[];
+  metrics?: Record<string, unknown>;
+}
+
+/**
+ * A run this client started or resumed. The daemon records a proposal in the connection's
+ * current run (the one started last), so a client drives one run at a time.
+ */
+export class Run {
+  status: RunStatus = "in_progress";
+  /** Why the run could not be reclaimed after a reconnect, if it could not. */
+  lost: string | undefined;
+
+  constructor(
+    private readonly client: Client,
+    readonly id: string,
+    readonly agentId: string,
+  ) {}
+
+  get inProgress(): boolean {
+    return this.status === "in_progress" && this.lost === undefined;
+  }
+
+  /** Runs the actions in order through this client's tools; each becomes a durable turn. */
+  async submit(
+    actions: Action[],
+    options: { proposalId?: string; source?: string; signal?: AbortSignal } = {},
+  ): Promise<Results> {
+    if (this.lost !== undefined) throw new RunLost(this.id, this.lost);
+    if (this.client.currentRun !== this) {
+      throw new TetherError(`run ${this.id} is not this connection's current run (another was started since)`);
+    }
+    const proposal: Proposal = { actions };
+    if (options.proposalId !== undefined) proposal.id = options.proposalId;
+    if (options.source !== undefined) proposal.source = options.source;
+    const reply = await this.client.call("proposal.submit", { proposal }, { signal: options.signal });
+    const results = [...reply.results];
+    return Object.assign(results, {
+      proposalId: reply.proposal_id,
+      ok: results.every((r) => r.status === "succeeded"),
+      outputs: results.map((r) => r.output),
+    });
+  }
+
+  /** Ends the run with an outcome, durably. */
+  async complete(options: CompleteOptions = {}): Promise<void> {
+    const outcome: Outcome = { status: options.status ?? "success", summary: options.summary ?? "" };
+    if (options.evidence !== undefined) outcome.evidence = options.evidence;
+    if (options.metrics !== undefined) outcome.metrics = options.metrics;
+    await this.client.call("runs.complete", { run_id: this.id, outcome });
+    this.status = "completed";
+  }
+
+  /** Ends the run as cancelled, durably. */
+  async cancel(reason?: string): Promise<void> {
+    const params: RunCancelParams = { run_id: this.id };
+    if (reason !== undefined) params.reason = reason;
+    await this.client.call("runs.cancel", params);
+    this.status = "cancelled";
+  }
+
+  trace(options: { follow?: boolean } = {}): AsyncGenerator<RunRecord> {
+    return this.client.trace(this.id, options);
+  }
+}
