@@ -48,6 +48,8 @@ pub enum Command {
     Journal(JournalCommand),
     /// Print the path of the operator token file (`--show` prints the token itself).
     Token(TokenArgs),
+    /// Print a URL that logs a browser into the web console (single use, short-lived).
+    Console(ConsoleArgs),
     /// Print the OpenRPC document (`rpc.discover`) of this build, without a daemon.
     Openrpc,
     /// Print a shell completion script.
@@ -250,6 +252,18 @@ pub enum JournalCommand {
         #[command(flatten)]
         conn: Conn,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConsoleArgs {
+    /// The console may only look: no approve, deny, stop or resume
+    #[arg(long)]
+    pub read_only: bool,
+    /// Open the URL in the default browser too
+    #[arg(long)]
+    pub open: bool,
+    #[command(flatten)]
+    pub conn: Conn,
 }
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use tether_console::ConsoleConfig;
 use tether_core::{Keepalive, Limits};
 use tether_events::EventsConfig;
 use tether_hooks::HooksConfig;
@@ -33,6 +34,7 @@ pub struct FileConfig {
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
+    pub console: ConsoleConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -69,6 +71,7 @@ pub struct Settings {
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
+    pub console: ConsoleConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -110,6 +113,7 @@ impl Settings {
             sessions: file.sessions,
             events: file.events,
             hooks: file.hooks,
+            console: file.console,
             data_dir,
         })
     }

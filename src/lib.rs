@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tether_console::{ConsoleConfig, Logins};
 use tether_core::{AnyOf, Authenticator, Principal, Registry};
 use tether_events::{EventBus, EventsConfig};
 use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
@@ -22,6 +23,7 @@ pub struct Domains {
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
+    pub console: ConsoleConfig,
 }
 
 /// Everything the listener needs from the domains.
@@ -32,12 +34,18 @@ pub struct Assembly {
     pub sessions: Arc<Sessions>,
     pub hooks: Arc<Hooks>,
     pub events: Arc<EventBus>,
+    /// Console login codes and sessions (when the console is enabled).
+    pub logins: Option<Arc<Logins>>,
 }
 
 impl Assembly {
-    /// The operator's token plus every managed session's scoped token.
+    /// The operator's token, every managed session's scoped token, and console logins.
     pub fn authenticator(&self, operator: Arc<dyn Authenticator>) -> Arc<dyn Authenticator> {
-        Arc::new(AnyOf(vec![operator, self.sessions.tokens()]))
+        let mut all = vec![operator, self.sessions.tokens()];
+        if let Some(logins) = &self.logins {
+            all.push(logins.clone());
+        }
+        Arc::new(AnyOf(all))
     }
 
     /// What `/metrics` renders.
@@ -101,7 +109,11 @@ pub async fn assemble_with_clock(
     tether_sessions::register(&mut registry, sessions.clone());
     tether_events::register(&mut registry, events.clone());
     tether_hooks::register(&mut registry, hooks.clone());
-    Ok(Assembly { registry, metrics, runs, sessions, hooks, events })
+    let logins = domains.console.enabled.then(|| Arc::new(Logins::new(domains.console.clone())));
+    if let Some(logins) = &logins {
+        tether_console::register(&mut registry, logins.clone());
+    }
+    Ok(Assembly { registry, metrics, runs, sessions, hooks, events, logins })
 }
 
 /// Just the registry (for discovery checks).

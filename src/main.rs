@@ -87,6 +87,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         sessions: settings.sessions.clone(),
         events: settings.events.clone(),
         hooks: settings.hooks.clone(),
+        console: settings.console.clone(),
     };
     let assembly = tether::assemble(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
     let authenticator = operator.map(|operator| assembly.authenticator(operator));
@@ -105,10 +106,14 @@ async fn serve(settings: Settings) -> Result<(), String> {
         health: Some(assembly.health()),
         metrics: Some(assembly.metrics()),
         metrics_auth: settings.metrics_auth,
+        console: settings.console.enabled.then(|| Arc::new(tether_console::Assets) as Arc<dyn tether_server::Site>),
     };
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
     assembly.sessions.set_daemon_url(format!("ws://{addr}"));
+    if let Some(logins) = &assembly.logins {
+        logins.set_origin(format!("http://{addr}"));
+    }
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
     // The one line on stdout: scripts and tests wait for it.
     let mut stdout = std::io::stdout().lock();

@@ -5,6 +5,7 @@
 //! the contract lives in exactly one place.
 
 pub mod codes;
+pub mod console;
 pub mod events;
 pub mod hooks;
 pub mod jsonrpc;

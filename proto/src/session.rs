@@ -18,6 +18,20 @@ pub struct AuthResult {
     pub auth_enabled: bool,
     /// The agent this connection is bound to; `null` for the operator.
     pub agent_id: Option<String>,
+    /// The credential allows only methods whose `x-effect` is `read`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// Issued in exchange for a single-use token (a console login code): authenticate
+    /// with it from now on, until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<IssuedCredential>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IssuedCredential {
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
 }
 
 crate::method!(

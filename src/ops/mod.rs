@@ -64,6 +64,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Audit { session, limit, conn } => audit(&conn, session, limit).await,
             Command::Token(args) => token(&args),
             Command::Openrpc => openrpc().await,
+            Command::Console(args) => console(&args).await,
             Command::Serve(_) | Command::Hook(_) | Command::Completions { .. } => {
                 unreachable!("handled by main")
             }
@@ -224,6 +225,22 @@ fn policy_check(file: &std::path::Path) -> Outcome {
         }
         Err(why) => Err(Failure::Refused(format!("{}: {why}", file.display()))),
     }
+}
+
+/// A login URL for the web console: the code rides in the fragment, which browsers
+/// never send to a server; it works once, within `console.code_ttl_ms`.
+async fn console(args: &crate::cli::ConsoleArgs) -> Outcome {
+    let client = client(&args.conn).await?;
+    let login = client.call_raw("console.login", json!({ "read_only": args.read_only })).await?;
+    let url = login["url"].as_str().unwrap_or_default().to_owned();
+    print::one(&args.conn, &login, |_| url.clone());
+    if args.open {
+        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        if let Err(e) = std::process::Command::new(opener).arg(&url).spawn() {
+            eprintln!("tether: cannot run {opener} ({e}); open the URL above by hand");
+        }
+    }
+    Ok(())
 }
 
 /// The same document a daemon's `rpc.discover` answers: the domains are assembled on

@@ -143,6 +143,7 @@ impl TestServer {
             sessions: setup.sessions,
             events: setup.events,
             hooks: setup.hooks,
+            console: Default::default(),
         };
         let assembly = tether::assemble_with_clock(dir.path(), &domains, setup.fsync, setup.clock).await.unwrap();
         let events = assembly.events.clone();
@@ -159,6 +160,7 @@ impl TestServer {
             health: Some(assembly.health()),
             metrics: Some(assembly.metrics()),
             metrics_auth: true,
+            console: None,
         };
         tune(&mut config);
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));

@@ -80,6 +80,19 @@ impl Principal {
 pub struct Grant {
     /// `Some` for a token scoped to one agent (e.g. a managed session's token).
     pub agent_id: Option<AgentId>,
+    /// The credential allows only methods declared as reads (`Registered::reads`).
+    pub read_only: bool,
+    /// A credential issued in exchange for a single-use token (a console login code),
+    /// answered by `session.auth` so the client can authenticate again until it expires.
+    pub credential: Option<Credential>,
+}
+
+/// A credential issued by an [`Authenticator`] during `session.auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
 }
 
 impl Grant {

@@ -27,6 +27,8 @@ pub struct ConnectionOptions {
     pub config: Arc<ConnectionConfig>,
     /// Set when the transport already authenticated the peer (e.g. a bearer header).
     pub principal: Option<Principal>,
+    /// The preset principal's credential allows only read methods.
+    pub read_only: bool,
     /// `None` disables authentication: the connection is the operator from the start.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Turns true when the server shuts down; the connection then closes with 1001.
@@ -61,6 +63,7 @@ where
         registry,
         authenticator: options.authenticator,
         principal: preset,
+        read_only: AtomicBool::new(options.read_only),
         admission: options.admission,
         handshake_done: AtomicBool::new(false),
         capabilities: Default::default(),

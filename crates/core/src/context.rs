@@ -30,6 +30,8 @@ pub(crate) struct ConnState {
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     /// Set once, by the transport (a bearer header, `--no-auth`) or by `session.auth`.
     pub(crate) principal: OnceLock<Principal>,
+    /// Set with the principal: the credential allows only read methods.
+    pub(crate) read_only: AtomicBool,
     pub(crate) admission: Option<Arc<dyn Admission>>,
     pub(crate) handshake_done: AtomicBool,
     pub(crate) capabilities: Mutex<Vec<String>>,
@@ -94,6 +96,11 @@ impl Context {
         self.conn.principal.get().is_some()
     }
 
+    /// The connection's credential allows only methods declared as reads.
+    pub fn read_only(&self) -> bool {
+        self.conn.read_only.load(Ordering::Acquire)
+    }
+
     /// Authenticated without an agent binding (or auth is off).
     pub fn is_operator(&self) -> bool {
         self.principal().is_operator()
@@ -110,7 +117,7 @@ impl Context {
     /// Binds the connection to `principal`, once: an identity never changes under
     /// the subscriptions and runs made with it. The transport may still refuse
     /// (its pool of authenticated connections is full).
-    pub(crate) fn authenticate(&self, principal: Principal) -> Result<(), RpcError> {
+    pub(crate) fn authenticate(&self, principal: Principal, read_only: bool) -> Result<(), RpcError> {
         match self.conn.principal.get() {
             // Saying again who one is changes nothing (a bearer header, then `session.auth`).
             Some(current) if *current == principal => return Ok(()),
@@ -124,6 +131,7 @@ impl Context {
         if let Some(admission) = &self.conn.admission {
             admission.admit()?;
         }
+        self.conn.read_only.store(read_only, Ordering::Release);
         self.conn
             .principal
             .set(principal)

@@ -28,6 +28,8 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
                     crate::registry::Access::Operator => "operator",
                     crate::registry::Access::Authenticated => "authenticated",
                 },
+                // "read" methods are allowed on a read-only credential; "write" ones are not.
+                "x-effect": if entry.reads { "read" } else { "write" },
             })
         })
         .collect();

@@ -52,7 +52,7 @@ impl Dispatcher {
                 return self.before_auth(frame).await;
             }
             // Auth is off: a connection that did not bind an agent first is the operator.
-            if let Err(error) = self.cx.authenticate(Principal::Operator) {
+            if let Err(error) = self.cx.authenticate(Principal::Operator, false) {
                 self.send(Some(error_response(None, &error))).await;
                 return Flow::Close;
             }
@@ -152,6 +152,9 @@ impl Dispatcher {
         // Access is declared at registration and checked here, never in handlers.
         if entry.access == Access::Operator && !self.cx.is_operator() {
             return fail(id, RpcError::Denied(format!("{method} is for the operator only")));
+        }
+        if !entry.reads && self.cx.read_only() {
+            return fail(id, RpcError::Denied(format!("{method} changes state, and this credential is read-only")));
         }
         let max_in_flight = self.config.limits.max_in_flight;
         if !conn.in_flight.acquire(max_in_flight) {

@@ -21,7 +21,7 @@ mod registry;
 pub mod stamp;
 pub mod trim;
 
-pub use auth::{AgentId, AnyOf, Authenticator, Grant, Principal, StaticToken};
+pub use auth::{AgentId, AnyOf, Authenticator, Credential, Grant, Principal, StaticToken};
 pub use broker::{CallError, callbacks_pending};
 pub use connection::{Admission, ConnectionOptions, TransportLimit, serve_connection};
 pub use context::Context;

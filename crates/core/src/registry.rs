@@ -40,6 +40,8 @@ pub(crate) struct Entry {
     pub(crate) summary: &'static str,
     pub(crate) phase: Phase,
     pub(crate) access: Access,
+    /// Changes nothing: allowed on a read-only credential.
+    pub(crate) reads: bool,
     pub(crate) schemas: fn(&mut SchemaGenerator) -> (Schema, Schema),
     pub(crate) handler: Handler,
 }
@@ -113,8 +115,14 @@ impl Registry {
                 serde_json::to_value(result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });
-        let entry =
-            Entry { summary: M::SUMMARY, phase, access: Access::Authenticated, schemas: schemas::<M>, handler: erased };
+        let entry = Entry {
+            summary: M::SUMMARY,
+            phase,
+            access: Access::Authenticated,
+            reads: false,
+            schemas: schemas::<M>,
+            handler: erased,
+        };
         let previous = self.methods.insert(M::NAME, entry);
         assert!(previous.is_none(), "method {} registered twice", M::NAME);
         Registered(self.methods.get_mut(M::NAME).expect("just inserted"))
@@ -160,13 +168,21 @@ impl Registry {
     }
 }
 
-/// A method just registered; declares who may call it.
+/// A method just registered; declares who may call it and whether it changes anything.
 pub struct Registered<'a>(&'a mut Entry);
 
 impl Registered<'_> {
     /// Only the operator may call this method.
-    pub fn operator_only(self) {
+    pub fn operator_only(self) -> Self {
         self.0.access = Access::Operator;
+        self
+    }
+
+    /// The method only reads: a read-only credential (a read-only console) may call it.
+    /// Every other method is refused to such a credential.
+    pub fn reads(self) -> Self {
+        self.0.reads = true;
+        self
     }
 }
 

@@ -63,6 +63,7 @@ impl Peer {
         let options = ConnectionOptions {
             config: Arc::new(ConnectionConfig::default()),
             principal: None,
+            read_only: false,
             authenticator: None,
             shutdown: watch::channel(false).1,
             admission: None,

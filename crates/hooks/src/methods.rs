@@ -15,29 +15,35 @@ use crate::Hooks;
 pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
     registry.register_with::<Ingest, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.ingest(cx.principal(), p).await?) });
     // The policy names files and patterns: the operator's to read.
-    registry.register_with::<PolicyGet, _, _, _>(&hooks, |h, _, _| async move { Ok(h.policy_info()) }).operator_only();
+    registry
+        .register_with::<PolicyGet, _, _, _>(&hooks, |h, _, _| async move { Ok(h.policy_info()) })
+        .operator_only()
+        .reads();
     registry
         .register_with::<PolicyReload, _, _, _>(&hooks, |h, _, _| async move { Ok(h.reload_policy()?) })
         .operator_only();
     // Approvals carry other agents' tool inputs.
     registry
         .register_with::<ApprovalsList, _, _, _>(&hooks, |h, _, p| async move { Ok(h.approvals.list(p.state)?) })
-        .operator_only();
+        .operator_only()
+        .reads();
     registry
         .register_with::<ApprovalsResolve, _, _, _>(&hooks, |h, _, p| async move {
             Ok(h.approvals.resolve(&p.approval_id, p.decision, p.reason)?)
         })
         .operator_only();
     // An agent sees its own breaker only; asking for another's reads as none.
-    registry.register_with::<BreakersStatus, _, _, _>(&hooks, |h, cx, p| async move {
-        Ok(match cx.principal() {
-            Principal::Operator => h.breakers(p.agent.as_deref()),
-            Principal::Agent(own) if p.agent.as_deref().is_none_or(|asked| own == asked) => {
-                h.breakers(Some(own.as_str()))
-            }
-            Principal::Agent(_) => Vec::new(),
+    registry
+        .register_with::<BreakersStatus, _, _, _>(&hooks, |h, cx, p| async move {
+            Ok(match cx.principal() {
+                Principal::Operator => h.breakers(p.agent.as_deref()),
+                Principal::Agent(own) if p.agent.as_deref().is_none_or(|asked| own == asked) => {
+                    h.breakers(Some(own.as_str()))
+                }
+                Principal::Agent(_) => Vec::new(),
+            })
         })
-    });
+        .reads();
     // The audit log holds every agent's decisions.
     registry
         .register_with::<AuditRecent, _, _, _>(&hooks, |h, _, p| async move {
@@ -47,7 +53,8 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
             }
             Ok(h.audit.recent(limit, p.session_id.as_deref())?)
         })
-        .operator_only();
+        .operator_only()
+        .reads();
     registry.register_with::<Delegate, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.delegate(cx.principal(), p)?) });
     registry.register_with::<MemoryReport, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.memory(cx.principal(), p)?) });
 }

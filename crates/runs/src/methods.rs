@@ -19,9 +19,11 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
         let max = r.config.max_tools_per_connection;
         Ok(r.connections.with(&cx, |c| c.tools.register(defs, max))?)
     });
-    registry.register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {
-        Ok(r.connections.with(&cx, |c| c.tools.definitions()))
-    });
+    registry
+        .register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {
+            Ok(r.connections.with(&cx, |c| c.tools.definitions()))
+        })
+        .reads();
     registry.register_with::<tools::Unregister, _, _, _>(&runs, |r, cx, p| async move {
         Ok(tools::UnregisterResult { removed: r.connections.with(&cx, |c| c.tools.unregister(&p.name)) })
     });
@@ -29,14 +31,20 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move { Ok(r.submit(&cx, p).await?) });
     registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move { Ok(r.complete(&cx, p).await?) });
     registry.register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx, p).await?) });
-    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p)?) });
-    registry.register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx, p)?) });
-    registry.register_with::<runs::Subscribe, _, _, _>(&runs, |r, cx, p| async move {
-        Ok(r.subscribe(&cx, &p.run_id).await?)
-    });
-    registry.register_with::<runs::Unsubscribe, _, _, _>(&runs, |r, cx, p| async move {
-        Ok(r.unsubscribe(&cx, &p.run_id)?)
-    });
+    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p)?) }).reads();
+    registry.register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx, p)?) }).reads();
+    registry
+        .register_with::<runs::Subscribe, _, _, _>(
+            &runs,
+            |r, cx, p| async move { Ok(r.subscribe(&cx, &p.run_id).await?) },
+        )
+        .reads();
+    registry
+        .register_with::<runs::Unsubscribe, _, _, _>(
+            &runs,
+            |r, cx, p| async move { Ok(r.unsubscribe(&cx, &p.run_id)?) },
+        )
+        .reads();
     registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, &p.run_id)?) });
 
     registry.on_close(move |conn| runs.connection_closed(conn));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use tether_core::{ConnectionOptions, Principal, serve_connection};
+use tether_core::{ConnectionOptions, Grant, Principal, serve_connection};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -50,14 +50,14 @@ where
     if !head.is_websocket_upgrade() {
         return drop(plain_http(&mut stream, &head, transport, &shared).await);
     }
-    let principal = match check_upgrade(&head, transport, &shared) {
-        Ok(principal) => principal,
+    let grant = match check_upgrade(&head, transport, &shared) {
+        Ok(grant) => grant,
         Err((status, why)) => {
             tracing::debug!(status, why, "refused a WebSocket upgrade");
             return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
-    let gate = match admit(&shared, principal.is_some(), transport) {
+    let gate = match admit(&shared, grant.is_some(), transport) {
         Ok(gate) => gate,
         Err(full) => {
             let hint = if Arc::ptr_eq(full, &shared.unauthenticated) {
@@ -82,7 +82,8 @@ where
     let (sink, stream) = ws.split();
     let options = ConnectionOptions {
         config: shared.connection_config.clone(),
-        principal,
+        read_only: grant.as_ref().is_some_and(|g| g.read_only),
+        principal: grant.map(Grant::principal),
         authenticator: shared.config.authenticator.clone(),
         shutdown: shared.shutdown.subscribe(),
         admission: Some(gate),
@@ -114,12 +115,8 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame_bytes))
 }
 
-/// Browser and auth checks on an upgrade. Ok carries the principal a bearer header proved.
-fn check_upgrade(
-    head: &RequestHead,
-    transport: Transport,
-    shared: &Shared,
-) -> Result<Option<Principal>, (u16, String)> {
+/// Browser and auth checks on an upgrade. Ok carries what a bearer header proved.
+fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
     check_browser(head, transport, shared)?;
     if head.header("sec-websocket-version") != Some("13") {
         return Err((426, "sec-websocket-version must be 13".to_owned()));
@@ -130,10 +127,12 @@ fn check_upgrade(
     bearer(head, shared)
 }
 
-/// Origin against the allowlist, and Host on a loopback bind (DNS rebinding).
+/// Origin against the allowlist (plus the daemon's own origin when it serves the
+/// console), and Host on a loopback bind (DNS rebinding).
 fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<(), (u16, String)> {
     if let Some(origin) = head.header("origin")
         && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
+        && !(shared.config.console.is_some() && is_own_origin(origin, head))
     {
         return Err((403, format!("origin {origin:?} is not allowed (allowed_origins)")));
     }
@@ -146,8 +145,14 @@ fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> R
     Ok(())
 }
 
-/// The principal an `Authorization: Bearer` header proves; `None` without one.
-fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Principal>, (u16, String)> {
+/// A page this daemon served: its origin is this request's own scheme, host and port.
+/// (A page elsewhere, even on the same host, has another port and so another origin.)
+fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
+    head.header("host").is_some_and(|host| origin.strip_prefix("http://") == Some(host))
+}
+
+/// What an `Authorization: Bearer` header proves; `None` without one.
+fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
     match (head.header("authorization"), &shared.config.authenticator) {
         (None, _) | (Some(_), None) => Ok(None),
         (Some(value), Some(authenticator)) => {
@@ -156,7 +161,7 @@ fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Principal>, (u16
                 .or_else(|| value.strip_prefix("bearer "))
                 .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
             let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
-            Ok(Some(grant.principal()))
+            Ok(Some(grant))
         }
     }
 }
@@ -174,7 +179,10 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
         return http::respond_text(stream, 404, "no hooks endpoint\n").await;
     };
     let principal = match check_browser(head, transport, shared).and_then(|()| bearer(head, shared)) {
-        Ok(Some(principal)) => principal,
+        Ok(Some(grant)) if grant.read_only => {
+            return http::respond_text(stream, 403, "POST /hooks needs a credential that may write\n").await;
+        }
+        Ok(Some(grant)) => grant.principal(),
         Ok(None) if shared.config.authenticator.is_none() => Principal::Operator,
         Ok(None) => {
             return http::respond_text(stream, 401, "POST /hooks needs `Authorization: Bearer <token>`\n").await;
@@ -232,6 +240,17 @@ async fn plain_http<S: AsyncWrite + Unpin>(
     transport: Transport,
     shared: &Shared,
 ) -> std::io::Result<()> {
+    if let Some(site) = &shared.config.console
+        && head.method == "GET"
+        && transport == Transport::Tcp
+    {
+        if let Err((status, why)) = check_browser(head, transport, shared) {
+            return http::respond_text(stream, status, &format!("{why}\n")).await;
+        }
+        if let Some(served) = crate::console::serve(stream, head, site.as_ref()).await {
+            return served;
+        }
+    }
     match (head.method.as_str(), head.path.as_str()) {
         ("GET", "/healthz") => {
             // A page on a foreign origin (DNS rebinding) may not read even this.
@@ -256,7 +275,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             }
             if shared.config.metrics_auth && shared.config.authenticator.is_some() {
                 match bearer(head, shared) {
-                    Ok(Some(Principal::Operator)) => {}
+                    Ok(Some(grant)) if grant.agent_id.is_none() => {}
                     Ok(Some(_)) => return http::respond_text(stream, 403, "/metrics is for the operator\n").await,
                     Ok(None) => {
                         let why = "/metrics needs `Authorization: Bearer <token>` (or metrics_auth = false)\n";
@@ -270,14 +289,12 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             let text = shared.config.metrics.as_ref().expect("checked above").render(connections);
             http::respond(stream, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
         }
-        _ => {
-            http::respond_text(
-                stream,
-                404,
-                "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics and POST /hooks\n",
-            )
-            .await
-        }
+        _ => http::respond_text(
+            stream,
+            404,
+            "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics, POST /hooks and GET /console/\n",
+        )
+        .await,
     }
 }
 

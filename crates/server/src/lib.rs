@@ -1,12 +1,14 @@
 //! tether's listeners: WebSocket on TCP (plus plain HTTP endpoints) and on a
 //! Unix socket, each connection handed to `tether_core::serve_connection`.
 
+mod console;
 mod front;
 mod http;
 mod listener;
 mod pools;
 pub mod token;
 
+pub use console::{Asset, Site};
 pub use listener::{Server, ServerError};
 
 use std::future::Future;
@@ -64,4 +66,7 @@ pub struct ServerConfig {
     pub metrics: Option<Arc<dyn MetricsEndpoint>>,
     /// `/metrics` needs the operator's bearer token (when auth is on).
     pub metrics_auth: bool,
+    /// Serves the web console at `/console/` when set, and accepts WebSocket upgrades
+    /// from the daemon's own origin (the console's page).
+    pub console: Option<Arc<dyn Site>>,
 }

@@ -26,32 +26,42 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
     registry
         .register_with::<sessions::Spawn, _, _, _>(&sessions, |s, _, p| async move { Ok(s.spawn(p).await?) })
         .operator_only();
-    registry.register_with::<sessions::List, _, _, _>(&sessions, |s, cx, p| async move {
-        // An agent that is no session sees none ("\0" names no session).
-        let principal = cx.principal();
-        let only = (!principal.is_operator()).then(|| principal.session_id().unwrap_or("\0"));
-        Ok(s.list(p.state, only))
-    });
-    registry.register_with::<sessions::Get, _, _, _>(&sessions, |s, cx, p| async move {
-        readable(&cx, &p.session_id)?;
-        Ok(s.get_record(&p.session_id)?)
-    });
+    registry
+        .register_with::<sessions::List, _, _, _>(&sessions, |s, cx, p| async move {
+            // An agent that is no session sees none ("\0" names no session).
+            let principal = cx.principal();
+            let only = (!principal.is_operator()).then(|| principal.session_id().unwrap_or("\0"));
+            Ok(s.list(p.state, only))
+        })
+        .reads();
+    registry
+        .register_with::<sessions::Get, _, _, _>(&sessions, |s, cx, p| async move {
+            readable(&cx, &p.session_id)?;
+            Ok(s.get_record(&p.session_id)?)
+        })
+        .reads();
     registry
         .register_with::<sessions::Send, _, _, _>(&sessions, |s, _, p| async move {
             Ok(sessions::SendResult { bytes: s.send(&p.session_id, &p.text).await? })
         })
         .operator_only();
-    registry.register_with::<sessions::Output, _, _, _>(&sessions, |s, cx, p| async move {
-        readable(&cx, &p.session_id)?;
-        Ok(s.output(p).await?)
-    });
-    registry.register_with::<sessions::Follow, _, _, _>(&sessions, |s, cx, p| async move {
-        readable(&cx, &p.session_id)?;
-        Ok(s.follow(&cx, p)?)
-    });
-    registry.register_with::<sessions::Unfollow, _, _, _>(&sessions, |s, cx, p| async move {
-        Ok(s.unfollow(cx.connection_id(), &p.session_id))
-    });
+    registry
+        .register_with::<sessions::Output, _, _, _>(&sessions, |s, cx, p| async move {
+            readable(&cx, &p.session_id)?;
+            Ok(s.output(p).await?)
+        })
+        .reads();
+    registry
+        .register_with::<sessions::Follow, _, _, _>(&sessions, |s, cx, p| async move {
+            readable(&cx, &p.session_id)?;
+            Ok(s.follow(&cx, p)?)
+        })
+        .reads();
+    registry
+        .register_with::<sessions::Unfollow, _, _, _>(&sessions, |s, cx, p| async move {
+            Ok(s.unfollow(cx.connection_id(), &p.session_id))
+        })
+        .reads();
     registry
         .register_with::<sessions::Stop, _, _, _>(&sessions, |s, _, p| async move {
             Ok(s.stop(&p.session_id, p.grace_ms).await?)

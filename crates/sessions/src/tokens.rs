@@ -38,7 +38,8 @@ impl Authenticator for SessionTokens {
         let (session_id, secret) = token.strip_prefix("tss_")?.split_once('_')?;
         let known = *self.0.lock().get(session_id)?;
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        bool::from(known.ct_eq(&presented)).then(|| Grant { agent_id: Some(AgentId::for_session(session_id)) })
+        bool::from(known.ct_eq(&presented))
+            .then(|| Grant { agent_id: Some(AgentId::for_session(session_id)), ..Grant::default() })
     }
 }
 

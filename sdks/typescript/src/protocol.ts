@@ -69,7 +69,14 @@ export interface AuthResult {
   /** The agent this connection is bound to; `null` for the operator. */
   agent_id?: string | null;
   auth_enabled: boolean;
+  /**
+   * Issued in exchange for a single-use token (a console login code): authenticate
+   * with it from now on, until it expires.
+   */
+  credential?: IssuedCredential | null;
   ok: boolean;
+  /** The credential allows only methods whose `x-effect` is `read`. */
+  read_only?: boolean;
 }
 
 export type BreakerState = "closed" | "open" | "half_open";
@@ -233,10 +240,36 @@ export interface IngestResult {
   rule?: string | null;
 }
 
+export interface IssuedCredential {
+  /** RFC 3339. */
+  expires_at: string;
+  token: string;
+}
+
 /** Notification `events.lagged`: this many events were dropped for a slow subscriber. */
 export interface LaggedNotice {
   dropped: number;
   subscription: string;
+}
+
+export interface LoginParams {
+  /** The console may only read: no approve, stop, resume or any other change. */
+  read_only?: boolean;
+}
+
+export interface LoginResult {
+  /** Single use, short-lived: the page sends it as the token of `session.auth`. */
+  code: string;
+  /** RFC 3339: unused after this, the code is refused. */
+  expires_at: string;
+  /**
+   * Where to open it on the daemon's TCP address: `/console/#code=…` (a fragment is
+   * never sent to a server, so the code stays out of request logs).
+   */
+  path: string;
+  read_only: boolean;
+  /** The whole URL on the daemon's TCP listener, e.g. `http://127.0.0.1:9100/console/#code=…`. */
+  url: string;
 }
 
 export interface MemoryParams {
@@ -620,6 +653,7 @@ export interface Methods {
   "approvals.resolve": { params: ResolveParams; result: Approval };
   "audit.recent": { params: AuditParams; result: unknown[] };
   "breakers.status": { params: BreakersParams; result: BreakerStatus[] };
+  "console.login": { params: LoginParams; result: LoginResult };
   "events.recent": { params: EventsRecentParams; result: Event[] };
   "events.subscribe": { params: EventsSubscribeParams; result: EventsSubscribeResult };
   "events.unsubscribe": { params: EventsUnsubscribeParams; result: EventsUnsubscribeResult };
@@ -674,6 +708,7 @@ export const METHOD_ACCESS = {
   "approvals.resolve": "operator",
   "audit.recent": "operator",
   "breakers.status": "authenticated",
+  "console.login": "operator",
   "events.recent": "authenticated",
   "events.subscribe": "authenticated",
   "events.unsubscribe": "authenticated",

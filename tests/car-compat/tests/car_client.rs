@@ -24,6 +24,7 @@ async fn the_car_client_runs_the_core_cycle() {
         health: None,
         metrics: None,
         metrics_auth: true,
+        console: None,
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());

@@ -10,8 +10,10 @@ use crate::registry::{Phase, Registry};
 pub(crate) fn register(registry: &mut Registry) {
     session::register(registry);
     server::register(registry);
-    registry.register_in::<Discover, _, _>(Phase::Handshake, |cx, _| {
-        let document = crate::discover::openrpc_document(cx.registry());
-        async move { Ok(document) }
-    });
+    registry
+        .register_in::<Discover, _, _>(Phase::Handshake, |cx, _| {
+            let document = crate::discover::openrpc_document(cx.registry());
+            async move { Ok(document) }
+        })
+        .reads();
 }

@@ -7,8 +7,10 @@ use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
 
 pub(super) fn register(registry: &mut Registry) {
-    registry.register_in::<Handshake, _, _>(Phase::Handshake, |cx, params| async move { handshake(&cx, params) });
-    registry.register_in::<Ping, _, _>(Phase::Handshake, |_, _| async { Ok("pong".to_owned()) });
+    registry
+        .register_in::<Handshake, _, _>(Phase::Handshake, |cx, params| async move { handshake(&cx, params) })
+        .reads();
+    registry.register_in::<Ping, _, _>(Phase::Handshake, |_, _| async { Ok("pong".to_owned()) }).reads();
 }
 
 fn handshake(cx: &Context, params: HandshakeParams) -> Result<HandshakeResult, RpcError> {

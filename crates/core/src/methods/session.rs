@@ -1,6 +1,6 @@
 //! `session.auth`: bind a connection to the operator or to one agent.
 
-use tether_proto::session::{Auth, AuthParams, AuthResult};
+use tether_proto::session::{Auth, AuthParams, AuthResult, IssuedCredential};
 
 use crate::auth::{AgentId, Principal};
 use crate::context::Context;
@@ -8,16 +8,20 @@ use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
 
 pub(super) fn register(registry: &mut Registry) {
-    registry.register_in::<Auth, _, _>(Phase::Unauthenticated, |cx, params| async move { auth(&cx, params) });
+    registry.register_in::<Auth, _, _>(Phase::Unauthenticated, |cx, params| async move { auth(&cx, params) }).reads();
 }
 
 fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
     let asked = params.agent_id.map(AgentId::new);
+    let mut read_only = false;
+    let mut credential = None;
     let agent_id = match cx.authenticator() {
         None => asked,
         Some(authenticator) => {
             let grant =
                 authenticator.verify(&params.token).ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
+            read_only = grant.read_only;
+            credential = grant.credential;
             match (grant.agent_id, asked) {
                 (Some(bound), Some(asked)) if bound != asked => {
                     return Err(RpcError::AuthRequired(format!(
@@ -34,10 +38,12 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
     if agent_id.as_ref().is_some_and(|a| a.as_str().is_empty()) {
         return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
     }
-    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent))?;
+    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent), read_only)?;
     Ok(AuthResult {
         ok: true,
         auth_enabled: cx.authenticator().is_some(),
         agent_id: agent_id.map(AgentId::into_string),
+        read_only,
+        credential: credential.map(|c| IssuedCredential { token: c.token, expires_at: c.expires_at }),
     })
 }

@@ -80,7 +80,12 @@ class AuthResult(TypedDict):
     #: The agent this connection is bound to; `null` for the operator.
     agent_id: NotRequired[str | None]
     auth_enabled: bool
+    #: Issued in exchange for a single-use token (a console login code): authenticate
+    #: with it from now on, until it expires.
+    credential: NotRequired[IssuedCredential | None]
     ok: bool
+    #: The credential allows only methods whose `x-effect` is `read`.
+    read_only: NotRequired[bool]
 
 
 BreakerState: TypeAlias = 'Literal["closed", "open", "half_open"]'
@@ -243,10 +248,34 @@ class IngestResult(TypedDict):
     rule: NotRequired[str | None]
 
 
+class IssuedCredential(TypedDict):
+    #: RFC 3339.
+    expires_at: str
+    token: str
+
+
 class LaggedNotice(TypedDict):
     """Notification `events.lagged`: this many events were dropped for a slow subscriber."""
     dropped: int
     subscription: str
+
+
+class LoginParams(TypedDict):
+    #: The console may only read: no approve, stop, resume or any other change.
+    read_only: NotRequired[bool]
+
+
+class LoginResult(TypedDict):
+    #: Single use, short-lived: the page sends it as the token of `session.auth`.
+    code: str
+    #: RFC 3339: unused after this, the code is refused.
+    expires_at: str
+    #: Where to open it on the daemon's TCP address: `/console/#code=…` (a fragment is
+    #: never sent to a server, so the code stays out of request logs).
+    path: str
+    read_only: bool
+    #: The whole URL on the daemon's TCP listener, e.g. `http://127.0.0.1:9100/console/#code=…`.
+    url: str
 
 
 class MemoryParams(TypedDict):
@@ -638,6 +667,7 @@ METHOD_ACCESS: dict[str, str] = {
     "approvals.resolve": "operator",
     "audit.recent": "operator",
     "breakers.status": "authenticated",
+    "console.login": "operator",
     "events.recent": "authenticated",
     "events.subscribe": "authenticated",
     "events.unsubscribe": "authenticated",
@@ -751,6 +781,11 @@ class Calls:
     async def call(
         self, method: Literal["breakers.status"], params: BreakersParams | None = None, *, timeout: float | None = None
     ) -> list[BreakerStatus]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["console.login"], params: LoginParams | None = None, *, timeout: float | None = None
+    ) -> LoginResult: ...
 
     @overload
     async def call(
