@@ -99,6 +99,21 @@ impl Hooks {
     }
 
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
+    /// Answers a pending approval (the waiting hook gets it at once) and tells every
+    /// subscriber, so inboxes elsewhere (another console) drop it as it happens.
+    pub fn resolve_approval(
+        &self,
+        id: &str,
+        decision: tether_proto::hooks::Resolution,
+        reason: Option<String>,
+    ) -> Result<tether_proto::hooks::Approval, HooksError> {
+        let approval = self.approvals.resolve(id, decision, reason)?;
+        let scope =
+            Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
+        self.events.publish("runtime.approval_required", "approval.resolved", scope, json!(approval));
+        Ok(approval)
+    }
+
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
         let policy = load_policy(self.config.policy_file.as_deref())?;
         *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };

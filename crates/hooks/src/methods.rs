@@ -29,7 +29,7 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
         .reads();
     registry
         .register_with::<ApprovalsResolve, _, _, _>(&hooks, |h, _, p| async move {
-            Ok(h.approvals.resolve(&p.approval_id, p.decision, p.reason)?)
+            Ok(h.resolve_approval(&p.approval_id, p.decision, p.reason)?)
         })
         .operator_only();
     // An agent sees its own breaker only; asking for another's reads as none.

@@ -10,6 +10,7 @@ import * as discovery from "./discovery.js";
 import { ClientClosed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
 import type {
   Approval,
+  AuthResult,
   ApprovalState,
   Event,
   EventsRecentParams,
@@ -17,6 +18,7 @@ import type {
   ExecuteParams,
   HandshakeResult,
   IngestResult,
+  IssuedCredential,
   Methods,
   OutputEvent,
   Resolution,
@@ -110,6 +112,11 @@ export class Client {
   currentRun: Run | undefined;
   /** Reconnections so far (each after the socket dropped). */
   reconnects = 0;
+  /** A credential the daemon issued for a single-use token (a console login code): the
+   * client authenticates with it from then on, reconnects included. */
+  credential: IssuedCredential | undefined;
+  /** The credential allows only methods that read (a read-only console). */
+  readOnly = false;
   readonly sessions = new Sessions(this);
   readonly approvals = new Approvals(this);
 
@@ -125,7 +132,7 @@ export class Client {
 
   constructor(
     readonly endpoint: discovery.Endpoint,
-    private readonly token: string | undefined,
+    private token: string | undefined,
     readonly agentId: string | undefined,
     private readonly options: ConnectOptions,
   ) {}
@@ -156,7 +163,12 @@ export class Client {
       if (frame) {
         const params: Record<string, unknown> = { token: this.token };
         if (this.agentId !== undefined) params.agent_id = this.agentId;
-        await connection.request("session.auth", params, signal);
+        const auth = (await connection.request("session.auth", params, signal)) as AuthResult;
+        this.readOnly = auth.read_only ?? false;
+        if (auth.credential) {
+          this.credential = auth.credential;
+          this.token = auth.credential.token;
+        }
       }
       this.handshake = (await connection.request(
         "server.handshake",

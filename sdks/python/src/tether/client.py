@@ -28,6 +28,7 @@ from ._connection import Connection
 from ._protocol import (
     Approval,
     ApprovalState,
+    AuthResult,
     Calls,
     Event,
     EventsRecentParams,
@@ -35,6 +36,7 @@ from ._protocol import (
     HandshakeResult,
     IngestParams,
     IngestResult,
+    IssuedCredential,
     OutputEvent,
     OutputParams,
     RemoveParams,
@@ -130,6 +132,11 @@ class Client(Calls):
         self._background: set[asyncio.Task[None]] = set()
         #: Reconnections so far (each after the socket dropped).
         self.reconnects = 0
+        #: A credential the daemon issued for a single-use token (a console login code):
+        #: the client authenticates with it from then on, reconnects included.
+        self.credential: IssuedCredential | None = None
+        #: The credential allows only methods that read (a read-only console).
+        self.read_only = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -154,7 +161,12 @@ class Client(Calls):
                 auth: dict[str, Any] = {"token": self._token}
                 if self.agent_id is not None:
                     auth["agent_id"] = self.agent_id
-                await connection.request("session.auth", auth, self._open_timeout)
+                granted: AuthResult = await connection.request("session.auth", auth, self._open_timeout)
+                self.read_only = granted.get("read_only", False)
+                issued = granted.get("credential")
+                if issued:
+                    self.credential = issued
+                    self._token = issued["token"]
             handshake = await connection.request(
                 "server.handshake",
                 {

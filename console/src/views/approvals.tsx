@@ -1,0 +1,71 @@
+// Approvals: the pending ones with their tool and input; Approve and Deny with an optional
+// reason. The hook waiting on one gets the answer at once.
+
+import { useState } from "preact/hooks";
+import type { Approval, Client } from "../../../sdks/typescript/src/index.js";
+import { ago, useChanges, useRead } from "../live.js";
+
+export function Approvals({ client }: { client: Client }) {
+  const changes = useChanges(client, ["runtime.approval_required"]);
+  const [mine, setMine] = useState(0);
+  const pending = useRead(() => client.approvals.list("pending"), [changes, mine]);
+  return (
+    <section>
+      <h1>Approvals</h1>
+      {pending.error && <p role="alert">{pending.error}</p>}
+      {pending.value?.length === 0 && <p class="empty">Nothing waits for a human.</p>}
+      <div class="cards">
+        {(pending.value ?? []).map((approval) => (
+          <Card client={client} approval={approval} done={() => setMine((n) => n + 1)} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+function Card({ client, approval, done }: { client: Client; approval: Approval; done: () => void }) {
+  const [reason, setReason] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const answer = async (decision: "allow" | "deny") => {
+    setBusy(true);
+    try {
+      await client.approvals.resolve(approval.approval_id, decision, reason || undefined);
+      done();
+    } catch (error) {
+      setProblem(error instanceof Error ? error.message : String(error));
+      setBusy(false);
+    }
+  };
+  return (
+    <article class="card" data-approval={approval.approval_id}>
+      <h2>{approval.tool ?? approval.event}</h2>
+      <p class="meta">
+        {approval.event}
+        {approval.session_id ? ` · session ${approval.session_id}` : ""}
+        {approval.agent_id ? ` · agent ${approval.agent_id}` : ""} · {ago(approval.created_at)} · expires{" "}
+        {new Date(approval.expires_at).toLocaleTimeString()}
+      </p>
+      {approval.reason && <p>{approval.reason}</p>}
+      <pre>{JSON.stringify(approval.input, null, 2)}</pre>
+      {client.readOnly ? (
+        <p class="meta">Read-only console: answer it from an operator console or `tether approvals`.</p>
+      ) : (
+        <div class="actions">
+          <input
+            placeholder="Reason (optional)"
+            value={reason}
+            onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)}
+          />
+          <button type="button" class="approve" disabled={busy} onClick={() => void answer("allow")}>
+            Approve
+          </button>
+          <button type="button" class="deny" disabled={busy} onClick={() => void answer("deny")}>
+            Deny
+          </button>
+        </div>
+      )}
+      {problem && <p role="alert">{problem}</p>}
+    </article>
+  );
+}

@@ -1,0 +1,256 @@
+// The console end to end in headless Chromium (Debian's `chromium`, driven by
+// playwright-core), against the real daemon: login, live timeline, approvals, session
+// output, refused codes, a foreign origin, read-only mode. Screenshots of each view go to
+// console/test-results/.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { call, type Client, connect } from "../../sdks/typescript/dist/src/index.js";
+import { binary, Daemon, REPO } from "../../sdks/typescript/dist/test/daemon.js";
+
+const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "..", "test-results");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const POLICY = join(REPO, "tests/fixtures/policy.toml");
+
+let daemon: Daemon;
+let browser: Browser;
+let operator: Client;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  daemon = await Daemon.start(`[runs]\nwait_slack_ms = 100\n[hooks]\npolicy_file = "${POLICY}"\n`);
+  operator = await connect({ url: daemon.url, token: daemon.token });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+after(async () => {
+  await browser?.close();
+  await operator?.close();
+  await daemon?.stop();
+});
+
+/** `tether console` as an operator types it: the URL it prints. */
+function loginUrl(of: Daemon, readOnly = false): string {
+  const args = ["console", "--url", of.url, "--data-dir", of.dataDir, ...(readOnly ? ["--read-only"] : [])];
+  return execFileSync(binary(), args, { encoding: "utf8", env: { ...process.env, TETHER_TOKEN: "" } }).trim();
+}
+
+async function loggedIn(url: string, viewport = { width: 1280, height: 860 }): Promise<Page> {
+  const page = await (await browser.newContext({ viewport })).newPage();
+  page.on("pageerror", (error) => console.error("page error:", error));
+  await page.goto(url);
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+test("a code from `tether console` logs in, and leaves no trace in the URL", async () => {
+  const url = loginUrl(daemon);
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/console\/#code=tlc_/);
+  const page = await loggedIn(url);
+  assert.equal(new URL(page.url()).hash, "#/overview", "the code is gone from the address bar");
+  await page.getByText("Runs in progress").waitFor();
+  // Reloading the tab logs in again with the console session, not the (used) code.
+  await page.reload();
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  await page.close();
+});
+
+test("a used or expired login code is refused", async () => {
+  const url = loginUrl(daemon);
+  (await loggedIn(url)).close();
+  const again = await (await browser.newContext()).newPage();
+  await again.goto(url);
+  await again.getByRole("alert").filter({ hasText: "Cannot log in" }).waitFor();
+  await again.close();
+
+  const quick = await Daemon.start("[console]\ncode_ttl_ms = 1\n");
+  try {
+    const stale = loginUrl(quick);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // past its 1 ms lifetime
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(stale);
+    await page.getByRole("alert").filter({ hasText: "Cannot log in" }).waitFor();
+    await page.close();
+  } finally {
+    await quick.stop();
+  }
+});
+
+test("a harness's turns appear on the run's timeline as they are written", async () => {
+  const harness = await connect({ url: daemon.url, token: daemon.token, agentId: "timeline-agent" });
+  try {
+    await harness.tool<{ ms: number }>("work", {}, async ({ ms }) => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { slept: ms };
+    });
+    await harness.tool("fail", {}, () => {
+      throw new Error("no luck");
+    });
+    const run = await harness.startRun("build and test the checkout service");
+    const page = await loggedIn(loginUrl(daemon));
+    await page.goto(`${new URL(page.url()).origin}/console/#/runs/${run.id}`);
+    await page.getByRole("heading", { name: /^Run / }).waitFor();
+    for (let i = 0; i < 4; i++) {
+      await run.submit([call("work", { ms: 20 + i * 30 })]);
+      await page.locator(`li[data-turn="${i}"]`).waitFor(); // live, no reload
+    }
+    await run.submit([call("fail", {}, { failureBehavior: "skip" })]);
+    await page.locator('li[data-turn="4"].failed').waitFor();
+    await page.locator('li[data-turn="1"] button').click();
+    await page.getByText('"slept": 50').waitFor();
+    await run.complete({ status: "success", summary: "all green" });
+    await page.locator('[data-outcome="success"]').waitFor();
+    await shot(page, "run-timeline");
+    await page.goto(`${new URL(page.url()).origin}/console/#/runs`);
+    await page.locator(`tr[data-run="${run.id}"]`).getByText("completed").waitFor();
+    await shot(page, "runs");
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
+async function pendingAsk(tool: string) {
+  const payload = {
+    hook_event_name: "PreToolUse",
+    session_id: "claude-1",
+    tool_name: tool,
+    tool_input: { url: "https://example.com/docs" },
+  };
+  return operator.hook(payload, { waitMs: 60_000 });
+}
+
+test("pressing Approve releases the waiting hook with allow", async () => {
+  const page = await loggedIn(loginUrl(daemon));
+  await page.goto(`${new URL(page.url()).origin}/console/#/approvals`);
+  await page.getByRole("heading", { name: "Approvals" }).waitFor();
+  const waiting = pendingAsk("WebFetch");
+  const card = page.locator("article.card").filter({ hasText: "WebFetch" });
+  await card.waitFor(); // arrives live
+  await shot(page, "approvals");
+  const phone = await loggedIn(loginUrl(daemon), { width: 390, height: 844 });
+  await phone.goto(`${new URL(phone.url()).origin}/console/#/approvals`);
+  await phone.locator("article.card").first().waitFor();
+  await shot(phone, "approvals-phone");
+  await phone.close();
+  await card.getByPlaceholder("Reason (optional)").fill("docs are fine");
+  await card.getByRole("button", { name: "Approve" }).click();
+  const answer = await waiting;
+  assert.equal(answer.decision, "allow");
+  await page.getByText("Nothing waits for a human.").waitFor();
+  await page.close();
+});
+
+test("a read-only console shows approvals without Approve or Deny", async () => {
+  const waiting = pendingAsk("WebSearch");
+  const page = await loggedIn(loginUrl(daemon, true));
+  await page.getByText("read-only").first().waitFor();
+  await page.goto(`${new URL(page.url()).origin}/console/#/approvals`);
+  const card = page.locator("article.card").filter({ hasText: "WebSearch" });
+  await card.waitFor();
+  assert.equal(await card.getByRole("button", { name: "Approve" }).count(), 0);
+  assert.equal(await card.getByRole("button", { name: "Deny" }).count(), 0);
+  await shot(page, "approvals-read-only");
+  await page.close();
+  const [pending] = await operator.approvals.list("pending");
+  assert.ok(pending);
+  await operator.approvals.deny(pending.approval_id, "test over");
+  assert.equal((await waiting).decision, "deny");
+});
+
+test("a session's output streams into its pane as the process writes", async () => {
+  const script = [
+    "console.log('agent ready');",
+    "process.stdin.on('data', (d) => console.log('heard: ' + d.toString().trim()));",
+  ].join("\n");
+  const session = await operator.sessions.spawn({
+    task: "echo what it hears",
+    name: "echoer",
+    command: [process.execPath, "-e", script],
+    cwd: "/tmp",
+  });
+  const page = await loggedIn(loginUrl(daemon));
+  await page.goto(`${new URL(page.url()).origin}/console/#/sessions/${session.session_id}`);
+  const pane = page.getByLabel("output");
+  await pane.getByText("agent ready").waitFor();
+  await operator.sessions.send(session.session_id, "deploy to staging");
+  await pane.getByText("heard: deploy to staging").waitFor(); // live
+  await shot(page, "session");
+  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Resume" }).waitFor();
+  await page.goto(`${new URL(page.url()).origin}/console/#/sessions`);
+  await page.locator(`tr[data-session="${session.session_id}"]`).waitFor();
+  await shot(page, "sessions");
+  await page.close();
+});
+
+test("the events view streams events live", async () => {
+  const page = await loggedIn(loginUrl(daemon));
+  await page.goto(`${new URL(page.url()).origin}/console/#/events`);
+  await page.getByRole("heading", { name: "Events" }).waitFor();
+  const harness = await connect({ url: daemon.url, token: daemon.token, agentId: "events-agent" });
+  try {
+    await operator.call("memory.report", { session_id: "claude-1", used_tokens: 188_000, window_tokens: 200_000 });
+    await page.locator(".gauge meter").first().waitFor();
+    const run = await harness.startRun("watched from the console");
+    await page.getByLabel("events").getByText("run.started").first().waitFor();
+    await run.complete();
+    await page.getByLabel("events").getByText("run.ended").first().waitFor();
+  } finally {
+    await harness.close();
+  }
+  await shot(page, "events");
+  await page.close();
+});
+
+test("a page on a foreign origin cannot open the WebSocket", async () => {
+  const probe = `<!doctype html><script>
+    const ws = new WebSocket(${JSON.stringify(daemon.url)});
+    ws.onopen = () => { document.title = "opened"; };
+    ws.onerror = () => { document.title = "refused"; };
+  </script>`;
+  const server: Server = createServer((_, res) => res.end(probe));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const address = server.address();
+    assert.ok(address && typeof address === "object");
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`http://127.0.0.1:${address.port}/`);
+    await page.waitForFunction(() => document.title !== "");
+    assert.equal(await page.title(), "refused");
+    await page.close();
+  } finally {
+    server.close();
+  }
+});
+
+test("the overview counts runs, approvals and turns per second as they happen", async () => {
+  const page = await loggedIn(loginUrl(daemon));
+  const harness = await connect({ url: daemon.url, token: daemon.token, agentId: "busy-agent" });
+  const waiting = pendingAsk("WebFetch");
+  try {
+    await harness.tool<{ i: number }>("step", {}, ({ i }) => i);
+    const run = await harness.startRun("a busy run");
+    await page.locator(".tile", { hasText: "Runs in progress" }).locator(".value").getByText("1").waitFor();
+    await page.locator(".tile", { hasText: "Pending approvals" }).locator(".value").getByText("1").waitFor();
+    for (let burst = 0; burst < 5; burst++) {
+      await run.submit(Array.from({ length: 10 + burst * 5 }, (_, i) => call("step", { i })));
+    }
+    await page.getByText("100 in the last 5 min").waitFor(); // every turn arrived as an event
+    await shot(page, "overview");
+    await run.complete();
+  } finally {
+    await harness.close();
+    const [pending] = await operator.approvals.list("pending");
+    if (pending) await operator.approvals.deny(pending.approval_id, "test over");
+    await waiting;
+    await page.close();
+  }
+});
