@@ -10,7 +10,8 @@
 // See README.md in this package for the whole tour.
 
 export type { Backoff, CallOpts, ConnectOptions, ToolContext, ToolHandler } from "./client.js";
-export { Approvals, Client, connect, Sessions } from "./client.js";
+export { Client, connect } from "./client.js";
+export { Approvals, Sessions } from "./operators.js";
 export type { Endpoint } from "./discovery.js";
 export * from "./errors.js";
 export type * from "./protocol.js";

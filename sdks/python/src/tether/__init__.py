@@ -13,6 +13,8 @@
 See README.md in this package for the whole tour.
 """
 
+from ._backoff import Backoff
+from ._connect import connect
 from ._protocol import (
     Action,
     ActionResult,
@@ -24,7 +26,7 @@ from ._protocol import (
     RunSummary,
     SessionRecord,
 )
-from .client import Backoff, Client, ConnectFailed, connect
+from .client import Client, ConnectFailed
 from .errors import (
     AuthenticationError,
     CapabilityUnsupported,

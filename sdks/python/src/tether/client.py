@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import os
-import random
 import typing
-from collections.abc import AsyncIterator, Callable, Generator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar, overload
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
 from . import _discovery
+from ._backoff import Backoff
 from ._connection import Connection
 from ._protocol import (
-    Approval,
-    ApprovalState,
     AuthResult,
     Calls,
     Event,
@@ -37,26 +32,16 @@ from ._protocol import (
     IngestParams,
     IngestResult,
     IssuedCredential,
-    OutputEvent,
-    OutputParams,
-    RemoveParams,
-    RepoSpec,
-    Resolution,
-    ResolveParams,
     RunRecord,
     RunsListParams,
     RunStatus,
     RunSummary,
-    Runtime,
-    SessionRecord,
-    SessionState,
-    SpawnParams,
     StartParams,
-    StopParams,
     TracePage,
 )
 from ._streams import Stream
 from .errors import ClientClosed, ConnectionLost, InvalidParams, RpcError, TetherError, ToolError
+from .operators import Approvals, Sessions
 from .runs import Run, RunScope
 from .tools import Tool, ToolFunction, make_tool
 
@@ -68,25 +53,6 @@ RESUME = "runs.resume.v1"
 PAGINATION = "runs.pagination.v1"
 
 F = TypeVar("F", bound=ToolFunction)
-
-
-@dataclasses.dataclass(frozen=True)
-class Backoff:
-    """How to reconnect: delays grow from ``initial`` by ``factor`` up to ``maximum``
-    seconds, each with up to ``jitter`` of itself added at random; ``give_up_after``
-    seconds without a connection (None: never) fails waiting calls and streams."""
-
-    initial: float = 0.1
-    maximum: float = 5.0
-    factor: float = 2.0
-    jitter: float = 0.25
-    give_up_after: float | None = None
-
-    def delays(self) -> Generator[float, None, None]:
-        delay = self.initial
-        while True:
-            yield delay * (1 + random.uniform(0, self.jitter))
-            delay = min(delay * self.factor, self.maximum)
 
 
 class ConnectFailed(TetherError):
@@ -675,108 +641,6 @@ class Client(Calls):
         return Approvals(self)
 
 
-class Sessions:
-    """Managed sessions (``client.sessions``); starting and steering them is for the operator."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    async def spawn(
-        self,
-        task: str,
-        *,
-        command: list[str] | None = None,
-        cwd: str | os.PathLike[str] | None = None,
-        runtime: Runtime | None = None,
-        repo: RepoSpec | None = None,
-        env: dict[str, str] | None = None,
-        name: str | None = None,
-    ) -> SessionRecord:
-        params: SpawnParams = {"task": task}
-        if command is not None:
-            params["command"] = command
-        if cwd is not None:
-            params["cwd"] = os.fspath(cwd)
-        if runtime is not None:
-            params["runtime"] = runtime
-        if repo is not None:
-            params["repo"] = repo
-        if env is not None:
-            params["env"] = env
-        if name is not None:
-            params["name"] = name
-        return await self._client.call("sessions.spawn", params)
-
-    async def list(self, state: SessionState | None = None) -> list[SessionRecord]:
-        return await self._client.call("sessions.list", {"state": state} if state else {})
-
-    async def get(self, session_id: str) -> SessionRecord:
-        return await self._client.call("sessions.get", {"session_id": session_id})
-
-    async def send(self, session_id: str, text: str) -> int:
-        return (await self._client.call("sessions.send", {"session_id": session_id, "text": text}))["bytes"]
-
-    async def output(self, session_id: str, *, tail_lines: int | None = None) -> str:
-        params: OutputParams = {"session_id": session_id}
-        if tail_lines is not None:
-            params["tail_lines"] = tail_lines
-        return (await self._client.call("sessions.output", params))["text"]
-
-    async def stop(self, session_id: str, *, grace_ms: int | None = None) -> SessionRecord:
-        params: StopParams = {"session_id": session_id}
-        if grace_ms is not None:
-            params["grace_ms"] = grace_ms
-        return await self._client.call("sessions.stop", params)
-
-    async def resume(self, session_id: str) -> SessionRecord:
-        return await self._client.call("sessions.resume", {"session_id": session_id})
-
-    async def remove(self, session_id: str, *, delete_workspace: bool = False) -> SessionRecord:
-        params: RemoveParams = {"session_id": session_id, "delete_workspace": delete_workspace}
-        return await self._client.call("sessions.remove", params)
-
-    async def follow(self, session_id: str, *, since_offset: int = 0) -> AsyncIterator[OutputEvent]:
-        """The session's output from ``since_offset``, chunk by chunk as it is written,
-        ending once the session stopped and everything it wrote was delivered."""
-        client = self._client
-        at = since_offset
-        with Stream[Any](
-            client, lambda m, p: m.startswith("sessions.output.") and p.get("session_id") == session_id
-        ) as stream:
-            while True:
-                stream.resynced()
-                await client._subscribe("sessions.follow", {"session_id": session_id, "since_offset": at})
-                async for method, params in stream:
-                    if method == "sessions.output.end":
-                        return
-                    if params["offset"] != at:
-                        continue  # a chunk from before a resubscription
-                    at = params["offset"] + len(params["text"].encode())
-                    yield params
-
-
-class Approvals:
-    """Approvals waiting for a human (``client.approvals``; operator only)."""
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    async def list(self, state: ApprovalState | None = None) -> list[Approval]:
-        return await self._client.call("approvals.list", {"state": state} if state else {})
-
-    async def approve(self, approval_id: str, reason: str | None = None) -> Approval:
-        return await self.resolve(approval_id, "allow", reason)
-
-    async def deny(self, approval_id: str, reason: str | None = None) -> Approval:
-        return await self.resolve(approval_id, "deny", reason)
-
-    async def resolve(self, approval_id: str, decision: Resolution, reason: str | None = None) -> Approval:
-        params: ResolveParams = {"approval_id": approval_id, "decision": decision}
-        if reason is not None:
-            params["reason"] = reason
-        return await self._client.call("approvals.resolve", params)
-
-
 def tool_error(error: Exception) -> dict[str, Any]:
     """The JSON-RPC error a tool's exception becomes."""
     data: dict[str, Any] = {"type": type(error).__name__}
@@ -788,68 +652,3 @@ def tool_error(error: Exception) -> dict[str, Any]:
             data["detail"] = error.data
     message = str(error) or type(error).__name__
     return {"code": -32000, "message": message[:4096], "data": data}
-
-
-class connect:
-    """Connects to the daemon: ``async with tether.connect() as client`` (closes on exit)
-    or ``client = await tether.connect()``.
-
-    ``url`` (``ws://host:port``) or ``socket`` (a Unix socket path) say where; by default
-    ``$TETHER_URL``, else the data directory's socket, else ``ws://127.0.0.1:9100``.
-    ``token`` defaults to ``$TETHER_TOKEN``, else the data directory's ``auth-token``.
-    With ``agent_id`` the connection is bound to that agent (sent in ``session.auth``);
-    without, it is the operator. ``capabilities`` are asked for beyond the SDK's own
-    (``runs.resume.v1``, ``runs.pagination.v1``); ``require`` fails the connection with
-    :class:`CapabilityUnsupported` unless the daemon has them. ``reconnect`` (a :class:`Backoff`, or False) governs
-    what happens when the socket drops.
-    """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        token: str | None = None,
-        agent_id: str | None = None,
-        socket: str | os.PathLike[str] | None = None,
-        data_dir: str | os.PathLike[str] | None = None,
-        auth: str = "auto",
-        reconnect: Backoff | bool = True,
-        capabilities: list[str] | None = None,
-        require: list[str] | None = None,
-        max_message_bytes: int = 64 << 20,
-        open_timeout: float = 10.0,
-    ) -> None:
-        if auth not in ("auto", "header", "frame"):
-            raise ValueError("auth must be 'auto', 'header' or 'frame'")
-        if auth == "header" and agent_id is not None:
-            raise ValueError("an agent_id is sent in session.auth: use auth='frame' or 'auto'")
-        backoff = Backoff() if reconnect is True else (reconnect or None)
-        self._client = Client(
-            _discovery.endpoint(url, socket, data_dir),
-            _discovery.token(token, data_dir),
-            agent_id=agent_id,
-            auth=auth,
-            reconnect=backoff,
-            capabilities=list(capabilities or []),
-            require=list(require or []),
-            max_message_bytes=max_message_bytes,
-            open_timeout=open_timeout,
-        )
-
-    def __await__(self) -> Generator[Any, None, Client]:
-        return self._connect().__await__()
-
-    async def _connect(self) -> Client:
-        await self._client._open()
-        return self._client
-
-    async def __aenter__(self) -> Client:
-        return await self._connect()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._client.close()
-
-
-def default_data_dir() -> Path:
-    """The data directory the CLI and this package use by default."""
-    return _discovery.data_dir()
