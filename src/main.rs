@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tether_core::{Authenticator, ConnectionConfig, StaticToken};
+use tether_core::{Authenticator, ConnectionConfig, Shutdown, StaticToken};
 use tether_server::{Server, ServerConfig, token};
 use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
@@ -136,9 +136,17 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     server
         .run(async move {
+            // A service manager stops with SIGTERM, often to start again: say 1012 so
+            // clients reconnect at once; Ctrl-C (SIGINT) means going away (1001).
             tokio::select! {
-                _ = sigterm.recv() => tracing::info!("SIGTERM"),
-                _ = sigint.recv() => tracing::info!("SIGINT"),
+                _ = sigterm.recv() => {
+                    tracing::info!("SIGTERM");
+                    Shutdown::Restart
+                }
+                _ = sigint.recv() => {
+                    tracing::info!("SIGINT");
+                    Shutdown::Away
+                }
             }
         })
         .await;

@@ -123,8 +123,9 @@ fn a_bad_config_file_fails_fast_and_names_the_key() {
 }
 
 #[tokio::test]
-async fn sigterm_and_sigint_close_connections_with_1001_and_exit_zero() {
-    for signal in ["TERM", "INT"] {
+async fn sigterm_closes_connections_with_1012_and_sigint_with_1001_and_both_exit_zero() {
+    // SIGTERM is how service managers restart a service: 1012 tells clients to come back.
+    for (signal, code) in [("TERM", CloseCode::Restart), ("INT", CloseCode::Away)] {
         let dir = tempfile::tempdir().unwrap();
         let mut daemon = Daemon::spawn(dir.path(), &[]);
         let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
@@ -133,7 +134,7 @@ async fn sigterm_and_sigint_close_connections_with_1001_and_exit_zero() {
                 .await;
         assert_eq!(auth["result"]["ok"], true);
         daemon.signal(signal);
-        assert_eq!(close_frame(&mut ws).await.unwrap().code, CloseCode::Away, "SIG{signal}");
+        assert_eq!(close_frame(&mut ws).await.unwrap().code, code, "SIG{signal}");
         let status = wait_exit(&mut daemon);
         assert_eq!(status.code(), Some(0), "SIG{signal}");
         assert!(!daemon.data_dir.join("tether.sock").exists(), "the socket file is removed");

@@ -23,6 +23,24 @@ use crate::registry::Registry;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Whether the server is stopping, and how it tells its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shutdown {
+    #[default]
+    Running,
+    /// Going away for good (SIGINT): close 1001.
+    Away,
+    /// Restarting (SIGTERM, as service managers stop a service to start it again):
+    /// close 1012, so clients reconnect at once and keep retrying while it is down.
+    Restart,
+}
+
+impl From<()> for Shutdown {
+    fn from((): ()) -> Shutdown {
+        Shutdown::Away
+    }
+}
+
 pub struct ConnectionOptions {
     pub config: Arc<ConnectionConfig>,
     /// Set when the transport already authenticated the peer (e.g. a bearer header).
@@ -32,7 +50,7 @@ pub struct ConnectionOptions {
     /// `None` disables authentication: the connection is the operator from the start.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Turns true when the server shuts down; the connection then closes with 1001.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: watch::Receiver<Shutdown>,
     /// Asked when the connection authenticates by `session.auth`.
     pub admission: Option<Arc<dyn Admission>>,
 }
@@ -83,7 +101,7 @@ async fn drive<S, K>(
     outbound: Outbound,
     queue: mpsc::Receiver<Message>,
     closing: watch::Receiver<Option<Closing>>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<Shutdown>,
     config: Arc<ConnectionConfig>,
 ) where
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
@@ -129,7 +147,7 @@ async fn read_loop<S>(
     dispatcher: &Dispatcher,
     outbound: &Outbound,
     mut closing: watch::Receiver<Option<Closing>>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<Shutdown>,
     config: &ConnectionConfig,
 ) where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
@@ -150,8 +168,11 @@ async fn read_loop<S>(
         tokio::select! {
             biased;
             _ = closing.changed() => return,
-            _ = stopped(&mut shutdown) => {
-                outbound.close(CloseCode::Away, "server shutting down");
+            how = stopped(&mut shutdown) => {
+                match how {
+                    Shutdown::Restart => outbound.close(CloseCode::Restart, "server restarting"),
+                    _ => outbound.close(CloseCode::Away, "server shutting down"),
+                }
                 return;
             }
             // Nobody may hold a connection without proving who they are. (Each
@@ -288,8 +309,10 @@ where
 
 /// Resolves once the server shuts down; never, if nobody holds the sender.
 /// (Also drops the `watch::Ref`, which is not `Send`.)
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
+async fn stopped(shutdown: &mut watch::Receiver<Shutdown>) -> Shutdown {
+    let how = shutdown.wait_for(|stop| *stop != Shutdown::Running).await.map(|how| *how);
+    match how {
+        Ok(how) => how,
+        Err(_) => std::future::pending::<Shutdown>().await,
     }
 }

@@ -23,7 +23,7 @@ pub mod trim;
 
 pub use auth::{AgentId, AnyOf, Authenticator, Credential, Grant, Principal, StaticToken};
 pub use broker::{CallError, callbacks_pending};
-pub use connection::{Admission, ConnectionOptions, TransportLimit, serve_connection};
+pub use connection::{Admission, ConnectionOptions, Shutdown, TransportLimit, serve_connection};
 pub use context::Context;
 pub use error::{RpcError, excerpt};
 pub use ids::new_id;

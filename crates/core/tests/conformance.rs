@@ -65,7 +65,7 @@ impl Peer {
             principal: None,
             read_only: false,
             authenticator: None,
-            shutdown: watch::channel(false).1,
+            shutdown: watch::channel(tether_core::Shutdown::Running).1,
             admission: None,
         };
         tokio::spawn(serve_connection(incoming, outgoing, Arc::new(registry), options));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tether_core::Registry;
+use tether_core::{Registry, Shutdown};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
@@ -41,7 +41,7 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) started: Instant,
     pub(crate) loopback_only: bool,
-    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) shutdown: watch::Sender<Shutdown>,
     /// Accepted sockets still sending their request head.
     pub(crate) pending: Arc<Pool>,
     /// WebSockets waiting for `session.auth`.
@@ -96,7 +96,7 @@ impl Server {
             registry: Arc::new(registry),
             started: Instant::now(),
             loopback_only,
-            shutdown: watch::channel(false).0,
+            shutdown: watch::channel(Shutdown::Running).0,
         });
         Ok(Server { tcp, unix, shared })
     }
@@ -111,18 +111,23 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then closes every connection with 1001
     /// and waits (bounded by the close timeout) for them to finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// (`shutdown` may say [`Shutdown::Restart`] instead: close 1012, service restart.)
+    pub async fn run<F>(self, shutdown: F)
+    where
+        F: Future,
+        F::Output: Into<Shutdown>,
+    {
         let Server { tcp, unix, shared } = self;
         let trimmer = tokio::spawn(trim_after_bursts(shared.connections.subscribe()));
         let accepting = async {
             tokio::join!(accept_tcp(tcp, shared.clone()), accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone()));
         };
-        tokio::select! {
-            _ = accepting => {}
-            _ = shutdown => {}
-        }
-        tracing::info!(connections = shared.connection_count(), "shutting down");
-        shared.shutdown.send_replace(true);
+        let how = tokio::select! {
+            _ = accepting => Shutdown::Away,
+            how = shutdown => how.into(),
+        };
+        tracing::info!(connections = shared.connection_count(), ?how, "shutting down");
+        shared.shutdown.send_replace(how);
         let grace = shared.config.connection.close_timeout + std::time::Duration::from_secs(1);
         let all_closed = async { tokio::join!(shared.connections.wait_empty(), shared.unauthenticated.wait_empty()) };
         if tokio::time::timeout(grace, all_closed).await.is_err() {

@@ -28,7 +28,7 @@ async fn the_car_client_runs_the_core_cycle() {
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());
-    tokio::spawn(server.run(std::future::pending()));
+    tokio::spawn(server.run(std::future::pending::<()>()));
 
     // Token → session.auth first frame, then server.handshake, as the client does it.
     let client = DaemonClient::with_url_and_tokens(url, Some(token), None);
