@@ -22,6 +22,10 @@ pub struct StartResult {
     pub run_id: String,
     pub agent_id: String,
     pub client_id: String,
+    /// With `runs.reattach.v1`: proof of ownership for `runs.resume` after a restart
+    /// or a dropped connection. Keep it secret; only its SHA-256 is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,6 +79,10 @@ pub enum RunStatus {
     Completed,
     Incomplete,
     Cancelled,
+    /// A reattachable run whose connection (or daemon) went away: its owner may
+    /// reclaim it with `runs.resume` and its resume token until `runs.reattach_grace_ms`
+    /// passes, when it ends `incomplete`.
+    Detached,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -188,6 +196,13 @@ pub struct Started {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// Started under `runs.reattach.v1`: survives its connection and a daemon restart
+    /// as `detached` for `runs.reattach_grace_ms`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reattachable: bool,
+    /// SHA-256 (hex) of the resume token; the token itself is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -210,6 +225,10 @@ pub struct Turn {
     /// When the turn was journalled (RFC 3339; empty in records written before it existed).
     #[serde(default)]
     pub recorded_at: String,
+    /// The action ran again from a re-submitted proposal (its `tools.execute` said it
+    /// may be a redelivery; the harness may have answered it from its cache).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -313,4 +332,15 @@ crate::method!(List, "runs.list", ListParams => ListResult, "List runs of an age
 crate::method!(GetTrace, "runs.get_trace", TraceParams => TraceResult, "Read a run's records, oldest first, paginated.");
 crate::method!(Subscribe, "runs.subscribe", RunRef => SubscribeResult, "Snapshot a run and stream its new records as runs.trace.event.");
 crate::method!(Unsubscribe, "runs.unsubscribe", RunRef => Ack, "Stop streaming a run's records.");
-crate::method!(Resume, "runs.resume", RunRef => ResumeResult, "Reclaim an in-progress run after a reconnect (needs runs.resume.v1).");
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ResumeParams {
+    pub run_id: String,
+    /// Required for a reattachable run: the token `runs.start` returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
+}
+
+/// Runs started by a connection that negotiated this survive it, and a restart.
+pub const REATTACH_CAPABILITY: &str = "runs.reattach.v1";
+
+crate::method!(Resume, "runs.resume", ResumeParams => ResumeResult, "Reclaim an in-progress run after a reconnect (needs runs.resume.v1).");

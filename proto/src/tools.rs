@@ -37,6 +37,14 @@ pub struct ExecuteParams {
     pub attempt: u32,
     /// Equals the JSON-RPC id of this request.
     pub request_id: String,
+    /// Stable across redeliveries: `<run>:<proposal>:<action>:<attempt>`. A harness that
+    /// ran this call already answers from its cache instead of running the tool again.
+    #[serde(default)]
+    pub call_id: String,
+    /// The proposal was submitted again (after a reconnect or restart): this call may
+    /// have run before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redelivery: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
 }

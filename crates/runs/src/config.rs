@@ -35,6 +35,9 @@ pub struct RunsConfig {
     pub retain_runs_per_agent: usize,
     /// Terminal runs older than this are evicted (0: no cap).
     pub retain_days: u64,
+    /// How long a reattachable run waits `detached` for its owner (after its
+    /// connection dropped, or the daemon restarted) before it ends `incomplete`.
+    pub reattach_grace_ms: u64,
 }
 
 impl Default for RunsConfig {
@@ -54,6 +57,7 @@ impl Default for RunsConfig {
             max_subscriptions: 64,
             retain_runs_per_agent: 50,
             retain_days: 30,
+            reattach_grace_ms: 30_000,
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum RunsError {
     Store(#[from] StoreError),
     #[error("{what} ({limit} = {value})")]
     Limit { what: &'static str, limit: &'static str, value: usize },
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<RunsError> for RpcError {
@@ -48,7 +50,7 @@ impl From<RunsError> for RpcError {
                 message,
                 data: Some(serde_json::json!({ "run_id": run_id })),
             },
-            RunsError::Store(_) => RpcError::Internal(message),
+            RunsError::Store(_) | RunsError::Internal(_) => RpcError::Internal(message),
             RunsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
         }
     }

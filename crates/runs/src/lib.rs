@@ -7,6 +7,7 @@ mod error;
 mod methods;
 mod proposal;
 mod query;
+mod reattach;
 mod retention;
 mod run;
 mod runs;

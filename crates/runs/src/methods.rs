@@ -10,6 +10,7 @@ use crate::Runs;
 pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
     registry.add_capability(runs::PAGINATION_CAPABILITY);
+    registry.add_capability(runs::REATTACH_CAPABILITY);
     registry.server_message::<tools::Execute>();
     registry.server_message::<tools::Cancel>();
     registry.server_message::<runs::TraceEventMessage>();
@@ -45,7 +46,7 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
             |r, cx, p| async move { Ok(r.unsubscribe(&cx, &p.run_id)?) },
         )
         .reads();
-    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, &p.run_id)?) });
+    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, p)?) });
 
     registry.on_close(move |conn| runs.connection_closed(conn));
 }

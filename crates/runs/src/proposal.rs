@@ -1,30 +1,54 @@
 //! Running a proposal: each action in order, through `tools.execute` on the
 //! submitting connection, each ending as one durable turn of the current run.
 
+use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_core::{CallError, Context};
 use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
-use tether_proto::runs::Turn;
+use tether_proto::runs::{RunRecord, Turn};
 use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
 
-use crate::error::RunsError;
-use crate::runs::Runs;
+use crate::error::{RunsError, invalid};
+use crate::run::Run;
+use crate::runs::{Runs, parse_record};
 
 impl Runs {
     pub async fn submit(&self, cx: &Context, params: SubmitParams) -> Result<SubmitResult, RunsError> {
         let run = self.current_run(cx)?;
         let proposal_id = params.proposal.id.unwrap_or_else(|| tether_core::new_id().to_string());
-        let mut results = Vec::with_capacity(params.proposal.actions.len());
+        let actions = params.proposal.actions;
+        let action_ids: Vec<String> =
+            actions.iter().enumerate().map(|(n, a)| a.id.clone().unwrap_or_else(|| format!("a{}", n + 1))).collect();
+        let mut unique = HashSet::new();
+        for (n, id) in action_ids.iter().enumerate() {
+            if !unique.insert(id.as_str()) {
+                let id = tether_core::excerpt(id, 64);
+                return Err(invalid("proposal.actions", format!("[{n}].id {id:?} repeats an earlier action's id")));
+            }
+        }
+        // Submitted again (after a reconnect or a restart): what is journalled is
+        // answered from the journal, and the rest runs flagged as a possible redelivery.
+        let again = run.as_ref().is_some_and(|r| r.state.lock().recorded.seen(&proposal_id));
+        let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |r| r.id.to_string());
+        let call = CallRef { run: &run_label, proposal: &proposal_id, redelivery: again };
+        let mut results = Vec::with_capacity(actions.len());
         let mut aborted = false;
-        for (n, action) in params.proposal.actions.into_iter().enumerate() {
-            let action_id = action.id.clone().unwrap_or_else(|| format!("a{}", n + 1));
+        for (action, action_id) in actions.into_iter().zip(action_ids) {
+            if let Some(run) = &run
+                && let Some(turn) = self.recorded_turn(run, &proposal_id, &action_id)?
+            {
+                let failed = matches!(turn.status, ActionStatus::Failed | ActionStatus::Rejected);
+                aborted |= failed && action.failure_behavior.unwrap_or_default() == FailureBehavior::Abort;
+                results.push(result_of(turn));
+                continue;
+            }
             let mut turn = if aborted {
                 skipped(&proposal_id, &action_id, &action)
             } else {
-                let (turn, stop) = self.execute(cx, &proposal_id, &action_id, &action).await;
+                let (turn, stop) = self.execute(cx, &call, &action_id, &action).await;
                 aborted = stop;
                 turn
             };
@@ -37,19 +61,25 @@ impl Runs {
                     self.report_outcome(agent.as_str(), turn.status == ActionStatus::Succeeded);
                 }
             }
-            results.push(ActionResult {
-                action_id,
-                status: turn.status,
-                output: turn.output,
-                error: turn.error,
-                duration_ms: Some(turn.duration_ms),
-            });
+            results.push(result_of(turn));
         }
         Ok(SubmitResult { proposal_id, results })
     }
 
+    /// The turn already journalled for this action of this proposal, if any.
+    fn recorded_turn(&self, run: &Run, proposal_id: &str, action_id: &str) -> Result<Option<Turn>, RunsError> {
+        let Some(seq) = run.state.lock().recorded.seq(proposal_id, action_id) else { return Ok(None) };
+        let seq = seq as usize;
+        let stored = self.journal.read(run.id, seq..seq + 1).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
+        match stored.first().and_then(|r| parse_record::<RunRecord>(&r.payload, run.id)) {
+            Some(RunRecord::Turn(turn)) => Ok(Some(turn)),
+            _ => Err(RunsError::Corrupt(run.id.to_string())),
+        }
+    }
+
     /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
-    async fn execute(&self, cx: &Context, proposal_id: &str, action_id: &str, action: &Action) -> (Turn, bool) {
+    async fn execute(&self, cx: &Context, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
+        let proposal_id = call.proposal;
         let mut turn = new_turn(proposal_id, action_id, action);
         let behavior = action.failure_behavior.unwrap_or_default();
         let abort_on_failure = behavior == FailureBehavior::Abort;
@@ -80,6 +110,7 @@ impl Runs {
             None => Duration::from_millis(self.config.default_wait_ms),
         };
         let started = Instant::now();
+        turn.redelivered = call.redelivery;
         for attempt in 1..=attempts {
             turn.attempts = attempt;
             let mut guard = CancelGuard {
@@ -103,6 +134,8 @@ impl Runs {
                             attempt,
                             request_id: id.to_owned(),
                             session_id: None,
+                            call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
+                            redelivery: call.redelivery,
                         })
                     },
                     wait,
@@ -145,6 +178,24 @@ impl Runs {
     }
 }
 
+/// What makes a `tools.execute` recognisable across redeliveries.
+struct CallRef<'a> {
+    run: &'a str,
+    proposal: &'a str,
+    /// The proposal was submitted before: this call may have run already.
+    redelivery: bool,
+}
+
+fn result_of(turn: Turn) -> ActionResult {
+    ActionResult {
+        action_id: turn.action_id,
+        status: turn.status,
+        output: turn.output,
+        error: turn.error,
+        duration_ms: Some(turn.duration_ms),
+    }
+}
+
 /// Tells the client to stop a tool call the server no longer waits for,
 /// including when the proposal itself is cancelled and this future dropped.
 struct CancelGuard {
@@ -184,6 +235,7 @@ fn new_turn(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
         duration_ms: 0,
         attempts: 0,
         recorded_at: String::new(),
+        redelivered: false,
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tether_core::{Context, Principal};
 use tether_proto::runs::{
-    Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeResult, RunRecord, RunStatus, SubscribeResult,
+    Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus, SubscribeResult,
     TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
@@ -13,7 +13,8 @@ use ulid::Ulid;
 
 use crate::error::{RunsError, invalid};
 use crate::run::{Run, Subscriber};
-use crate::runs::{Runs, parse_record};
+use crate::reattach;
+use crate::runs::{EndIf, Runs, parse_record};
 
 const LIST_MAX: u32 = 200;
 const TRACE_MAX: u32 = 500;
@@ -22,7 +23,7 @@ impl Runs {
     pub async fn complete(self: &Arc<Self>, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
         let run = self.readable(cx, &params.run_id)?;
         let status = params.outcome.status;
-        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, None).await?;
+        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, EndIf::Always).await?;
         self.release(cx, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
@@ -30,7 +31,7 @@ impl Runs {
 
     pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
         let run = self.readable(cx, &params.run_id)?;
-        self.end(&run, Termination::Cancelled { reason: params.reason }, None).await?;
+        self.end(&run, Termination::Cancelled { reason: params.reason }, EndIf::Always).await?;
         self.release(cx, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
@@ -170,23 +171,44 @@ impl Runs {
     }
 
     /// Reclaims an in-progress run for this connection; its old connection is fenced off.
-    pub fn resume(&self, cx: &Context, run_id: &str) -> Result<ResumeResult, RunsError> {
+    pub fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
         if !self.resumable(cx) {
             return Err(RunsError::ResumeNotNegotiated);
         }
+        let run_id = params.run_id.as_str();
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
-        let records = {
+        let (records, was_detached) = {
             let mut state = run.state.lock();
-            if state.status != RunStatus::InProgress {
+            if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
                 return Err(RunsError::AlreadyEnded {
                     run_id: run_id.to_owned(),
                     status: crate::runs::status_name(state.status),
                 });
             }
+            // A reattachable run is taken over only with the token its start returned.
+            if let Some(hash) = &state.token {
+                match &params.resume_token {
+                    None => return Err(invalid("resume_token", "required to resume a reattachable run")),
+                    Some(token) if !reattach::matches(token, hash) => {
+                        return Err(RunsError::Ownership(format!("the resume token of run {run_id} does not match")));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let was_detached = state.status == RunStatus::Detached;
+            state.status = RunStatus::InProgress;
             state.owner = Some(conn);
-            state.records as u64
+            (state.records as u64, was_detached)
         };
+        if was_detached {
+            let scope = tether_events::Scope {
+                session_id: run.agent_id.session_id().map(str::to_owned),
+                run_id: Some(run.id.to_string()),
+                agent_id: Some(run.agent_id.to_string()),
+            };
+            self.events.publish("runtime.status", "run.reattached", scope, serde_json::json!({"records": records}));
+        }
         self.connections.disown_except(run.id, conn);
         self.connections.with(cx, |c| {
             c.owned.insert(run.id);

@@ -66,7 +66,7 @@ impl Runs {
                         let state = run.state.lock();
                         Candidate {
                             id: run.id,
-                            terminal: state.status != RunStatus::InProgress,
+                            terminal: !matches!(state.status, RunStatus::InProgress | RunStatus::Detached),
                             corrupted: state.corrupted,
                             ended_at: state.ended_at.as_deref().and_then(stamp::parse),
                         }

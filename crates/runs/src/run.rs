@@ -33,6 +33,14 @@ pub(crate) struct RunState {
     pub(crate) owner: Option<u64>,
     pub(crate) corrupted: bool,
     pub(crate) subscribers: Vec<Subscriber>,
+    /// Started under `runs.reattach.v1`: detaches instead of ending when its owner goes.
+    pub(crate) reattachable: bool,
+    /// SHA-256 of the resume token, for a reattachable run.
+    pub(crate) token: Option<[u8; 32]>,
+    /// Which actions of which proposals are journalled, and at which record: a proposal
+    /// submitted again gets these back instead of running them again. Kept while the
+    /// run is in progress (or detached) only.
+    pub(crate) recorded: crate::reattach::Recorded,
 }
 
 pub(crate) struct Subscriber {
@@ -110,6 +118,9 @@ impl RunState {
             owner,
             corrupted: false,
             subscribers: Vec::new(),
+            reattachable: false,
+            token: None,
+            recorded: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use ulid::Ulid;
 use crate::config::RunsConfig;
 use crate::connections::Connections;
 use crate::error::{RunsError, invalid};
+use crate::reattach;
 use crate::run::{Run, RunState};
 
 /// Told whether each executed tool action of an agent succeeded (the breakers listen).
@@ -81,6 +82,7 @@ impl Runs {
     ) -> Result<Arc<Runs>, RunsError> {
         let mut index = Index::default();
         let mut orphans = Vec::new();
+        let mut detached = Vec::new();
         for found in recovered.runs {
             if found.tombstoned {
                 continue;
@@ -99,12 +101,22 @@ impl Runs {
                 state.status = ended.termination.status();
                 state.ended_at = Some(ended.ended_at.clone());
             }
+            let token = started.as_ref().and_then(|s| s.resume_token_sha256.as_deref()).and_then(reattach::parse_hash);
+            let reattachable = started.as_ref().is_some_and(|s| s.reattachable) && token.is_some();
             let (intent, started_at) = match started {
                 Some(s) => (s.intent, s.started_at),
                 None => (String::new(), stamp::of_ulid(found.run_id)),
             };
+            let left_open = ended.is_none() && !found.corrupted;
+            if left_open && reattachable {
+                state.status = RunStatus::Detached;
+                state.reattachable = true;
+                state.token = token;
+            }
             let run = Arc::new(Run::new(found.run_id, index.next_key(), agent_id, intent, started_at, state));
-            if ended.is_none() && !found.corrupted {
+            if left_open && reattachable {
+                detached.push(run.clone());
+            } else if left_open {
                 orphans.push(run.clone());
             }
             index.insert(run);
@@ -121,6 +133,14 @@ impl Runs {
         runs.end_all_incomplete(&orphans).await?;
         if !orphans.is_empty() {
             tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
+        }
+        for run in &detached {
+            runs.load_recorded(run)?;
+        }
+        if !detached.is_empty() {
+            let grace = runs.config.reattach_grace_ms;
+            tracing::info!(runs = detached.len(), grace_ms = grace, "reattachable runs wait detached for their owners");
+            runs.expire_detached_later(detached);
         }
         runs.retain(None, time::OffsetDateTime::now_utc()).await;
         Runs::spawn_sweeper(Arc::downgrade(&runs));
@@ -195,7 +215,12 @@ impl Runs {
             match known {
                 Some((owner, run_id)) if owner == conn => {
                     self.connections.with(cx, |c| c.current = Some(run_id));
-                    return Ok(StartResult { run_id: run_id.to_string(), agent_id: agent_key, client_id });
+                    return Ok(StartResult {
+                        run_id: run_id.to_string(),
+                        agent_id: agent_key,
+                        client_id,
+                        resume_token: None,
+                    });
                 }
                 Some(_) => {
                     let key = tether_core::excerpt(key, 64);
@@ -212,6 +237,14 @@ impl Runs {
                 value: self.config.max_active_runs_per_agent,
             });
         }
+        let reattachable = cx.has_capability(tether_proto::runs::REATTACH_CAPABILITY);
+        let (resume_token, token_hash) = match reattachable {
+            true => {
+                let (token, hash) = reattach::new_token()?;
+                (Some(token), Some(hash))
+            }
+            false => (None, None),
+        };
         let id = tether_core::new_id();
         let started = Started {
             run_id: id.to_string(),
@@ -221,12 +254,16 @@ impl Runs {
             started_at: stamp::now(),
             session_id: agent_id.session_id().map(str::to_owned),
             idempotency_key: params.idempotency_key.clone(),
+            reattachable,
+            resume_token_sha256: token_hash.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
         self.journal.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await?;
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = 1;
+        state.reattachable = reattachable;
+        state.token = token_hash.as_deref().and_then(reattach::parse_hash);
         {
             let mut index = self.index.lock();
             let key = index.next_key();
@@ -259,7 +296,7 @@ impl Runs {
             let run = self.index.lock().runs.get(&id).cloned();
             self.sweep_later(run.into_iter().collect(), conn, self.config.grace(self.resumable(cx)));
         }
-        Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id })
+        Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token })
     }
 
     /// Runs of `agent` still in progress.
@@ -269,7 +306,7 @@ impl Runs {
         ids.values()
             .rev()
             .filter_map(|id| index.runs.get(id))
-            .filter(|run| run.state.lock().status == RunStatus::InProgress)
+            .filter(|run| matches!(run.state.lock().status, RunStatus::InProgress | RunStatus::Detached))
             .count()
     }
 
@@ -314,6 +351,9 @@ impl Runs {
         let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
+        if let RunRecord::Turn(turn) = &record {
+            state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
+        }
         run.publish(&mut state, &record, seq);
         drop(state);
         let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
@@ -331,6 +371,7 @@ impl Runs {
                 RunStatus::Completed => "completed",
                 RunStatus::Incomplete => "incomplete",
                 RunStatus::Cancelled => "cancelled",
+                RunStatus::Detached => "detached",
             };
             *counts.entry(status).or_default() += 1;
         }
@@ -362,21 +403,21 @@ impl Runs {
         self.events.publish(family, kind, scope.clone(), payload);
     }
 
-    /// Ends an in-progress run durably. `only_owner` makes the end conditional on
-    /// the run still belonging to that connection (the orphan sweep).
-    pub(crate) async fn end(
-        &self,
-        run: &Run,
-        termination: Termination,
-        only_owner: Option<u64>,
-    ) -> Result<(), RunsError> {
+    /// Ends an in-progress (or detached) run durably, if `only` still holds: the
+    /// sweeps end a run only if its owner is still gone.
+    pub(crate) async fn end(&self, run: &Run, termination: Termination, only: EndIf) -> Result<(), RunsError> {
         let _serial = run.append.lock().await;
         let seq = {
             let state = run.state.lock();
-            if state.status != RunStatus::InProgress {
+            if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
                 return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
             }
-            if only_owner.is_some() && state.owner != only_owner {
+            let holds = match only {
+                EndIf::Always => true,
+                EndIf::OwnedBy(conn) => state.status == RunStatus::InProgress && state.owner == Some(conn),
+                EndIf::StillDetached => state.status == RunStatus::Detached,
+            };
+            if !holds {
                 return Ok(());
             }
             state.records
@@ -395,6 +436,7 @@ impl Runs {
         state.status = status;
         state.ended_at = Some(ended_at);
         state.owner = None;
+        state.recorded.clear();
         run.publish(&mut state, &record, seq);
         drop(state);
         let scope = run_scope(&run.id, &run.agent_id);
@@ -415,8 +457,56 @@ impl Runs {
         for run in &runs {
             run.state.lock().subscribers.retain(|s| s.connection != conn);
         }
-        let orphans: Vec<Arc<Run>> = runs.into_iter().filter(|r| state.owned.contains(&r.id)).collect();
+        let (reattachable, orphans): (Vec<Arc<Run>>, Vec<Arc<Run>>) =
+            runs.into_iter().filter(|r| state.owned.contains(&r.id)).partition(|r| r.state.lock().reattachable);
         self.sweep_later(orphans, conn, self.config.grace(state.resumable));
+        let detached: Vec<Arc<Run>> = reattachable.into_iter().filter(|run| self.detach(run, conn)).collect();
+        self.expire_detached_later(detached);
+    }
+
+    /// The owner of a reattachable run went away: the run waits `detached`.
+    fn detach(&self, run: &Run, conn: u64) -> bool {
+        let mut state = run.state.lock();
+        if state.status != RunStatus::InProgress || state.owner != Some(conn) {
+            return false; // ended meanwhile, or resumed elsewhere
+        }
+        state.status = RunStatus::Detached;
+        state.owner = None;
+        drop(state);
+        let grace = self.config.reattach_grace_ms;
+        self.publish(&run_scope(&run.id, &run.agent_id), "runtime.status", "run.detached", json!({"grace_ms": grace}));
+        true
+    }
+
+    /// After `runs.reattach_grace_ms`, ends as `incomplete` each run still detached.
+    pub(crate) fn expire_detached_later(self: &Arc<Self>, detached: Vec<Arc<Run>>) {
+        if detached.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        let grace = std::time::Duration::from_millis(self.config.reattach_grace_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for run in detached {
+                match this.end(&run, Termination::Incomplete, EndIf::StillDetached).await {
+                    Ok(()) | Err(RunsError::AlreadyEnded { .. }) => {}
+                    Err(error) => tracing::warn!(%error, run = %run.id, "could not end a detached run"),
+                }
+            }
+        });
+    }
+
+    /// Rebuilds which actions of a detached run are journalled (after a restart).
+    fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
+        let records = run.state.lock().records as usize;
+        let stored = self.journal.read(run.id, 0..records).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
+        let mut state = run.state.lock();
+        for (seq, record) in stored.iter().enumerate() {
+            if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id) {
+                state.recorded.insert(&turn.proposal_id, &turn.action_id, seq as u32);
+            }
+        }
+        Ok(())
     }
 
     /// After `grace`, ends as `incomplete` each of these runs still owned by `conn`.
@@ -429,7 +519,7 @@ impl Runs {
             tokio::time::sleep(grace).await;
             let mut agents = BTreeSet::new();
             for run in orphans {
-                match this.end(&run, Termination::Incomplete, Some(conn)).await {
+                match this.end(&run, Termination::Incomplete, EndIf::OwnedBy(conn)).await {
                     Ok(()) => drop(agents.insert(run.agent_id.to_string())),
                     Err(RunsError::AlreadyEnded { .. }) => {}
                     Err(error) => tracing::warn!(%error, run = %run.id, "could not end an orphaned run"),
@@ -441,6 +531,16 @@ impl Runs {
             }
         });
     }
+}
+
+/// When a sweep may end a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EndIf {
+    Always,
+    /// Still in progress and owned by this connection.
+    OwnedBy(u64),
+    /// Still detached (its owner did not come back).
+    StillDetached,
 }
 
 /// A turn over the size limit keeps its facts but loses its output (and, if
