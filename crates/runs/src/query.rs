@@ -5,15 +5,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tether_core::{Context, Principal};
 use tether_proto::runs::{
-    Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus, SubscribeResult,
-    TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams, TraceResult,
+    Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus,
+    SubscribeResult, TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams,
+    TraceResult,
 };
 use tokio::sync::mpsc;
 use ulid::Ulid;
 
 use crate::error::{RunsError, invalid};
-use crate::run::{Run, Subscriber};
 use crate::reattach;
+use crate::run::{Run, Subscriber};
 use crate::runs::{EndIf, Runs, parse_record};
 
 const LIST_MAX: u32 = 200;
