@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -45,7 +46,9 @@ async def test_a_dropped_connection_is_reestablished_and_the_run_resumed(daemon:
         assert records[-1]["record"] == "ended" and records[-1]["termination"]["kind"] == "outcome"
 
 
-async def test_after_kill_9_and_a_restart_the_client_reconnects_and_carries_on(own_daemon: Daemon) -> None:
+async def test_after_kill_9_a_caller_who_opts_out_gets_connection_lost_and_the_run_is_reclaimed(
+    own_daemon: Daemon,
+) -> None:
     daemon = own_daemon
     entered = asyncio.Event()
     async with tether.connect(daemon.url, token=daemon.token, agent_id=agent(), reconnect=FAST) as client:
@@ -60,7 +63,8 @@ async def test_after_kill_9_and_a_restart_the_client_reconnects_and_carries_on(o
             return text
 
         run = await client.start_run("interrupted")
-        in_flight = asyncio.create_task(run.submit([tether.call("hang")]))
+        assert run.resume_token is not None, "the SDK negotiates runs.reattach.v1"
+        in_flight = asyncio.create_task(run.submit([tether.call("hang")], ride_through=False))
         await entered.wait()
         port = daemon.port
         daemon.kill9()
@@ -72,17 +76,42 @@ async def test_after_kill_9_and_a_restart_the_client_reconnects_and_carries_on(o
         assert await client.call("server.ping", timeout=20) == "pong"
         assert client.reconnects == 1
         assert sorted(t["name"] for t in await client.call("tools.list")) == ["echo", "hang"]
+        # The run waited detached and was reclaimed with its resume token.
+        assert run.in_progress, run.lost
+        results = await run.submit([tether.call("echo", text="still here")])
+        assert results.outputs == ["still here"]
+        await run.complete()
+        statuses = [s["status"] async for s in client.runs() if s["run_id"] == run.id]
+        assert statuses == ["completed"]
 
-        # The old run ended `incomplete` at the restart; the client knows it is lost.
-        assert run.lost is not None and not run.in_progress
-        with pytest.raises(tether.RunLost):
-            await run.submit([tether.call("echo", text="too late")])
-        old = [r async for r in client.trace(run.id)]
-        assert old[-1]["record"] == "ended" and old[-1]["termination"] == {"kind": "incomplete"}
 
-        async with client.run("after the restart") as fresh:
-            results = await fresh.submit([tether.call("echo", text="again")])
-        assert results.outputs == ["again"]
+async def test_a_run_whose_grace_passed_is_lost_and_a_new_one_works(tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    (tmp_path / "tether.toml").write_text("[runs]\nreattach_grace_ms = 1\n")
+    daemon = Daemon(tmp_path / "data", extra=["--config", str(tmp_path / "tether.toml")])
+    try:
+        async with tether.connect(daemon.url, token=daemon.token, agent_id=agent(), reconnect=FAST) as client:
+
+            @client.tool
+            async def echo(text: str) -> str:
+                return text
+
+            run = await client.start_run("abandoned too long")
+            port = daemon.port
+            daemon.kill9()
+            await noticed_the_drop(client)
+            daemon.start(port)
+            assert await client.call("server.ping", timeout=20) == "pong"
+            assert run.lost is not None and not run.in_progress
+            with pytest.raises(tether.RunLost):
+                await run.submit([tether.call("echo", text="too late")])
+            old = [r async for r in client.trace(run.id)]
+            assert old[-1]["record"] == "ended" and old[-1]["termination"] == {"kind": "incomplete"}
+            async with client.run("after the restart") as fresh:
+                results = await fresh.submit([tether.call("echo", text="again")])
+            assert results.outputs == ["again"]
+    finally:
+        daemon.stop()
 
 
 async def test_calls_made_while_the_daemon_is_down_wait_for_it(own_daemon: Daemon) -> None:

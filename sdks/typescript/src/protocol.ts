@@ -175,7 +175,17 @@ export interface ExecuteParams {
   action_id: string;
   /** 1 for the first try, counting up on retries. */
   attempt: number;
+  /**
+   * Stable across redeliveries: `<run>:<proposal>:<action>:<attempt>`. A harness that
+   * ran this call already answers from its cache instead of running the tool again.
+   */
+  call_id?: string;
   parameters: unknown;
+  /**
+   * The proposal was submitted again (after a reconnect or restart): this call may
+   * have run before.
+   */
+  redelivery?: boolean;
   /** Equals the JSON-RPC id of this request. */
   request_id: string;
   session_id?: string | null;
@@ -354,6 +364,12 @@ export interface ResolveParams {
   reason?: string | null;
 }
 
+export interface ResumeParams {
+  /** Required for a reattachable run: the token `runs.start` returned. */
+  resume_token?: string | null;
+  run_id: string;
+}
+
 export interface ResumeResult {
   agent_id: string;
   /** Records so far; the next turn appends after them. */
@@ -372,6 +388,13 @@ export interface Started {
   client_id: string;
   idempotency_key?: string | null;
   intent: string;
+  /**
+   * Started under `runs.reattach.v1`: survives its connection and a daemon restart
+   * as `detached` for `runs.reattach_grace_ms`.
+   */
+  reattachable?: boolean;
+  /** SHA-256 (hex) of the resume token; the token itself is never stored. */
+  resume_token_sha256?: string | null;
   run_id: string;
   session_id?: string | null;
   started_at: string;
@@ -394,6 +417,11 @@ export interface Turn {
   proposal_id: string;
   /** When the turn was journalled (RFC 3339; empty in records written before it existed). */
   recorded_at?: string;
+  /**
+   * The action ran again from a re-submitted proposal (its `tools.execute` said it
+   * may be a redelivery; the harness may have answered it from its cache).
+   */
+  redelivered?: boolean;
   status: ActionStatus;
   tool: string;
 }
@@ -413,7 +441,7 @@ export interface RunRef {
   run_id: string;
 }
 
-export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled";
+export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled" | "detached";
 
 export interface RunSubscribeResult {
   agent_id: string;
@@ -538,6 +566,11 @@ export interface StartParams {
 export interface StartResult {
   agent_id: string;
   client_id: string;
+  /**
+   * With `runs.reattach.v1`: proof of ownership for `runs.resume` after a restart
+   * or a dropped connection. Keep it secret; only its SHA-256 is stored.
+   */
+  resume_token?: string | null;
   run_id: string;
 }
 
@@ -667,7 +700,7 @@ export interface Methods {
   "runs.complete": { params: CompleteParams; result: Ack };
   "runs.get_trace": { params: TraceParams; result: TraceResult };
   "runs.list": { params: RunsListParams; result: RunsListResult };
-  "runs.resume": { params: RunRef; result: ResumeResult };
+  "runs.resume": { params: ResumeParams; result: ResumeResult };
   "runs.start": { params: StartParams; result: StartResult };
   "runs.subscribe": { params: RunRef; result: RunSubscribeResult };
   "runs.unsubscribe": { params: RunRef; result: Ack };

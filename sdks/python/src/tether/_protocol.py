@@ -184,7 +184,13 @@ class ExecuteParams(TypedDict):
     action_id: str
     #: 1 for the first try, counting up on retries.
     attempt: int
+    #: Stable across redeliveries: `<run>:<proposal>:<action>:<attempt>`. A harness that
+    #: ran this call already answers from its cache instead of running the tool again.
+    call_id: NotRequired[str]
     parameters: Any
+    #: The proposal was submitted again (after a reconnect or restart): this call may
+    #: have run before.
+    redelivery: NotRequired[bool]
     #: Equals the JSON-RPC id of this request.
     request_id: str
     session_id: NotRequired[str | None]
@@ -364,6 +370,12 @@ class ResolveParams(TypedDict):
     reason: NotRequired[str | None]
 
 
+class ResumeParams(TypedDict):
+    #: Required for a reattachable run: the token `runs.start` returned.
+    resume_token: NotRequired[str | None]
+    run_id: str
+
+
 class ResumeResult(TypedDict):
     agent_id: str
     #: Records so far; the next turn appends after them.
@@ -382,6 +394,11 @@ class Started(TypedDict):
     client_id: str
     idempotency_key: NotRequired[str | None]
     intent: str
+    #: Started under `runs.reattach.v1`: survives its connection and a daemon restart
+    #: as `detached` for `runs.reattach_grace_ms`.
+    reattachable: NotRequired[bool]
+    #: SHA-256 (hex) of the resume token; the token itself is never stored.
+    resume_token_sha256: NotRequired[str | None]
     run_id: str
     session_id: NotRequired[str | None]
     started_at: str
@@ -404,6 +421,9 @@ class Turn(TypedDict):
     proposal_id: str
     #: When the turn was journalled (RFC 3339; empty in records written before it existed).
     recorded_at: NotRequired[str]
+    #: The action ran again from a re-submitted proposal (its `tools.execute` said it
+    #: may be a redelivery; the harness may have answered it from its cache).
+    redelivered: NotRequired[bool]
     status: ActionStatus
     tool: str
 
@@ -424,7 +444,7 @@ class RunRef(TypedDict):
     run_id: str
 
 
-RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled"]'
+RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled", "detached"]'
 
 
 class RunSubscribeResult(TypedDict):
@@ -548,6 +568,9 @@ class StartParams(TypedDict):
 class StartResult(TypedDict):
     agent_id: str
     client_id: str
+    #: With `runs.reattach.v1`: proof of ownership for `runs.resume` after a restart
+    #: or a dropped connection. Keep it secret; only its SHA-256 is stored.
+    resume_token: NotRequired[str | None]
     run_id: str
 
 
@@ -854,7 +877,7 @@ class Calls:
 
     @overload
     async def call(
-        self, method: Literal["runs.resume"], params: RunRef, *, timeout: float | None = None
+        self, method: Literal["runs.resume"], params: ResumeParams, *, timeout: float | None = None
     ) -> ResumeResult: ...
 
     @overload

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from . import _discovery
 from ._backoff import Backoff
+from ._calls import CallCache, Reply
 from ._connection import Connection
 from ._protocol import (
     AuthResult,
@@ -32,6 +33,7 @@ from ._protocol import (
     IngestParams,
     IngestResult,
     IssuedCredential,
+    ResumeParams,
     RunRecord,
     RunsListParams,
     RunStatus,
@@ -50,6 +52,7 @@ log = logging.getLogger("tether")
 PROTOCOL_VERSION = 3
 CLIENT_VERSION = "tether-python/0.1.0"
 RESUME = "runs.resume.v1"
+REATTACH = "runs.reattach.v1"
 PAGINATION = "runs.pagination.v1"
 
 F = TypeVar("F", bound=ToolFunction)
@@ -92,7 +95,9 @@ class Client(Calls):
         self._closing = False
         self._gave_up: BaseException | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._executions: dict[str, asyncio.Task[None]] = {}
+        # request id → call id of each tools.execute being answered on this connection
+        self._executions: dict[str, str] = {}
+        self._calls = CallCache()
         self._streams: set[Stream[Any]] = set()
         self._tool_sync: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -138,7 +143,7 @@ class Client(Calls):
                 {
                     "protocol_version": PROTOCOL_VERSION,
                     "client_version": CLIENT_VERSION,
-                    "optional_capabilities": [RESUME, PAGINATION, *self._capabilities],
+                    "optional_capabilities": [RESUME, REATTACH, PAGINATION, *self._capabilities],
                     "required_capabilities": self._require,
                 },
                 self._open_timeout,
@@ -171,8 +176,9 @@ class Client(Calls):
             if self._closing:
                 return
             self._connected.clear()
-            for task in self._executions.values():
-                task.cancel()
+            # Tool calls keep running: their answers wait in the call cache for the
+            # redelivery that follows the reconnect.
+            self._executions.clear()
             if self._backoff is None:
                 self._give_up(ConnectionLost(f"the connection closed: {why}", outcome_known=True))
                 return
@@ -215,7 +221,10 @@ class Client(Calls):
             run.lost = "the daemon did not negotiate runs.resume.v1"
             return
         try:
-            resumed = await self._connection.request("runs.resume", {"run_id": run.id}, self._open_timeout)
+            params: dict[str, Any] = {"run_id": run.id}
+            if run.resume_token is not None:
+                params["resume_token"] = run.resume_token
+            resumed = await self._connection.request("runs.resume", params, self._open_timeout)
             run.status = resumed["status"]
         except RpcError as e:  # ended at a restart, or resumed by another connection
             run.lost = str(e)
@@ -250,8 +259,7 @@ class Client(Calls):
             return
         self._closing = True
         self._gave_up = ClientClosed()
-        for task in self._executions.values():
-            task.cancel()
+        self._calls.cancel_all()
         if self._connection is not None:
             await self._connection.close()
         if self._supervisor is not None:
@@ -271,6 +279,15 @@ class Client(Calls):
     def capabilities(self) -> list[str]:
         """The capabilities the daemon negotiated in the handshake."""
         return list(self.handshake["negotiated_capabilities"]) if self.handshake else []
+
+    @property
+    def reconnecting(self) -> bool:
+        """The socket dropped and the client will (or does) try to connect again."""
+        return self._backoff is not None and self._gave_up is None and not self._closing
+
+    async def wait_reconnected(self) -> None:
+        """Waits for the next connection (and the reclaim of the current run)."""
+        await self._live()
 
     @property
     def connected(self) -> bool:
@@ -395,13 +412,12 @@ class Client(Calls):
     def _inbound(self, connection: Connection, request_id: Any, method: str, params: Any) -> None:
         if method == "tools.execute" and request_id is not None:
             task = asyncio.create_task(self._execute(connection, request_id, params))
-            key = str(request_id)
-            self._executions[key] = task
-            task.add_done_callback(lambda _: self._executions.pop(key, None))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         elif method == "tools.cancel":
-            running = self._executions.get(str((params or {}).get("request_id")))
-            if running is not None:
-                running.cancel()
+            call_id = self._executions.pop(str((params or {}).get("request_id")), None)
+            if call_id is not None:
+                self._calls.cancel(call_id)
         elif request_id is not None:
             error = {"code": -32601, "message": f"the client has no method {method[:64]}"}
             task = asyncio.create_task(connection.respond(request_id, error=error))
@@ -417,15 +433,19 @@ class Client(Calls):
         if tool is None:
             await connection.respond(request_id, error={"code": -32601, "message": f"no tool named {name!r}"})
             return
+        # A redelivered call (same call_id) joins the first run instead of running again.
+        call_id = params.get("call_id") or f"request:{id(connection)}:{request_id}"
+        self._executions[str(request_id)] = call_id
         try:
-            result = await tool.invoke(params)
+            ok, value = await asyncio.shield(self._calls.join(call_id, lambda: _run(tool, params)))
         except asyncio.CancelledError:
-            # tools.cancel (the daemon stopped waiting) or the connection dropped: no reply.
-            return
-        except Exception as e:
-            await connection.respond(request_id, error=tool_error(e))
-            return
-        await connection.respond(request_id, result)
+            return  # tools.cancel (the daemon stopped waiting), or the client closed: no reply
+        finally:
+            self._executions.pop(str(request_id), None)
+        if ok:
+            await connection.respond(request_id, value)
+        else:
+            await connection.respond(request_id, error=value)
 
     # -- runs ------------------------------------------------------------------
 
@@ -447,6 +467,7 @@ class Client(Calls):
             params["agent_id"] = agent_id
         reply = await self.call("runs.start", params)
         run = Run(self, reply["run_id"], reply["agent_id"], reply["client_id"])
+        run.resume_token = reply.get("resume_token")
         self.current_run = run
         return run
 
@@ -550,10 +571,15 @@ class Client(Calls):
                 if self._gave_up is not None or self._backoff is None:
                     raise
 
-    async def resume_run(self, run_id: str) -> Run:
-        """Takes over a run in progress that this agent started on another connection."""
-        reply = await self.call("runs.resume", {"run_id": run_id})
+    async def resume_run(self, run_id: str, resume_token: str | None = None) -> Run:
+        """Takes over a run in progress (or detached) that this agent started on another
+        connection; a reattachable run needs the token its start returned."""
+        params: ResumeParams = {"run_id": run_id}
+        if resume_token is not None:
+            params["resume_token"] = resume_token
+        reply = await self.call("runs.resume", params)
         run = Run(self, run_id, reply["agent_id"], "")
+        run.resume_token = resume_token
         run.status = reply["status"]
         self.current_run = run
         return run
@@ -639,6 +665,13 @@ class Client(Calls):
     @property
     def approvals(self) -> Approvals:
         return Approvals(self)
+
+
+async def _run(tool: Tool, params: Any) -> Reply:
+    try:
+        return True, await tool.invoke(params)
+    except Exception as e:
+        return False, tool_error(e)
 
 
 def tool_error(error: Exception) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from ._protocol import (
     RunRecord,
     RunStatus,
 )
-from .errors import RunLost, TetherError
+from .errors import ConnectionLost, RunLost, TetherError
 
 if TYPE_CHECKING:
     from .client import Client
@@ -109,6 +110,8 @@ class Run:
         self.client_id = client_id
         self.status: RunStatus = "in_progress"
         self.lost: str | None = None
+        #: With ``runs.reattach.v1``: proves ownership to ``runs.resume`` after a restart.
+        self.resume_token: str | None = None
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
@@ -130,17 +133,33 @@ class Run:
         proposal_id: str | None = None,
         source: str | None = None,
         timeout: float | None = None,
+        ride_through: bool = True,
     ) -> Results:
         """Runs the actions in order through this client's tools; each becomes a durable
-        turn of the run before the reply. Returns one result per action."""
+        turn of the run before the reply. Returns one result per action.
+
+        If the connection drops (or the daemon restarts) before the reply, a
+        reattachable run is reclaimed on the reconnect and the same proposal submitted
+        again: the daemon answers what it journalled, runs only the rest, and each tool
+        body runs once (redelivered calls are answered from the client's call cache).
+        ``ride_through=False`` raises :class:`ConnectionLost` instead.
+        """
         self._check_current()
-        proposal: Proposal = {"actions": [a.to_wire() if isinstance(a, Call) else a for a in actions]}
-        if proposal_id is not None:
-            proposal["id"] = proposal_id
+        wire = [a.to_wire() if isinstance(a, Call) else a for a in actions]
+        for n, action in enumerate(wire):  # ids make a re-submission recognisable
+            action.setdefault("id", f"a{n + 1}")
+        proposal: Proposal = {"id": proposal_id or uuid.uuid4().hex, "actions": wire}
         if source is not None:
             proposal["source"] = source
-        reply = await self._client.call("proposal.submit", {"proposal": proposal}, timeout=timeout)
-        return Results(reply["proposal_id"], reply["results"])
+        while True:
+            try:
+                reply = await self._client.call("proposal.submit", {"proposal": proposal}, timeout=timeout)
+                return Results(reply["proposal_id"], reply["results"])
+            except ConnectionLost:
+                if not (ride_through and self.resume_token is not None and self._client.reconnecting):
+                    raise
+                await self._client.wait_reconnected()  # resumes this run, or marks it lost
+                self._check_current()
 
     async def complete(
         self,
