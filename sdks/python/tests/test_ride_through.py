@@ -43,9 +43,13 @@ async def test_a_200_turn_run_survives_five_kill_9s_with_each_action_once(own_da
                 await reached[k].wait()
                 await asyncio.sleep(rng.random() * 0.01)
                 port = daemon.port
+                before = client.reconnects
                 daemon.kill9()
                 await asyncio.to_thread(daemon.start, port)  # returns on the readiness line
                 restarted.append(time.monotonic())
+                async with asyncio.timeout(30):  # one crash at a time: the next waits for this recovery
+                    while client.reconnects == before:
+                        await asyncio.sleep(0.002)
 
         killer = asyncio.create_task(chaos())
         async with client.run("a long run through five crashes") as run:
