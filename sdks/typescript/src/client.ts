@@ -27,11 +27,13 @@ import type {
 } from "./protocol.js";
 import { Approvals, Sessions } from "./operators.js";
 import { Run } from "./runs.js";
+import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
 
 export const PROTOCOL_VERSION = 3;
 export const CLIENT_VERSION = "tether-typescript/0.1.0";
 const RESUME = "runs.resume.v1";
+const REATTACH = "runs.reattach.v1";
 const PAGINATION = "runs.pagination.v1";
 
 /** How to reconnect: delays grow from `initialMs` by `factor` up to `maximumMs`, each with
@@ -77,6 +79,10 @@ export interface ToolContext {
   attempt: number;
   timeoutMs: number;
   sessionId?: string | null;
+  /** Stable across redeliveries of this call. */
+  callId: string;
+  /** The daemon delivered this call again (its proposal was re-submitted). */
+  redelivery: boolean;
 }
 
 /** A tool: its parameters (already checked against its schema by the daemon) and context in, any JSON out. */
@@ -119,7 +125,9 @@ export class Client {
   private waiters: Array<() => void> = [];
   private closing = false;
   private gaveUp: Error | undefined;
-  private readonly executions = new Map<string, AbortController>();
+  /** request id → call id of each `tools.execute` being answered on this connection. */
+  private readonly executions = new Map<string, string>();
+  private readonly calls = new CallCache();
   private readonly streams = new Set<Stream>();
   private toolSync: Promise<void> | undefined;
   private supervisor: Promise<void> | undefined;
@@ -169,7 +177,7 @@ export class Client {
         {
           protocol_version: PROTOCOL_VERSION,
           client_version: CLIENT_VERSION,
-          optional_capabilities: [RESUME, PAGINATION, ...(this.options.capabilities ?? [])],
+          optional_capabilities: [RESUME, REATTACH, PAGINATION, ...(this.options.capabilities ?? [])],
           required_capabilities: this.options.require ?? [],
         },
         signal,
@@ -189,7 +197,9 @@ export class Client {
       const why = await connection.waitClosed();
       if (this.closing) return;
       this.setConnected(false);
-      for (const execution of this.executions.values()) execution.abort(new ConnectionLost("connection lost", false));
+      // Tool calls keep running: their answers wait in the call cache for the
+      // redelivery that follows the reconnect.
+      this.executions.clear();
       const backoff = this.backoff();
       if (backoff === undefined) {
         this.giveUp(new ConnectionLost(`the connection closed: ${why?.message ?? "cleanly"}`, true));
@@ -243,9 +253,11 @@ export class Client {
       return;
     }
     try {
+      const params: Methods["runs.resume"]["params"] = { run_id: run.id };
+      if (run.resumeToken !== undefined) params.resume_token = run.resumeToken;
       const resumed = (await connection.request(
         "runs.resume",
-        { run_id: run.id },
+        params,
         AbortSignal.timeout(this.options.openTimeoutMs ?? 10_000),
       )) as Methods["runs.resume"]["result"];
       run.status = resumed.status;
@@ -284,7 +296,7 @@ export class Client {
     if (this.closing) return;
     this.closing = true;
     this.gaveUp = new ClientClosed();
-    for (const execution of this.executions.values()) execution.abort(new ClientClosed());
+    this.calls.cancelAll(new ClientClosed());
     await this.connection?.close();
     await this.supervisor;
     this.setConnected(true);
@@ -397,7 +409,9 @@ export class Client {
       void this.execute(connection, id, params as ExecuteParams);
     } else if (method === "tools.cancel") {
       const requestId = (params as { request_id?: unknown } | undefined)?.request_id;
-      this.executions.get(String(requestId))?.abort(new ToolError("cancelled by the daemon (tools.cancel)"));
+      const callId = this.executions.get(String(requestId));
+      this.executions.delete(String(requestId));
+      if (callId !== undefined) this.calls.cancel(callId, new ToolError("cancelled by the daemon (tools.cancel)"));
     } else if (id !== undefined && id !== null) {
       connection.respond(id, undefined, { code: -32601, message: `the client has no method ${method.slice(0, 64)}` });
     } else {
@@ -411,25 +425,33 @@ export class Client {
       connection.respond(id, undefined, { code: -32601, message: `no tool named ${JSON.stringify(params?.tool)}` });
       return;
     }
-    const controller = new AbortController();
+    // A redelivered call (same call_id) joins the first run instead of running again.
     const key = String(id);
-    this.executions.set(key, controller);
-    const context: ToolContext = {
-      signal: controller.signal,
-      actionId: params.action_id,
-      requestId: params.request_id,
-      attempt: params.attempt,
-      timeoutMs: params.timeout_ms,
-      sessionId: params.session_id,
-    };
-    try {
-      const result = await tool.handler(params.parameters ?? {}, context);
-      if (!controller.signal.aborted) connection.respond(id, result === undefined ? null : result);
-    } catch (error) {
-      if (!controller.signal.aborted) connection.respond(id, undefined, toolError(error));
-    } finally {
-      this.executions.delete(key);
-    }
+    const callId = params.call_id || `request:${this.reconnects}:${key}`;
+    this.executions.set(key, callId);
+    const reply = await this.calls.join(callId, async (signal): Promise<Reply> => {
+      const context: ToolContext = {
+        signal,
+        actionId: params.action_id,
+        requestId: params.request_id,
+        attempt: params.attempt,
+        timeoutMs: params.timeout_ms,
+        sessionId: params.session_id,
+        callId,
+        redelivery: params.redelivery ?? false,
+      };
+      try {
+        const value = await tool.handler(params.parameters ?? {}, context);
+        return { ok: true, value: value === undefined ? null : value };
+      } catch (error) {
+        return { ok: false, error: toolError(error) };
+      }
+    });
+    const current = this.executions.get(key) === callId;
+    this.executions.delete(key);
+    if (!current) return; // cancelled by tools.cancel: the daemon no longer waits
+    if (reply.ok) connection.respond(id, reply.value);
+    else connection.respond(id, undefined, reply.error);
   }
 
   // -- runs --------------------------------------------------------------------
@@ -445,8 +467,19 @@ export class Client {
     if (options.agentId !== undefined) params.agent_id = options.agentId;
     const reply = await this.call("runs.start", params);
     const run = new Run(this, reply.run_id, reply.agent_id);
+    run.resumeToken = reply.resume_token ?? undefined;
     this.currentRun = run;
     return run;
+  }
+
+  /** The socket dropped and the client will (or does) try to connect again. */
+  get reconnecting(): boolean {
+    return this.options.reconnect !== false && this.gaveUp === undefined && !this.closing;
+  }
+
+  /** Resolves on the next connection (and the reclaim of the current run). */
+  async waitReconnected(): Promise<void> {
+    await this.live();
   }
 
   /**
@@ -470,9 +503,12 @@ export class Client {
   }
 
   /** Takes over a run in progress that this agent started on another connection. */
-  async resumeRun(runId: string): Promise<Run> {
-    const reply = await this.call("runs.resume", { run_id: runId });
+  async resumeRun(runId: string, resumeToken?: string): Promise<Run> {
+    const params: Methods["runs.resume"]["params"] = { run_id: runId };
+    if (resumeToken !== undefined) params.resume_token = resumeToken;
+    const reply = await this.call("runs.resume", params);
     const run = new Run(this, runId, reply.agent_id);
+    run.resumeToken = resumeToken;
     run.status = reply.status;
     this.currentRun = run;
     return run;

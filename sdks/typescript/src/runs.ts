@@ -1,8 +1,9 @@
 // Runs and proposals: `client.startRun(intent)` and `run.submit([call(...)])`.
 
 import type { Client } from "./client.js";
-import { RunLost, TetherError } from "./errors.js";
+import { ConnectionLost, RunLost, TetherError } from "./errors.js";
 import type {
+  Methods,
   Action,
   ActionResult,
   FailureBehavior,
@@ -58,6 +59,8 @@ export class Run {
   status: RunStatus = "in_progress";
   /** Why the run could not be reclaimed after a reconnect, if it could not. */
   lost: string | undefined;
+  /** With `runs.reattach.v1`: proves ownership to `runs.resume` after a restart. */
+  resumeToken: string | undefined;
 
   constructor(
     private readonly client: Client,
@@ -65,23 +68,45 @@ export class Run {
     readonly agentId: string,
   ) {}
 
+  private checkCurrent(): void {
+    if (this.lost !== undefined) throw new RunLost(this.id, this.lost);
+    if (this.client.currentRun !== this) {
+      throw new TetherError(`run ${this.id} is not this connection's current run (another was started since)`);
+    }
+  }
+
   get inProgress(): boolean {
     return this.status === "in_progress" && this.lost === undefined;
   }
 
   /** Runs the actions in order through this client's tools; each becomes a durable turn. */
+  /**
+   * If the connection drops (or the daemon restarts) before the reply, a reattachable
+   * run is reclaimed on the reconnect and the same proposal submitted again: the daemon
+   * answers what it journalled and runs only the rest, and each tool body runs once.
+   * `rideThrough: false` rejects with `ConnectionLost` instead.
+   */
   async submit(
     actions: Action[],
-    options: { proposalId?: string; source?: string; signal?: AbortSignal } = {},
+    options: { proposalId?: string; source?: string; signal?: AbortSignal; rideThrough?: boolean } = {},
   ): Promise<Results> {
-    if (this.lost !== undefined) throw new RunLost(this.id, this.lost);
-    if (this.client.currentRun !== this) {
-      throw new TetherError(`run ${this.id} is not this connection's current run (another was started since)`);
-    }
-    const proposal: Proposal = { actions };
-    if (options.proposalId !== undefined) proposal.id = options.proposalId;
+    this.checkCurrent();
+    // Ids make a re-submission recognisable.
+    const wire = actions.map((action, n) => ({ ...action, id: action.id ?? `a${n + 1}` }));
+    const proposal: Proposal = { id: options.proposalId ?? crypto.randomUUID(), actions: wire };
     if (options.source !== undefined) proposal.source = options.source;
-    const reply = await this.client.call("proposal.submit", { proposal }, { signal: options.signal });
+    let reply: Methods["proposal.submit"]["result"];
+    for (;;) {
+      try {
+        reply = await this.client.call("proposal.submit", { proposal }, { signal: options.signal });
+        break;
+      } catch (error) {
+        const ride = options.rideThrough !== false && this.resumeToken !== undefined && this.client.reconnecting;
+        if (!(error instanceof ConnectionLost) || !ride) throw error;
+        await this.client.waitReconnected(); // resumes this run, or marks it lost
+        this.checkCurrent();
+      }
+    }
     const results = [...reply.results];
     return Object.assign(results, {
       proposalId: reply.proposal_id,

@@ -38,7 +38,7 @@ test("a dropped connection is reestablished and the run resumed", async () => {
   }
 });
 
-test("after kill -9 and a restart the client reconnects and carries on", async () => {
+test("after kill -9 a caller who opts out gets ConnectionLost, and the run is reclaimed", async () => {
   const own = await Daemon.start();
   const client = await connect({ url: own.url, token: own.token, agentId: agent(), reconnect: FAST });
   try {
@@ -52,7 +52,8 @@ test("after kill -9 and a restart the client reconnects and carries on", async (
     });
     await client.tool<{ text: string }>("echo", {}, ({ text }) => text);
     const run = await client.startRun("interrupted");
-    const inFlight = run.submit([call("hang")]);
+    assert.ok(run.resumeToken, "the SDK negotiates runs.reattach.v1");
+    const inFlight = run.submit([call("hang")], { rideThrough: false });
     inFlight.catch(() => {}); // asserted below, after the kill
     await inTool;
     const port = own.port;
@@ -64,7 +65,26 @@ test("after kill -9 and a restart the client reconnects and carries on", async (
     assert.equal(client.reconnects, 1);
     const tools = (await client.call("tools.list")).map((t) => t.name).sort();
     assert.deepEqual(tools, ["echo", "hang"]);
+    assert.ok(run.inProgress, run.lost); // it waited detached and was reclaimed with its token
+    assert.deepEqual((await run.submit([call("echo", { text: "still here" })])).outputs, ["still here"]);
+    await run.complete();
+  } finally {
+    await client.close();
+    await own.stop();
+  }
+});
 
+test("a run whose reattach grace passed is lost, and a new one works", async () => {
+  const own = await Daemon.start("[runs]\nreattach_grace_ms = 1\n");
+  const client = await connect({ url: own.url, token: own.token, agentId: agent(), reconnect: FAST });
+  try {
+    await client.tool<{ text: string }>("echo", {}, ({ text }) => text);
+    const run = await client.startRun("abandoned too long");
+    const port = own.port;
+    await own.kill9();
+    await noticedTheDrop(client);
+    await own.spawn(port);
+    assert.equal(await client.call("server.ping", {}, { timeoutMs: 20_000 }), "pong");
     assert.ok(run.lost !== undefined && !run.inProgress);
     await assert.rejects(run.submit([call("echo", { text: "too late" })]), RunLost);
     const old = [];
@@ -72,10 +92,73 @@ test("after kill -9 and a restart the client reconnects and carries on", async (
     const last = old.at(-1);
     assert.ok(last?.record === "ended");
     assert.deepEqual(last.termination, { kind: "incomplete" });
-
     const fresh = await client.startRun("after the restart");
     assert.deepEqual((await fresh.submit([call("echo", { text: "again" })])).outputs, ["again"]);
     await fresh.complete();
+  } finally {
+    await client.close();
+    await own.stop();
+  }
+});
+
+test("a 200-turn run survives five kill -9s with each action journalled and run once", async () => {
+  const own = await Daemon.start();
+  const seed = Number(process.env.TETHER_CHAOS_SEED ?? Date.now() % 1_000_000);
+  console.log(`chaos seed ${seed} (TETHER_CHAOS_SEED=${seed} replays it)`);
+  let state = seed;
+  const random = () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31; // a seeded LCG: the same seed, the same kills
+    return state / 2 ** 31;
+  };
+  const turns = 200;
+  const kills = new Set<number>();
+  while (kills.size < 5) kills.add(10 + Math.floor(random() * (turns - 20)));
+  const ran = new Array<number>(turns).fill(0);
+  const reached = new Map<number, () => void>();
+  const waits = new Map([...kills].map((k) => [k, new Promise<void>((resolve) => reached.set(k, resolve))]));
+  const client = await connect({
+    url: own.url,
+    token: own.token,
+    agentId: "chaos",
+    reconnect: { initialMs: 20, maximumMs: 200 },
+  });
+  try {
+    await client.tool<{ i: number }>("step", {}, async ({ i }) => {
+      ran[i] = (ran[i] ?? 0) + 1;
+      reached.get(i)?.();
+      await new Promise((resolve) => setTimeout(resolve, random() * 4));
+      return i;
+    });
+    const chaos = (async () => {
+      for (const k of [...kills].sort((a, b) => a - b)) {
+        await waits.get(k);
+        await new Promise((resolve) => setTimeout(resolve, random() * 10));
+        const port = own.port;
+        const before = client.reconnects;
+        await own.kill9();
+        await own.spawn(port);
+        await until(() => client.reconnects > before, 30_000); // one crash at a time
+      }
+    })();
+    const run = await client.startRun("a long run through five crashes");
+    const acknowledged: unknown[] = [];
+    for (let i = 0; i < turns; i++) {
+      const results = await run.submit([call("step", { i }, { id: `a${i}` })], { proposalId: `p${i}` });
+      acknowledged.push(results.outputs[0]);
+    }
+    await chaos;
+    await run.complete();
+    assert.deepEqual(acknowledged, [...Array(turns).keys()]);
+    const records = [];
+    for await (const record of client.trace(run.id)) records.push(record);
+    const done = records.flatMap((r) => (r.record === "turn" ? [r.action_id] : []));
+    assert.deepEqual(
+      done,
+      [...Array(turns).keys()].map((i) => `a${i}`),
+      "each action once, in order",
+    );
+    assert.deepEqual(ran, new Array(turns).fill(1), "each tool body ran once");
+    assert.equal(client.reconnects, 5);
   } finally {
     await client.close();
     await own.stop();
