@@ -55,8 +55,12 @@ fn actions(ids: &[&str]) -> Value {
 }
 
 async fn status(daemon: &Daemon, run_id: &str) -> String {
+    status_of(daemon, "harness", run_id).await
+}
+
+async fn status_of(daemon: &Daemon, agent: &str, run_id: &str) -> String {
     let client = tether_client::Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
-    let list = client.call_raw("runs.list", json!({"agent_id": "harness"})).await.unwrap();
+    let list = client.call_raw("runs.list", json!({"agent_id": agent})).await.unwrap();
     let run = list["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == run_id).cloned().unwrap();
     run["status"].as_str().unwrap().to_owned()
 }
@@ -160,4 +164,101 @@ async fn action_ids_within_a_proposal_must_be_unique() {
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().contains("repeats"), "{reply}");
     assert!(calls.is_empty(), "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rust_harness_rides_a_200_turn_run_through_five_kill_9s_running_each_tool_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tether_client::{Client, Harness, HarnessOptions, ToolFn};
+    use tether_proto::proposal::{Action, Proposal};
+    use tether_proto::tools::ToolDefinition;
+
+    const TURNS: usize = 200;
+    let seed: u64 = std::env::var("TETHER_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000
+    });
+    println!("chaos seed {seed} (TETHER_CHAOS_SEED={seed} replays it)");
+    let mut state = seed;
+    let mut random = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let mut kills: Vec<usize> = Vec::new();
+    while kills.len() < 5 {
+        let k = 10 + random() % (TURNS - 20);
+        if !kills.contains(&k) {
+            kills.push(k);
+        }
+    }
+    kills.sort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let socket = daemon.data_dir.join("tether.sock");
+    let ran: Arc<Vec<AtomicU32>> = Arc::new((0..TURNS).map(|_| AtomicU32::new(0)).collect());
+    let (reached_tx, mut reached) = tokio::sync::mpsc::unbounded_channel::<usize>();
+    let body: ToolFn = {
+        let ran = ran.clone();
+        Arc::new(move |_tool, params| {
+            let i = params["i"].as_u64().unwrap() as usize;
+            ran[i].fetch_add(1, Ordering::SeqCst);
+            let _ = reached_tx.send(i);
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_micros((i as u64 * 37) % 4000)).await;
+                Ok(json!(i))
+            })
+        })
+    };
+    let builder = Client::builder_unix(&socket).token(daemon.token()).agent_id("rust-chaos");
+    let options = HarnessOptions { initial_backoff: std::time::Duration::from_millis(20), ..Default::default() };
+    let tools = vec![ToolDefinition { name: "step".into(), description: None, parameters: None }];
+    let harness = Harness::connect(builder, tools, body, options).await.unwrap();
+    let run_id = harness.start_run("a long run through five crashes").await.unwrap();
+
+    let chaos = {
+        let harness = harness.clone();
+        let dir = dir.path().to_owned();
+        tokio::spawn(async move {
+            let mut daemon = daemon;
+            for k in kills {
+                while reached.recv().await.unwrap() < k {}
+                let before = harness.reconnects();
+                kill9(&mut daemon);
+                let dir = dir.clone();
+                daemon = tokio::task::spawn_blocking(move || Daemon::spawn(&dir, &[])).await.unwrap();
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+                while harness.reconnects() == before {
+                    assert!(tokio::time::Instant::now() < deadline, "the harness did not reconnect");
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                }
+            }
+            daemon
+        })
+    };
+    for i in 0..TURNS {
+        let action: Action = serde_json::from_value(
+            json!({"id": format!("a{i}"), "type": "tool_call", "tool": "step", "parameters": {"i": i}}),
+        )
+        .unwrap();
+        let proposal = Proposal { id: Some(format!("p{i}")), source: None, actions: vec![action] };
+        let result = harness.submit(proposal).await.unwrap();
+        assert_eq!(result.results[0].output, Some(json!(i)), "turn {i}");
+    }
+    let daemon = chaos.await.unwrap();
+    harness.complete("success", "rode through").await.unwrap();
+    assert_eq!(harness.reconnects(), 5);
+    assert_eq!(status_of(&daemon, "rust-chaos", &run_id).await, "completed");
+    let client = tether_client::Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let trace = client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    let ids: Vec<String> = trace["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["record"] == "turn")
+        .map(|r| r["action_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, (0..TURNS).map(|i| format!("a{i}")).collect::<Vec<_>>(), "each action once, in order");
+    let twice: Vec<usize> = (0..TURNS).filter(|&i| ran[i].load(Ordering::SeqCst) != 1).collect();
+    assert!(twice.is_empty(), "tool bodies that did not run exactly once: {twice:?}");
 }

@@ -108,6 +108,10 @@ impl Link {
         let _ = self.outgoing.send(Message::Close(None));
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        !*self.alive.borrow()
+    }
+
     pub(crate) async fn closed(&self) {
         let mut alive = self.alive.clone();
         let _ = alive.wait_for(|alive| !alive).await;

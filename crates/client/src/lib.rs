@@ -13,6 +13,7 @@
 //! ```
 
 mod connection;
+mod harness;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,6 +28,7 @@ use tether_proto::{ErrorObject, Method};
 use tokio::sync::{Mutex, mpsc};
 
 pub use connection::Notification;
+pub use harness::{Harness, HarnessOptions, ToolFn};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorObject>> + Send>>;
 pub(crate) type Handler = Arc<dyn Fn(Value) -> HandlerFuture + Send + Sync>;
@@ -55,6 +57,7 @@ impl ClientError {
     }
 }
 
+#[derive(Clone)]
 enum Target {
     Url(String),
     Unix(PathBuf),
@@ -70,6 +73,7 @@ pub enum AuthMode {
     Frame,
 }
 
+#[derive(Clone)]
 pub struct ClientBuilder {
     target: Target,
     token: Option<String>,
@@ -77,6 +81,7 @@ pub struct ClientBuilder {
     agent_id: Option<String>,
     handshake: bool,
     required_capabilities: Vec<String>,
+    optional_capabilities: Vec<String>,
     handlers: HashMap<String, Handler>,
 }
 
@@ -95,6 +100,12 @@ impl ClientBuilder {
     pub fn agent_id(mut self, agent_id: impl Into<String>) -> Self {
         self.agent_id = Some(agent_id.into());
         self.auth_mode = AuthMode::Frame;
+        self
+    }
+
+    /// Asks for a capability in `server.handshake` without requiring it.
+    pub fn optional_capability(mut self, capability: impl Into<String>) -> Self {
+        self.optional_capabilities.push(capability.into());
         self
     }
 
@@ -138,7 +149,7 @@ impl ClientBuilder {
             protocol_version_min: None,
             client_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             required_capabilities: self.required_capabilities,
-            optional_capabilities: Vec::new(),
+            optional_capabilities: self.optional_capabilities,
         };
         let handshake = client.call::<Handshake>(params).await?;
         Ok(Client { handshake: Some(handshake), ..client })
@@ -172,6 +183,7 @@ impl Client {
             agent_id: None,
             handshake: true,
             required_capabilities: Vec::new(),
+            optional_capabilities: Vec::new(),
             handlers: HashMap::new(),
         }
     }
@@ -202,6 +214,11 @@ impl Client {
     /// Closes the connection (a normal 1000 close).
     pub fn close(&self) {
         self.link.close();
+    }
+
+    /// The connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.link.is_closed()
     }
 
     /// Resolves when the connection has ended, whoever closed it.
