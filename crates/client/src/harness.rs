@@ -35,6 +35,9 @@ pub struct HarnessOptions {
     pub give_up_after: Duration,
     /// Finished tool calls remembered for redeliveries.
     pub max_finished_calls: usize,
+    /// Submit a proposal again after a reconnect; `false` returns `ClientError::Closed`
+    /// (the outcome unknown) to the caller instead.
+    pub ride_through: bool,
 }
 
 impl Default for HarnessOptions {
@@ -44,6 +47,7 @@ impl Default for HarnessOptions {
             max_backoff: Duration::from_secs(5),
             give_up_after: Duration::from_secs(120),
             max_finished_calls: 4096,
+            ride_through: true,
         }
     }
 }
@@ -137,7 +141,11 @@ impl Harness {
             let client = self.live().await?;
             match client.call_raw("proposal.submit", params.clone()).await {
                 Ok(reply) => return Ok(serde_json::from_value(reply)?),
-                Err(ClientError::Closed) if self.0.run.lock().as_ref().is_some_and(|r| r.token.is_some()) => continue,
+                Err(ClientError::Closed)
+                    if self.0.options.ride_through && self.0.run.lock().as_ref().is_some_and(|r| r.token.is_some()) =>
+                {
+                    continue;
+                }
                 Err(error) => return Err(error),
             }
         }

@@ -111,3 +111,55 @@ async fn the_car_client_runs_the_core_cycle() {
         (json!("a1"), json!("hello"), json!("succeeded"))
     );
 }
+
+/// The `tether` binary the workspace's tests built (`target/debug/tether`).
+fn tether_binary() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let binary = target.join("debug/tether");
+    assert!(binary.exists(), "{} is missing: run the workspace's tests (they build it)", binary.display());
+    binary
+}
+
+fn serve(data_dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(tether_binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("tether listening on ").expect("a readiness line").to_owned();
+    (child, url)
+}
+
+/// CAR clients do not negotiate `runs.reattach.v1`: after a crash their runs end
+/// `incomplete` at once, as before reattachable runs existed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_car_clients_run_reads_incomplete_at_once_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut daemon, url) = serve(&data);
+    let token = std::fs::read_to_string(data.join("auth-token")).unwrap().trim().to_owned();
+    let client = DaemonClient::with_url_and_tokens(url, Some(token.clone()), None);
+    client.connect().await.unwrap();
+    let started = client.call("runs.start", json!({"intent": "crash", "agent_id": "car-agent"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    assert!(started.get("resume_token").is_none(), "no capability, no token");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let (mut daemon, url) = serve(&data);
+    let client = DaemonClient::with_url_and_tokens(url, Some(token), None);
+    client.connect().await.unwrap();
+    let trace = client.call("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    let last = trace["records"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["record"], "ended");
+    assert_eq!(last["termination"]["kind"], "incomplete", "{last}");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}
