@@ -2,37 +2,34 @@
 //! tokens, the `detached` state and its grace, and the record of which actions of
 //! which proposals are already journalled, so a re-submitted proposal runs only the rest.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::RunsError;
 
-/// (proposal id, action id) → the record holding that action's turn.
+/// proposal id → action id → the record holding that action's turn (looked up by
+/// `&str`, without allocating).
 #[derive(Default)]
-pub(crate) struct Recorded {
-    turns: HashMap<(String, String), u32>,
-    proposals: HashSet<String>,
-}
+pub(crate) struct Recorded(HashMap<String, HashMap<String, u32>>);
 
 impl Recorded {
     pub(crate) fn insert(&mut self, proposal_id: &str, action_id: &str, seq: u32) {
-        self.proposals.insert(proposal_id.to_owned());
-        self.turns.insert((proposal_id.to_owned(), action_id.to_owned()), seq);
+        self.0.entry(proposal_id.to_owned()).or_default().insert(action_id.to_owned(), seq);
     }
 
     pub(crate) fn seq(&self, proposal_id: &str, action_id: &str) -> Option<u32> {
-        self.turns.get(&(proposal_id.to_owned(), action_id.to_owned())).copied()
+        self.0.get(proposal_id)?.get(action_id).copied()
     }
 
     /// Some action of this proposal was journalled before: it is being submitted again.
     pub(crate) fn seen(&self, proposal_id: &str) -> bool {
-        self.proposals.contains(proposal_id)
+        self.0.contains_key(proposal_id)
     }
 
     pub(crate) fn clear(&mut self) {
-        *self = Recorded::default();
+        self.0 = HashMap::new();
     }
 }
 
