@@ -65,13 +65,22 @@ impl Dispatcher {
             Frame::Rejected(error) => self.send(Some(error_response(None, &error))).await,
             Frame::Single(item) => match self.prepare(item) {
                 Pending::Done(reply) => self.send(reply).await,
-                Pending::Run(future) => {
-                    let cx = self.cx.clone();
-                    tokio::spawn(async move {
-                        if let Some(reply) = future.await {
-                            send_json(&cx, &reply).await;
+                Pending::Run(mut future) => {
+                    // Most handlers answer on their first poll (ping, reads from memory):
+                    // answer those here, without a task. One that would wait goes on its
+                    // own task, so the read loop never waits on a handler.
+                    let first = std::future::poll_fn(|task| std::task::Poll::Ready(future.as_mut().poll(task))).await;
+                    match first {
+                        std::task::Poll::Ready(reply) => self.send(reply).await,
+                        std::task::Poll::Pending => {
+                            let cx = self.cx.clone();
+                            tokio::spawn(async move {
+                                if let Some(reply) = future.await {
+                                    send_json(&cx, &reply).await;
+                                }
+                            });
                         }
-                    });
+                    }
                 }
             },
             Frame::Batch(items) => self.batch(items),
