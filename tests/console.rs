@@ -77,7 +77,7 @@ async fn an_expired_code_is_refused() {
     std::fs::write(&config, "[console]\ncode_ttl_ms = 1\n").unwrap();
     let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
     let code = login(&daemon, &[]);
-    std::thread::sleep(std::time::Duration::from_millis(5)); // past a 1 ms lifetime
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await; // past a 1 ms lifetime
     let mut ws = page_socket(&daemon, &own_origin(&daemon)).await.unwrap();
     assert_eq!(auth(&mut ws, code["code"].as_str().unwrap()).await["error"]["code"], -32001);
 }

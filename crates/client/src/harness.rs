@@ -73,6 +73,10 @@ struct Shared {
     client: tokio::sync::Mutex<Client>,
     run: Mutex<Option<Run>>,
     reconnects: std::sync::atomic::AtomicU64,
+    /// Proposal ids: this process, this harness's birth, a counter (unique, and stable
+    /// across the re-submissions of one proposal).
+    born: u128,
+    proposals: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -104,6 +108,8 @@ impl Harness {
             client: tokio::sync::Mutex::new(client),
             run: Mutex::new(None),
             reconnects: Default::default(),
+            born: nanos(),
+            proposals: Default::default(),
         })))
     }
 
@@ -131,7 +137,8 @@ impl Harness {
     /// through dropped connections and daemon restarts.
     pub async fn submit(&self, mut proposal: Proposal) -> Result<SubmitResult, ClientError> {
         if proposal.id.is_none() {
-            proposal.id = Some(format!("p-{}", std::process::id() as u128 * 1_000_000 + nanos()));
+            let n = self.0.proposals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            proposal.id = Some(format!("p-{}-{}-{n}", std::process::id(), self.0.born));
         }
         for (n, action) in proposal.actions.iter_mut().enumerate() {
             action.id.get_or_insert_with(|| format!("a{}", n + 1));
@@ -160,7 +167,8 @@ impl Harness {
     }
 
     /// The current connection, or a new one (tools registered, run reclaimed) when it
-    /// dropped; retries with backoff until `give_up_after`.
+    /// dropped; retries with backoff until `give_up_after`. The lock is held across the
+    /// reconnect on purpose: concurrent callers wait for one reconnect instead of racing.
     async fn live(&self) -> Result<Client, ClientError> {
         let mut client = self.0.client.lock().await;
         if !client.is_closed() {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 from . import _discovery
@@ -71,8 +70,3 @@ class connect:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._client.close()
-
-
-def default_data_dir() -> Path:
-    """The data directory the CLI and this package use by default."""
-    return _discovery.data_dir()
