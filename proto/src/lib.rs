@@ -15,6 +15,7 @@ pub mod runs;
 pub mod server;
 pub mod session;
 pub mod sessions;
+pub mod stored;
 pub mod tools;
 
 use schemars::JsonSchema;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::proposal::ActionStatus;
+use crate::stored::Stored;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StartParams {
@@ -166,7 +167,7 @@ pub struct TracePage {
     pub run_id: String,
     pub agent_id: String,
     /// Oldest first: `started` first, `ended` last.
-    pub records: Vec<RunRecord>,
+    pub records: Vec<Stored<RunRecord>>,
     /// The index of the first record returned.
     pub cursor: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +276,7 @@ pub struct SubscribeResult {
     pub agent_id: String,
     pub status: RunStatus,
     /// Every record so far, oldest first.
-    pub snapshot: Vec<RunRecord>,
+    pub snapshot: Vec<Stored<RunRecord>>,
     /// The cursor of the first live event: events follow with no gap and no duplicate.
     pub live_cursor: u64,
 }

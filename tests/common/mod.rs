@@ -80,7 +80,7 @@ pub fn add_test_methods(
     registry.register::<TestFlood, _, _>(|cx: Context, params| async move {
         let blob = "x".repeat(params["bytes"].as_u64().unwrap_or(1024) as usize);
         for i in 0..params["count"].as_u64().unwrap_or(1) {
-            cx.notify("test.flooded", json!({"i": i, "blob": blob}))
+            cx.notify("test.flooded", &json!({"i": i, "blob": blob}))
                 .await
                 .map_err(|e| RpcError::Internal(e.to_string()))?;
         }

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::Value;
-use tether_proto::jsonrpc::{Id, Request, Version};
+use tether_proto::jsonrpc::{Id, Version};
 use tokio::sync::oneshot;
 
 use crate::auth::{Authenticator, Principal};
@@ -165,7 +166,7 @@ impl Context {
 
     /// Sends a notification once at least half of the outbound queue is free, so
     /// that streams of notifications (subscriptions) never crowd out replies.
-    pub async fn notify_politely(&self, method: &str, params: Value) -> Result<(), Closed> {
+    pub async fn notify_politely<P: Serialize + ?Sized>(&self, method: &str, params: &P) -> Result<(), Closed> {
         let mut backoff = Duration::from_millis(1);
         loop {
             if self.conn.outbound.is_closed() {
@@ -184,10 +185,18 @@ impl Context {
         self.conn.outbound.is_closed()
     }
 
-    /// Sends a notification to the client.
-    pub async fn notify(&self, method: &str, params: Value) -> Result<(), Closed> {
-        let note = Request { jsonrpc: Version, id: None, method: method.to_owned(), params: Some(params) };
+    /// Sends a notification to the client, its params serialised straight into the frame.
+    pub async fn notify<P: Serialize + ?Sized>(&self, method: &str, params: &P) -> Result<(), Closed> {
+        let note = Notification { jsonrpc: Version, method, params };
         let text = serde_json::to_string(&note).expect("a notification always serializes");
         self.conn.outbound.send_text(text).await
     }
+}
+
+/// A notification's wire form (`jsonrpc::Request` without an id), borrowing its params.
+#[derive(Serialize)]
+struct Notification<'a, P: ?Sized> {
+    jsonrpc: Version,
+    method: &'a str,
+    params: &'a P,
 }

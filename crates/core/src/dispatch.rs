@@ -8,6 +8,8 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
+
+use crate::reply::Reply;
 use tether_proto::{ErrorObject, Method, session::Auth};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -17,10 +19,10 @@ use crate::error::RpcError;
 use crate::parse::{Frame, Item, parse_frame};
 use crate::registry::{Access, Phase};
 
-type ReplyFuture = Pin<Box<dyn Future<Output = Option<Response>> + Send>>;
+type ReplyFuture = Pin<Box<dyn Future<Output = Option<Reply>> + Send>>;
 
 enum Pending {
-    Done(Option<Response>),
+    Done(Option<Reply>),
     Run(ReplyFuture),
 }
 
@@ -209,7 +211,7 @@ impl Dispatcher {
             }
             let id = id?;
             Some(match result {
-                Ok(value) => Response::result(id, value),
+                Ok(result) => Reply::Result { id, result },
                 Err(error) => error_response(Some(id), &error),
             })
         }))
@@ -226,7 +228,7 @@ impl Dispatcher {
         }
     }
 
-    async fn send(&self, reply: Option<Response>) {
+    async fn send(&self, reply: Option<Reply>) {
         if let Some(reply) = reply {
             send_json(&self.cx, &reply).await;
         }
@@ -256,8 +258,8 @@ impl Drop for Slot {
     }
 }
 
-fn error_response(id: Option<Id>, error: &RpcError) -> Response {
-    Response::error(id, ErrorObject::from(error))
+fn error_response(id: Option<Id>, error: &RpcError) -> Reply {
+    Reply::Error(Response::error(id, ErrorObject::from(error)))
 }
 
 async fn send_json<T: serde::Serialize>(cx: &Context, value: &T) {

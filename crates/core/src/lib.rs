@@ -18,6 +18,7 @@ pub mod methods;
 mod outbound;
 mod parse;
 mod registry;
+mod reply;
 pub mod stamp;
 pub mod trim;
 

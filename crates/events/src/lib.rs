@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tether_core::{Context, Principal, RpcError};
 use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, SubscribeParams};
 use tokio::sync::mpsc;
@@ -73,7 +74,8 @@ struct Subscriber {
     connection: u64,
     principal: Principal,
     filter: SubscribeParams,
-    queue: mpsc::Sender<Arc<Event>>,
+    /// The event as JSON, serialised once per publish however many receive it.
+    queue: mpsc::Sender<Arc<RawValue>>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -104,13 +106,16 @@ impl EventBus {
             let (_, size) = inner.ring.pop_front().expect("the ring is not empty");
             inner.ring_bytes -= size;
         }
+        let mut json: Option<Arc<RawValue>> = None;
         // A subscriber whose forwarder is gone (its connection closed) is dropped here,
         // whatever order the close and the subscription happened in.
         inner.subscribers.retain(|_, subscriber| {
             if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
                 return !subscriber.queue.is_closed();
             }
-            match subscriber.queue.try_send(event.clone()) {
+            let json =
+                json.get_or_insert_with(|| serde_json::value::to_raw_value(&*event).expect("events serialize").into());
+            match subscriber.queue.try_send(json.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     subscriber.dropped.fetch_add(1, Ordering::Relaxed);
@@ -188,28 +193,32 @@ impl EventBus {
 
 /// Moves one subscription's events to its socket, keeping half the outbound queue
 /// for replies; after an overflow, tells the subscriber once how many it lost.
-async fn forward(cx: Context, subscription: String, mut events: mpsc::Receiver<Arc<Event>>, dropped: Arc<AtomicU64>) {
+async fn forward(
+    cx: Context,
+    subscription: String,
+    mut events: mpsc::Receiver<Arc<RawValue>>,
+    dropped: Arc<AtomicU64>,
+) {
     while let Some(event) = events.recv().await {
-        let notice = json!({ "subscription": subscription, "event": *event });
-        if cx.notify_politely(EVENT, notice).await.is_err() {
+        let notice = Notice { subscription: &subscription, event: &event };
+        if cx.notify_politely(EVENT, &notice).await.is_err() {
             return;
         }
         if events.is_empty() {
             let lost = dropped.swap(0, Ordering::Relaxed);
-            if lost > 0
-                && cx
-                    .notify(
-                        LAGGED,
-                        serde_json::to_value(LaggedNotice { subscription: subscription.clone(), dropped: lost })
-                            .expect("plain struct"),
-                    )
-                    .await
-                    .is_err()
-            {
+            let notice = LaggedNotice { subscription: subscription.clone(), dropped: lost };
+            if lost > 0 && cx.notify(LAGGED, &notice).await.is_err() {
                 return;
             }
         }
     }
+}
+
+/// `EventNotice`'s wire form, borrowing the event's JSON rather than copying it per subscriber.
+#[derive(Serialize)]
+struct Notice<'a> {
+    subscription: &'a str,
+    event: &'a RawValue,
 }
 
 /// Agents see events of their own runs and sessions; the operator sees all.
@@ -296,7 +305,7 @@ mod tests {
                 "hooks.event",
                 &format!("k{i}"),
                 Scope::default(),
-                json!({"i": i, "input": "x".repeat(1 << 20)}),
+                serde_json::json!({"i": i, "input": "x".repeat(1 << 20)}),
             );
         }
         let inner = bus.inner.lock();

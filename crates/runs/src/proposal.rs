@@ -216,7 +216,7 @@ impl Drop for CancelGuard {
         };
         let cx = self.cx.clone();
         tokio::spawn(async move {
-            let _ = cx.notify(CANCEL, json!(params)).await;
+            let _ = cx.notify(CANCEL, &params).await;
         });
     }
 }

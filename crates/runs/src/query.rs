@@ -15,7 +15,8 @@ use ulid::Ulid;
 use crate::error::{RunsError, invalid};
 use crate::reattach;
 use crate::run::{Run, Subscriber};
-use crate::runs::{EndIf, Runs, parse_record};
+use crate::runs::{EndIf, Runs, stored_record};
+use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;
 const TRACE_MAX: u32 = 500;
@@ -113,9 +114,11 @@ impl Runs {
         }))
     }
 
-    fn read_records(&self, run: &Run, range: std::ops::Range<usize>) -> Result<Vec<RunRecord>, RunsError> {
+    /// Served as stored: a record's payload is `RunRecord`'s wire form (see
+    /// ARCHITECTURE.md), so it is checked to be JSON, never re-parsed.
+    fn read_records(&self, run: &Run, range: std::ops::Range<usize>) -> Result<Vec<Stored<RunRecord>>, RunsError> {
         let stored = self.journal.read(run.id, range).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
-        Ok(stored.iter().filter_map(|r| parse_record(&r.payload, run.id)).collect())
+        Ok(stored.into_iter().filter_map(|r| stored_record(r.payload, run.id)).collect())
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
@@ -145,13 +148,12 @@ impl Runs {
         let run_id = run.id.to_string();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if cx.notify_politely(TRACE_EVENT, serde_json::to_value(event).unwrap()).await.is_err() {
+                if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
                     return;
                 }
             }
             if lagged.load(Ordering::Acquire) {
-                let lagged = serde_json::to_value(TraceLagged { run_id }).expect("plain struct");
-                let _ = cx.notify(TRACE_LAGGED, lagged).await;
+                let _ = cx.notify(TRACE_LAGGED, &TraceLagged { run_id }).await;
             }
         });
         Ok(SubscribeResult {

@@ -612,6 +612,20 @@ pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
 }
 
 /// Decodes a journalled record; one this version does not know is skipped with a warning.
+/// A stored payload as the JSON text it is; `None` (and a warning) when it is not JSON.
+pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid) -> Option<tether_proto::stored::Stored<RunRecord>> {
+    let parsed = String::from_utf8(payload)
+        .map_err(|e| e.to_string())
+        .and_then(|text| tether_proto::stored::Stored::from_json(text).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(%error, run = %run_id, "skipping a run record that is not JSON");
+            None
+        }
+    }
+}
+
 pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(payload: &[u8], run_id: Ulid) -> Option<T> {
     match serde_json::from_slice(payload) {
         Ok(value) => Some(value),

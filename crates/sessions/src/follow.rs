@@ -54,16 +54,14 @@ impl Sessions {
                 let Ok(out) = this.output(read).await else { break };
                 if !out.text.is_empty() {
                     let event = OutputEvent { session_id: session_id.clone(), offset: at, text: out.text };
-                    let event = serde_json::to_value(event).expect("plain struct");
-                    if cx.notify_politely(OUTPUT_EVENT, event).await.is_err() {
+                    if cx.notify_politely(OUTPUT_EVENT, &event).await.is_err() {
                         break;
                     }
                     at = out.next_offset;
                 } else if !was_running {
                     let state = managed.state();
-                    let end = serde_json::to_value(OutputEnd { session_id: session_id.clone(), state })
-                        .expect("plain struct");
-                    let _ = cx.notify(OUTPUT_END, end).await;
+                    let end = OutputEnd { session_id: session_id.clone(), state };
+                    let _ = cx.notify(OUTPUT_END, &end).await;
                     break;
                 } else {
                     tokio::time::sleep(IDLE).await;

@@ -1,0 +1,109 @@
+//! The servers tether is compared with, and the independent load generator:
+//! `benches/peers`, a crate of its own (so that CI never compiles jsonrpsee),
+//! built here on first use.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::TOKEN;
+
+/// Builds `benches/peers` (release) and returns its binary.
+pub fn build() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building benches/peers failed");
+    dir.join("target/release/bench-peers")
+}
+
+/// A server in a child process that printed `… ws://ADDR`; SIGTERM when dropped
+/// (so that a server run under callgrind writes its counts), then killed.
+pub struct Server {
+    pub name: &'static str,
+    pub child: Child,
+    pub url: String,
+    /// tether wants a bearer token and a handshake; the peers want neither.
+    pub tether: bool,
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    pub fn spawn(name: &'static str, mut command: Command, tether: bool, dir: Option<tempfile::TempDir>) -> Server {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(url.starts_with("ws://"), "{name} printed {line:?}");
+        Server { name, child, url, tether, _dir: dir }
+    }
+
+    pub fn peer(bin: &Path, name: &'static str, args: &[&str]) -> Server {
+        let mut command = Command::new(bin);
+        command.args(args);
+        Server::spawn(name, command, false, None)
+    }
+
+    pub fn rss_kib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// SIGTERM, then waits for the process to exit.
+    pub fn stop(mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one run of the load generator saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub rate: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// Runs `bench-peers load` against `server` in its own process.
+pub fn load(
+    bin: &Path,
+    server: &Server,
+    connections: usize,
+    depth: usize,
+    seconds: f64,
+    message: Option<&str>,
+) -> Load {
+    let mut command = Command::new(bin);
+    command.args(["load", &server.url, &connections.to_string(), &depth.to_string(), &seconds.to_string()]);
+    if server.tether {
+        command.args(["--token", TOKEN, "--handshake"]);
+    }
+    if let Some(message) = message {
+        command.args(["--message", message]);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "load generator failed: {}", String::from_utf8_lossy(&output.stderr));
+    let line = String::from_utf8(output.stdout).unwrap();
+    let field = |name: &str| -> f64 {
+        let value = line.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap();
+        value.parse().unwrap()
+    };
+    Load { rate: field("rate="), p50_us: field("p50_us="), p99_us: field("p99_us=") }
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
