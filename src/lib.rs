@@ -92,7 +92,9 @@ pub async fn assemble_with_clock(
             "journal recovered from damage"
         );
     }
-    let runs = Runs::open(journal, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
+    let runs = Runs::open(Arc::new(journal), recovered, domains.runs.clone(), events.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     let hooks = Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock).map_err(|e| e.to_string())?;
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));

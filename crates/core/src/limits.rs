@@ -64,7 +64,7 @@ impl Default for Limits {
             max_preauth_bytes: 64 << 10,
             outbound_queue: 1024,
             stall_timeout_ms: 10_000,
-            read_buffer_bytes: 4 << 10,
+            read_buffer_bytes: 2 << 10,
             write_buffer_bytes: 16 << 10,
         }
     }

@@ -23,7 +23,7 @@ pub enum RunsError {
         "runs.resume needs the capability runs.resume.v1, which this server supports but this connection did not negotiate: list it in server.handshake's optional_capabilities"
     )]
     ResumeNotNegotiated,
-    #[error("journal: {0}")]
+    #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{what} ({limit} = {value})")]
     Limit { what: &'static str, limit: &'static str, value: usize },
@@ -45,6 +45,12 @@ impl From<RunsError> for RpcError {
                 data: Some(serde_json::json!({ "not_negotiated": [tether_proto::runs::RESUME_CAPABILITY] })),
             },
             RunsError::Ownership(_) => RpcError::Custom { code: codes::RUN_OWNERSHIP_CONFLICT, message, data: None },
+            // Another node took the run over (a shared store): this node's copy is stale.
+            RunsError::Store(StoreError::Fenced { run_id }) => RpcError::Custom {
+                code: codes::RUN_OWNERSHIP_CONFLICT,
+                message,
+                data: Some(serde_json::json!({ "run_id": run_id.to_string(), "fenced": true })),
+            },
             RunsError::Corrupt(run_id) => RpcError::Custom {
                 code: codes::TRACE_CORRUPTION,
                 message,

@@ -38,7 +38,7 @@ impl Runs {
         let mut aborted = false;
         for (action, action_id) in actions.into_iter().zip(action_ids) {
             if let Some(run) = &run
-                && let Some(turn) = self.recorded_turn(run, &proposal_id, &action_id)?
+                && let Some(turn) = self.recorded_turn(run, &proposal_id, &action_id).await?
             {
                 let failed = matches!(turn.status, ActionStatus::Failed | ActionStatus::Rejected);
                 aborted |= failed && action.failure_behavior.unwrap_or_default() == FailureBehavior::Abort;
@@ -67,10 +67,10 @@ impl Runs {
     }
 
     /// The turn already journalled for this action of this proposal, if any.
-    fn recorded_turn(&self, run: &Run, proposal_id: &str, action_id: &str) -> Result<Option<Turn>, RunsError> {
+    async fn recorded_turn(&self, run: &Run, proposal_id: &str, action_id: &str) -> Result<Option<Turn>, RunsError> {
         let Some(seq) = run.state.lock().recorded.seq(proposal_id, action_id) else { return Ok(None) };
         let seq = seq as usize;
-        let stored = self.journal.read(run.id, seq..seq + 1).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
+        let stored = self.store.read(run.id, seq..seq + 1).await.map_err(|e| crate::runs::corrupt_or(e, run.id))?;
         match stored.first().and_then(|r| parse_record::<RunRecord>(&r.payload, run.id)) {
             Some(RunRecord::Turn(turn)) => Ok(Some(turn)),
             _ => Err(RunsError::Corrupt(run.id.to_string())),

@@ -15,7 +15,7 @@ use ulid::Ulid;
 use crate::error::{RunsError, invalid};
 use crate::reattach;
 use crate::run::{Run, Subscriber};
-use crate::runs::{EndIf, Runs, stored_record};
+use crate::runs::{EndIf, Runs, corrupt_or, rebuild, stored_record};
 use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;
@@ -90,20 +90,37 @@ impl Runs {
         ids.values().rev().filter_map(|id| index.runs.get(id)).map(|run| run.summary()).collect()
     }
 
+    /// The run from this node's index or, with a shared store, as the store has
+    /// it now (a run another node started). Unknown and unreadable look alike.
+    pub(crate) async fn readable_anywhere(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
+        let unknown = || RunsError::UnknownRun(run_id.to_owned());
+        if let Some(run) = self.get(run_id) {
+            return if run.readable_by(cx.principal()) { Ok(run) } else { Err(unknown()) };
+        }
+        let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared()) else { return Err(unknown()) };
+        let Some(found) = self.store.find(id).await? else { return Err(unknown()) };
+        let (run, _) = rebuild(found, 0);
+        if run.readable_by(cx.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
+    }
+
     /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
-    pub fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
+    pub async fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
         let limit = bounded(params.limit, TRACE_MAX)?;
-        let Ok(run) = self.readable(cx, &params.run_id) else {
-            return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
+        let run = match self.readable_anywhere(cx, &params.run_id).await {
+            Ok(run) => run,
+            Err(RunsError::UnknownRun(_)) => {
+                return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
+            }
+            Err(other) => return Err(other),
         };
         if run.state.lock().corrupted {
             return Err(RunsError::Corrupt(run.id.to_string()));
         }
-        let total = self.journal.len(run.id);
+        let total = run.state.lock().records as usize;
         let cursor = params.cursor.unwrap_or(0);
         let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(total);
         let end = limit.map_or(total, |n| start.saturating_add(n as usize).min(total));
-        let records = self.read_records(&run, start..end)?;
+        let records = self.read_records(&run, start..end).await?;
         Ok(TraceResult::Found(TracePage {
             run_id: run.id.to_string(),
             agent_id: run.agent_id.to_string(),
@@ -116,8 +133,12 @@ impl Runs {
 
     /// Served as stored: a record's payload is `RunRecord`'s wire form (see
     /// ARCHITECTURE.md), so it is checked to be JSON, never re-parsed.
-    fn read_records(&self, run: &Run, range: std::ops::Range<usize>) -> Result<Vec<Stored<RunRecord>>, RunsError> {
-        let stored = self.journal.read(run.id, range).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
+    async fn read_records(
+        &self,
+        run: &Run,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<Stored<RunRecord>>, RunsError> {
+        let stored = self.store.read(run.id, range).await.map_err(|e| corrupt_or(e, run.id))?;
         Ok(stored.into_iter().filter_map(|r| stored_record(r.payload, run.id)).collect())
     }
 
@@ -137,7 +158,7 @@ impl Runs {
             // The append lock: no record can land between the snapshot and the registration.
             let _serial = run.append.lock().await;
             let records = run.state.lock().records as usize;
-            let snapshot = self.read_records(&run, 0..records)?;
+            let snapshot = self.read_records(&run, 0..records).await?;
             let mut state = run.state.lock();
             state.subscribers.retain(|s| s.connection != conn);
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });

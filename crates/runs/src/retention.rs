@@ -94,7 +94,7 @@ impl Runs {
                 })
                 .collect()
         };
-        if let Err(error) = self.journal.append(&tombstones).await {
+        if let Err(error) = self.store.append(&tombstones).await {
             return tracing::warn!(%error, "could not record evictions; nothing evicted");
         }
         {
@@ -106,7 +106,7 @@ impl Runs {
             index.idempotency.retain(|_, (_, run)| !evicted.iter().any(|(id, _)| id == run));
         }
         let ids: Vec<Ulid> = evicted.into_iter().map(|(id, _)| id).collect();
-        self.journal.forget(&ids).await;
+        self.store.forget(&ids).await;
     }
 
     /// Applies retention to one agent in the background (after one of its runs ends).

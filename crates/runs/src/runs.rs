@@ -9,7 +9,7 @@ use tether_core::{AgentId, Context, Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
-use tether_store::{Journal, Kind, Record, Recovered};
+use tether_store::{Kind, Record, Recovered, RunStore};
 use ulid::Ulid;
 
 use crate::config::RunsConfig;
@@ -22,7 +22,8 @@ use crate::run::{Run, RunState};
 pub type ActionOutcomes = Box<dyn Fn(&str, bool) + Send + Sync>;
 
 pub struct Runs {
-    pub(crate) journal: Journal,
+    /// The local journal, or a database several daemons share.
+    pub(crate) store: Arc<dyn RunStore>,
     pub(crate) config: RunsConfig,
     pub(crate) index: Mutex<Index>,
     pub(crate) connections: Connections,
@@ -75,7 +76,7 @@ impl Runs {
     /// flagged (records lost or corrupt) is kept as it is: never re-ended, never
     /// forgotten; only runs whose eviction was recorded are forgotten.
     pub async fn open(
-        journal: Journal,
+        store: Arc<dyn RunStore>,
         recovered: Recovered,
         config: RunsConfig,
         events: Arc<EventBus>,
@@ -87,33 +88,12 @@ impl Runs {
             if found.tombstoned {
                 continue;
             }
-            let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
-            let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
-            // A run that lost its `started` record may still name its agent in `ended`.
-            let agent_id =
-                started.as_ref().map(|s| s.agent_id.as_str()).or(ended.as_ref().map(|e| e.agent_id.as_str()));
-            let agent_id = AgentId::new(agent_id.unwrap_or("unknown"));
-            let mut state = RunState::in_progress(None);
-            state.records = found.records;
-            state.turns = found.turns;
-            state.corrupted = found.corrupted;
-            if let Some(ended) = &ended {
-                state.status = ended.termination.status();
-                state.ended_at = Some(ended.ended_at.clone());
-            }
-            let token = started.as_ref().and_then(|s| s.resume_token_sha256.as_deref()).and_then(reattach::parse_hash);
-            let reattachable = started.as_ref().is_some_and(|s| s.reattachable) && token.is_some();
-            let (intent, started_at) = match started {
-                Some(s) => (s.intent, s.started_at),
-                None => (String::new(), stamp::of_ulid(found.run_id)),
-            };
-            let left_open = ended.is_none() && !found.corrupted;
+            let (run, left_open) = rebuild(found, index.next_key());
+            let reattachable = run.state.lock().reattachable;
             if left_open && reattachable {
-                state.status = RunStatus::Detached;
-                state.reattachable = true;
-                state.token = token;
+                run.state.lock().status = RunStatus::Detached;
             }
-            let run = Arc::new(Run::new(found.run_id, index.next_key(), agent_id, intent, started_at, state));
+            let run = Arc::new(run);
             if left_open && reattachable {
                 detached.push(run.clone());
             } else if left_open {
@@ -122,7 +102,7 @@ impl Runs {
             index.insert(run);
         }
         let runs = Arc::new(Runs {
-            journal,
+            store,
             config,
             index: Mutex::new(index),
             connections: Connections::default(),
@@ -135,7 +115,7 @@ impl Runs {
             tracing::info!(runs = orphans.len(), "ended runs left in progress by the previous process as incomplete");
         }
         for run in &detached {
-            runs.load_recorded(run)?;
+            runs.load_recorded(run).await?;
         }
         if !detached.is_empty() {
             let grace = runs.config.reattach_grace_ms;
@@ -164,7 +144,7 @@ impl Runs {
         if records.is_empty() {
             return Ok(());
         }
-        self.journal.append(&records).await?;
+        self.store.append(&records).await?;
         for run in orphans {
             let mut state = run.state.lock();
             state.records += 1;
@@ -258,7 +238,7 @@ impl Runs {
             resume_token_sha256: token_hash.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
-        self.journal.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await?;
+        self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await?;
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = 1;
@@ -347,7 +327,7 @@ impl Runs {
             shrink(turn, payload.len(), self.config.max_turn_bytes);
             payload = to_json(&record);
         }
-        self.journal.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await?;
+        self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await?;
         let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
@@ -380,12 +360,7 @@ impl Runs {
 
     /// What keeps the runs domain from working as it should (for `/healthz`).
     pub fn problems(&self) -> Vec<String> {
-        let mut problems: Vec<String> =
-            self.journal.damage().iter().map(|d| format!("journal damage accepted at start: {d}")).collect();
-        if self.journal.is_poisoned() {
-            problems.push("journal: a write failed to sync; it refuses every write until the daemon restarts".into());
-        }
-        problems
+        self.store.problems()
     }
 
     /// Tells whoever listens whether an agent's tool action succeeded.
@@ -430,7 +405,7 @@ impl Runs {
             termination,
             ended_at: ended_at.clone(),
         });
-        self.journal.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await?;
+        self.store.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await?;
         let mut state = run.state.lock();
         state.records += 1;
         state.status = status;
@@ -497,9 +472,9 @@ impl Runs {
     }
 
     /// Rebuilds which actions of a detached run are journalled (after a restart).
-    fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
+    async fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
         let records = run.state.lock().records as usize;
-        let stored = self.journal.read(run.id, 0..records).map_err(|_| RunsError::Corrupt(run.id.to_string()))?;
+        let stored = self.store.read(run.id, 0..records).await.map_err(|e| corrupt_or(e, run.id))?;
         let mut state = run.state.lock();
         for (seq, record) in stored.iter().enumerate() {
             if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id) {
@@ -612,6 +587,45 @@ pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
 }
 
 /// Decodes a journalled record; one this version does not know is skipped with a warning.
+/// A run as its records left it (at open, or read from a shared store), and
+/// whether it was left open (no `ended` record, none lost). Such a run reads as
+/// in progress with no owner here.
+pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool) {
+    let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
+    let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
+    // A run that lost its `started` record may still name its agent in `ended`.
+    let agent_id = started.as_ref().map(|s| s.agent_id.as_str()).or(ended.as_ref().map(|e| e.agent_id.as_str()));
+    let agent_id = AgentId::new(agent_id.unwrap_or("unknown"));
+    let mut state = RunState::in_progress(None);
+    state.records = found.records;
+    state.turns = found.turns;
+    state.corrupted = found.corrupted;
+    if let Some(ended) = &ended {
+        state.status = ended.termination.status();
+        state.ended_at = Some(ended.ended_at.clone());
+    }
+    let token = started.as_ref().and_then(|s| s.resume_token_sha256.as_deref()).and_then(reattach::parse_hash);
+    let (intent, started_at) = match &started {
+        Some(s) => (s.intent.clone(), s.started_at.clone()),
+        None => (String::new(), stamp::of_ulid(found.run_id)),
+    };
+    let left_open = ended.is_none() && !found.corrupted;
+    if left_open && started.as_ref().is_some_and(|s| s.reattachable) && token.is_some() {
+        state.reattachable = true;
+        state.token = token;
+    }
+    (Run::new(found.run_id, key, agent_id, intent, started_at, state), left_open)
+}
+
+/// A read that failed: a local store's bad record flags the run corrupt; anything
+/// else (a database away, a fenced run) is the store's own error.
+pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsError {
+    match error {
+        tether_store::StoreError::Corrupt { .. } => RunsError::Corrupt(run_id.to_string()),
+        other => RunsError::Store(other),
+    }
+}
+
 /// A stored payload as the JSON text it is; `None` (and a warning) when it is not JSON.
 pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid) -> Option<tether_proto::stored::Stored<RunRecord>> {
     let parsed = String::from_utf8(payload)

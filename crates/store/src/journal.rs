@@ -30,6 +30,12 @@ pub enum StoreError {
     TooLarge { size: usize, limit: usize },
     #[error("the journal writer has stopped")]
     Stopped,
+    /// A shared store: another node took the run over; this node's write was refused.
+    #[error("run {run_id} is owned by another node now; this node's write was refused")]
+    Fenced { run_id: Ulid },
+    /// A shared store could not be reached or refused the statement.
+    #[error("store: {0}")]
+    Database(String),
     /// Segment-level damage found at open; the journal opens anyway only with
     /// `JournalOptions::accept_damage` (`--accept-journal-damage`).
     #[error("the journal is damaged: {}; the damaged segments were left as they are. Restore them, or start with --accept-journal-damage to open it with the affected runs flagged", .0.join("; "))]

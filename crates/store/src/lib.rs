@@ -13,9 +13,11 @@ mod journal;
 mod lock;
 mod recover;
 mod segment;
+mod store;
 mod writer;
 
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
 pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
 pub use lock::{DirLock, LockError};
+pub use store::{RunStore, StoreFuture, StoreInfo};

@@ -1,0 +1,97 @@
+//! The storage boundary of the runs domain: where run records live.
+//!
+//! Two implementations: the local [`Journal`] (one daemon, the default) and a
+//! database several daemons share (`tether-pg`). The runs domain talks only to
+//! [`RunStore`]; the conformance suite (`tests/conformance.rs` here and in
+//! `tether-pg`) holds both to the same contract.
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+
+use ulid::Ulid;
+
+use crate::{Journal, Record, RecoveredRun, StoreError};
+
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a store is, for `tether status`, `/healthz` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// `journal` or `postgres`.
+    pub kind: &'static str,
+    /// This daemon's node id in a shared store.
+    pub node: Option<String>,
+}
+
+pub trait RunStore: Send + Sync + 'static {
+    fn info(&self) -> StoreInfo;
+
+    /// Appends records; resolves once they are durable (fsync, or a committed
+    /// transaction), never before. Records of one run carry consecutive `seq`s,
+    /// assigned by the caller, which holds the run. A shared store refuses a
+    /// record of a run this node does not own (`StoreError::Fenced`): nothing of
+    /// that run in the batch is written.
+    fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>>;
+
+    /// Records `range` (by position) of one run.
+    fn read(&self, run_id: Ulid, range: Range<usize>) -> StoreFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// Drops runs for good (retention); they read as unknown at once.
+    fn forget<'a>(&'a self, run_ids: &'a [Ulid]) -> StoreFuture<'a, ()>;
+
+    /// What keeps the store from working as it should, one sentence each.
+    fn problems(&self) -> Vec<String>;
+
+    /// Several daemons write to this store.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// A run this daemon has not indexed (started on another node), as the store
+    /// has it now. A local store indexes everything at open: always `None`.
+    fn find(&self, _run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Makes this node the run's owner, fencing out the previous one: from here on
+    /// only this node's writes to the run land. Returns the run as stored.
+    fn take_over(&self, _run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Runs left in progress by nodes whose lease expired, now owned by this node,
+    /// which ends (or detaches) them. A local store finds its orphans at open.
+    fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+impl RunStore for Journal {
+    fn info(&self) -> StoreInfo {
+        StoreInfo { kind: "journal", node: None }
+    }
+
+    fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(Journal::append(self, records))
+    }
+
+    fn read(&self, run_id: Ulid, range: Range<usize>) -> StoreFuture<'_, Result<Vec<Record>, StoreError>> {
+        // A positioned read of local files: answered on the first poll.
+        let records = Journal::read(self, run_id, range);
+        Box::pin(std::future::ready(records))
+    }
+
+    fn forget<'a>(&'a self, run_ids: &'a [Ulid]) -> StoreFuture<'a, ()> {
+        Box::pin(Journal::forget(self, run_ids))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> =
+            self.damage().iter().map(|d| format!("journal damage accepted at start: {d}")).collect();
+        if self.is_poisoned() {
+            problems.push("journal: a write failed to sync; it refuses every write until the daemon restarts".into());
+        }
+        problems
+    }
+}
