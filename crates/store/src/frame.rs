@@ -22,6 +22,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind's code, as the journal frames and the PostgreSQL store's rows carry it.
+    pub fn code(self) -> u8 {
+        self.to_byte()
+    }
+
+    pub fn from_code(code: u8) -> Kind {
+        Kind::from_byte(code)
+    }
+
     fn to_byte(self) -> u8 {
         match self {
             Kind::Started => 1,

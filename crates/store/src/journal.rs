@@ -91,7 +91,7 @@ pub struct RecoveredRun {
 }
 
 impl RecoveredRun {
-    pub(crate) fn new(run_id: Ulid) -> Self {
+    pub fn new(run_id: Ulid) -> Self {
         RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false, tombstoned: false }
     }
 

@@ -7,6 +7,7 @@
 //! in the middle is reported and its run flagged, never silently dropped.
 
 pub mod atomic;
+pub mod conformance;
 mod frame;
 mod fsync;
 mod journal;

@@ -1,0 +1,338 @@
+//! tether's PostgreSQL store: several daemons share one database.
+//!
+//! - Every write to a run carries this node's **fence** in its SQL: a node whose
+//!   fence is stale (another node took the run over) writes nothing and gets
+//!   `StoreError::Fenced`.
+//! - **Node leases** on the database's clock: each node heartbeats; any node's
+//!   sweep declares a node dead once its lease expired and adopts its open runs.
+//! - **Group commit** (`batch.rs`): appends waiting when a transaction ends go
+//!   into the next one, acknowledged after COMMIT with `synchronous_commit = on`.
+//! - Versioned migrations (`migrations/`) applied at start under an advisory lock.
+
+mod batch;
+mod migrate;
+mod node;
+pub mod testing;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use parking_lot::{Mutex, RwLock};
+use tether_store::{Kind, Record, Recovered, RecoveredRun, RunStore, StoreError, StoreFuture, StoreInfo};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+use ulid::Ulid;
+
+pub use node::NodeStatus;
+
+/// How to reach the database and how this node keeps its lease.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user@host/db` or `host=/run/postgresql dbname=tether` (libpq's forms).
+    pub url: String,
+    /// Stable across restarts: a node that restarts under the same name ends the
+    /// runs its previous process left open at once, as a single daemon does.
+    pub node_name: String,
+    /// A node that has not renewed its lease for this long is dead to the others.
+    pub lease: Duration,
+    /// How often the lease is renewed (well under `lease`).
+    pub heartbeat: Duration,
+    /// Pooled connections for reads and control statements (the group-commit
+    /// writer has a connection of its own).
+    pub pool_size: usize,
+    /// Appends per transaction, at most.
+    pub max_batch: usize,
+}
+
+impl PgOptions {
+    pub fn new(url: impl Into<String>, node_name: impl Into<String>) -> PgOptions {
+        PgOptions {
+            url: url.into(),
+            node_name: node_name.into(),
+            lease: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(1),
+            pool_size: 8,
+            max_batch: 256,
+        }
+    }
+}
+
+/// This process's node id: fresh at every start, and again after an eviction.
+#[derive(Clone, Default)]
+pub(crate) struct NodeId(Arc<RwLock<String>>);
+
+impl NodeId {
+    pub(crate) fn get(&self) -> String {
+        self.0.read().clone()
+    }
+
+    fn set(&self, id: String) {
+        *self.0.write() = id;
+    }
+}
+
+/// A handle on the shared store; clones share the pool, the writer and the lease.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: PgOptions,
+    node: NodeId,
+    pool: Pool,
+    /// The runs this node may write, each with its fence.
+    owned: Mutex<HashMap<Ulid, i64>>,
+    writer: mpsc::Sender<batch::Job>,
+    status: Mutex<NodeStatus>,
+}
+
+fn db(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+impl PgStore {
+    /// Connects, migrates, registers this node and adopts what its previous
+    /// process (same `node_name`) and dead nodes left open: those runs come back
+    /// in `Recovered` for the runs domain to end or detach, as after a local crash.
+    pub async fn open(options: PgOptions) -> Result<(PgStore, Recovered), StoreError> {
+        let config = tokio_postgres::Config::from_str(&options.url).map_err(|e| db(format!("store URL: {e}")))?;
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(options.pool_size.max(1)).build().map_err(db)?;
+        let mut client = batch::connect(&config).await.map_err(|e| db(format!("cannot reach the database: {e}")))?;
+        migrate::apply(&mut client).await.map_err(db)?;
+        let node = NodeId::default();
+        node.set(node::register(&client, &options).await.map_err(db)?);
+        drop(client);
+
+        let (writer, jobs) = mpsc::channel(options.max_batch.max(1) * 4);
+        let inner = Arc::new(Inner {
+            options: options.clone(),
+            node: node.clone(),
+            pool,
+            owned: Mutex::new(HashMap::new()),
+            writer,
+            status: Mutex::new(NodeStatus::default()),
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(batch::run(config, node, jobs, options.max_batch.max(1), move |writes, outcome| {
+            let Some(inner) = weak.upgrade() else { return };
+            let mut owned = inner.owned.lock();
+            for write in writes {
+                let ends = write.records.iter().any(|r| matches!(r.kind, Kind::Ended | Kind::Tombstone));
+                if !outcome.written.contains(&write.run_id) || ends {
+                    owned.remove(&write.run_id);
+                } else if write.new_agent.is_some() {
+                    owned.insert(write.run_id, write.fence);
+                }
+            }
+        }));
+        let store = PgStore { inner };
+        let adopted = store.adopt().await?;
+        node::spawn_heartbeat(Arc::downgrade(&store.inner));
+        let recovered =
+            Recovered { runs: adopted, truncated_bytes: 0, corrupt_frames: 0, unknown_kinds: 0, damage: Vec::new() };
+        Ok((store, recovered))
+    }
+
+    /// This node's id (fresh per process).
+    pub fn node_id(&self) -> String {
+        self.inner.node.get()
+    }
+
+    /// The lease as this node last renewed it.
+    pub fn status(&self) -> NodeStatus {
+        self.inner.status.lock().clone()
+    }
+
+    /// Declares nodes whose lease expired dead and takes over their open runs
+    /// (fence + 1 each). Safe on every node at once: a run goes to one of them.
+    async fn adopt(&self) -> Result<Vec<RecoveredRun>, StoreError> {
+        let mut client = self.inner.pool.get().await.map_err(db)?;
+        let me = self.inner.node.get();
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute("UPDATE tether_nodes SET state = 'dead' WHERE state = 'alive' AND lease_until < now()", &[])
+            .await
+            .map_err(db)?;
+        let rows = tx
+            .query(
+                "UPDATE tether_runs SET owner_node = $1, fence = fence + 1
+                 WHERE NOT ended AND owner_node IN (SELECT node_id FROM tether_nodes WHERE state = 'dead')
+                 RETURNING run_id, fence",
+                &[&me],
+            )
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        let mut adopted = Vec::new();
+        for row in rows {
+            let Ok(run_id) = Ulid::from_string(row.get::<_, &str>(0)) else { continue };
+            self.inner.owned.lock().insert(run_id, row.get(1));
+            if let Some(found) = self.load(run_id).await? {
+                adopted.push(found);
+            }
+        }
+        if !adopted.is_empty() {
+            tracing::info!(runs = adopted.len(), "took over runs left open by nodes that stopped renewing their lease");
+        }
+        Ok(adopted)
+    }
+
+    /// A run as the database has it now.
+    async fn load(&self, run_id: Ulid) -> Result<Option<RecoveredRun>, StoreError> {
+        let client = self.inner.pool.get().await.map_err(db)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT r.records, r.turns, s.payload, e.payload
+                 FROM tether_runs r
+                 LEFT JOIN tether_records s ON s.run_id = r.run_id AND s.seq = 0 AND s.kind = 1
+                 LEFT JOIN tether_records e ON e.run_id = r.run_id AND e.seq = r.records - 1 AND e.kind = 3
+                 WHERE r.run_id = $1",
+            )
+            .await
+            .map_err(db)?;
+        let Some(row) = client.query_opt(&statement, &[&run_id.to_string()]).await.map_err(db)? else {
+            return Ok(None);
+        };
+        let mut run = RecoveredRun::new(run_id);
+        run.records = row.get::<_, i32>(0) as u32;
+        run.turns = row.get::<_, i32>(1) as u32;
+        run.started = row.get(2);
+        run.ended = row.get(3);
+        Ok(Some(run))
+    }
+
+    /// Groups an append's records by run, each under the fence this node holds.
+    fn plan(&self, records: &[Record]) -> Result<Vec<batch::RunWrite>, StoreError> {
+        let owned = self.inner.owned.lock();
+        let mut writes: Vec<batch::RunWrite> = Vec::new();
+        for record in records {
+            if let Some(write) = writes.iter_mut().find(|w| w.run_id == record.run_id) {
+                write.records.push(record.clone());
+                continue;
+            }
+            let new_agent = (record.kind == Kind::Started && record.seq == 0).then(|| agent_of(&record.payload));
+            let fence = match (new_agent.is_some(), owned.get(&record.run_id)) {
+                (true, _) => 1,
+                (false, Some(fence)) => *fence,
+                // Retention drops ended runs; they need no fence.
+                (false, None) if record.kind == Kind::Tombstone => 0,
+                (false, None) => return Err(StoreError::Fenced { run_id: record.run_id }),
+            };
+            writes.push(batch::RunWrite { run_id: record.run_id, fence, new_agent, records: vec![record.clone()] });
+        }
+        Ok(writes)
+    }
+}
+
+/// The agent a `started` record names (the runs table keeps it as a column).
+fn agent_of(payload: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("agent_id").and_then(|a| a.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl RunStore for PgStore {
+    fn info(&self) -> StoreInfo {
+        StoreInfo { kind: "postgres", node: Some(self.node_id()) }
+    }
+
+    fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            if records.is_empty() {
+                return Ok(());
+            }
+            let runs = self.plan(records)?;
+            let (done, wait) = oneshot::channel();
+            self.inner.writer.send(batch::Job { runs, done }).await.map_err(|_| StoreError::Stopped)?;
+            wait.await.map_err(|_| StoreError::Stopped)?
+        })
+    }
+
+    fn read(&self, run_id: Ulid, range: Range<usize>) -> StoreFuture<'_, Result<Vec<Record>, StoreError>> {
+        Box::pin(async move {
+            let (from, to) = (range.start.min(i32::MAX as usize) as i32, range.end.min(i32::MAX as usize) as i32);
+            if from >= to {
+                return Ok(Vec::new());
+            }
+            let client = self.inner.pool.get().await.map_err(db)?;
+            let statement = client
+                .prepare_cached(
+                    "SELECT seq, kind, payload FROM tether_records
+                     WHERE run_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
+                )
+                .await
+                .map_err(db)?;
+            let rows = client.query(&statement, &[&run_id.to_string(), &from, &to]).await.map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .map(|row| Record {
+                    kind: Kind::from_code(row.get::<_, i16>(1) as u8),
+                    run_id,
+                    seq: row.get::<_, i32>(0) as u32,
+                    payload: row.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn forget<'a>(&'a self, run_ids: &'a [Ulid]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let ids: Vec<String> = run_ids.iter().map(Ulid::to_string).collect();
+            let deleted = match self.inner.pool.get().await {
+                Ok(client) => client.execute("DELETE FROM tether_runs WHERE run_id = ANY($1)", &[&ids]).await,
+                Err(error) => {
+                    tracing::warn!(%error, "retention: cannot reach the database");
+                    return;
+                }
+            };
+            if let Err(error) = deleted {
+                tracing::warn!(%error, "retention: could not delete runs");
+            }
+            let mut owned = self.inner.owned.lock();
+            for id in run_ids {
+                owned.remove(id);
+            }
+        })
+    }
+
+    fn problems(&self) -> Vec<String> {
+        self.inner.status.lock().problem().into_iter().collect()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn find(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
+        Box::pin(self.load(run_id))
+    }
+
+    fn take_over(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
+        Box::pin(async move {
+            let me = self.inner.node.get();
+            let client = self.inner.pool.get().await.map_err(db)?;
+            let row = client
+                .query_opt(
+                    "UPDATE tether_runs SET fence = fence + 1, owner_node = $2
+                     WHERE run_id = $1 AND NOT ended RETURNING fence",
+                    &[&run_id.to_string(), &me],
+                )
+                .await
+                .map_err(db)?;
+            let Some(row) = row else { return Ok(None) };
+            self.inner.owned.lock().insert(run_id, row.get(0));
+            self.load(run_id).await
+        })
+    }
+
+    fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {
+        Box::pin(self.adopt())
+    }
+}
