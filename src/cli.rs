@@ -317,6 +317,10 @@ pub struct ServeArgs {
     /// TOML configuration file
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Keep runs in PostgreSQL (`postgres://…` or `host=… dbname=…`), shared with other
+    /// daemons, instead of the local journal (config `store.url`)
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Log format on stderr
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

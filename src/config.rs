@@ -31,10 +31,62 @@ pub struct FileConfig {
     pub keepalive: Keepalive,
     pub runs: RunsConfig,
     pub journal: JournalConfig,
+    pub store: StoreConfig,
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
+}
+
+/// Where runs live: the local journal (no `url`), or a PostgreSQL database shared
+/// by several daemons.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user@host/db` or `host=/run/postgresql dbname=tether`.
+    pub url: Option<String>,
+    /// This daemon's stable name among the nodes (default: host name + data directory).
+    /// A node restarting under its name ends what its previous process left open at once.
+    pub node_name: Option<String>,
+    /// A node that has not renewed its lease for this long is dead to the others.
+    pub lease_ms: u64,
+    pub heartbeat_ms: u64,
+    /// How often this node looks for runs of dead nodes to take over.
+    pub sweep_ms: u64,
+    pub pool_size: usize,
+    /// Appends per group-commit transaction, at most.
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: None,
+            node_name: None,
+            lease_ms: 5_000,
+            heartbeat_ms: 1_000,
+            sweep_ms: 1_000,
+            pool_size: 8,
+            max_batch: 256,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The PostgreSQL store's options, when one is configured.
+    pub fn postgres(&self, data_dir: &Path) -> Option<tether_pg::PgOptions> {
+        let url = self.url.clone()?;
+        let name = self.node_name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            format!("{}:{}", host.trim(), data_dir.display())
+        });
+        let mut options = tether_pg::PgOptions::new(url, name);
+        options.lease = std::time::Duration::from_millis(self.lease_ms.max(1));
+        options.heartbeat = std::time::Duration::from_millis(self.heartbeat_ms.max(1));
+        options.pool_size = self.pool_size;
+        options.max_batch = self.max_batch;
+        Some(options)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -68,6 +120,7 @@ pub struct Settings {
     pub keepalive: Keepalive,
     pub runs: RunsConfig,
     pub journal: JournalConfig,
+    pub store: StoreConfig,
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
@@ -110,6 +163,7 @@ impl Settings {
                 accept_damage: args.accept_journal_damage || file.journal.accept_damage,
                 ..file.journal
             },
+            store: StoreConfig { url: args.store.or(file.store.url), ..file.store },
             sessions: file.sessions,
             events: file.events,
             hooks: file.hooks,

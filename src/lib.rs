@@ -9,17 +9,22 @@ use tether_core::{AnyOf, Authenticator, Principal, Registry};
 use tether_events::{EventBus, EventsConfig};
 use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
 use tether_metrics::{Metrics, Snapshot};
+use tether_pg::PgStore;
 use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
 use tether_server::{Health, HookEndpoint, MetricsEndpoint};
 use tether_sessions::{Sessions, SessionsConfig};
-use tether_store::{Fsync, Journal, JournalOptions};
+use tether_store::{Fsync, Journal, JournalOptions, RunStore};
 
 /// The settings of every domain.
 #[derive(Debug, Clone, Default)]
 pub struct Domains {
     pub runs: RunsConfig,
     pub journal: JournalOptions,
+    /// Keep runs in PostgreSQL instead of the journal under the data directory.
+    pub store: Option<tether_pg::PgOptions>,
+    /// How often a node on a shared store looks for dead nodes' runs.
+    pub sweep: std::time::Duration,
     pub sessions: SessionsConfig,
     pub events: EventsConfig,
     pub hooks: HooksConfig,
@@ -82,19 +87,28 @@ pub async fn assemble_with_clock(
 ) -> Result<Assembly, String> {
     let events = EventBus::new(domains.events.clone());
     let metrics = Arc::new(Metrics::new());
-    let (journal, recovered) = Journal::open(&data_dir.join("journal"), domains.journal.clone(), fsync)
-        .map_err(|e| format!("journal: {e}"))?;
-    journal.observe(metrics.clone());
-    if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
-        tracing::warn!(
-            truncated_bytes = recovered.truncated_bytes,
-            corrupt_records = recovered.corrupt_frames,
-            "journal recovered from damage"
-        );
-    }
-    let runs = Runs::open(Arc::new(journal), recovered, domains.runs.clone(), events.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (store, recovered): (Arc<dyn RunStore>, _) = match &domains.store {
+        Some(options) => {
+            let (store, recovered) = PgStore::open(options.clone()).await.map_err(|e| format!("store: {e}"))?;
+            tracing::info!(node = %store.node_id(), name = %options.node_name, "runs are kept in PostgreSQL");
+            (Arc::new(store), recovered)
+        }
+        None => {
+            let (journal, recovered) = Journal::open(&data_dir.join("journal"), domains.journal.clone(), fsync)
+                .map_err(|e| format!("journal: {e}"))?;
+            journal.observe(metrics.clone());
+            if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
+                tracing::warn!(
+                    truncated_bytes = recovered.truncated_bytes,
+                    corrupt_records = recovered.corrupt_frames,
+                    "journal recovered from damage"
+                );
+            }
+            (Arc::new(journal), recovered)
+        }
+    };
+    let runs = Runs::open(store, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
+    runs.watch_orphans(domains.sweep);
     let hooks = Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock).map_err(|e| e.to_string())?;
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
@@ -134,6 +148,7 @@ struct DomainMetrics {
 
 impl MetricsEndpoint for DomainMetrics {
     fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String {
+        let store = self.runs.store_info();
         self.metrics.render(&Snapshot {
             connections,
             runs: self.runs.status_counts(),
@@ -141,6 +156,8 @@ impl MetricsEndpoint for DomainMetrics {
             callbacks_pending: tether_core::callbacks_pending(),
             events_dropped: self.events.dropped_total(),
             hook_decisions: self.hooks.decision_counts(),
+            store: (store.kind.to_owned(), store.node.clone().unwrap_or_default()),
+            lease_age_seconds: store.lease_renewed_ago.map(|d| d.as_secs_f64()),
         })
     }
 }
@@ -151,6 +168,16 @@ struct DomainHealth(Arc<Runs>);
 impl Health for DomainHealth {
     fn problems(&self) -> Vec<String> {
         self.0.problems()
+    }
+
+    fn store(&self) -> serde_json::Value {
+        let info = self.0.store_info();
+        serde_json::json!({
+            "kind": info.kind,
+            "node": info.node,
+            "lease_until": info.lease_until,
+            "lease_renewed_ms_ago": info.lease_renewed_ago.map(|d| d.as_millis() as u64),
+        })
     }
 }
 

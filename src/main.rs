@@ -84,6 +84,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
             accept_damage: settings.journal.accept_damage,
             ..JournalOptions::default()
         },
+        store: settings.store.postgres(&settings.data_dir),
+        sweep: std::time::Duration::from_millis(settings.store.sweep_ms.max(1)),
         sessions: settings.sessions.clone(),
         events: settings.events.clone(),
         hooks: settings.hooks.clone(),

@@ -108,6 +108,7 @@ async fn status(conn: &Conn) -> Outcome {
         "connections": health["connections"],
         "unauthenticated": health["unauthenticated"],
         "problems": health["problems"],
+        "store": health["store"],
     });
     print::one(conn, &line, |v| {
         let mut text = format!(
@@ -118,6 +119,17 @@ async fn status(conn: &Conn) -> Outcome {
             v["connections"],
             v["unauthenticated"]
         );
+        let store = &v["store"];
+        if let Some(node) = store["node"].as_str() {
+            text.push_str(&format!(
+                "\nstore: {}, node {node}, lease until {} (renewed {} ms ago)",
+                store["kind"].as_str().unwrap_or("?"),
+                store["lease_until"].as_str().unwrap_or("?"),
+                store["lease_renewed_ms_ago"]
+            ));
+        } else if let Some(kind) = store["kind"].as_str() {
+            text.push_str(&format!("\nstore: {kind}"));
+        }
         for problem in v["problems"].as_array().into_iter().flatten() {
             text.push_str(&format!("\nproblem: {}", problem.as_str().unwrap_or_default()));
         }

@@ -144,6 +144,7 @@ impl TestServer {
             events: setup.events,
             hooks: setup.hooks,
             console: Default::default(),
+            ..Default::default()
         };
         let assembly = tether::assemble_with_clock(dir.path(), &domains, setup.fsync, setup.clock).await.unwrap();
         let events = assembly.events.clone();

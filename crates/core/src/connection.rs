@@ -88,6 +88,7 @@ where
         outbound: outbound.clone(),
         broker: Broker::new(),
         in_flight: InFlight::default(),
+        close_after_reply: parking_lot::Mutex::new(None),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
     drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;

@@ -39,6 +39,9 @@ pub(crate) struct ConnState {
     pub(crate) outbound: Outbound,
     pub(crate) broker: Broker,
     pub(crate) in_flight: InFlight,
+    /// Set by a handler whose connection must not go on (its run moved to another
+    /// node): the connection closes (1008) right after that handler's reply.
+    pub(crate) close_after_reply: Mutex<Option<String>>,
 }
 
 /// Requests being handled, by id, each with the switch that cancels it.
@@ -179,6 +182,11 @@ impl Context {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// Closes the connection (1008, `reason`) once the current request's reply is queued.
+    pub fn close_after_reply(&self, reason: impl Into<String>) {
+        *self.conn.close_after_reply.lock() = Some(reason.into());
     }
 
     pub fn is_closed(&self) -> bool {

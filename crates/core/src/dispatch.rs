@@ -266,4 +266,7 @@ async fn send_json<T: serde::Serialize>(cx: &Context, value: &T) {
     let text = serde_json::to_string(value).expect("replies always serialize");
     // A closed connection has nobody left to tell.
     let _ = cx.conn.outbound.send_text(text).await;
+    if let Some(reason) = cx.conn.close_after_reply.lock().take() {
+        cx.conn.outbound.close(CloseCode::Policy, &reason);
+    }
 }

@@ -37,6 +37,12 @@ struct Method {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Store {
+    kind: String,
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     state: String,
 }
@@ -65,6 +71,9 @@ pub struct Snapshot {
     pub events_dropped: u64,
     /// ((event, decision), count since start).
     pub hook_decisions: Vec<((String, String), u64)>,
+    /// (`journal`/`postgres`, node id or ""), and seconds since the lease was renewed.
+    pub store: (String, String),
+    pub lease_age_seconds: Option<f64>,
 }
 
 pub struct Metrics {
@@ -80,6 +89,8 @@ pub struct Metrics {
     events_dropped: Counter,
     events_dropped_seen: AtomicU64,
     hook_decisions: Family<Decision, Counter>,
+    store: Family<Store, Gauge>,
+    lease_age: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -111,6 +122,18 @@ impl Metrics {
         registry.register("callbacks_pending", "Server → client calls waiting for a reply", callbacks.clone());
         let events_dropped = Counter::default();
         registry.register("events_dropped", "Events a slow subscriber lost", events_dropped.clone());
+        let store = Family::<Store, Gauge>::default();
+        registry.register(
+            "store_info",
+            "Where runs are kept (kind) and this daemon's node id in a shared store",
+            store.clone(),
+        );
+        let lease_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "store_lease_age_seconds",
+            "Seconds since this node last renewed its lease (a shared store; 0 with the journal)",
+            lease_age.clone(),
+        );
         let hook_decisions = Family::<Decision, Counter>::default();
         registry.register("hook_decisions", "Hook events decided, by event and decision", hook_decisions.clone());
         Metrics {
@@ -126,6 +149,8 @@ impl Metrics {
             events_dropped,
             events_dropped_seen: AtomicU64::new(0),
             hook_decisions,
+            store,
+            lease_age,
         }
     }
 
@@ -144,6 +169,10 @@ impl Metrics {
                 self.hook_decisions.get_or_create(&Decision { event: event.clone(), decision: decision.clone() });
             counter.inc_by(count.saturating_sub(counter.get()));
         }
+        self.store.clear();
+        let (kind, node) = &snapshot.store;
+        self.store.get_or_create(&Store { kind: kind.clone(), node: node.clone() }).set(1);
+        self.lease_age.set(snapshot.lease_age_seconds.unwrap_or(0.0));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text

@@ -240,7 +240,13 @@ fn agent_of(payload: &[u8]) -> String {
 
 impl RunStore for PgStore {
     fn info(&self) -> StoreInfo {
-        StoreInfo { kind: "postgres", node: Some(self.node_id()) }
+        let status = self.status();
+        StoreInfo {
+            kind: "postgres",
+            node: Some(self.node_id()),
+            lease_until: status.lease_until,
+            lease_renewed_ago: status.renewed.map(|at| at.elapsed()),
+        }
     }
 
     fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>> {

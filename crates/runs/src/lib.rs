@@ -11,6 +11,7 @@ mod reattach;
 mod retention;
 mod run;
 mod runs;
+mod shared;
 mod tools;
 
 pub use config::RunsConfig;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use tether_core::Registry;
 use tether_proto::{proposal, runs, tools};
 
-use crate::Runs;
+use crate::{Runs, RunsError};
+use tether_store::StoreError;
 
 pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.add_capability(runs::RESUME_CAPABILITY);
@@ -29,7 +30,14 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
         Ok(tools::UnregisterResult { removed: r.connections.with(&cx, |c| c.tools.unregister(&p.name)) })
     });
     registry.register_with::<runs::Start, _, _, _>(&runs, |r, cx, p| async move { Ok(r.start(&cx, p).await?) });
-    registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move { Ok(r.submit(&cx, p).await?) });
+    registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move {
+        let submitted = r.submit(&cx, p).await;
+        if let Err(RunsError::Store(StoreError::Fenced { run_id })) = &submitted {
+            // Another node resumed the run: this socket is stale, its client moved on.
+            cx.close_after_reply(format!("run {run_id} moved to another node"));
+        }
+        Ok(submitted?)
+    });
     registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move { Ok(r.complete(&cx, p).await?) });
     registry.register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx, p).await?) });
     registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p)?) }).reads();
@@ -48,7 +56,7 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
             |r, cx, p| async move { Ok(r.unsubscribe(&cx, &p.run_id)?) },
         )
         .reads();
-    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, p)?) });
+    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, p).await?) });
 
     registry.on_close(move |conn| runs.connection_closed(conn));
 }

@@ -195,31 +195,26 @@ impl Runs {
     }
 
     /// Reclaims an in-progress run for this connection; its old connection is fenced off.
-    pub fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
+    pub async fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
         if !self.resumable(cx) {
             return Err(RunsError::ResumeNotNegotiated);
         }
         let run_id = params.run_id.as_str();
-        let run = self.readable(cx, run_id)?;
+        let mut run = self.readable_anywhere(cx, run_id).await?;
+        if self.store.shared() {
+            // Checked on the run as stored before taking it over, so a wrong token
+            // moves nothing; then this node fences out whichever node held it.
+            check_resumable(&run, &params)?;
+            let Some(found) = self.store.take_over(run.id).await? else {
+                return Err(RunsError::AlreadyEnded { run_id: run_id.to_owned(), status: "ended".into() });
+            };
+            run = self.hold(found).await?;
+        }
         let conn = cx.connection_id();
         let (records, was_detached) = {
-            let mut state = run.state.lock();
-            if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
-                return Err(RunsError::AlreadyEnded {
-                    run_id: run_id.to_owned(),
-                    status: crate::runs::status_name(state.status),
-                });
-            }
             // A reattachable run is taken over only with the token its start returned.
-            if let Some(hash) = &state.token {
-                match &params.resume_token {
-                    None => return Err(invalid("resume_token", "required to resume a reattachable run")),
-                    Some(token) if !reattach::matches(token, hash) => {
-                        return Err(RunsError::Ownership(format!("the resume token of run {run_id} does not match")));
-                    }
-                    Some(_) => {}
-                }
-            }
+            check_resumable(&run, &params)?;
+            let mut state = run.state.lock();
             let was_detached = state.status == RunStatus::Detached;
             state.status = RunStatus::InProgress;
             state.owner = Some(conn);
@@ -246,6 +241,25 @@ impl Runs {
             records,
         })
     }
+}
+
+/// Still open, and (for a reattachable run) the token matches.
+fn check_resumable(run: &Run, params: &ResumeParams) -> Result<(), RunsError> {
+    let state = run.state.lock();
+    if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
+        let status = crate::runs::status_name(state.status);
+        return Err(RunsError::AlreadyEnded { run_id: params.run_id.clone(), status });
+    }
+    if let Some(hash) = &state.token {
+        match &params.resume_token {
+            None => return Err(invalid("resume_token", "required to resume a reattachable run")),
+            Some(token) if !reattach::matches(token, hash) => {
+                return Err(RunsError::Ownership(format!("the resume token of run {} does not match", params.run_id)));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn bounded(limit: Option<u32>, max: u32) -> Result<Option<u32>, RunsError> {

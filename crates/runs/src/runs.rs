@@ -47,12 +47,12 @@ pub(crate) struct Index {
 
 impl Index {
     /// The next list key (from 1: a cursor of 0 means "from the newest").
-    fn next_key(&mut self) -> u64 {
+    pub(crate) fn next_key(&mut self) -> u64 {
         self.last_key += 1;
         self.last_key
     }
 
-    fn insert(&mut self, run: Arc<Run>) {
+    pub(crate) fn insert(&mut self, run: Arc<Run>) {
         self.all.insert(run.key, run.id);
         self.by_agent.entry(run.agent_id.to_string()).or_default().insert(run.key, run.id);
         self.runs.insert(run.id, run);
@@ -327,7 +327,9 @@ impl Runs {
             shrink(turn, payload.len(), self.config.max_turn_bytes);
             payload = to_json(&record);
         }
-        self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await?;
+        let appended = self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await;
+        self.fenced_out(run, &appended);
+        appended?;
         let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
@@ -340,6 +342,13 @@ impl Runs {
         let checkpoint = json!({"index": index, "action_id": turn.action_id, "tool": turn.tool, "status": turn.status});
         self.publish(&run_scope(&run.id, &run.agent_id), "runtime.checkpoint", "run.turn", checkpoint);
         Ok(turn)
+    }
+
+    /// A write another node fenced out: let this node's copy of the run go.
+    fn fenced_out(&self, run: &Run, appended: &Result<(), tether_store::StoreError>) {
+        if let Err(tether_store::StoreError::Fenced { .. }) = appended {
+            self.let_go(run);
+        }
     }
 
     /// How many runs of the index are in each status (for metrics).
@@ -356,6 +365,11 @@ impl Runs {
             *counts.entry(status).or_default() += 1;
         }
         counts.into_iter().map(|(status, n)| (status.to_owned(), n)).collect()
+    }
+
+    /// Which store the runs live in (and this node's lease, in a shared one).
+    pub fn store_info(&self) -> tether_store::StoreInfo {
+        self.store.info()
     }
 
     /// What keeps the runs domain from working as it should (for `/healthz`).
@@ -405,7 +419,10 @@ impl Runs {
             termination,
             ended_at: ended_at.clone(),
         });
-        self.store.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await?;
+        let appended =
+            self.store.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await;
+        self.fenced_out(run, &appended);
+        appended?;
         let mut state = run.state.lock();
         state.records += 1;
         state.status = status;
@@ -472,7 +489,7 @@ impl Runs {
     }
 
     /// Rebuilds which actions of a detached run are journalled (after a restart).
-    async fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
+    pub(crate) async fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
         let records = run.state.lock().records as usize;
         let stored = self.store.read(run.id, 0..records).await.map_err(|e| corrupt_or(e, run.id))?;
         let mut state = run.state.lock();

@@ -258,6 +258,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
                 return http::respond_text(stream, status, &format!("{why}\n")).await;
             }
             let problems = shared.config.health.as_ref().map(|h| h.problems()).unwrap_or_default();
+            let store = shared.config.health.as_ref().map(|h| h.store()).unwrap_or_default();
             let (status, state) = if problems.is_empty() { (200, "ok") } else { (503, "degraded") };
             let body = serde_json::json!({
                 "status": state,
@@ -266,6 +267,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
                 "uptime_s": shared.started.elapsed().as_secs(),
                 "connections": shared.connection_count(),
                 "unauthenticated": shared.unauthenticated.count(),
+                "store": store,
             });
             http::respond(stream, status, "application/json", &body.to_string()).await
         }

@@ -38,6 +38,11 @@ pub trait Health: Send + Sync + 'static {
     /// Empty when healthy; otherwise one sentence per problem (the daemon is then
     /// `degraded` and `/healthz` answers 503).
     fn problems(&self) -> Vec<String>;
+
+    /// Where runs are kept, shown under `store` (the kind, and a shared store's node and lease).
+    fn store(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 use std::net::SocketAddr;

@@ -22,6 +22,9 @@ pub struct StoreInfo {
     pub kind: &'static str,
     /// This daemon's node id in a shared store.
     pub node: Option<String>,
+    /// Its lease's end as the database set it (RFC 3339), and how long ago it was renewed.
+    pub lease_until: Option<String>,
+    pub lease_renewed_ago: Option<std::time::Duration>,
 }
 
 pub trait RunStore: Send + Sync + 'static {
@@ -69,7 +72,7 @@ pub trait RunStore: Send + Sync + 'static {
 
 impl RunStore for Journal {
     fn info(&self) -> StoreInfo {
-        StoreInfo { kind: "journal", node: None }
+        StoreInfo { kind: "journal", node: None, lease_until: None, lease_renewed_ago: None }
     }
 
     fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>> {

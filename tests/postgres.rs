@@ -1,0 +1,230 @@
+//! Three daemons on one PostgreSQL behave as one: the real binary, a real
+//! server (Debian's, started per test in a temporary directory), real sockets.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+use tether_pg::testing::Postgres;
+
+/// Lease 1 s, renewed every 200 ms, dead nodes looked for every 200 ms: a dead
+/// node's runs end within lease + sweep + a commit (documented as lease + 2 × sweep).
+const LEASE_MS: u64 = 1_000;
+
+struct Fleet {
+    pg: Postgres,
+    nodes: Vec<Daemon>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+fn fleet(n: usize) -> Fleet {
+    let pg = Postgres::start(true).expect("a PostgreSQL server (README, Testing)");
+    pg.create_database("tether").unwrap();
+    let mut nodes = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 1..=n {
+        let dir = tempfile::tempdir().unwrap();
+        nodes.push(node(&pg, dir.path(), i));
+        dirs.push(dir);
+    }
+    Fleet { pg, nodes, _dirs: dirs }
+}
+
+fn node(pg: &Postgres, dir: &Path, i: usize) -> Daemon {
+    let config = dir.join("tether.toml");
+    let url = pg.url("tether");
+    let toml = format!(
+        "[store]\nurl = \"{url}\"\nnode_name = \"n{i}\"\nlease_ms = {LEASE_MS}\nheartbeat_ms = 200\nsweep_ms = 200\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    Daemon::spawn(dir, &["--config", config.to_str().unwrap()])
+}
+
+async fn harness(daemon: &Daemon) -> Client {
+    let client = Client::builder(&daemon.url)
+        .token(daemon.token())
+        .optional_capability("runs.resume.v1")
+        .on_request("tools.execute", |params: Value| async move { Ok(params["parameters"].clone()) })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    client
+}
+
+async fn operator(daemon: &Daemon) -> Client {
+    Client::builder(&daemon.url).token(daemon.token()).optional_capability("runs.resume.v1").connect().await.unwrap()
+}
+
+async fn submit(client: &Client, id: &str) -> Result<Value, tether_client::ClientError> {
+    let actions = json!([{"id": id, "type": "tool_call", "tool": "echo", "parameters": {"n": id}}]);
+    client.call_raw("proposal.submit", json!({"proposal": {"id": format!("p-{id}"), "actions": actions}})).await
+}
+
+async fn trace(client: &Client, run_id: &str) -> Vec<Value> {
+    let page = client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    page["records"].as_array().unwrap_or_else(|| panic!("{page}")).clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_one_node_is_read_from_the_others() {
+    let fleet = fleet(3);
+    let n1 = harness(&fleet.nodes[0]).await;
+    let started = n1.call_raw("runs.start", json!({"intent": "shared", "agent_id": "fleet"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    for i in 0..5 {
+        submit(&n1, &format!("a{i}")).await.unwrap();
+    }
+    let (n2, n3) = (operator(&fleet.nodes[1]).await, operator(&fleet.nodes[2]).await);
+    let on_n1 = trace(&n1, &run_id).await;
+    assert_eq!(on_n1.len(), 6, "started + 5 turns");
+    assert_eq!(trace(&n2, &run_id).await, on_n1, "node 2 reads what node 1 acknowledged");
+    assert_eq!(trace(&n3, &run_id).await, on_n1, "node 3 too");
+    let page = n2.call_raw("runs.get_trace", json!({"run_id": run_id, "cursor": 2, "limit": 2})).await.unwrap();
+    assert_eq!(page["records"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next_cursor"], 4, "{page}");
+    let outcome = json!({"status": "success", "summary": "done", "evidence": [], "metrics": {}, "timestamp": "2026-11-22T00:00:00Z"});
+    n1.call_raw("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
+    let last = trace(&n3, &run_id).await.pop().unwrap();
+    assert_eq!(last["record"], "ended", "{last}");
+    // Unknown runs read alike everywhere.
+    let missing = n2.call_raw("runs.get_trace", json!({"run_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"})).await.unwrap();
+    assert_eq!(missing["not_found"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_during_writes_loses_no_acknowledged_turn_and_its_runs_end_incomplete() {
+    let mut fleet = fleet(2);
+    let n1 = harness(&fleet.nodes[0]).await;
+    let started = n1.call_raw("runs.start", json!({"intent": "doomed", "agent_id": "victim"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let writer = tokio::spawn(async move {
+        let mut acknowledged = 0;
+        for i in 0.. {
+            if submit(&n1, &format!("a{i}")).await.is_err() {
+                break;
+            }
+            acknowledged += 1;
+        }
+        acknowledged
+    });
+    let n2 = operator(&fleet.nodes[1]).await;
+    // Kill once some turns are in.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while trace(&n2, &run_id).await.len() < 20 {
+        assert!(Instant::now() < deadline, "turns never reached the database");
+    }
+    fleet.nodes[0].child.kill().unwrap();
+    let killed = Instant::now();
+    fleet.nodes[0].child.wait().unwrap();
+    let acknowledged = writer.await.unwrap();
+    let ended = loop {
+        let records = trace(&n2, &run_id).await;
+        if records.last().is_some_and(|r| r["record"] == "ended") {
+            break records;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(15), "the dead node's run was never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = killed.elapsed();
+    assert!(took < Duration::from_millis(LEASE_MS + 2_000), "ended {took:?} after the kill");
+    let turns = ended.iter().filter(|r| r["record"] == "turn").count();
+    assert!(turns >= acknowledged, "{turns} turns stored, {acknowledged} acknowledged");
+    assert!(turns <= acknowledged + 1, "at most the one in flight lands unacknowledged");
+    assert_eq!(ended.last().unwrap()["termination"]["kind"], "incomplete");
+    let list = n2.call_raw("runs.list", json!({"agent_id": "victim"})).await.unwrap();
+    assert_eq!(list["runs"][0]["status"], "incomplete", "{list}");
+    // Contiguous seqs in the database, whoever wrote them.
+    let gaps = fleet.pg.psql("tether", &format!(
+        "SELECT count(*) FROM tether_records WHERE run_id = '{run_id}' AND seq >= (SELECT count(*) FROM tether_records WHERE run_id = '{run_id}')"
+    )).unwrap();
+    assert_eq!(gaps, "0");
+    eprintln!("takeover: the killed node's run ended {took:?} after kill -9 (lease {LEASE_MS} ms)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_its_run_on_another_node_and_the_old_node_is_fenced() {
+    let fleet = fleet(3);
+    let on_n1 = harness(&fleet.nodes[0]).await;
+    let started = on_n1.call_raw("runs.start", json!({"intent": "moving", "agent_id": "mover"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    submit(&on_n1, "a0").await.unwrap();
+    submit(&on_n1, "a1").await.unwrap();
+
+    let on_n2 = harness(&fleet.nodes[1]).await;
+    let resumed = on_n2.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap();
+    assert_eq!(resumed["records"], 3, "{resumed}");
+    // A proposal submitted again is answered from what node 1 journalled, not run again.
+    let again = submit(&on_n2, "a1").await.unwrap();
+    assert_eq!(again["results"][0]["output"], json!({"n": "a1"}));
+    submit(&on_n2, "a2").await.unwrap();
+
+    // Node 1's connection is stale: its write is refused, typed, and the socket closed.
+    let refused = submit(&on_n1, "zombie").await.unwrap_err();
+    assert_eq!(refused.code(), Some(tether_proto::codes::RUN_OWNERSHIP_CONFLICT), "{refused}");
+    tokio::time::timeout(Duration::from_secs(10), on_n1.closed()).await.expect("the stale socket is closed");
+
+    let n3 = operator(&fleet.nodes[2]).await;
+    let records = trace(&n3, &run_id).await;
+    let actions: Vec<&str> = records.iter().filter_map(|r| r["action_id"].as_str()).collect();
+    assert_eq!(actions, ["a0", "a1", "a2"], "each action once, nothing from the fenced node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_is_fenced_when_it_wakes() {
+    let fleet = fleet(2);
+    let on_n1 = harness(&fleet.nodes[0]).await;
+    let started = on_n1.call_raw("runs.start", json!({"intent": "paused", "agent_id": "sleeper"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    submit(&on_n1, "a0").await.unwrap();
+    fleet.nodes[0].signal("STOP");
+    let n2 = operator(&fleet.nodes[1]).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while trace(&n2, &run_id).await.last().is_none_or(|r| r["record"] != "ended") {
+        assert!(Instant::now() < deadline, "node 2 never took the paused node's run over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fleet.nodes[0].signal("CONT");
+    let refused = submit(&on_n1, "late").await.unwrap_err();
+    assert!(refused.code().is_some(), "a refusal, not a success: {refused}");
+    let records = trace(&n2, &run_id).await;
+    assert_eq!(records.len(), 3, "started, a0, ended: nothing after the takeover");
+    // It is back as a new node, and works.
+    let fresh = harness(&fleet.nodes[0]).await;
+    fresh.call_raw("runs.start", json!({"intent": "after", "agent_id": "sleeper-2"})).await.unwrap();
+    submit(&fresh, "b0").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_metrics_show_the_node_and_its_lease() {
+    let fleet = fleet(1);
+    let daemon = &fleet.nodes[0];
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["status", "--url", &daemon.url])
+        .env("TETHER_TOKEN", daemon.token())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("store: postgres, node "), "{text}");
+    let metrics = http_get(daemon, "/metrics").await;
+    assert!(metrics.contains("tether_store_info{kind=\"postgres\""), "{metrics}");
+    assert!(metrics.contains("tether_store_lease_age_seconds"), "{metrics}");
+}
+
+async fn http_get(daemon: &Daemon, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(daemon.addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        daemon.addr,
+        daemon.token()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}
