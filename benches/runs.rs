@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Meter, TOKEN};
+use common::{Daemon, turns_per_second};
 use serde_json::{Value, json};
 use tether_client::Client;
 use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
@@ -54,34 +54,6 @@ fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Each run on its own connection: a proposal of one tool call, answered at once, in a loop.
-async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
-    let meter = Meter::default();
-    let mut tasks = Vec::new();
-    for r in 0..runs {
-        let client = Client::builder(url)
-            .token(TOKEN)
-            .on_request("tools.execute", |p: Value| async move { Ok(p["parameters"].clone()) })
-            .connect()
-            .await
-            .unwrap();
-        client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
-        if journalled {
-            client.call_raw("runs.start", json!({"intent": "bench", "agent_id": format!("bench-{r}")})).await.unwrap();
-        }
-        let meter = meter.clone();
-        tasks.push(tokio::spawn(async move {
-            let proposal =
-                json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
-            while !meter.stopped() {
-                client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
-                meter.tick();
-            }
-        }));
-    }
-    meter.measure(tasks, Duration::from_millis(500), RUN_FOR).await
 }
 
 /// Writes 100,000 ended runs of 10 records each, then times opening them.

@@ -22,7 +22,7 @@ struct Fleet {
 }
 
 fn fleet(n: usize) -> Fleet {
-    let pg = Postgres::start(true).expect("a PostgreSQL server (README, Testing)");
+    let pg = Postgres::start(true).expect("a PostgreSQL server (scripts/postgres-env installs it)");
     pg.create_database("tether").unwrap();
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();

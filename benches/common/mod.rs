@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 /// Counts completed operations, only inside the measured window.
 #[derive(Clone, Default)]
 pub struct Meter {
@@ -93,4 +95,32 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Each run on its own connection: a proposal of one tool call, answered at once, in a loop.
+pub async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
+    let meter = Meter::default();
+    let mut tasks = Vec::new();
+    for r in 0..runs {
+        let client = tether_client::Client::builder(url)
+            .token(TOKEN)
+            .on_request("tools.execute", |p: Value| async move { Ok(p["parameters"].clone()) })
+            .connect()
+            .await
+            .unwrap();
+        client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+        if journalled {
+            client.call_raw("runs.start", json!({"intent": "bench", "agent_id": format!("bench-{r}")})).await.unwrap();
+        }
+        let meter = meter.clone();
+        tasks.push(tokio::spawn(async move {
+            let proposal =
+                json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
+            while !meter.stopped() {
+                client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
+                meter.tick();
+            }
+        }));
+    }
+    meter.measure(tasks, Duration::from_millis(500), Duration::from_secs(3)).await
 }

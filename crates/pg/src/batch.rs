@@ -1,14 +1,14 @@
 //! Group commit: one task, one dedicated connection; every append waiting when
-//! a transaction ends goes into the next one. A waiter hears back only after
+//! a commit ends goes into the next one, written by one statement (one round trip). A waiter hears back only after
 //! COMMIT returned (with `synchronous_commit = on`), so nothing is acknowledged
 //! that is not durable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tether_store::{Kind, Record, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Statement};
 use ulid::Ulid;
 
 /// One append: its records grouped by run, each run with the fence it is written under.
@@ -51,7 +51,7 @@ pub(crate) async fn run(
     max_batch: usize,
     settled: impl Fn(&[RunWrite], &Outcome) + Send + 'static,
 ) {
-    let mut client: Option<Client> = None;
+    let mut writer: Option<(Client, Statement)> = None;
     let mut held: Option<Job> = None;
     loop {
         let Some(first) = (match held.take() {
@@ -73,11 +73,11 @@ pub(crate) async fn run(
             runs.extend(job.runs.iter().map(|w| w.run_id));
             batch.push(job);
         }
-        let connected = match client.take().filter(|c| !c.is_closed()) {
-            Some(c) => Ok(c),
-            None => connect(&config).await,
+        let connected = match writer.take().filter(|(c, _)| !c.is_closed()) {
+            Some(w) => Ok(w),
+            None => connect_writer(&config).await,
         };
-        let mut c = match connected {
+        let (c, statement) = match connected {
             Ok(c) => c,
             Err(error) => {
                 fail(batch, StoreError::Database(format!("cannot reach the database: {error}")));
@@ -86,8 +86,8 @@ pub(crate) async fn run(
             }
         };
         let writes: Vec<&RunWrite> = batch.iter().flat_map(|j| &j.runs).collect();
-        let result = commit(&mut c, &node.get(), &writes).await;
-        client = Some(c);
+        let result = commit(&c, &statement, &node.get(), &writes).await;
+        writer = Some((c, statement));
         match result {
             Ok(outcome) => {
                 for job in batch {
@@ -113,6 +113,12 @@ fn fail(batch: Vec<Job>, error: StoreError) {
     }
 }
 
+async fn connect_writer(config: &Config) -> Result<(Client, Statement), tokio_postgres::Error> {
+    let client = connect(config).await?;
+    let statement = client.prepare(WRITE).await?;
+    Ok((client, statement))
+}
+
 pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
@@ -125,88 +131,97 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
-/// One transaction for the whole batch: new runs inserted, the others updated
-/// only where this node's fence still holds, then the records of the runs that
-/// passed. A fenced run writes nothing and fails only its own waiters.
-async fn commit(client: &mut Client, node: &str, writes: &[&RunWrite]) -> Result<Outcome, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
-    let mut written = HashSet::new();
-
-    let new: Vec<&&RunWrite> = writes.iter().filter(|w| w.new_agent.is_some()).collect();
-    if !new.is_empty() {
-        let ids: Vec<String> = new.iter().map(|w| w.run_id.to_string()).collect();
-        let agents: Vec<&str> = new.iter().map(|w| w.new_agent.as_deref().unwrap_or_default()).collect();
-        let records: Vec<i32> = new.iter().map(|w| w.records.len() as i32).collect();
-        let turns: Vec<i32> = new.iter().map(|w| w.turns()).collect();
-        let ended: Vec<bool> = new.iter().map(|w| w.ends()).collect();
-        let rows = tx
-            .query(
-                "INSERT INTO tether_runs (run_id, agent_id, owner_node, fence, records, turns, ended)
+const WRITE: &str = "WITH new_runs AS (
+                 INSERT INTO tether_runs (run_id, agent_id, owner_node, fence, records, turns, ended)
                  SELECT c.run_id, c.agent_id, CASE WHEN c.ended THEN NULL ELSE $6 END, 1, c.records, c.turns, c.ended
                  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bool[])
                       AS c(run_id, agent_id, records, turns, ended)
                  ON CONFLICT (run_id) DO NOTHING
-                 RETURNING run_id",
-                &[&ids, &agents, &records, &turns, &ended, &node],
-            )
-            .await?;
-        written.extend(rows.iter().filter_map(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()));
-    }
-
-    let old: Vec<&&RunWrite> = writes
-        .iter()
-        .filter(|w| w.new_agent.is_none() && w.records.iter().any(|r| r.kind != Kind::Tombstone))
-        .collect();
-    if !old.is_empty() {
-        let ids: Vec<String> = old.iter().map(|w| w.run_id.to_string()).collect();
-        let fences: Vec<i64> = old.iter().map(|w| w.fence).collect();
-        let firsts: Vec<i32> = old.iter().map(|w| w.first_seq()).collect();
-        let counts: Vec<i32> = old.iter().map(|w| w.records.len() as i32).collect();
-        let turns: Vec<i32> = old.iter().map(|w| w.turns()).collect();
-        let ended: Vec<bool> = old.iter().map(|w| w.ends()).collect();
-        let rows = tx
-            .query(
-                "UPDATE tether_runs r
+                 RETURNING run_id),
+             old_runs AS (
+                 UPDATE tether_runs r
                  SET records = r.records + c.n, turns = r.turns + c.t, ended = c.e,
                      owner_node = CASE WHEN c.e THEN NULL ELSE r.owner_node END
-                 FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::bool[])
+                 FROM unnest($7::text[], $8::bigint[], $9::int[], $10::int[], $11::int[], $12::bool[])
                       AS c(run_id, fence, first, n, t, e)
-                 WHERE r.run_id = c.run_id AND r.fence = c.fence AND r.owner_node = $7
+                 WHERE r.run_id = c.run_id AND r.fence = c.fence AND r.owner_node = $6
                    AND r.records = c.first AND NOT r.ended
-                 RETURNING r.run_id",
-                &[&ids, &fences, &firsts, &counts, &turns, &ended, &node],
-            )
-            .await?;
-        written.extend(rows.iter().filter_map(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()));
-    }
+                 RETURNING r.run_id),
+             accepted AS (SELECT run_id FROM new_runs UNION ALL SELECT run_id FROM old_runs),
+             records AS (
+                 INSERT INTO tether_records (run_id, seq, kind, fence, payload)
+                 SELECT x.run_id, x.seq, x.kind, x.fence, x.payload
+                 FROM unnest($13::text[], $14::int[], $15::smallint[], $16::bigint[], $17::bytea[])
+                      AS x(run_id, seq, kind, fence, payload)
+                 WHERE x.run_id IN (SELECT run_id FROM accepted))
+             SELECT run_id FROM accepted";
+
+/// One statement for the whole batch, so one round trip that commits: new runs
+/// inserted, the others updated only where this node's fence still holds (and the
+/// first seq follows the last), then the records of the runs that passed. A
+/// fenced run writes nothing and fails only its own waiters.
+async fn commit(
+    client: &Client,
+    statement: &Statement,
+    node: &str,
+    writes: &[&RunWrite],
+) -> Result<Outcome, tokio_postgres::Error> {
+    let is_tombstone = |w: &RunWrite| w.records.iter().all(|r| r.kind == Kind::Tombstone);
+    let new: Vec<&&RunWrite> = writes.iter().filter(|w| w.new_agent.is_some()).collect();
+    let old: Vec<&&RunWrite> = writes.iter().filter(|w| w.new_agent.is_none() && !is_tombstone(w)).collect();
     // Tombstones (retention) need no row: `forget` deletes the run.
-    for write in writes.iter().filter(|w| w.records.iter().all(|r| r.kind == Kind::Tombstone)) {
-        written.insert(write.run_id);
-    }
+    let mut written: HashSet<Ulid> = writes.iter().filter(|w| is_tombstone(w)).map(|w| w.run_id).collect();
+
+    let new_ids: Vec<String> = new.iter().map(|w| w.run_id.to_string()).collect();
+    let new_agents: Vec<&str> = new.iter().map(|w| w.new_agent.as_deref().unwrap_or_default()).collect();
+    let new_records: Vec<i32> = new.iter().map(|w| w.records.len() as i32).collect();
+    let new_turns: Vec<i32> = new.iter().map(|w| w.turns()).collect();
+    let new_ended: Vec<bool> = new.iter().map(|w| w.ends()).collect();
+    let old_ids: Vec<String> = old.iter().map(|w| w.run_id.to_string()).collect();
+    let old_fences: Vec<i64> = old.iter().map(|w| w.fence).collect();
+    let old_firsts: Vec<i32> = old.iter().map(|w| w.first_seq()).collect();
+    let old_counts: Vec<i32> = old.iter().map(|w| w.records.len() as i32).collect();
+    let old_turns: Vec<i32> = old.iter().map(|w| w.turns()).collect();
+    let old_ended: Vec<bool> = old.iter().map(|w| w.ends()).collect();
 
     let mut ids = Vec::new();
     let mut seqs = Vec::new();
     let mut kinds = Vec::new();
     let mut fences = Vec::new();
     let mut payloads: Vec<&[u8]> = Vec::new();
-    let fence_of: HashMap<Ulid, i64> = writes.iter().map(|w| (w.run_id, w.fence)).collect();
-    for write in writes.iter().filter(|w| written.contains(&w.run_id)) {
+    for write in writes.iter().filter(|w| !is_tombstone(w)) {
         for record in write.records.iter().filter(|r| r.kind != Kind::Tombstone) {
             ids.push(record.run_id.to_string());
             seqs.push(record.seq as i32);
             kinds.push(record.kind.code() as i16);
-            fences.push(fence_of[&write.run_id]);
+            fences.push(write.fence);
             payloads.push(&record.payload);
         }
     }
-    if !ids.is_empty() {
-        tx.execute(
-            "INSERT INTO tether_records (run_id, seq, kind, fence, payload)
-             SELECT * FROM unnest($1::text[], $2::int[], $3::smallint[], $4::bigint[], $5::bytea[])",
-            &[&ids, &seqs, &kinds, &fences, &payloads],
+    let rows = client
+        .query(
+            statement,
+            &[
+                &new_ids,
+                &new_agents,
+                &new_records,
+                &new_turns,
+                &new_ended,
+                &node,
+                &old_ids,
+                &old_fences,
+                &old_firsts,
+                &old_counts,
+                &old_turns,
+                &old_ended,
+                &ids,
+                &seqs,
+                &kinds,
+                &fences,
+                &payloads,
+            ],
         )
         .await?;
-    }
-    tx.commit().await?;
+    written.extend(rows.iter().filter_map(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()));
     Ok(Outcome { written })
 }
