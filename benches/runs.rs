@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Daemon, turns_per_second};
-use serde_json::{Value, json};
-use tether_client::Client;
+use serde_json::json;
 use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
 use ulid::Ulid;
 

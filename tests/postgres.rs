@@ -228,3 +228,51 @@ async fn http_get(daemon: &Daemon, path: &str) -> String {
     stream.read_to_string(&mut body).await.unwrap();
     body
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_followed_live_from_other_nodes_with_no_gap_and_no_duplicate() {
+    let fleet = fleet(3);
+    let writer = harness(&fleet.nodes[0]).await;
+    let started = writer.call_raw("runs.start", json!({"intent": "watched", "agent_id": "watched"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    for i in 0..5 {
+        submit(&writer, &format!("a{i}")).await.unwrap();
+    }
+    // Two followers on two other nodes join mid-run.
+    let mut followers = Vec::new();
+    for node in &fleet.nodes[1..] {
+        let follower = operator(node).await;
+        let subscribed = follower.call_raw("runs.subscribe", json!({"run_id": run_id})).await.unwrap();
+        let live = subscribed["live_cursor"].as_u64().unwrap();
+        assert_eq!(subscribed["snapshot"].as_array().unwrap().len() as u64, live, "{subscribed}");
+        followers.push((follower, live));
+    }
+    for i in 5..25 {
+        submit(&writer, &format!("a{i}")).await.unwrap();
+    }
+    let outcome = json!({"status": "success", "summary": "done", "evidence": [], "metrics": {}, "timestamp": "2026-11-22T00:00:00Z"});
+    writer.call_raw("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
+    let total = 1 + 25 + 1;
+    for (follower, live) in followers {
+        let mut cursors = Vec::new();
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), follower.next_notification())
+                .await
+                .expect("a live record from the other node")
+                .unwrap();
+            assert_eq!(event.method, "runs.trace.event");
+            cursors.push(event.params["cursor"].as_u64().unwrap());
+            if event.params["record"]["record"] == "ended" {
+                assert_eq!(event.params["status"], "completed");
+                break;
+            }
+        }
+        assert_eq!(
+            cursors,
+            (live..total as u64).collect::<Vec<_>>(),
+            "every record once, in order, after the snapshot"
+        );
+        let ack = follower.call_raw("runs.unsubscribe", json!({"run_id": run_id})).await.unwrap();
+        assert_eq!(ack["ok"], true);
+    }
+}

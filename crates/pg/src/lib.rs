@@ -10,6 +10,7 @@
 //! - Versioned migrations (`migrations/`) applied at start under an advisory lock.
 
 mod batch;
+mod hints;
 mod migrate;
 mod node;
 pub mod testing;
@@ -89,6 +90,8 @@ struct Inner {
     owned: Mutex<HashMap<Ulid, i64>>,
     writer: mpsc::Sender<batch::Job>,
     status: Mutex<NodeStatus>,
+    /// Runs another node (or this one) wrote, as LISTEN/NOTIFY hinted them.
+    hints: tokio::sync::broadcast::Sender<Ulid>,
 }
 
 fn db(error: impl std::fmt::Display) -> StoreError {
@@ -111,6 +114,10 @@ impl PgStore {
         drop(client);
 
         let (writer, jobs) = mpsc::channel(options.max_batch.max(1) * 4);
+        let (hints, _) = tokio::sync::broadcast::channel(4096);
+        hints::spawn_listener(config.clone(), hints.downgrade());
+        let outbox = Arc::new(hints::Outbox::default());
+        hints::spawn_notifier(config.clone(), outbox.clone());
         let inner = Arc::new(Inner {
             options: options.clone(),
             node: node.clone(),
@@ -118,9 +125,12 @@ impl PgStore {
             owned: Mutex::new(HashMap::new()),
             writer,
             status: Mutex::new(NodeStatus::default()),
+            hints,
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(batch::run(config, node, jobs, options.max_batch.max(1), move |writes, outcome| {
+            // After the commit, never inside it: followers on every node re-read these runs.
+            outbox.push(writes.iter().filter(|w| outcome.written.contains(&w.run_id)).map(|w| w.run_id));
             let Some(inner) = weak.upgrade() else { return };
             let mut owned = inner.owned.lock();
             for write in writes {
@@ -336,6 +346,10 @@ impl RunStore for PgStore {
             self.inner.owned.lock().insert(run_id, row.get(0));
             self.load(run_id).await
         })
+    }
+
+    fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>> {
+        Some(self.inner.hints.subscribe())
     }
 
     fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {

@@ -190,3 +190,32 @@ async fn acknowledged_turns_survive_an_immediate_database_restart() {
     let seqs: Vec<u32> = a.read(run, 0..100).await.unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (0..=51).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_is_hinted_to_the_others_after_its_commit() {
+    let (pg, url) = cluster();
+    let (a, _) = PgStore::open(options(&url, "a")).await.unwrap();
+    let (b, _) = PgStore::open(options(&url, "b")).await.unwrap();
+    let mut hints = b.hints().expect("a shared store hints");
+    // The listener connects in the background: write until a hint arrives.
+    let run = Ulid::new();
+    a.append(&[started(run)]).await.unwrap();
+    let mut seq = 1;
+    let hinted = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            tokio::select! {
+                hint = hints.recv() => if hint.unwrap() == run { return },
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    a.append(&[turn(run, seq)]).await.unwrap();
+                    seq += 1;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(hinted.is_ok(), "no hint reached node b");
+    // Hints are only hints: with the listeners cut off, the data is still in the table.
+    pg.psql("tether", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'").unwrap();
+    a.append(&[turn(run, seq)]).await.unwrap();
+    assert_eq!(b.read(run, 0..100).await.unwrap().len(), seq as usize + 1);
+}

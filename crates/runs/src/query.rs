@@ -133,7 +133,7 @@ impl Runs {
 
     /// Served as stored: a record's payload is `RunRecord`'s wire form (see
     /// ARCHITECTURE.md), so it is checked to be JSON, never re-parsed.
-    async fn read_records(
+    pub(crate) async fn read_records(
         &self,
         run: &Run,
         range: std::ops::Range<usize>,
@@ -143,8 +143,16 @@ impl Runs {
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
-    pub async fn subscribe(&self, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
-        let run = self.readable(cx, run_id)?;
+    pub async fn subscribe(self: &Arc<Self>, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
+        let run = match self.readable(cx, run_id) {
+            Ok(run) => run,
+            // A run another node writes: followed through the store.
+            Err(RunsError::UnknownRun(_)) if self.store.shared() => {
+                let run = self.readable_anywhere(cx, run_id).await?;
+                return self.follow_remote(cx, run).await;
+            }
+            Err(other) => return Err(other),
+        };
         let conn = cx.connection_id();
         let max = self.config.max_subscriptions;
         let full = self.connections.with(cx, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
@@ -187,6 +195,12 @@ impl Runs {
     }
 
     pub fn unsubscribe(&self, cx: &Context, run_id: &str) -> Result<Ack, RunsError> {
+        // A run followed from another node is not indexed here: its follower stops
+        // once the subscription is gone from the connection.
+        if let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared() && self.get(run_id).is_none()) {
+            let was = self.connections.with(cx, |c| c.subscriptions.remove(&id));
+            return Ok(Ack { run_id: run_id.to_owned(), ok: was });
+        }
         let run = self.readable(cx, run_id)?;
         let conn = cx.connection_id();
         run.state.lock().subscribers.retain(|s| s.connection != conn);

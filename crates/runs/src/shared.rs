@@ -6,8 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_proto::runs::{RunStatus, Termination};
+use tether_core::Context;
+use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, TRACE_EVENT, Termination, TraceEvent};
 use tether_store::RecoveredRun;
+use tokio::sync::broadcast;
+use ulid::Ulid;
 
 use crate::error::RunsError;
 use crate::run::Run;
@@ -100,5 +103,99 @@ impl Runs {
         state.owner = None;
         state.subscribers.clear();
         tracing::warn!(run = %run.id, "another node took this run over; this node let it go");
+    }
+}
+
+/// How often a follower of a run on another node reads the store when no hint came.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+/// Records read per catch-up.
+const FOLLOW_PAGE: usize = 500;
+
+impl Runs {
+    /// `runs.subscribe` of a run this node does not hold (another node writes it):
+    /// the snapshot from the store, then the store followed from there, each record
+    /// once and in order, woken by the store's hints and every `FOLLOW_EVERY` anyway.
+    pub(crate) async fn follow_remote(
+        self: &Arc<Self>,
+        cx: &Context,
+        run: Arc<Run>,
+    ) -> Result<SubscribeResult, RunsError> {
+        let hints = self.store.hints();
+        let records = run.state.lock().records as usize;
+        let snapshot = self.read_records(&run, 0..records).await?;
+        let status = run.state.lock().status;
+        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
+        let weak = Arc::downgrade(self);
+        let cx = cx.clone();
+        let (id, agent) = (run.id, run.agent_id.to_string());
+        let open = status == RunStatus::InProgress || status == RunStatus::Detached;
+        if open {
+            tokio::spawn(follow(weak, cx, id, agent, records, hints));
+        }
+        Ok(SubscribeResult {
+            run_id: run.id.to_string(),
+            agent_id: run.agent_id.to_string(),
+            status,
+            snapshot,
+            live_cursor: records as u64,
+        })
+    }
+}
+
+async fn follow(
+    runs: std::sync::Weak<Runs>,
+    cx: Context,
+    id: Ulid,
+    agent: String,
+    mut cursor: usize,
+    mut hints: Option<broadcast::Receiver<Ulid>>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            () = hinted(&mut hints, id) => {}
+        }
+        let Some(this) = runs.upgrade() else { return };
+        if cx.is_closed() || !this.connections.with(&cx, |c| c.subscriptions.contains(&id)) {
+            return;
+        }
+        let stored = match this.store.read(id, cursor..cursor + FOLLOW_PAGE).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::debug!(%error, run = %id, "following a run on another node: read failed; retrying");
+                continue;
+            }
+        };
+        drop(this);
+        for stored in stored {
+            let Some(record) = crate::runs::parse_record::<RunRecord>(&stored.payload, id) else { return };
+            let status = match &record {
+                RunRecord::Ended(ended) => ended.termination.status(),
+                _ => RunStatus::InProgress,
+            };
+            let event =
+                TraceEvent { run_id: id.to_string(), agent_id: agent.clone(), record, cursor: cursor as u64, status };
+            if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
+                return;
+            }
+            cursor += 1;
+            if status != RunStatus::InProgress {
+                return;
+            }
+        }
+    }
+}
+
+/// Resolves when the store hints that `id` has new records (or hints were lost);
+/// never, without hints.
+async fn hinted(hints: &mut Option<broadcast::Receiver<Ulid>>, id: Ulid) {
+    let Some(rx) = hints else { return std::future::pending().await };
+    loop {
+        match rx.recv().await {
+            Ok(run) if run == id => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
     }
 }

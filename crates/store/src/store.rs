@@ -63,6 +63,13 @@ pub trait RunStore: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Runs written anywhere (a shared store's hints, at most once each, maybe
+    /// lost): a follower of a run another node writes re-reads it when hinted,
+    /// and on a timer anyway. `None` for a local store.
+    fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>> {
+        None
+    }
+
     /// Runs left in progress by nodes whose lease expired, now owned by this node,
     /// which ends (or detaches) them. A local store finds its orphans at open.
     fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {
