@@ -116,3 +116,19 @@ async fn listen(config: &Config, hints: &broadcast::WeakSender<Ulid>) -> Result<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stay_under_postgres_limit_and_keep_every_run() {
+        let runs: BTreeSet<Ulid> = (0..1_000).map(|_| Ulid::new()).collect();
+        let payloads = payloads(&runs);
+        assert!(payloads.len() > 1);
+        assert!(payloads.iter().all(|p| p.len() < 8_000));
+        let back: BTreeSet<Ulid> =
+            payloads.iter().flat_map(|p| p.split(',')).map(|id| Ulid::from_string(id).unwrap()).collect();
+        assert_eq!(back, runs);
+    }
+}
