@@ -14,7 +14,7 @@ use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
 use tether_server::{Health, HookEndpoint, MetricsEndpoint};
 use tether_sessions::{Sessions, SessionsConfig};
-use tether_store::{Fsync, Journal, JournalOptions, RunStore};
+use tether_store::{ApprovalBoard, Fsync, Journal, JournalOptions, RunStore};
 
 /// The settings of every domain.
 #[derive(Debug, Clone, Default)]
@@ -87,10 +87,12 @@ pub async fn assemble_with_clock(
 ) -> Result<Assembly, String> {
     let events = EventBus::new(domains.events.clone());
     let metrics = Arc::new(Metrics::new());
+    let mut board: Option<Arc<dyn ApprovalBoard>> = None;
     let (store, recovered): (Arc<dyn RunStore>, _) = match &domains.store {
         Some(options) => {
             let (store, recovered) = PgStore::open(options.clone()).await.map_err(|e| format!("store: {e}"))?;
             tracing::info!(node = %store.node_id(), name = %options.node_name, "runs are kept in PostgreSQL");
+            board = Some(Arc::new(store.clone()));
             (Arc::new(store), recovered)
         }
         None => {
@@ -109,7 +111,8 @@ pub async fn assemble_with_clock(
     };
     let runs = Runs::open(store, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
-    let hooks = Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock).map_err(|e| e.to_string())?;
+    let hooks =
+        Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock, board).map_err(|e| e.to_string())?;
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     let runs_of = {

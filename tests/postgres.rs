@@ -37,8 +37,10 @@ fn fleet(n: usize) -> Fleet {
 fn node(pg: &Postgres, dir: &Path, i: usize) -> Daemon {
     let config = dir.join("tether.toml");
     let url = pg.url("tether");
+    let policy = policy_fixture();
     let toml = format!(
-        "[store]\nurl = \"{url}\"\nnode_name = \"n{i}\"\nlease_ms = {LEASE_MS}\nheartbeat_ms = 200\nsweep_ms = 200\n"
+        "[store]\nurl = \"{url}\"\nnode_name = \"n{i}\"\nlease_ms = {LEASE_MS}\nheartbeat_ms = 200\nsweep_ms = 200\n\
+         [hooks]\npolicy_file = {policy:?}\n"
     );
     std::fs::write(&config, toml).unwrap();
     Daemon::spawn(dir, &["--config", config.to_str().unwrap()])
@@ -274,5 +276,43 @@ async fn a_run_is_followed_live_from_other_nodes_with_no_gap_and_no_duplicate() 
         );
         let ack = follower.call_raw("runs.unsubscribe", json!({"run_id": run_id})).await.unwrap();
         assert_eq!(ack["ok"], true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_waiting_on_one_node_is_resolved_on_another_once() {
+    let fleet = fleet(3);
+    let agent = operator(&fleet.nodes[0]).await;
+    let hook = json!({"session_id": "s-fleet", "hook_event_name": "PreToolUse", "tool_name": "WebFetch",
+        "tool_input": {"url": "https://example.com"}, "wait_ms": 20_000});
+    let waiting = tokio::spawn(async move { agent.call_raw("hooks.ingest", hook).await.unwrap() });
+    let (n2, n3) = (operator(&fleet.nodes[1]).await, operator(&fleet.nodes[2]).await);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let approval_id = loop {
+        let pending = n2.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+        if let Some(id) = pending[0]["approval_id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "node 2 never listed node 1's approval");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Two operators answer at once on two nodes: one wins, the other is told it is settled.
+    let allow = json!({"approval_id": approval_id, "decision": "allow", "reason": "fine from node 2"});
+    let deny = json!({"approval_id": approval_id, "decision": "deny", "reason": "no from node 3"});
+    let (a, b) = tokio::join!(n2.call_raw("approvals.resolve", allow), n3.call_raw("approvals.resolve", deny));
+    assert!(a.is_ok() != b.is_ok(), "exactly one resolution wins: {a:?} {b:?}");
+    let winner = a.as_ref().or(b.as_ref()).unwrap().clone();
+    let resolved = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting).await.unwrap().unwrap();
+    let expected = if winner["state"] == "allowed" { "allow" } else { "deny" };
+    assert_eq!(answer["decision"], expected, "{answer}");
+    assert_eq!(answer["reason"], winner["reason"]);
+    assert!(resolved.elapsed() < Duration::from_secs(2), "the waiting hook heard within {:?}", resolved.elapsed());
+    // Every node now lists it settled, the same way.
+    for node in [&n2, &n3] {
+        let listed = node.call_raw("approvals.list", json!({})).await.unwrap();
+        let found =
+            listed.as_array().unwrap().iter().find(|a| a["approval_id"] == approval_id.as_str()).cloned().unwrap();
+        assert_eq!(found["state"], winner["state"]);
     }
 }

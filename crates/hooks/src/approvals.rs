@@ -152,6 +152,33 @@ impl Approvals {
         })
     }
 
+    pub(crate) fn get(&self, id: &str) -> Option<Approval> {
+        self.all.lock().get(id).map(|e| e.approval.clone())
+    }
+
+    /// Ids of the approvals still pending here.
+    pub(crate) fn pending_ids(&self) -> Vec<String> {
+        let all = self.all.lock();
+        all.values()
+            .filter(|e| e.approval.state == ApprovalState::Pending)
+            .map(|e| e.approval.approval_id.clone())
+            .collect()
+    }
+
+    /// An approval settled on another node: applied here (durably, and the waiting
+    /// hook woken) if it is still pending here. True if it changed anything.
+    pub(crate) fn apply(&self, settled: &Approval) -> Result<bool, HooksError> {
+        let mut all = self.all.lock();
+        let Some(entry) = all.get_mut(&settled.approval_id) else { return Ok(false) };
+        if entry.approval.state != ApprovalState::Pending || settled.state == ApprovalState::Pending {
+            return Ok(false);
+        }
+        self.persist(settled)?;
+        entry.approval = settled.clone();
+        entry.settled.send_replace(settled.state);
+        Ok(true)
+    }
+
     pub(crate) fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
         self.expire_due()?;
         let all = self.all.lock();

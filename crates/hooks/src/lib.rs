@@ -12,6 +12,7 @@ mod input;
 mod memory;
 mod methods;
 mod policy;
+mod shared;
 
 use parking_lot::{Mutex, RwLock};
 use std::path::Path;
@@ -67,6 +68,8 @@ pub struct Hooks {
     decided: Mutex<std::collections::BTreeMap<(&'static str, Decision), u64>>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
+    /// Approvals shared with other daemons (a PostgreSQL store), if any.
+    board: Option<Arc<dyn tether_store::ApprovalBoard>>,
 }
 
 impl Hooks {
@@ -77,10 +80,11 @@ impl Hooks {
         config: HooksConfig,
         events: Arc<EventBus>,
         clock: Arc<dyn Clock>,
+        board: Option<Arc<dyn tether_store::ApprovalBoard>>,
     ) -> Result<Arc<Hooks>, HooksError> {
         let policy = load_policy(config.policy_file.as_deref())?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
-        Ok(Arc::new(Hooks {
+        let hooks = Arc::new(Hooks {
             policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
             limiter: Mutex::default(),
             approvals: Approvals::open(
@@ -95,25 +99,13 @@ impl Hooks {
             config,
             events,
             clock,
-        }))
+            board,
+        });
+        hooks.watch_board();
+        Ok(hooks)
     }
 
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
-    /// Answers a pending approval (the waiting hook gets it at once) and tells every
-    /// subscriber, so inboxes elsewhere (another console) drop it as it happens.
-    pub fn resolve_approval(
-        &self,
-        id: &str,
-        decision: tether_proto::hooks::Resolution,
-        reason: Option<String>,
-    ) -> Result<tether_proto::hooks::Approval, HooksError> {
-        let approval = self.approvals.resolve(id, decision, reason)?;
-        let scope =
-            Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
-        self.events.publish("runtime.approval_required", "approval.resolved", scope, json!(approval));
-        Ok(approval)
-    }
-
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
         let policy = load_policy(self.config.policy_file.as_deref())?;
         *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };
@@ -159,6 +151,7 @@ impl Hooks {
                 self.config.max_pending_approvals,
             )?;
             approval_id = Some(approval.approval_id.clone());
+            self.post(&approval).await;
             self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
             if !wait.is_zero() {
                 match self.approvals.wait(&approval.approval_id, wait).await? {

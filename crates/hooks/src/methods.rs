@@ -24,12 +24,12 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
         .operator_only();
     // Approvals carry other agents' tool inputs.
     registry
-        .register_with::<ApprovalsList, _, _, _>(&hooks, |h, _, p| async move { Ok(h.approvals.list(p.state)?) })
+        .register_with::<ApprovalsList, _, _, _>(&hooks, |h, _, p| async move { Ok(h.list_approvals(p.state).await?) })
         .operator_only()
         .reads();
     registry
         .register_with::<ApprovalsResolve, _, _, _>(&hooks, |h, _, p| async move {
-            Ok(h.resolve_approval(&p.approval_id, p.decision, p.reason)?)
+            Ok(h.resolve_approval(&p.approval_id, p.decision, p.reason).await?)
         })
         .operator_only();
     // An agent sees its own breaker only; asking for another's reads as none.

@@ -7,6 +7,7 @@
 //! in the middle is reported and its run flagged, never silently dropped.
 
 pub mod atomic;
+mod board;
 pub mod conformance;
 mod frame;
 mod fsync;
@@ -17,6 +18,7 @@ mod segment;
 mod store;
 mod writer;
 
+pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
 pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};

@@ -1,0 +1,163 @@
+//! Approvals several daemons share (a PostgreSQL store): each pending approval is
+//! posted to the board where any node lists it; a resolution on any node settles
+//! it on the board (the first wins), and the node whose hook waits applies it
+//! within `BOARD_EVERY`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tether_core::stamp;
+use tether_events::Scope;
+use tether_proto::hooks::{Approval, ApprovalState, Resolution};
+use tether_store::Settled;
+
+use crate::Hooks;
+use crate::error::HooksError;
+
+/// How often a node looks for its pending approvals settled elsewhere.
+const BOARD_EVERY: Duration = Duration::from_millis(200);
+
+fn store_error(error: tether_store::StoreError) -> HooksError {
+    HooksError::Io(error.to_string())
+}
+
+fn state_name(state: ApprovalState) -> &'static str {
+    match state {
+        ApprovalState::Pending => "pending",
+        ApprovalState::Allowed => "allowed",
+        ApprovalState::Denied => "denied",
+        ApprovalState::Expired => "expired",
+    }
+}
+
+fn expired(approval: &Approval) -> bool {
+    stamp::parse(&approval.expires_at).is_some_and(|t| t <= time::OffsetDateTime::now_utc())
+}
+
+impl Hooks {
+    /// Puts a new pending approval on the board (when shared); a failure leaves it
+    /// resolvable on this node only.
+    pub(crate) async fn post(&self, approval: &Approval) {
+        let Some(board) = &self.board else { return };
+        let body = serde_json::to_vec(approval).expect("approvals serialize");
+        if let Err(error) = board.post(&approval.approval_id, &body).await {
+            tracing::warn!(%error, approval = %approval.approval_id, "approval not shared; resolvable on this node only");
+        }
+    }
+
+    /// Answers a pending approval, on whichever node it waits: the waiting hook
+    /// gets it at once (here) or within `BOARD_EVERY` (elsewhere), and every
+    /// subscriber is told, so inboxes drop it as it happens.
+    pub async fn resolve_approval(
+        &self,
+        id: &str,
+        decision: Resolution,
+        reason: Option<String>,
+    ) -> Result<Approval, HooksError> {
+        let Some(board) = &self.board else { return self.resolve_here(id, decision, reason) };
+        let local = self.approvals.get(id);
+        let current = match &local {
+            Some(approval) => approval.clone(),
+            None => {
+                board_approvals(self).await?.into_iter().find(|a| a.approval_id == id).ok_or_else(|| unknown(id))?
+            }
+        };
+        if current.state != ApprovalState::Pending || expired(&current) {
+            return Err(unknown(id));
+        }
+        let mut resolved = current;
+        resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
+        resolved.resolved_at = Some(stamp::now());
+        resolved.reason = reason.clone();
+        let body = serde_json::to_vec(&resolved).expect("approvals serialize");
+        match board.settle(id, state_name(resolved.state), &body).await.map_err(store_error)? {
+            Settled::Now => {
+                if local.is_some() {
+                    self.approvals.apply(&resolved)?;
+                }
+                self.announce(&resolved);
+                Ok(resolved)
+            }
+            // Never posted (the board was away when it was created): this node decides alone.
+            Settled::Unknown if local.is_some() => self.resolve_here(id, decision, reason),
+            Settled::Unknown | Settled::Already(_) => Err(unknown(id)),
+        }
+    }
+
+    fn resolve_here(&self, id: &str, decision: Resolution, reason: Option<String>) -> Result<Approval, HooksError> {
+        let approval = self.approvals.resolve(id, decision, reason)?;
+        self.announce(&approval);
+        Ok(approval)
+    }
+
+    fn announce(&self, approval: &Approval) {
+        let scope =
+            Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
+        self.events.publish("runtime.approval_required", "approval.resolved", scope, json!(approval));
+    }
+
+    /// `approvals.list`: this node's, and (when shared) every node's.
+    pub(crate) async fn list_approvals(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
+        let mut here = self.approvals.list(None)?;
+        if self.board.is_some() {
+            for mut approval in board_approvals(self).await? {
+                if approval.state == ApprovalState::Pending && expired(&approval) {
+                    approval.state = ApprovalState::Expired;
+                }
+                match here.iter_mut().find(|a| a.approval_id == approval.approval_id) {
+                    // The board knows a settlement made elsewhere before this node applied it.
+                    Some(mine) if mine.state == ApprovalState::Pending => *mine = approval,
+                    Some(_) => {}
+                    None => here.push(approval),
+                }
+            }
+        }
+        here.retain(|a| state.is_none_or(|s| a.state == s));
+        Ok(here)
+    }
+
+    /// With a board: applies settlements made on other nodes to this node's
+    /// pending approvals, every `BOARD_EVERY`.
+    pub(crate) fn watch_board(self: &Arc<Self>) {
+        let Some(board) = self.board.clone() else { return };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(BOARD_EVERY).await;
+                let Some(this) = weak.upgrade() else { return };
+                let pending = this.approvals.pending_ids();
+                if pending.is_empty() {
+                    continue;
+                }
+                let settled = match board.settled_among(&pending).await {
+                    Ok(settled) => settled,
+                    Err(error) => {
+                        tracing::debug!(%error, "could not read the approval board; retrying");
+                        continue;
+                    }
+                };
+                for body in settled {
+                    let Ok(approval) = serde_json::from_slice::<Approval>(&body) else { continue };
+                    match this.approvals.apply(&approval) {
+                        Ok(true) => {
+                            tracing::info!(approval = %approval.approval_id, state = ?approval.state, "approval resolved on another node")
+                        }
+                        Ok(false) => {}
+                        Err(error) => tracing::warn!(%error, "could not apply an approval settled elsewhere"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn board_approvals(hooks: &Hooks) -> Result<Vec<Approval>, HooksError> {
+    let Some(board) = &hooks.board else { return Ok(Vec::new()) };
+    let bodies = board.all().await.map_err(store_error)?;
+    Ok(bodies.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect())
+}
+
+fn unknown(id: &str) -> HooksError {
+    HooksError::UnknownApproval(id.to_owned())
+}
