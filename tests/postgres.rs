@@ -316,3 +316,46 @@ async fn an_approval_waiting_on_one_node_is_resolved_on_another_once() {
         assert_eq!(found["state"], winner["state"]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_and_idempotency_keys_hold_across_nodes() {
+    let fleet = fleet(3);
+    let (n1, n2, n3) =
+        (harness(&fleet.nodes[0]).await, harness(&fleet.nodes[1]).await, operator(&fleet.nodes[2]).await);
+    let mut started = Vec::new();
+    for (i, node) in [&n1, &n2, &n1, &n2, &n1].into_iter().enumerate() {
+        let run = node.call_raw("runs.start", json!({"intent": format!("r{i}"), "agent_id": "lister"})).await.unwrap();
+        started.push(run["run_id"].as_str().unwrap().to_owned());
+        if i < 3 {
+            let outcome = json!({"status": "success", "summary": "ok", "evidence": [], "metrics": {}, "timestamp": "2026-11-22T00:00:00Z"});
+            node.call_raw("runs.complete", json!({"run_id": run["run_id"], "outcome": outcome})).await.unwrap();
+        }
+    }
+    // Paged on a third node: every run once, newest first.
+    let mut listed = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = n3.call_raw("runs.list", json!({"agent_id": "lister", "limit": 2, "cursor": cursor})).await.unwrap();
+        listed.extend(page["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_u64() {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    started.reverse();
+    assert_eq!(listed, started, "all five, newest first, across nodes");
+    let open = n3.call_raw("runs.list", json!({"agent_id": "lister", "status": "in_progress"})).await.unwrap();
+    assert_eq!(open["runs"].as_array().unwrap().len(), 2, "{open}");
+
+    // One run per key, whichever node is asked.
+    let keyed = json!({"intent": "once", "agent_id": "keyed", "idempotency_key": "k-1"});
+    n1.call_raw("runs.start", keyed.clone()).await.unwrap();
+    let again = n2.call_raw("runs.start", keyed).await.unwrap_err();
+    assert_eq!(again.code(), Some(tether_proto::codes::RUN_OWNERSHIP_CONFLICT), "{again}");
+    // Two nodes at once under a new key: one run.
+    let raced = json!({"intent": "race", "agent_id": "racer", "idempotency_key": "k-2"});
+    let (a, b) = tokio::join!(n1.call_raw("runs.start", raced.clone()), n2.call_raw("runs.start", raced));
+    assert!(a.is_ok() != b.is_ok(), "exactly one start wins: {a:?} {b:?}");
+    let racers = n3.call_raw("runs.list", json!({"agent_id": "racer"})).await.unwrap();
+    assert_eq!(racers["runs"].as_array().unwrap().len(), 1, "{racers}");
+}

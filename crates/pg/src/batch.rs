@@ -22,6 +22,8 @@ pub(crate) struct RunWrite {
     pub(crate) fence: i64,
     /// A new run (its `started` record is among the records): its agent.
     pub(crate) new_agent: Option<String>,
+    /// A new run's idempotency key, unique per agent across nodes.
+    pub(crate) idempotency_key: Option<String>,
     pub(crate) records: Vec<Record>,
 }
 
@@ -91,12 +93,15 @@ pub(crate) async fn run(
         match result {
             Ok(outcome) => {
                 for job in batch {
-                    let fenced = job.runs.iter().find(|w| !outcome.written.contains(&w.run_id)).map(|w| w.run_id);
-                    settled(&job.runs, &outcome);
-                    let _ = job.done.send(match fenced {
+                    let refused = job.runs.iter().find(|w| !outcome.written.contains(&w.run_id));
+                    let result = match refused {
                         None => Ok(()),
-                        Some(run_id) => Err(StoreError::Fenced { run_id }),
-                    });
+                        // A new run is refused only by its idempotency key's unique index.
+                        Some(w) if w.new_agent.is_some() => Err(StoreError::Duplicate { run_id: w.run_id }),
+                        Some(w) => Err(StoreError::Fenced { run_id: w.run_id }),
+                    };
+                    settled(&job.runs, &outcome);
+                    let _ = job.done.send(result);
                 }
             }
             Err(error) => {
@@ -132,11 +137,12 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
 }
 
 const WRITE: &str = "WITH new_runs AS (
-                 INSERT INTO tether_runs (run_id, agent_id, owner_node, fence, records, turns, ended)
-                 SELECT c.run_id, c.agent_id, CASE WHEN c.ended THEN NULL ELSE $6 END, 1, c.records, c.turns, c.ended
-                 FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bool[])
-                      AS c(run_id, agent_id, records, turns, ended)
-                 ON CONFLICT (run_id) DO NOTHING
+                 INSERT INTO tether_runs (run_id, agent_id, owner_node, fence, records, turns, ended, idempotency_key)
+                 SELECT c.run_id, c.agent_id, CASE WHEN c.ended THEN NULL ELSE $6 END, 1, c.records, c.turns, c.ended,
+                        c.idempotency_key
+                 FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bool[], $18::text[])
+                      AS c(run_id, agent_id, records, turns, ended, idempotency_key)
+                 ON CONFLICT DO NOTHING
                  RETURNING run_id),
              old_runs AS (
                  UPDATE tether_runs r
@@ -177,6 +183,7 @@ async fn commit(
     let new_records: Vec<i32> = new.iter().map(|w| w.records.len() as i32).collect();
     let new_turns: Vec<i32> = new.iter().map(|w| w.turns()).collect();
     let new_ended: Vec<bool> = new.iter().map(|w| w.ends()).collect();
+    let new_keys: Vec<Option<&str>> = new.iter().map(|w| w.idempotency_key.as_deref()).collect();
     let old_ids: Vec<String> = old.iter().map(|w| w.run_id.to_string()).collect();
     let old_fences: Vec<i64> = old.iter().map(|w| w.fence).collect();
     let old_firsts: Vec<i32> = old.iter().map(|w| w.first_seq()).collect();
@@ -219,6 +226,7 @@ async fn commit(
                 &kinds,
                 &fences,
                 &payloads,
+                &new_keys,
             ],
         )
         .await?;

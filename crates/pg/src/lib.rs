@@ -228,7 +228,11 @@ impl PgStore {
                 write.records.push(record.clone());
                 continue;
             }
-            let new_agent = (record.kind == Kind::Started && record.seq == 0).then(|| agent_of(&record.payload));
+            let started = (record.kind == Kind::Started && record.seq == 0).then(|| started_facts(&record.payload));
+            let (new_agent, idempotency_key) = match started {
+                Some((agent, key)) => (Some(agent), key),
+                None => (None, None),
+            };
             let fence = match (new_agent.is_some(), owned.get(&record.run_id)) {
                 (true, _) => 1,
                 (false, Some(fence)) => *fence,
@@ -236,18 +240,24 @@ impl PgStore {
                 (false, None) if record.kind == Kind::Tombstone => 0,
                 (false, None) => return Err(StoreError::Fenced { run_id: record.run_id }),
             };
-            writes.push(batch::RunWrite { run_id: record.run_id, fence, new_agent, records: vec![record.clone()] });
+            writes.push(batch::RunWrite {
+                run_id: record.run_id,
+                fence,
+                new_agent,
+                idempotency_key,
+                records: vec![record.clone()],
+            });
         }
         Ok(writes)
     }
 }
 
-/// The agent a `started` record names (the runs table keeps it as a column).
-fn agent_of(payload: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(payload)
-        .ok()
-        .and_then(|v| v.get("agent_id").and_then(|a| a.as_str()).map(str::to_owned))
-        .unwrap_or_default()
+/// The agent and idempotency key a `started` record names (the runs table keeps
+/// them as columns: listing by agent, one run per key across nodes).
+fn started_facts(payload: &[u8]) -> (String, Option<String>) {
+    let value = serde_json::from_slice::<serde_json::Value>(payload).unwrap_or_default();
+    let text = |field: &str| value.get(field).and_then(|v| v.as_str()).map(str::to_owned);
+    (text("agent_id").unwrap_or_default(), text("idempotency_key"))
 }
 
 impl RunStore for PgStore {
@@ -352,6 +362,55 @@ impl RunStore for PgStore {
 
     fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>> {
         Some(self.inner.hints.subscribe())
+    }
+
+    fn list<'a>(
+        &'a self,
+        agent: Option<&'a str>,
+        before: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>> {
+        Box::pin(async move {
+            let client = self.inner.pool.get().await.map_err(db)?;
+            let before = i64::try_from(before).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    "SELECT r.list_key, r.run_id, r.records, r.turns, s.payload, e.payload
+                     FROM tether_runs r
+                     LEFT JOIN tether_records s ON s.run_id = r.run_id AND s.seq = 0 AND s.kind = 1
+                     LEFT JOIN tether_records e ON e.run_id = r.run_id AND e.seq = r.records - 1 AND e.kind = 3
+                     WHERE r.list_key < $1 AND ($2::text IS NULL OR r.agent_id = $2)
+                     ORDER BY r.list_key DESC LIMIT $3",
+                    &[&before, &agent, &(limit.min(10_000) as i64)],
+                )
+                .await
+                .map_err(db)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|row| {
+                    let mut run = RecoveredRun::new(Ulid::from_string(row.get::<_, &str>(1)).ok()?);
+                    run.records = row.get::<_, i32>(2) as u32;
+                    run.turns = row.get::<_, i32>(3) as u32;
+                    run.started = row.get(4);
+                    run.ended = row.get(5);
+                    Some((row.get::<_, i64>(0) as u64, run))
+                })
+                .collect())
+        })
+    }
+
+    fn find_key<'a>(&'a self, agent: &'a str, key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>> {
+        Box::pin(async move {
+            let client = self.inner.pool.get().await.map_err(db)?;
+            let row = client
+                .query_opt(
+                    "SELECT run_id FROM tether_runs WHERE agent_id = $1 AND idempotency_key = $2",
+                    &[&agent, &key],
+                )
+                .await
+                .map_err(db)?;
+            Ok(row.and_then(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()))
+        })
     }
 
     fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {

@@ -4,8 +4,11 @@
 use tokio_postgres::Client;
 
 /// Every migration, in order; a version is never edited once released.
-const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_approvals.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_approvals.sql")),
+    (3, include_str!("../migrations/0003_listing.sql")),
+];
 
 /// Any constant shared by every tether: the lock's key ("tether" in ASCII).
 const LOCK_KEY: i64 = 0x7465_7468_6572;

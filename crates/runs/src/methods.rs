@@ -40,7 +40,7 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     });
     registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move { Ok(r.complete(&cx, p).await?) });
     registry.register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx, p).await?) });
-    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p)?) }).reads();
+    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p).await?) }).reads();
     registry
         .register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx, p).await?) })
         .reads();

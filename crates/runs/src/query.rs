@@ -49,11 +49,11 @@ impl Runs {
     }
 
     /// Newest first. `cursor` is a keyset (0: the newest); without `limit`, every run.
-    pub fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
+    pub async fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
         let limit = bounded(params.limit, LIST_MAX)?;
         let cursor = params.cursor.unwrap_or(0);
         let page = |agent_id, runs, next_cursor| ListResult { agent_id, runs, cursor, limit, next_cursor };
-        let agent_id = match (cx.principal(), params.agent_id) {
+        let agent_id = match (cx.principal(), params.agent_id.clone()) {
             (Principal::Agent(bound), Some(asked)) if *bound != *asked => {
                 // Another agent's runs read as none, not as a refusal.
                 return Ok(page(Some(asked), Vec::new(), None));
@@ -62,6 +62,10 @@ impl Runs {
             (Principal::Operator, asked) => asked,
         };
         let take = limit.map_or(usize::MAX, |n| n as usize);
+        if self.store.shared() {
+            let (runs, next_cursor) = self.list_shared(agent_id.as_deref(), cursor, take, &params).await?;
+            return Ok(page(agent_id, runs, next_cursor));
+        }
         let runs: Vec<Arc<Run>> = {
             let index = self.index.lock();
             let keys = match &agent_id {

@@ -202,10 +202,9 @@ impl Runs {
                         resume_token: None,
                     });
                 }
-                Some(_) => {
-                    let key = tether_core::excerpt(key, 64);
-                    return Err(RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection")));
-                }
+                Some(_) => return Err(key_taken(key)),
+                // Another node may have started it (a shared store).
+                None if self.store.find_key(&agent_key, key).await?.is_some() => return Err(key_taken(key)),
                 None => {}
             }
         }
@@ -238,7 +237,13 @@ impl Runs {
             resume_token_sha256: token_hash.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
-        self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await?;
+        match self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await {
+            // Two nodes started runs under one key at once: the database kept the other.
+            Err(tether_store::StoreError::Duplicate { .. }) => {
+                return Err(key_taken(params.idempotency_key.as_deref().unwrap_or_default()));
+            }
+            appended => appended?,
+        }
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = 1;
@@ -604,6 +609,11 @@ pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
 }
 
 /// Decodes a journalled record; one this version does not know is skipped with a warning.
+fn key_taken(key: &str) -> RunsError {
+    let key = tether_core::excerpt(key, 64);
+    RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection"))
+}
+
 /// A run as its records left it (at open, or read from a shared store), and
 /// whether it was left open (no `ended` record, none lost). Such a run reads as
 /// in progress with no owner here.

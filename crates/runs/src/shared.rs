@@ -106,6 +106,50 @@ impl Runs {
     }
 }
 
+impl Runs {
+    /// `runs.list` on a shared store: every node's runs, newest first by the
+    /// store's list key (the cursor), filtered as on one node. A run this node
+    /// holds is shown as this node knows it (a `detached` state is local).
+    pub(crate) async fn list_shared(
+        &self,
+        agent: Option<&str>,
+        cursor: u64,
+        take: usize,
+        params: &tether_proto::runs::ListParams,
+    ) -> Result<(Vec<tether_proto::runs::RunSummary>, Option<u64>), RunsError> {
+        const BATCH: usize = 200;
+        let mut before = if cursor == 0 { u64::MAX } else { cursor };
+        let mut shown: Vec<(u64, tether_proto::runs::RunSummary)> = Vec::new();
+        let mut more = false;
+        'pages: loop {
+            let batch = self.store.list(agent, before, BATCH).await?;
+            let exhausted = batch.len() < BATCH;
+            for (key, found) in batch {
+                before = key;
+                let summary = match self.get(&found.run_id.to_string()) {
+                    Some(run) => run.summary(),
+                    None => rebuild(found, key).0.summary(),
+                };
+                let wanted = params.session_id.as_deref().is_none_or(|s| summary.session_id.as_deref() == Some(s))
+                    && params.status.is_none_or(|status| summary.status == status);
+                if !wanted {
+                    continue;
+                }
+                if shown.len() == take {
+                    more = true;
+                    break 'pages;
+                }
+                shown.push((key, summary));
+            }
+            if exhausted {
+                break;
+            }
+        }
+        let next_cursor = more.then(|| shown.last().map_or(0, |(key, _)| *key));
+        Ok((shown.into_iter().map(|(_, s)| s).collect(), next_cursor))
+    }
+}
+
 /// How often a follower of a run on another node reads the store when no hint came.
 const FOLLOW_EVERY: Duration = Duration::from_millis(250);
 /// Records read per catch-up.

@@ -30,6 +30,9 @@ pub enum StoreError {
     TooLarge { size: usize, limit: usize },
     #[error("the journal writer has stopped")]
     Stopped,
+    /// A shared store: a new run whose idempotency key already names another run.
+    #[error("run {run_id} was not started: its idempotency key already names another run")]
+    Duplicate { run_id: Ulid },
     /// A shared store: another node took the run over; this node's write was refused.
     #[error("run {run_id} is owned by another node now; this node's write was refused")]
     Fenced { run_id: Ulid },

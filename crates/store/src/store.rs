@@ -63,6 +63,22 @@ pub trait RunStore: Send + Sync + 'static {
         Box::pin(async { Ok(None) })
     }
 
+    /// Runs newest first, across every node (a shared store): those whose list key
+    /// is below `before`, of `agent` if given, at most `limit`, each with its key.
+    fn list<'a>(
+        &'a self,
+        _agent: Option<&'a str>,
+        _before: u64,
+        _limit: usize,
+    ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// The run an agent's idempotency key names, on any node (a shared store).
+    fn find_key<'a>(&'a self, _agent: &'a str, _key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Runs written anywhere (a shared store's hints, at most once each, maybe
     /// lost): a follower of a run another node writes re-reads it when hinted,
     /// and on a timer anyway. `None` for a local store.
