@@ -85,14 +85,15 @@ pub async fn assemble_with_clock(
     fsync: Arc<dyn Fsync>,
     clock: Arc<dyn Clock>,
 ) -> Result<Assembly, String> {
-    let events = EventBus::new(domains.events.clone());
     let metrics = Arc::new(Metrics::new());
     let mut board: Option<Arc<dyn ApprovalBoard>> = None;
+    let mut events = None;
     let (store, recovered): (Arc<dyn RunStore>, _) = match &domains.store {
         Some(options) => {
             let (store, recovered) = PgStore::open(options.clone()).await.map_err(|e| format!("store: {e}"))?;
             tracing::info!(node = %store.node_id(), name = %options.node_name, "runs are kept in PostgreSQL");
             board = Some(Arc::new(store.clone()));
+            events = Some(shared_events(&store, domains.events.clone()));
             (Arc::new(store), recovered)
         }
         None => {
@@ -109,6 +110,7 @@ pub async fn assemble_with_clock(
             (Arc::new(journal), recovered)
         }
     };
+    let events = events.unwrap_or_else(|| EventBus::new(domains.events.clone()));
     let runs = Runs::open(store, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
     let hooks =
@@ -133,6 +135,30 @@ pub async fn assemble_with_clock(
         tether_console::register(&mut registry, logins.clone());
     }
     Ok(Assembly { registry, metrics, runs, sessions, hooks, events, logins })
+}
+
+/// An event bus whose events every daemon on the database sees: this node's go
+/// out through the store's event log, the others' come in and are delivered here.
+fn shared_events(store: &PgStore, config: EventsConfig) -> Arc<EventBus> {
+    struct ToStore(Arc<tether_pg::EventSink>);
+    impl tether_events::Relay for ToStore {
+        fn share(&self, event: &tether_proto::events::Event) {
+            self.0.share(serde_json::to_vec(event).expect("events serialize"));
+        }
+    }
+    let (sink, mut incoming) = store.share_events();
+    let bus = EventBus::with_relay(config, Some(Arc::new(ToStore(sink))));
+    let weak = Arc::downgrade(&bus);
+    tokio::spawn(async move {
+        while let Some(body) = incoming.recv().await {
+            let Some(bus) = weak.upgrade() else { return };
+            match serde_json::from_slice(&body) {
+                Ok(event) => bus.inject(event),
+                Err(error) => tracing::debug!(%error, "an event from another node this version cannot read"),
+            }
+        }
+    });
+    bus
 }
 
 /// Just the registry (for discovery checks).

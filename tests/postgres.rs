@@ -359,3 +359,53 @@ async fn runs_are_listed_and_idempotency_keys_hold_across_nodes() {
     let racers = n3.call_raw("runs.list", json!({"agent_id": "racer"})).await.unwrap();
     assert_eq!(racers["runs"].as_array().unwrap().len(), 1, "{racers}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_published_on_one_node_reach_subscribers_on_the_others_once() {
+    let fleet = fleet(3);
+    let mut watchers = Vec::new();
+    for node in &fleet.nodes[1..] {
+        let watcher = operator(node).await;
+        watcher.call_raw("events.subscribe", json!({"families": ["runtime.status"]})).await.unwrap();
+        watchers.push(watcher);
+    }
+    let n1 = harness(&fleet.nodes[0]).await;
+    // The readers start at the end of the log: publish until the first event arrives.
+    let mut run_ids = Vec::new();
+    let first = loop {
+        let run = n1.call_raw("runs.start", json!({"intent": "announced", "agent_id": "herald"})).await.unwrap();
+        run_ids.push(run["run_id"].as_str().unwrap().to_owned());
+        if let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(500), watchers[0].next_notification()).await
+        {
+            break event;
+        }
+        assert!(run_ids.len() < 20, "node 2 never saw node 1's events");
+    };
+    assert_eq!(first.method, "events.event");
+    // From here on, each run node 1 starts reaches both other nodes exactly once.
+    let marked = n1.call_raw("runs.start", json!({"intent": "marked", "agent_id": "herald"})).await.unwrap();
+    let marked = marked["run_id"].as_str().unwrap();
+    for watcher in &watchers {
+        let mut seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen == 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event =
+                tokio::time::timeout(left, watcher.next_notification()).await.expect("the marked run's event").unwrap();
+            if event.params["event"]["run_id"] == marked && event.params["event"]["kind"] == "run.started" {
+                seen += 1;
+            }
+        }
+        // No duplicate follows.
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(700), watcher.next_notification()).await
+        {
+            assert!(
+                !(event.params["event"]["run_id"] == marked && event.params["event"]["kind"] == "run.started"),
+                "a duplicate: {}",
+                event.params
+            );
+        }
+        let recent = watcher.call_raw("events.recent", json!({"limit": 100})).await.unwrap();
+        assert!(recent.to_string().contains(marked), "events.recent has it too");
+    }
+}

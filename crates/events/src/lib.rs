@@ -54,8 +54,16 @@ pub struct Scope {
     pub agent_id: Option<String>,
 }
 
+/// Carries this node's events to other daemons (a shared store). `share` must
+/// never wait: publishing never waits.
+pub trait Relay: Send + Sync + 'static {
+    fn share(&self, event: &Event);
+}
+
 pub struct EventBus {
     config: EventsConfig,
+    /// Where this node's events go beyond its own subscribers, if anywhere.
+    relay: Option<Arc<dyn Relay>>,
     next: AtomicU64,
     /// Events slow subscribers lost, since start (for metrics).
     dropped: AtomicU64,
@@ -81,13 +89,25 @@ struct Subscriber {
 
 impl EventBus {
     pub fn new(config: EventsConfig) -> Arc<EventBus> {
-        Arc::new(EventBus { config, next: AtomicU64::new(1), dropped: AtomicU64::new(0), inner: Mutex::default() })
+        EventBus::with_relay(config, None)
     }
 
-    /// Publishes an event to the ring and every matching subscriber; never waits.
+    /// A bus whose events also go to other daemons through `relay`.
+    pub fn with_relay(config: EventsConfig, relay: Option<Arc<dyn Relay>>) -> Arc<EventBus> {
+        Arc::new(EventBus {
+            config,
+            relay,
+            next: AtomicU64::new(1),
+            dropped: AtomicU64::new(0),
+            inner: Mutex::default(),
+        })
+    }
+
+    /// Publishes an event to the ring and every matching subscriber (and, with a
+    /// relay, to the other daemons); never waits.
     pub fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
         let size = tether_core::trim::bound(&mut payload, self.config.max_payload_bytes);
-        let event = Arc::new(Event {
+        let event = Event {
             event_id: tether_core::new_id().to_string(),
             family: family.to_owned(),
             kind: kind.to_owned(),
@@ -96,7 +116,21 @@ impl EventBus {
             run_id: scope.run_id,
             agent_id: scope.agent_id,
             payload,
-        });
+        };
+        if let Some(relay) = &self.relay {
+            relay.share(&event);
+        }
+        self.deliver(Arc::new(event), size);
+    }
+
+    /// An event another daemon published (relayed through the shared store): to
+    /// this node's ring and subscribers, not relayed again.
+    pub fn inject(&self, mut event: Event) {
+        let size = tether_core::trim::bound(&mut event.payload, self.config.max_payload_bytes);
+        self.deliver(Arc::new(event), size);
+    }
+
+    fn deliver(&self, event: Arc<Event>, size: usize) {
         let mut inner = self.inner.lock();
         inner.ring.push_back((event.clone(), size));
         inner.ring_bytes += size;

@@ -44,13 +44,20 @@ impl RunWrite {
 /// What became of each run of a batch.
 pub(crate) struct Outcome {
     pub(crate) written: HashSet<Ulid>,
+    /// This node was still alive in `tether_nodes` when the batch ran.
+    pub(crate) alive: bool,
 }
+
+/// Re-registers this node after a batch found it declared dead (given the dead id).
+pub(crate) type Evict =
+    std::sync::Arc<dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 pub(crate) async fn run(
     config: Config,
     node: crate::NodeId,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
+    evict: Evict,
     settled: impl Fn(&[RunWrite], &Outcome) + Send + 'static,
 ) {
     let mut writer: Option<(Client, Statement)> = None;
@@ -88,7 +95,25 @@ pub(crate) async fn run(
             }
         };
         let writes: Vec<&RunWrite> = batch.iter().flat_map(|j| &j.runs).collect();
-        let result = commit(&c, &statement, &node.get(), &writes).await;
+        let me = node.get();
+        let mut result = commit(&c, &statement, &me, &writes).await;
+        if let Ok(outcome) = &result
+            && !outcome.alive
+        {
+            // Declared dead while away: nothing was written. Come back as a new node
+            // (which drops every run this node held) and write the batch again:
+            // its new runs land under the new id, its old runs are fenced.
+            evict(me).await;
+            for job in &mut batch {
+                for write in &mut job.runs {
+                    if write.new_agent.is_none() {
+                        write.fence = -1;
+                    }
+                }
+            }
+            let writes: Vec<&RunWrite> = batch.iter().flat_map(|j| &j.runs).collect();
+            result = commit(&c, &statement, &node.get(), &writes).await;
+        }
         writer = Some((c, statement));
         match result {
             Ok(outcome) => {
@@ -136,12 +161,14 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
-const WRITE: &str = "WITH new_runs AS (
+const WRITE: &str = "WITH alive AS (SELECT 1 FROM tether_nodes WHERE node_id = $6 AND state = 'alive'),
+             new_runs AS (
                  INSERT INTO tether_runs (run_id, agent_id, owner_node, fence, records, turns, ended, idempotency_key)
                  SELECT c.run_id, c.agent_id, CASE WHEN c.ended THEN NULL ELSE $6 END, 1, c.records, c.turns, c.ended,
                         c.idempotency_key
                  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bool[], $18::text[])
                       AS c(run_id, agent_id, records, turns, ended, idempotency_key)
+                 WHERE EXISTS (SELECT 1 FROM alive)
                  ON CONFLICT DO NOTHING
                  RETURNING run_id),
              old_runs AS (
@@ -151,7 +178,7 @@ const WRITE: &str = "WITH new_runs AS (
                  FROM unnest($7::text[], $8::bigint[], $9::int[], $10::int[], $11::int[], $12::bool[])
                       AS c(run_id, fence, first, n, t, e)
                  WHERE r.run_id = c.run_id AND r.fence = c.fence AND r.owner_node = $6
-                   AND r.records = c.first AND NOT r.ended
+                   AND r.records = c.first AND NOT r.ended AND EXISTS (SELECT 1 FROM alive)
                  RETURNING r.run_id),
              accepted AS (SELECT run_id FROM new_runs UNION ALL SELECT run_id FROM old_runs),
              records AS (
@@ -160,7 +187,7 @@ const WRITE: &str = "WITH new_runs AS (
                  FROM unnest($13::text[], $14::int[], $15::smallint[], $16::bigint[], $17::bytea[])
                       AS x(run_id, seq, kind, fence, payload)
                  WHERE x.run_id IN (SELECT run_id FROM accepted))
-             SELECT run_id FROM accepted";
+             SELECT EXISTS (SELECT 1 FROM alive), array(SELECT run_id FROM accepted)";
 
 /// One statement for the whole batch, so one round trip that commits: new runs
 /// inserted, the others updated only where this node's fence still holds (and the
@@ -230,6 +257,9 @@ async fn commit(
             ],
         )
         .await?;
-    written.extend(rows.iter().filter_map(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()));
-    Ok(Outcome { written })
+    let row = rows.first().expect("the statement returns one row");
+    let alive: bool = row.get(0);
+    let accepted: Vec<String> = row.get(1);
+    written.extend(accepted.iter().filter_map(|id| Ulid::from_string(id).ok()));
+    Ok(Outcome { written, alive })
 }

@@ -75,10 +75,10 @@ fn payloads(runs: &BTreeSet<Ulid>) -> Vec<String> {
 
 /// LISTENs on its own connection (reconnecting) and broadcasts each hinted run,
 /// until the store that owns the channel is gone.
-pub(crate) fn spawn_listener(config: Config, hints: broadcast::WeakSender<Ulid>) {
+pub(crate) fn spawn_listener(config: Config, hints: broadcast::WeakSender<Ulid>, events: broadcast::WeakSender<()>) {
     tokio::spawn(async move {
         loop {
-            if let Err(error) = listen(&config, &hints).await {
+            if let Err(error) = listen(&config, &hints, &events).await {
                 tracing::debug!(%error, "hint listener lost its connection; reconnecting");
             }
             if hints.upgrade().is_none() {
@@ -89,9 +89,13 @@ pub(crate) fn spawn_listener(config: Config, hints: broadcast::WeakSender<Ulid>)
     });
 }
 
-async fn listen(config: &Config, hints: &broadcast::WeakSender<Ulid>) -> Result<(), tokio_postgres::Error> {
+async fn listen(
+    config: &Config,
+    hints: &broadcast::WeakSender<Ulid>,
+    events: &broadcast::WeakSender<()>,
+) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
-    let sql = format!("LISTEN {CHANNEL}");
+    let sql = format!("LISTEN {CHANNEL}; LISTEN {}", crate::events::CHANNEL);
     let mut listening = std::pin::pin!(client.batch_execute(&sql));
     let mut listened = false;
     loop {
@@ -104,6 +108,11 @@ async fn listen(config: &Config, hints: &broadcast::WeakSender<Ulid>) -> Result<
             }
         };
         match message {
+            Some(Ok(AsyncMessage::Notification(note))) if note.channel() == crate::events::CHANNEL => {
+                if let Some(events) = events.upgrade() {
+                    let _ = events.send(());
+                }
+            }
             Some(Ok(AsyncMessage::Notification(note))) => {
                 let Some(hints) = hints.upgrade() else { return Ok(()) };
                 for run in note.payload().split(',').filter_map(|id| Ulid::from_string(id).ok()) {

@@ -10,6 +10,7 @@
 //! - Versioned migrations (`migrations/`) applied at start under an advisory lock.
 
 mod batch;
+mod events;
 mod hints;
 mod migrate;
 mod node;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 use ulid::Ulid;
 
+pub use events::EventSink;
 pub use node::NodeStatus;
 
 /// How to reach the database and how this node keeps its lease.
@@ -94,6 +96,10 @@ struct Inner {
     status: Mutex<NodeStatus>,
     /// Runs another node (or this one) wrote, as LISTEN/NOTIFY hinted them.
     hints: tokio::sync::broadcast::Sender<Ulid>,
+    /// Rings when a node shared events.
+    events_hint: tokio::sync::broadcast::Sender<()>,
+    /// Held while this node re-registers after finding itself evicted.
+    evicting: tokio::sync::Mutex<()>,
 }
 
 fn db(error: impl std::fmt::Display) -> StoreError {
@@ -112,12 +118,13 @@ impl PgStore {
         let mut client = batch::connect(&config).await.map_err(|e| db(format!("cannot reach the database: {e}")))?;
         migrate::apply(&mut client).await.map_err(db)?;
         let node = NodeId::default();
-        node.set(node::register(&client, &options).await.map_err(db)?);
+        node.set(node::register(&client, &options, true).await.map_err(db)?);
         drop(client);
 
         let (writer, jobs) = mpsc::channel(options.max_batch.max(1) * 4);
         let (hints, _) = tokio::sync::broadcast::channel(4096);
-        hints::spawn_listener(config.clone(), hints.downgrade());
+        let (events_hint, _) = tokio::sync::broadcast::channel(16);
+        hints::spawn_listener(config.clone(), hints.downgrade(), events_hint.downgrade());
         let outbox = Arc::new(hints::Outbox::default());
         hints::spawn_notifier(config.clone(), outbox.clone());
         let inner = Arc::new(Inner {
@@ -128,28 +135,52 @@ impl PgStore {
             writer,
             status: Mutex::new(NodeStatus::default()),
             hints,
+            events_hint,
+            evicting: tokio::sync::Mutex::new(()),
         });
         let weak = Arc::downgrade(&inner);
-        tokio::spawn(batch::run(config, node, jobs, options.max_batch.max(1), move |writes, outcome| {
-            // After the commit, never inside it: followers on every node re-read these runs.
-            outbox.push(writes.iter().filter(|w| outcome.written.contains(&w.run_id)).map(|w| w.run_id));
-            let Some(inner) = weak.upgrade() else { return };
-            let mut owned = inner.owned.lock();
-            for write in writes {
-                let ends = write.records.iter().any(|r| matches!(r.kind, Kind::Ended | Kind::Tombstone));
-                if !outcome.written.contains(&write.run_id) || ends {
-                    owned.remove(&write.run_id);
-                } else if write.new_agent.is_some() {
-                    owned.insert(write.run_id, write.fence);
+        let evict_weak = Arc::downgrade(&inner);
+        let evict: batch::Evict = Arc::new(move |dead: String| {
+            let weak = evict_weak.clone();
+            Box::pin(async move {
+                if let Some(inner) = weak.upgrade() {
+                    node::evicted(&inner, &dead).await;
                 }
-            }
-        }));
+            })
+        });
+        tokio::spawn(batch::run(
+            config.clone(),
+            node,
+            jobs,
+            options.max_batch.max(1),
+            evict,
+            move |writes, outcome| {
+                // After the commit, never inside it: followers on every node re-read these runs.
+                outbox.push(writes.iter().filter(|w| outcome.written.contains(&w.run_id)).map(|w| w.run_id));
+                let Some(inner) = weak.upgrade() else { return };
+                let mut owned = inner.owned.lock();
+                for write in writes {
+                    let ends = write.records.iter().any(|r| matches!(r.kind, Kind::Ended | Kind::Tombstone));
+                    if !outcome.written.contains(&write.run_id) || ends {
+                        owned.remove(&write.run_id);
+                    } else if write.new_agent.is_some() {
+                        owned.insert(write.run_id, write.fence);
+                    }
+                }
+            },
+        ));
         let store = PgStore { inner };
         let adopted = store.adopt().await?;
         node::spawn_heartbeat(Arc::downgrade(&store.inner));
         let recovered =
             Recovered { runs: adopted, truncated_bytes: 0, corrupt_frames: 0, unknown_kinds: 0, damage: Vec::new() };
         Ok((store, recovered))
+    }
+
+    /// Shares this node's events with every node: returns where to put this
+    /// node's (JSON, never waiting) and where the other nodes' arrive.
+    pub fn share_events(&self) -> (Arc<EventSink>, mpsc::Receiver<Vec<u8>>) {
+        events::start(self.inner.pool.clone(), self.inner.node.clone(), self.inner.events_hint.subscribe())
     }
 
     /// This node's id (fresh per process).

@@ -29,13 +29,24 @@ impl NodeStatus {
     }
 }
 
-/// Registers a fresh node id; a previous process under the same name is declared
-/// dead at once, so its open runs are adopted now rather than after its lease.
-pub(crate) async fn register(client: &Client, options: &PgOptions) -> Result<String, tokio_postgres::Error> {
+/// Registers a fresh node id. At start (`replace`), a previous process under the
+/// same name is declared dead at once, so its open runs are adopted now rather
+/// than after its lease; after an eviction it is not (that process may be the
+/// one that replaced this one).
+pub(crate) async fn register(
+    client: &Client,
+    options: &PgOptions,
+    replace: bool,
+) -> Result<String, tokio_postgres::Error> {
     let id = Ulid::new().to_string();
-    client
-        .execute("UPDATE tether_nodes SET state = 'dead' WHERE name = $1 AND state = 'alive'", &[&options.node_name])
-        .await?;
+    if replace {
+        client
+            .execute(
+                "UPDATE tether_nodes SET state = 'dead' WHERE name = $1 AND state = 'alive'",
+                &[&options.node_name],
+            )
+            .await?;
+    }
     client
         .execute(
             "INSERT INTO tether_nodes (node_id, name, lease_until)
@@ -81,7 +92,7 @@ async fn renew(inner: &Inner) {
             status.lease_until = Some(row.get(0));
             status.error = None;
         }
-        Ok(None) => evicted(inner).await,
+        Ok(None) => evicted(inner, &me).await,
         Err(error) => {
             tracing::warn!(%error, "could not renew this node's lease");
             inner.status.lock().error = Some(error);
@@ -92,17 +103,24 @@ async fn renew(inner: &Inner) {
 /// Another node declared this one dead (its lease ran out): every run it held
 /// belongs to someone else now. Drop them all (their writes would be fenced
 /// anyway) and come back as a new node.
-async fn evicted(inner: &Inner) {
+pub(crate) async fn evicted(inner: &Inner, dead: &str) {
+    // The heartbeat and the writer may both notice; the first re-registers.
+    let _once = inner.evicting.lock().await;
+    if inner.node.get() != dead {
+        return;
+    }
     let dropped = std::mem::take(&mut *inner.owned.lock()).len();
     tracing::error!(runs = dropped, "this node's lease expired and another node took over its runs; registering again");
-    inner.status.lock().evictions += 1;
     let registered = async {
         let client = inner.pool.get().await.map_err(|e| e.to_string())?;
-        crate::node::register(&client, &inner.options).await.map_err(|e| e.to_string())
+        crate::node::register(&client, &inner.options, false).await.map_err(|e| e.to_string())
     }
     .await;
     match registered {
-        Ok(id) => inner.node.set(id),
+        Ok(id) => {
+            inner.node.set(id);
+            inner.status.lock().evictions += 1;
+        }
         Err(error) => inner.status.lock().error = Some(error),
     }
 }

@@ -299,7 +299,14 @@ impl Runs {
     pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<Arc<Run>>, RunsError> {
         let conn = cx.connection_id();
         let Some(id) = self.connections.with(cx, |c| c.current) else { return Ok(None) };
-        let Some(run) = self.index.lock().runs.get(&id).cloned() else { return Ok(None) };
+        let Some(run) = self.index.lock().runs.get(&id).cloned() else {
+            // Let go (another node took it over) or forgotten (retention): never run
+            // a proposal of it unjournalled.
+            if self.store.shared() {
+                return Err(RunsError::Store(tether_store::StoreError::Fenced { run_id: id }));
+            }
+            return Err(RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() });
+        };
         let state = run.state.lock();
         if state.status == RunStatus::InProgress && state.owner != Some(conn) {
             return Err(RunsError::Ownership(format!("run {id} was resumed by another connection")));
