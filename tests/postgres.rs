@@ -409,3 +409,78 @@ async fn events_published_on_one_node_reach_subscribers_on_the_others_once() {
         assert!(recent.to_string().contains(marked), "events.recent has it too");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_resumes_on_two_nodes_leave_one_writer() {
+    let fleet = fleet(3);
+    let owner = harness(&fleet.nodes[0]).await;
+    let started = owner.call_raw("runs.start", json!({"intent": "contested", "agent_id": "contested"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    submit(&owner, "a0").await.unwrap();
+    let (b, c) = (harness(&fleet.nodes[1]).await, harness(&fleet.nodes[2]).await);
+    let resume = json!({"run_id": run_id});
+    let (rb, rc) = tokio::join!(b.call_raw("runs.resume", resume.clone()), c.call_raw("runs.resume", resume));
+    assert!(rb.is_ok() || rc.is_ok(), "{rb:?} {rc:?}");
+    let (wb, wc) = tokio::join!(submit(&b, "b1"), submit(&c, "c1"));
+    assert!(wb.is_ok() != wc.is_ok(), "exactly one node may write the run: {wb:?} {wc:?}");
+    let refused = wb.as_ref().err().or(wc.as_ref().err()).unwrap();
+    assert_eq!(refused.code(), Some(tether_proto::codes::RUN_OWNERSHIP_CONFLICT), "{refused}");
+    assert!(submit(&owner, "a1").await.is_err(), "and not the first owner either");
+    let records = trace(&operator(&fleet.nodes[0]).await, &run_id).await;
+    assert_eq!(records.len(), 3, "started, a0, and the winner's turn: {records:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_pending_when_its_client_drops_from_one_node_completes_once_on_another() {
+    let fleet = fleet(2);
+    // Node 1's client holds the call and never answers: then it is gone.
+    let stuck = Client::builder(&fleet.nodes[0].url)
+        .token(fleet.nodes[0].token())
+        .optional_capability("runs.resume.v1")
+        .on_request("tools.execute", |_: Value| async move {
+            std::future::pending::<Result<Value, tether_proto::ErrorObject>>().await
+        })
+        .connect()
+        .await
+        .unwrap();
+    stuck.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    let started = stuck.call_raw("runs.start", json!({"intent": "interrupted", "agent_id": "mover-2"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let pending = {
+        let stuck = stuck.clone();
+        tokio::spawn(async move { submit(&stuck, "x").await })
+    };
+    let n1 = operator(&fleet.nodes[0]).await;
+    wait_until("the call is pending on node 1", async || {
+        let metrics = http_get(&fleet.nodes[0], "/metrics").await;
+        metrics.lines().any(|l| l.starts_with("tether_callbacks_pending ") && !l.ends_with(" 0"))
+    })
+    .await;
+    stuck.close();
+    assert!(pending.await.unwrap().is_err(), "the dropped client never hears back");
+
+    // It comes back on node 2, resumes, and submits the same proposal again.
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = calls.clone();
+    let back = Client::builder(&fleet.nodes[1].url)
+        .token(fleet.nodes[1].token())
+        .optional_capability("runs.resume.v1")
+        .on_request("tools.execute", move |params: Value| {
+            seen.lock().unwrap().push(params.clone());
+            async move { Ok(params["parameters"].clone()) }
+        })
+        .connect()
+        .await
+        .unwrap();
+    back.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    back.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap();
+    let result = submit(&back, "x").await.unwrap();
+    assert_eq!(result["results"][0]["status"], "succeeded", "{result}");
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "delivered once more, on node 2");
+    // The same call_id as node 1's delivery: an SDK's call cache recognises it.
+    assert_eq!(calls[0]["call_id"], format!("{run_id}:p-x:x:1"), "{}", calls[0]);
+    let turns: Vec<Value> = trace(&n1, &run_id).await.into_iter().filter(|r| r["record"] == "turn").collect();
+    assert_eq!(turns.len(), 1, "journalled once: {turns:?}");
+    assert_eq!(turns[0]["status"], "succeeded");
+}

@@ -5,7 +5,7 @@
 //! own on a connection of their own, never inside the commit's transaction
 //! (which would serialise every commit behind the notify queue's lock).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,22 +19,30 @@ const CHANNEL: &str = "tether_records";
 /// NOTIFY payloads must stay under 8,000 bytes.
 const MAX_PAYLOAD: usize = 7_900;
 
-/// Runs written since the last NOTIFY, coalesced.
+/// Runs written since the last NOTIFY, each with the fence it was written
+/// under (the latest), coalesced.
 #[derive(Default)]
 pub(crate) struct Outbox {
-    runs: Mutex<BTreeSet<Ulid>>,
+    runs: Mutex<BTreeMap<Ulid, i64>>,
     ready: Notify,
 }
 
 impl Outbox {
-    pub(crate) fn push(&self, runs: impl IntoIterator<Item = Ulid>) {
-        self.runs.lock().extend(runs);
+    pub(crate) fn push(&self, runs: impl IntoIterator<Item = (Ulid, i64)>) {
+        let mut all = self.runs.lock();
+        for (run, fence) in runs {
+            let at = all.entry(run).or_insert(fence);
+            *at = (*at).max(fence);
+        }
+        drop(all);
         self.ready.notify_one();
     }
 }
 
 /// Sends what the outbox holds, one NOTIFY per ~7.9 KB of run ids.
-pub(crate) fn spawn_notifier(config: Config, outbox: Arc<Outbox>) {
+/// Each payload is `<writer node>:<run>,<run>,…`, so a node learns at once that
+/// another one wrote a run it thought it held.
+pub(crate) fn spawn_notifier(config: Config, node: crate::NodeId, outbox: Arc<Outbox>) {
     tokio::spawn(async move {
         let mut client = None;
         loop {
@@ -47,7 +55,8 @@ pub(crate) fn spawn_notifier(config: Config, outbox: Arc<Outbox>) {
                 client = crate::batch::connect(&config).await.ok();
             }
             let Some(c) = &client else { continue };
-            for payload in payloads(&runs) {
+            let from = node.get();
+            for payload in payloads(&runs).into_iter().map(|runs| format!("{from}:{runs}")) {
                 if let Err(error) = c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await {
                     tracing::debug!(%error, "a hint was not sent (followers poll anyway)");
                     break;
@@ -57,28 +66,38 @@ pub(crate) fn spawn_notifier(config: Config, outbox: Arc<Outbox>) {
     });
 }
 
-fn payloads(runs: &BTreeSet<Ulid>) -> Vec<String> {
+/// `run.fence,run.fence,…` in pieces that leave room for the writer's id ahead.
+fn payloads(runs: &BTreeMap<Ulid, i64>) -> Vec<String> {
     let mut out = vec![String::new()];
-    for run in runs {
+    for (run, fence) in runs {
+        let entry = format!("{run}.{fence}");
         let last = out.last_mut().expect("never empty");
-        if last.len() + 27 > MAX_PAYLOAD {
+        if last.len() + entry.len() + 1 + 27 > MAX_PAYLOAD {
             out.push(String::new());
         }
         let last = out.last_mut().expect("never empty");
         if !last.is_empty() {
             last.push(',');
         }
-        last.push_str(&run.to_string());
+        last.push_str(&entry);
     }
     out
 }
 
 /// LISTENs on its own connection (reconnecting) and broadcasts each hinted run,
 /// until the store that owns the channel is gone.
-pub(crate) fn spawn_listener(config: Config, hints: broadcast::WeakSender<Ulid>, events: broadcast::WeakSender<()>) {
+/// Told of every run a node (by its id) wrote, with the fence it wrote under.
+pub(crate) type Foreign = Arc<dyn Fn(&str, Ulid, i64) + Send + Sync>;
+
+pub(crate) fn spawn_listener(
+    config: Config,
+    hints: broadcast::WeakSender<Ulid>,
+    events: broadcast::WeakSender<()>,
+    foreign: Foreign,
+) {
     tokio::spawn(async move {
         loop {
-            if let Err(error) = listen(&config, &hints, &events).await {
+            if let Err(error) = listen(&config, &hints, &events, &foreign).await {
                 tracing::debug!(%error, "hint listener lost its connection; reconnecting");
             }
             if hints.upgrade().is_none() {
@@ -93,6 +112,7 @@ async fn listen(
     config: &Config,
     hints: &broadcast::WeakSender<Ulid>,
     events: &broadcast::WeakSender<()>,
+    foreign: &Foreign,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let sql = format!("LISTEN {CHANNEL}; LISTEN {}", crate::events::CHANNEL);
@@ -115,7 +135,11 @@ async fn listen(
             }
             Some(Ok(AsyncMessage::Notification(note))) => {
                 let Some(hints) = hints.upgrade() else { return Ok(()) };
-                for run in note.payload().split(',').filter_map(|id| Ulid::from_string(id).ok()) {
+                let (from, runs) = note.payload().split_once(':').unwrap_or(("", note.payload()));
+                for entry in runs.split(',') {
+                    let (id, fence) = entry.split_once('.').unwrap_or((entry, "0"));
+                    let Ok(run) = Ulid::from_string(id) else { continue };
+                    foreign(from, run, fence.parse().unwrap_or(0));
                     let _ = hints.send(run);
                 }
             }
@@ -132,12 +156,16 @@ mod tests {
 
     #[test]
     fn payloads_stay_under_postgres_limit_and_keep_every_run() {
-        let runs: BTreeSet<Ulid> = (0..1_000).map(|_| Ulid::new()).collect();
+        let runs: BTreeMap<Ulid, i64> = (0..1_000).map(|i| (Ulid::new(), i)).collect();
         let payloads = payloads(&runs);
         assert!(payloads.len() > 1);
-        assert!(payloads.iter().all(|p| p.len() < 8_000));
-        let back: BTreeSet<Ulid> =
-            payloads.iter().flat_map(|p| p.split(',')).map(|id| Ulid::from_string(id).unwrap()).collect();
+        assert!(payloads.iter().all(|p| p.len() + 27 < 8_000), "with the writer's id ahead");
+        let back: BTreeMap<Ulid, i64> = payloads
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(|e| e.split_once('.').unwrap())
+            .map(|(id, fence)| (Ulid::from_string(id).unwrap(), fence.parse().unwrap()))
+            .collect();
         assert_eq!(back, runs);
     }
 }

@@ -90,8 +90,9 @@ struct Inner {
     options: PgOptions,
     node: NodeId,
     pool: Pool,
-    /// The runs this node may write, each with its fence.
-    owned: Mutex<HashMap<Ulid, i64>>,
+    /// The runs this node may write, each with its fence (shared with the hint
+    /// listener, which drops a run another node is seen writing).
+    owned: Arc<Mutex<HashMap<Ulid, i64>>>,
     writer: mpsc::Sender<batch::Job>,
     status: Mutex<NodeStatus>,
     /// Runs another node (or this one) wrote, as LISTEN/NOTIFY hinted them.
@@ -124,14 +125,27 @@ impl PgStore {
         let (writer, jobs) = mpsc::channel(options.max_batch.max(1) * 4);
         let (hints, _) = tokio::sync::broadcast::channel(4096);
         let (events_hint, _) = tokio::sync::broadcast::channel(16);
-        hints::spawn_listener(config.clone(), hints.downgrade(), events_hint.downgrade());
+        let owned_by_me: Arc<Mutex<HashMap<Ulid, i64>>> = Arc::default();
+        let foreign: hints::Foreign = {
+            let (owned, node) = (owned_by_me.clone(), node.clone());
+            // Another node wrote a run this node thought it held: it was taken over.
+            // (A hint of a write older than this node's fence is stale: ignored.)
+            Arc::new(move |from: &str, run: Ulid, fence: i64| {
+                let mut owned = owned.lock();
+                if from != node.get() && owned.get(&run).is_some_and(|mine| fence >= *mine) {
+                    owned.remove(&run);
+                    tracing::info!(run = %run, by = from, "another node took over a run this node held");
+                }
+            })
+        };
+        hints::spawn_listener(config.clone(), hints.downgrade(), events_hint.downgrade(), foreign);
         let outbox = Arc::new(hints::Outbox::default());
-        hints::spawn_notifier(config.clone(), outbox.clone());
+        hints::spawn_notifier(config.clone(), node.clone(), outbox.clone());
         let inner = Arc::new(Inner {
             options: options.clone(),
             node: node.clone(),
             pool,
-            owned: Mutex::new(HashMap::new()),
+            owned: owned_by_me,
             writer,
             status: Mutex::new(NodeStatus::default()),
             hints,
@@ -156,7 +170,7 @@ impl PgStore {
             evict,
             move |writes, outcome| {
                 // After the commit, never inside it: followers on every node re-read these runs.
-                outbox.push(writes.iter().filter(|w| outcome.written.contains(&w.run_id)).map(|w| w.run_id));
+                outbox.push(writes.iter().filter(|w| outcome.written.contains(&w.run_id)).map(|w| (w.run_id, w.fence)));
                 let Some(inner) = weak.upgrade() else { return };
                 let mut owned = inner.owned.lock();
                 for write in writes {
@@ -367,6 +381,10 @@ impl RunStore for PgStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn owns(&self, run_id: Ulid) -> bool {
+        self.inner.owned.lock().contains_key(&run_id)
     }
 
     fn find(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {

@@ -40,6 +40,11 @@ impl Connections {
         f(conn)
     }
 
+    /// The connection is open (its close hook has not run).
+    pub(crate) fn is_open(&self, id: u64) -> bool {
+        self.0.lock().contains_key(&id)
+    }
+
     pub(crate) fn remove(&self, id: u64) -> Option<Conn> {
         self.0.lock().remove(&id)
     }

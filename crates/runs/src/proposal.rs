@@ -49,6 +49,15 @@ impl Runs {
                 skipped(&proposal_id, &action_id, &action)
             } else {
                 let (turn, stop) = self.execute(cx, &call, &action_id, &action).await;
+                if cx.is_closed()
+                    && turn.status != ActionStatus::Succeeded
+                    && (self.resumable(cx) || run.as_ref().is_some_and(|r| r.state.lock().reattachable))
+                {
+                    // The owner dropped mid-call and means to come back (here or on
+                    // another node): journal nothing, so the proposal it submits again
+                    // delivers this call again (same call_id) and it completes once.
+                    return Err(RunsError::Ownership("the connection closed during the proposal".into()));
+                }
                 aborted = stop;
                 turn
             };

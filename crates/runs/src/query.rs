@@ -98,7 +98,7 @@ impl Runs {
     /// it now (a run another node started). Unknown and unreadable look alike.
     pub(crate) async fn readable_anywhere(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
         let unknown = || RunsError::UnknownRun(run_id.to_owned());
-        if let Some(run) = self.get(run_id) {
+        if let Some(run) = self.get(run_id).filter(|run| self.current_here(run) && !self.maybe_moved(run)) {
             return if run.readable_by(cx.principal()) { Ok(run) } else { Err(unknown()) };
         }
         let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared()) else { return Err(unknown()) };
@@ -149,12 +149,13 @@ impl Runs {
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
     pub async fn subscribe(self: &Arc<Self>, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
         let run = match self.readable(cx, run_id) {
-            Ok(run) => run,
+            Ok(run) if self.current_here(&run) => run,
             // A run another node writes: followed through the store.
-            Err(RunsError::UnknownRun(_)) if self.store.shared() => {
+            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared() => {
                 let run = self.readable_anywhere(cx, run_id).await?;
                 return self.follow_remote(cx, run).await;
             }
+            Ok(run) => run,
             Err(other) => return Err(other),
         };
         let conn = cx.connection_id();

@@ -95,6 +95,25 @@ impl Runs {
         self.expire_detached_later(detached);
     }
 
+    /// This node's copy of the run is current: a local store, a run this node
+    /// writes, or one that ended (an ended run changes no more). An open run
+    /// another node took over is read from the store instead.
+    pub(crate) fn current_here(&self, run: &Run) -> bool {
+        let open = matches!(run.state.lock().status, RunStatus::InProgress | RunStatus::Detached);
+        !open || self.store.owns(run.id)
+    }
+
+    /// An open run whose owner has no open connection here, on a shared store: it
+    /// may have resumed the run on another node a moment ago (before this node
+    /// heard), so a read asks the store.
+    pub(crate) fn maybe_moved(&self, run: &Run) -> bool {
+        let (open, owner) = {
+            let state = run.state.lock();
+            (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner)
+        };
+        self.store.shared() && open && !owner.is_some_and(|conn| self.connections.is_open(conn))
+    }
+
     /// Another node took this run over: this node's copy is stale. Drop it from
     /// the index (reads go to the store from now on), so nothing here writes it again.
     pub(crate) fn let_go(&self, run: &Run) {
@@ -126,7 +145,7 @@ impl Runs {
             let exhausted = batch.len() < BATCH;
             for (key, found) in batch {
                 before = key;
-                let summary = match self.get(&found.run_id.to_string()) {
+                let summary = match self.get(&found.run_id.to_string()).filter(|run| self.current_here(run)) {
                     Some(run) => run.summary(),
                     None => rebuild(found, key).0.summary(),
                 };

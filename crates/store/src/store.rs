@@ -51,6 +51,12 @@ pub trait RunStore: Send + Sync + 'static {
         false
     }
 
+    /// Whether this node may write the run now. Always, for a local store; on a
+    /// shared one, false once another node took it over (this node's copy is stale).
+    fn owns(&self, _run_id: Ulid) -> bool {
+        true
+    }
+
     /// A run this daemon has not indexed (started on another node), as the store
     /// has it now. A local store indexes everything at open: always `None`.
     fn find(&self, _run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
