@@ -484,3 +484,45 @@ async fn a_call_pending_when_its_client_drops_from_one_node_completes_once_on_an
     assert_eq!(turns.len(), 1, "journalled once: {turns:?}");
     assert_eq!(turns[0]["status"], "succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_immediately_under_a_daemon_loses_no_acknowledged_turn() {
+    let pg = Postgres::start(true).unwrap();
+    pg.create_database("tether").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    // A lease longer than the restart: the node is not declared dead meanwhile.
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"{}\"\nnode_name = \"solo\"\nlease_ms = 10000\n", pg.url("tether")),
+    )
+    .unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let client = harness(&daemon).await;
+    let started =
+        client.call_raw("runs.start", json!({"intent": "through a restart", "agent_id": "steady"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    for i in 0..20 {
+        submit(&client, &format!("a{i}")).await.unwrap();
+    }
+    pg.restart_immediate().unwrap();
+    // While the writer reconnects a turn may be refused (-32603), never acknowledged and lost.
+    let mut acknowledged = 20;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut i = 20;
+    while acknowledged < 25 {
+        assert!(Instant::now() < deadline, "the daemon never wrote again after the database came back");
+        match submit(&client, &format!("a{i}")).await {
+            Ok(_) => acknowledged += 1,
+            Err(error) => assert_eq!(error.code(), Some(-32603), "{error}"),
+        }
+        i += 1;
+    }
+    let records = trace(&client, &run_id).await;
+    let turns: Vec<&str> = records.iter().filter_map(|r| r["action_id"].as_str()).collect();
+    assert_eq!(turns.len(), acknowledged, "{turns:?}");
+    assert_eq!(
+        &turns[..20],
+        (0..20).map(|i| format!("a{i}")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
