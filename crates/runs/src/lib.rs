@@ -8,6 +8,7 @@ mod methods;
 mod proposal;
 mod query;
 mod reattach;
+mod records;
 mod retention;
 mod run;
 mod runs;

@@ -12,8 +12,9 @@ use tether_proto::runs::{RunRecord, Turn};
 use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
 
 use crate::error::{RunsError, invalid};
+use crate::records::parse_record;
 use crate::run::Run;
-use crate::runs::{Runs, parse_record};
+use crate::runs::Runs;
 
 impl Runs {
     pub async fn submit(&self, cx: &Context, params: SubmitParams) -> Result<SubmitResult, RunsError> {
@@ -79,7 +80,7 @@ impl Runs {
     async fn recorded_turn(&self, run: &Run, proposal_id: &str, action_id: &str) -> Result<Option<Turn>, RunsError> {
         let Some(seq) = run.state.lock().recorded.seq(proposal_id, action_id) else { return Ok(None) };
         let seq = seq as usize;
-        let stored = self.store.read(run.id, seq..seq + 1).await.map_err(|e| crate::runs::corrupt_or(e, run.id))?;
+        let stored = self.store.read(run.id, seq..seq + 1).await.map_err(|e| crate::records::corrupt_or(e, run.id))?;
         match stored.first().and_then(|r| parse_record::<RunRecord>(&r.payload, run.id)) {
             Some(RunRecord::Turn(turn)) => Ok(Some(turn)),
             _ => Err(RunsError::Corrupt(run.id.to_string())),

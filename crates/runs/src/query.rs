@@ -14,8 +14,9 @@ use ulid::Ulid;
 
 use crate::error::{RunsError, invalid};
 use crate::reattach;
+use crate::records::{corrupt_or, rebuild, stored_record};
 use crate::run::{Run, Subscriber};
-use crate::runs::{EndIf, Runs, corrupt_or, rebuild, stored_record};
+use crate::runs::{EndIf, Runs};
 use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;

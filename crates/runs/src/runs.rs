@@ -16,6 +16,7 @@ use crate::config::RunsConfig;
 use crate::connections::Connections;
 use crate::error::{RunsError, invalid};
 use crate::reattach;
+use crate::records::{corrupt_or, parse_record, rebuild, to_json};
 use crate::run::{Run, RunState};
 
 /// Told whether each executed tool action of an agent succeeded (the breakers listen).
@@ -611,77 +612,9 @@ pub(crate) fn status_name(status: RunStatus) -> String {
     serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
-    serde_json::to_vec(record).expect("run records always serialize")
-}
-
-/// Decodes a journalled record; one this version does not know is skipped with a warning.
 fn key_taken(key: &str) -> RunsError {
     let key = tether_core::excerpt(key, 64);
     RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection"))
-}
-
-/// A run as its records left it (at open, or read from a shared store), and
-/// whether it was left open (no `ended` record, none lost). Such a run reads as
-/// in progress with no owner here.
-pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool) {
-    let started: Option<Started> = found.started.as_deref().and_then(|p| parse_record(p, found.run_id));
-    let ended: Option<Ended> = found.ended.as_deref().and_then(|p| parse_record(p, found.run_id));
-    // A run that lost its `started` record may still name its agent in `ended`.
-    let agent_id = started.as_ref().map(|s| s.agent_id.as_str()).or(ended.as_ref().map(|e| e.agent_id.as_str()));
-    let agent_id = AgentId::new(agent_id.unwrap_or("unknown"));
-    let mut state = RunState::in_progress(None);
-    state.records = found.records;
-    state.turns = found.turns;
-    state.corrupted = found.corrupted;
-    if let Some(ended) = &ended {
-        state.status = ended.termination.status();
-        state.ended_at = Some(ended.ended_at.clone());
-    }
-    let token = started.as_ref().and_then(|s| s.resume_token_sha256.as_deref()).and_then(reattach::parse_hash);
-    let (intent, started_at) = match &started {
-        Some(s) => (s.intent.clone(), s.started_at.clone()),
-        None => (String::new(), stamp::of_ulid(found.run_id)),
-    };
-    let left_open = ended.is_none() && !found.corrupted;
-    if left_open && started.as_ref().is_some_and(|s| s.reattachable) && token.is_some() {
-        state.reattachable = true;
-        state.token = token;
-    }
-    (Run::new(found.run_id, key, agent_id, intent, started_at, state), left_open)
-}
-
-/// A read that failed: a local store's bad record flags the run corrupt; anything
-/// else (a database away, a fenced run) is the store's own error.
-pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsError {
-    match error {
-        tether_store::StoreError::Corrupt { .. } => RunsError::Corrupt(run_id.to_string()),
-        other => RunsError::Store(other),
-    }
-}
-
-/// A stored payload as the JSON text it is; `None` (and a warning) when it is not JSON.
-pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid) -> Option<tether_proto::stored::Stored<RunRecord>> {
-    let parsed = String::from_utf8(payload)
-        .map_err(|e| e.to_string())
-        .and_then(|text| tether_proto::stored::Stored::from_json(text).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!(%error, run = %run_id, "skipping a run record that is not JSON");
-            None
-        }
-    }
-}
-
-pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(payload: &[u8], run_id: Ulid) -> Option<T> {
-    match serde_json::from_slice(payload) {
-        Ok(value) => Some(value),
-        Err(error) => {
-            tracing::warn!(%error, run = %run_id, "skipping a run record this version cannot read");
-            None
-        }
-    }
 }
 
 #[cfg(test)]

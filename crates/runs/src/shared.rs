@@ -13,8 +13,9 @@ use tokio::sync::broadcast;
 use ulid::Ulid;
 
 use crate::error::RunsError;
+use crate::records::rebuild;
 use crate::run::Run;
-use crate::runs::{EndIf, Runs, rebuild};
+use crate::runs::{EndIf, Runs};
 
 impl Runs {
     /// Puts a run this node now owns in the store (taken over, or adopted) into
@@ -231,7 +232,7 @@ async fn follow(
         };
         drop(this);
         for stored in stored {
-            let Some(record) = crate::runs::parse_record::<RunRecord>(&stored.payload, id) else { return };
+            let Some(record) = crate::records::parse_record::<RunRecord>(&stored.payload, id) else { return };
             let status = match &record {
                 RunRecord::Ended(ended) => ended.termination.status(),
                 _ => RunStatus::InProgress,
