@@ -54,10 +54,11 @@ pub struct Scope {
     pub agent_id: Option<String>,
 }
 
-/// Carries this node's events to other daemons (a shared store). `share` must
-/// never wait: publishing never waits.
+/// Carries this node's events to other daemons (a shared store), as the JSON
+/// the local subscribers get too (serialised once). `share` must never wait:
+/// publishing never waits.
 pub trait Relay: Send + Sync + 'static {
-    fn share(&self, event: &Event);
+    fn share(&self, event: &RawValue);
 }
 
 pub struct EventBus {
@@ -117,20 +118,24 @@ impl EventBus {
             agent_id: scope.agent_id,
             payload,
         };
-        if let Some(relay) = &self.relay {
-            relay.share(&event);
-        }
-        self.deliver(Arc::new(event), size);
+        let json = self.relay.as_ref().map(|relay| {
+            let json: Arc<RawValue> = serde_json::value::to_raw_value(&event).expect("events serialize").into();
+            relay.share(&json);
+            json
+        });
+        self.deliver(Arc::new(event), size, json);
     }
 
     /// An event another daemon published (relayed through the shared store): to
     /// this node's ring and subscribers, not relayed again.
     pub fn inject(&self, mut event: Event) {
         let size = tether_core::trim::bound(&mut event.payload, self.config.max_payload_bytes);
-        self.deliver(Arc::new(event), size);
+        self.deliver(Arc::new(event), size, None);
     }
 
-    fn deliver(&self, event: Arc<Event>, size: usize) {
+    /// To the ring and every matching subscriber; `json` is the event serialised
+    /// already, if it was (else it is serialised at the first subscriber).
+    fn deliver(&self, event: Arc<Event>, size: usize, json: Option<Arc<RawValue>>) {
         let mut inner = self.inner.lock();
         inner.ring.push_back((event.clone(), size));
         inner.ring_bytes += size;
@@ -140,7 +145,7 @@ impl EventBus {
             let (_, size) = inner.ring.pop_front().expect("the ring is not empty");
             inner.ring_bytes -= size;
         }
-        let mut json: Option<Arc<RawValue>> = None;
+        let mut json = json;
         // A subscriber whose forwarder is gone (its connection closed) is dropped here,
         // whatever order the close and the subscription happened in.
         inner.subscribers.retain(|_, subscriber| {

@@ -268,11 +268,14 @@ impl PgStore {
     fn plan(&self, records: &[Record]) -> Result<Vec<batch::RunWrite>, StoreError> {
         let owned = self.inner.owned.lock();
         let mut writes: Vec<batch::RunWrite> = Vec::new();
+        // Boot and retention append one record for each of thousands of runs at once.
+        let mut at: HashMap<Ulid, usize> = HashMap::new();
         for record in records {
-            if let Some(write) = writes.iter_mut().find(|w| w.run_id == record.run_id) {
-                write.records.push(record.clone());
+            if let Some(&i) = at.get(&record.run_id) {
+                writes[i].records.push(record.clone());
                 continue;
             }
+            at.insert(record.run_id, writes.len());
             let started = (record.kind == Kind::Started && record.seq == 0).then(|| started_facts(&record.payload));
             let (new_agent, idempotency_key) = match started {
                 Some((agent, key)) => (Some(agent), key),
