@@ -526,3 +526,30 @@ async fn postgres_restarted_immediately_under_a_daemon_loses_no_acknowledged_tur
         (0..20).map(|i| format!("a{i}")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_the_old_node_follows_a_run_that_moved() {
+    let fleet = fleet(2);
+    let owner = harness(&fleet.nodes[0]).await;
+    let started = owner.call_raw("runs.start", json!({"intent": "moves", "agent_id": "nomad"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    submit(&owner, "a0").await.unwrap();
+    let watcher = operator(&fleet.nodes[0]).await;
+    watcher.call_raw("runs.subscribe", json!({"run_id": run_id})).await.unwrap();
+
+    let mover = harness(&fleet.nodes[1]).await;
+    mover.call_raw("runs.resume", json!({"run_id": run_id})).await.unwrap();
+    submit(&mover, "b0").await.unwrap();
+    // Node 1 hears that another node writes the run: its subscriber is told to subscribe again.
+    let note = tokio::time::timeout(Duration::from_secs(10), watcher.next_notification()).await.unwrap().unwrap();
+    assert_eq!(note.method, "runs.trace.lagged", "{:?}", note.params);
+    let again = watcher.call_raw("runs.subscribe", json!({"run_id": run_id})).await.unwrap();
+    let snapshot: Vec<&str> =
+        again["snapshot"].as_array().unwrap().iter().filter_map(|r| r["action_id"].as_str()).collect();
+    assert_eq!(snapshot, ["a0", "b0"], "the snapshot comes from the store");
+    submit(&mover, "c0").await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(10), watcher.next_notification()).await.unwrap().unwrap();
+    assert_eq!(event.method, "runs.trace.event");
+    assert_eq!(event.params["record"]["action_id"], "c0");
+    assert_eq!(event.params["cursor"], 3);
+}

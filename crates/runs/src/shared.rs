@@ -52,6 +52,7 @@ impl Runs {
         if !self.store.shared() {
             return;
         }
+        self.watch_moves();
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -61,6 +62,28 @@ impl Runs {
                     Ok(found) if !found.is_empty() => this.settle_orphans(found).await,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "could not look for runs of dead nodes"),
+                }
+            }
+        });
+    }
+
+    /// A run this node holds, written by another node (the store's hints tell):
+    /// taken over, so this node lets its stale copy go at once.
+    fn watch_moves(self: &Arc<Self>) {
+        let Some(mut hints) = self.store.hints() else { return };
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let run = match hints.recv().await {
+                    Ok(run) => run,
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(this) = weak.upgrade() else { return };
+                if let Some(held) = this.get(&run.to_string())
+                    && !this.current_here(&held)
+                {
+                    this.let_go(&held);
                 }
             }
         });
@@ -121,7 +144,11 @@ impl Runs {
         self.index.lock().remove(&run.id);
         let mut state = run.state.lock();
         state.owner = None;
-        state.subscribers.clear();
+        // Its subscribers here hear `runs.trace.lagged` and subscribe again, which
+        // follows the run through the store from where they were.
+        for subscriber in state.subscribers.drain(..) {
+            subscriber.lagged.store(true, std::sync::atomic::Ordering::Release);
+        }
         tracing::warn!(run = %run.id, "another node took this run over; this node let it go");
     }
 }
