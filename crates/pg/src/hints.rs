@@ -18,6 +18,9 @@ use ulid::Ulid;
 const CHANNEL: &str = "tether_records";
 /// NOTIFY payloads must stay under 8,000 bytes.
 const MAX_PAYLOAD: usize = 7_900;
+/// Hints wait this long to share one NOTIFY (followers poll anyway, so this is
+/// latency only, and it keeps a NOTIFY per commit off a busy node's database).
+const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Runs written since the last NOTIFY, each with the fence it was written
 /// under (the latest), coalesced.
@@ -47,6 +50,7 @@ pub(crate) fn spawn_notifier(config: Config, node: crate::NodeId, outbox: Arc<Ou
         let mut client = None;
         loop {
             outbox.ready.notified().await;
+            tokio::time::sleep(GATHER).await;
             let runs = std::mem::take(&mut *outbox.runs.lock());
             if runs.is_empty() {
                 continue;
