@@ -414,9 +414,12 @@ fn memory_returns_near_the_baseline_after_a_burst_of_connections_closes() {
         wait_until("every connection closed", async || http_get(daemon.addr, "/healthz").await.1["connections"] == 0)
             .await;
         let mut after = rss_kib(pid);
+        // Two thirds of the burst back: what stays is the allocator's and the
+        // runtime's own (about 2.5 MiB here), which no longer shrinks with the
+        // per-connection buffers (2 KiB read buffers made the burst itself smaller).
         let settled = async || {
             after = rss_kib(pid);
-            after < baseline + (peak - baseline) / 4
+            after < baseline + (peak - baseline) / 3
         };
         wait_until("the daemon gives the burst's memory back", settled).await;
         after

@@ -8,7 +8,7 @@ mod methods;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,14 +77,27 @@ struct Inner {
     ring: VecDeque<(Arc<Event>, usize)>,
     ring_bytes: usize,
     subscribers: HashMap<u64, Subscriber>,
+    /// Each connection's forwarder, which all its subscriptions feed.
+    outlets: HashMap<u64, mpsc::UnboundedSender<Delivery>>,
 }
 
 struct Subscriber {
     connection: u64,
     principal: Principal,
     filter: SubscribeParams,
+    outlet: mpsc::UnboundedSender<Delivery>,
+    /// Events of this subscription queued in its connection's outlet: at most
+    /// `subscriber_queue` (so an outlet holds at most that many per subscription).
+    pending: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// One event for one subscription, on its way to the connection's forwarder.
+struct Delivery {
+    subscription: u64,
     /// The event as JSON, serialised once per publish however many receive it.
-    queue: mpsc::Sender<Arc<RawValue>>,
+    event: Arc<RawValue>,
+    pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -148,21 +161,27 @@ impl EventBus {
         let mut json = json;
         // A subscriber whose forwarder is gone (its connection closed) is dropped here,
         // whatever order the close and the subscription happened in.
-        inner.subscribers.retain(|_, subscriber| {
+        let cap = self.config.subscriber_queue.max(1);
+        inner.subscribers.retain(|&id, subscriber| {
             if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
-                return !subscriber.queue.is_closed();
+                return !subscriber.outlet.is_closed();
+            }
+            // Only the forwarder lowers `pending`, and publishers hold the bus lock.
+            if subscriber.pending.fetch_add(1, Ordering::AcqRel) >= cap {
+                subscriber.pending.fetch_sub(1, Ordering::AcqRel);
+                subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return true;
             }
             let json =
                 json.get_or_insert_with(|| serde_json::value::to_raw_value(&*event).expect("events serialize").into());
-            match subscriber.queue.try_send(json.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.dropped.fetch_add(1, Ordering::Relaxed);
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
+            let delivery = Delivery {
+                subscription: id,
+                event: json.clone(),
+                pending: subscriber.pending.clone(),
+                dropped: subscriber.dropped.clone(),
+            };
+            subscriber.outlet.send(delivery).is_ok()
         });
     }
 
@@ -186,20 +205,27 @@ impl EventBus {
         let connection = cx.connection_id();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let subscription = format!("sub-{id}");
-        let (queue, rx) = mpsc::channel(self.config.subscriber_queue.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
         let principal = cx.principal().clone();
-        {
-            let mut inner = self.inner.lock();
-            let max = self.config.max_subscriptions;
-            if inner.subscribers.values().filter(|s| s.connection == connection).count() >= max {
-                let what = "too many event subscriptions on this connection";
-                return Err(RpcError::limit(what, "events.max_subscriptions", max));
-            }
-            let subscriber = Subscriber { connection, principal, filter, queue, dropped: dropped.clone() };
-            inner.subscribers.insert(id, subscriber);
+        let mut inner = self.inner.lock();
+        let max = self.config.max_subscriptions;
+        if inner.subscribers.values().filter(|s| s.connection == connection).count() >= max {
+            let what = "too many event subscriptions on this connection";
+            return Err(RpcError::limit(what, "events.max_subscriptions", max));
         }
-        tokio::spawn(forward(cx.clone(), subscription.clone(), rx, dropped));
+        // One forwarder per connection, however many subscriptions: one wake-up
+        // moves every event queued for it.
+        let outlet = match inner.outlets.get(&connection).filter(|outlet| !outlet.is_closed()) {
+            Some(outlet) => outlet.clone(),
+            None => {
+                let (outlet, deliveries) = mpsc::unbounded_channel();
+                inner.outlets.insert(connection, outlet.clone());
+                tokio::spawn(forward(cx.clone(), deliveries));
+                outlet
+            }
+        };
+        let subscriber =
+            Subscriber { connection, principal, filter, outlet, pending: Arc::default(), dropped: Arc::default() };
+        inner.subscribers.insert(id, subscriber);
         Ok(subscription)
     }
 
@@ -226,28 +252,34 @@ impl EventBus {
     }
 
     pub fn connection_closed(&self, connection: u64) {
-        self.inner.lock().subscribers.retain(|_, s| s.connection != connection);
+        let mut inner = self.inner.lock();
+        inner.subscribers.retain(|_, s| s.connection != connection);
+        inner.outlets.remove(&connection);
     }
 }
 
-/// Moves one subscription's events to its socket, keeping half the outbound queue
-/// for replies; after an overflow, tells the subscriber once how many it lost.
-async fn forward(
-    cx: Context,
-    subscription: String,
-    mut events: mpsc::Receiver<Arc<RawValue>>,
-    dropped: Arc<AtomicU64>,
-) {
-    while let Some(event) = events.recv().await {
-        let notice = Notice { subscription: &subscription, event: &event };
+/// Moves a connection's events to its socket, keeping half the outbound queue
+/// for replies; once its queue is drained, tells each subscription that lost
+/// events (its queue was full) how many, once.
+async fn forward(cx: Context, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
+    let mut served: HashMap<u64, Arc<AtomicU64>> = HashMap::new();
+    while let Some(delivery) = deliveries.recv().await {
+        delivery.pending.fetch_sub(1, Ordering::AcqRel);
+        let subscription = format!("sub-{}", delivery.subscription);
+        let notice = Notice { subscription: &subscription, event: &delivery.event };
         if cx.notify_politely(EVENT, &notice).await.is_err() {
             return;
         }
-        if events.is_empty() {
-            let lost = dropped.swap(0, Ordering::Relaxed);
-            let notice = LaggedNotice { subscription: subscription.clone(), dropped: lost };
-            if lost > 0 && cx.notify(LAGGED, &notice).await.is_err() {
-                return;
+        served.entry(delivery.subscription).or_insert(delivery.dropped);
+        if deliveries.is_empty() {
+            // A subscription that is gone (only this map holds its counter) is forgotten.
+            served.retain(|_, dropped| Arc::strong_count(dropped) > 1);
+            for (id, dropped) in &served {
+                let lost = dropped.swap(0, Ordering::Relaxed);
+                let notice = LaggedNotice { subscription: format!("sub-{id}"), dropped: lost };
+                if lost > 0 && cx.notify(LAGGED, &notice).await.is_err() {
+                    return;
+                }
             }
         }
     }
@@ -309,18 +341,45 @@ mod tests {
     #[test]
     fn subscribers_whose_receiver_is_gone_are_dropped_on_publish() {
         let bus = EventBus::new(EventsConfig::default());
-        let (queue, rx) = mpsc::channel(4);
+        let (outlet, rx) = mpsc::unbounded_channel();
         let subscriber = Subscriber {
             connection: 1,
             principal: Principal::Operator,
             filter: SubscribeParams::default(),
-            queue,
+            outlet,
+            pending: Arc::default(),
             dropped: Arc::default(),
         };
         bus.inner.lock().subscribers.insert(1, subscriber);
         drop(rx);
         bus.publish("hooks.event", "x", Scope::default(), Value::Null);
         assert!(bus.inner.lock().subscribers.is_empty());
+    }
+
+    #[test]
+    fn a_subscription_holds_at_most_its_queue_in_its_outlet_and_counts_the_rest() {
+        let bus = EventBus::new(EventsConfig { subscriber_queue: 3, ..Default::default() });
+        let (outlet, mut rx) = mpsc::unbounded_channel();
+        let subscriber = Subscriber {
+            connection: 1,
+            principal: Principal::Operator,
+            filter: SubscribeParams::default(),
+            outlet,
+            pending: Arc::default(),
+            dropped: Arc::default(),
+        };
+        let dropped = subscriber.dropped.clone();
+        bus.inner.lock().subscribers.insert(1, subscriber);
+        for i in 0..10 {
+            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
+        }
+        let mut queued = 0;
+        while rx.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, 3, "the outlet holds at most subscriber_queue for it");
+        assert_eq!(dropped.load(Ordering::Relaxed), 7);
+        assert_eq!(bus.dropped_total(), 7);
     }
 
     #[test]
