@@ -1,15 +1,20 @@
 //! The audit log: one JSON line per hook and decision in `<data-dir>/audit.jsonl`,
-//! fsynced before the decision is answered.
+//! fsynced before the decision is answered. One writer thread owns the file and
+//! writes every line waiting with one `fdatasync` (group commit), so a hook never
+//! holds a runtime thread through a sync.
 
-use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::mpsc;
 
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use crate::error::HooksError;
+
+type Waiter = oneshot::Sender<Result<(), String>>;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct AuditEntry<'a> {
@@ -27,7 +32,7 @@ pub(crate) struct AuditEntry<'a> {
 }
 
 pub(crate) struct Audit {
-    file: Mutex<File>,
+    writer: parking_lot::Mutex<mpsc::Sender<(Vec<u8>, Waiter)>>,
     path: std::path::PathBuf,
 }
 
@@ -37,7 +42,9 @@ const TAIL_BYTES: u64 = 4 << 20;
 impl Audit {
     pub(crate) fn open(path: &Path) -> Result<Audit, HooksError> {
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
-        Ok(Audit { file: Mutex::new(file), path: path.to_owned() })
+        let (writer, lines) = mpsc::channel();
+        std::thread::Builder::new().name("audit-writer".into()).spawn(move || write_lines(file, lines))?;
+        Ok(Audit { writer: parking_lot::Mutex::new(writer), path: path.to_owned() })
     }
 
     /// The newest `limit` entries (of `session`, if given), oldest first, from the
@@ -63,12 +70,29 @@ impl Audit {
         Ok(entries)
     }
 
-    pub(crate) fn append(&self, entry: &AuditEntry<'_>) -> Result<(), HooksError> {
+    /// Resolves once the line is on disk.
+    pub(crate) async fn append(&self, entry: &AuditEntry<'_>) -> Result<(), HooksError> {
         let mut line = serde_json::to_vec(entry).map_err(|e| HooksError::Io(e.to_string()))?;
         line.push(b'\n');
-        let mut file = self.file.lock();
-        file.write_all(&line)?;
-        file.sync_data()?;
-        Ok(())
+        let (done, synced) = oneshot::channel();
+        let stopped = || HooksError::Io("the audit writer has stopped".into());
+        self.writer.lock().send((line, done)).map_err(|_| stopped())?;
+        synced.await.map_err(|_| stopped())?.map_err(HooksError::Io)
+    }
+}
+
+/// The writer thread: takes every line waiting, writes them, syncs once, answers all.
+fn write_lines(mut file: File, lines: mpsc::Receiver<(Vec<u8>, Waiter)>) {
+    while let Ok(first) = lines.recv() {
+        let mut batch = vec![first];
+        batch.extend(lines.try_iter());
+        let mut bytes = Vec::with_capacity(batch.iter().map(|(line, _)| line.len()).sum());
+        for (line, _) in &batch {
+            bytes.extend_from_slice(line);
+        }
+        let written = file.write_all(&bytes).and_then(|()| file.sync_data()).map_err(|e| e.to_string());
+        for (_, done) in batch {
+            let _ = done.send(written.clone());
+        }
     }
 }

@@ -176,17 +176,19 @@ impl Hooks {
         // Event names come from clients: only known ones become metric labels.
         let label = claude::KNOWN_EVENTS.iter().find(|e| **e == hook.event).copied().unwrap_or("other");
         *self.decided.lock().entry((label, decision)).or_default() += 1;
-        self.audit.append(&AuditEntry {
-            ts: stamp::now(),
-            session_id: account.session_id.as_deref(),
-            agent_id: account.agent_id.as_deref(),
-            claude_session_id: hook.claude_session_id.as_deref(),
-            event: &hook.event,
-            tool: hook.tool.as_deref(),
-            decision: &decision_name,
-            rule: rule.as_deref(),
-            reason: reason.as_deref(),
-        })?;
+        self.audit
+            .append(&AuditEntry {
+                ts: stamp::now(),
+                session_id: account.session_id.as_deref(),
+                agent_id: account.agent_id.as_deref(),
+                claude_session_id: hook.claude_session_id.as_deref(),
+                event: &hook.event,
+                tool: hook.tool.as_deref(),
+                decision: &decision_name,
+                rule: rule.as_deref(),
+                reason: reason.as_deref(),
+            })
+            .await?;
         let event_id = tether_core::new_id().to_string();
         let payload = json!({
             "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
@@ -257,7 +259,7 @@ impl Hooks {
         }
     }
 
-    pub fn delegate(&self, principal: &Principal, params: DelegateParams) -> Result<DelegateResult, HooksError> {
+    pub async fn delegate(&self, principal: &Principal, params: DelegateParams) -> Result<DelegateResult, HooksError> {
         let account = Account::named(principal, Some(params.session_id.clone()), None);
         if params.task.trim().is_empty() {
             return Err(error::invalid("task", "must not be empty"));
@@ -274,17 +276,19 @@ impl Hooks {
             });
         }
         let delegation_id = tether_core::new_id().to_string();
-        self.audit.append(&AuditEntry {
-            ts: stamp::now(),
-            session_id: account.session_id.as_deref(),
-            agent_id: account.agent_id.as_deref(),
-            claude_session_id: None,
-            event: "agents.delegate",
-            tool: Some(&params.agent),
-            decision: "allow",
-            rule: None,
-            reason: None,
-        })?;
+        self.audit
+            .append(&AuditEntry {
+                ts: stamp::now(),
+                session_id: account.session_id.as_deref(),
+                agent_id: account.agent_id.as_deref(),
+                claude_session_id: None,
+                event: "agents.delegate",
+                tool: Some(&params.agent),
+                decision: "allow",
+                rule: None,
+                reason: None,
+            })
+            .await?;
         let payload = json!({"delegation_id": delegation_id, "agent": params.agent, "task": params.task, "tier": params.tier, "breaker": state});
         self.events.publish("runtime.status", "agent.delegated", account.scope(), payload);
         Ok(DelegateResult { delegation_id, agent: params.agent, breaker: state })

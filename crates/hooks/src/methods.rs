@@ -55,6 +55,7 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
         })
         .operator_only()
         .reads();
-    registry.register_with::<Delegate, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.delegate(cx.principal(), p)?) });
+    registry
+        .register_with::<Delegate, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.delegate(cx.principal(), p).await?) });
     registry.register_with::<MemoryReport, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.memory(cx.principal(), p)?) });
 }
