@@ -338,19 +338,27 @@ mod tests {
         assert!(!visible(&session, &event(None, Some("S2"))));
     }
 
-    #[test]
-    fn subscribers_whose_receiver_is_gone_are_dropped_on_publish() {
-        let bus = EventBus::new(EventsConfig::default());
+    /// Subscription 1 of connection 1, the operator's, everything, with its outlet's
+    /// receiving end and its loss counter.
+    fn operator_subscribed(bus: &EventBus) -> (Arc<AtomicU64>, mpsc::UnboundedReceiver<Delivery>) {
         let (outlet, rx) = mpsc::unbounded_channel();
+        let dropped = Arc::new(AtomicU64::new(0));
         let subscriber = Subscriber {
             connection: 1,
             principal: Principal::Operator,
             filter: SubscribeParams::default(),
             outlet,
             pending: Arc::default(),
-            dropped: Arc::default(),
+            dropped: dropped.clone(),
         };
         bus.inner.lock().subscribers.insert(1, subscriber);
+        (dropped, rx)
+    }
+
+    #[test]
+    fn subscribers_whose_receiver_is_gone_are_dropped_on_publish() {
+        let bus = EventBus::new(EventsConfig::default());
+        let (_, rx) = operator_subscribed(&bus);
         drop(rx);
         bus.publish("hooks.event", "x", Scope::default(), Value::Null);
         assert!(bus.inner.lock().subscribers.is_empty());
@@ -359,17 +367,7 @@ mod tests {
     #[test]
     fn a_subscription_holds_at_most_its_queue_in_its_outlet_and_counts_the_rest() {
         let bus = EventBus::new(EventsConfig { subscriber_queue: 3, ..Default::default() });
-        let (outlet, mut rx) = mpsc::unbounded_channel();
-        let subscriber = Subscriber {
-            connection: 1,
-            principal: Principal::Operator,
-            filter: SubscribeParams::default(),
-            outlet,
-            pending: Arc::default(),
-            dropped: Arc::default(),
-        };
-        let dropped = subscriber.dropped.clone();
-        bus.inner.lock().subscribers.insert(1, subscriber);
+        let (dropped, mut rx) = operator_subscribed(&bus);
         for i in 0..10 {
             bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
