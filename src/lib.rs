@@ -142,8 +142,8 @@ pub async fn assemble_with_clock(
 fn shared_events(store: &PgStore, config: EventsConfig) -> Arc<EventBus> {
     struct ToStore(Arc<tether_pg::EventSink>);
     impl tether_events::Relay for ToStore {
-        fn share(&self, event: &serde_json::value::RawValue) {
-            self.0.share(event.get().as_bytes().to_vec());
+        fn share(&self, event: &serde_json::value::RawValue) -> bool {
+            self.0.share(event.get().as_bytes().to_vec())
         }
     }
     let (sink, mut incoming) = store.share_events();

@@ -23,21 +23,11 @@ impl<T> Stored<T> {
         Ok(Stored { raw: RawValue::from_string(text)?, of: PhantomData })
     }
 
-    pub fn get(&self) -> &str {
-        self.raw.get()
-    }
-
     pub fn parse(&self) -> Result<T, serde_json::Error>
     where
         T: DeserializeOwned,
     {
         serde_json::from_str(self.raw.get())
-    }
-}
-
-impl<T: Serialize> Stored<T> {
-    pub fn new(value: &T) -> Self {
-        Stored { raw: serde_json::value::to_raw_value(value).expect("wire types serialize"), of: PhantomData }
     }
 }
 

@@ -55,10 +55,11 @@ pub struct Scope {
 }
 
 /// Carries this node's events to other daemons (a shared store), as the JSON
-/// the local subscribers get too (serialised once). `share` must never wait:
-/// publishing never waits.
+/// the local subscribers get too (serialised once). `share` must never wait
+/// (publishing never waits): false when it had to drop the event, which counts
+/// in `dropped_total` like a slow subscriber's loss.
 pub trait Relay: Send + Sync + 'static {
-    fn share(&self, event: &RawValue);
+    fn share(&self, event: &RawValue) -> bool;
 }
 
 pub struct EventBus {
@@ -82,6 +83,8 @@ struct Inner {
 }
 
 struct Subscriber {
+    /// `sub-<id>`, as the client knows it: shared by every delivery, never re-formatted.
+    name: Arc<str>,
     connection: u64,
     principal: Principal,
     filter: SubscribeParams,
@@ -94,7 +97,7 @@ struct Subscriber {
 
 /// One event for one subscription, on its way to the connection's forwarder.
 struct Delivery {
-    subscription: u64,
+    subscription: Arc<str>,
     /// The event as JSON, serialised once per publish however many receive it.
     event: Arc<RawValue>,
     pending: Arc<AtomicUsize>,
@@ -133,7 +136,9 @@ impl EventBus {
         };
         let json = self.relay.as_ref().map(|relay| {
             let json: Arc<RawValue> = serde_json::value::to_raw_value(&event).expect("events serialize").into();
-            relay.share(&json);
+            if !relay.share(&json) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
             json
         });
         self.deliver(Arc::new(event), size, json);
@@ -162,7 +167,7 @@ impl EventBus {
         // A subscriber whose forwarder is gone (its connection closed) is dropped here,
         // whatever order the close and the subscription happened in.
         let cap = self.config.subscriber_queue.max(1);
-        inner.subscribers.retain(|&id, subscriber| {
+        inner.subscribers.retain(|_, subscriber| {
             if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
                 return !subscriber.outlet.is_closed();
             }
@@ -176,7 +181,7 @@ impl EventBus {
             let json =
                 json.get_or_insert_with(|| serde_json::value::to_raw_value(&*event).expect("events serialize").into());
             let delivery = Delivery {
-                subscription: id,
+                subscription: subscriber.name.clone(),
                 event: json.clone(),
                 pending: subscriber.pending.clone(),
                 dropped: subscriber.dropped.clone(),
@@ -223,8 +228,15 @@ impl EventBus {
                 outlet
             }
         };
-        let subscriber =
-            Subscriber { connection, principal, filter, outlet, pending: Arc::default(), dropped: Arc::default() };
+        let subscriber = Subscriber {
+            name: subscription.as_str().into(),
+            connection,
+            principal,
+            filter,
+            outlet,
+            pending: Arc::default(),
+            dropped: Arc::default(),
+        };
         inner.subscribers.insert(id, subscriber);
         Ok(subscription)
     }
@@ -262,11 +274,10 @@ impl EventBus {
 /// for replies; once its queue is drained, tells each subscription that lost
 /// events (its queue was full) how many, once.
 async fn forward(cx: Context, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
-    let mut served: HashMap<u64, Arc<AtomicU64>> = HashMap::new();
+    let mut served: HashMap<Arc<str>, Arc<AtomicU64>> = HashMap::new();
     while let Some(delivery) = deliveries.recv().await {
         delivery.pending.fetch_sub(1, Ordering::AcqRel);
-        let subscription = format!("sub-{}", delivery.subscription);
-        let notice = Notice { subscription: &subscription, event: &delivery.event };
+        let notice = Notice { subscription: &delivery.subscription, event: &delivery.event };
         if cx.notify_politely(EVENT, &notice).await.is_err() {
             return;
         }
@@ -276,7 +287,7 @@ async fn forward(cx: Context, mut deliveries: mpsc::UnboundedReceiver<Delivery>)
             served.retain(|_, dropped| Arc::strong_count(dropped) > 1);
             for (id, dropped) in &served {
                 let lost = dropped.swap(0, Ordering::Relaxed);
-                let notice = LaggedNotice { subscription: format!("sub-{id}"), dropped: lost };
+                let notice = LaggedNotice { subscription: id.to_string(), dropped: lost };
                 if lost > 0 && cx.notify(LAGGED, &notice).await.is_err() {
                     return;
                 }
@@ -344,6 +355,7 @@ mod tests {
         let (outlet, rx) = mpsc::unbounded_channel();
         let dropped = Arc::new(AtomicU64::new(0));
         let subscriber = Subscriber {
+            name: "sub-1".into(),
             connection: 1,
             principal: Principal::Operator,
             filter: SubscribeParams::default(),

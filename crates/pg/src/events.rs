@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -30,20 +29,13 @@ const KEEP: &str = "1 hour";
 /// This node's side of the shared event log.
 pub struct EventSink {
     queue: mpsc::Sender<Vec<u8>>,
-    dropped: AtomicU64,
 }
 
 impl EventSink {
-    /// Queues an event's JSON for the other nodes; never waits.
-    pub fn share(&self, event: Vec<u8>) {
-        if self.queue.try_send(event).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Events not shared because the queue was full (the database slow or away).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    /// Queues an event's JSON for the other nodes; never waits. False when the
+    /// queue is full (the database slow or away) and the event was dropped.
+    pub fn share(&self, event: Vec<u8>) -> bool {
+        self.queue.try_send(event).is_ok()
     }
 }
 
@@ -56,7 +48,7 @@ pub(crate) fn start(
     let (incoming, received) = mpsc::channel(QUEUE);
     tokio::spawn(write(pool.clone(), node.clone(), outgoing));
     tokio::spawn(read(pool, node, incoming, wake));
-    (Arc::new(EventSink { queue, dropped: AtomicU64::new(0) }), received)
+    (Arc::new(EventSink { queue }), received)
 }
 
 async fn write(pool: Pool, node: NodeId, mut outgoing: mpsc::Receiver<Vec<u8>>) {
