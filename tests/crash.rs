@@ -11,14 +11,7 @@ use serde_json::{Value, json};
 use tether_client::Client;
 
 async fn harness(daemon: &Daemon) -> Client {
-    let client = Client::builder(&daemon.url)
-        .token(daemon.token())
-        .on_request("tools.execute", |params: Value| async move { Ok(params["parameters"].clone()) })
-        .connect()
-        .await
-        .unwrap();
-    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
-    client
+    echo_harness(daemon, &[]).await
 }
 
 async fn operator(daemon: &Daemon) -> Client {

@@ -361,6 +361,20 @@ impl Daemon {
     }
 }
 
+/// A harness on `daemon` (the operator) with one tool, `echo`, which answers its
+/// parameters; `capabilities` are negotiated in the handshake.
+pub async fn echo_harness(daemon: &Daemon, capabilities: &[&str]) -> Client {
+    let mut builder = Client::builder(&daemon.url)
+        .token(daemon.token())
+        .on_request("tools.execute", |params: Value| async move { Ok(params["parameters"].clone()) });
+    for capability in capabilities {
+        builder = builder.optional_capability(*capability);
+    }
+    let client = builder.connect().await.unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    client
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
