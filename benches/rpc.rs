@@ -83,7 +83,9 @@ fn main() {
         let [t, e, j] = [&tether, &echo, &jsonrpsee].map(|s| runtime.block_on(idle_memory(s)));
         println!(
             "memory, {IDLE_CONNECTIONS} idle connections (KiB each): tether {t:.1} (target <= 12.7) | \
-             raw echo {e:.1} | jsonrpsee {j:.1}"
+             raw echo {e:.1} | jsonrpsee {j:.1} | tether/echo {:.2} | tether/jsonrpsee {:.2}",
+            t / e,
+            t / j
         );
     }
     drop((tether, echo, jsonrpsee));

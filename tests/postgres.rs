@@ -111,6 +111,7 @@ async fn a_node_killed_during_writes_loses_no_acknowledged_turn_and_its_runs_end
     let deadline = Instant::now() + Duration::from_secs(20);
     while trace(&n2, &run_id).await.len() < 20 {
         assert!(Instant::now() < deadline, "turns never reached the database");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     fleet.nodes[0].child.kill().unwrap();
     let killed = Instant::now();
