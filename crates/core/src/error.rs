@@ -16,6 +16,9 @@ pub enum RpcError {
     /// The message names the offending field, e.g. `params.intent: missing field`.
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// A client string over its configured bound: -32602, with the field and limit in `data`.
+    #[error("invalid params: {field} is {len} bytes, over {limit} ({max})")]
+    TooLong { field: &'static str, limit: &'static str, max: usize, len: usize },
     #[error("authentication required: {0}")]
     AuthRequired(String),
     #[error("server.handshake is required before {0}")]
@@ -48,7 +51,7 @@ impl RpcError {
             RpcError::Parse(_) => codes::PARSE_ERROR,
             RpcError::InvalidRequest(_) => codes::INVALID_REQUEST,
             RpcError::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
-            RpcError::InvalidParams(_) => codes::INVALID_PARAMS,
+            RpcError::InvalidParams(_) | RpcError::TooLong { .. } => codes::INVALID_PARAMS,
             RpcError::AuthRequired(_) => codes::AUTH_REQUIRED,
             RpcError::HandshakeRequired(_) => codes::HANDSHAKE_REQUIRED,
             RpcError::VersionMismatch { .. } => codes::VERSION_MISMATCH,
@@ -70,6 +73,9 @@ impl RpcError {
             })),
             RpcError::CapabilityUnsupported(missing) => Some(json!({ "missing": missing })),
             RpcError::Limit { limit, value, .. } => Some(json!({ "limit": limit, "value": value })),
+            RpcError::TooLong { field, limit, max, len } => {
+                Some(json!({ "field": field, "limit": limit, "value": max, "bytes": len }))
+            }
             RpcError::Custom { data, .. } => data.clone(),
             _ => None,
         }

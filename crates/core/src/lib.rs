@@ -14,6 +14,7 @@ mod dispatch;
 mod error;
 mod ids;
 mod limits;
+pub mod names;
 pub mod methods;
 mod outbound;
 mod parse;
@@ -29,6 +30,7 @@ pub use context::Context;
 pub use error::{RpcError, excerpt};
 pub use ids::new_id;
 pub use limits::{ConnectionConfig, Keepalive, Limits};
+pub use names::{NameKind, NameLimits};
 pub use outbound::Closed;
 pub use registry::{Access, Observer, Phase, Registered, Registry};
 

@@ -44,6 +44,8 @@ pub struct Limits {
     pub read_buffer_bytes: usize,
     /// Outgoing bytes buffered before a write is forced.
     pub write_buffer_bytes: usize,
+    /// The longest name or identifier of each kind a client may send (`[limits.names]`).
+    pub names: crate::NameLimits,
 }
 
 impl Default for Limits {
@@ -66,6 +68,7 @@ impl Default for Limits {
             stall_timeout_ms: 10_000,
             read_buffer_bytes: 2 << 10,
             write_buffer_bytes: 16 << 10,
+            names: crate::NameLimits::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ impl Limits {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("limits.{name} must be at least 1"));
         }
+        self.names.validate()?;
         if self.max_json_depth > 128 {
             return Err("limits.max_json_depth must be at most 128".into());
         }
