@@ -156,7 +156,6 @@ impl Settings {
             allowed_origins: file.allowed_origins,
             metrics_auth: file.metrics_auth.unwrap_or(true),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
-            limits: file.limits,
             keepalive: file.keepalive,
             runs: file.runs,
             journal: JournalConfig {
@@ -166,8 +165,9 @@ impl Settings {
             store: StoreConfig { url: args.store.or(file.store.url), ..file.store },
             sessions: file.sessions,
             events: file.events,
-            hooks: file.hooks,
+            hooks: HooksConfig { names: file.limits.names.clone(), ..file.hooks },
             console: file.console,
+            limits: file.limits,
             data_dir,
         })
     }

@@ -66,7 +66,7 @@ impl Assembly {
 
     /// What `/healthz` consults.
     pub fn health(&self) -> Arc<dyn Health> {
-        Arc::new(DomainHealth(self.runs.clone()))
+        Arc::new(DomainHealth(self.runs.clone(), self.hooks.clone()))
     }
 }
 
@@ -178,6 +178,7 @@ struct DomainMetrics {
 impl MetricsEndpoint for DomainMetrics {
     fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String {
         let store = self.runs.store_info();
+        let audit = self.hooks.audit_status();
         self.metrics.render(&Snapshot {
             connections,
             runs: self.runs.status_counts(),
@@ -187,16 +188,20 @@ impl MetricsEndpoint for DomainMetrics {
             hook_decisions: self.hooks.decision_counts(),
             store: (store.kind.to_owned(), store.node.clone().unwrap_or_default()),
             lease_age_seconds: store.lease_renewed_ago.map(|d| d.as_secs_f64()),
+            audit_dropped: vec![("low_space", audit.dropped_low_space), ("write_error", audit.dropped_write_error)],
+            audit_rotations: audit.rotations,
         })
     }
 }
 
 /// The domains' problems, for `/healthz`.
-struct DomainHealth(Arc<Runs>);
+struct DomainHealth(Arc<Runs>, Arc<Hooks>);
 
 impl Health for DomainHealth {
     fn problems(&self) -> Vec<String> {
-        self.0.problems()
+        let mut problems = self.0.problems();
+        problems.extend(self.1.problems());
+        problems
     }
 
     fn store(&self) -> serde_json::Value {

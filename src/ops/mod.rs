@@ -229,7 +229,8 @@ async fn audit(conn: &Conn, session: Option<String>, limit: usize) -> Outcome {
 }
 
 fn policy_check(file: &std::path::Path) -> Outcome {
-    let text = std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+    let max = tether_hooks::HooksConfig::default().max_policy_bytes;
+    let text = tether_hooks::read_policy_file(file, max).map_err(Failure::Usage)?;
     match tether_hooks::check_policy(&text) {
         Ok(rules) => {
             println!("{}: {rules} rules, ok", file.display());

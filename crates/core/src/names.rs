@@ -102,8 +102,9 @@ impl NameLimits {
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        value.truncate(end);
-        value.shrink_to_fit();
+        // A fresh allocation, not a shrunk one: a small string carved from a large
+        // block would pin the block's pages in the allocator.
+        *value = value[..end].to_owned();
         Some(len)
     }
 

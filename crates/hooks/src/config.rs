@@ -30,6 +30,18 @@ pub struct HooksConfig {
     /// How long an open breaker waits before it lets one attempt through (half-open).
     pub breaker_cooldown_ms: u64,
     pub memory: MemoryThresholds,
+    /// The audit log rotates when it would grow past this (`audit.jsonl` → `audit.jsonl.1`).
+    pub audit_max_bytes: u64,
+    /// Rotated audit files kept (`audit.jsonl.1` … `.N`); older ones are deleted.
+    pub audit_keep: usize,
+    /// The audit log drops lines (counted in `/metrics`, reported by `/healthz`) rather
+    /// than leave its volume with less than this free: that space is the journal's.
+    pub audit_reserve_bytes: u64,
+    /// A policy file larger than this is refused (by the daemon and `tether policy check`).
+    pub max_policy_bytes: u64,
+    /// Bounds on names (from `[limits.names]`, set when the daemon is assembled).
+    #[serde(skip)]
+    pub names: tether_core::NameLimits,
 }
 
 impl Default for HooksConfig {
@@ -46,6 +58,11 @@ impl Default for HooksConfig {
             breaker_failures: 3,
             breaker_cooldown_ms: 30_000,
             memory: MemoryThresholds::default(),
+            audit_max_bytes: 64 << 20,
+            audit_keep: 4,
+            audit_reserve_bytes: 256 << 20,
+            max_policy_bytes: 1 << 20,
+            names: tether_core::NameLimits::default(),
         }
     }
 }

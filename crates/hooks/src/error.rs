@@ -17,6 +17,9 @@ pub enum HooksError {
     Io(String),
     #[error("{what} ({limit} = {value})")]
     Limit { what: &'static str, limit: &'static str, value: usize },
+    /// A check core defines (a name over its bound), passed through as core shaped it.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
 }
 
 impl From<std::io::Error> for HooksError {
@@ -35,6 +38,7 @@ impl From<HooksError> for RpcError {
             HooksError::BreakerOpen { .. } => RpcError::Denied(message),
             HooksError::Io(_) => RpcError::Internal(message),
             HooksError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
+            HooksError::Rpc(error) => error,
         }
     }
 }

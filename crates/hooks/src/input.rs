@@ -1,6 +1,7 @@
 //! One hook event, from either accepted form, with large outputs trimmed.
 
 use serde_json::{Map, Value, json};
+use tether_core::{NameKind, NameLimits};
 use tether_proto::hooks::IngestParams;
 
 use crate::error::{HooksError, invalid};
@@ -16,11 +17,27 @@ pub(crate) struct HookInput {
     pub(crate) subagent: Option<String>,
     pub(crate) tool: Option<String>,
     pub(crate) payload: Map<String, Value>,
+    /// Names that were over their bound and kept trimmed, with their original lengths:
+    /// such a hook is still recorded and judged (on the trimmed names), never refused.
+    pub(crate) trimmed: Vec<(&'static str, usize)>,
 }
 
+/// The payload's names that are kept (event, audit, approval), and their kinds.
+const NAMES: [(&str, NameKind); 5] = [
+    ("hook_event_name", NameKind::Event),
+    ("tool_name", NameKind::Tool),
+    ("session_id", NameKind::Session),
+    ("agent_id", NameKind::Agent),
+    ("agent_type", NameKind::Agent),
+];
+
 impl HookInput {
-    pub(crate) fn from_params(params: IngestParams, large_output_bytes: usize) -> Result<HookInput, HooksError> {
-        let (event, mut payload, session_id) = match (params.event, params.hook_event_name) {
+    pub(crate) fn from_params(
+        params: IngestParams,
+        large_output_bytes: usize,
+        names: &NameLimits,
+    ) -> Result<HookInput, HooksError> {
+        let (mut event, mut payload, mut session_id) = match (params.event, params.hook_event_name) {
             (Some(event), _) => {
                 let payload = match params.payload {
                     None => Map::new(),
@@ -53,6 +70,27 @@ impl HookInput {
         if let Some(response) = payload.get_mut("tool_response") {
             tether_core::trim::head_and_tail(response, large_output_bytes);
         }
+        let mut trimmed = Vec::new();
+        if let Some(len) = names.trim(NameKind::Event, &mut event) {
+            trimmed.push(("event", len));
+        }
+        if let Some(session) = &mut session_id
+            && let Some(len) = names.trim(NameKind::Session, session)
+        {
+            trimmed.push(("session_id", len));
+        }
+        for (key, kind) in NAMES {
+            if let Some(Value::String(name)) = payload.get_mut(key)
+                && let Some(len) = names.trim(kind, name)
+                && !trimmed.iter().any(|(field, _)| *field == key)
+            {
+                trimmed.push((key, len));
+            }
+        }
+        if !trimmed.is_empty() {
+            let lengths: Map<String, Value> = trimmed.iter().map(|(k, n)| ((*k).to_owned(), json!(n))).collect();
+            payload.insert("tether_trimmed".into(), Value::Object(lengths));
+        }
         let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(HookInput {
             subagent: text("agent_id").or_else(|| text("agent_type")),
@@ -60,6 +98,7 @@ impl HookInput {
             claude_session_id: session_id,
             event,
             payload,
+            trimmed,
         })
     }
 

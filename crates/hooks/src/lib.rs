@@ -27,12 +27,13 @@ use tether_proto::hooks::{
     MemoryResult, PolicyInfo,
 };
 
+pub use audit::AuditStatus;
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
 pub use methods::register;
 
 use crate::approvals::{Approvals, Outcome};
-use crate::audit::{Audit, AuditEntry};
+use crate::audit::{Audit, AuditEntry, AuditLimits};
 use crate::breakers::{Breakers, Settings};
 use crate::input::HookInput;
 use crate::memory::LastPressure;
@@ -82,7 +83,7 @@ impl Hooks {
         clock: Arc<dyn Clock>,
         board: Option<Arc<dyn tether_store::ApprovalBoard>>,
     ) -> Result<Arc<Hooks>, HooksError> {
-        let policy = load_policy(config.policy_file.as_deref())?;
+        let policy = load_policy(config.policy_file.as_deref(), config.max_policy_bytes)?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
         let hooks = Arc::new(Hooks {
             policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
@@ -92,7 +93,14 @@ impl Hooks {
                 ttl,
                 Duration::from_millis(config.approval_retention_ms),
             )?,
-            audit: Audit::open(&data_dir.join("audit.jsonl"))?,
+            audit: Audit::open(
+                &data_dir.join("audit.jsonl"),
+                AuditLimits {
+                    max_bytes: config.audit_max_bytes,
+                    keep: config.audit_keep,
+                    reserve_bytes: config.audit_reserve_bytes,
+                },
+            )?,
             breakers: Mutex::default(),
             memory: Mutex::default(),
             decided: Mutex::default(),
@@ -107,10 +115,27 @@ impl Hooks {
 
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
-        let policy = load_policy(self.config.policy_file.as_deref())?;
+        let policy = load_policy(self.config.policy_file.as_deref(), self.config.max_policy_bytes)?;
         *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };
         tracing::info!("policy reloaded");
         Ok(self.policy_info())
+    }
+
+    /// The audit log's dropped lines and rotations (for metrics and health).
+    pub fn audit_status(&self) -> AuditStatus {
+        self.audit.status()
+    }
+
+    /// Empty when healthy; one sentence per problem (for `/healthz`).
+    pub fn problems(&self) -> Vec<String> {
+        let status = self.audit.status();
+        if !status.dropping {
+            return Vec::new();
+        }
+        vec![format!(
+            "the audit log is dropping lines ({} for want of space under hooks.audit_reserve_bytes, {} on write errors)",
+            status.dropped_low_space, status.dropped_write_error
+        )]
     }
 
     /// Hooks decided since start, by event and decision (for metrics).
@@ -132,7 +157,7 @@ impl Hooks {
 
     pub async fn ingest(&self, principal: &Principal, params: IngestParams) -> Result<IngestResult, HooksError> {
         let wait = Duration::from_millis(params.wait_ms.unwrap_or(0).min(self.config.max_wait_ms));
-        let hook = HookInput::from_params(params, self.config.large_output_bytes)?;
+        let hook = HookInput::from_params(params, self.config.large_output_bytes, &self.config.names)?;
         let account = Account::of(principal, &hook);
         let known = claude::KNOWN_EVENTS.contains(&hook.event.as_str());
         let (mut decision, mut reason, rule) = self.decide(&hook, &account);
@@ -142,14 +167,24 @@ impl Hooks {
         if decision == Decision::Ask {
             let mut input = hook.tool_input().clone();
             tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
-            let approval = self.approvals.create(
+            let created = self.approvals.create(
                 account.session_id.clone(),
                 account.agent_id.clone(),
                 &hook.event,
                 hook.tool.clone(),
                 input,
                 self.config.max_pending_approvals,
-            )?;
+            );
+            let approval = match created {
+                Ok(approval) => approval,
+                // The approval cannot be kept (a full disk): the answer is still `ask`,
+                // so Claude Code asks its own user; never an error a hook reads as "allow".
+                Err(HooksError::Io(error)) => {
+                    tracing::warn!(%error, "an approval could not be recorded; the hook answers ask");
+                    return self.answer(&hook, &account, known, decision, reason, rule, None).await;
+                }
+                Err(other) => return Err(other),
+            };
             approval_id = Some(approval.approval_id.clone());
             self.post(&approval).await;
             self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
@@ -172,6 +207,22 @@ impl Hooks {
             }
         }
 
+        self.answer(&hook, &account, known, decision, reason, rule, approval_id).await
+    }
+
+    /// Counts, audits and publishes a decided hook, and builds its answer. The audit
+    /// line is written before the answer, or counted as dropped: never an error.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer(
+        &self,
+        hook: &HookInput,
+        account: &Account,
+        known: bool,
+        decision: Decision,
+        reason: Option<String>,
+        rule: Option<String>,
+        approval_id: Option<String>,
+    ) -> Result<IngestResult, HooksError> {
         let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
         // Event names come from clients: only known ones become metric labels.
         let label = claude::KNOWN_EVENTS.iter().find(|e| **e == hook.event).copied().unwrap_or("other");
@@ -187,8 +238,9 @@ impl Hooks {
                 decision: &decision_name,
                 rule: rule.as_deref(),
                 reason: reason.as_deref(),
+                trimmed: &hook.trimmed,
             })
-            .await?;
+            .await;
         let event_id = tether_core::new_id().to_string();
         let payload = json!({
             "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
@@ -260,6 +312,9 @@ impl Hooks {
     }
 
     pub async fn delegate(&self, principal: &Principal, params: DelegateParams) -> Result<DelegateResult, HooksError> {
+        let names = &self.config.names;
+        names.check(tether_core::NameKind::Agent, "params.agent", &params.agent)?;
+        names.check(tether_core::NameKind::Session, "params.session_id", &params.session_id)?;
         let account = Account::named(principal, Some(params.session_id.clone()), None);
         if params.task.trim().is_empty() {
             return Err(error::invalid("task", "must not be empty"));
@@ -287,8 +342,9 @@ impl Hooks {
                 decision: "allow",
                 rule: None,
                 reason: None,
+                trimmed: &[],
             })
-            .await?;
+            .await;
         let payload = json!({"delegation_id": delegation_id, "agent": params.agent, "task": params.task, "tier": params.tier, "breaker": state});
         self.events.publish("runtime.status", "agent.delegated", account.scope(), payload);
         Ok(DelegateResult { delegation_id, agent: params.agent, breaker: state })
@@ -298,6 +354,7 @@ impl Hooks {
         if params.window_tokens == 0 {
             return Err(error::invalid("window_tokens", "must be greater than 0"));
         }
+        self.config.names.check(tether_core::NameKind::Session, "params.session_id", &params.session_id)?;
         let fraction = params.used_tokens as f64 / params.window_tokens as f64;
         let pressure = memory::pressure(fraction, &self.config.memory);
         let account = Account::named(principal, Some(params.session_id), None);
@@ -356,8 +413,25 @@ pub fn check_policy(text: &str) -> Result<usize, String> {
     Policy::parse(text).map(|policy| policy.rules().len())
 }
 
-fn load_policy(path: Option<&Path>) -> Result<Policy, HooksError> {
+/// Reads a policy file as the daemon does: a regular file of at most `max_bytes`
+/// (so `/dev/zero` or a FIFO is refused, not read until memory runs out).
+pub fn read_policy_file(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let mut text = String::new();
+    file.take(max_bytes + 1).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > max_bytes {
+        return Err(format!("{}: larger than hooks.max_policy_bytes ({max_bytes} bytes)", path.display()));
+    }
+    Ok(text)
+}
+
+fn load_policy(path: Option<&Path>, max_bytes: u64) -> Result<Policy, HooksError> {
     let Some(path) = path else { return Ok(Policy::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))?;
+    let text = read_policy_file(path, max_bytes).map_err(HooksError::Policy)?;
     Policy::parse(&text).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))
 }

@@ -59,6 +59,11 @@ struct Decision {
     decision: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
 /// What the domains report at scrape time.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -74,6 +79,10 @@ pub struct Snapshot {
     /// (`journal`/`postgres`, node id or ""), and seconds since the lease was renewed.
     pub store: (String, String),
     pub lease_age_seconds: Option<f64>,
+    /// Audit lines not written, by reason (`low_space`, `write_error`), since start.
+    pub audit_dropped: Vec<(&'static str, u64)>,
+    /// Audit log rotations since start.
+    pub audit_rotations: u64,
 }
 
 pub struct Metrics {
@@ -91,6 +100,8 @@ pub struct Metrics {
     hook_decisions: Family<Decision, Counter>,
     store: Family<Store, Gauge>,
     lease_age: Gauge<f64, AtomicU64>,
+    audit_dropped: Family<Reason, Counter>,
+    audit_rotations: Counter,
 }
 
 impl Default for Metrics {
@@ -136,7 +147,21 @@ impl Metrics {
         );
         let hook_decisions = Family::<Decision, Counter>::default();
         registry.register("hook_decisions", "Hook events decided, by event and decision", hook_decisions.clone());
+        let audit_dropped = Family::<Reason, Counter>::default();
+        registry.register(
+            "audit_dropped_lines",
+            "Audit lines not written (the volume short of hooks.audit_reserve_bytes, or a failed write), by reason",
+            audit_dropped.clone(),
+        );
+        let audit_rotations = Counter::default();
+        registry.register(
+            "audit_rotations",
+            "Times the audit log rotated at hooks.audit_max_bytes",
+            audit_rotations.clone(),
+        );
         Metrics {
+            audit_dropped,
+            audit_rotations,
             registry,
             requests,
             durations,
@@ -173,6 +198,11 @@ impl Metrics {
         let (kind, node) = &snapshot.store;
         self.store.get_or_create(&Store { kind: kind.clone(), node: node.clone() }).set(1);
         self.lease_age.set(snapshot.lease_age_seconds.unwrap_or(0.0));
+        for &(reason, count) in &snapshot.audit_dropped {
+            let counter = self.audit_dropped.get_or_create(&Reason { reason });
+            counter.inc_by(count.saturating_sub(counter.get()));
+        }
+        self.audit_rotations.inc_by(snapshot.audit_rotations.saturating_sub(self.audit_rotations.get()));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
