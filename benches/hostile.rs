@@ -15,10 +15,28 @@ mod common;
 use common::{Daemon, TOKEN};
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--bystander") {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        return runtime.block_on(bystander(&args[at + 1]));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let bin = std::env::var("TETHER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tether").to_owned());
     println!("daemon: {bin}");
-    for attack in [Attack::IdleUnauthenticated, Attack::PreAuthFrames, Attack::LargeHooks, Attack::ConnectionBurst] {
+    // `cargo bench --bench hostile -- storm` runs only the attacks whose name has "storm".
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let attacks = [
+        Attack::IdleUnauthenticated,
+        Attack::PreAuthFrames,
+        Attack::LargeHooks,
+        Attack::ConnectionBurst,
+        Attack::FanOutStorm(100),
+        Attack::FanOutStorm(400),
+    ];
+    for attack in attacks {
+        if !only.is_empty() && !only.iter().any(|o| attack.name().contains(o.as_str())) {
+            continue;
+        }
         let dir = tempfile::tempdir().unwrap();
         let daemon = Daemon::start(&bin, &dir.path().join("data"), &[]);
         let idle = daemon.usage();
@@ -45,6 +63,9 @@ enum Attack {
     LargeHooks,
     /// 2,000 authenticated connections opened, then all closed.
     ConnectionBurst,
+    /// N connections × 64 event subscriptions, 50 publishes, while a bystander pings:
+    /// what a fan-out costs everyone else (the bystander's p50, p99 and max).
+    FanOutStorm(usize),
 }
 
 impl Attack {
@@ -54,6 +75,8 @@ impl Attack {
             Attack::PreAuthFrames => "pre-auth 8 MiB frames",
             Attack::LargeHooks => "100 hooks of 4 MiB",
             Attack::ConnectionBurst => "burst of 2000 conns",
+            Attack::FanOutStorm(100) => "storm 100x64 subs",
+            Attack::FanOutStorm(_) => "storm 400x64 subs",
         }
     }
 
@@ -132,8 +155,76 @@ impl Attack {
                 }
                 format!("{open} open at {peak} KiB, then all closed")
             }
+            Attack::FanOutStorm(connections) => storm(daemon, connections).await,
         }
     }
+}
+
+/// The fan-out storm: every subscriber reads everything it is sent (in its own task);
+/// a bystander on its own connection pings one at a time from before the first
+/// publish until every subscriber has had every event (or 60 s).
+async fn storm(daemon: &Daemon, connections: usize) -> String {
+    const SUBSCRIPTIONS: usize = 64;
+    const PUBLISHES: usize = 50;
+    let delivered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..connections {
+        let client = Client::builder(&daemon.url).token(TOKEN).connect().await.unwrap();
+        for _ in 0..SUBSCRIPTIONS {
+            client.call_raw("events.subscribe", json!({"families": ["hooks.event"]})).await.unwrap();
+        }
+        let delivered = delivered.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(n) = client.next_notification().await {
+                if n.method == "events.event" {
+                    delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let publisher = Client::builder(&daemon.url).token(TOKEN).connect().await.unwrap();
+    let expected = connections * SUBSCRIPTIONS * PUBLISHES;
+    // The bystander is a process of its own, so the storm's readers here cannot delay it.
+    let mut pinger = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--bystander", daemon.url.as_str()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(pinger.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let started = Instant::now();
+    for i in 0..PUBLISHES {
+        let hook = json!({"hook_event_name": "Notification", "session_id": format!("s{i}"), "message": "storm"});
+        publisher.call_raw("hooks.ingest", hook).await.unwrap();
+    }
+    let published = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered.load(std::sync::atomic::Ordering::Relaxed) < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = started.elapsed();
+    drop(pinger.stdin.take());
+    let mut latencies: Vec<Duration> = lines.map(|l| Duration::from_nanos(l.unwrap().parse().unwrap())).collect();
+    pinger.wait().unwrap();
+    for reader in readers {
+        reader.abort();
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    if latencies.is_empty() {
+        return "the bystander never answered".into();
+    }
+    format!(
+        "{} of {expected} deliveries; published in {} ms, delivered in {} ms; bystander ping ({} pings) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        delivered.load(std::sync::atomic::Ordering::Relaxed),
+        published.as_millis(),
+        drained.as_millis(),
+        latencies.len(),
+        at(0.5),
+        at(0.99),
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    )
 }
 
 async fn ping(client: &Client) -> String {
@@ -173,5 +264,30 @@ impl Daemon {
         let _ = stream.read_to_string(&mut response).await;
         let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
         serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["connections"].as_u64()).unwrap_or(u64::MAX)
+    }
+}
+
+/// The bystander process: pings one at a time until its stdin closes, then prints each
+/// round trip in nanoseconds, one a line.
+async fn bystander(url: &str) {
+    let client = Client::builder(url).token(TOKEN).connect().await.unwrap();
+    client.call_raw("server.ping", json!({})).await.unwrap();
+    println!("ready");
+    let (close, mut closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+        let _ = close.send(());
+    });
+    let mut latencies = Vec::new();
+    loop {
+        let sent = Instant::now();
+        tokio::select! {
+            _ = &mut closed => break,
+            reply = client.call_raw("server.ping", json!({})) => { reply.unwrap(); }
+        }
+        latencies.push(sent.elapsed());
+    }
+    for latency in latencies {
+        println!("{}", latency.as_nanos());
     }
 }

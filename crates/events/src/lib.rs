@@ -77,29 +77,40 @@ struct Inner {
     /// Each event with the size of its payload.
     ring: VecDeque<(Arc<Event>, usize)>,
     ring_bytes: usize,
-    subscribers: HashMap<u64, Subscriber>,
-    /// Each connection's forwarder, which all its subscriptions feed.
-    outlets: HashMap<u64, mpsc::UnboundedSender<Delivery>>,
+    /// Each connection with subscriptions: its forwarder and its subscriptions. A
+    /// publish matches every subscription but sends once per connection, so what it
+    /// does inline beyond comparisons grows with connections, not subscriptions.
+    connections: HashMap<u64, Outlet>,
+}
+
+/// One connection's forwarder, which all its subscriptions feed.
+struct Outlet {
+    sender: mpsc::UnboundedSender<Delivery>,
+    subscribers: Vec<Subscriber>,
 }
 
 struct Subscriber {
+    id: u64,
     /// `sub-<id>`, as the client knows it: shared by every delivery, never re-formatted.
     name: Arc<str>,
-    connection: u64,
     principal: Principal,
     filter: SubscribeParams,
-    outlet: mpsc::UnboundedSender<Delivery>,
     /// Events of this subscription queued in its connection's outlet: at most
     /// `subscriber_queue` (so an outlet holds at most that many per subscription).
     pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
 
-/// One event for one subscription, on its way to the connection's forwarder.
+/// One event for some of a connection's subscriptions, on its way to the forwarder.
 struct Delivery {
-    subscription: Arc<str>,
     /// The event as JSON, serialised once per publish however many receive it.
     event: Arc<RawValue>,
+    targets: Vec<Target>,
+}
+
+/// A subscription an event goes to.
+struct Target {
+    subscription: Arc<str>,
     pending: Arc<AtomicUsize>,
     dropped: Arc<AtomicU64>,
 }
@@ -164,29 +175,34 @@ impl EventBus {
             inner.ring_bytes -= size;
         }
         let mut json = json;
-        // A subscriber whose forwarder is gone (its connection closed) is dropped here,
-        // whatever order the close and the subscription happened in.
+        // A connection whose forwarder is gone (it closed) is dropped here, whatever
+        // order the close and the subscription happened in.
         let cap = self.config.subscriber_queue.max(1);
-        inner.subscribers.retain(|_, subscriber| {
-            if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
-                return !subscriber.outlet.is_closed();
+        inner.connections.retain(|_, outlet| {
+            let mut targets = Vec::new();
+            for subscriber in &outlet.subscribers {
+                if !visible(&subscriber.principal, &event) || !matches(&subscriber.filter, &event) {
+                    continue;
+                }
+                // Only the forwarder lowers `pending`, and publishers hold the bus lock.
+                if subscriber.pending.fetch_add(1, Ordering::AcqRel) >= cap {
+                    subscriber.pending.fetch_sub(1, Ordering::AcqRel);
+                    subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                targets.push(Target {
+                    subscription: subscriber.name.clone(),
+                    pending: subscriber.pending.clone(),
+                    dropped: subscriber.dropped.clone(),
+                });
             }
-            // Only the forwarder lowers `pending`, and publishers hold the bus lock.
-            if subscriber.pending.fetch_add(1, Ordering::AcqRel) >= cap {
-                subscriber.pending.fetch_sub(1, Ordering::AcqRel);
-                subscriber.dropped.fetch_add(1, Ordering::Relaxed);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                return true;
+            if targets.is_empty() {
+                return !outlet.sender.is_closed();
             }
             let json =
                 json.get_or_insert_with(|| serde_json::value::to_raw_value(&*event).expect("events serialize").into());
-            let delivery = Delivery {
-                subscription: subscriber.name.clone(),
-                event: json.clone(),
-                pending: subscriber.pending.clone(),
-                dropped: subscriber.dropped.clone(),
-            };
-            subscriber.outlet.send(delivery).is_ok()
+            outlet.sender.send(Delivery { event: json.clone(), targets }).is_ok()
         });
     }
 
@@ -213,41 +229,45 @@ impl EventBus {
         let principal = cx.principal().clone();
         let mut inner = self.inner.lock();
         let max = self.config.max_subscriptions;
-        if inner.subscribers.values().filter(|s| s.connection == connection).count() >= max {
+        // One forwarder per connection, however many subscriptions: one wake-up
+        // moves every event queued for it.
+        let outlet = match inner.connections.entry(connection) {
+            std::collections::hash_map::Entry::Occupied(entry) if !entry.get().sender.is_closed() => entry.into_mut(),
+            entry => {
+                let (sender, deliveries) = mpsc::unbounded_channel();
+                tokio::spawn(forward(cx.clone(), deliveries));
+                let outlet = Outlet { sender, subscribers: Vec::new() };
+                match entry {
+                    std::collections::hash_map::Entry::Occupied(mut old) => {
+                        old.insert(outlet);
+                        old.into_mut()
+                    }
+                    std::collections::hash_map::Entry::Vacant(vacant) => vacant.insert(outlet),
+                }
+            }
+        };
+        if outlet.subscribers.len() >= max {
             let what = "too many event subscriptions on this connection";
             return Err(RpcError::limit(what, "events.max_subscriptions", max));
         }
-        // One forwarder per connection, however many subscriptions: one wake-up
-        // moves every event queued for it.
-        let outlet = match inner.outlets.get(&connection).filter(|outlet| !outlet.is_closed()) {
-            Some(outlet) => outlet.clone(),
-            None => {
-                let (outlet, deliveries) = mpsc::unbounded_channel();
-                inner.outlets.insert(connection, outlet.clone());
-                tokio::spawn(forward(cx.clone(), deliveries));
-                outlet
-            }
-        };
-        let subscriber = Subscriber {
+        outlet.subscribers.push(Subscriber {
+            id,
             name: subscription.as_str().into(),
-            connection,
             principal,
             filter,
-            outlet,
             pending: Arc::default(),
             dropped: Arc::default(),
-        };
-        inner.subscribers.insert(id, subscriber);
+        });
         Ok(subscription)
     }
 
     pub fn unsubscribe(&self, connection: u64, subscription: &str) -> bool {
         let Some(id) = subscription.strip_prefix("sub-").and_then(|n| n.parse::<u64>().ok()) else { return false };
         let mut inner = self.inner.lock();
-        match inner.subscribers.get(&id) {
-            Some(s) if s.connection == connection => inner.subscribers.remove(&id).is_some(),
-            _ => false,
-        }
+        let Some(outlet) = inner.connections.get_mut(&connection) else { return false };
+        let before = outlet.subscribers.len();
+        outlet.subscribers.retain(|s| s.id != id);
+        outlet.subscribers.len() < before
     }
 
     /// Events slow subscribers have lost since start.
@@ -264,9 +284,7 @@ impl EventBus {
     }
 
     pub fn connection_closed(&self, connection: u64) {
-        let mut inner = self.inner.lock();
-        inner.subscribers.retain(|_, s| s.connection != connection);
-        inner.outlets.remove(&connection);
+        self.inner.lock().connections.remove(&connection);
     }
 }
 
@@ -276,12 +294,14 @@ impl EventBus {
 async fn forward(cx: Context, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
     let mut served: HashMap<Arc<str>, Arc<AtomicU64>> = HashMap::new();
     while let Some(delivery) = deliveries.recv().await {
-        delivery.pending.fetch_sub(1, Ordering::AcqRel);
-        let notice = Notice { subscription: &delivery.subscription, event: &delivery.event };
-        if cx.notify_politely(EVENT, &notice).await.is_err() {
-            return;
+        for target in delivery.targets {
+            target.pending.fetch_sub(1, Ordering::AcqRel);
+            let notice = Notice { subscription: &target.subscription, event: &delivery.event };
+            if cx.notify_politely(EVENT, &notice).await.is_err() {
+                return;
+            }
+            served.entry(target.subscription).or_insert(target.dropped);
         }
-        served.entry(delivery.subscription).or_insert(delivery.dropped);
         if deliveries.is_empty() {
             // A subscription that is gone (only this map holds its counter) is forgotten.
             served.retain(|_, dropped| Arc::strong_count(dropped) > 1);
@@ -352,18 +372,17 @@ mod tests {
     /// Subscription 1 of connection 1, the operator's, everything, with its outlet's
     /// receiving end and its loss counter.
     fn operator_subscribed(bus: &EventBus) -> (Arc<AtomicU64>, mpsc::UnboundedReceiver<Delivery>) {
-        let (outlet, rx) = mpsc::unbounded_channel();
+        let (sender, rx) = mpsc::unbounded_channel();
         let dropped = Arc::new(AtomicU64::new(0));
         let subscriber = Subscriber {
+            id: 1,
             name: "sub-1".into(),
-            connection: 1,
             principal: Principal::Operator,
             filter: SubscribeParams::default(),
-            outlet,
             pending: Arc::default(),
             dropped: dropped.clone(),
         };
-        bus.inner.lock().subscribers.insert(1, subscriber);
+        bus.inner.lock().connections.insert(1, Outlet { sender, subscribers: vec![subscriber] });
         (dropped, rx)
     }
 
@@ -373,7 +392,7 @@ mod tests {
         let (_, rx) = operator_subscribed(&bus);
         drop(rx);
         bus.publish("hooks.event", "x", Scope::default(), Value::Null);
-        assert!(bus.inner.lock().subscribers.is_empty());
+        assert!(bus.inner.lock().connections.is_empty());
     }
 
     #[test]
@@ -384,12 +403,36 @@ mod tests {
             bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
         let mut queued = 0;
-        while rx.try_recv().is_ok() {
-            queued += 1;
+        while let Ok(delivery) = rx.try_recv() {
+            queued += delivery.targets.len();
         }
         assert_eq!(queued, 3, "the outlet holds at most subscriber_queue for it");
         assert_eq!(dropped.load(Ordering::Relaxed), 7);
         assert_eq!(bus.dropped_total(), 7);
+    }
+
+    #[test]
+    fn a_publish_sends_once_per_connection_whatever_its_subscriptions() {
+        let bus = EventBus::new(EventsConfig::default());
+        let (_, mut rx) = operator_subscribed(&bus);
+        {
+            let mut inner = bus.inner.lock();
+            let outlet = inner.connections.get_mut(&1).unwrap();
+            for id in 2..=64 {
+                outlet.subscribers.push(Subscriber {
+                    id,
+                    name: format!("sub-{id}").into(),
+                    principal: Principal::Operator,
+                    filter: SubscribeParams::default(),
+                    pending: Arc::default(),
+                    dropped: Arc::default(),
+                });
+            }
+        }
+        bus.publish("hooks.event", "x", Scope::default(), Value::Null);
+        let delivery = rx.try_recv().unwrap();
+        assert_eq!(delivery.targets.len(), 64);
+        assert!(rx.try_recv().is_err(), "one delivery for the connection");
     }
 
     #[test]
