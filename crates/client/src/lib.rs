@@ -133,7 +133,7 @@ impl ClientBuilder {
 
     pub async fn connect(self) -> Result<Client, ClientError> {
         let header = (self.auth_mode == AuthMode::Header)
-            .then(|| connection::UpgradeAuth { token: self.token.as_deref(), agent_id: self.agent_id.as_deref() });
+            .then_some(connection::UpgradeAuth { token: self.token.as_deref(), agent_id: self.agent_id.as_deref() });
         let (sink, stream) = match &self.target {
             Target::Url(url) => connection::open_tcp(url, header).await?,
             Target::Unix(path) => connection::open_unix(path, header).await?,
