@@ -38,7 +38,9 @@ export async function login(): Promise<Client> {
   const client = await connect({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/`,
     token,
-    auth: "frame",
+    // The default: authenticated at the upgrade (as `tether.bearer.*` subprotocol values,
+    // the browser's way), so the page never waits among unauthenticated connections. A
+    // code is redeemed there too, and the handshake hands back the session credential.
     reconnect: { initialMs: 200, maximumMs: 5000 },
   });
   if (client.credential) {

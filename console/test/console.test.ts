@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { connect as tcpConnect, type Socket } from "node:net";
 import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
@@ -208,6 +209,43 @@ test("the events view streams events live", async () => {
   }
   await shot(page, "events");
   await page.close();
+});
+
+/** An upgraded WebSocket that never authenticates: a place held in the daemon's pool of
+ * unauthenticated connections, as a stranger on the port would hold it. */
+function idleWebSocket(of: Daemon): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(of.port, "127.0.0.1", () => {
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: 127.0.0.1:${of.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+    });
+    socket.once("data", (head: Buffer) => {
+      const status = head.toString().slice(9, 12);
+      if (status === "101") resolve(socket);
+      else reject(new Error(`upgrade answered ${status}`));
+    });
+    socket.once("error", reject);
+  });
+}
+
+test("the console logs in while the unauthenticated pool is held", async () => {
+  const small = await Daemon.start("[limits]\nmax_unauthenticated = 4\nauth_timeout_ms = 60000\n");
+  const idle: Socket[] = [];
+  try {
+    for (let i = 0; i < 4; i++) idle.push(await idleWebSocket(small));
+    await assert.rejects(idleWebSocket(small), /503/, "the pool is held");
+    const page = await loggedIn(loginUrl(small));
+    await page.getByText("Runs in progress").waitFor();
+    // The console session credential, too, is presented at the upgrade.
+    await page.reload();
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    await page.close();
+  } finally {
+    for (const socket of idle) socket.destroy();
+    await small.stop();
+  }
 });
 
 test("a page on a foreign origin cannot open the WebSocket", async () => {

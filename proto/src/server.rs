@@ -30,6 +30,15 @@ pub struct HandshakeResult {
     pub server_protocol_version_max: u32,
     pub server_version: String,
     pub negotiated_capabilities: Vec<String>,
+    /// The connection's credential allows only methods that read (a read-only console).
+    /// Said here for a connection that authenticated at the upgrade, which never sees
+    /// `session.auth`'s answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// Issued at the upgrade in exchange for a single-use token (a console login code):
+    /// authenticate with it from now on, until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<crate::session::IssuedCredential>,
 }
 
 crate::method!(

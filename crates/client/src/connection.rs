@@ -30,26 +30,37 @@ pub struct Notification {
     pub params: Value,
 }
 
-pub(crate) async fn open_tcp(url: &str, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
+/// What the upgrade request carries to authenticate (header auth).
+#[derive(Clone, Copy)]
+pub(crate) struct UpgradeAuth<'a> {
+    pub(crate) token: Option<&'a str>,
+    pub(crate) agent_id: Option<&'a str>,
+}
+
+pub(crate) async fn open_tcp(url: &str, auth: Option<UpgradeAuth<'_>>) -> Result<(BoxSink, BoxStream), ClientError> {
     // Small request/reply frames must not wait on Nagle.
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(upgrade_request(url, token)?, None, true).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(upgrade_request(url, auth)?, None, true).await?;
     let (sink, stream) = ws.split();
     Ok((Box::pin(sink), Box::pin(stream)))
 }
 
-pub(crate) async fn open_unix(path: &Path, token: Option<&str>) -> Result<(BoxSink, BoxStream), ClientError> {
+pub(crate) async fn open_unix(path: &Path, auth: Option<UpgradeAuth<'_>>) -> Result<(BoxSink, BoxStream), ClientError> {
     let socket = tokio::net::UnixStream::connect(path).await?;
-    let (ws, _) = tokio_tungstenite::client_async(upgrade_request("ws://localhost/", token)?, socket).await?;
+    let (ws, _) = tokio_tungstenite::client_async(upgrade_request("ws://localhost/", auth)?, socket).await?;
     let (sink, stream) = ws.split();
     Ok((Box::pin(sink), Box::pin(stream)))
 }
 
-/// The upgrade request, with `Authorization: Bearer` when header auth is chosen.
-fn upgrade_request(url: &str, token: Option<&str>) -> Result<HttpRequest<()>, ClientError> {
+/// The upgrade request, with `Authorization: Bearer` and `X-Tether-Agent` when header
+/// auth is chosen.
+fn upgrade_request(url: &str, auth: Option<UpgradeAuth<'_>>) -> Result<HttpRequest<()>, ClientError> {
     let mut request = url.into_client_request()?;
-    if let Some(token) = token {
-        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| ClientError::Connect(e.into()))?;
-        request.headers_mut().insert("authorization", value);
+    let header = |value: &str| HeaderValue::from_str(value).map_err(|e| ClientError::Connect(e.into()));
+    if let Some(token) = auth.and_then(|a| a.token) {
+        request.headers_mut().insert("authorization", header(&format!("Bearer {token}"))?);
+    }
+    if let Some(agent_id) = auth.and_then(|a| a.agent_id) {
+        request.headers_mut().insert("x-tether-agent", header(agent_id)?);
     }
     Ok(request)
 }

@@ -66,8 +66,9 @@ enum Target {
 /// How the token reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
-    /// `Authorization: Bearer` on the upgrade request (the default without an
-    /// agent binding: the connection never waits among unauthenticated ones).
+    /// `Authorization: Bearer` (and `X-Tether-Agent` with an agent binding) on the
+    /// upgrade request, the default: the connection never waits among unauthenticated
+    /// ones, whose pool anyone who reaches the port can fill.
     Header,
     /// A `session.auth` first frame (what CAR clients do).
     Frame,
@@ -96,10 +97,10 @@ impl ClientBuilder {
         self
     }
 
-    /// Binds the connection to this agent (sent with `session.auth`).
+    /// Binds the connection to this agent (`X-Tether-Agent` on the upgrade, or
+    /// `session.auth`'s `agent_id` with [`AuthMode::Frame`]).
     pub fn agent_id(mut self, agent_id: impl Into<String>) -> Self {
         self.agent_id = Some(agent_id.into());
-        self.auth_mode = AuthMode::Frame;
         self
     }
 
@@ -131,10 +132,11 @@ impl ClientBuilder {
     }
 
     pub async fn connect(self) -> Result<Client, ClientError> {
-        let header_token = self.token.as_deref().filter(|_| self.auth_mode == AuthMode::Header);
+        let header = (self.auth_mode == AuthMode::Header)
+            .then_some(connection::UpgradeAuth { token: self.token.as_deref(), agent_id: self.agent_id.as_deref() });
         let (sink, stream) = match &self.target {
-            Target::Url(url) => connection::open_tcp(url, header_token).await?,
-            Target::Unix(path) => connection::open_unix(path, header_token).await?,
+            Target::Url(url) => connection::open_tcp(url, header).await?,
+            Target::Unix(path) => connection::open_unix(path, header).await?,
         };
         let (link, notifications) = connection::spawn(sink, stream, self.handlers);
         let client = Client { link, notifications: Arc::new(Mutex::new(notifications)), handshake: None };

@@ -101,6 +101,35 @@ impl Grant {
     }
 }
 
+/// Why a connection cannot become the agent it asked to be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    /// The token is a session's, bound to another agent.
+    #[error("this token is bound to agent {bound:?}, not {asked:?}")]
+    OtherAgent { bound: String, asked: String },
+    #[error("the agent id must not be empty")]
+    Empty,
+}
+
+/// The agent a connection becomes: the one its token is bound to (a session's), else
+/// the one it asks for (an operator token may act as any agent, as may anyone with auth
+/// off), else none (the operator). `session.auth` and the upgrade's `X-Tether-Agent`
+/// header both decide by this one rule, so the two ways in cannot disagree.
+pub fn bind_agent(bound: Option<AgentId>, asked: Option<AgentId>) -> Result<Option<AgentId>, BindError> {
+    let agent = match (bound, asked) {
+        (Some(bound), Some(asked)) if bound != asked => {
+            let asked = crate::excerpt(asked.as_str(), 64);
+            return Err(BindError::OtherAgent { bound: bound.into_string(), asked });
+        }
+        (Some(bound), _) => Some(bound),
+        (None, asked) => asked,
+    };
+    if agent.as_ref().is_some_and(|a| a.as_str().is_empty()) {
+        return Err(BindError::Empty);
+    }
+    Ok(agent)
+}
+
 /// Checks bearer tokens. Implementations must compare in constant time.
 pub trait Authenticator: Send + Sync + 'static {
     fn verify(&self, token: &str) -> Option<Grant>;
@@ -141,6 +170,18 @@ mod tests {
         assert_eq!(auth.verify("secre"), None);
         assert_eq!(auth.verify("secret2"), None);
         assert_eq!(auth.verify(""), None);
+    }
+
+    #[test]
+    fn an_agent_is_bound_by_its_token_or_by_asking() {
+        let (alice, bob) = (AgentId::new("alice"), AgentId::new("bob"));
+        assert_eq!(bind_agent(None, None), Ok(None));
+        assert_eq!(bind_agent(None, Some(alice.clone())), Ok(Some(alice.clone())), "an operator token acts as anyone");
+        assert_eq!(bind_agent(Some(alice.clone()), None), Ok(Some(alice.clone())), "a session token needs no name");
+        assert_eq!(bind_agent(Some(alice.clone()), Some(alice.clone())), Ok(Some(alice.clone())));
+        let refused = bind_agent(Some(alice), Some(bob)).unwrap_err();
+        assert_eq!(refused.to_string(), r#"this token is bound to agent "alice", not "bob""#);
+        assert_eq!(bind_agent(None, Some(AgentId::new(""))), Err(BindError::Empty));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracing::Instrument;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{Authenticator, Credential, Principal};
 use crate::broker::Broker;
 use crate::context::{ConnState, Context, InFlight};
 use crate::dispatch::{Dispatcher, Flow};
@@ -53,6 +53,9 @@ pub struct ConnectionOptions {
     pub shutdown: watch::Receiver<Shutdown>,
     /// Asked when the connection authenticates by `session.auth`.
     pub admission: Option<Arc<dyn Admission>>,
+    /// Issued when the transport authenticated the peer with a single-use token (a
+    /// console login code): `server.handshake` hands it to the client.
+    pub credential: Option<Credential>,
 }
 
 /// How a transport admits a connection that has just authenticated by frame:
@@ -83,6 +86,7 @@ where
         principal: preset,
         read_only: AtomicBool::new(options.read_only),
         admission: options.admission,
+        issued: options.credential,
         handshake_done: AtomicBool::new(false),
         capabilities: Default::default(),
         outbound: outbound.clone(),

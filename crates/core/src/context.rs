@@ -11,7 +11,7 @@ use serde_json::Value;
 use tether_proto::jsonrpc::{Id, Version};
 use tokio::sync::oneshot;
 
-use crate::auth::{Authenticator, Principal};
+use crate::auth::{Authenticator, Credential, Principal};
 use crate::broker::{Broker, CallError};
 use crate::connection::Admission;
 use crate::error::RpcError;
@@ -34,6 +34,9 @@ pub(crate) struct ConnState {
     /// Set with the principal: the credential allows only read methods.
     pub(crate) read_only: AtomicBool,
     pub(crate) admission: Option<Arc<dyn Admission>>,
+    /// A credential the transport's authenticator issued at the upgrade (for a console
+    /// login code), answered by `server.handshake`.
+    pub(crate) issued: Option<Credential>,
     pub(crate) handshake_done: AtomicBool,
     pub(crate) capabilities: Mutex<Vec<String>>,
     pub(crate) outbound: Outbound,
@@ -103,6 +106,11 @@ impl Context {
     /// The connection's credential allows only methods declared as reads.
     pub fn read_only(&self) -> bool {
         self.conn.read_only.load(Ordering::Acquire)
+    }
+
+    /// The credential issued at the upgrade, if the token presented there was single-use.
+    pub(crate) fn issued(&self) -> Option<&Credential> {
+        self.conn.issued.as_ref()
     }
 
     /// Authenticated without an agent binding (or auth is off).

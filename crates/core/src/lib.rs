@@ -23,7 +23,7 @@ mod reply;
 pub mod stamp;
 pub mod trim;
 
-pub use auth::{AgentId, AnyOf, Authenticator, Credential, Grant, Principal, StaticToken};
+pub use auth::{AgentId, AnyOf, Authenticator, BindError, Credential, Grant, Principal, StaticToken, bind_agent};
 pub use broker::{CallError, callbacks_pending};
 pub use connection::{Admission, ConnectionOptions, Shutdown, TransportLimit, serve_connection};
 pub use context::Context;

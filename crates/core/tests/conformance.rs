@@ -67,6 +67,7 @@ impl Peer {
             authenticator: None,
             shutdown: watch::channel(tether_core::Shutdown::Running).1,
             admission: None,
+            credential: None,
         };
         tokio::spawn(serve_connection(incoming, outgoing, Arc::new(registry), options));
         Peer { to_server, from_server }

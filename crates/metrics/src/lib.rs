@@ -68,7 +68,7 @@ struct Reason {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// (state, transport, count): `authenticated`/`unauthenticated` on `tcp`/`unix`,
-    /// and `pending` (still sending their HTTP head) on `any`.
+    /// and `pending` (still sending their HTTP head) on each.
     pub connections: Vec<(&'static str, &'static str, usize)>,
     pub runs: Vec<(String, usize)>,
     pub sessions: Vec<(String, usize)>,

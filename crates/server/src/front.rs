@@ -10,6 +10,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::credential::{self, Proven};
 use crate::http::{self, HeadError, RequestHead};
 use crate::listener::Shared;
 use crate::pools::{Gate, Metered, Pool, Slot};
@@ -18,7 +19,7 @@ use crate::pools::{Gate, Metered, Pool, Slot};
 const FRAMING_SLACK: usize = 1024;
 
 /// Where a stream came from; decides which browser checks apply.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Transport {
     Tcp,
     Unix,
@@ -50,18 +51,20 @@ where
     if !head.is_websocket_upgrade() {
         return drop(plain_http(&mut stream, &head, transport, &shared).await);
     }
-    let grant = match check_upgrade(&head, transport, &shared) {
-        Ok(grant) => grant,
+    let proven = match check_upgrade(&head, transport, &shared) {
+        Ok(proven) => proven,
         Err((status, why)) => {
             tracing::debug!(status, why, "refused a WebSocket upgrade");
             return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
+    let grant = proven.grant;
     let gate = match admit(&shared, grant.is_some(), transport) {
         Ok(gate) => gate,
         Err(full) => {
-            let hint = if Arc::ptr_eq(full, &shared.unauthenticated) {
-                "; authenticate with an `Authorization: Bearer` header instead"
+            let hint = if Arc::ptr_eq(full, shared.unauthenticated.of(transport)) {
+                "; authenticate at the upgrade instead (an `Authorization: Bearer` header, \
+                 or a `tether.bearer.<base64url>` subprotocol)"
             } else {
                 ""
             };
@@ -70,8 +73,11 @@ where
         }
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
+    // A client that offered `tether.v1` (a browser passing its credential as a protocol
+    // value must) gets it back; one that offered none gets no protocol header, as before.
+    let protocol = proven.protocol.map(|p| format!("sec-websocket-protocol: {p}\r\n")).unwrap_or_default();
     let accept = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n{protocol}\r\n",
         derive_accept_key(key.as_bytes())
     );
     if stream.write_all(accept.as_bytes()).await.is_err() {
@@ -80,9 +86,11 @@ where
     let stream = Metered { inner: stream, gate: gate.clone() };
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
     let (sink, stream) = ws.split();
+    let credential = grant.as_ref().and_then(|g| g.credential.clone());
     let options = ConnectionOptions {
         config: shared.connection_config.clone(),
         read_only: grant.as_ref().is_some_and(|g| g.read_only),
+        credential,
         principal: grant.map(Grant::principal),
         authenticator: shared.config.authenticator.clone(),
         shutdown: shared.shutdown.subscribe(),
@@ -101,7 +109,8 @@ fn admit(shared: &Shared, authenticated: bool, transport: Transport) -> Result<A
         return Ok(Gate::open(slot, connections, census, tcp));
     }
     let budget = shared.config.connection.limits.max_preauth_bytes + FRAMING_SLACK;
-    let slot = shared.unauthenticated.try_acquire().ok_or(&shared.unauthenticated)?;
+    let unauthenticated = shared.unauthenticated.of(transport);
+    let slot = unauthenticated.try_acquire().ok_or(unauthenticated)?;
     Ok(Gate::closed(slot, connections, budget, census, tcp))
 }
 
@@ -115,8 +124,8 @@ fn ws_config(shared: &Shared) -> WebSocketConfig {
         .max_frame_size(Some(limits.max_frame_bytes))
 }
 
-/// Browser and auth checks on an upgrade. Ok carries what a bearer header proved.
-fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
+/// Browser and auth checks on an upgrade. Ok carries what its credential proved.
+fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<Proven, (u16, String)> {
     check_browser(head, transport, shared)?;
     if head.header("sec-websocket-version") != Some("13") {
         return Err((426, "sec-websocket-version must be 13".to_owned()));
@@ -124,7 +133,7 @@ fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> R
     if head.header("sec-websocket-key").is_none_or(str::is_empty) {
         return Err((400, "missing sec-websocket-key".to_owned()));
     }
-    bearer(head, shared)
+    credential::prove(head, shared.config.authenticator.as_deref())
 }
 
 /// Origin against the allowlist (plus the daemon's own origin when it serves the
@@ -138,7 +147,7 @@ fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> R
     }
     if transport == Transport::Tcp && shared.loopback_only {
         let host = head.header("host").ok_or((400, "missing Host header".to_owned()))?;
-        if !is_loopback_host(host) {
+        if !http::is_loopback_host(host) {
             return Err((403, format!("host {host:?} is not a loopback name or address")));
         }
     }
@@ -151,19 +160,9 @@ fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
     head.header("host").is_some_and(|host| origin.strip_prefix("http://") == Some(host))
 }
 
-/// What an `Authorization: Bearer` header proves; `None` without one.
+/// What a request's credential proves (see `credential::prove`); `None` without one.
 fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
-    match (head.header("authorization"), &shared.config.authenticator) {
-        (None, _) | (Some(_), None) => Ok(None),
-        (Some(value), Some(authenticator)) => {
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or((401, "authorization must be `Bearer <token>`".to_owned()))?;
-            let grant = authenticator.verify(token.trim()).ok_or((401, "invalid token".to_owned()))?;
-            Ok(Some(grant))
-        }
-    }
+    credential::prove(head, shared.config.authenticator.as_deref()).map(|proven| proven.grant)
 }
 
 /// `POST /hooks`: needs a bearer token (unless auth is off); the body is a Claude Code
@@ -190,13 +189,14 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
         Err((status, why)) => return http::respond_text(stream, status, &format!("{why}\n")).await,
     };
     let limit = shared.config.connection.limits.max_message_bytes;
-    let length: usize = match head.header("content-length").map(str::parse) {
-        Some(Ok(n)) if n <= limit => n,
-        Some(Ok(n)) => {
+    let length = match http::content_length(head) {
+        Ok(Some(n)) if n <= limit as u64 => n as usize,
+        Ok(Some(n)) => {
             let why = format!("body of {n} bytes exceeds limits.max_message_bytes = {limit}\n");
             return http::respond_text(stream, 413, &why).await;
         }
-        _ => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
+        Ok(None) => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
+        Err(why) => return http::respond_text(stream, 400, &format!("ambiguous body framing: {why}\n")).await,
     };
     let head_timeout = shared.config.connection.limits.head_timeout();
     let body = match tokio::time::timeout(head_timeout, http::read_body(stream, leftover, length)).await {
@@ -214,24 +214,6 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
             http::respond(stream, 400, "application/json", &serde_json::json!({"error": why}).to_string()).await
         }
     }
-}
-
-/// `localhost`, `127.x.y.z`, or `[::1]`, with or without a port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(
-            host,
-            |(name, port)| {
-                if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }
-            },
-        )
-    };
-    if name.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn plain_http<S: AsyncWrite + Unpin>(
@@ -287,7 +269,8 @@ async fn plain_http<S: AsyncWrite + Unpin>(
                 }
             }
             let mut connections = shared.census.counts();
-            connections.push(("pending", "any", shared.pending.count()));
+            connections.push(("pending", "tcp", shared.pending.tcp.count()));
+            connections.push(("pending", "unix", shared.pending.unix.count()));
             let text = shared.config.metrics.as_ref().expect("checked above").render(connections);
             http::respond(stream, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
         }
@@ -297,29 +280,5 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics, POST /hooks and GET /console/\n",
         )
         .await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback_host;
-
-    #[test]
-    fn loopback_hosts() {
-        for ok in [
-            "localhost",
-            "localhost:9100",
-            "127.0.0.1",
-            "127.0.0.1:80",
-            "127.1.2.3:9",
-            "[::1]",
-            "[::1]:9100",
-            "LOCALHOST",
-        ] {
-            assert!(is_loopback_host(ok), "{ok}");
-        }
-        for bad in ["evil.com", "evil.com:9100", "10.0.0.1:9100", "localhost.evil.com", "[::2]:1", "0.0.0.0"] {
-            assert!(!is_loopback_host(bad), "{bad}");
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! Unix socket, each connection handed to `tether_core::serve_connection`.
 
 mod console;
+mod credential;
 mod front;
 mod http;
 mod listener;
@@ -29,7 +30,7 @@ pub trait HookEndpoint: Send + Sync + 'static {
 /// Renders `GET /metrics` (Prometheus text), given the server's own connection counts.
 pub trait MetricsEndpoint: Send + Sync + 'static {
     /// `connections`: (state, transport, count): `authenticated` and `unauthenticated`
-    /// WebSockets on `tcp` and `unix`, and sockets still sending their head (`pending`, `any`).
+    /// WebSockets on `tcp` and `unix`, and sockets still sending their head (`pending`) on each.
     fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String;
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::ServerConfig;
 use crate::front::{self, Transport};
-use crate::pools::{Pool, Slot};
+use crate::pools::{PerTransport, Pool, Slot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -42,10 +42,10 @@ pub(crate) struct Shared {
     pub(crate) started: Instant,
     pub(crate) loopback_only: bool,
     pub(crate) shutdown: watch::Sender<Shutdown>,
-    /// Accepted sockets still sending their request head.
-    pub(crate) pending: Arc<Pool>,
-    /// WebSockets waiting for `session.auth`.
-    pub(crate) unauthenticated: Arc<Pool>,
+    /// Accepted sockets still sending their request head, per transport.
+    pub(crate) pending: PerTransport,
+    /// WebSockets waiting for `session.auth`, per transport.
+    pub(crate) unauthenticated: PerTransport,
     /// Authenticated WebSockets.
     pub(crate) connections: Arc<Pool>,
     /// Open WebSockets by transport and state (for metrics).
@@ -87,8 +87,8 @@ impl Server {
         };
         let limits = &config.connection.limits;
         let shared = Arc::new(Shared {
-            pending: Pool::new(limits.max_pending_upgrades, "limits.max_pending_upgrades"),
-            unauthenticated: Pool::new(limits.max_unauthenticated, "limits.max_unauthenticated"),
+            pending: PerTransport::new(limits.max_pending_upgrades, "limits.max_pending_upgrades"),
+            unauthenticated: PerTransport::new(limits.max_unauthenticated, "limits.max_unauthenticated"),
             connections: Pool::new(limits.max_connections, "limits.max_connections"),
             census: Arc::default(),
             connection_config: Arc::new(config.connection.clone()),
@@ -168,7 +168,7 @@ async fn accept_tcp(listener: Option<TcpListener>, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                let Some(pending) = admit_pending(&shared) else { continue };
+                let Some(pending) = admit_pending(&shared, Transport::Tcp) else { continue };
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone(), pending));
             }
@@ -182,7 +182,7 @@ async fn accept_unix(listener: Option<&UnixListener>, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
-                let Some(pending) = admit_pending(&shared) else { continue };
+                let Some(pending) = admit_pending(&shared, Transport::Unix) else { continue };
                 tokio::spawn(front::handle(stream, Transport::Unix, shared.clone(), pending));
             }
             Err(e) => accept_failed(e).await,
@@ -190,12 +190,13 @@ async fn accept_unix(listener: Option<&UnixListener>, shared: Arc<Shared>) {
     }
 }
 
-/// A place among the sockets still sending their head; without one the socket is
-/// closed at once (it would cost a descriptor and a task for nothing).
-fn admit_pending(shared: &Arc<Shared>) -> Option<Slot> {
-    let slot = shared.pending.try_acquire();
+/// A place among the sockets of this transport still sending their head; without
+/// one the socket is closed at once (it would cost a descriptor and a task for nothing).
+fn admit_pending(shared: &Arc<Shared>, transport: Transport) -> Option<Slot> {
+    let pool = shared.pending.of(transport);
+    let slot = pool.try_acquire();
     if slot.is_none() {
-        tracing::debug!(limit = shared.pending.max(), "closed a socket: limits.max_pending_upgrades reached");
+        tracing::debug!(limit = pool.max(), ?transport, "closed a socket: limits.max_pending_upgrades reached");
     }
     slot
 }

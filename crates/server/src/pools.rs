@@ -4,6 +4,10 @@
 //! - `unauthenticated`: WebSockets waiting for `session.auth`;
 //! - `connections`: authenticated WebSockets.
 //!
+//! The first two are [`PerTransport`]: anyone who can reach the TCP port can hold
+//! them without a credential, and the Unix socket (0600, the operator's way in) must
+//! never be closed because TCP strangers hold its places.
+//!
 //! A connection that authenticates by frame moves from the second to the third
 //! through [`Gate`], which also lifts the byte budget of its [`Metered`] reader.
 
@@ -17,6 +21,8 @@ use std::task::{Context, Poll};
 use tether_core::{Admission, RpcError, TransportLimit};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
+
+use crate::front::Transport;
 
 /// A count with a cap; watched, so shutdown can wait for zero.
 pub(crate) struct Pool {
@@ -62,6 +68,34 @@ impl Pool {
 }
 
 pub(crate) struct Slot(Arc<Pool>);
+
+/// One pool per transport, each `max` places under the same configuration key.
+pub(crate) struct PerTransport {
+    pub(crate) tcp: Arc<Pool>,
+    pub(crate) unix: Arc<Pool>,
+}
+
+impl PerTransport {
+    pub(crate) fn new(max: usize, limit: &'static str) -> PerTransport {
+        PerTransport { tcp: Pool::new(max, limit), unix: Pool::new(max, limit) }
+    }
+
+    pub(crate) fn of(&self, transport: Transport) -> &Arc<Pool> {
+        match transport {
+            Transport::Tcp => &self.tcp,
+            Transport::Unix => &self.unix,
+        }
+    }
+
+    /// Both transports together.
+    pub(crate) fn count(&self) -> usize {
+        self.tcp.count() + self.unix.count()
+    }
+
+    pub(crate) async fn wait_empty(&self) {
+        tokio::join!(self.tcp.wait_empty(), self.unix.wait_empty());
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {

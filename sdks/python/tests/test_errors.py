@@ -58,8 +58,10 @@ async def test_an_unknown_method_is_method_not_found(daemon: Daemon) -> None:
 async def test_a_wrong_token_fails_to_connect_with_either_kind_of_auth(daemon: Daemon) -> None:
     with pytest.raises(tether.ConnectFailed, match="401"):
         await tether.connect(daemon.url, token="wrong", reconnect=False)
-    with pytest.raises(tether.AuthenticationError):
+    with pytest.raises(tether.ConnectFailed, match="401"):
         await tether.connect(daemon.url, token="wrong", agent_id="py-agent", reconnect=False)
+    with pytest.raises(tether.AuthenticationError):
+        await tether.connect(daemon.url, token="wrong", agent_id="py-agent", auth="frame", reconnect=False)
 
 
 async def test_a_missing_required_capability_is_refused(daemon: Daemon) -> None:

@@ -7,7 +7,7 @@
 
 import { Connection, dial } from "./connection.js";
 import * as discovery from "./discovery.js";
-import { ClientClosed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
+import { ClientClosed, ConnectFailed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
 import type {
   AuthResult,
   Event,
@@ -55,10 +55,12 @@ export interface ConnectOptions {
   socket?: string;
   /** Default $TETHER_TOKEN, else the data directory's `auth-token` (Node). */
   token?: string;
-  /** Binds the connection to this agent (sent in `session.auth`); without it, the operator. */
+  /** Binds the connection to this agent (`X-Tether-Agent` on the upgrade, or `session.auth`
+   * with `auth: "frame"`); without it, the operator. */
   agentId?: string;
   dataDir?: string;
-  /** `header` (Authorization: Bearer, Node only) or `frame` (`session.auth`); `auto` picks. */
+  /** `header` (the default, `auto`): authenticate on the upgrade request, with headers in
+   * Node and `tether.bearer.*` subprotocol values in a browser; `frame`: `session.auth`. */
   auth?: "auto" | "header" | "frame";
   /** Reconnect policy, or false to fail everything once the socket drops. */
   reconnect?: Backoff | boolean;
@@ -149,13 +151,16 @@ export class Client {
   }
 
   private async establish(): Promise<Connection> {
-    const auth = this.options.auth ?? "auto";
-    const frame = this.token !== undefined && (auth === "frame" || this.agentId !== undefined || !isNodeRuntime());
-    const headers: Record<string, string> = {};
-    if (this.token !== undefined && !frame) headers.Authorization = `Bearer ${this.token}`;
+    const frame = this.token !== undefined && this.options.auth === "frame";
+    // Authenticating at the upgrade keeps this client out of the daemon's pool of
+    // unauthenticated connections, which anyone who reaches the port can fill.
+    const { headers, protocols } = frame
+      ? { headers: {}, protocols: [] }
+      : upgradeAuth(this.token, this.agentId, isNodeRuntime());
     const openTimeoutMs = this.options.openTimeoutMs ?? 10_000;
     const socket = await dial(this.endpoint, {
       headers,
+      protocols,
       maxPayload: this.options.maxMessageBytes ?? 64 << 20,
       openTimeoutMs,
     });
@@ -182,6 +187,14 @@ export class Client {
         },
         signal,
       )) as HandshakeResult;
+      if (!frame) {
+        // Authenticated at the upgrade: what session.auth would have said comes here.
+        this.readOnly = this.handshake.read_only ?? false;
+        if (this.handshake.credential) {
+          this.credential = this.handshake.credential;
+          this.token = this.handshake.credential.token;
+        }
+      }
       if (this.tools.size > 0) await connection.request("tools.register", this.definitions(), signal);
     } catch (error) {
       await connection.close();
@@ -240,6 +253,7 @@ export class Client {
         return await this.establish();
       } catch (error) {
         if (error instanceof RpcError && error.code === -32001) throw error; // a wrong token stays wrong
+        if (error instanceof ConnectFailed && (error.status === 401 || error.status === 403)) throw error;
       }
     }
   }
@@ -690,18 +704,46 @@ export function toolError(error: unknown): { code: number; message: string; data
 /**
  * Connects to the daemon: `const client = await connect({ agentId: "my-agent" })`.
  * In Node the daemon and token are found like the `tether` CLI finds them; in a browser
- * give `url` and `token` (the token then goes in `session.auth`, as browsers cannot set
- * headers on a WebSocket).
+ * give `url` and `token` (the token then goes in a `tether.bearer.*` subprotocol value, as
+ * browsers cannot set headers on a WebSocket).
  */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
-  if (options.auth === "header" && options.agentId !== undefined) {
-    throw new TypeError("an agentId is sent in session.auth: use auth 'frame' or 'auto'");
-  }
   const endpoint = await discovery.endpoint(options.url, options.socket, options.dataDir);
   const token = await discovery.token(options.token, options.dataDir);
   const client = new Client(endpoint, token, options.agentId, options);
   await client.open();
   return client;
+}
+
+/** The subprotocol the daemon selects; a browser offers it beside its credential, since it
+ * fails a handshake whose answer names no protocol it offered. */
+const PROTOCOL = "tether.v1";
+
+/** How the upgrade request authenticates: `Authorization` and `X-Tether-Agent` headers in
+ * Node; in a browser, which cannot set headers on a WebSocket, the same as subprotocol
+ * values (`tether.bearer.<base64url>`, `tether.agent.<base64url>`, as Kubernetes does). */
+export function upgradeAuth(
+  token: string | undefined,
+  agentId: string | undefined,
+  node: boolean,
+): { headers: Record<string, string>; protocols: string[] } {
+  const headers: Record<string, string> = {};
+  if (node) {
+    if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+    if (agentId !== undefined) headers["X-Tether-Agent"] = agentId;
+    return { headers, protocols: [] };
+  }
+  const protocols = [PROTOCOL];
+  if (token !== undefined) protocols.push(`tether.bearer.${base64url(token)}`);
+  if (agentId !== undefined) protocols.push(`tether.agent.${base64url(agentId)}`);
+  return { headers, protocols };
+}
+
+/** Unpadded base64url of UTF-8: every character is allowed in a subprotocol token. */
+function base64url(text: string): string {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
 function isNodeRuntime(): boolean {

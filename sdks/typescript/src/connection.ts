@@ -19,6 +19,8 @@ interface Socket {
 
 export interface DialOptions {
   headers: Record<string, string>;
+  /** Subprotocols to offer (a browser's credential); the daemon selects `tether.v1`. */
+  protocols: string[];
   maxPayload: number;
   openTimeoutMs: number;
 }
@@ -26,20 +28,20 @@ export interface DialOptions {
 /** Opens a socket: the browser's WebSocket where there is one and nothing Node-only is
  * asked for (headers, a Unix socket), else the `ws` package. */
 export async function dial(endpoint: Endpoint, options: DialOptions): Promise<Socket> {
-  const native = (globalThis as { WebSocket?: new (url: string) => Socket }).WebSocket;
+  const native = (globalThis as { WebSocket?: new (url: string, protocols?: string[]) => Socket }).WebSocket;
   const needsWs = endpoint.socket !== undefined || Object.keys(options.headers).length > 0 || native === undefined;
   let socket: Socket;
   if (needsWs) {
     const { WebSocket } = await import("ws");
     const url = endpoint.socket !== undefined ? `ws+unix://${endpoint.socket}:/` : endpoint.url;
-    socket = new WebSocket(url, {
+    socket = new WebSocket(url, options.protocols, {
       headers: options.headers,
       maxPayload: options.maxPayload,
       perMessageDeflate: false,
       handshakeTimeout: options.openTimeoutMs,
     }) as unknown as Socket;
   } else {
-    socket = new native(endpoint.url);
+    socket = new native(endpoint.url, options.protocols);
   }
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -53,7 +55,11 @@ export async function dial(endpoint: Endpoint, options: DialOptions): Promise<So
     socket.addEventListener("error", (event) => {
       clearTimeout(timer);
       const why = (event as { message?: string }).message ?? "refused";
-      reject(new ConnectFailed(`cannot connect to tether at ${describe(endpoint)}: ${why}`));
+      // `ws` says "Unexpected server response: 401"; a browser says nothing of the status.
+      const status = /Unexpected server response: (\d+)/.exec(why)?.[1];
+      const failed = new ConnectFailed(`cannot connect to tether at ${describe(endpoint)}: ${why}`);
+      if (status !== undefined) failed.status = Number(status);
+      reject(failed);
     });
   });
   return socket;

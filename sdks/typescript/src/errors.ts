@@ -92,6 +92,8 @@ export function fromError(error: unknown, method?: string): RpcError {
 /** The daemon could not be reached, or refused the connection. */
 export class ConnectFailed extends TetherError {
   override name = "ConnectFailed";
+  /** The HTTP status of a refused upgrade (401: a wrong token), when known (Node). */
+  status: number | undefined;
 }
 
 /**

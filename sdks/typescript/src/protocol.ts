@@ -218,8 +218,19 @@ export interface HandshakeParams {
 }
 
 export interface HandshakeResult {
+  /**
+   * Issued at the upgrade in exchange for a single-use token (a console login code):
+   * authenticate with it from now on, until it expires.
+   */
+  credential?: IssuedCredential | null;
   negotiated_capabilities: string[];
   protocol_version: number;
+  /**
+   * The connection's credential allows only methods that read (a read-only console).
+   * Said here for a connection that authenticated at the upgrade, which never sees
+   * `session.auth`'s answer.
+   */
+  read_only?: boolean;
   server_protocol_version_max: number;
   server_protocol_version_min: number;
   server_version: string;

@@ -68,6 +68,10 @@ test("a wrong token fails to connect with either kind of auth", async () => {
   });
   await assert.rejects(
     connect({ url: daemon.url, token: "wrong", agentId: "ts-agent", reconnect: false }),
+    (e: unknown) => e instanceof tether.ConnectFailed && e.status === 401,
+  );
+  await assert.rejects(
+    connect({ url: daemon.url, token: "wrong", agentId: "ts-agent", auth: "frame", reconnect: false }),
     tether.AuthenticationError,
   );
 });

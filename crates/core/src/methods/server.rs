@@ -1,6 +1,7 @@
 //! `server.handshake` and `server.ping`.
 
 use tether_proto::server::{Handshake, HandshakeParams, HandshakeResult, PROTOCOL_VERSION, Ping};
+use tether_proto::session::IssuedCredential;
 
 use crate::context::Context;
 use crate::error::RpcError;
@@ -45,5 +46,7 @@ fn handshake(cx: &Context, params: HandshakeParams) -> Result<HandshakeResult, R
         server_protocol_version_max: PROTOCOL_VERSION,
         server_version: crate::SERVER_VERSION.to_owned(),
         negotiated_capabilities: negotiated,
+        read_only: cx.read_only(),
+        credential: cx.issued().map(|c| IssuedCredential { token: c.token.clone(), expires_at: c.expires_at.clone() }),
     })
 }

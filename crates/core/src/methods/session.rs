@@ -2,7 +2,7 @@
 
 use tether_proto::session::{Auth, AuthParams, AuthResult, IssuedCredential};
 
-use crate::auth::{AgentId, Principal};
+use crate::auth::{AgentId, BindError, Principal, bind_agent};
 use crate::context::Context;
 use crate::error::RpcError;
 use crate::registry::{Phase, Registry};
@@ -15,29 +15,21 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
     let asked = params.agent_id.map(AgentId::new);
     let mut read_only = false;
     let mut credential = None;
-    let agent_id = match cx.authenticator() {
-        None => asked,
+    let bound = match cx.authenticator() {
+        None => None,
         Some(authenticator) => {
             let grant =
                 authenticator.verify(&params.token).ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
             read_only = grant.read_only;
             credential = grant.credential;
-            match (grant.agent_id, asked) {
-                (Some(bound), Some(asked)) if bound != asked => {
-                    return Err(RpcError::AuthRequired(format!(
-                        "this token is bound to agent {:?}, not {:?}",
-                        bound.as_str(),
-                        crate::excerpt(asked.as_str(), 64)
-                    )));
-                }
-                (Some(bound), _) => Some(bound),
-                (None, asked) => asked,
-            }
+            grant.agent_id
         }
     };
-    if agent_id.as_ref().is_some_and(|a| a.as_str().is_empty()) {
-        return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into()));
-    }
+    let agent_id = match bind_agent(bound, asked) {
+        Ok(agent_id) => agent_id,
+        Err(BindError::Empty) => return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into())),
+        Err(other) => return Err(RpcError::AuthRequired(other.to_string())),
+    };
     cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent), read_only)?;
     Ok(AuthResult {
         ok: true,

@@ -19,7 +19,8 @@ class connect:
     ``url`` (``ws://host:port``) or ``socket`` (a Unix socket path) say where; by default
     ``$TETHER_URL``, else the data directory's socket, else ``ws://127.0.0.1:9100``.
     ``token`` defaults to ``$TETHER_TOKEN``, else the data directory's ``auth-token``.
-    With ``agent_id`` the connection is bound to that agent (sent in ``session.auth``);
+    With ``agent_id`` the connection is bound to that agent (an ``X-Tether-Agent``
+    header on the upgrade, or ``session.auth``'s ``agent_id`` with ``auth="frame"``);
     without, it is the operator. ``capabilities`` are asked for beyond the SDK's own
     (``runs.resume.v1``, ``runs.pagination.v1``); ``require`` fails the connection with
     :class:`CapabilityUnsupported` unless the daemon has them. ``reconnect`` (a :class:`Backoff`, or False) governs
@@ -43,8 +44,6 @@ class connect:
     ) -> None:
         if auth not in ("auto", "header", "frame"):
             raise ValueError("auth must be 'auto', 'header' or 'frame'")
-        if auth == "header" and agent_id is not None:
-            raise ValueError("an agent_id is sent in session.auth: use auth='frame' or 'auto'")
         backoff = Backoff() if reconnect is True else (reconnect or None)
         self._client = Client(
             _discovery.endpoint(url, socket, data_dir),

@@ -224,8 +224,15 @@ class HandshakeParams(TypedDict):
 
 
 class HandshakeResult(TypedDict):
+    #: Issued at the upgrade in exchange for a single-use token (a console login code):
+    #: authenticate with it from now on, until it expires.
+    credential: NotRequired[IssuedCredential | None]
     negotiated_capabilities: list[str]
     protocol_version: int
+    #: The connection's credential allows only methods that read (a read-only console).
+    #: Said here for a connection that authenticated at the upgrade, which never sees
+    #: `session.auth`'s answer.
+    read_only: NotRequired[bool]
     server_protocol_version_max: int
     server_protocol_version_min: int
     server_version: str

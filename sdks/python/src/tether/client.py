@@ -61,6 +61,11 @@ F = TypeVar("F", bound=ToolFunction)
 class ConnectFailed(TetherError):
     """The daemon could not be reached, or refused the connection."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status of a refused upgrade (401: a wrong token), if there was one.
+        self.status = status
+
 
 class Client(Calls):
     """Connected to one daemon. Make one with :func:`connect`."""
@@ -118,12 +123,19 @@ class Client(Calls):
         self._supervisor = asyncio.create_task(self._supervise(), name="tether-supervisor")
 
     async def _establish(self) -> Connection:
+        # Authenticating at the upgrade keeps this client out of the daemon's pool of
+        # unauthenticated connections, which anyone who reaches the port can fill.
         headers = {}
-        frame_auth = self._token is not None and (self._auth == "frame" or self.agent_id is not None)
+        frame_auth = self._token is not None and self._auth == "frame"
         if self._token is not None and not frame_auth:
             headers["Authorization"] = f"Bearer {self._token}"
+        if self.agent_id is not None and not frame_auth:
+            headers["X-Tether-Agent"] = self.agent_id
         try:
             ws = await self._dial(headers)
+        except websockets.InvalidStatus as e:
+            status = e.response.status_code
+            raise ConnectFailed(f"cannot connect to tether at {self.endpoint}: {e}", status) from e
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
             raise ConnectFailed(f"cannot connect to tether at {self.endpoint}: {e}") from e
         connection = Connection(ws, self._inbound)
@@ -149,6 +161,13 @@ class Client(Calls):
                 self._open_timeout,
             )
             self.handshake = handshake
+            if not frame_auth:
+                # Authenticated at the upgrade: what session.auth would have said comes here.
+                self.read_only = handshake.get("read_only", False)
+                issued = handshake.get("credential")
+                if issued:
+                    self.credential = issued
+                    self._token = issued["token"]
             if self.tools:
                 await connection.request("tools.register", [t.definition for t in self.tools.values()])
         except BaseException:
@@ -204,7 +223,11 @@ class Client(Calls):
             await asyncio.sleep(delay)
             try:
                 return await self._establish()
-            except (ConnectFailed, ConnectionLost, TimeoutError) as e:
+            except ConnectFailed as e:
+                if e.status in (401, 403):
+                    raise  # a refused credential will not be accepted by retrying
+                log.info("tether: reconnect failed: %s", e)
+            except (ConnectionLost, TimeoutError) as e:
                 log.info("tether: reconnect failed: %s", e)
             except RpcError as e:
                 if e.code == -32001:
