@@ -29,6 +29,9 @@ pub struct Domains {
     pub events: EventsConfig,
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
+    /// The connection limits: the domains check names against `limits.names` and
+    /// size unpaged replies against `limits.max_message_bytes`.
+    pub limits: tether_core::Limits,
 }
 
 /// Everything the listener needs from the domains.
@@ -111,7 +114,13 @@ pub async fn assemble_with_clock(
         }
     };
     let events = events.unwrap_or_else(|| EventBus::new(domains.events.clone()));
-    let runs = Runs::open(store, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
+    let names = &domains.limits.names;
+    let runs_config = RunsConfig {
+        names: names.clone(),
+        max_message_bytes: domains.limits.max_message_bytes,
+        ..domains.runs.clone()
+    };
+    let runs = Runs::open(store, recovered, runs_config, events.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
     let hooks =
         Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock, board).map_err(|e| e.to_string())?;
