@@ -457,6 +457,9 @@ impl Runs {
         self.sweep_later(orphans, conn, self.config.grace(state.resumable));
         let detached: Vec<Arc<Run>> = reattachable.into_iter().filter(|run| self.detach(run, conn)).collect();
         self.expire_detached_later(detached);
+        let tools = state.tools.cost();
+        drop(state);
+        crate::tools::release_memory_after(tools);
     }
 
     /// The owner of a reattachable run went away: the run waits `detached`.

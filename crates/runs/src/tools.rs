@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 use tether_core::{NameKind, NameLimits};
@@ -256,6 +257,58 @@ impl Tools {
 
     pub(crate) fn definitions(&self) -> Vec<ToolDefinition> {
         self.0.values().map(|t| t.definition.clone()).collect()
+    }
+
+    /// What every registered tool costs together.
+    pub(crate) fn cost(&self) -> Cost {
+        self.0.values().fold(Cost::default(), |sum, t| Cost {
+            bytes: sum.bytes + t.cost.bytes,
+            patterns: sum.patterns + t.cost.patterns,
+        })
+    }
+}
+
+/// A connection whose tools compiled this much was heavy enough to leave the allocator
+/// holding pages once it closed: glibc keeps freed regex programs in its arenas (four
+/// full budgets measured 100 MiB still resident after their connections closed).
+fn heavy(cost: Cost) -> bool {
+    cost.patterns >= 64 || cost.bytes >= 256 << 10
+}
+
+static TRIMMING: AtomicBool = AtomicBool::new(false);
+static TRIM_AGAIN: AtomicBool = AtomicBool::new(false);
+
+/// Hands free heap pages back to the system after a heavy connection's tools were
+/// dropped. Closes that arrive while a trim runs ask for one more pass instead of a
+/// thread each, so a client cycling connections costs at most one trim at a time.
+pub(crate) fn release_memory_after(cost: Cost) {
+    if !heavy(cost) {
+        return;
+    }
+    TRIM_AGAIN.store(true, Ordering::Release);
+    if TRIMMING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let trim = || loop {
+        while TRIM_AGAIN.swap(false, Ordering::AcqRel) {
+            malloc_trim();
+        }
+        TRIMMING.store(false, Ordering::Release);
+        if !TRIM_AGAIN.load(Ordering::Acquire) || TRIMMING.swap(true, Ordering::AcqRel) {
+            return;
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(trim)),
+        Err(_) => trim(),
+    }
+}
+
+fn malloc_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
