@@ -18,12 +18,13 @@ pub(crate) fn check_start(params: &StartParams, config: &RunsConfig) -> Result<(
         return Err(invalid("intent", format!("{} bytes exceeds runs.max_intent_bytes = {max}", params.intent.len())));
     }
     let names = &config.names;
-    names.check_opt(NameKind::Key, "params.idempotency_key", params.idempotency_key.as_deref())?;
+    // `runs.max_idempotency_key_bytes` came first and stays; `limits.names.key` applies too.
     let max = config.max_idempotency_key_bytes;
     if let Some(key) = params.idempotency_key.as_ref().filter(|k| k.len() > max) {
         let problem = format!("{} bytes exceeds runs.max_idempotency_key_bytes = {max}", key.len());
         return Err(invalid("idempotency_key", problem));
     }
+    names.check_opt(NameKind::Key, "params.idempotency_key", params.idempotency_key.as_deref())?;
     names.check_opt(NameKind::Agent, "params.agent_id", params.agent_id.as_deref())?;
     names.check_opt(NameKind::Agent, "params.agent_name", params.agent_name.as_deref())?;
     Ok(())
