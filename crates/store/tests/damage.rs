@@ -242,3 +242,28 @@ async fn an_offline_inspection_changes_nothing_and_reports_its_progress() {
     let total = last as usize;
     assert_eq!(seen, (0..=total).map(|done| (done, total)).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_zeroed_block_in_a_sealed_segment_is_damage_and_never_a_run_000() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = populate(dir.path()).await;
+    let path = segment(dir.path(), 2);
+    let mut bytes = fs::read(&path).unwrap();
+    // A block inside the segment's records, past its header, before its seal.
+    let zeroed = 40..bytes.len() - 60;
+    bytes[zeroed].fill(0);
+    fs::write(&path, &bytes).unwrap();
+
+    let damage = refused(dir.path());
+    assert!(!damage.is_empty() && damage.iter().all(|d| d.starts_with("segment 2 ")), "{damage:?}");
+    assert!(damage.iter().any(|d| d.contains("unreadable")), "{damage:?}");
+
+    let (_, recovered) = open(dir.path(), true).unwrap();
+    assert!(recovered.runs.iter().all(|r| !r.run_id.is_nil()), "no phantom run 000…0: {:?}", recovered.runs);
+    assert!(recovered.runs.iter().all(|r| runs.contains(&r.run_id)), "only runs that were written");
+    assert!(recovered.corrupt_frames > 0);
+    // Every run that kept records in segment 2 but lost some is flagged, not re-ended.
+    for run in recovered.runs.iter().filter(|r| r.records < 6) {
+        assert!(run.corrupted, "{} lost records", run.run_id);
+    }
+}
