@@ -61,7 +61,7 @@ pub(crate) fn scan(
         progress(i, numbers.len());
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
-        let buf = fs::read(&path)?;
+        let buf = segment::read(dir, number)?;
         let starts_with_frame = matches!(frame::decode(&buf, max_body), Decoded::Frame { .. });
         let header = segment::read_header(&buf, number, starts_with_frame);
         if i == 0 && number != 1 && header == Header::Current {

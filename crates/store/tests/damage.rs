@@ -267,3 +267,39 @@ async fn a_zeroed_block_in_a_sealed_segment_is_damage_and_never_a_run_000() {
         assert!(run.corrupted, "{} lost records", run.run_id);
     }
 }
+
+/// Runs `f` on a thread of its own and fails, rather than hangs, past a deadline.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test]
+async fn a_fifo_directory_or_symlink_named_as_a_segment_is_refused_by_name_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path()).await;
+    let count = fs::read_dir(dir.path()).unwrap().count() as u32;
+    let fifo = segment(dir.path(), count + 1);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let at = dir.path().to_owned();
+    let error = within("opening a journal with a FIFO", move || open(&at, true).map(|_| ()).unwrap_err());
+    let text = error.to_string();
+    assert!(text.contains(&format!("seg-{:08}.log", count + 1)) && text.contains("FIFO"), "{text}");
+
+    fs::remove_file(&fifo).unwrap();
+    fs::create_dir(&fifo).unwrap();
+    let at = dir.path().to_owned();
+    let text = within("opening a journal with a directory", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
+    assert!(text.contains("a directory, not a regular file"), "{text}");
+
+    fs::remove_dir(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+    let at = dir.path().to_owned();
+    let text = within("opening a journal with a symlink", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
+    assert!(text.contains("a symlink, not a regular file"), "{text}");
+
+    fs::remove_file(&fifo).unwrap();
+    open(dir.path(), false).expect("the journal opens once the intruder is gone");
+}
