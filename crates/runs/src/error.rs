@@ -67,6 +67,7 @@ impl From<RunsError> for RpcError {
                 message,
                 data: Some(serde_json::json!({ "run_id": run_id })),
             },
+            RunsError::Store(StoreError::Unstorable { .. }) => RpcError::InvalidParams(message),
             RunsError::Store(_) | RunsError::Internal(_) => RpcError::Internal(message),
             RunsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
             RunsError::ToolCost { tool, limit, max, value, .. } => RpcError::Custom {
