@@ -170,7 +170,12 @@ async fn names_past_limits_names_are_refused_naming_the_field_and_the_limit() {
         ("tools.register", json!([{"name": long}]), "params[].name", "limits.names.tool"),
         ("runs.start", json!({"intent": "x", "agent_id": long}), "params.agent_id", "limits.names.agent"),
         ("events.subscribe", json!({"families": ["n".repeat(129)]}), "params.families[]", "limits.names.family"),
-        ("sessions.spawn", json!({"task": "t", "command": ["true"], "cwd": "/", "name": long}), "params.name", "limits.names.session"),
+        (
+            "sessions.spawn",
+            json!({"task": "t", "command": ["true"], "cwd": "/", "name": long}),
+            "params.name",
+            "limits.names.session",
+        ),
     ];
     for (method, params, field, limit) in cases {
         let error = client.call_raw(method, params).await.unwrap_err();

@@ -433,7 +433,12 @@ fn costly_tools(prefix: &str, n: usize, patterns: usize) -> Value {
     let tools: Vec<Value> = (0..n)
         .map(|t| {
             let properties: serde_json::Map<String, Value> = (0..patterns)
-                .map(|p| (format!("f{p}"), json!({"type": "string", "pattern": format!("^\\w+@[a-z0-9-]+\\.{t}x{p}[a-z]{{2,6}}$")})))
+                .map(|p| {
+                    (
+                        format!("f{p}"),
+                        json!({"type": "string", "pattern": format!("^\\w+@[a-z0-9-]+\\.{t}x{p}[a-z]{{2,6}}$")}),
+                    )
+                })
                 .collect();
             json!({"name": format!("{prefix}{t}"), "parameters": {"type": "object", "properties": properties}})
         })

@@ -70,7 +70,6 @@ fn slug(name: &str) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,13 +73,17 @@ impl From<RunsError> for RpcError {
             RunsError::ToolCost { tool, limit, max, value, .. } => RpcError::Custom {
                 code: codes::INVALID_PARAMS,
                 message,
-                data: Some(serde_json::json!({ "field": "params", "tool": tool, "limit": limit, "value": max, "actual": value })),
+                data: Some(
+                    serde_json::json!({ "field": "params", "tool": tool, "limit": limit, "value": max, "actual": value }),
+                ),
             },
             RunsError::Rpc(error) => error,
             RunsError::PageNeeded { limit, max, bytes, page_max, .. } => RpcError::Custom {
                 code: codes::INVALID_PARAMS,
                 message,
-                data: Some(serde_json::json!({ "field": "params.limit", "limit": limit, "value": max, "bytes": bytes, "page_max": page_max })),
+                data: Some(
+                    serde_json::json!({ "field": "params.limit", "limit": limit, "value": max, "bytes": bytes, "page_max": page_max }),
+                ),
             },
         }
     }

@@ -105,7 +105,12 @@ impl Runs {
 
     /// An unpaged reply larger than a default client accepts would close that client's
     /// socket (1009) and lose every other reply on it: the client is told to page instead.
-    fn fits_unpaged(&self, method: &'static str, reply: &impl serde::Serialize, page_max: u32) -> Result<(), RunsError> {
+    fn fits_unpaged(
+        &self,
+        method: &'static str,
+        reply: &impl serde::Serialize,
+        page_max: u32,
+    ) -> Result<(), RunsError> {
         let (max, limit) = self.config.unpaged_reply_bound();
         // The JSON-RPC envelope around the result: id, version, field names.
         let bytes = crate::tools::json_len(reply) + 256;

@@ -12,9 +12,9 @@ use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, 
 use tether_store::{Kind, Record, Recovered, RunStore};
 use ulid::Ulid;
 
+use crate::agent::{self, resolve_agent};
 use crate::config::RunsConfig;
 use crate::connections::Connections;
-use crate::agent::{self, resolve_agent};
 use crate::error::RunsError;
 use crate::reattach;
 use crate::records::{corrupt_or, parse_record, rebuild, to_json};

@@ -180,10 +180,16 @@ impl Tool {
         let cost = Cost::of(definition, bounds.max_pattern_bytes).map_err(over)?;
         if cost.bytes > bounds.max_tool_bytes {
             let what = "the description and parameters schema are too large";
-            return Err(over(Bound { what, limit: "runs.max_tool_bytes", max: bounds.max_tool_bytes, value: cost.bytes }));
+            return Err(over(Bound {
+                what,
+                limit: "runs.max_tool_bytes",
+                max: bounds.max_tool_bytes,
+                value: cost.bytes,
+            }));
         }
         if cost.patterns > bounds.max_tool_patterns {
-            let (what, limit, max) = ("the schema compiles too many regexes", "runs.max_tool_patterns", bounds.max_tool_patterns);
+            let (what, limit, max) =
+                ("the schema compiles too many regexes", "runs.max_tool_patterns", bounds.max_tool_patterns);
             return Err(over(Bound { what, limit, max, value: cost.patterns }));
         }
         Ok(cost)
@@ -207,7 +213,11 @@ impl Tools {
     /// Registers all or none: one bad definition, one tool past `max_tools`, or a
     /// total past the connection's budget refuses the whole call. Every definition is
     /// measured before any is compiled, so a refused call compiles nothing.
-    pub(crate) fn register(&mut self, definitions: Vec<ToolDefinition>, bounds: &ToolBounds) -> Result<usize, RunsError> {
+    pub(crate) fn register(
+        &mut self,
+        definitions: Vec<ToolDefinition>,
+        bounds: &ToolBounds,
+    ) -> Result<usize, RunsError> {
         let new = definitions.iter().filter(|d| !self.0.contains_key(&d.name)).count();
         if self.0.len() + new > bounds.max_tools {
             let what = "too many tools on this connection";

@@ -205,15 +205,12 @@ pub(crate) fn scan(
     let span = times.clone().min().zip(times.max()).map(|(first, last)| first.saturating_sub(HOUR_MS)..=last + HOUR_MS);
     for (number, offset, run_id, zeroed) in suspects {
         let plausible = !zeroed && span.as_ref().is_some_and(|span| span.contains(&run_id.timestamp_ms()));
-        match summaries.get(&run_id).is_some() || plausible {
-            true => {
-                summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
-                runs.entry(run_id).or_default().corrupted = true;
-            }
-            false => {
-                damage(&mut report, format!("segment {number} has a corrupt record at offset {offset} of no known run"));
-                lossy.insert(number);
-            }
+        if summaries.contains_key(&run_id) || plausible {
+            summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
+            runs.entry(run_id).or_default().corrupted = true;
+        } else {
+            damage(&mut report, format!("segment {number} has a corrupt record at offset {offset} of no known run"));
+            lossy.insert(number);
         }
     }
     for locs in runs.values_mut() {

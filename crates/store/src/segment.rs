@@ -107,7 +107,10 @@ pub(crate) fn read(dir: &Path, number: u32) -> io::Result<Vec<u8>> {
     let mut file =
         OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&path).map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{} is a symlink, not a regular file", path.display()))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is a symlink, not a regular file", path.display()),
+                )
             } else {
                 e
             }

@@ -291,7 +291,8 @@ async fn a_fifo_directory_or_symlink_named_as_a_segment_is_refused_by_name_witho
     fs::remove_file(&fifo).unwrap();
     fs::create_dir(&fifo).unwrap();
     let at = dir.path().to_owned();
-    let text = within("opening a journal with a directory", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
+    let text =
+        within("opening a journal with a directory", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
     assert!(text.contains("a directory, not a regular file"), "{text}");
 
     fs::remove_dir(&fifo).unwrap();
