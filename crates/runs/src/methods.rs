@@ -18,7 +18,7 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.server_message::<runs::TraceLaggedMessage>();
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
-        Ok(r.connections.with(&cx, |c| c.tools.register(defs, &r.tool_bounds))?)
+        Ok(r.register_tools(&cx, defs).await?)
     });
     registry
         .register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {

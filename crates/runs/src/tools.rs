@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
-use tether_core::{NameKind, NameLimits};
+use tether_core::{Context, NameKind, NameLimits};
 use tether_proto::tools::ToolDefinition;
 
 use crate::config::RunsConfig;
@@ -210,22 +210,14 @@ impl Tool {
 pub(crate) struct Tools(BTreeMap<String, Arc<Tool>>);
 
 impl Tools {
-    /// Registers all or none: one bad definition, one tool past `max_tools`, or a
-    /// total past the connection's budget refuses the whole call. Every definition is
-    /// measured before any is compiled, so a refused call compiles nothing.
-    pub(crate) fn register(
-        &mut self,
-        definitions: Vec<ToolDefinition>,
-        bounds: &ToolBounds,
-    ) -> Result<usize, RunsError> {
+    /// Whether `definitions` may join this connection's tools: one bad definition, one
+    /// tool past `max_tools`, or a total past the connection's budget refuses the whole
+    /// call. Measured on the JSON, so a refused call compiles nothing.
+    pub(crate) fn admit(&self, definitions: &[ToolDefinition], bounds: &ToolBounds) -> Result<(), RunsError> {
         let new = definitions.iter().filter(|d| !self.0.contains_key(&d.name)).count();
         if self.0.len() + new > bounds.max_tools {
             let what = "too many tools on this connection";
             return Err(RunsError::Limit { what, limit: "runs.max_tools_per_connection", value: bounds.max_tools });
-        }
-        let mut costs = Vec::with_capacity(definitions.len());
-        for definition in &definitions {
-            costs.push(Tool::measure(definition, bounds)?);
         }
         // What stays registered (tools not replaced by this call) plus what comes in.
         let mut total = Cost::default();
@@ -235,7 +227,8 @@ impl Tools {
                 total.patterns += tool.cost.patterns;
             }
         }
-        for cost in &costs {
+        for definition in definitions {
+            let cost = Tool::measure(definition, bounds)?;
             total.bytes += cost.bytes;
             total.patterns += cost.patterns;
         }
@@ -249,12 +242,31 @@ impl Tools {
             let limit = "runs.max_tool_patterns_per_connection";
             return Err(over(what, limit, bounds.max_patterns_per_connection, total.patterns));
         }
-        let compiled = definitions.into_iter().map(|d| Tool::compile(d, bounds)).collect::<Result<Vec<_>, _>>()?;
+        Ok(())
+    }
+
+    /// Adds compiled tools, admitted again: another call on the same connection may
+    /// have registered tools while these compiled.
+    pub(crate) fn insert(&mut self, compiled: Vec<Tool>, bounds: &ToolBounds) -> Result<usize, RunsError> {
+        let definitions: Vec<ToolDefinition> = compiled.iter().map(|t| t.definition.clone()).collect();
+        self.admit(&definitions, bounds)?;
         let count = compiled.len();
         for tool in compiled {
             self.0.insert(tool.definition.name.clone(), Arc::new(tool));
         }
         Ok(count)
+    }
+
+    /// [`admit`](Self::admit), compile, [`insert`](Self::insert), in one step (tests).
+    #[cfg(test)]
+    pub(crate) fn register(
+        &mut self,
+        definitions: Vec<ToolDefinition>,
+        bounds: &ToolBounds,
+    ) -> Result<usize, RunsError> {
+        self.admit(&definitions, bounds)?;
+        let compiled = compile_all(definitions, bounds)?;
+        self.insert(compiled, bounds)
     }
 
     pub(crate) fn unregister(&mut self, name: &str) -> bool {
@@ -275,6 +287,25 @@ impl Tools {
             bytes: sum.bytes + t.cost.bytes,
             patterns: sum.patterns + t.cost.patterns,
         })
+    }
+}
+
+fn compile_all(definitions: Vec<ToolDefinition>, bounds: &ToolBounds) -> Result<Vec<Tool>, RunsError> {
+    definitions.into_iter().map(|d| Tool::compile(d, bounds)).collect()
+}
+
+impl crate::Runs {
+    /// `tools.register`. Compiling a full budget takes a while (1024 regexes): it runs
+    /// on a blocking thread, outside the lock every connection's runs state shares,
+    /// between an admission on the definitions' JSON and another as the tools go in.
+    pub async fn register_tools(&self, cx: &Context, definitions: Vec<ToolDefinition>) -> Result<usize, RunsError> {
+        let bounds = self.tool_bounds.clone();
+        self.connections.with(cx, |c| c.tools.admit(&definitions, &bounds))?;
+        let compiling = bounds.clone();
+        let compiled = tokio::task::spawn_blocking(move || compile_all(definitions, &compiling))
+            .await
+            .map_err(|e| RunsError::Internal(format!("compiling tool schemas: {e}")))??;
+        self.connections.with(cx, |c| c.tools.insert(compiled, &bounds))
     }
 }
 
