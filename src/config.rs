@@ -165,7 +165,7 @@ impl Settings {
             store: StoreConfig { url: args.store.or(file.store.url), ..file.store },
             sessions: file.sessions,
             events: file.events,
-            hooks: HooksConfig { names: file.limits.names.clone(), ..file.hooks },
+            hooks: file.hooks,
             console: file.console,
             limits: file.limits,
             data_dir,

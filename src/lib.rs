@@ -29,6 +29,9 @@ pub struct Domains {
     pub events: EventsConfig,
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
+    /// The connection limits: the domains check names against `limits.names` and
+    /// size unpaged replies against `limits.max_message_bytes`.
+    pub limits: tether_core::Limits,
 }
 
 /// Everything the listener needs from the domains.
@@ -86,6 +89,10 @@ pub async fn assemble_with_clock(
     clock: Arc<dyn Clock>,
 ) -> Result<Assembly, String> {
     let metrics = Arc::new(Metrics::new());
+    // Each domain checks the names it keeps against `[limits.names]`.
+    let names = &domains.limits.names;
+    let events_config = EventsConfig { names: names.clone(), ..domains.events.clone() };
+    let sessions_config = SessionsConfig { names: names.clone(), ..domains.sessions.clone() };
     let mut board: Option<Arc<dyn ApprovalBoard>> = None;
     let mut events = None;
     let (store, recovered): (Arc<dyn RunStore>, _) = match &domains.store {
@@ -93,7 +100,7 @@ pub async fn assemble_with_clock(
             let (store, recovered) = PgStore::open(options.clone()).await.map_err(|e| format!("store: {e}"))?;
             tracing::info!(node = %store.node_id(), name = %options.node_name, "runs are kept in PostgreSQL");
             board = Some(Arc::new(store.clone()));
-            events = Some(shared_events(&store, domains.events.clone()));
+            events = Some(shared_events(&store, events_config.clone()));
             (Arc::new(store), recovered)
         }
         None => {
@@ -110,18 +117,23 @@ pub async fn assemble_with_clock(
             (Arc::new(journal), recovered)
         }
     };
-    let events = events.unwrap_or_else(|| EventBus::new(domains.events.clone()));
-    let runs = Runs::open(store, recovered, domains.runs.clone(), events.clone()).await.map_err(|e| e.to_string())?;
+    let events = events.unwrap_or_else(|| EventBus::new(events_config.clone()));
+    let runs_config = RunsConfig {
+        names: names.clone(),
+        max_message_bytes: domains.limits.max_message_bytes,
+        ..domains.runs.clone()
+    };
+    let runs = Runs::open(store, recovered, runs_config, events.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
-    let hooks =
-        Hooks::open(data_dir, domains.hooks.clone(), events.clone(), clock, board).map_err(|e| e.to_string())?;
+    let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
+    let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     let runs_of = {
         let runs = runs.clone();
         Box::new(move |agent: &str| runs.summaries_for(agent))
     };
-    let sessions = Sessions::open(data_dir, domains.sessions.clone(), runs_of, events.clone())
+    let sessions = Sessions::open(data_dir, sessions_config, runs_of, events.clone())
         .await
         .map_err(|e| format!("sessions: {e}"))?;
     let mut registry = Registry::new();

@@ -90,6 +90,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         events: settings.events.clone(),
         hooks: settings.hooks.clone(),
         console: settings.console.clone(),
+        limits: settings.limits.clone(),
     };
     let assembly = tether::assemble(&settings.data_dir, &domains, Arc::new(RealFsync)).await?;
     let authenticator = operator.map(|operator| assembly.authenticator(operator));

@@ -289,3 +289,45 @@ async fn the_journal_is_verified_and_exported_offline_even_beside_a_running_daem
     let text = String::from_utf8_lossy(&damaged.stdout);
     assert!(text.contains("damage: segment 2 is missing"), "{text}");
 }
+
+#[test]
+fn a_fifo_in_the_journal_directory_is_named_by_journal_verify_and_by_serve_and_hangs_neither() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::spawn(dir.path(), &[]);
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+    let fifo = daemon.data_dir.join("journal/seg-00000007.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+
+    let finished = |mut child: std::process::Child, what: &str| {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+                return (status, stderr);
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{what} hung on the FIFO");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let verify = command(&daemon, &["journal", "verify"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (status, stderr) = finished(verify, "tether journal verify");
+    assert!(!status.success());
+    assert!(stderr.contains("seg-00000007.log is a FIFO, not a regular file"), "{stderr}");
+
+    let serve = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, stderr) = finished(serve, "tether serve");
+    assert!(!status.success());
+    assert!(stderr.contains("seg-00000007.log is a FIFO"), "{stderr}");
+}

@@ -153,3 +153,84 @@ async fn a_client_that_never_reads_is_closed_without_stalling_others() {
         assert_eq!(frame.code, CloseCode::Policy);
     }
 }
+
+fn error_data(error: &tether_client::ClientError) -> serde_json::Value {
+    match error {
+        tether_client::ClientError::Rpc(e) => e.data.clone().unwrap_or_default(),
+        other => panic!("{other}"),
+    }
+}
+
+#[tokio::test]
+async fn names_past_limits_names_are_refused_naming_the_field_and_the_limit() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    let long = "n".repeat(257);
+    let cases = [
+        ("tools.register", json!([{"name": long}]), "params[].name", "limits.names.tool"),
+        ("runs.start", json!({"intent": "x", "agent_id": long}), "params.agent_id", "limits.names.agent"),
+        ("events.subscribe", json!({"families": ["n".repeat(129)]}), "params.families[]", "limits.names.family"),
+        (
+            "sessions.spawn",
+            json!({"task": "t", "command": ["true"], "cwd": "/", "name": long}),
+            "params.name",
+            "limits.names.session",
+        ),
+    ];
+    for (method, params, field, limit) in cases {
+        let error = client.call_raw(method, params).await.unwrap_err();
+        assert_eq!(error.code(), Some(-32602), "{method}: {error}");
+        let data = error_data(&error);
+        assert_eq!((data["field"].as_str(), data["limit"].as_str()), (Some(field), Some(limit)), "{method}: {error}");
+        assert!(error.to_string().len() < 600, "the name is not echoed back");
+    }
+    // An agent id bound by session.auth is a name too.
+    let mut ws = server.raw().await;
+    let auth = json!({"jsonrpc": "2.0", "id": 1, "method": "session.auth", "params": {"token": server.token, "agent_id": long}});
+    let reply = rpc(&mut ws, auth).await;
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert_eq!(reply["error"]["data"]["limit"], "limits.names.agent", "{reply}");
+    // At the bound, accepted.
+    client.call_raw("runs.start", json!({"intent": "x", "agent_id": "a".repeat(256)})).await.unwrap();
+}
+
+#[tokio::test]
+async fn unpaged_list_and_trace_past_runs_max_unpaged_reply_bytes_ask_the_client_to_page() {
+    let runs = tether_runs::RunsConfig { max_unpaged_reply_bytes: 8 << 10, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let client = server.client().agent_id("pager").connect().await.unwrap();
+    let mut last = json!(null);
+    for _ in 0..3 {
+        last = client.call_raw("runs.start", json!({"intent": "i".repeat(5 << 10)})).await.unwrap();
+    }
+    let refused = client.call_raw("runs.list", json!({})).await.unwrap_err();
+    assert_eq!(refused.code(), Some(-32602), "{refused}");
+    assert_eq!(error_data(&refused)["limit"], "runs.max_unpaged_reply_bytes");
+    assert!(refused.to_string().contains("limit") && refused.to_string().contains("next_cursor"), "{refused}");
+    let page = client.call_raw("runs.list", json!({"limit": 1})).await.unwrap();
+    assert_eq!(page["runs"].as_array().unwrap().len(), 1);
+    assert!(page["next_cursor"].is_u64(), "{page}");
+
+    let run_id = last["run_id"].clone();
+    let big = json!({"run_id": run_id, "outcome": {"status": "success", "summary": "s".repeat(4 << 10)}});
+    client.call_raw("runs.complete", big).await.unwrap();
+    let refused = client.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap_err();
+    assert_eq!(error_data(&refused)["limit"], "runs.max_unpaged_reply_bytes", "{refused}");
+    let page = client.call_raw("runs.get_trace", json!({"run_id": run_id, "limit": 1})).await.unwrap();
+    assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    assert_eq!(page["next_cursor"], 1);
+}
+
+#[tokio::test]
+async fn an_outcome_past_runs_max_outcome_bytes_is_refused() {
+    let runs = tether_runs::RunsConfig { max_outcome_bytes: 1024, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let client = server.client().agent_id("o").connect().await.unwrap();
+    let run = client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    let outcome = json!({"run_id": run["run_id"], "outcome": {"status": "success", "summary": "s".repeat(2048)}});
+    let refused = client.call_raw("runs.complete", outcome).await.unwrap_err();
+    assert_eq!(error_data(&refused)["limit"], "runs.max_outcome_bytes", "{refused}");
+    let reason = json!({"run_id": run["run_id"], "reason": "r".repeat(2048)});
+    assert_eq!(error_data(&client.call_raw("runs.cancel", reason).await.unwrap_err())["field"], "params.reason");
+    client.call_raw("runs.cancel", json!({"run_id": run["run_id"], "reason": "fits"})).await.unwrap();
+}

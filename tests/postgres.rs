@@ -554,3 +554,22 @@ async fn a_subscriber_on_the_old_node_follows_a_run_that_moved() {
     assert_eq!(event.params["record"]["action_id"], "c0");
     assert_eq!(event.params["cursor"], 3);
 }
+
+#[tokio::test]
+async fn a_nul_in_an_agent_id_or_idempotency_key_is_refused_before_any_sql() {
+    let fleet = fleet(1);
+    let client = operator(&fleet.nodes[0]).await;
+    let nul = |params: Value| async { client.call_raw("runs.start", params).await.unwrap_err() };
+    let agent = nul(json!({"intent": "x", "agent_id": "a\u{0}b"})).await;
+    assert_eq!(agent.code(), Some(-32602), "{agent}");
+    assert!(agent.to_string().contains("params.agent_id") && agent.to_string().contains("NUL"), "{agent}");
+    let key = nul(json!({"intent": "x", "agent_id": "a", "idempotency_key": "k\u{0}"})).await;
+    assert_eq!(key.code(), Some(-32602), "{key}");
+    assert!(key.to_string().contains("params.idempotency_key"), "{key}");
+    let listed = client.call_raw("runs.list", json!({"agent_id": "\u{0}"})).await.unwrap_err();
+    assert_eq!(listed.code(), Some(-32602), "{listed}");
+    // The store is untouched and still answers.
+    client.call_raw("runs.start", json!({"intent": "x", "agent_id": "a", "idempotency_key": "k"})).await.unwrap();
+    let runs = client.call_raw("runs.list", json!({"agent_id": "a"})).await.unwrap();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+}

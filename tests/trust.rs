@@ -427,3 +427,89 @@ fn memory_returns_near_the_baseline_after_a_burst_of_connections_closes() {
     eprintln!("daemon RSS: {baseline} KiB idle, {peak} KiB with 800 connections, {after} KiB after they closed");
     assert!(peak > baseline + 4096, "the burst is visible: {baseline} -> {peak} KiB");
 }
+
+/// `n` tools named `{prefix}{i}`, each with `patterns` distinct regexes.
+fn costly_tools(prefix: &str, n: usize, patterns: usize) -> Value {
+    let tools: Vec<Value> = (0..n)
+        .map(|t| {
+            let properties: serde_json::Map<String, Value> = (0..patterns)
+                .map(|p| {
+                    (
+                        format!("f{p}"),
+                        json!({"type": "string", "pattern": format!("^\\w+@[a-z0-9-]+\\.{t}x{p}[a-z]{{2,6}}$")}),
+                    )
+                })
+                .collect();
+            json!({"name": format!("{prefix}{t}"), "parameters": {"type": "object", "properties": properties}})
+        })
+        .collect();
+    Value::Array(tools)
+}
+
+fn limit_of(error: &tether_client::ClientError) -> String {
+    match error {
+        tether_client::ClientError::Rpc(e) => e.data.as_ref().map_or(String::new(), |d| d["limit"].to_string()),
+        other => panic!("{other}"),
+    }
+}
+
+/// Before bounding, 256 tools with 100 patterns each (a 1.7 MiB message) cost ~710 MiB
+/// per connection, and four connections left the daemon at 2.85 GiB after they closed.
+/// Now the attack is refused before anything compiles, and a connection filling its
+/// whole regex budget (`runs.max_tool_patterns_per_connection`) costs a bounded amount
+/// that comes back when it closes. Measured on the real daemon (`Daemon`), not this process.
+#[test]
+fn rss_stays_bounded_while_four_connections_register_costly_tool_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let pid = daemon.child.id();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let baseline = rss_kib(pid);
+    let defaults = tether_runs::RunsConfig::default();
+    let per_tool = defaults.max_tool_patterns;
+    let fill = defaults.max_tool_patterns_per_connection / per_tool;
+    let (attacked, peak) = runtime.block_on(async {
+        let mut open = Vec::new();
+        for _ in 0..4 {
+            let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+            let refused = client.call_raw("tools.register", costly_tools("t", 256, 100)).await.unwrap_err();
+            assert_eq!(refused.code(), Some(-32602), "{refused}");
+            assert_eq!(limit_of(&refused), "\"runs.max_tool_patterns\"", "{refused}");
+            open.push(client);
+        }
+        let attacked = rss_kib(pid);
+        // Within the bounds: each connection compiles its whole budget, then one more is refused.
+        for (c, client) in open.iter().enumerate() {
+            let tools = costly_tools(&format!("c{c}-"), fill, per_tool);
+            assert_eq!(client.call_raw("tools.register", tools).await.unwrap(), fill);
+            let more = client.call_raw("tools.register", costly_tools("more", 1, 1)).await.unwrap_err();
+            assert_eq!(limit_of(&more), "\"runs.max_tool_patterns_per_connection\"", "{more}");
+        }
+        let peak = rss_kib(pid);
+        for client in &open {
+            client.close();
+        }
+        drop(open);
+        (attacked, peak)
+    });
+    let after = runtime.block_on(async {
+        wait_until("every connection closed", async || http_get(daemon.addr, "/healthz").await.1["connections"] == 0)
+            .await;
+        let mut after = rss_kib(pid);
+        // Half of what the budgets cost comes back; the rest is the allocator's.
+        let settled = async || {
+            after = rss_kib(pid);
+            after < baseline + (peak - baseline) / 2 + 1024
+        };
+        wait_until("the daemon gives the compiled schemas' memory back", settled).await;
+        after
+    });
+    eprintln!(
+        "daemon RSS: {baseline} KiB idle, {attacked} KiB after 4 refused attacks, {peak} KiB with 4 full budgets, {after} KiB after they closed"
+    );
+    // What a refused attack leaves is its 1.7 MiB message decoded (about 13 MiB each),
+    // freed and reused by what follows: nothing was compiled.
+    assert!(attacked < baseline + 96 * 1024, "4 refused registrations: {baseline} -> {attacked} KiB");
+    // About 20 MiB per full budget (1024 regexes) in a debug build.
+    assert!(peak < baseline + 160 * 1024, "4 full budgets stay under 160 MiB: {baseline} -> {peak} KiB");
+}

@@ -93,6 +93,7 @@ where
         broker: Broker::new(),
         in_flight: InFlight::default(),
         close_after_reply: parking_lot::Mutex::new(None),
+        names: config.limits.names.clone(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
     drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;

@@ -45,6 +45,8 @@ pub(crate) struct ConnState {
     /// Set by a handler whose connection must not go on (its run moved to another
     /// node): the connection closes (1008) right after that handler's reply.
     pub(crate) close_after_reply: Mutex<Option<String>>,
+    /// `[limits.names]`, for what core itself keeps (the agent `session.auth` binds).
+    pub(crate) names: crate::NameLimits,
 }
 
 /// Requests being handled, by id, each with the switch that cancels it.
@@ -120,6 +122,11 @@ impl Context {
 
     pub fn registry(&self) -> &Registry {
         &self.conn.registry
+    }
+
+    /// The bounds on names this connection was configured with.
+    pub fn names(&self) -> &crate::NameLimits {
+        &self.conn.names
     }
 
     pub fn authenticator(&self) -> Option<&dyn Authenticator> {

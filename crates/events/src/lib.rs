@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tether_core::{Context, Principal, RpcError};
+use tether_core::{Context, NameKind, Principal, RpcError};
 use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, SubscribeParams};
 use tokio::sync::mpsc;
 
@@ -32,6 +32,11 @@ pub struct EventsConfig {
     pub subscriber_queue: usize,
     /// Event subscriptions one connection may hold.
     pub max_subscriptions: usize,
+    /// Families one subscription (or `events.recent` call) may filter on.
+    pub max_filter_families: usize,
+    /// The bounds on names (`[limits.names]`), filled by the assembly.
+    #[serde(skip)]
+    pub names: tether_core::NameLimits,
 }
 
 impl Default for EventsConfig {
@@ -42,6 +47,8 @@ impl Default for EventsConfig {
             max_payload_bytes: 16 << 10,
             subscriber_queue: 256,
             max_subscriptions: 64,
+            max_filter_families: 64,
+            names: tether_core::NameLimits::default(),
         }
     }
 }
@@ -222,7 +229,25 @@ impl EventBus {
         out
     }
 
+    /// A filter is kept as long as its subscription: every string in it is bounded.
+    pub fn check_filter(&self, filter: &SubscribeParams) -> Result<(), RpcError> {
+        let names = &self.config.names;
+        let families = filter.families.as_deref().unwrap_or_default();
+        let max = self.config.max_filter_families;
+        if families.len() > max {
+            let what = format!("params.families: {} families", families.len());
+            return Err(RpcError::InvalidParams(format!("{what}, over events.max_filter_families ({max})")));
+        }
+        for family in families {
+            names.check(NameKind::Family, "params.families[]", family)?;
+        }
+        names.check_opt(NameKind::Session, "params.session_id", filter.session_id.as_deref())?;
+        // A run id is a ULID; anything longer than a key matches nothing anyway.
+        names.check_opt(NameKind::Key, "params.run_id", filter.run_id.as_deref())
+    }
+
     pub fn subscribe(&self, cx: &Context, filter: SubscribeParams) -> Result<String, RpcError> {
+        self.check_filter(&filter)?;
         let connection = cx.connection_id();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let subscription = format!("sub-{id}");

@@ -29,6 +29,7 @@ pub fn register(registry: &mut Registry, bus: Arc<EventBus>) {
                 return Err(RpcError::InvalidParams(format!("params.limit: {limit} is outside 1..={RECENT_MAX}")));
             }
             let filter = SubscribeParams { families: p.families, session_id: p.session_id, run_id: p.run_id };
+            b.check_filter(&filter)?;
             Ok(b.recent(cx.principal(), limit, &filter))
         })
         .reads();

@@ -19,7 +19,11 @@ use crate::error::HooksError;
 const BOARD_EVERY: Duration = Duration::from_millis(200);
 
 fn store_error(error: tether_store::StoreError) -> HooksError {
-    HooksError::Io(error.to_string())
+    match error {
+        // A value PostgreSQL cannot hold (a NUL) is the client's mistake, not the store's.
+        tether_store::StoreError::Unstorable { field, problem } => HooksError::InvalidParams { field, problem },
+        other => HooksError::Io(other.to_string()),
+    }
 }
 
 fn state_name(state: ApprovalState) -> &'static str {

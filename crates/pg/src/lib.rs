@@ -278,7 +278,11 @@ impl PgStore {
             at.insert(record.run_id, writes.len());
             let started = (record.kind == Kind::Started && record.seq == 0).then(|| started_facts(&record.payload));
             let (new_agent, idempotency_key) = match started {
-                Some((agent, key)) => (Some(agent), key),
+                Some((agent, key)) => {
+                    storable("agent_id", &agent)?;
+                    storable("idempotency_key", key.as_deref().unwrap_or_default())?;
+                    (Some(agent), key)
+                }
                 None => (None, None),
             };
             let fence = match (new_agent.is_some(), owned.get(&record.run_id)) {
@@ -297,6 +301,19 @@ impl PgStore {
             });
         }
         Ok(writes)
+    }
+}
+
+/// Refuses, before any SQL, a string PostgreSQL cannot store in `text`: a NUL
+/// (every other character of a Rust string is valid UTF-8, which the database's
+/// encoding holds). Without this a NUL reached the server and came back as -32603.
+fn storable(field: &'static str, value: &str) -> Result<(), StoreError> {
+    match value.find('\0') {
+        None => Ok(()),
+        Some(at) => Err(StoreError::Unstorable {
+            field,
+            problem: format!("contains a NUL character at byte {at}, which PostgreSQL cannot store"),
+        }),
     }
 }
 
@@ -423,6 +440,7 @@ impl RunStore for PgStore {
         limit: usize,
     ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>> {
         Box::pin(async move {
+            storable("agent_id", agent.unwrap_or_default())?;
             let client = self.inner.pool.get().await.map_err(db)?;
             let before = i64::try_from(before).unwrap_or(i64::MAX);
             let rows = client
@@ -453,6 +471,8 @@ impl RunStore for PgStore {
 
     fn find_key<'a>(&'a self, agent: &'a str, key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>> {
         Box::pin(async move {
+            storable("agent_id", agent)?;
+            storable("idempotency_key", key)?;
             let client = self.inner.pool.get().await.map_err(db)?;
             let row = client
                 .query_opt(
@@ -493,6 +513,7 @@ impl ApprovalBoard for PgStore {
         approval: &'a [u8],
     ) -> StoreFuture<'a, Result<Settled, StoreError>> {
         Box::pin(async move {
+            storable("approval_id", id)?;
             let client = self.inner.pool.get().await.map_err(db)?;
             let won = client
                 .execute(

@@ -29,6 +29,31 @@ pub struct RunsConfig {
     pub max_active_runs_per_agent: usize,
     /// Tools one connection may register.
     pub max_tools_per_connection: usize,
+    /// Largest tool definition (its description and `parameters` schema as JSON), in bytes.
+    pub max_tool_bytes: usize,
+    /// Most regexes one tool's schema may compile (`pattern` strings, `patternProperties` keys).
+    pub max_tool_patterns: usize,
+    /// Longest regex source in a schema, in bytes.
+    pub max_pattern_bytes: usize,
+    /// Approximate size of one compiled regex, and of its lazy DFA cache, in bytes;
+    /// a pattern whose program is larger is refused.
+    pub max_pattern_compiled_bytes: usize,
+    /// All of one connection's tool definitions together, in bytes (as `max_tool_bytes`).
+    pub max_tool_bytes_per_connection: usize,
+    /// All the regexes one connection's tools compile together.
+    pub max_tool_patterns_per_connection: usize,
+    /// Largest reply to a `runs.list` or `runs.get_trace` without `limit` (also never
+    /// past `limits.max_message_bytes`); a larger one is refused with a request to page.
+    /// 1 MiB is what default WebSocket clients (Python's `websockets`) accept.
+    pub max_unpaged_reply_bytes: usize,
+    /// Largest `runs.complete` outcome (as JSON) or `runs.cancel` reason, in bytes.
+    pub max_outcome_bytes: usize,
+    /// `limits.max_message_bytes`, filled by the assembly.
+    #[serde(skip)]
+    pub max_message_bytes: usize,
+    /// The bounds on names (`[limits.names]`), filled by the assembly.
+    #[serde(skip)]
+    pub names: tether_core::NameLimits,
     /// Run trace subscriptions one connection may hold.
     pub max_subscriptions: usize,
     /// Terminal runs kept per agent (0: no cap).
@@ -54,6 +79,16 @@ impl Default for RunsConfig {
             max_idempotency_key_bytes: 256,
             max_active_runs_per_agent: 64,
             max_tools_per_connection: 256,
+            max_tool_bytes: 64 << 10,
+            max_tool_patterns: 64,
+            max_pattern_bytes: 1024,
+            max_pattern_compiled_bytes: 256 << 10,
+            max_tool_bytes_per_connection: 1 << 20,
+            max_tool_patterns_per_connection: 1024,
+            max_unpaged_reply_bytes: 1 << 20,
+            max_outcome_bytes: 256 << 10,
+            max_message_bytes: tether_core::Limits::default().max_message_bytes,
+            names: tether_core::NameLimits::default(),
             max_subscriptions: 64,
             retain_runs_per_agent: 50,
             retain_days: 30,
@@ -63,6 +98,15 @@ impl Default for RunsConfig {
 }
 
 impl RunsConfig {
+    /// The bound on an unpaged reply, and the key that names it.
+    pub(crate) fn unpaged_reply_bound(&self) -> (usize, &'static str) {
+        if self.max_unpaged_reply_bytes <= self.max_message_bytes {
+            (self.max_unpaged_reply_bytes, "runs.max_unpaged_reply_bytes")
+        } else {
+            (self.max_message_bytes, "limits.max_message_bytes")
+        }
+    }
+
     pub(crate) fn grace(&self, resumable: bool) -> Duration {
         Duration::from_millis(if resumable { self.resume_lease_ms } else { self.disconnect_grace_ms })
     }

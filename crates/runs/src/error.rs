@@ -25,6 +25,17 @@ pub enum RunsError {
     ResumeNotNegotiated,
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A tool definition, or a connection's tools together, past a `[runs]` cost bound.
+    #[error("tools.register: tool {tool:?}: {what}: {value}, over {limit} ({max})")]
+    ToolCost { tool: String, what: &'static str, limit: &'static str, max: usize, value: usize },
+    /// An unpaged `runs.list` or `runs.get_trace` whose reply would be too large.
+    #[error(
+        "{method}: the reply would be {bytes} bytes, over {limit} ({max}): pass `limit` (at most {page_max}) and follow `next_cursor`"
+    )]
+    PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
+    /// Already shaped by core (a name over `[limits.names]`).
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
     #[error("{what} ({limit} = {value})")]
     Limit { what: &'static str, limit: &'static str, value: usize },
     #[error("{0}")]
@@ -56,8 +67,24 @@ impl From<RunsError> for RpcError {
                 message,
                 data: Some(serde_json::json!({ "run_id": run_id })),
             },
+            RunsError::Store(StoreError::Unstorable { .. }) => RpcError::InvalidParams(message),
             RunsError::Store(_) | RunsError::Internal(_) => RpcError::Internal(message),
             RunsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
+            RunsError::ToolCost { tool, limit, max, value, .. } => RpcError::Custom {
+                code: codes::INVALID_PARAMS,
+                message,
+                data: Some(
+                    serde_json::json!({ "field": "params", "tool": tool, "limit": limit, "value": max, "actual": value }),
+                ),
+            },
+            RunsError::Rpc(error) => error,
+            RunsError::PageNeeded { limit, max, bytes, page_max, .. } => RpcError::Custom {
+                code: codes::INVALID_PARAMS,
+                message,
+                data: Some(
+                    serde_json::json!({ "field": "params.limit", "limit": limit, "value": max, "bytes": bytes, "page_max": page_max }),
+                ),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The runs domain: tools a connection registers, runs, proposals executed
 //! through `tools.execute`, and their traces in the journal.
 
+mod agent;
 mod config;
 mod connections;
 mod error;

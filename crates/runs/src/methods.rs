@@ -18,8 +18,7 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.server_message::<runs::TraceLaggedMessage>();
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
-        let max = r.config.max_tools_per_connection;
-        Ok(r.connections.with(&cx, |c| c.tools.register(defs, max))?)
+        Ok(r.register_tools(&cx, defs).await?)
     });
     registry
         .register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Context, Principal};
+use tether_core::{Context, Principal, RpcError};
 use tether_proto::runs::{
     Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus,
     SubscribeResult, TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams,
@@ -24,6 +24,7 @@ const TRACE_MAX: u32 = 500;
 
 impl Runs {
     pub async fn complete(self: &Arc<Self>, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
+        self.outcome_fits("params.outcome", crate::tools::json_len(&params.outcome))?;
         let run = self.readable(cx, &params.run_id)?;
         let status = params.outcome.status;
         self.end(&run, Termination::Outcome { status, outcome: params.outcome }, EndIf::Always).await?;
@@ -33,11 +34,21 @@ impl Runs {
     }
 
     pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
+        self.outcome_fits("params.reason", params.reason.as_ref().map_or(0, String::len))?;
         let run = self.readable(cx, &params.run_id)?;
         self.end(&run, Termination::Cancelled { reason: params.reason }, EndIf::Always).await?;
         self.release(cx, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
+    }
+
+    /// An outcome or reason is free text journalled with the run: bounded on its own.
+    fn outcome_fits(&self, field: &'static str, len: usize) -> Result<(), RunsError> {
+        let max = self.config.max_outcome_bytes;
+        if len > max {
+            return Err(RpcError::TooLong { field, limit: "runs.max_outcome_bytes", max, len }.into());
+        }
+        Ok(())
     }
 
     fn release(&self, cx: &Context, run: Ulid) {
@@ -85,7 +96,28 @@ impl Runs {
         let more = runs.len() > take;
         let shown: Vec<_> = runs.into_iter().take(take).collect();
         let next_cursor = more.then(|| shown.last().expect("a page before more").key);
-        Ok(page(agent_id, shown.iter().map(|r| r.summary()).collect(), next_cursor))
+        let result = page(agent_id, shown.iter().map(|r| r.summary()).collect(), next_cursor);
+        if limit.is_none() {
+            self.fits_unpaged("runs.list", &result, LIST_MAX)?;
+        }
+        Ok(result)
+    }
+
+    /// An unpaged reply larger than a default client accepts would close that client's
+    /// socket (1009) and lose every other reply on it: the client is told to page instead.
+    fn fits_unpaged(
+        &self,
+        method: &'static str,
+        reply: &impl serde::Serialize,
+        page_max: u32,
+    ) -> Result<(), RunsError> {
+        let (max, limit) = self.config.unpaged_reply_bound();
+        // The JSON-RPC envelope around the result: id, version, field names.
+        let bytes = crate::tools::json_len(reply) + 256;
+        if bytes > max {
+            return Err(RunsError::PageNeeded { method, limit, max, bytes, page_max });
+        }
+        Ok(())
     }
 
     /// Every run of one agent, newest first (for `sessions.get`).
@@ -126,14 +158,18 @@ impl Runs {
         let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(total);
         let end = limit.map_or(total, |n| start.saturating_add(n as usize).min(total));
         let records = self.read_records(&run, start..end).await?;
-        Ok(TraceResult::Found(TracePage {
+        let page = TracePage {
             run_id: run.id.to_string(),
             agent_id: run.agent_id.to_string(),
             records,
             cursor,
             limit,
             next_cursor: (end < total).then_some(end as u64),
-        }))
+        };
+        if limit.is_none() {
+            self.fits_unpaged("runs.get_trace", &page, TRACE_MAX)?;
+        }
+        Ok(TraceResult::Found(page))
     }
 
     /// Served as stored: a record's payload is `RunRecord`'s wire form (see

@@ -5,19 +5,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::json;
-use tether_core::{AgentId, Context, Principal, stamp};
+use tether_core::{AgentId, Context, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
 use tether_store::{Kind, Record, Recovered, RunStore};
 use ulid::Ulid;
 
+use crate::agent::{self, resolve_agent};
 use crate::config::RunsConfig;
 use crate::connections::Connections;
-use crate::error::{RunsError, invalid};
+use crate::error::RunsError;
 use crate::reattach;
 use crate::records::{corrupt_or, parse_record, rebuild, to_json};
 use crate::run::{Run, RunState};
+use crate::tools::ToolBounds;
 
 /// Told whether each executed tool action of an agent succeeded (the breakers listen).
 pub type ActionOutcomes = Box<dyn Fn(&str, bool) + Send + Sync>;
@@ -26,6 +28,7 @@ pub struct Runs {
     /// The local journal, or a database several daemons share.
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) config: RunsConfig,
+    pub(crate) tool_bounds: ToolBounds,
     pub(crate) index: Mutex<Index>,
     pub(crate) connections: Connections,
     pub(crate) events: Arc<EventBus>,
@@ -104,6 +107,7 @@ impl Runs {
         }
         let runs = Arc::new(Runs {
             store,
+            tool_bounds: ToolBounds::of(&config),
             config,
             index: Mutex::new(index),
             connections: Connections::default(),
@@ -172,21 +176,7 @@ impl Runs {
     }
 
     pub async fn start(self: &Arc<Self>, cx: &Context, params: StartParams) -> Result<StartResult, RunsError> {
-        if params.intent.trim().is_empty() {
-            return Err(invalid("intent", "must not be empty"));
-        }
-        let max = self.config.max_intent_bytes;
-        if params.intent.len() > max {
-            return Err(invalid(
-                "intent",
-                format!("{} bytes exceeds runs.max_intent_bytes = {max}", params.intent.len()),
-            ));
-        }
-        let max = self.config.max_idempotency_key_bytes;
-        if let Some(key) = params.idempotency_key.as_ref().filter(|k| k.len() > max) {
-            let problem = format!("{} bytes exceeds runs.max_idempotency_key_bytes = {max}", key.len());
-            return Err(invalid("idempotency_key", problem));
-        }
+        agent::check_start(&params, &self.config)?;
         let agent_id = resolve_agent(cx.principal(), params.agent_id, params.agent_name)?;
         let agent_key = agent_id.to_string();
         let conn = cx.connection_id();
@@ -467,6 +457,9 @@ impl Runs {
         self.sweep_later(orphans, conn, self.config.grace(state.resumable));
         let detached: Vec<Arc<Run>> = reattachable.into_iter().filter(|run| self.detach(run, conn)).collect();
         self.expire_detached_later(detached);
+        let tools = state.tools.cost();
+        drop(state);
+        crate::tools::release_memory_after(tools);
     }
 
     /// The owner of a reattachable run went away: the run waits `detached`.
@@ -568,46 +561,6 @@ fn run_scope(run: &Ulid, agent: &AgentId) -> Scope {
     }
 }
 
-/// The agent a run belongs to: the connection's binding, else `agent_id`, else `name:<slug>`.
-fn resolve_agent(
-    principal: &Principal,
-    agent_id: Option<String>,
-    agent_name: Option<String>,
-) -> Result<AgentId, RunsError> {
-    if let Principal::Agent(bound) = principal {
-        return match agent_id {
-            Some(asked) if *bound != *asked => {
-                Err(invalid("agent_id", format!("this connection is bound to agent {:?}", bound.as_str())))
-            }
-            _ => Ok(bound.clone()),
-        };
-    }
-    if let Some(id) = agent_id {
-        return if id.trim().is_empty() { Err(invalid("agent_id", "must not be empty")) } else { Ok(AgentId::new(id)) };
-    }
-    if let Some(name) = agent_name {
-        let slug = slug(&name);
-        return if slug.is_empty() {
-            Err(invalid("agent_name", "has no letters or digits"))
-        } else {
-            Ok(AgentId::new(format!("name:{slug}")))
-        };
-    }
-    Err(invalid("agent_id", "required: bind the connection with session.auth, or pass agent_id or agent_name"))
-}
-
-fn slug(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_owned()
-}
-
 pub(crate) fn status_name(status: RunStatus) -> String {
     serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
@@ -615,24 +568,4 @@ pub(crate) fn status_name(status: RunStatus) -> String {
 fn key_taken(key: &str) -> RunsError {
     let key = tether_core::excerpt(key, 64);
     RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn agent_resolution_order() {
-        let bound = Principal::Agent(AgentId::new("a1"));
-        let operator = Principal::Operator;
-        let agent = |p: &Principal, id: Option<&str>, name: Option<&str>| {
-            resolve_agent(p, id.map(str::to_owned), name.map(str::to_owned)).map(AgentId::into_string)
-        };
-        assert_eq!(agent(&bound, None, Some("x")).unwrap(), "a1");
-        assert!(agent(&bound, Some("a2"), None).is_err());
-        assert_eq!(agent(&operator, Some("a3"), Some("x")).unwrap(), "a3");
-        assert_eq!(agent(&operator, None, Some("My Agent!")).unwrap(), "name:my-agent");
-        assert!(agent(&operator, None, None).is_err());
-        assert!(agent(&operator, None, Some("!!")).is_err());
-    }
 }

@@ -33,11 +33,21 @@ type Refusal = (u16, String);
 
 /// Reads the credential and agent of a request and checks them. With auth off a named
 /// agent still binds the connection, as `session.auth` with an `agent_id` does.
-pub(crate) fn prove(head: &RequestHead, authenticator: Option<&dyn Authenticator>) -> Result<Proven, Refusal> {
+/// An agent id longer than `max_agent` (`limits.names.agent`) is refused with 400.
+pub(crate) fn prove(
+    head: &RequestHead,
+    authenticator: Option<&dyn Authenticator>,
+    max_agent: usize,
+) -> Result<Proven, Refusal> {
     let offered = Offered::read(head)?;
     let token = one_of("a bearer token", bearer_header(head)?, offered.token)?;
     let agent = one_of("an agent", head.header(AGENT_HEADER).map(str::to_owned), offered.agent)?;
     let protocol = offered.tether.then_some(PROTOCOL);
+    if let Some(agent) = &agent
+        && agent.len() > max_agent
+    {
+        return Err((400, format!("the agent id is {} bytes, over limits.names.agent ({max_agent})", agent.len())));
+    }
     let asked = agent.map(AgentId::new);
     let Some(authenticator) = authenticator else {
         let agent_id = bind_agent(None, asked).map_err(refusal)?;
@@ -142,19 +152,19 @@ mod tests {
     #[test]
     fn a_header_or_a_subprotocol_carries_the_token_and_the_agent() {
         let auth = StaticToken::new("secret");
-        let proven = prove(&head(&[("authorization", "Bearer secret"), ("x-tether-agent", "alice")]), Some(&auth));
+        let proven = prove(&head(&[("authorization", "Bearer secret"), ("x-tether-agent", "alice")]), Some(&auth), 256);
         assert_eq!(agent_of(&proven.unwrap()), Some("alice"));
         let protocols = format!("tether.v1, tether.bearer.{}, tether.agent.{}", b64("secret"), b64("bob"));
-        let proven = prove(&head(&[("sec-websocket-protocol", &protocols)]), Some(&auth)).unwrap();
+        let proven = prove(&head(&[("sec-websocket-protocol", &protocols)]), Some(&auth), 256).unwrap();
         assert_eq!((agent_of(&proven), proven.protocol), (Some("bob"), Some(PROTOCOL)));
-        let plain = prove(&head(&[("sec-websocket-protocol", "tether.v1")]), Some(&auth)).unwrap();
+        let plain = prove(&head(&[("sec-websocket-protocol", "tether.v1")]), Some(&auth), 256).unwrap();
         assert!(plain.grant.is_none() && plain.protocol == Some(PROTOCOL), "frame auth still possible");
     }
 
     #[test]
     fn ambiguous_or_malformed_credentials_are_refused() {
         let auth = StaticToken::new("secret");
-        let refused = |headers: &[(&str, &str)]| prove(&head(headers), Some(&auth)).unwrap_err();
+        let refused = |headers: &[(&str, &str)]| prove(&head(headers), Some(&auth), 256).unwrap_err();
         let bearer = format!("tether.bearer.{}", b64("secret"));
         assert_eq!(refused(&[("sec-websocket-protocol", &bearer)]).0, 400, "without tether.v1");
         let both = format!("tether.v1, {bearer}");
@@ -173,18 +183,22 @@ mod tests {
                 (token == "tst_1").then(|| Grant { agent_id: Some(AgentId::new("session:1")), ..Grant::default() })
             }
         }
-        let own = prove(&head(&[("authorization", "Bearer tst_1")]), Some(&Session)).unwrap();
+        let own = prove(&head(&[("authorization", "Bearer tst_1")]), Some(&Session), 256).unwrap();
         assert_eq!(agent_of(&own), Some("session:1"));
-        let named = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "session:1")]), Some(&Session));
+        let named = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "session:1")]), Some(&Session), 256);
         assert_eq!(agent_of(&named.unwrap()), Some("session:1"));
-        let other = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "eve")]), Some(&Session));
+        let other = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "eve")]), Some(&Session), 256);
         assert_eq!(other.unwrap_err(), (403, r#"this token is bound to agent "session:1", not "eve""#.to_owned()));
     }
 
     #[test]
     fn with_auth_off_a_named_agent_still_binds() {
-        let proven = prove(&head(&[("x-tether-agent", "alice")]), None).unwrap();
+        let proven = prove(&head(&[("x-tether-agent", "alice")]), None, 256).unwrap();
         assert_eq!(agent_of(&proven), Some("alice"));
-        assert!(prove(&head(&[]), None).unwrap().grant.is_none());
+        assert!(prove(&head(&[]), None, 256).unwrap().grant.is_none());
+        let long = "a".repeat(257);
+        let refused = prove(&head(&[("x-tether-agent", &long)]), None, 256).unwrap_err();
+        assert_eq!(refused.0, 400);
+        assert!(refused.1.contains("limits.names.agent"), "{}", refused.1);
     }
 }

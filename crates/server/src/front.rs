@@ -133,7 +133,7 @@ fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> R
     if head.header("sec-websocket-key").is_none_or(str::is_empty) {
         return Err((400, "missing sec-websocket-key".to_owned()));
     }
-    credential::prove(head, shared.config.authenticator.as_deref())
+    credential::prove(head, shared.config.authenticator.as_deref(), shared.config.connection.limits.names.agent)
 }
 
 /// Origin against the allowlist (plus the daemon's own origin when it serves the
@@ -162,7 +162,7 @@ fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
 
 /// What a request's credential proves (see `credential::prove`); `None` without one.
 fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
-    credential::prove(head, shared.config.authenticator.as_deref()).map(|proven| proven.grant)
+    credential::prove(head, shared.config.authenticator.as_deref(), shared.config.connection.limits.names.agent).map(|proven| proven.grant)
 }
 
 /// `POST /hooks`: needs a bearer token (unless auth is off); the body is a Claude Code

@@ -24,6 +24,9 @@ pub struct SessionsConfig {
     /// Hide the daemon's data directory from session processes: `auto`, `required`, `off`.
     pub confine: Confine,
     pub claude_code: ClaudeCodeConfig,
+    /// The bounds on names (`[limits.names]`), filled by the assembly.
+    #[serde(skip)]
+    pub names: tether_core::NameLimits,
 }
 
 impl Default for SessionsConfig {
@@ -38,6 +41,7 @@ impl Default for SessionsConfig {
             confine: Confine::Auto,
             max_follows: 16,
             claude_code: ClaudeCodeConfig::default(),
+            names: tether_core::NameLimits::default(),
         }
     }
 }

@@ -17,6 +17,9 @@ pub enum SessionsError {
     Refused(String),
     #[error("session store: {0}")]
     Io(String),
+    /// Already shaped by core (a name over `[limits.names]`).
+    #[error("{0}")]
+    Rpc(#[from] RpcError),
     #[error("{what} ({limit} = {value})")]
     Limit { what: &'static str, limit: &'static str, value: usize },
 }
@@ -38,6 +41,7 @@ impl From<SessionsError> for RpcError {
             SessionsError::Refused(_) => RpcError::Denied(message),
             SessionsError::Io(_) => RpcError::Internal(message),
             SessionsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
+            SessionsError::Rpc(error) => error,
         }
     }
 }

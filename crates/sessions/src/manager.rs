@@ -121,6 +121,8 @@ impl Sessions {
                 format!("{} bytes exceeds sessions.max_task_bytes = {}", params.task.len(), self.config.max_task_bytes),
             ));
         }
+        let names = &self.config.names;
+        names.check_opt(tether_core::NameKind::Session, "params.name", params.name.as_deref())?;
         let argv = self.argv(&params)?;
         for key in params.env.keys() {
             if !valid_env_key(key) {

@@ -39,6 +39,10 @@ pub enum StoreError {
     /// A shared store could not be reached or refused the statement.
     #[error("store: {0}")]
     Database(String),
+    /// A client string the store cannot keep (PostgreSQL's `text` holds no NUL),
+    /// found before any SQL ran: the caller's params are at fault, not the store.
+    #[error("params.{field}: {problem}")]
+    Unstorable { field: &'static str, problem: String },
     /// Segment-level damage found at open; the journal opens anyway only with
     /// `JournalOptions::accept_damage` (`--accept-journal-damage`).
     #[error("the journal is damaged: {}; the damaged segments were left as they are. Restore them, or start with --accept-journal-damage to open it with the affected runs flagged", .0.join("; "))]

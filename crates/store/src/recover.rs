@@ -44,6 +44,9 @@ pub(crate) fn scan(
     let mut lossy: BTreeSet<u32> = BTreeSet::new();
     let mut unsealed = None;
     let mut last_sealed = false;
+    // Records that failed their checksum: where, the run id their (untrusted) body
+    // names, and whether they hold a zeroed block (16 zero bytes, or zeros at the end).
+    let mut suspects: Vec<(u32, usize, Ulid, bool)> = Vec::new();
     let damage = |report: &mut Recovered, what: String| {
         tracing::error!(damage = %what, "journal damage");
         report.damage.push(what);
@@ -58,7 +61,7 @@ pub(crate) fn scan(
         progress(i, numbers.len());
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
-        let buf = fs::read(&path)?;
+        let buf = segment::read(dir, number)?;
         let starts_with_frame = matches!(frame::decode(&buf, max_body), Decoded::Frame { .. });
         let header = segment::read_header(&buf, number, starts_with_frame);
         if i == 0 && number != 1 && header == Header::Current {
@@ -88,10 +91,19 @@ pub(crate) fn scan(
         };
         let mut offset = start;
         let mut seal = None;
+        // Where bytes no run can be named for begin: records there may be lost.
+        let mut unreadable: Vec<usize> = Vec::new();
         while offset < buf.len() {
             match frame::decode(&buf[offset..], max_body) {
                 Decoded::Frame { record, len } if record.kind == Kind::Seal => {
                     seal = Some((frame::sealed_len(&record) == Some(offset as u64), offset + len));
+                    offset += len;
+                }
+                Decoded::Frame { record, len } if record.run_id.is_nil() => {
+                    // Only a seal carries the nil id; a run record with it is damage
+                    // (a block overwritten with something that checks out), never a run `000…0`.
+                    report.corrupt_frames += 1;
+                    unreadable.push(offset);
                     offset += len;
                 }
                 Decoded::Frame { record, len } => {
@@ -120,6 +132,8 @@ pub(crate) fn scan(
                     break;
                 }
                 Decoded::Corrupt { len, run_id } => {
+                    // A zeroed block reads as run `000…0`: whose records it held is unknown.
+                    let run_id = run_id.filter(|id| !id.is_nil());
                     if buf[offset..].iter().all(|&b| b == 0) && is_last {
                         // Blocks the filesystem allocated but never wrote: a torn tail too.
                         if repair.is_some() {
@@ -131,9 +145,15 @@ pub(crate) fn scan(
                     }
                     report.corrupt_frames += 1;
                     tracing::error!(segment = number, offset, run = ?run_id, "corrupt journal record");
-                    if let Some(run_id) = run_id {
-                        runs.entry(run_id).or_default().corrupted = true;
-                        summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
+                    match run_id {
+                        // Flagged once every segment is read, if a good record names that run.
+                        Some(run_id) => {
+                            let frame = &buf[offset..(offset + len).min(buf.len())];
+                            // A payload is JSON, which never ends in NULs.
+                            let zeroed = frame.ends_with(&[0; 4]) || frame.windows(16).any(|w| w == [0; 16]);
+                            suspects.push((number, offset, run_id, zeroed));
+                        }
+                        None => unreadable.push(offset),
                     }
                     // Skip the damaged frame; if its header is unreadable, find the next good one.
                     offset = match run_id {
@@ -142,6 +162,15 @@ pub(crate) fn scan(
                     };
                 }
             }
+        }
+        if let Some(first) = unreadable.first() {
+            // No run can be flagged for them, so they are reported, never absorbed.
+            let what = format!(
+                "segment {number} has {} unreadable stretch(es) from offset {first} (zeroed or overwritten): the runs whose records were there cannot be named",
+                unreadable.len()
+            );
+            damage(&mut report, what);
+            lossy.insert(number);
         }
         let whole = seal == Some((true, buf.len()));
         if is_last {
@@ -163,6 +192,25 @@ pub(crate) fn scan(
                 );
                 lossy.insert(number);
             }
+        }
+    }
+    // A checksum failure may be in the run id itself (a block zeroed from inside a
+    // frame leaves part of it zero). A run some good record names is flagged; so is
+    // one whose frame holds no zeroed block and whose id was minted while this
+    // journal's runs were (its ULID time among theirs, give or take an hour), so a run
+    // whose every record took a flipped bit stays listed. Any other id is damage,
+    // never a run of its own.
+    const HOUR_MS: u64 = 3_600_000;
+    let times = summaries.keys().map(|id| id.timestamp_ms());
+    let span = times.clone().min().zip(times.max()).map(|(first, last)| first.saturating_sub(HOUR_MS)..=last + HOUR_MS);
+    for (number, offset, run_id, zeroed) in suspects {
+        let plausible = !zeroed && span.as_ref().is_some_and(|span| span.contains(&run_id.timestamp_ms()));
+        if summaries.contains_key(&run_id) || plausible {
+            summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
+            runs.entry(run_id).or_default().corrupted = true;
+        } else {
+            damage(&mut report, format!("segment {number} has a corrupt record at offset {offset} of no known run"));
+            lossy.insert(number);
         }
     }
     for locs in runs.values_mut() {

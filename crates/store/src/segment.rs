@@ -60,17 +60,68 @@ pub(crate) fn path(dir: &Path, number: u32) -> PathBuf {
     dir.join(format!("seg-{number:08}.log"))
 }
 
-/// Segment numbers present in `dir`, ascending.
+/// Segment numbers present in `dir`, ascending. A segment's name on anything but a
+/// regular file (a FIFO, whose read would block forever, a directory, a socket, a
+/// symlink) is refused by name: the journal writes only regular files.
 pub(crate) fn list(dir: &Path) -> io::Result<Vec<u32>> {
-    let mut numbers: Vec<u32> = fs::read_dir(dir)?
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            name.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
-        })
-        .collect();
+    let mut numbers = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(number) = entry.file_name().to_str().and_then(number_of) else { continue };
+        let kind = fs::symlink_metadata(entry.path())?.file_type();
+        if !kind.is_file() {
+            return Err(not_regular(&entry.path(), kind));
+        }
+        numbers.push(number);
+    }
     numbers.sort_unstable();
     Ok(numbers)
+}
+
+fn number_of(name: &str) -> Option<u32> {
+    name.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
+}
+
+fn not_regular(path: &Path, kind: fs::FileType) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_symlink() {
+        "a symlink"
+    } else {
+        "a device"
+    };
+    io::Error::new(io::ErrorKind::InvalidData, format!("{} is {what}, not a regular file", path.display()))
+}
+
+/// A segment's bytes. Opened without blocking and without following a symlink, and
+/// checked to be a regular file once open, so what replaced a segment after
+/// [`list`] looked can still not hang the reader.
+pub(crate) fn read(dir: &Path, number: u32) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let path = path(dir, number);
+    let mut file =
+        OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&path).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is a symlink, not a regular file", path.display()),
+                )
+            } else {
+                e
+            }
+        })?;
+    let kind = file.metadata()?.file_type();
+    if !kind.is_file() {
+        return Err(not_regular(&path, kind));
+    }
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Creates the journal directory (0700) if needed, durably.

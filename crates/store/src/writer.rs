@@ -3,7 +3,7 @@
 //! else ever touches a segment file.
 
 use parking_lot::Mutex;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -160,7 +160,7 @@ impl Writer {
 
     fn rewrite(&mut self, number: u32) -> Result<(), StoreError> {
         let dir = &self.shared.dir;
-        let data = fs::read(segment::path(dir, number))?;
+        let data = segment::read(dir, number)?;
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
         let starts_with_frame = matches!(frame::decode(&data, max_body), Decoded::Frame { .. });
         let mut offset = match segment::read_header(&data, number, starts_with_frame) {

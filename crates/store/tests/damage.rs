@@ -242,3 +242,65 @@ async fn an_offline_inspection_changes_nothing_and_reports_its_progress() {
     let total = last as usize;
     assert_eq!(seen, (0..=total).map(|done| (done, total)).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn a_zeroed_block_in_a_sealed_segment_is_damage_and_never_a_run_000() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = populate(dir.path()).await;
+    let path = segment(dir.path(), 2);
+    let mut bytes = fs::read(&path).unwrap();
+    // A block inside the segment's records, past its header, before its seal.
+    let zeroed = 40..bytes.len() - 60;
+    bytes[zeroed].fill(0);
+    fs::write(&path, &bytes).unwrap();
+
+    let damage = refused(dir.path());
+    assert!(!damage.is_empty() && damage.iter().all(|d| d.starts_with("segment 2 ")), "{damage:?}");
+    assert!(damage.iter().any(|d| d.contains("unreadable")), "{damage:?}");
+
+    let (_, recovered) = open(dir.path(), true).unwrap();
+    assert!(recovered.runs.iter().all(|r| !r.run_id.is_nil()), "no phantom run 000…0: {:?}", recovered.runs);
+    assert!(recovered.runs.iter().all(|r| runs.contains(&r.run_id)), "only runs that were written");
+    assert!(recovered.corrupt_frames > 0);
+    // Every run that kept records in segment 2 but lost some is flagged, not re-ended.
+    for run in recovered.runs.iter().filter(|r| r.records < 6) {
+        assert!(run.corrupted, "{} lost records", run.run_id);
+    }
+}
+
+/// Runs `f` on a thread of its own and fails, rather than hangs, past a deadline.
+fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test]
+async fn a_fifo_directory_or_symlink_named_as_a_segment_is_refused_by_name_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path()).await;
+    let count = fs::read_dir(dir.path()).unwrap().count() as u32;
+    let fifo = segment(dir.path(), count + 1);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let at = dir.path().to_owned();
+    let error = within("opening a journal with a FIFO", move || open(&at, true).map(|_| ()).unwrap_err());
+    let text = error.to_string();
+    assert!(text.contains(&format!("seg-{:08}.log", count + 1)) && text.contains("FIFO"), "{text}");
+
+    fs::remove_file(&fifo).unwrap();
+    fs::create_dir(&fifo).unwrap();
+    let at = dir.path().to_owned();
+    let text =
+        within("opening a journal with a directory", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
+    assert!(text.contains("a directory, not a regular file"), "{text}");
+
+    fs::remove_dir(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+    let at = dir.path().to_owned();
+    let text = within("opening a journal with a symlink", move || open(&at, true).map(|_| ()).unwrap_err()).to_string();
+    assert!(text.contains("a symlink, not a regular file"), "{text}");
+
+    fs::remove_file(&fifo).unwrap();
+    open(dir.path(), false).expect("the journal opens once the intruder is gone");
+}

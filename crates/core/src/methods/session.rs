@@ -12,6 +12,8 @@ pub(super) fn register(registry: &mut Registry) {
 }
 
 fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
+    // The agent id becomes the connection's principal and is kept with every run it starts.
+    cx.names().check_opt(crate::NameKind::Agent, "params.agent_id", params.agent_id.as_deref())?;
     let asked = params.agent_id.map(AgentId::new);
     let mut read_only = false;
     let mut credential = None;
