@@ -185,7 +185,8 @@ mod tests {
         }
         let own = prove(&head(&[("authorization", "Bearer tst_1")]), Some(&Session), 256).unwrap();
         assert_eq!(agent_of(&own), Some("session:1"));
-        let named = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "session:1")]), Some(&Session), 256);
+        let named =
+            prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "session:1")]), Some(&Session), 256);
         assert_eq!(agent_of(&named.unwrap()), Some("session:1"));
         let other = prove(&head(&[("authorization", "Bearer tst_1"), ("x-tether-agent", "eve")]), Some(&Session), 256);
         assert_eq!(other.unwrap_err(), (403, r#"this token is bound to agent "session:1", not "eve""#.to_owned()));

@@ -162,7 +162,8 @@ fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
 
 /// What a request's credential proves (see `credential::prove`); `None` without one.
 fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
-    credential::prove(head, shared.config.authenticator.as_deref(), shared.config.connection.limits.names.agent).map(|proven| proven.grant)
+    credential::prove(head, shared.config.authenticator.as_deref(), shared.config.connection.limits.names.agent)
+        .map(|proven| proven.grant)
 }
 
 /// `POST /hooks`: needs a bearer token (unless auth is off); the body is a Claude Code
