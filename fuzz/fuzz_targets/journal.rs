@@ -1,44 +1,5 @@
-//! Journal recovery over arbitrary segment bytes: the input is cut into segment
-//! files at each `SPLIT` (at most 8). Opening, with and without accepting damage,
-//! and reading back every recovered run must never panic.
-
+//! `tether_fuzzing::journal` under libFuzzer (the body lives in crates/fuzzing, which the
+//! normal build compiles and replays this target's corpus through).
 #![no_main]
 
-use std::io;
-use std::sync::Arc;
-
-use libfuzzer_sys::fuzz_target;
-use tether_store::{Fsync, Journal, JournalOptions};
-
-/// Recovery's logic, not the disk's speed, is what is fuzzed.
-struct NoSync;
-
-impl Fsync for NoSync {
-    fn sync(&self, _: &std::fs::File) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-const SPLIT: &[u8] = b"\xff\xfe\xfd\xfc";
-
-fuzz_target!(|data: &[u8]| {
-    let scratch = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-    let dir = tempfile::tempdir_in(scratch).unwrap();
-    let mut rest = data;
-    for number in 1..=8 {
-        let end = rest.windows(SPLIT.len()).position(|w| w == SPLIT).unwrap_or(rest.len());
-        std::fs::write(dir.path().join(format!("seg-{number:08}.log")), &rest[..end]).unwrap();
-        if end == rest.len() {
-            break;
-        }
-        rest = &rest[end + SPLIT.len()..];
-    }
-    for accept_damage in [false, true] {
-        let options = JournalOptions { segment_bytes: 4096, max_record_bytes: 1 << 16, accept_damage };
-        if let Ok((journal, recovered)) = Journal::open(dir.path(), options, Arc::new(NoSync)) {
-            for run in &recovered.runs {
-                let _ = journal.read(run.run_id, 0..run.records as usize + 1);
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tether_fuzzing::journal(data));

@@ -1,11 +1,5 @@
-//! Policy file parsing: any text either parses or is refused with a message.
-
+//! `tether_fuzzing::policy` under libFuzzer (the body lives in crates/fuzzing, which the
+//! normal build compiles and replays this target's corpus through).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = tether_hooks::check_policy(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tether_fuzzing::policy(data));

@@ -4,6 +4,8 @@
 mod console;
 mod credential;
 mod front;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 mod listener;
 mod pools;
