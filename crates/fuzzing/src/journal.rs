@@ -19,6 +19,30 @@ impl Fsync for NoSync {
 const SPLIT: &[u8] = b"\xff\xfe\xfd\xfc";
 
 pub fn journal(data: &[u8]) {
+    let dir = segments(data);
+    for accept_damage in [false, true] {
+        let options = JournalOptions { segment_bytes: 4096, max_record_bytes: 1 << 16, accept_damage };
+        if let Ok((journal, recovered)) = Journal::open(dir.path(), options, Arc::new(NoSync)) {
+            for run in &recovered.runs {
+                let _ = journal.read(run.run_id, 0..run.records as usize + 1);
+            }
+        }
+    }
+}
+
+/// The CLI's offline reader (`tether journal verify`, `tether journal show`) over the
+/// same segment files: it never writes, and must report damage, never panic or hang.
+pub fn journal_inspect(data: &[u8]) {
+    let dir = segments(data);
+    if let Ok(inspection) = tether_store::Inspection::open(dir.path()) {
+        for run in &inspection.recovered.runs {
+            let _ = inspection.records(run.run_id);
+        }
+    }
+}
+
+/// The input as up to 8 segment files in a scratch directory.
+fn segments(data: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir_in(crate::scratch()).unwrap();
     let mut rest = data;
     for number in 1..=8 {
@@ -29,12 +53,5 @@ pub fn journal(data: &[u8]) {
         }
         rest = &rest[end + SPLIT.len()..];
     }
-    for accept_damage in [false, true] {
-        let options = JournalOptions { segment_bytes: 4096, max_record_bytes: 1 << 16, accept_damage };
-        if let Ok((journal, recovered)) = Journal::open(dir.path(), options, Arc::new(NoSync)) {
-            for run in &recovered.runs {
-                let _ = journal.read(run.run_id, 0..run.records as usize + 1);
-            }
-        }
-    }
+    dir
 }

@@ -13,7 +13,7 @@ mod journal;
 
 pub use frame::{frame, tools_register};
 pub use hooks::{hook_input, policy};
-pub use journal::journal;
+pub use journal::{journal, journal_inspect};
 pub use tether_server::fuzzing::http_head;
 
 /// A target's body: one input, which must never panic.
@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("hook_input", hook_input),
     ("policy", policy),
     ("journal", journal),
+    ("journal_inspect", journal_inspect),
     ("http_head", http_head),
 ];
 
