@@ -262,6 +262,15 @@ pub struct ConsoleArgs {
     /// Open the URL in the default browser too
     #[arg(long)]
     pub open: bool,
+    /// List the console sessions alive instead (id, created, expires, read-only)
+    #[arg(long, conflicts_with_all = ["read_only", "open", "revoke", "revoke_all"])]
+    pub list: bool,
+    /// End one console session (its id from --list): its connections are closed
+    #[arg(long, value_name = "ID", conflicts_with_all = ["read_only", "open", "revoke_all"])]
+    pub revoke: Option<String>,
+    /// End every console session: every browser logged in must log in again
+    #[arg(long, conflicts_with_all = ["read_only", "open"])]
+    pub revoke_all: bool,
     #[command(flatten)]
     pub conn: Conn,
 }

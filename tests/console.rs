@@ -8,7 +8,9 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 fn login(daemon: &Daemon, extra: &[&str]) -> Value {
@@ -170,4 +172,108 @@ fn header(response: &str, name: &str) -> Option<String> {
         let (key, value) = line.split_once(':')?;
         key.eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
     })
+}
+
+/// A page logged in with a fresh code: its socket (handshake done) and its session credential.
+async fn console_page(daemon: &Daemon) -> (Ws, String) {
+    let code = login(daemon, &[]);
+    let mut ws = page_socket(daemon, &own_origin(daemon)).await.unwrap();
+    let answer = auth(&mut ws, code["code"].as_str().unwrap()).await;
+    let credential = answer["result"]["credential"]["token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
+    handshake(&mut ws).await;
+    (ws, credential)
+}
+
+async fn handshake(ws: &mut Ws) {
+    let handshake = json!({"jsonrpc": "2.0", "id": 2, "method": "server.handshake", "params": {"protocol_version": 3}});
+    assert!(rpc(ws, handshake).await["result"].is_object());
+}
+
+/// Another connection of the same console session (as the page reconnects).
+async fn reconnect(daemon: &Daemon, credential: &str) -> Result<Ws, Value> {
+    let mut ws = page_socket(daemon, &own_origin(daemon)).await.unwrap();
+    let answer = auth(&mut ws, credential).await;
+    if answer["result"]["ok"] != true {
+        return Err(answer);
+    }
+    handshake(&mut ws).await;
+    Ok(ws)
+}
+
+async fn call(ws: &mut Ws, method: &str, params: Value) -> Value {
+    rpc(ws, json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params})).await
+}
+
+fn console_cli(daemon: &Daemon, extra: &[&str]) -> Vec<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["console", "--json", "--url", &daemon.url, "--data-dir"])
+        .arg(&daemon.data_dir)
+        .args(extra)
+        .env_remove("TETHER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_console_session_closes_its_connections_at_its_ttl_and_mints_no_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[console]\nsession_ttl_ms = 1500\n").unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let logged_in = std::time::Instant::now();
+    let (mut ws, credential) = console_page(&daemon).await;
+    let minted = call(&mut ws, "console.login", json!({})).await;
+    assert_eq!(minted["error"]["code"], -32003, "a console session mints no codes: {minted}");
+    let revoked = call(&mut ws, "console.revoke", json!({"all": true})).await;
+    assert_eq!(revoked["error"]["code"], -32003, "nor revokes sessions: {revoked}");
+
+    // The connection is busy (a request every 100 ms) and still closed at the TTL.
+    let closed = loop {
+        send(&mut ws, json!({"jsonrpc": "2.0", "id": 10, "method": "server.ping"})).await;
+        let next = tokio::time::timeout(std::time::Duration::from_millis(100), ws.next()).await;
+        match next {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) | Err(_) => assert!(logged_in.elapsed() < PATIENCE, "still open past its TTL"),
+            Ok(other) => panic!("closed without a close frame: {other:?}"),
+        }
+    };
+    assert!(logged_in.elapsed() >= std::time::Duration::from_millis(1500), "not before its TTL");
+    let closed = closed.expect("a close frame");
+    assert_eq!(u16::from(closed.code), 1008, "{closed:?}");
+    let refused = reconnect(&daemon, &credential).await.expect_err("an expired session logs in no more");
+    assert_eq!(refused["error"]["code"], -32001, "{refused}");
+}
+
+#[tokio::test]
+async fn logout_and_revocation_end_console_sessions_and_close_their_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let (mut first, first_credential) = console_page(&daemon).await;
+    let mut first_again = reconnect(&daemon, &first_credential).await.unwrap();
+    let (mut second, second_credential) = console_page(&daemon).await;
+    let (mut third, _) = console_page(&daemon).await;
+    assert_eq!(console_cli(&daemon, &["--list"]).len(), 3, "three sessions alive");
+
+    let out = call(&mut first, "console.logout", json!({})).await;
+    let first_id = out["result"]["session_id"].as_str().unwrap_or_else(|| panic!("{out}")).to_owned();
+    for ws in [&mut first, &mut first_again] {
+        assert_eq!(close_frame(ws).await.map(|f| u16::from(f.code)), Some(1008), "logged out: closed");
+    }
+    let refused = reconnect(&daemon, &first_credential).await.expect_err("a logged-out session logs in no more");
+    assert_eq!(refused["error"]["code"], -32001, "{refused}");
+    let listed: Vec<Value> = console_cli(&daemon, &["--list"]);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().all(|s| s["session_id"] != first_id.as_str()), "{listed:?}");
+
+    // One by id (the list is oldest first: the second page's), then the rest at once.
+    let second_id = listed[0]["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(console_cli(&daemon, &["--revoke", &second_id])[0]["revoked"], 1);
+    assert_eq!(close_frame(&mut second).await.map(|f| u16::from(f.code)), Some(1008), "revoked: closed");
+    let ended = console_cli(&daemon, &["--revoke-all"]);
+    assert_eq!(ended[0]["revoked"], 1, "{ended:?}");
+    assert_eq!(close_frame(&mut third).await.map(|f| u16::from(f.code)), Some(1008), "all revoked: closed");
+    assert!(reconnect(&daemon, &second_credential).await.is_err());
+    assert!(console_cli(&daemon, &["--list"]).is_empty());
 }

@@ -242,8 +242,30 @@ fn policy_check(file: &std::path::Path) -> Outcome {
 
 /// A login URL for the web console: the code rides in the fragment, which browsers
 /// never send to a server; it works once, within `console.code_ttl_ms`.
+/// `--list`, `--revoke` and `--revoke-all` manage the console sessions instead.
 async fn console(args: &crate::cli::ConsoleArgs) -> Outcome {
     let client = client(&args.conn).await?;
+    if args.list {
+        let list = client.call_raw("console.sessions", json!({})).await?;
+        let mut table = print::Table::new(&["SESSION", "CREATED", "EXPIRES", "READ_ONLY"]);
+        for s in list["sessions"].as_array().into_iter().flatten() {
+            table.row(s, [&s["session_id"], &s["created_at"], &s["expires_at"], &s["read_only"]]);
+        }
+        table.print(&args.conn);
+        return Ok(());
+    }
+    if args.revoke.is_some() || args.revoke_all {
+        let params = match &args.revoke {
+            Some(id) => json!({ "session_id": id }),
+            None => json!({ "all": true }),
+        };
+        let revoked = client.call_raw("console.revoke", params).await?;
+        print::one(&args.conn, &revoked, |r| format!("{} console session(s) ended", r["revoked"]));
+        if args.revoke.is_some() && revoked["revoked"] == 0 {
+            return Err(Failure::Refused("no console session has that id (see --list)".into()));
+        }
+        return Ok(());
+    }
     let login = client.call_raw("console.login", json!({ "read_only": args.read_only })).await?;
     let url = login["url"].as_str().unwrap_or_default().to_owned();
     print::one(&args.conn, &login, |_| url.clone());

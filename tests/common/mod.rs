@@ -97,6 +97,8 @@ pub struct Setup {
     pub events: tether_events::EventsConfig,
     pub hooks: tether_hooks::HooksConfig,
     pub clock: Arc<dyn tether_hooks::Clock>,
+    /// Runs kept in PostgreSQL instead of the journal.
+    pub store: Option<tether_pg::PgOptions>,
 }
 
 impl Default for Setup {
@@ -109,6 +111,7 @@ impl Default for Setup {
             events: Default::default(),
             hooks: Default::default(),
             clock: Arc::new(tether_hooks::SystemClock),
+            store: None,
         }
     }
 }
@@ -144,6 +147,7 @@ impl TestServer {
             events: setup.events,
             hooks: setup.hooks,
             console: Default::default(),
+            store: setup.store,
             ..Default::default()
         };
         let assembly = tether::assemble_with_clock(dir.path(), &domains, setup.fsync, setup.clock).await.unwrap();

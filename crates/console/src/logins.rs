@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use tether_core::{Authenticator, Credential, Grant};
+use tether_core::{Authenticator, Credential, Grant, Lifetime};
+use tether_proto::console::ConsoleSession;
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use crate::ConsoleConfig;
 
@@ -20,12 +22,36 @@ struct Entry {
     read_only: bool,
 }
 
+/// A console session: what its connections are closed by.
+struct Session {
+    /// Its public name: the first 8 bytes of its hash, in hex (never the secret).
+    id: String,
+    created_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    expires: Instant,
+    read_only: bool,
+    /// Sent `true` when it is logged out, revoked or pushed out by `max_sessions`;
+    /// every connection it authenticated watches it (core's `Lifetime`).
+    ended: watch::Sender<bool>,
+}
+
+impl Session {
+    fn grant(&self) -> Grant {
+        let lifetime = Lifetime { id: self.id.clone(), until: self.expires, ended: self.ended.subscribe() };
+        Grant { read_only: self.read_only, lifetime: Some(lifetime), ..Grant::default() }
+    }
+
+    fn end(&self) {
+        self.ended.send_replace(true);
+    }
+}
+
 pub struct Logins {
     config: ConsoleConfig,
     /// `http://host:port` of the TCP listener, once bound.
     origin: Mutex<String>,
     codes: Mutex<HashMap<[u8; 32], Entry>>,
-    sessions: Mutex<HashMap<[u8; 32], Entry>>,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
 }
 
 /// A login code as `console.login` answers it.
@@ -86,23 +112,66 @@ impl Logins {
         if sessions.len() >= self.config.max_sessions {
             // Bounded: the session closest to expiring gives way to the new one.
             let oldest = sessions.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k);
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
+            if let Some(oldest) = oldest.and_then(|oldest| sessions.remove(&oldest)) {
+                oldest.end();
             }
         }
-        sessions.insert(hash(&session), Entry { expires: now + ttl, read_only: entry.read_only });
-        let expires_at = tether_core::stamp::format(OffsetDateTime::now_utc() + ttl);
-        Some(Grant {
-            agent_id: None,
+        let key = hash(&session);
+        let created_at = OffsetDateTime::now_utc();
+        let entry = Session {
+            id: key[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            created_at,
+            expires_at: created_at + ttl,
+            expires: now + ttl,
             read_only: entry.read_only,
+            ended: watch::channel(false).0,
+        };
+        let expires_at = tether_core::stamp::format(entry.expires_at);
+        let grant = Grant {
             credential: Some(Credential { token: format!("{SESSION_PREFIX}{session}"), expires_at }),
-        })
+            ..entry.grant()
+        };
+        sessions.insert(key, entry);
+        Some(grant)
     }
 
     fn session(&self, secret: &str) -> Option<Grant> {
         let sessions = self.sessions.lock();
         let entry = sessions.get(&hash(secret))?;
-        (entry.expires > Instant::now()).then(|| Grant { read_only: entry.read_only, ..Grant::default() })
+        (entry.expires > Instant::now()).then(|| entry.grant())
+    }
+
+    /// The console sessions alive, oldest first.
+    pub fn sessions(&self) -> Vec<ConsoleSession> {
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock();
+        sessions.retain(|_, e| e.expires > now);
+        let mut alive: Vec<&Session> = sessions.values().collect();
+        alive.sort_by_key(|s| (s.created_at, s.id.clone()));
+        alive
+            .into_iter()
+            .map(|s| ConsoleSession {
+                session_id: s.id.clone(),
+                created_at: tether_core::stamp::format(s.created_at),
+                expires_at: tether_core::stamp::format(s.expires_at),
+                read_only: s.read_only,
+            })
+            .collect()
+    }
+
+    /// Ends the sessions `which` picks: their credentials are refused from now on,
+    /// and each connection they opened is closed (it watches `ended`). Returns how many.
+    pub fn revoke(&self, which: impl Fn(&str) -> bool) -> usize {
+        let mut sessions = self.sessions.lock();
+        let before = sessions.len();
+        sessions.retain(|_, session| {
+            let ends = which(&session.id);
+            if ends {
+                session.end();
+            }
+            !ends
+        });
+        before - sessions.len()
     }
 }
 

@@ -85,6 +85,41 @@ pub struct Grant {
     /// A credential issued in exchange for a single-use token (a console login code),
     /// answered by `session.auth` so the client can authenticate again until it expires.
     pub credential: Option<Credential>,
+    /// Set for a credential that ends (a console session): the connection it
+    /// authenticated is closed when it does, however busy or open it is.
+    pub lifetime: Option<Lifetime>,
+}
+
+/// How long a connection authenticated by an expiring credential may live.
+#[derive(Debug, Clone)]
+pub struct Lifetime {
+    /// The issuer's name for the credential (a console session's id), for the methods
+    /// that end it (`console.logout`) to find the caller's own.
+    pub id: String,
+    /// The credential expires here: its connections are closed then.
+    pub until: std::time::Instant,
+    /// Turns true when the issuer ends the credential early (logout, revocation).
+    pub ended: tokio::sync::watch::Receiver<bool>,
+}
+
+impl PartialEq for Lifetime {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.until == other.until && self.ended.same_channel(&other.ended)
+    }
+}
+
+impl Eq for Lifetime {}
+
+impl Lifetime {
+    /// Resolves when the credential expires or is ended.
+    pub(crate) async fn over(&self) {
+        let mut ended = self.ended.clone();
+        tokio::select! {
+            () = tokio::time::sleep_until(self.until.into()) => {}
+            // An issuer that went away (its sender dropped) ended it too.
+            _ = ended.wait_for(|ended| *ended) => {}
+        }
+    }
 }
 
 /// A credential issued by an [`Authenticator`] during `session.auth`.

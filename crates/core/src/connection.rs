@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -12,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracing::Instrument;
 
-use crate::auth::{Authenticator, Credential, Principal};
+use crate::auth::{Authenticator, Credential, Lifetime, Principal};
 use crate::broker::Broker;
 use crate::context::{ConnState, Context, InFlight};
 use crate::dispatch::{Dispatcher, Flow};
@@ -56,6 +57,8 @@ pub struct ConnectionOptions {
     /// Issued when the transport authenticated the peer with a single-use token (a
     /// console login code): `server.handshake` hands it to the client.
     pub credential: Option<Credential>,
+    /// The preset principal's credential ends (a console session): see `Lifetime`.
+    pub lifetime: Option<Lifetime>,
 }
 
 /// How a transport admits a connection that has just authenticated by frame:
@@ -87,6 +90,7 @@ where
         read_only: AtomicBool::new(options.read_only),
         admission: options.admission,
         issued: options.credential,
+        lifetime: Mutex::new(options.lifetime),
         handshake_done: AtomicBool::new(false),
         capabilities: Default::default(),
         outbound: outbound.clone(),
@@ -169,6 +173,8 @@ async fn read_loop<S>(
     let handshake_deadline = sleep_until(last_heard + Duration::from_millis(limits.handshake_timeout_ms));
     tokio::pin!(auth_deadline, handshake_deadline);
     let cx = &dispatcher.cx;
+    // Known at the upgrade, or once `session.auth` (run inline, below) authenticated.
+    let mut lifetime = cx.conn.lifetime.lock().clone();
 
     loop {
         tokio::select! {
@@ -198,6 +204,13 @@ async fn read_loop<S>(
                     return;
                 }
             }
+            // An expiring credential (a console session) ended: so does every
+            // connection it opened, even one that keeps sending.
+            () = over(lifetime.clone()), if lifetime.is_some() => {
+                tracing::debug!("the connection's credential expired or was ended");
+                outbound.close(CloseCode::Policy, "credential expired, logged out or revoked");
+                return;
+            }
             _ = ticker.tick() => {
                 if last_heard.elapsed() >= idle_limit {
                     tracing::debug!("peer silent past keepalive.timeout_ms");
@@ -212,6 +225,9 @@ async fn read_loop<S>(
                     Some(Ok(Message::Text(text))) => {
                         if dispatcher.on_text(text.as_str()).await == Flow::Close {
                             return;
+                        }
+                        if lifetime.is_none() {
+                            lifetime = cx.conn.lifetime.lock().clone();
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -315,6 +331,14 @@ where
 
 /// Resolves once the server shuts down; never, if nobody holds the sender.
 /// (Also drops the `watch::Ref`, which is not `Send`.)
+/// When a connection's credential ends; never, for one that does not.
+async fn over(lifetime: Option<Lifetime>) {
+    match lifetime {
+        Some(lifetime) => lifetime.over().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn stopped(shutdown: &mut watch::Receiver<Shutdown>) -> Shutdown {
     let how = shutdown.wait_for(|stop| *stop != Shutdown::Running).await.map(|how| *how);
     match how {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tether_proto::jsonrpc::{Id, Version};
 use tokio::sync::oneshot;
 
-use crate::auth::{Authenticator, Credential, Principal};
+use crate::auth::{Authenticator, Credential, Lifetime, Principal};
 use crate::broker::{Broker, CallError};
 use crate::connection::Admission;
 use crate::error::RpcError;
@@ -37,6 +37,8 @@ pub(crate) struct ConnState {
     /// A credential the transport's authenticator issued at the upgrade (for a console
     /// login code), answered by `server.handshake`.
     pub(crate) issued: Option<Credential>,
+    /// Set with the principal when its credential ends (a console session).
+    pub(crate) lifetime: Mutex<Option<Lifetime>>,
     pub(crate) handshake_done: AtomicBool,
     pub(crate) capabilities: Mutex<Vec<String>>,
     pub(crate) outbound: Outbound,
@@ -110,6 +112,11 @@ impl Context {
         self.conn.read_only.load(Ordering::Acquire)
     }
 
+    /// The end of the connection's credential, if it is one that ends (a console session).
+    pub fn lifetime(&self) -> Option<Lifetime> {
+        self.conn.lifetime.lock().clone()
+    }
+
     /// The credential issued at the upgrade, if the token presented there was single-use.
     pub(crate) fn issued(&self) -> Option<&Credential> {
         self.conn.issued.as_ref()
@@ -136,7 +143,12 @@ impl Context {
     /// Binds the connection to `principal`, once: an identity never changes under
     /// the subscriptions and runs made with it. The transport may still refuse
     /// (its pool of authenticated connections is full).
-    pub(crate) fn authenticate(&self, principal: Principal, read_only: bool) -> Result<(), RpcError> {
+    pub(crate) fn authenticate(
+        &self,
+        principal: Principal,
+        read_only: bool,
+        lifetime: Option<Lifetime>,
+    ) -> Result<(), RpcError> {
         match self.conn.principal.get() {
             // Saying again who one is changes nothing (a bearer header, then `session.auth`).
             Some(current) if *current == principal => return Ok(()),
@@ -151,6 +163,7 @@ impl Context {
             admission.admit()?;
         }
         self.conn.read_only.store(read_only, Ordering::Release);
+        *self.conn.lifetime.lock() = lifetime;
         self.conn
             .principal
             .set(principal)

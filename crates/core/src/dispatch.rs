@@ -54,7 +54,7 @@ impl Dispatcher {
                 return self.before_auth(frame).await;
             }
             // Auth is off: a connection that did not bind an agent first is the operator.
-            if let Err(error) = self.cx.authenticate(Principal::Operator, false) {
+            if let Err(error) = self.cx.authenticate(Principal::Operator, false, None) {
                 self.send(Some(error_response(None, &error))).await;
                 return Flow::Close;
             }

@@ -23,7 +23,9 @@ mod reply;
 pub mod stamp;
 pub mod trim;
 
-pub use auth::{AgentId, AnyOf, Authenticator, BindError, Credential, Grant, Principal, StaticToken, bind_agent};
+pub use auth::{
+    AgentId, AnyOf, Authenticator, BindError, Credential, Grant, Lifetime, Principal, StaticToken, bind_agent,
+};
 pub use broker::{CallError, callbacks_pending};
 pub use connection::{Admission, ConnectionOptions, Shutdown, TransportLimit, serve_connection};
 pub use context::Context;

@@ -68,6 +68,7 @@ impl Peer {
             shutdown: watch::channel(tether_core::Shutdown::Running).1,
             admission: None,
             credential: None,
+            lifetime: None,
         };
         tokio::spawn(serve_connection(incoming, outgoing, Arc::new(registry), options));
         Peer { to_server, from_server }

@@ -13,8 +13,10 @@ pub(crate) struct Conn {
     pub(crate) tools: Tools,
     /// The run proposals are journalled to.
     pub(crate) current: Option<Ulid>,
-    /// In-progress runs this connection started or resumed.
-    pub(crate) owned: HashSet<Ulid>,
+    /// In-progress runs this connection started or resumed, each with the ownership
+    /// epoch it was given (`RunState::epoch`). Kept when another connection resumes
+    /// the run: the stale epoch is what refuses this connection's later writes.
+    pub(crate) owned: HashMap<Ulid, u64>,
     pub(crate) subscriptions: HashSet<Ulid>,
     /// Negotiated `runs.resume.v1`: its runs wait the resume lease when it drops.
     pub(crate) resumable: bool,
@@ -47,14 +49,5 @@ impl Connections {
 
     pub(crate) fn remove(&self, id: u64) -> Option<Conn> {
         self.0.lock().remove(&id)
-    }
-
-    /// Forgets `run` as owned by any connection but `keep`.
-    pub(crate) fn disown_except(&self, run: Ulid, keep: u64) {
-        for (id, conn) in self.0.lock().iter_mut() {
-            if *id != keep {
-                conn.owned.remove(&run);
-            }
-        }
     }
 }

@@ -15,6 +15,9 @@ pub enum RunsError {
     AlreadyEnded { run_id: String, status: String },
     #[error("run ownership conflict: {0}")]
     Ownership(String),
+    /// The run was handed to another connection (`runs.resume`): this one writes it no more.
+    #[error("run {0} was resumed by another connection: this connection no longer writes it")]
+    Superseded(ulid::Ulid),
     #[error("run {0} has a corrupt record on disk (trace_corruption)")]
     Corrupt(String),
     #[error("tools.register: tool {name:?}: {problem}")]
@@ -57,7 +60,8 @@ impl From<RunsError> for RpcError {
             },
             RunsError::Ownership(_) => RpcError::Custom { code: codes::RUN_OWNERSHIP_CONFLICT, message, data: None },
             // Another node took the run over (a shared store): this node's copy is stale.
-            RunsError::Store(StoreError::Fenced { run_id }) => RpcError::Custom {
+            // A resume fenced this connection out, on this node or (below) another one.
+            RunsError::Superseded(run_id) | RunsError::Store(StoreError::Fenced { run_id }) => RpcError::Custom {
                 code: codes::RUN_OWNERSHIP_CONFLICT,
                 message,
                 data: Some(serde_json::json!({ "run_id": run_id.to_string(), "fenced": true })),

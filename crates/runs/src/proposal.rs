@@ -32,13 +32,13 @@ impl Runs {
         }
         // Submitted again (after a reconnect or a restart): what is journalled is
         // answered from the journal, and the rest runs flagged as a possible redelivery.
-        let again = run.as_ref().is_some_and(|r| r.state.lock().recorded.seen(&proposal_id));
-        let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |r| r.id.to_string());
+        let again = run.as_ref().is_some_and(|(r, _)| r.state.lock().recorded.seen(&proposal_id));
+        let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |(r, _)| r.id.to_string());
         let call = CallRef { run: &run_label, proposal: &proposal_id, redelivery: again };
         let mut results = Vec::with_capacity(actions.len());
         let mut aborted = false;
         for (action, action_id) in actions.into_iter().zip(action_ids) {
-            if let Some(run) = &run
+            if let Some((run, _)) = &run
                 && let Some(turn) = self.recorded_turn(run, &proposal_id, &action_id).await?
             {
                 let failed = matches!(turn.status, ActionStatus::Failed | ActionStatus::Rejected);
@@ -52,7 +52,7 @@ impl Runs {
                 let (turn, stop) = self.execute(cx, &call, &action_id, &action).await;
                 if cx.is_closed()
                     && turn.status != ActionStatus::Succeeded
-                    && (self.resumable(cx) || run.as_ref().is_some_and(|r| r.state.lock().reattachable))
+                    && (self.resumable(cx) || run.as_ref().is_some_and(|(r, _)| r.state.lock().reattachable))
                 {
                     // The owner dropped mid-call and means to come back (here or on
                     // another node): journal nothing, so the proposal it submits again
@@ -62,11 +62,12 @@ impl Runs {
                 aborted = stop;
                 turn
             };
-            if let Some(run) = &run {
-                turn = self.append_turn(run, turn).await?;
+            if let Some((run, held)) = &run {
+                // Refused (-32010, fenced) if a resume handed the run over meanwhile.
+                turn = self.append_turn(run, *held, turn).await?;
             }
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
-                let agent = run.as_ref().map(|r| &r.agent_id).or_else(|| cx.principal().agent_id());
+                let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| cx.principal().agent_id());
                 if let Some(agent) = agent {
                     self.report_outcome(agent.as_str(), turn.status == ActionStatus::Succeeded);
                 }

@@ -27,7 +27,8 @@ impl Runs {
         self.outcome_fits("params.outcome", crate::tools::json_len(&params.outcome))?;
         let run = self.readable(cx, &params.run_id)?;
         let status = params.outcome.status;
-        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, EndIf::Always).await?;
+        let only = self.end_if(cx, &run);
+        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, only).await?;
         self.release(cx, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
@@ -36,10 +37,18 @@ impl Runs {
     pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
         self.outcome_fits("params.reason", params.reason.as_ref().map_or(0, String::len))?;
         let run = self.readable(cx, &params.run_id)?;
-        self.end(&run, Termination::Cancelled { reason: params.reason }, EndIf::Always).await?;
+        let only = self.end_if(cx, &run);
+        self.end(&run, Termination::Cancelled { reason: params.reason }, only).await?;
         self.release(cx, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
+    }
+
+    /// A connection that started or resumed the run ends it only while it still holds
+    /// it (a resume elsewhere refuses it); any other reader that may end it (the
+    /// operator, another connection of its agent) ends it as before.
+    fn end_if(&self, cx: &Context, run: &Run) -> EndIf {
+        self.connections.with(cx, |c| c.owned.get(&run.id).copied()).map_or(EndIf::Always, EndIf::Holder)
     }
 
     /// An outcome or reason is free text journalled with the run: bounded on its own.
@@ -250,13 +259,22 @@ impl Runs {
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
 
-    /// Reclaims an in-progress run for this connection; its old connection is fenced off.
+    /// Reclaims an in-progress run for this connection; its old connection is fenced
+    /// off: from here on none of its turns, completions or cancellations is written.
     pub async fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
         if !self.resumable(cx) {
             return Err(RunsError::ResumeNotNegotiated);
         }
         let run_id = params.run_id.as_str();
         let mut run = self.readable_anywhere(cx, run_id).await?;
+        // The hand-over happens under the run's append lock: an append of the old
+        // owner in flight lands before it (and is counted in `records`), and every
+        // later one sees the new epoch and is refused (`append_turn`, `end`).
+        let local = self.get(run_id);
+        let _serial = match &local {
+            Some(local) => Some(local.append.lock().await),
+            None => None,
+        };
         if self.store.shared() {
             // Checked on the run as stored before taking it over, so a wrong token
             // moves nothing; then this node fences out whichever node held it.
@@ -266,15 +284,22 @@ impl Runs {
             };
             run = self.hold(found).await?;
         }
+        // `hold` indexed a run this node did not hold before: nobody here writes it
+        // yet, but its lock is taken all the same, so the rule has no exception.
+        let _also = match &local {
+            Some(local) if Arc::ptr_eq(local, &run) => None,
+            _ => Some(run.append.lock().await),
+        };
         let conn = cx.connection_id();
-        let (records, was_detached) = {
+        let (records, was_detached, epoch) = {
             // A reattachable run is taken over only with the token its start returned.
             check_resumable(&run, &params)?;
             let mut state = run.state.lock();
             let was_detached = state.status == RunStatus::Detached;
             state.status = RunStatus::InProgress;
             state.owner = Some(conn);
-            (state.records as u64, was_detached)
+            state.epoch += 1;
+            (state.records as u64, was_detached, state.epoch)
         };
         if was_detached {
             let scope = tether_events::Scope {
@@ -284,9 +309,8 @@ impl Runs {
             };
             self.events.publish("runtime.status", "run.reattached", scope, serde_json::json!({"records": records}));
         }
-        self.connections.disown_except(run.id, conn);
         self.connections.with(cx, |c| {
-            c.owned.insert(run.id);
+            c.owned.insert(run.id, epoch);
             c.current = Some(run.id);
         });
         tracing::info!(run = %run.id, conn, "run resumed by a new connection");

@@ -31,6 +31,11 @@ pub(crate) struct RunState {
     pub(crate) turns: u32,
     /// The connection that owns the run while it is in progress.
     pub(crate) owner: Option<u64>,
+    /// The ownership generation: bumped (under the append lock) each time `runs.resume`
+    /// hands the run to a connection. A writer presents the epoch it was given and
+    /// every append checks it under the append lock, so an old owner's proposal still
+    /// in flight, or its `runs.complete`, cannot write after the hand-over.
+    pub(crate) epoch: u64,
     pub(crate) corrupted: bool,
     pub(crate) subscribers: Vec<Subscriber>,
     /// Started under `runs.reattach.v1`: detaches instead of ending when its owner goes.
@@ -116,6 +121,7 @@ impl RunState {
             records: 0,
             turns: 0,
             owner,
+            epoch: 0,
             corrupted: false,
             subscribers: Vec::new(),
             reattachable: false,

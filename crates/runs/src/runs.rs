@@ -264,7 +264,7 @@ impl Runs {
         // The run is the connection's current run before the reply goes out.
         self.connections.with(cx, |c| {
             c.current = Some(id);
-            c.owned.insert(id);
+            c.owned.insert(id, 0);
         });
         if cx.is_closed() {
             // The connection went away while the run was being started: its close
@@ -286,10 +286,14 @@ impl Runs {
             .count()
     }
 
-    /// The connection's current run, if any; an error if another connection resumed it.
-    pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<Arc<Run>>, RunsError> {
+    /// The connection's current run, if any, with the ownership epoch this connection
+    /// holds it under; an error if another connection resumed it.
+    pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<(Arc<Run>, u64)>, RunsError> {
         let conn = cx.connection_id();
-        let Some(id) = self.connections.with(cx, |c| c.current) else { return Ok(None) };
+        let Some((id, held)) = self.connections.with(cx, |c| c.current.map(|id| (id, c.owned.get(&id).copied())))
+        else {
+            return Ok(None);
+        };
         let Some(run) = self.index.lock().runs.get(&id).cloned() else {
             // Let go (another node took it over) or forgotten (retention): never run
             // a proposal of it unjournalled.
@@ -299,19 +303,25 @@ impl Runs {
             return Err(RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() });
         };
         let state = run.state.lock();
+        let Some(held) = held.filter(|held| *held == state.epoch) else { return Err(RunsError::Superseded(id)) };
         if state.status == RunStatus::InProgress && state.owner != Some(conn) {
-            return Err(RunsError::Ownership(format!("run {id} was resumed by another connection")));
+            return Err(RunsError::Superseded(id));
         }
         drop(state);
-        Ok(Some(run))
+        Ok(Some((run, held)))
     }
 
     /// Appends one turn, durably, and returns it as recorded: with its index, and
-    /// without its output if it was over `max_turn_bytes`.
-    pub(crate) async fn append_turn(&self, run: &Run, mut turn: Turn) -> Result<Turn, RunsError> {
+    /// without its output if it was over `max_turn_bytes`. `held` is the ownership
+    /// epoch the writing connection holds: checked under the append lock, which a
+    /// resume also takes, so no turn of an owner a resume replaced lands after it.
+    pub(crate) async fn append_turn(&self, run: &Run, held: u64, mut turn: Turn) -> Result<Turn, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
             let state = run.state.lock();
+            if state.epoch != held {
+                return Err(RunsError::Superseded(run.id));
+            }
             if state.status != RunStatus::InProgress {
                 return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
             }
@@ -406,6 +416,9 @@ impl Runs {
             }
             let holds = match only {
                 EndIf::Always => true,
+                // Checked under the append lock a resume takes too (see `append_turn`).
+                EndIf::Holder(held) if held != state.epoch => return Err(RunsError::Superseded(run.id)),
+                EndIf::Holder(_) => true,
                 EndIf::OwnedBy(conn) => state.status == RunStatus::InProgress && state.owner == Some(conn),
                 EndIf::StillDetached => state.status == RunStatus::Detached,
             };
@@ -447,13 +460,13 @@ impl Runs {
         let Some(state) = self.connections.remove(conn) else { return };
         let runs: Vec<Arc<Run>> = {
             let index = self.index.lock();
-            state.owned.iter().chain(&state.subscriptions).filter_map(|id| index.runs.get(id).cloned()).collect()
+            state.owned.keys().chain(&state.subscriptions).filter_map(|id| index.runs.get(id).cloned()).collect()
         };
         for run in &runs {
             run.state.lock().subscribers.retain(|s| s.connection != conn);
         }
         let (reattachable, orphans): (Vec<Arc<Run>>, Vec<Arc<Run>>) =
-            runs.into_iter().filter(|r| state.owned.contains(&r.id)).partition(|r| r.state.lock().reattachable);
+            runs.into_iter().filter(|r| state.owned.contains_key(&r.id)).partition(|r| r.state.lock().reattachable);
         self.sweep_later(orphans, conn, self.config.grace(state.resumable));
         let detached: Vec<Arc<Run>> = reattachable.into_iter().filter(|run| self.detach(run, conn)).collect();
         self.expire_detached_later(detached);
@@ -535,6 +548,9 @@ impl Runs {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum EndIf {
     Always,
+    /// Asked by a connection that started or resumed the run under this ownership
+    /// epoch: refused (`Superseded`) once a resume handed the run to another.
+    Holder(u64),
     /// Still in progress and owned by this connection.
     OwnedBy(u64),
     /// Still detached (its owner did not come back).

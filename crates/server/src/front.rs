@@ -87,10 +87,12 @@ where
     let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
     let (sink, stream) = ws.split();
     let credential = grant.as_ref().and_then(|g| g.credential.clone());
+    let lifetime = grant.as_ref().and_then(|g| g.lifetime.clone());
     let options = ConnectionOptions {
         config: shared.connection_config.clone(),
         read_only: grant.as_ref().is_some_and(|g| g.read_only),
         credential,
+        lifetime,
         principal: grant.map(Grant::principal),
         authenticator: shared.config.authenticator.clone(),
         shutdown: shared.shutdown.subscribe(),

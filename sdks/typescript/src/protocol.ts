@@ -98,6 +98,16 @@ export interface CompleteParams {
   run_id: string;
 }
 
+export interface ConsoleSession {
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339: its connections are closed then. */
+  expires_at: string;
+  read_only: boolean;
+  /** A name for the session (not its credential): what `console.revoke` takes. */
+  session_id: string;
+}
+
 /**
  * A hook's decision. `none` means no rule decided: the `hook_output` carries no
  * permission decision, so Claude Code runs its own permission flow.
@@ -293,6 +303,13 @@ export interface LoginResult {
   url: string;
 }
 
+export type LogoutParams = Record<string, unknown>;
+
+export interface LogoutResult {
+  /** The console session that ended (its id as `console.sessions` lists it). */
+  session_id: string;
+}
+
 export interface MemoryParams {
   session_id: string;
   used_tokens: number;
@@ -387,6 +404,18 @@ export interface ResumeResult {
   records: number;
   run_id: string;
   status: RunStatus;
+}
+
+export interface RevokeParams {
+  /** End every console session. */
+  all?: boolean;
+  /** The session to end; omitted with `all`. */
+  session_id?: string | null;
+}
+
+export interface RevokeResult {
+  /** How many sessions ended (0: none matched). */
+  revoked: number;
 }
 
 export interface RunCancelParams {
@@ -554,6 +583,13 @@ export interface SessionsListParams {
   state?: SessionState | null;
 }
 
+export type SessionsParams = Record<string, unknown>;
+
+export interface SessionsResult {
+  /** Oldest first. */
+  sessions: ConsoleSession[];
+}
+
 export interface SpawnParams {
   /** argv for the `command` runtime. */
   command?: string[] | null;
@@ -698,6 +734,9 @@ export interface Methods {
   "audit.recent": { params: AuditParams; result: unknown[] };
   "breakers.status": { params: BreakersParams; result: BreakerStatus[] };
   "console.login": { params: LoginParams; result: LoginResult };
+  "console.logout": { params: LogoutParams; result: LogoutResult };
+  "console.revoke": { params: RevokeParams; result: RevokeResult };
+  "console.sessions": { params: SessionsParams; result: SessionsResult };
   "events.recent": { params: EventsRecentParams; result: Event[] };
   "events.subscribe": { params: EventsSubscribeParams; result: EventsSubscribeResult };
   "events.unsubscribe": { params: EventsUnsubscribeParams; result: EventsUnsubscribeResult };
@@ -753,6 +792,9 @@ export const METHOD_ACCESS = {
   "audit.recent": "operator",
   "breakers.status": "authenticated",
   "console.login": "operator",
+  "console.logout": "operator",
+  "console.revoke": "operator",
+  "console.sessions": "operator",
   "events.recent": "authenticated",
   "events.subscribe": "authenticated",
   "events.unsubscribe": "authenticated",

@@ -17,6 +17,7 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
     let asked = params.agent_id.map(AgentId::new);
     let mut read_only = false;
     let mut credential = None;
+    let mut lifetime = None;
     let bound = match cx.authenticator() {
         None => None,
         Some(authenticator) => {
@@ -24,6 +25,7 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
                 authenticator.verify(&params.token).ok_or_else(|| RpcError::AuthRequired("invalid token".into()))?;
             read_only = grant.read_only;
             credential = grant.credential;
+            lifetime = grant.lifetime;
             grant.agent_id
         }
     };
@@ -32,7 +34,7 @@ fn auth(cx: &Context, params: AuthParams) -> Result<AuthResult, RpcError> {
         Err(BindError::Empty) => return Err(RpcError::InvalidParams("params.agent_id: must not be empty".into())),
         Err(other) => return Err(RpcError::AuthRequired(other.to_string())),
     };
-    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent), read_only)?;
+    cx.authenticate(agent_id.clone().map_or(Principal::Operator, Principal::Agent), read_only, lifetime)?;
     Ok(AuthResult {
         ok: true,
         auth_enabled: cx.authenticator().is_some(),

@@ -108,6 +108,16 @@ class CompleteParams(TypedDict):
     run_id: str
 
 
+class ConsoleSession(TypedDict):
+    #: RFC 3339.
+    created_at: str
+    #: RFC 3339: its connections are closed then.
+    expires_at: str
+    read_only: bool
+    #: A name for the session (not its credential): what `console.revoke` takes.
+    session_id: str
+
+
 #: A hook's decision. `none` means no rule decided: the `hook_output` carries no
 #: permission decision, so Claude Code runs its own permission flow.
 Decision: TypeAlias = 'Literal["none", "allow", "deny", "ask"]'
@@ -291,6 +301,14 @@ class LoginResult(TypedDict):
     url: str
 
 
+LogoutParams: TypeAlias = 'dict[str, Any]'
+
+
+class LogoutResult(TypedDict):
+    #: The console session that ended (its id as `console.sessions` lists it).
+    session_id: str
+
+
 class MemoryParams(TypedDict):
     session_id: str
     used_tokens: int
@@ -389,6 +407,18 @@ class ResumeResult(TypedDict):
     records: int
     run_id: str
     status: RunStatus
+
+
+class RevokeParams(TypedDict):
+    #: End every console session.
+    all: NotRequired[bool]
+    #: The session to end; omitted with `all`.
+    session_id: NotRequired[str | None]
+
+
+class RevokeResult(TypedDict):
+    #: How many sessions ended (0: none matched).
+    revoked: int
 
 
 class RunCancelParams(TypedDict):
@@ -552,6 +582,14 @@ class SessionsListParams(TypedDict):
     state: NotRequired[SessionState | None]
 
 
+SessionsParams: TypeAlias = 'dict[str, Any]'
+
+
+class SessionsResult(TypedDict):
+    #: Oldest first.
+    sessions: list[ConsoleSession]
+
+
 class SpawnParams(TypedDict):
     #: argv for the `command` runtime.
     command: NotRequired[list[str] | None]
@@ -698,6 +736,9 @@ METHOD_ACCESS: dict[str, str] = {
     "audit.recent": "operator",
     "breakers.status": "authenticated",
     "console.login": "operator",
+    "console.logout": "operator",
+    "console.revoke": "operator",
+    "console.sessions": "operator",
     "events.recent": "authenticated",
     "events.subscribe": "authenticated",
     "events.unsubscribe": "authenticated",
@@ -816,6 +857,21 @@ class Calls:
     async def call(
         self, method: Literal["console.login"], params: LoginParams | None = None, *, timeout: float | None = None
     ) -> LoginResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["console.logout"], params: LogoutParams | None = None, *, timeout: float | None = None
+    ) -> LogoutResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["console.revoke"], params: RevokeParams | None = None, *, timeout: float | None = None
+    ) -> RevokeResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["console.sessions"], params: SessionsParams | None = None, *, timeout: float | None = None
+    ) -> SessionsResult: ...
 
     @overload
     async def call(
