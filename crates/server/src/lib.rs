@@ -4,6 +4,7 @@
 mod console;
 mod credential;
 mod front;
+mod hook_body;
 mod http;
 mod listener;
 mod pools;
