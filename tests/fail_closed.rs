@@ -27,6 +27,12 @@ tool = "Bash"
 input = { command = "rm\\s+-rf" }
 decision = "deny"
 reason = "recursive deletes need a human"
+
+[[rules]]
+name = "no-mcp-dialogs"
+event = "PermissionRequest"
+tool = "mcp__*"
+decision = "deny"
 "#;
 
 fn daemon(dir: &Path) -> Daemon {
