@@ -286,12 +286,20 @@ pub struct TokenArgs {
 
 #[derive(Debug, clap::Args, Default)]
 pub struct HookArgs {
-    /// Exit 2 (block) when the daemon cannot be reached; recommended for PreToolUse
+    /// Exit 2 (block) for every event the daemon cannot judge, not only permissions
     #[arg(long)]
     pub fail_closed: bool,
-    /// Wait this long for an operator to resolve an `ask`
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    /// Exit 0 (let the tool run) when the daemon cannot judge a PreToolUse or
+    /// PermissionRequest; without it they exit 2 (block)
+    #[arg(long, conflicts_with = "fail_closed")]
+    pub fail_open: bool,
+    /// Wait this long for an operator to resolve an `ask` (0: answer `ask` at once);
+    /// below Claude Code's hook timeout (600 s unless the hook sets `timeout`)
+    #[arg(long, value_name = "MS", default_value_t = 300_000)]
     pub wait_ms: u64,
+    /// A hook larger than this is sent in its bounded form (names, head of the tool input)
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_bytes: usize,
     /// Give up on the daemon after this long (plus --wait-ms)
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub timeout_ms: u64,

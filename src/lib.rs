@@ -10,7 +10,6 @@ use tether_events::{EventBus, EventsConfig};
 use tether_hooks::{Clock, Hooks, HooksConfig, SystemClock};
 use tether_metrics::{Metrics, Snapshot};
 use tether_pg::PgStore;
-use tether_proto::hooks::IngestParams;
 use tether_runs::{Runs, RunsConfig};
 use tether_server::{Health, HookEndpoint, MetricsEndpoint};
 use tether_sessions::{Sessions, SessionsConfig};
@@ -238,8 +237,7 @@ impl HookEndpoint for HooksOverHttp {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>> {
         let hooks = self.0.clone();
         Box::pin(async move {
-            let params: IngestParams = serde_json::from_value(body).map_err(|e| e.to_string())?;
-            let result = hooks.ingest(&principal, params).await.map_err(|e| e.to_string())?;
+            let result = hooks.ingest_value(&principal, body).await.map_err(|e| e.to_string())?;
             Ok(result.hook_output)
         })
     }

@@ -73,13 +73,16 @@ fn the_hook_command_prints_hook_output_and_exits_as_claude_code_expects() {
     let tcp = hook(&daemon.data_dir, &["--url", &daemon.url], &fixture("PreToolUse"));
     assert_eq!(tcp.status.code(), Some(2));
 
-    // The daemon down: fail closed blocks, fail open lets the tool run.
+    // The daemon down: a permission blocks unless --fail-open lets the tool run.
     drop(daemon);
     let closed =
         hook(&dir.path().join("data"), &["--fail-closed", "--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
     assert_eq!(closed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&closed.stderr).contains("tether hook"));
-    let open = hook(&dir.path().join("data"), &["--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
+    let blocked = hook(&dir.path().join("data"), &["--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
+    assert_eq!(blocked.status.code(), Some(2), "a permission fails closed by default");
+    let open =
+        hook(&dir.path().join("data"), &["--fail-open", "--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
     assert_eq!(open.status.code(), Some(0));
     assert!(open.stdout.is_empty());
     let garbage = Command::new(env!("CARGO_BIN_EXE_tether"))

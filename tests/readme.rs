@@ -62,7 +62,7 @@ fn the_command_hook_settings_work_as_written_with_a_non_default_data_directory()
     let daemon = Daemon::spawn(dir.path(), &[]);
     let settings: Value = serde_json::from_str(&block("**Command hooks**", "json")).unwrap();
     let command = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"].as_str().unwrap();
-    assert_eq!(command, "tether hook --fail-closed");
+    assert_eq!(command, "tether hook");
     let mut hook = Command::new("sh")
         .args(["-c", command])
         .env("TETHER_HOME", &daemon.data_dir)

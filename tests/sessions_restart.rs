@@ -147,12 +147,15 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     assert_eq!(spawned["runtime"], "claude-code");
     let argv: Vec<String> = serde_json::from_value(spawned["argv"].clone()).unwrap();
     assert_eq!(argv[..6], ["claude", "-p", "fix the flaky test", "--output-format", "stream-json", "--settings"]);
-    // The settings point Claude Code's hooks back at this daemon, PreToolUse failing closed.
+    // The settings point Claude Code's hooks back at this daemon: PreToolUse (which `-p`
+    // runs, unlike PermissionRequest) waits for approvals, with a timeout that outlasts the wait.
     let settings: Value = serde_json::from_str(&argv[6]).unwrap();
-    let pre = settings["hooks"]["PreToolUse"][0]["hooks"][0]["command"].as_str().unwrap().to_owned();
-    assert!(pre.ends_with(" hook --fail-closed"), "{pre}");
+    let entry = &settings["hooks"]["PreToolUse"][0]["hooks"][0];
+    assert_eq!(entry["timeout"], 330);
+    let pre = entry["command"].as_str().unwrap().to_owned();
+    assert!(pre.ends_with(" hook"), "{pre}");
     assert!(
-        std::path::Path::new(pre.trim_end_matches(" hook --fail-closed")).exists(),
+        std::path::Path::new(pre.trim_end_matches(" hook")).exists(),
         "the daemon's own executable: {pre}"
     );
     wait_until("the stand-in exits", async || record(&client, &id).await["state"] == "exited").await;
@@ -167,8 +170,8 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     // What such a hook does inside the session: `tether hook` with the session's own
     // URL and token (from its environment) reaches this daemon as that session.
     let payload = fixture("PreToolUse-allowed").to_string();
-    let mut hook = std::process::Command::new(pre.trim_end_matches(" hook --fail-closed"))
-        .args(["hook", "--fail-closed"])
+    let mut hook = std::process::Command::new(pre.trim_end_matches(" hook"))
+        .args(["hook"])
         .env("TETHER_URL", &daemon.url)
         .env("TETHER_TOKEN", session_token(&daemon, &id, cwd.path()))
         .stdin(std::process::Stdio::piped())

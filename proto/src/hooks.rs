@@ -22,6 +22,11 @@ pub struct IngestParams {
     /// Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// Set when the payload is a bounded form (its names, and `tool_input` as the head
+    /// of its text) because the whole could not be sent or parsed; says why. Rules that
+    /// match on the tool input cannot be evaluated then (`hooks.unjudged_decision`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounded: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
@@ -70,6 +75,9 @@ pub enum ApprovalState {
     Allowed,
     Denied,
     Expired,
+    /// The hook that asked stopped waiting before anyone answered (`--wait-ms 0`, or
+    /// it gave up or went away): an answer could change nothing.
+    Abandoned,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -89,6 +97,13 @@ pub struct Approval {
     pub created_at: String,
     pub expires_at: String,
     pub state: ApprovalState,
+    /// Whether a hook is waiting on this approval now (on this node): resolving one
+    /// nobody waits on changes nothing.
+    #[serde(default)]
+    pub waiting: bool,
+    /// The policy rule that asked (`default_decision` when no rule matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -177,23 +177,37 @@ async fn events_tail(
     Err(Failure::Usage("the daemon closed the connection".into()))
 }
 
+/// How much of an approval's tool input `approvals ls` shows in its table.
+const INPUT_CHARS: usize = 60;
+
 async fn approvals(command: ApprovalsCommand) -> Outcome {
     match command {
         ApprovalsCommand::Ls { all, conn } => {
             let client = client(&conn).await?;
             let state = if all { Value::Null } else { json!("pending") };
             let list = client.call_raw("approvals.list", json!({"state": state})).await?;
-            let mut table = Table::new(&["APPROVAL", "STATE", "SESSION", "AGENT", "EVENT", "TOOL", "EXPIRES"]);
+            // WAITING says whether an answer still reaches a hook; INPUT is a short form
+            // of the tool input (`--json` has it whole, as the daemon keeps it).
+            let mut table =
+                Table::new(&["APPROVAL", "STATE", "WAITING", "RULE", "SESSION", "AGENT", "TOOL", "INPUT", "EXPIRES"]);
             for a in list.as_array().into_iter().flatten() {
+                let input = match &a["input"] {
+                    Value::Null => Value::Null,
+                    Value::String(s) => json!(tether_core::excerpt(&s.replace('\n', " "), INPUT_CHARS)),
+                    other => json!(tether_core::excerpt(&other.to_string(), INPUT_CHARS)),
+                };
+                let waiting = json!(if a["waiting"] == true { "yes" } else { "no" });
                 table.row(
                     a,
                     [
                         &a["approval_id"],
                         &a["state"],
+                        &waiting,
+                        &a["rule"],
                         &a["session_id"],
                         &a["agent_id"],
-                        &a["event"],
                         &a["tool"],
+                        &input,
                         &a["expires_at"],
                     ],
                 );

@@ -20,6 +20,7 @@ mod outbound;
 mod parse;
 mod registry;
 mod reply;
+pub mod skim;
 pub mod stamp;
 pub mod trim;
 

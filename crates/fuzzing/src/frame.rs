@@ -65,6 +65,7 @@ fn serve(text: &str) {
             shutdown: watch::channel(Shutdown::Running).1,
             admission: None,
             credential: None,
+            lifetime: None,
         };
         let connection = tokio::spawn(serve_connection(incoming, outgoing, world.registry.clone(), options));
         let handshake = r#"{"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}}"#;

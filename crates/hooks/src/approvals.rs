@@ -2,11 +2,13 @@
 //! `<data-dir>/approvals/<id>.json`, so pending ones survive a restart; one that
 //! expired while the daemon was down reads `expired`. Pending approvals are capped
 //! per session (or agent), and settled ones are deleted after a retention period.
+//! Whether a hook waits on one is known here (`waiting`); one nobody has waited on for
+//! `abandon_after` is settled `abandoned`, since an answer would reach no one.
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tether_core::stamp;
@@ -20,6 +22,7 @@ pub(crate) struct Approvals {
     dir: PathBuf,
     ttl: Duration,
     retention: Duration,
+    abandon_after: Duration,
     all: Mutex<BTreeMap<String, Entry>>,
 }
 
@@ -27,6 +30,39 @@ struct Entry {
     approval: Approval,
     /// Changes when the approval is resolved or expires.
     settled: watch::Sender<ApprovalState>,
+    /// Hooks waiting on it now, and since when none has (while pending).
+    waiters: usize,
+    idle_since: Option<Instant>,
+}
+
+impl Entry {
+    fn new(approval: Approval) -> Entry {
+        let (settled, _) = watch::channel(approval.state);
+        Entry { approval, settled, waiters: 0, idle_since: Some(Instant::now()) }
+    }
+
+    /// The approval as listed: `waiting` is live, never read from disk.
+    fn shown(&self) -> Approval {
+        Approval { waiting: self.waiters > 0, ..self.approval.clone() }
+    }
+}
+
+/// Counts one waiting hook while it lives; dropped (the wait ended, or the hook's
+/// connection went and its future with it), the approval may become abandoned.
+struct Waiter<'a> {
+    approvals: &'a Approvals,
+    id: &'a str,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.approvals.all.lock().get_mut(self.id) {
+            entry.waiters = entry.waiters.saturating_sub(1);
+            if entry.waiters == 0 {
+                entry.idle_since = Some(Instant::now());
+            }
+        }
+    }
 }
 
 /// How waiting on an approval ended.
@@ -37,10 +73,15 @@ pub(crate) enum Outcome {
 }
 
 impl Approvals {
-    pub(crate) fn open(dir: PathBuf, ttl: Duration, retention: Duration) -> Result<Approvals, HooksError> {
+    pub(crate) fn open(
+        dir: PathBuf,
+        ttl: Duration,
+        retention: Duration,
+        abandon_after: Duration,
+    ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals = Approvals { dir, ttl, retention, all: Mutex::default() };
+        let approvals = Approvals { dir, ttl, retention, abandon_after, all: Mutex::default() };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -50,9 +91,10 @@ impl Approvals {
                 .map_err(|e| e.to_string())
                 .and_then(|b| serde_json::from_slice::<Approval>(&b).map_err(|e| e.to_string()))
             {
+                // No hook can wait on one across a restart: those pending are abandoned
+                // after `abandon_after`, unless resolved (or expired) first.
                 Ok(approval) => {
-                    let (settled, _) = watch::channel(approval.state);
-                    approvals.all.lock().insert(approval.approval_id.clone(), Entry { approval, settled });
+                    approvals.all.lock().insert(approval.approval_id.clone(), Entry::new(approval));
                 }
                 Err(error) => tracing::warn!(path = %path.display(), %error, "unreadable approval; left as is"),
             }
@@ -68,6 +110,7 @@ impl Approvals {
         event: &str,
         tool: Option<String>,
         input: Value,
+        rule: Option<String>,
         max_pending: usize,
     ) -> Result<Approval, HooksError> {
         self.expire_due()?;
@@ -96,12 +139,13 @@ impl Approvals {
             created_at: stamp::format(created),
             expires_at: stamp::format(created + self.ttl),
             state: ApprovalState::Pending,
+            waiting: false,
+            rule,
             resolved_at: None,
             reason: None,
         };
         self.persist(&approval)?;
-        let (settled, _) = watch::channel(ApprovalState::Pending);
-        self.all.lock().insert(approval.approval_id.clone(), Entry { approval: approval.clone(), settled });
+        self.all.lock().insert(approval.approval_id.clone(), Entry::new(approval.clone()));
         Ok(approval)
     }
 
@@ -131,29 +175,35 @@ impl Approvals {
     /// Waits up to `wait` for the approval to settle (resolution or expiry).
     pub(crate) async fn wait(&self, id: &str, wait: Duration) -> Result<Outcome, HooksError> {
         let (mut settled, expires_at) = {
-            let all = self.all.lock();
-            let entry = all.get(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+            let mut all = self.all.lock();
+            let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+            entry.waiters += 1;
+            entry.idle_since = None;
             (entry.settled.subscribe(), stamp::parse(&entry.approval.expires_at))
         };
+        let waiter = Waiter { approvals: self, id };
         let until_expiry =
             expires_at.map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
         let limit = wait.min(until_expiry);
         let settled_in_time =
             tokio::time::timeout(limit, settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
+        drop(waiter);
         if !settled_in_time && wait >= until_expiry {
             self.expire_due()?;
         }
         let approval = self.all.lock().get(id).map(|e| e.approval.clone());
         Ok(match approval {
             Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
-            Some(approval) if approval.state != ApprovalState::Expired => Outcome::Resolved(Box::new(approval)),
+            Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
+                Outcome::Resolved(Box::new(approval))
+            }
             // Expired, or settled so long ago that retention removed it.
             _ => Outcome::Expired,
         })
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<Approval> {
-        self.all.lock().get(id).map(|e| e.approval.clone())
+        self.all.lock().get(id).map(Entry::shown)
     }
 
     /// Ids of the approvals still pending here.
@@ -182,13 +232,15 @@ impl Approvals {
     pub(crate) fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
         self.expire_due()?;
         let all = self.all.lock();
-        Ok(all.values().map(|e| e.approval.clone()).filter(|a| state.is_none_or(|s| a.state == s)).collect())
+        Ok(all.values().map(Entry::shown).filter(|a| state.is_none_or(|s| a.state == s)).collect())
     }
 
-    /// Marks every pending approval past its expiry `expired`, durably, and deletes
-    /// settled ones older than the retention period.
-    fn expire_due(&self) -> Result<(), HooksError> {
+    /// Marks every pending approval past its expiry `expired`, and one nobody has
+    /// waited on for `abandon_after` `abandoned`, durably, and deletes settled ones
+    /// older than the retention period.
+    pub(crate) fn expire_due(&self) -> Result<(), HooksError> {
         let now_t = OffsetDateTime::now_utc();
+        let now_i = Instant::now();
         let mut all = self.all.lock();
         let forget_before = now_t - self.retention;
         let stale: Vec<String> = all
@@ -207,16 +259,23 @@ impl Approvals {
             tracing::debug!(approval = %id, "settled approval past hooks.approval_retention_ms deleted");
         }
         for entry in all.values_mut() {
-            let due = stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t);
-            if entry.approval.state == ApprovalState::Pending && due {
-                let mut expired = entry.approval.clone();
-                expired.state = ApprovalState::Expired;
-                expired.resolved_at = Some(stamp::format(now_t));
-                self.persist(&expired)?;
-                entry.approval = expired;
-                entry.settled.send_replace(ApprovalState::Expired);
-                tracing::info!(approval = %entry.approval.approval_id, "approval expired");
+            if entry.approval.state != ApprovalState::Pending {
+                continue;
             }
+            let state = if stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t) {
+                ApprovalState::Expired
+            } else if entry.idle_since.is_some_and(|t| now_i.duration_since(t) >= self.abandon_after) {
+                ApprovalState::Abandoned
+            } else {
+                continue;
+            };
+            let mut settled = entry.approval.clone();
+            settled.state = state;
+            settled.resolved_at = Some(stamp::format(now_t));
+            self.persist(&settled)?;
+            entry.approval = settled;
+            entry.settled.send_replace(state);
+            tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
         }
         Ok(())
     }

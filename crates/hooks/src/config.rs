@@ -13,6 +13,14 @@ pub struct HooksConfig {
     /// The answer to a PreToolUse or PermissionRequest no rule decides: `none` (the
     /// default: Claude Code asks its user as usual), `allow`, `deny` or `ask`.
     pub default_decision: Decision,
+    /// The answer to a permission hook known only by its bounded form (its payload was
+    /// too large or too deep to parse whole) when the first rule that matches its event
+    /// and tool also matches on the tool input, which was cut: `deny` by default, so a
+    /// deny rule is never skipped by making the input large.
+    pub unjudged_decision: Decision,
+    /// A pending approval no hook has waited on for this long is settled `abandoned`
+    /// (an answer could no longer change anything).
+    pub abandon_after_ms: u64,
     /// A PostToolUse `tool_response` larger than this is kept as head + tail.
     pub large_output_bytes: usize,
     /// The most `hooks.ingest` may wait for an approval.
@@ -49,8 +57,10 @@ impl Default for HooksConfig {
         HooksConfig {
             policy_file: None,
             default_decision: Decision::None,
+            unjudged_decision: Decision::Deny,
+            abandon_after_ms: 30_000,
             large_output_bytes: 4096,
-            max_wait_ms: 60_000,
+            max_wait_ms: 300_000,
             approval_ttl_ms: 600_000,
             approval_retention_ms: 86_400_000,
             max_pending_approvals: 32,

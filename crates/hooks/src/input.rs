@@ -20,6 +20,8 @@ pub(crate) struct HookInput {
     /// Names that were over their bound and kept trimmed, with their original lengths:
     /// such a hook is still recorded and judged (on the trimmed names), never refused.
     pub(crate) trimmed: Vec<(&'static str, usize)>,
+    /// Why this is only the payload's bounded form (`IngestParams::bounded`).
+    pub(crate) bounded: Option<String>,
 }
 
 /// The payload's names that are kept (event, audit, approval), and their kinds.
@@ -37,6 +39,7 @@ impl HookInput {
         large_output_bytes: usize,
         names: &NameLimits,
     ) -> Result<HookInput, HooksError> {
+        let bounded = params.bounded.map(|why| tether_core::excerpt(&why, 512));
         let (mut event, mut payload, mut session_id) = match (params.event, params.hook_event_name) {
             (Some(event), _) => {
                 let payload = match params.payload {
@@ -91,6 +94,9 @@ impl HookInput {
             let lengths: Map<String, Value> = trimmed.iter().map(|(k, n)| ((*k).to_owned(), json!(n))).collect();
             payload.insert("tether_trimmed".into(), Value::Object(lengths));
         }
+        if let Some(why) = &bounded {
+            payload.insert("tether_bounded".into(), json!(why));
+        }
         let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(HookInput {
             subagent: text("agent_id").or_else(|| text("agent_type")),
@@ -99,6 +105,7 @@ impl HookInput {
             event,
             payload,
             trimmed,
+            bounded,
         })
     }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tether_core::{Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::hooks::{
@@ -92,6 +92,7 @@ impl Hooks {
                 data_dir.join("approvals"),
                 ttl,
                 Duration::from_millis(config.approval_retention_ms),
+                Duration::from_millis(config.abandon_after_ms),
             )?,
             audit: Audit::open(
                 &data_dir.join("audit.jsonl"),
@@ -155,13 +156,62 @@ impl Hooks {
         }
     }
 
+    /// Judges one hook. A permission hook (PreToolUse, PermissionRequest) is always
+    /// answered with a decision once it has an event name: whatever goes wrong after
+    /// that answers deny with the reason, because an error is what Claude Code reads
+    /// as "no objection" and runs the tool.
     pub async fn ingest(&self, principal: &Principal, params: IngestParams) -> Result<IngestResult, HooksError> {
         let wait = Duration::from_millis(params.wait_ms.unwrap_or(0).min(self.config.max_wait_ms));
         let hook = HookInput::from_params(params, self.config.large_output_bytes, &self.config.names)?;
         let account = Account::of(principal, &hook);
         let known = claude::KNOWN_EVENTS.contains(&hook.event.as_str());
-        let (mut decision, mut reason, rule) = self.decide(&hook, &account);
-        self.feed_breaker(&hook, &account);
+        match self.judge(&hook, &account, known, wait).await {
+            Err(error) if claude::PERMISSION_EVENTS.contains(&hook.event.as_str()) => {
+                tracing::warn!(%error, event = %hook.event, "a permission hook could not be judged; it is denied");
+                let reason = format!("tether could not judge this hook, so it is denied: {error}");
+                self.answer(&hook, &account, known, Decision::Deny, Some(reason), Some("unjudged".into()), None).await
+            }
+            other => other,
+        }
+    }
+
+    /// `hooks.ingest` for a payload that has not been checked against `IngestParams`
+    /// (`POST /hooks`): a permission hook the params refuse is judged on its bounded
+    /// form instead, so a malformed field never turns into "no objection".
+    pub async fn ingest_value(&self, principal: &Principal, value: Value) -> Result<IngestResult, HooksError> {
+        let refused = match serde_json::from_value::<IngestParams>(value.clone()) {
+            Ok(params) => match self.ingest(principal, params).await {
+                Ok(result) => return Ok(result),
+                Err(error) => error,
+            },
+            Err(error) => error::invalid("payload", error.to_string()),
+        };
+        let event = value.get("hook_event_name").or_else(|| value.get("event")).and_then(Value::as_str);
+        if !event.is_some_and(|e| claude::PERMISSION_EVENTS.contains(&e)) {
+            return Err(refused);
+        }
+        let mut form: serde_json::Map<String, Value> = tether_core::skim::HOOK_NAMES
+            .iter()
+            .filter_map(|k| value.get(*k).and_then(Value::as_str).map(|v| ((*k).to_owned(), json!(v))))
+            .collect();
+        form.insert("hook_event_name".into(), json!(event));
+        form.insert("bounded".into(), json!(format!("the payload was refused: {refused}")));
+        if let Some(wait) = value.get("wait_ms").and_then(Value::as_u64) {
+            form.insert("wait_ms".into(), json!(wait));
+        }
+        let params = serde_json::from_value(Value::Object(form)).map_err(|e| error::invalid("payload", e.to_string()))?;
+        self.ingest(principal, params).await
+    }
+
+    async fn judge(
+        &self,
+        hook: &HookInput,
+        account: &Account,
+        known: bool,
+        wait: Duration,
+    ) -> Result<IngestResult, HooksError> {
+        let (mut decision, mut reason, rule) = self.decide(hook, account);
+        self.feed_breaker(hook, account);
 
         let mut approval_id = None;
         if decision == Decision::Ask {
@@ -173,6 +223,7 @@ impl Hooks {
                 &hook.event,
                 hook.tool.clone(),
                 input,
+                rule.clone(),
                 self.config.max_pending_approvals,
             );
             let approval = match created {
@@ -181,7 +232,7 @@ impl Hooks {
                 // so Claude Code asks its own user; never an error a hook reads as "allow".
                 Err(HooksError::Io(error)) => {
                     tracing::warn!(%error, "an approval could not be recorded; the hook answers ask");
-                    return self.answer(&hook, &account, known, decision, reason, rule, None).await;
+                    return self.answer(hook, account, known, decision, reason, rule, None).await;
                 }
                 Err(other) => return Err(other),
             };
@@ -207,7 +258,7 @@ impl Hooks {
             }
         }
 
-        self.answer(&hook, &account, known, decision, reason, rule, approval_id).await
+        self.answer(hook, account, known, decision, reason, rule, approval_id).await
     }
 
     /// Counts, audits and publishes a decided hook, and builds its answer. The audit
@@ -274,7 +325,25 @@ impl Hooks {
                 return (Decision::Deny, Some(reason), Some("rate_limit".into()));
             }
         }
-        match active.policy.decide(&hook.event, hook.tool.as_deref(), hook.tool_input()) {
+        let verdict = match &hook.bounded {
+            None => active.policy.decide(&hook.event, hook.tool.as_deref(), hook.tool_input()),
+            Some(why) => match active.policy.decide_bounded(&hook.event, hook.tool.as_deref()) {
+                Some(policy::Bounded::Decided(verdict)) => Some(verdict),
+                Some(policy::Bounded::NeedsInput(rule))
+                    if claude::PERMISSION_EVENTS.contains(&hook.event.as_str())
+                        && self.config.unjudged_decision != Decision::None =>
+                {
+                    let reason = format!(
+                        "the hook's payload was cut to its names ({why}), and rule {rule:?} matches on the \
+                         tool input, so it could not be evaluated (hooks.unjudged_decision)"
+                    );
+                    return (self.config.unjudged_decision, Some(reason), Some(rule));
+                }
+                // Not a permission: nothing to decide on what is missing.
+                Some(policy::Bounded::NeedsInput(_)) | None => None,
+            },
+        };
+        match verdict {
             Some(verdict) => (verdict.decision, verdict.reason, verdict.rule),
             None if claude::PERMISSION_EVENTS.contains(&hook.event.as_str())
                 && self.config.default_decision != Decision::None =>

@@ -130,6 +130,31 @@ impl Policy {
     }
 }
 
+/// How a rule reads a hook known only by its bounded form (see `tether_core::skim`).
+pub(crate) enum Bounded {
+    /// A rule that needs no tool input matched: it decides.
+    Decided(Verdict),
+    /// The first rule whose event and tool match needs the tool input, which was cut:
+    /// no later rule may decide in its place (it might have matched first). Its name.
+    NeedsInput(String),
+}
+
+impl Policy {
+    /// The first rule, in order, that matches on event and tool; a rule that also
+    /// matches on input cannot be evaluated, and stops the search (`NeedsInput`).
+    pub(crate) fn decide_bounded(&self, event: &str, tool: Option<&str>) -> Option<Bounded> {
+        let rule = self.rules.iter().find(|rule| {
+            rule.event.as_ref().is_none_or(|p| p.matches(event))
+                && rule.tool.as_ref().is_none_or(|p| tool.is_some_and(|t| p.matches(t)))
+        })?;
+        Some(if rule.input.is_empty() {
+            Bounded::Decided(Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) })
+        } else {
+            Bounded::NeedsInput(rule.name.clone())
+        })
+    }
+}
+
 /// A field of the tool input by dotted path, as text (strings as they are, the rest as JSON).
 fn field(input: &Value, path: &str) -> Option<String> {
     let value = path.split('.').try_fold(input, |v, key| v.get(key))?;
@@ -210,6 +235,21 @@ decision = "deny"
             let got = verdict.as_ref().map(|v| (v.decision, v.rule.as_deref().unwrap()));
             assert_eq!(got, expected, "{event} {tool:?} {input}");
         }
+    }
+
+    #[test]
+    fn a_bounded_hook_is_decided_by_name_rules_and_stopped_by_input_rules() {
+        let policy = Policy::parse(POLICY).unwrap();
+        let decided = |event, tool| match policy.decide_bounded(event, tool) {
+            Some(Bounded::Decided(v)) => Some(format!("{:?} {}", v.decision, v.rule.unwrap())),
+            Some(Bounded::NeedsInput(rule)) => Some(format!("needs {rule}")),
+            None => None,
+        };
+        assert_eq!(decided("PreToolUse", Some("Bash")).as_deref(), Some("needs no-rm"));
+        assert_eq!(decided("PreToolUse", Some("WebFetch")).as_deref(), Some("Ask ask-web"));
+        // `nested` matches any tool by input: a cut Read cannot be judged by it.
+        assert_eq!(decided("PreToolUse", Some("Read")).as_deref(), Some("needs nested"));
+        assert_eq!(Policy::parse("").unwrap().decide_bounded("PreToolUse", Some("Read")).is_none(), true);
     }
 
     #[test]

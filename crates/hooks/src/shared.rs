@@ -32,6 +32,7 @@ fn state_name(state: ApprovalState) -> &'static str {
         ApprovalState::Allowed => "allowed",
         ApprovalState::Denied => "denied",
         ApprovalState::Expired => "expired",
+        ApprovalState::Abandoned => "abandoned",
     }
 }
 

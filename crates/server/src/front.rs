@@ -45,7 +45,7 @@ where
         }
         Err(_) => return tracing::debug!("dropped a stream that sent no request head in time"),
     };
-    if head.method == "POST" && head.path == "/hooks" {
+    if head.method == "POST" && (head.path == "/hooks" || head.path.starts_with("/hooks?")) {
         return drop(post_hooks(&mut stream, &head, leftover, transport, &shared).await);
     }
     if !head.is_websocket_upgrade() {
@@ -193,24 +193,30 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let limit = shared.config.connection.limits.max_message_bytes;
     let length = match http::content_length(head) {
-        Ok(Some(n)) if n <= limit as u64 => n as usize,
-        Ok(Some(n)) => {
-            let why = format!("body of {n} bytes exceeds limits.max_message_bytes = {limit}\n");
-            return http::respond_text(stream, 413, &why).await;
-        }
+        Ok(Some(n)) => n,
         Ok(None) => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
         Err(why) => return http::respond_text(stream, 400, &format!("ambiguous body framing: {why}\n")).await,
     };
+    let wait_ms = match crate::hook_body::wait_ms(head) {
+        Ok(wait) => wait,
+        Err(why) => return http::respond_text(stream, 400, &format!("{why}\n")).await,
+    };
     let head_timeout = shared.config.connection.limits.head_timeout();
-    let body = match tokio::time::timeout(head_timeout, http::read_body(stream, leftover, length)).await {
-        Ok(Ok(body)) => body,
-        _ => return http::respond_text(stream, 400, "incomplete body\n").await,
+    // Every hook is answered 200 with Claude Code's JSON, a permission one with a
+    // decision (see `hook_body`); 4xx is kept for what is not a hook at all.
+    let mut value = match crate::hook_body::read(stream, leftover, length, limit, head_timeout).await {
+        crate::hook_body::HookBody::Whole(value) => value,
+        crate::hook_body::HookBody::Bounded(mut form, why) => {
+            form.insert("bounded".into(), why.into());
+            serde_json::Value::Object(form)
+        }
+        crate::hook_body::HookBody::NotAHook(status, why) => {
+            return http::respond_text(stream, status, &format!("{why}\n")).await;
+        }
     };
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(value @ serde_json::Value::Object(_)) => value,
-        Ok(_) => return http::respond_text(stream, 400, "the body must be a JSON object\n").await,
-        Err(e) => return http::respond_text(stream, 400, &format!("invalid JSON: {e}\n")).await,
-    };
+    if let Some(wait) = wait_ms {
+        value["wait_ms"] = wait.into();
+    }
     match endpoint.handle(principal, value).await {
         Ok(output) => http::respond(stream, 200, "application/json", &output.to_string()).await,
         Err(why) => {

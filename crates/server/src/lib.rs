@@ -6,6 +6,7 @@ mod credential;
 mod front;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod hook_body;
 mod http;
 mod listener;
 mod pools;

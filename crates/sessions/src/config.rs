@@ -68,14 +68,23 @@ impl Default for ClaudeCodeConfig {
     }
 }
 
-/// Claude Code settings whose hooks call `tether hook` (PreToolUse fails closed).
+/// Claude Code's `timeout` (seconds) for the PreToolUse hook: longer than `tether
+/// hook`'s default wait for an approval (300 s) plus its patience with the daemon (10 s).
+pub(crate) const PRE_TOOL_USE_TIMEOUT_S: u64 = 330;
+
+/// Claude Code settings whose hooks call `tether hook`. The session runs `claude -p`,
+/// where no permission dialog is shown and so PermissionRequest never fires: it is
+/// gated by PreToolUse, whose hook waits for the operator's answer to an `ask` (and
+/// blocks when the daemon cannot judge the call).
 pub(crate) fn hook_settings(tether: &str) -> String {
     let command = |extra: &str| serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
     let plain =
         |extra: &str| serde_json::json!([{"hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
+    let gate = serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": format!("{tether} hook"),
+        "timeout": PRE_TOOL_USE_TIMEOUT_S}]}]);
     serde_json::json!({
         "hooks": {
-            "PreToolUse": command(" --fail-closed"),
+            "PreToolUse": gate,
             "PostToolUse": command(""),
             "PostToolUseFailure": command(""),
             "UserPromptSubmit": plain(""),

@@ -39,13 +39,20 @@ export interface Approval {
   input: unknown;
   reason?: string | null;
   resolved_at?: string | null;
+  /** The policy rule that asked (`default_decision` when no rule matched). */
+  rule?: string | null;
   /** The session the hook is accounted to: the caller's own, or one the operator named. */
   session_id?: string | null;
   state: ApprovalState;
   tool?: string | null;
+  /**
+   * Whether a hook is waiting on this approval now (on this node): resolving one
+   * nobody waits on changes nothing.
+   */
+  waiting?: boolean;
 }
 
-export type ApprovalState = "pending" | "allowed" | "denied" | "expired";
+export type ApprovalState = "pending" | "allowed" | "denied" | "expired" | "abandoned";
 
 export interface ApprovalsListParams {
   state?: ApprovalState | null;
@@ -251,6 +258,12 @@ export interface HandshakeResult {
  * (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either.
  */
 export interface IngestParams {
+  /**
+   * Set when the payload is a bounded form (its names, and `tool_input` as the head
+   * of its text) because the whole could not be sent or parsed; says why. Rules that
+   * match on the tool input cannot be evaluated then (`hooks.unjudged_decision`).
+   */
+  bounded?: string | null;
   event?: string | null;
   hook_event_name?: string | null;
   payload?: unknown;

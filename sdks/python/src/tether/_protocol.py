@@ -49,13 +49,18 @@ class Approval(TypedDict):
     input: Any
     reason: NotRequired[str | None]
     resolved_at: NotRequired[str | None]
+    #: The policy rule that asked (`default_decision` when no rule matched).
+    rule: NotRequired[str | None]
     #: The session the hook is accounted to: the caller's own, or one the operator named.
     session_id: NotRequired[str | None]
     state: ApprovalState
     tool: NotRequired[str | None]
+    #: Whether a hook is waiting on this approval now (on this node): resolving one
+    #: nobody waits on changes nothing.
+    waiting: NotRequired[bool]
 
 
-ApprovalState: TypeAlias = 'Literal["pending", "allowed", "denied", "expired"]'
+ApprovalState: TypeAlias = 'Literal["pending", "allowed", "denied", "expired", "abandoned"]'
 
 
 class ApprovalsListParams(TypedDict):
@@ -251,6 +256,10 @@ class HandshakeResult(TypedDict):
 class IngestParams(TypedDict):
     """Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
     (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either."""
+    #: Set when the payload is a bounded form (its names, and `tool_input` as the head
+    #: of its text) because the whole could not be sent or parsed; says why. Rules that
+    #: match on the tool input cannot be evaluated then (`hooks.unjudged_decision`).
+    bounded: NotRequired[str | None]
     event: NotRequired[str | None]
     hook_event_name: NotRequired[str | None]
     payload: NotRequired[Any]

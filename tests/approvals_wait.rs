@@ -1,0 +1,173 @@
+//! Approvals that hold: the README's hook wiring, exactly as documented, waits for
+//! the operator's answer; `approvals ls` says who waits and which rule asked; an
+//! approval nobody waits on is settled `abandoned`. The real binary, real sockets.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The first ```json block after `marker`, parsed.
+fn settings(marker: &str) -> Value {
+    let text = readme();
+    let at = text.find(marker).unwrap_or_else(|| panic!("README has no {marker:?}"));
+    let start = at + text[at..].find("```json\n").unwrap() + "```json\n".len();
+    let end = start + text[start..].find("```").unwrap();
+    serde_json::from_str(&text[start..end]).unwrap()
+}
+
+/// `PATH` with the built `tether` first, as `cargo install` would put it.
+fn path_with_tether() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_tether")).parent().unwrap().to_owned();
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+fn daemon(dir: &Path, extra: &str) -> Daemon {
+    let config = dir.join("tether.toml");
+    let policy = policy_fixture();
+    std::fs::write(&config, format!("[hooks]\npolicy_file = {:?}\n{extra}", policy.to_str().unwrap())).unwrap();
+    Daemon::spawn(dir, &["--config", config.to_str().unwrap()])
+}
+
+fn web_fetch(session: &str) -> Value {
+    json!({"hook_event_name": "PreToolUse", "session_id": session, "tool_name": "WebFetch",
+           "tool_input": {"url": "https://example.com/wait"}})
+}
+
+fn tether(daemon: &Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(args)
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Polls `tether approvals ls --all --json` until `session`'s approval satisfies `done`.
+fn approval_in_ls(daemon: &Daemon, session: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let output = tether(daemon, &["approvals", "ls", "--all", "--json"]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let found = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .find(|a| a["session_id"] == session);
+        if let Some(approval) = found.filter(&done) {
+            return approval;
+        }
+        assert!(Instant::now() < deadline, "no approval for {session} as expected in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_documented_command_hook_waits_for_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "");
+    let wiring = settings("**Command hooks**");
+    let entry = &wiring["hooks"]["PreToolUse"][0]["hooks"][0];
+    let command = entry["command"].as_str().unwrap();
+    // Claude Code's timeout (seconds) outlasts the hook's own wait (300 s) and its 10 s of patience.
+    assert!(entry["timeout"].as_u64().unwrap() >= 310, "{entry}");
+
+    let mut hook = Command::new("sh")
+        .args(["-c", command])
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env("PATH", path_with_tether())
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hook.stdin.take().unwrap().write_all(web_fetch("s-command").to_string().as_bytes()).unwrap();
+
+    let approval = approval_in_ls(&daemon, "s-command", |a| a["waiting"] == true);
+    assert_eq!(approval["state"], "pending");
+    assert_eq!(approval["rule"], "ask-before-fetching");
+    assert_eq!(approval["tool"], "WebFetch");
+    assert!(hook.try_wait().unwrap().is_none(), "the hook is still waiting");
+    // The table shows the waiting, the rule and a short form of the input.
+    let table = String::from_utf8_lossy(&tether(&daemon, &["approvals", "ls"]).stdout).into_owned();
+    let row = table.lines().find(|l| l.contains(approval["approval_id"].as_str().unwrap())).unwrap();
+    assert!(row.contains("yes") && row.contains("ask-before-fetching") && row.contains("example.com/wait"), "{row}");
+
+    let approve = tether(&daemon, &["approvals", "approve", approval["approval_id"].as_str().unwrap()]);
+    assert!(approve.status.success(), "{}", String::from_utf8_lossy(&approve.stderr));
+    let output = hook.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "allow");
+}
+
+#[tokio::test]
+async fn the_documented_http_hook_waits_for_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "");
+    let wiring = settings("**HTTP hooks**");
+    let entry = wiring["hooks"]["PreToolUse"][0]["hooks"][0].clone();
+    assert!(entry["timeout"].as_u64().unwrap() >= 300, "{entry}");
+    let url = entry["url"].as_str().unwrap();
+    let path = url.strip_prefix("http://127.0.0.1:9100").expect("the documented address").to_owned();
+    assert!(path.starts_with("/hooks?wait_ms="), "{path}");
+
+    let (addr, token) = (daemon.addr, daemon.token());
+    let body = web_fetch("s-http").to_string();
+    let posted = tokio::spawn(async move { http_post(addr, &path, Some(&token), &body).await });
+
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let mut id = Value::Null;
+    wait_until("the http hook waits on its approval", async || {
+        let list = client.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+        let found = list.as_array().unwrap().iter().find(|a| a["session_id"] == "s-http" && a["waiting"] == true);
+        found.map(|a| id = a["approval_id"].clone()).is_some()
+    })
+    .await;
+    assert!(!posted.is_finished());
+    client.call_raw("approvals.resolve", json!({"approval_id": id, "decision": "allow"})).await.unwrap();
+    let (status, output) = posted.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(output["hookSpecificOutput"]["permissionDecision"], "allow");
+}
+
+#[test]
+fn an_approval_nobody_waits_on_reads_so_and_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 1000\n");
+    let mut hook = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["hook", "--wait-ms", "0"])
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    hook.stdin.take().unwrap().write_all(web_fetch("s-gone").to_string().as_bytes()).unwrap();
+    let output = hook.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["hookSpecificOutput"]["permissionDecision"], "ask", "answered at once");
+
+    let listed = approval_in_ls(&daemon, "s-gone", |_| true);
+    assert_eq!(listed["waiting"], false);
+    assert_eq!(listed["rule"], "ask-before-fetching");
+    let abandoned = approval_in_ls(&daemon, "s-gone", |a| a["state"] != "pending");
+    assert_eq!(abandoned["state"], "abandoned");
+    let late = tether(&daemon, &["approvals", "approve", abandoned["approval_id"].as_str().unwrap()]);
+    assert!(!late.status.success(), "an abandoned approval takes no answer");
+}
