@@ -171,3 +171,55 @@ fn an_approval_nobody_waits_on_reads_so_and_is_abandoned() {
     let late = tether(&daemon, &["approvals", "approve", abandoned["approval_id"].as_str().unwrap()]);
     assert!(!late.status.success(), "an abandoned approval takes no answer");
 }
+
+/// Accepts one POST on `listener`, answers `status`, and returns its body as JSON.
+async fn receive(listener: &tokio::net::TcpListener, status: u16) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut stream, _) = tokio::time::timeout(PATIENCE, listener.accept()).await.expect("a POST in time").unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the request ended early");
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+        assert!(head.starts_with("POST /notify HTTP/1.1"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap();
+        if body.len() >= length {
+            break body.to_owned();
+        }
+    };
+    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    stream.write_all(reply.as_bytes()).await.unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_pending_approval_is_posted_to_the_webhook_and_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "notify_url = {url:?}\nnotify_console_url = \"http://tether.example/console/\"\nnotify_topic = \"approvals\"\nnotify_backoff_ms = 50\n"
+    );
+    let daemon = daemon(dir.path(), &extra);
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    // Answered at once (wait 0): the notification never holds the hook.
+    let asked = client.call_raw("hooks.ingest", web_fetch("s-notify")).await.unwrap();
+    assert_eq!(asked["decision"], "ask");
+
+    let first = receive(&listener, 500).await;
+    let again = receive(&listener, 200).await;
+    assert_eq!(first, again, "retried after a 500");
+    assert_eq!(again["approval"]["approval_id"], asked["approval_id"]);
+    assert_eq!(again["approval"]["rule"], "ask-before-fetching");
+    assert_eq!(again["console_url"], "http://tether.example/console/#/approvals");
+    assert_eq!(again["click"], again["console_url"]);
+    assert_eq!(again["topic"], "approvals");
+    let text = again["text"].as_str().unwrap();
+    assert!(text.contains("WebFetch") && text.contains("s-notify") && text.contains("example.com/wait"), "{text}");
+}

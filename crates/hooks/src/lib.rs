@@ -11,6 +11,7 @@ mod error;
 mod input;
 mod memory;
 mod methods;
+mod notify;
 mod policy;
 mod shared;
 
@@ -69,6 +70,8 @@ pub struct Hooks {
     decided: Mutex<std::collections::BTreeMap<(&'static str, Decision), u64>>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
+    /// Where pending approvals are announced (`hooks.notify_url`), if anywhere.
+    notify: Option<notify::Notify>,
     /// Approvals shared with other daemons (a PostgreSQL store), if any.
     board: Option<Arc<dyn tether_store::ApprovalBoard>>,
 }
@@ -85,7 +88,22 @@ impl Hooks {
     ) -> Result<Arc<Hooks>, HooksError> {
         let policy = load_policy(config.policy_file.as_deref(), config.max_policy_bytes)?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
+        let notify = match &config.notify_url {
+            None => None,
+            Some(url) => {
+                notify::parse(url).map_err(|e| HooksError::Config(format!("hooks.notify_url: {e}")))?;
+                Some(notify::Notify {
+                    url: url.clone(),
+                    console_url: config.notify_console_url.clone(),
+                    topic: config.notify_topic.clone(),
+                    attempts: config.notify_attempts,
+                    backoff: Duration::from_millis(config.notify_backoff_ms),
+                    timeout: Duration::from_millis(config.notify_timeout_ms),
+                })
+            }
+        };
         let hooks = Arc::new(Hooks {
+            notify,
             policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
             limiter: Mutex::default(),
             approvals: Approvals::open(
@@ -239,6 +257,9 @@ impl Hooks {
             approval_id = Some(approval.approval_id.clone());
             self.post(&approval).await;
             self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
+            if let Some(notify) = &self.notify {
+                notify.send(&approval);
+            }
             if !wait.is_zero() {
                 match self.approvals.wait(&approval.approval_id, wait).await? {
                     Outcome::Resolved(resolved) => {
