@@ -103,7 +103,7 @@ impl Skim {
         }
         if self.in_string {
             if let Some(text) = &mut self.text
-                && !(b == b'"' && !self.escaped)
+                && (b != b'"' || self.escaped)
                 && text.len() < MAX_NAME_BYTES
             {
                 text.push(b);

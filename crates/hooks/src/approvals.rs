@@ -65,6 +65,16 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// What an `ask` is about: the fields of a new approval.
+pub(crate) struct Asked<'a> {
+    pub(crate) session_id: Option<String>,
+    pub(crate) agent_id: Option<String>,
+    pub(crate) event: &'a str,
+    pub(crate) tool: Option<String>,
+    pub(crate) input: Value,
+    pub(crate) rule: Option<String>,
+}
+
 /// How waiting on an approval ended.
 pub(crate) enum Outcome {
     Resolved(Box<Approval>),
@@ -103,16 +113,8 @@ impl Approvals {
         Ok(approvals)
     }
 
-    pub(crate) fn create(
-        &self,
-        session_id: Option<String>,
-        agent_id: Option<String>,
-        event: &str,
-        tool: Option<String>,
-        input: Value,
-        rule: Option<String>,
-        max_pending: usize,
-    ) -> Result<Approval, HooksError> {
+    pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
+        let Asked { session_id, agent_id, event, tool, input, rule } = asked;
         self.expire_due()?;
         let pending = self
             .all

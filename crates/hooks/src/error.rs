@@ -35,11 +35,10 @@ impl From<HooksError> for RpcError {
     fn from(error: HooksError) -> Self {
         let message = error.to_string();
         match error {
-            HooksError::InvalidParams { .. } | HooksError::UnknownApproval(_)
+            HooksError::InvalidParams { .. }
+            | HooksError::UnknownApproval(_)
             | HooksError::Policy(_)
-            | HooksError::Config(_) => {
-                RpcError::InvalidParams(message)
-            }
+            | HooksError::Config(_) => RpcError::InvalidParams(message),
             HooksError::BreakerOpen { .. } => RpcError::Denied(message),
             HooksError::Io(_) => RpcError::Internal(message),
             HooksError::Limit { what, limit, value } => RpcError::limit(what, limit, value),

@@ -217,7 +217,8 @@ impl Hooks {
         if let Some(wait) = value.get("wait_ms").and_then(Value::as_u64) {
             form.insert("wait_ms".into(), json!(wait));
         }
-        let params = serde_json::from_value(Value::Object(form)).map_err(|e| error::invalid("payload", e.to_string()))?;
+        let params =
+            serde_json::from_value(Value::Object(form)).map_err(|e| error::invalid("payload", e.to_string()))?;
         self.ingest(principal, params).await
     }
 
@@ -235,15 +236,15 @@ impl Hooks {
         if decision == Decision::Ask {
             let mut input = hook.tool_input().clone();
             tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
-            let created = self.approvals.create(
-                account.session_id.clone(),
-                account.agent_id.clone(),
-                &hook.event,
-                hook.tool.clone(),
+            let asked = approvals::Asked {
+                session_id: account.session_id.clone(),
+                agent_id: account.agent_id.clone(),
+                event: &hook.event,
+                tool: hook.tool.clone(),
                 input,
-                rule.clone(),
-                self.config.max_pending_approvals,
-            );
+                rule: rule.clone(),
+            };
+            let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {
                 Ok(approval) => approval,
                 // The approval cannot be kept (a full disk): the answer is still `ask`,
