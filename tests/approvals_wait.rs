@@ -223,3 +223,26 @@ async fn a_pending_approval_is_posted_to_the_webhook_and_retried() {
     let text = again["text"].as_str().unwrap();
     assert!(text.contains("WebFetch") && text.contains("s-notify") && text.contains("example.com/wait"), "{text}");
 }
+
+#[test]
+fn a_hook_that_goes_away_stops_waiting_and_its_approval_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 500\n");
+    let mut hook = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("hook")
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    hook.stdin.take().unwrap().write_all(web_fetch("s-killed").to_string().as_bytes()).unwrap();
+    approval_in_ls(&daemon, "s-killed", |a| a["waiting"] == true);
+    // What Claude Code does at the hook's timeout.
+    hook.kill().unwrap();
+    hook.wait().unwrap();
+    let gone = approval_in_ls(&daemon, "s-killed", |a| a["waiting"] == false);
+    assert!(gone["state"] == "pending" || gone["state"] == "abandoned", "{gone}");
+    approval_in_ls(&daemon, "s-killed", |a| a["state"] == "abandoned");
+}
