@@ -246,3 +246,21 @@ fn a_hook_that_goes_away_stops_waiting_and_its_approval_is_abandoned() {
     assert!(gone["state"] == "pending" || gone["state"] == "abandoned", "{gone}");
     approval_in_ls(&daemon, "s-killed", |a| a["state"] == "abandoned");
 }
+
+#[tokio::test]
+async fn an_abandoned_approval_is_announced_without_anyone_listing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 300\n");
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let asked = client.call_raw("hooks.ingest", web_fetch("s-swept")).await.unwrap();
+    wait_until("the abandonment is announced", async || {
+        let params = json!({"families": ["runtime.approval_required"], "limit": 10});
+        let recent = client.call_raw("events.recent", params).await.unwrap();
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["payload"]["approval_id"] == asked["approval_id"] && e["payload"]["state"] == "abandoned")
+    })
+    .await;
+}

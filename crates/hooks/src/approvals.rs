@@ -24,6 +24,8 @@ pub(crate) struct Approvals {
     retention: Duration,
     abandon_after: Duration,
     all: Mutex<BTreeMap<String, Entry>>,
+    /// Approvals that expired or were abandoned here, not yet announced as events.
+    unannounced: Mutex<Vec<Approval>>,
 }
 
 struct Entry {
@@ -91,7 +93,8 @@ impl Approvals {
     ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals = Approvals { dir, ttl, retention, abandon_after, all: Mutex::default() };
+        let approvals =
+            Approvals { dir, ttl, retention, abandon_after, all: Mutex::default(), unannounced: Mutex::default() };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -277,9 +280,15 @@ impl Approvals {
             self.persist(&settled)?;
             entry.approval = settled;
             entry.settled.send_replace(state);
+            self.unannounced.lock().push(entry.approval.clone());
             tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
         }
         Ok(())
+    }
+
+    /// The approvals settled without an answer since the last call (for events).
+    pub(crate) fn take_unannounced(&self) -> Vec<Approval> {
+        std::mem::take(&mut *self.unannounced.lock())
     }
 
     fn persist(&self, approval: &Approval) -> Result<(), HooksError> {

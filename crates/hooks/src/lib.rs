@@ -129,6 +129,7 @@ impl Hooks {
             board,
         });
         hooks.watch_board();
+        hooks.sweep();
         Ok(hooks)
     }
 

@@ -96,6 +96,26 @@ impl Hooks {
         Ok(approval)
     }
 
+    /// Settles what is due (expiry, abandonment) on time, without waiting for a
+    /// list or a new hook, and announces it, so inboxes drop it as it happens.
+    pub(crate) fn sweep(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let every = Duration::from_millis(self.config.abandon_after_ms.clamp(50, 1000));
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(this) = weak.upgrade() else { return };
+                if let Err(error) = this.approvals.expire_due() {
+                    tracing::warn!(%error, "could not settle due approvals; retrying");
+                }
+                for approval in this.approvals.take_unannounced() {
+                    this.announce(&approval);
+                }
+            }
+        });
+    }
+
     fn announce(&self, approval: &Approval) {
         let scope =
             Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
