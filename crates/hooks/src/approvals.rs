@@ -51,9 +51,39 @@ impl Entry {
 
 /// Counts one waiting hook while it lives; dropped (the wait ended, or the hook's
 /// connection went and its future with it), the approval may become abandoned.
-struct Waiter<'a> {
+/// Made before the approval is announced, so that anyone who lists it on hearing of
+/// it reads `waiting: true`.
+pub(crate) struct Waiter<'a> {
     approvals: &'a Approvals,
     id: &'a str,
+    settled: watch::Receiver<ApprovalState>,
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl Waiter<'_> {
+    /// Waits up to `wait` for the approval to settle (resolution or expiry).
+    pub(crate) async fn wait(mut self, wait: Duration) -> Result<Outcome, HooksError> {
+        let (approvals, id) = (self.approvals, self.id);
+        let until_expiry = self
+            .expires_at
+            .map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
+        let limit = wait.min(until_expiry);
+        let settled_in_time =
+            tokio::time::timeout(limit, self.settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
+        drop(self);
+        if !settled_in_time && wait >= until_expiry {
+            approvals.expire_due()?;
+        }
+        let approval = approvals.all.lock().get(id).map(|e| e.approval.clone());
+        Ok(match approval {
+            Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
+            Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
+                Outcome::Resolved(Box::new(approval))
+            }
+            // Expired, or settled so long ago that retention removed it.
+            _ => Outcome::Expired,
+        })
+    }
 }
 
 impl Drop for Waiter<'_> {
@@ -178,32 +208,17 @@ impl Approvals {
     }
 
     /// Waits up to `wait` for the approval to settle (resolution or expiry).
-    pub(crate) async fn wait(&self, id: &str, wait: Duration) -> Result<Outcome, HooksError> {
-        let (mut settled, expires_at) = {
-            let mut all = self.all.lock();
-            let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-            entry.waiters += 1;
-            entry.idle_since = None;
-            (entry.settled.subscribe(), stamp::parse(&entry.approval.expires_at))
-        };
-        let waiter = Waiter { approvals: self, id };
-        let until_expiry =
-            expires_at.map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
-        let limit = wait.min(until_expiry);
-        let settled_in_time =
-            tokio::time::timeout(limit, settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
-        drop(waiter);
-        if !settled_in_time && wait >= until_expiry {
-            self.expire_due()?;
-        }
-        let approval = self.all.lock().get(id).map(|e| e.approval.clone());
-        Ok(match approval {
-            Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
-            Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
-                Outcome::Resolved(Box::new(approval))
-            }
-            // Expired, or settled so long ago that retention removed it.
-            _ => Outcome::Expired,
+    /// Counts a hook as waiting on `id` from now until the `Waiter` is dropped.
+    pub(crate) fn waiter<'a>(&'a self, id: &'a str) -> Result<Waiter<'a>, HooksError> {
+        let mut all = self.all.lock();
+        let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+        entry.waiters += 1;
+        entry.idle_since = None;
+        Ok(Waiter {
+            approvals: self,
+            id,
+            settled: entry.settled.subscribe(),
+            expires_at: stamp::parse(&entry.approval.expires_at),
         })
     }
 

@@ -257,13 +257,18 @@ impl Hooks {
                 Err(other) => return Err(other),
             };
             approval_id = Some(approval.approval_id.clone());
+            // The board keeps no `waiting` (it is this node's, and live).
             self.post(&approval).await;
+            // Waiting before it is announced: whoever lists it on hearing of it reads `waiting`.
+            let id = approval.approval_id.clone();
+            let waiter = if wait.is_zero() { None } else { Some(self.approvals.waiter(&id)?) };
+            let approval = tether_proto::hooks::Approval { waiting: waiter.is_some(), ..approval };
             self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
             if let Some(notify) = &self.notify {
                 notify.send(&approval);
             }
-            if !wait.is_zero() {
-                match self.approvals.wait(&approval.approval_id, wait).await? {
+            if let Some(waiter) = waiter {
+                match waiter.wait(wait).await? {
                     Outcome::Resolved(resolved) => {
                         decision = if resolved.state == tether_proto::hooks::ApprovalState::Allowed {
                             Decision::Allow

@@ -131,8 +131,11 @@ impl Hooks {
                     approval.state = ApprovalState::Expired;
                 }
                 match here.iter_mut().find(|a| a.approval_id == approval.approval_id) {
-                    // The board knows a settlement made elsewhere before this node applied it.
-                    Some(mine) if mine.state == ApprovalState::Pending => *mine = approval,
+                    // The board knows a settlement made elsewhere before this node applied it
+                    // (a pending copy there says nothing more than this node's live one).
+                    Some(mine) if mine.state == ApprovalState::Pending && approval.state != ApprovalState::Pending => {
+                        *mine = approval
+                    }
                     Some(_) => {}
                     None => here.push(approval),
                 }
