@@ -171,3 +171,96 @@ fn an_approval_nobody_waits_on_reads_so_and_is_abandoned() {
     let late = tether(&daemon, &["approvals", "approve", abandoned["approval_id"].as_str().unwrap()]);
     assert!(!late.status.success(), "an abandoned approval takes no answer");
 }
+
+/// Accepts one POST on `listener`, answers `status`, and returns its body as JSON.
+async fn receive(listener: &tokio::net::TcpListener, status: u16) -> Value {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut stream, _) = tokio::time::timeout(PATIENCE, listener.accept()).await.expect("a POST in time").unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the request ended early");
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).into_owned();
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+        assert!(head.starts_with("POST /notify HTTP/1.1"), "{head}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap();
+        if body.len() >= length {
+            break body.to_owned();
+        }
+    };
+    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    stream.write_all(reply.as_bytes()).await.unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn a_pending_approval_is_posted_to_the_webhook_and_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "notify_url = {url:?}\nnotify_console_url = \"http://tether.example/console/\"\nnotify_topic = \"approvals\"\nnotify_backoff_ms = 50\n"
+    );
+    let daemon = daemon(dir.path(), &extra);
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    // Answered at once (wait 0): the notification never holds the hook.
+    let asked = client.call_raw("hooks.ingest", web_fetch("s-notify")).await.unwrap();
+    assert_eq!(asked["decision"], "ask");
+
+    let first = receive(&listener, 500).await;
+    let again = receive(&listener, 200).await;
+    assert_eq!(first, again, "retried after a 500");
+    assert_eq!(again["approval"]["approval_id"], asked["approval_id"]);
+    assert_eq!(again["approval"]["rule"], "ask-before-fetching");
+    assert_eq!(again["console_url"], "http://tether.example/console/#/approvals");
+    assert_eq!(again["click"], again["console_url"]);
+    assert_eq!(again["topic"], "approvals");
+    let text = again["text"].as_str().unwrap();
+    assert!(text.contains("WebFetch") && text.contains("s-notify") && text.contains("example.com/wait"), "{text}");
+}
+
+#[test]
+fn a_hook_that_goes_away_stops_waiting_and_its_approval_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 500\n");
+    let mut hook = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .arg("hook")
+        .env("TETHER_HOME", &daemon.data_dir)
+        .env_remove("TETHER_TOKEN")
+        .env_remove("TETHER_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    hook.stdin.take().unwrap().write_all(web_fetch("s-killed").to_string().as_bytes()).unwrap();
+    approval_in_ls(&daemon, "s-killed", |a| a["waiting"] == true);
+    // What Claude Code does at the hook's timeout.
+    hook.kill().unwrap();
+    hook.wait().unwrap();
+    let gone = approval_in_ls(&daemon, "s-killed", |a| a["waiting"] == false);
+    assert!(gone["state"] == "pending" || gone["state"] == "abandoned", "{gone}");
+    approval_in_ls(&daemon, "s-killed", |a| a["state"] == "abandoned");
+}
+
+#[tokio::test]
+async fn an_abandoned_approval_is_announced_without_anyone_listing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 300\n");
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let asked = client.call_raw("hooks.ingest", web_fetch("s-swept")).await.unwrap();
+    wait_until("the abandonment is announced", async || {
+        let params = json!({"families": ["runtime.approval_required"], "limit": 10});
+        let recent = client.call_raw("events.recent", params).await.unwrap();
+        recent
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["payload"]["approval_id"] == asked["approval_id"] && e["payload"]["state"] == "abandoned")
+    })
+    .await;
+}

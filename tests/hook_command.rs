@@ -81,8 +81,7 @@ fn the_hook_command_prints_hook_output_and_exits_as_claude_code_expects() {
     assert!(String::from_utf8_lossy(&closed.stderr).contains("tether hook"));
     let blocked = hook(&dir.path().join("data"), &["--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
     assert_eq!(blocked.status.code(), Some(2), "a permission fails closed by default");
-    let open =
-        hook(&dir.path().join("data"), &["--fail-open", "--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
+    let open = hook(&dir.path().join("data"), &["--fail-open", "--timeout-ms", "2000"], &fixture("PreToolUse-allowed"));
     assert_eq!(open.status.code(), Some(0));
     assert!(open.stdout.is_empty());
     let garbage = Command::new(env!("CARGO_BIN_EXE_tether"))

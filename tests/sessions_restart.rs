@@ -154,10 +154,7 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     assert_eq!(entry["timeout"], 330);
     let pre = entry["command"].as_str().unwrap().to_owned();
     assert!(pre.ends_with(" hook"), "{pre}");
-    assert!(
-        std::path::Path::new(pre.trim_end_matches(" hook")).exists(),
-        "the daemon's own executable: {pre}"
-    );
+    assert!(std::path::Path::new(pre.trim_end_matches(" hook")).exists(), "the daemon's own executable: {pre}");
     wait_until("the stand-in exits", async || record(&client, &id).await["state"] == "exited").await;
     let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
     let text = out["text"].as_str().unwrap();

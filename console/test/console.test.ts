@@ -135,6 +135,8 @@ test("pressing Approve releases the waiting hook with allow", async () => {
   const waiting = pendingAsk("WebFetch");
   const card = page.locator("article.card").filter({ hasText: "WebFetch" });
   await card.waitFor(); // arrives live
+  // It says a hook waits on it (so an answer reaches Claude Code), and which rule asked.
+  await card.locator('[data-waiting="yes"]').getByText("rule ask-before-fetching").waitFor();
   await shot(page, "approvals");
   const phone = await loggedIn(loginUrl(daemon), { width: 390, height: 844 });
   await phone.goto(`${new URL(phone.url()).origin}/console/#/approvals`);

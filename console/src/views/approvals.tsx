@@ -46,6 +46,11 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
         {approval.agent_id ? ` · agent ${approval.agent_id}` : ""} · {ago(approval.created_at)} · expires{" "}
         {new Date(approval.expires_at).toLocaleTimeString()}
       </p>
+      {/* Whether an answer still reaches a hook, and which rule asked. */}
+      <p class="meta" data-waiting={approval.waiting ? "yes" : "no"}>
+        {approval.waiting ? "A hook is waiting for this answer" : "No hook is waiting: an answer changes nothing"}
+        {approval.rule ? ` · rule ${approval.rule}` : ""}
+      </p>
       {approval.reason && <p>{approval.reason}</p>}
       <pre>{JSON.stringify(approval.input, null, 2)}</pre>
       {client.readOnly ? (

@@ -221,6 +221,12 @@ impl Context {
         self.conn.outbound.is_closed()
     }
 
+    /// Resolves once the connection is closing or closed: a handler that waits long
+    /// (a hook on an approval) can stop waiting for a client that is gone.
+    pub async fn closed(&self) {
+        self.conn.outbound.closed().await
+    }
+
     /// Sends a notification to the client, its params serialised straight into the frame.
     pub async fn notify<P: Serialize + ?Sized>(&self, method: &str, params: &P) -> Result<(), Closed> {
         let note = Notification { jsonrpc: Version, method, params };

@@ -81,6 +81,15 @@ impl Outbound {
         self.queue.is_closed() || self.closing.borrow().is_some()
     }
 
+    /// Resolves once the connection is closing or closed.
+    pub(crate) async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        tokio::select! {
+            () = self.queue.closed() => {}
+            _ = closing.wait_for(Option::is_some) => {}
+        }
+    }
+
     /// Asks the connection to close; the first reason wins.
     pub(crate) fn close(&self, code: CloseCode, reason: &str) {
         let frame = CloseFrame { code, reason: truncate_reason(reason).into() };

@@ -103,7 +103,7 @@ impl Skim {
         }
         if self.in_string {
             if let Some(text) = &mut self.text
-                && !(b == b'"' && !self.escaped)
+                && (b != b'"' || self.escaped)
                 && text.len() < MAX_NAME_BYTES
             {
                 text.push(b);
@@ -203,7 +203,7 @@ mod tests {
             assert_eq!(form["hook_event_name"], "PreToolUse");
             assert_eq!(form["tool_name"], "mcp__xA");
             assert!(!form.contains_key("other") && !form.contains_key("n"));
-            assert_eq!(form["tool_input"], json!("{\"a\": [[[[[[[[[[[["));
+            assert_eq!(form["tool_input"], json!(format!("{{\"a\": {}", "[".repeat(9))), "16 bytes, trimmed");
         }
     }
 

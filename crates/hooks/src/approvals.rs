@@ -24,6 +24,8 @@ pub(crate) struct Approvals {
     retention: Duration,
     abandon_after: Duration,
     all: Mutex<BTreeMap<String, Entry>>,
+    /// Approvals that expired or were abandoned here, not yet announced as events.
+    unannounced: Mutex<Vec<Approval>>,
 }
 
 struct Entry {
@@ -49,9 +51,39 @@ impl Entry {
 
 /// Counts one waiting hook while it lives; dropped (the wait ended, or the hook's
 /// connection went and its future with it), the approval may become abandoned.
-struct Waiter<'a> {
+/// Made before the approval is announced, so that anyone who lists it on hearing of
+/// it reads `waiting: true`.
+pub(crate) struct Waiter<'a> {
     approvals: &'a Approvals,
     id: &'a str,
+    settled: watch::Receiver<ApprovalState>,
+    expires_at: Option<OffsetDateTime>,
+}
+
+impl Waiter<'_> {
+    /// Waits up to `wait` for the approval to settle (resolution or expiry).
+    pub(crate) async fn wait(mut self, wait: Duration) -> Result<Outcome, HooksError> {
+        let (approvals, id) = (self.approvals, self.id);
+        let until_expiry = self
+            .expires_at
+            .map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
+        let limit = wait.min(until_expiry);
+        let settled_in_time =
+            tokio::time::timeout(limit, self.settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
+        drop(self);
+        if !settled_in_time && wait >= until_expiry {
+            approvals.expire_due()?;
+        }
+        let approval = approvals.all.lock().get(id).map(|e| e.approval.clone());
+        Ok(match approval {
+            Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
+            Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
+                Outcome::Resolved(Box::new(approval))
+            }
+            // Expired, or settled so long ago that retention removed it.
+            _ => Outcome::Expired,
+        })
+    }
 }
 
 impl Drop for Waiter<'_> {
@@ -63,6 +95,16 @@ impl Drop for Waiter<'_> {
             }
         }
     }
+}
+
+/// What an `ask` is about: the fields of a new approval.
+pub(crate) struct Asked<'a> {
+    pub(crate) session_id: Option<String>,
+    pub(crate) agent_id: Option<String>,
+    pub(crate) event: &'a str,
+    pub(crate) tool: Option<String>,
+    pub(crate) input: Value,
+    pub(crate) rule: Option<String>,
 }
 
 /// How waiting on an approval ended.
@@ -81,7 +123,8 @@ impl Approvals {
     ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals = Approvals { dir, ttl, retention, abandon_after, all: Mutex::default() };
+        let approvals =
+            Approvals { dir, ttl, retention, abandon_after, all: Mutex::default(), unannounced: Mutex::default() };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -103,16 +146,8 @@ impl Approvals {
         Ok(approvals)
     }
 
-    pub(crate) fn create(
-        &self,
-        session_id: Option<String>,
-        agent_id: Option<String>,
-        event: &str,
-        tool: Option<String>,
-        input: Value,
-        rule: Option<String>,
-        max_pending: usize,
-    ) -> Result<Approval, HooksError> {
+    pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
+        let Asked { session_id, agent_id, event, tool, input, rule } = asked;
         self.expire_due()?;
         let pending = self
             .all
@@ -173,32 +208,17 @@ impl Approvals {
     }
 
     /// Waits up to `wait` for the approval to settle (resolution or expiry).
-    pub(crate) async fn wait(&self, id: &str, wait: Duration) -> Result<Outcome, HooksError> {
-        let (mut settled, expires_at) = {
-            let mut all = self.all.lock();
-            let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-            entry.waiters += 1;
-            entry.idle_since = None;
-            (entry.settled.subscribe(), stamp::parse(&entry.approval.expires_at))
-        };
-        let waiter = Waiter { approvals: self, id };
-        let until_expiry =
-            expires_at.map_or(Duration::ZERO, |t| (t - OffsetDateTime::now_utc()).try_into().unwrap_or(Duration::ZERO));
-        let limit = wait.min(until_expiry);
-        let settled_in_time =
-            tokio::time::timeout(limit, settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
-        drop(waiter);
-        if !settled_in_time && wait >= until_expiry {
-            self.expire_due()?;
-        }
-        let approval = self.all.lock().get(id).map(|e| e.approval.clone());
-        Ok(match approval {
-            Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
-            Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
-                Outcome::Resolved(Box::new(approval))
-            }
-            // Expired, or settled so long ago that retention removed it.
-            _ => Outcome::Expired,
+    /// Counts a hook as waiting on `id` from now until the `Waiter` is dropped.
+    pub(crate) fn waiter<'a>(&'a self, id: &'a str) -> Result<Waiter<'a>, HooksError> {
+        let mut all = self.all.lock();
+        let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+        entry.waiters += 1;
+        entry.idle_since = None;
+        Ok(Waiter {
+            approvals: self,
+            id,
+            settled: entry.settled.subscribe(),
+            expires_at: stamp::parse(&entry.approval.expires_at),
         })
     }
 
@@ -275,9 +295,15 @@ impl Approvals {
             self.persist(&settled)?;
             entry.approval = settled;
             entry.settled.send_replace(state);
+            self.unannounced.lock().push(entry.approval.clone());
             tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
         }
         Ok(())
+    }
+
+    /// The approvals settled without an answer since the last call (for events).
+    pub(crate) fn take_unannounced(&self) -> Vec<Approval> {
+        std::mem::take(&mut *self.unannounced.lock())
     }
 
     fn persist(&self, approval: &Approval) -> Result<(), HooksError> {

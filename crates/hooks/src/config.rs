@@ -21,6 +21,18 @@ pub struct HooksConfig {
     /// A pending approval no hook has waited on for this long is settled `abandoned`
     /// (an answer could no longer change anything).
     pub abandon_after_ms: u64,
+    /// Where a new pending approval is announced (a JSON POST, `http://` only); none by default.
+    pub notify_url: Option<String>,
+    /// The console link a notification carries (where operators reach the console).
+    pub notify_console_url: String,
+    /// An ntfy-style `topic` the notification body carries, when set.
+    pub notify_topic: Option<String>,
+    /// Tries per notification (then it is logged as not delivered).
+    pub notify_attempts: u32,
+    /// The wait before the second try; it doubles for each further one.
+    pub notify_backoff_ms: u64,
+    /// One try gives up after this long.
+    pub notify_timeout_ms: u64,
     /// A PostToolUse `tool_response` larger than this is kept as head + tail.
     pub large_output_bytes: usize,
     /// The most `hooks.ingest` may wait for an approval.
@@ -59,6 +71,12 @@ impl Default for HooksConfig {
             default_decision: Decision::None,
             unjudged_decision: Decision::Deny,
             abandon_after_ms: 30_000,
+            notify_url: None,
+            notify_console_url: "http://127.0.0.1:9100/console/".into(),
+            notify_topic: None,
+            notify_attempts: 5,
+            notify_backoff_ms: 1000,
+            notify_timeout_ms: 5000,
             large_output_bytes: 4096,
             max_wait_ms: 300_000,
             approval_ttl_ms: 600_000,

@@ -9,6 +9,9 @@ pub enum HooksError {
     InvalidParams { field: &'static str, problem: String },
     #[error("policy: {0}")]
     Policy(String),
+    /// A `[hooks]` setting the daemon cannot start with.
+    #[error("{0}")]
+    Config(String),
     #[error("params.approval_id: no pending approval {:?}", tether_core::excerpt(.0, 64))]
     UnknownApproval(String),
     #[error("the circuit breaker for agent {agent:?} is {state}: delegation refused (retry in {retry_in_ms} ms)")]
@@ -32,9 +35,10 @@ impl From<HooksError> for RpcError {
     fn from(error: HooksError) -> Self {
         let message = error.to_string();
         match error {
-            HooksError::InvalidParams { .. } | HooksError::UnknownApproval(_) | HooksError::Policy(_) => {
-                RpcError::InvalidParams(message)
-            }
+            HooksError::InvalidParams { .. }
+            | HooksError::UnknownApproval(_)
+            | HooksError::Policy(_)
+            | HooksError::Config(_) => RpcError::InvalidParams(message),
             HooksError::BreakerOpen { .. } => RpcError::Denied(message),
             HooksError::Io(_) => RpcError::Internal(message),
             HooksError::Limit { what, limit, value } => RpcError::limit(what, limit, value),

@@ -11,6 +11,7 @@ mod error;
 mod input;
 mod memory;
 mod methods;
+mod notify;
 mod policy;
 mod shared;
 
@@ -69,6 +70,8 @@ pub struct Hooks {
     decided: Mutex<std::collections::BTreeMap<(&'static str, Decision), u64>>,
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
+    /// Where pending approvals are announced (`hooks.notify_url`), if anywhere.
+    notify: Option<notify::Notify>,
     /// Approvals shared with other daemons (a PostgreSQL store), if any.
     board: Option<Arc<dyn tether_store::ApprovalBoard>>,
 }
@@ -85,7 +88,22 @@ impl Hooks {
     ) -> Result<Arc<Hooks>, HooksError> {
         let policy = load_policy(config.policy_file.as_deref(), config.max_policy_bytes)?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
+        let notify = match &config.notify_url {
+            None => None,
+            Some(url) => {
+                notify::parse(url).map_err(|e| HooksError::Config(format!("hooks.notify_url: {e}")))?;
+                Some(notify::Notify {
+                    url: url.clone(),
+                    console_url: config.notify_console_url.clone(),
+                    topic: config.notify_topic.clone(),
+                    attempts: config.notify_attempts,
+                    backoff: Duration::from_millis(config.notify_backoff_ms),
+                    timeout: Duration::from_millis(config.notify_timeout_ms),
+                })
+            }
+        };
         let hooks = Arc::new(Hooks {
+            notify,
             policy: RwLock::new(ActivePolicy { policy, loaded_at: stamp::now() }),
             limiter: Mutex::default(),
             approvals: Approvals::open(
@@ -111,6 +129,7 @@ impl Hooks {
             board,
         });
         hooks.watch_board();
+        hooks.sweep();
         Ok(hooks)
     }
 
@@ -199,7 +218,8 @@ impl Hooks {
         if let Some(wait) = value.get("wait_ms").and_then(Value::as_u64) {
             form.insert("wait_ms".into(), json!(wait));
         }
-        let params = serde_json::from_value(Value::Object(form)).map_err(|e| error::invalid("payload", e.to_string()))?;
+        let params =
+            serde_json::from_value(Value::Object(form)).map_err(|e| error::invalid("payload", e.to_string()))?;
         self.ingest(principal, params).await
     }
 
@@ -217,15 +237,15 @@ impl Hooks {
         if decision == Decision::Ask {
             let mut input = hook.tool_input().clone();
             tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
-            let created = self.approvals.create(
-                account.session_id.clone(),
-                account.agent_id.clone(),
-                &hook.event,
-                hook.tool.clone(),
+            let asked = approvals::Asked {
+                session_id: account.session_id.clone(),
+                agent_id: account.agent_id.clone(),
+                event: &hook.event,
+                tool: hook.tool.clone(),
                 input,
-                rule.clone(),
-                self.config.max_pending_approvals,
-            );
+                rule: rule.clone(),
+            };
+            let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {
                 Ok(approval) => approval,
                 // The approval cannot be kept (a full disk): the answer is still `ask`,
@@ -237,10 +257,18 @@ impl Hooks {
                 Err(other) => return Err(other),
             };
             approval_id = Some(approval.approval_id.clone());
+            // The board keeps no `waiting` (it is this node's, and live).
             self.post(&approval).await;
+            // Waiting before it is announced: whoever lists it on hearing of it reads `waiting`.
+            let id = approval.approval_id.clone();
+            let waiter = if wait.is_zero() { None } else { Some(self.approvals.waiter(&id)?) };
+            let approval = tether_proto::hooks::Approval { waiting: waiter.is_some(), ..approval };
             self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
-            if !wait.is_zero() {
-                match self.approvals.wait(&approval.approval_id, wait).await? {
+            if let Some(notify) = &self.notify {
+                notify.send(&approval);
+            }
+            if let Some(waiter) = waiter {
+                match waiter.wait(wait).await? {
                     Outcome::Resolved(resolved) => {
                         decision = if resolved.state == tether_proto::hooks::ApprovalState::Allowed {
                             Decision::Allow

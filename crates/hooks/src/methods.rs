@@ -13,7 +13,14 @@ use tether_proto::hooks::{
 use crate::Hooks;
 
 pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
-    registry.register_with::<Ingest, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.ingest(cx.principal(), p).await?) });
+    // A hook whose connection goes (Claude Code killed `tether hook` at its timeout) is
+    // dropped mid-wait, so its approval stops reading `waiting` and can be abandoned.
+    registry.register_with::<Ingest, _, _, _>(&hooks, |h, cx, p| async move {
+        tokio::select! {
+            result = h.ingest(cx.principal(), p) => Ok(result?),
+            () = cx.closed() => Err(RpcError::Internal("the connection closed before the hook was answered".into())),
+        }
+    });
     // The policy names files and patterns: the operator's to read.
     registry
         .register_with::<PolicyGet, _, _, _>(&hooks, |h, _, _| async move { Ok(h.policy_info()) })

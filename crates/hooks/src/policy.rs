@@ -148,7 +148,11 @@ impl Policy {
                 && rule.tool.as_ref().is_none_or(|p| tool.is_some_and(|t| p.matches(t)))
         })?;
         Some(if rule.input.is_empty() {
-            Bounded::Decided(Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) })
+            Bounded::Decided(Verdict {
+                decision: rule.decision,
+                reason: rule.reason.clone(),
+                rule: Some(rule.name.clone()),
+            })
         } else {
             Bounded::NeedsInput(rule.name.clone())
         })
@@ -249,7 +253,7 @@ decision = "deny"
         assert_eq!(decided("PreToolUse", Some("WebFetch")).as_deref(), Some("Ask ask-web"));
         // `nested` matches any tool by input: a cut Read cannot be judged by it.
         assert_eq!(decided("PreToolUse", Some("Read")).as_deref(), Some("needs nested"));
-        assert_eq!(Policy::parse("").unwrap().decide_bounded("PreToolUse", Some("Read")).is_none(), true);
+        assert!(Policy::parse("").unwrap().decide_bounded("PreToolUse", Some("Read")).is_none());
     }
 
     #[test]

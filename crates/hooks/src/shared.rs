@@ -96,6 +96,26 @@ impl Hooks {
         Ok(approval)
     }
 
+    /// Settles what is due (expiry, abandonment) on time, without waiting for a
+    /// list or a new hook, and announces it, so inboxes drop it as it happens.
+    pub(crate) fn sweep(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let every = Duration::from_millis(self.config.abandon_after_ms.clamp(50, 1000));
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(this) = weak.upgrade() else { return };
+                if let Err(error) = this.approvals.expire_due() {
+                    tracing::warn!(%error, "could not settle due approvals; retrying");
+                }
+                for approval in this.approvals.take_unannounced() {
+                    this.announce(&approval);
+                }
+            }
+        });
+    }
+
     fn announce(&self, approval: &Approval) {
         let scope =
             Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
@@ -111,8 +131,11 @@ impl Hooks {
                     approval.state = ApprovalState::Expired;
                 }
                 match here.iter_mut().find(|a| a.approval_id == approval.approval_id) {
-                    // The board knows a settlement made elsewhere before this node applied it.
-                    Some(mine) if mine.state == ApprovalState::Pending => *mine = approval,
+                    // The board knows a settlement made elsewhere before this node applied it
+                    // (a pending copy there says nothing more than this node's live one).
+                    Some(mine) if mine.state == ApprovalState::Pending && approval.state != ApprovalState::Pending => {
+                        *mine = approval
+                    }
                     Some(_) => {}
                     None => here.push(approval),
                 }
