@@ -76,6 +76,9 @@ fn claim_data_dir(dir: &std::path::Path) -> Result<DirLock, String> {
 
 async fn serve(settings: Settings) -> Result<(), String> {
     raise_open_file_limit();
+    if let Err(error) = tether_sessions::shield_daemon() {
+        tracing::warn!(%error, "cannot make the daemon non-dumpable");
+    }
     let operator = authenticator(&settings)?;
     let domains = tether::Domains {
         runs: settings.runs.clone(),

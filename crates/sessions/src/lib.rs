@@ -16,6 +16,7 @@ mod tokens;
 mod workspace;
 
 pub use config::{ClaudeCodeConfig, Confine, SessionsConfig};
+pub use confine::shield_daemon;
 pub use error::SessionsError;
 pub use manager::{RunsOf, Sessions};
 pub use methods::register;

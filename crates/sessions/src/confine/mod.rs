@@ -1,13 +1,21 @@
 //! Keeping a session's process out of the daemon's data directory (the operator
 //! token, other sessions' logs, the journal, approvals, the audit log).
 //!
-//! Between fork and exec the child enters a mount namespace of its own (and a
-//! user namespace first when the daemon is not root), mounts an empty tmpfs over
-//! the data directory, and binds back only what it works in: its own workspace and
-//! the base repository its worktree points into. Everything else on the machine
-//! looks exactly as it does to the daemon. (Landlock was the other candidate; it
-//! only allow-lists, so hiding one directory would also hide every file created
-//! later directly in its parents, e.g. `~/.claude.json` rewritten by Claude Code.)
+//! Between fork and exec the child enters a mount namespace and a PID namespace of
+//! its own (and a user namespace first when the daemon is not root), mounts an empty
+//! tmpfs over the data directory, and binds back only what it works in: its own
+//! workspace and the base repository its worktree points into. The PID namespace,
+//! with its own `/proc`, is what keeps the daemon and the other sessions out of
+//! reach: no `/proc/<daemon>/root` or `/fd` to walk around the tmpfs, no neighbour's
+//! `environ`, no pid to signal (`init.rs`). A root daemon's session also loses every
+//! capability (so it cannot unmount the tmpfs) and sees a minimal `/dev` and a
+//! read-only `/proc/sys` and `/sys` (`harden.rs`). Everything else on the machine
+//! looks as it does to the daemon. (Landlock was the other candidate; it only
+//! allow-lists, so hiding one directory would also hide every file created later
+//! directly in its parents, e.g. `~/.claude.json` rewritten by Claude Code.)
+
+mod harden;
+mod init;
 
 use std::ffi::CString;
 use std::io;
@@ -81,12 +89,16 @@ impl Confinement {
     pub(crate) unsafe fn enter(&self) -> io::Result<()> {
         unsafe {
             match &self.id_maps {
-                None => check(libc::unshare(libc::CLONE_NEWNS))?,
+                None => check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID))?,
                 Some((uid_map, gid_map)) => {
-                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS))?;
+                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID))?;
+                    // A non-dumpable process's /proc/self belongs to root: the daemon's
+                    // user could not write its maps. Dumpable again only while it does.
+                    check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
                     write_file(c"/proc/self/setgroups", b"deny")?;
                     write_file(c"/proc/self/uid_map", uid_map)?;
                     write_file(c"/proc/self/gid_map", gid_map)?;
+                    check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0))?;
                 }
             }
             // Nothing mounted here propagates back to the daemon's namespace.
@@ -128,9 +140,25 @@ impl Confinement {
                 ))?;
                 libc::close(*fd);
             }
+            // From here on three processes: only the agent returns (to exec).
+            init::split()?;
+            harden::mount_proc()?;
+            if self.id_maps.is_none() {
+                harden::read_only_kernel()?;
+                harden::minimal_dev()?;
+            }
+            harden::drop_capabilities()
         }
-        Ok(())
     }
+}
+
+/// Makes the daemon non-dumpable: only a process with `CAP_SYS_PTRACE` may read its
+/// memory, environment, descriptors or root through `/proc/<pid>`, so a process of the
+/// same user (a session unconfined, or any other) cannot walk around the data
+/// directory's permissions through it. Also turns core dumps off.
+pub fn shield_daemon() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_DUMPABLE) only changes a flag of this process.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {
