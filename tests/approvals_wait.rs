@@ -247,6 +247,28 @@ fn a_hook_that_goes_away_stops_waiting_and_its_approval_is_abandoned() {
     approval_in_ls(&daemon, "s-killed", |a| a["state"] == "abandoned");
 }
 
+/// The http form: Claude Code closes the request at its hook timeout.
+#[tokio::test]
+async fn an_http_hook_whose_client_goes_away_stops_waiting_and_its_approval_is_abandoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "abandon_after_ms = 500\n");
+    let (addr, token) = (daemon.addr, daemon.token());
+    let body = web_fetch("s-http-gone").to_string();
+    let posted = tokio::spawn(async move { http_post(addr, "/hooks?wait_ms=60000", Some(&token), &body).await });
+    let client = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let listed = async |client: &Client| {
+        let list = client.call_raw("approvals.list", json!({})).await.unwrap();
+        list.as_array().unwrap().iter().find(|a| a["session_id"] == "s-http-gone").cloned()
+    };
+    wait_until("the http hook waits", async || listed(&client).await.is_some_and(|a| a["waiting"] == true)).await;
+    posted.abort();
+    let _ = posted.await;
+    wait_until("its approval is abandoned", async || {
+        listed(&client).await.is_some_and(|a| a["waiting"] == false && a["state"] == "abandoned")
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_abandoned_approval_is_announced_without_anyone_listing_it() {
     let dir = tempfile::tempdir().unwrap();

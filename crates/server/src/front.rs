@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use tether_core::{ConnectionOptions, Grant, Principal, serve_connection};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -217,7 +217,21 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(wait) = wait_ms {
         value["wait_ms"] = wait.into();
     }
-    match endpoint.handle(principal, value).await {
+    // A hook that waits on an approval waits only as long as its client does: Claude
+    // Code closes the request at its hook timeout, and the approval is then abandoned.
+    let handled = endpoint.handle(principal, value);
+    tokio::pin!(handled);
+    let mut probe = [0u8; 256];
+    let answer = loop {
+        tokio::select! {
+            answer = &mut handled => break answer,
+            read = stream.read(&mut probe) => match read {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => continue,
+            },
+        }
+    };
+    match answer {
         Ok(output) => http::respond(stream, 200, "application/json", &output.to_string()).await,
         Err(why) => {
             http::respond(stream, 400, "application/json", &serde_json::json!({"error": why}).to_string()).await
