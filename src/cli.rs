@@ -50,6 +50,9 @@ pub enum Command {
     Token(TokenArgs),
     /// Print a URL that logs a browser into the web console (single use, short-lived).
     Console(ConsoleArgs),
+    /// An MCP server on stdio for an agent (`claude mcp add tether -- tether mcp`): each
+    /// tool one method of the daemon, as the token's identity.
+    Mcp(McpArgs),
     /// Print the OpenRPC document (`rpc.discover`) of this build, without a daemon.
     Openrpc,
     /// Print a shell completion script.
@@ -74,6 +77,16 @@ pub struct Target {
     /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+}
+
+/// `tether mcp`.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Offer `session_spawn` (starting processes) to the agent; off by default
+    #[arg(long)]
+    pub allow_spawn: bool,
 }
 
 /// An operator command's connection and output options.

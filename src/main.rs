@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod connect;
 mod hook;
+mod mcp;
 mod ops;
 
 use std::io::Write;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => args,
         Command::Hook(args) => return hook::run(args),
+        Command::Mcp(args) => return mcp::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

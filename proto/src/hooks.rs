@@ -212,7 +212,33 @@ pub struct MemoryResult {
     pub pressure: Pressure,
 }
 
+/// A dry run of the policy for one tool call: what a hook would be answered, with
+/// nothing recorded (no audit line, no approval, no rate-limit charge).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyCheckParams {
+    /// The tool, as Claude Code names it (`Bash`, `mcp__server__tool`, ...).
+    pub tool_name: String,
+    /// The tool's input, as the hook would carry it.
+    #[serde(default)]
+    pub tool_input: Value,
+    /// The hook event; `PreToolUse` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyCheckResult {
+    /// What the policy answers; `none` when no rule decides.
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The rule that decided (`default_decision` when none matched and the default did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
 crate::method!(Ingest, "hooks.ingest", IngestParams => IngestResult, "Record a hook event and answer with a policy decision and Claude Code's hook_output.");
+crate::method!(PolicyCheck, "policy.check", PolicyCheckParams => PolicyCheckResult, "What the policy would answer a tool call, without recording anything.");
 crate::method!(PolicyGet, "policy.get", NoParams => PolicyInfo, "The active policy rules.");
 crate::method!(PolicyReload, "policy.reload", NoParams => PolicyInfo, "Reload the policy file; a failure keeps the old rules.");
 crate::method!(ApprovalsList, "approvals.list", ApprovalsListParams => Vec<Approval>, "Approvals, optionally by state.");

@@ -25,7 +25,7 @@ use tether_core::{Principal, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::hooks::{
     BreakerState, BreakerStatus, Decision, DelegateParams, DelegateResult, IngestParams, IngestResult, MemoryParams,
-    MemoryResult, PolicyInfo,
+    MemoryResult, PolicyCheckParams, PolicyCheckResult, PolicyInfo,
 };
 
 pub use audit::AuditStatus;
@@ -337,6 +337,28 @@ impl Hooks {
             known,
             approval_id,
         })
+    }
+
+    /// `policy.check`: the rules, then `default_decision`, for one tool call, recording
+    /// nothing (the rate limit is not charged, so a real call may still be refused by it).
+    pub fn check(&self, params: PolicyCheckParams) -> PolicyCheckResult {
+        let event = params.event.unwrap_or_else(|| "PreToolUse".into());
+        let verdict = self.policy.read().policy.decide(&event, Some(&params.tool_name), &params.tool_input);
+        match verdict {
+            Some(verdict) => {
+                PolicyCheckResult { decision: verdict.decision, reason: verdict.reason, rule: verdict.rule }
+            }
+            None if claude::PERMISSION_EVENTS.contains(&event.as_str())
+                && self.config.default_decision != Decision::None =>
+            {
+                PolicyCheckResult {
+                    decision: self.config.default_decision,
+                    reason: Some("no rule matched (hooks.default_decision)".into()),
+                    rule: Some("default_decision".into()),
+                }
+            }
+            None => PolicyCheckResult { decision: Decision::None, reason: None, rule: None },
+        }
     }
 
     /// The rate limit first (tool calls per session), then the rules, then, for a

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tether_core::RpcError;
 use tether_core::{Principal, Registry};
 use tether_proto::hooks::{
-    ApprovalsList, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport, PolicyGet,
-    PolicyReload,
+    ApprovalsList, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport, PolicyCheck,
+    PolicyGet, PolicyReload,
 };
 
 use crate::Hooks;
@@ -21,6 +21,8 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
             () = cx.closed() => Err(RpcError::Internal("the connection closed before the hook was answered".into())),
         }
     });
+    // Any identity may ask what the policy would answer its own tool call.
+    registry.register_with::<PolicyCheck, _, _, _>(&hooks, |h, _, p| async move { Ok(h.check(p)) }).reads();
     // The policy names files and patterns: the operator's to read.
     registry
         .register_with::<PolicyGet, _, _, _>(&hooks, |h, _, _| async move { Ok(h.policy_info()) })

@@ -372,6 +372,27 @@ export interface OutputResult {
   text: string;
 }
 
+/**
+ * A dry run of the policy for one tool call: what a hook would be answered, with
+ * nothing recorded (no audit line, no approval, no rate-limit charge).
+ */
+export interface PolicyCheckParams {
+  /** The hook event; `PreToolUse` when absent. */
+  event?: string | null;
+  /** The tool's input, as the hook would carry it. */
+  tool_input?: unknown;
+  /** The tool, as Claude Code names it (`Bash`, `mcp__server__tool`, ...). */
+  tool_name: string;
+}
+
+export interface PolicyCheckResult {
+  /** What the policy answers; `none` when no rule decides. */
+  decision: Decision;
+  reason?: string | null;
+  /** The rule that decided (`default_decision` when none matched and the default did). */
+  rule?: string | null;
+}
+
 export interface PolicyInfo {
   loaded_at: string;
   path?: string | null;
@@ -755,6 +776,7 @@ export interface Methods {
   "events.unsubscribe": { params: EventsUnsubscribeParams; result: EventsUnsubscribeResult };
   "hooks.ingest": { params: IngestParams; result: IngestResult };
   "memory.report": { params: MemoryParams; result: MemoryResult };
+  "policy.check": { params: PolicyCheckParams; result: PolicyCheckResult };
   "policy.get": { params: NoParams; result: PolicyInfo };
   "policy.reload": { params: NoParams; result: PolicyInfo };
   "proposal.submit": { params: SubmitParams; result: SubmitResult };
@@ -813,6 +835,7 @@ export const METHOD_ACCESS = {
   "events.unsubscribe": "authenticated",
   "hooks.ingest": "authenticated",
   "memory.report": "authenticated",
+  "policy.check": "authenticated",
   "policy.get": "operator",
   "policy.reload": "operator",
   "proposal.submit": "authenticated",

@@ -369,6 +369,25 @@ class OutputResult(TypedDict):
     text: str
 
 
+class PolicyCheckParams(TypedDict):
+    """A dry run of the policy for one tool call: what a hook would be answered, with
+    nothing recorded (no audit line, no approval, no rate-limit charge)."""
+    #: The hook event; `PreToolUse` when absent.
+    event: NotRequired[str | None]
+    #: The tool's input, as the hook would carry it.
+    tool_input: NotRequired[Any]
+    #: The tool, as Claude Code names it (`Bash`, `mcp__server__tool`, ...).
+    tool_name: str
+
+
+class PolicyCheckResult(TypedDict):
+    #: What the policy answers; `none` when no rule decides.
+    decision: Decision
+    reason: NotRequired[str | None]
+    #: The rule that decided (`default_decision` when none matched and the default did).
+    rule: NotRequired[str | None]
+
+
 class PolicyInfo(TypedDict):
     loaded_at: str
     path: NotRequired[str | None]
@@ -753,6 +772,7 @@ METHOD_ACCESS: dict[str, str] = {
     "events.unsubscribe": "authenticated",
     "hooks.ingest": "authenticated",
     "memory.report": "authenticated",
+    "policy.check": "authenticated",
     "policy.get": "operator",
     "policy.reload": "operator",
     "proposal.submit": "authenticated",
@@ -906,6 +926,11 @@ class Calls:
     async def call(
         self, method: Literal["memory.report"], params: MemoryParams, *, timeout: float | None = None
     ) -> MemoryResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["policy.check"], params: PolicyCheckParams, *, timeout: float | None = None
+    ) -> PolicyCheckResult: ...
 
     @overload
     async def call(

@@ -1,0 +1,16 @@
+//! tether as an MCP server. Each tool is one JSON-RPC method of the wire contract,
+//! called through a [`Backend`] (the daemon, over its own socket), with schemas
+//! generated from the `proto` types the method is declared with: there is no second
+//! implementation of anything, only a table (`tools.rs`) and the adapter (`server.rs`).
+//!
+//! The identity is the backend's: a bridge started inside a managed session connects
+//! with the session's token, so the agent sees what that session sees over the
+//! WebSocket, and no tool resolves an approval (an agent must not open its own gate).
+
+mod backend;
+mod server;
+mod tools;
+
+pub use backend::{Backend, Failure};
+pub use server::{McpOptions, TetherMcp};
+pub use tools::TOOL_NAMES;

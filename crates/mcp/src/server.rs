@@ -1,0 +1,118 @@
+//! The MCP server: `tools/list` from the table, `tools/call` through the backend.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, Failure};
+use crate::tools::{self, ToolSpec};
+
+/// What the operator allows over MCP beyond what the identity may do anyway.
+#[derive(Debug, Clone, Default)]
+pub struct McpOptions {
+    /// `session_spawn` starts processes: off unless the operator turns it on.
+    pub allow_spawn: bool,
+}
+
+#[derive(Clone)]
+pub struct TetherMcp {
+    backend: Arc<dyn Backend>,
+    options: McpOptions,
+}
+
+impl TetherMcp {
+    pub fn new(backend: Arc<dyn Backend>, options: McpOptions) -> TetherMcp {
+        TetherMcp { backend, options }
+    }
+
+    /// One tool call: an answer the agent can read, whether the method succeeded or
+    /// refused (`isError`); a protocol error only when the daemon cannot be reached.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(tool) = tools::find(name) else {
+            return Err(McpError::invalid_params(format!("no tool named {name:?}"), None));
+        };
+        if tool.name == "session_spawn" && !self.options.allow_spawn {
+            return Ok(refusal(
+                "session_spawn is off: the operator enables it with `[mcp] allow_spawn = true` \
+                 (or `tether mcp --allow-spawn`)",
+                json!({"code": "mcp_spawn_disabled"}),
+            ));
+        }
+        match self.backend.call(tool.method, (tool.params)(arguments)).await {
+            Ok(result) => Ok(success(tool, result)),
+            Err(Failure::Rpc { code, message, data }) => {
+                let text = format!("{} refused ({code}): {message}", tool.method);
+                Ok(refusal(&text, json!({"code": code, "message": message, "data": data})))
+            }
+            Err(Failure::Unavailable(why)) => {
+                Err(McpError::internal_error(format!("tether is unavailable: {why}"), None))
+            }
+        }
+    }
+}
+
+fn success(tool: &ToolSpec, result: Value) -> CallToolResult {
+    let (_, _, wrapped) = (tool.schemas)();
+    let text = serde_json::to_string_pretty(&result).unwrap_or_default();
+    // "No such run" (or not this identity's to see) is an answer the agent acts on.
+    let missing = result.get("not_found") == Some(&Value::Bool(true));
+    let structured = if wrapped { json!({ "result": result }) } else { result };
+    let mut answer = if missing {
+        CallToolResult::error(vec![ContentBlock::text(format!("not found (or not yours to see): {text}"))])
+    } else {
+        CallToolResult::success(vec![ContentBlock::text(text)])
+    };
+    answer.structured_content = Some(structured);
+    answer
+}
+
+fn refusal(text: &str, error: Value) -> CallToolResult {
+    let mut answer = CallToolResult::error(vec![ContentBlock::text(text)]);
+    answer.structured_content = Some(json!({ "error": error }));
+    answer
+}
+
+fn to_tool(spec: &ToolSpec) -> Tool {
+    let (input, output, _) = (spec.schemas)();
+    Tool::new(spec.name, spec.description, Arc::new(input))
+        .with_raw_output_schema(Arc::new(output))
+        .with_annotations(spec.annotations())
+}
+
+impl ServerHandler for TetherMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("tether", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "tether orchestrates AI agent runs and sessions. List and read runs and sessions, \
+                 ask the policy before acting (policy_check), report context use, delegate.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tools::TOOLS.iter().map(to_tool).collect()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let arguments = request.arguments.unwrap_or_default();
+        Ok(self.call(&request.name, arguments).await?.into())
+    }
+}

@@ -1,0 +1,171 @@
+//! The MCP server, driven by a client we did not write: the official Python SDK (`mcp`
+//! on PyPI, `tests/mcp/client.py`), over stdio to `tether mcp`, in both protocol
+//! generations (2025-11-25's initialize handshake and 2026-07-28's server/discover).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::{Value, json};
+use tether_client::Client;
+
+fn python() -> String {
+    std::env::var("TETHER_TEST_PYTHON").unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn client_script() -> String {
+    format!("{}/tests/mcp/client.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the SDK client with `plan`; its JSON answer.
+fn mcp_client(plan: &Value) -> Value {
+    let output = Command::new(python()).arg(client_script()).arg(plan.to_string()).output().unwrap();
+    assert!(output.status.success(), "the MCP client failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A stdio plan: `tether mcp` against `daemon` with the operator's token.
+fn stdio_plan(daemon: &Daemon, mode: &str, extra_args: &[&str], calls: Value) -> Value {
+    let mut args = vec!["mcp", "--url", daemon.url.as_str()];
+    args.extend_from_slice(extra_args);
+    json!({
+        "mode": mode,
+        "command": env!("CARGO_BIN_EXE_tether"),
+        "args": args,
+        "env": {"TETHER_TOKEN": daemon.token()},
+        "calls": calls,
+    })
+}
+
+fn daemon(dir: &Path) -> Daemon {
+    let config = dir.join("tether.toml");
+    std::fs::write(&config, format!("[hooks]\npolicy_file = {:?}\n", policy_fixture().to_str().unwrap())).unwrap();
+    Daemon::spawn(dir, &["--config", config.to_str().unwrap()])
+}
+
+/// A finished run with two tool calls, made over the WebSocket.
+async fn a_run(daemon: &Daemon) -> (Client, String) {
+    let harness = echo_harness(daemon, &[]).await;
+    let started =
+        harness.call_raw("runs.start", json!({"intent": "seen through MCP", "agent_id": "builder"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let actions = json!([
+        {"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {"n": 1}},
+        {"id": "a2", "type": "tool_call", "tool": "echo", "parameters": {"n": 2}},
+    ]);
+    harness.call_raw("proposal.submit", json!({"proposal": {"id": "p1", "actions": actions}})).await.unwrap();
+    harness.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
+    (harness, run_id)
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn both_protocol_generations_list_the_tools_and_read_runs_and_the_policy_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let (harness, run_id) = a_run(&daemon).await;
+    let trace = harness.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    for (mode, protocol) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let calls = json!([
+            ["runs_list", {"limit": 10, "agent_id": "builder"}],
+            ["run_get", {"run_id": run_id}],
+            ["run_trace", {"run_id": run_id}],
+            ["policy_check", {"tool_name": "Bash", "tool_input": {"command": "rm -rf /"}}],
+            ["policy_check", {"tool_name": "Bash", "tool_input": {"command": "ls"}}],
+            ["run_trace", {"run_id": "01ZZZZZZZZZZZZZZZZZZZZZZZZ"}],
+            ["session_spawn", {"task": "t", "command": ["true"]}],
+        ]);
+        let answer = mcp_client(&stdio_plan(&daemon, mode, &[], calls));
+        assert_eq!(answer["protocol"], protocol, "{mode}");
+        let names: Vec<&str> =
+            answer["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, tether_mcp::TOOL_NAMES, "{mode}");
+        let runs_list = &answer["tools"][0];
+        assert_eq!(runs_list["annotations"]["readOnlyHint"], true, "{runs_list}");
+        assert_eq!(runs_list["inputSchema"]["type"], "object");
+        assert_eq!(runs_list["outputSchema"]["type"], "object");
+        let stop = answer["tools"].as_array().unwrap().iter().find(|t| t["name"] == "session_stop").unwrap();
+        assert_eq!(stop["annotations"]["destructiveHint"], true, "{stop}");
+
+        let results = answer["results"].as_array().unwrap();
+        let listed = &results[0]["structuredContent"]["runs"];
+        assert!(listed.as_array().unwrap().iter().any(|r| r["run_id"] == run_id), "{mode}: {listed}");
+        assert_eq!(results[1]["structuredContent"]["run_id"], run_id, "{mode}: {}", results[1]);
+        assert_eq!(results[1]["structuredContent"]["records"].as_array().unwrap().len(), 1);
+        assert_eq!(results[2]["structuredContent"], trace, "{mode}: run_trace is runs.get_trace");
+        assert_eq!(results[3]["structuredContent"]["decision"], "deny", "{mode}: {}", results[3]);
+        assert_eq!(results[3]["structuredContent"]["rule"], "no-recursive-delete");
+        assert_eq!(results[4]["structuredContent"]["decision"], "none", "{mode}: {}", results[4]);
+        // A run that is not there is a result the agent reads, not a protocol error.
+        assert_eq!(results[5]["isError"], true, "{mode}: {}", results[5]);
+        assert_eq!(results[5]["structuredContent"]["not_found"], true);
+        assert_eq!(results[6]["isError"], true, "{mode}: {}", results[6]);
+        assert!(text_of(&results[6]).contains("allow_spawn"), "the refusal says how to enable it: {}", results[6]);
+    }
+}
+
+#[tokio::test]
+async fn session_spawn_works_once_the_operator_enables_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let cwd = tempfile::tempdir().unwrap();
+    let calls = json!([["session_spawn", {"task": "hello", "command": ["sh", "-c", "echo hi"], "cwd": cwd.path()}]]);
+    let answer = mcp_client(&stdio_plan(&daemon, "auto", &["--allow-spawn"], calls));
+    let spawned = &answer["results"][0];
+    assert!(spawned.get("isError").is_none_or(|e| e == false), "{spawned}");
+    let id = spawned["structuredContent"]["session_id"].as_str().expect("a session record").to_owned();
+    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let record = operator.call_raw("sessions.get", json!({"session_id": id})).await.unwrap();
+    assert_eq!(record["task"], "hello");
+}
+
+/// The agent's own view: the bridge started inside a managed session carries the
+/// session's token, so it sees the session's runs only, and the operator's run not at all.
+#[tokio::test]
+async fn inside_a_session_the_bridge_sees_only_the_sessions_own_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let (_harness, operator_run) = a_run(&daemon).await;
+    let plan = json!({
+        "mode": "auto",
+        "command": env!("CARGO_BIN_EXE_tether"),
+        "args": ["mcp"],
+        "inherit_env": ["TETHER_URL", "TETHER_TOKEN"],
+        "calls": [
+            ["run_start", {"intent": "the session's own"}],
+            ["runs_list", {}],
+            ["run_trace", {"run_id": operator_run}],
+            ["approvals_list", {}],
+        ],
+    });
+    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let command = json!([python(), client_script(), plan.to_string()]);
+    let spawned = operator
+        .call_raw("sessions.spawn", json!({"task": "ask tether", "command": command, "cwd": cwd.path()}))
+        .await
+        .unwrap();
+    let id = spawned["session_id"].as_str().unwrap().to_owned();
+    wait_until("the agent's client exits", async || {
+        operator.call_raw("sessions.get", json!({"session_id": id})).await.unwrap()["state"] == "exited"
+    })
+    .await;
+    let out = operator.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+    let text = out["text"].as_str().unwrap();
+    let answer: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON answer ({e}): {text}"));
+    let results = answer["results"].as_array().unwrap();
+    let own = results[0]["structuredContent"]["run_id"].as_str().expect("run_start answers a run id").to_owned();
+    let runs = results[1]["structuredContent"]["runs"].as_array().unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [own.as_str()], "only the session's own run: {}", results[1]);
+    assert_eq!(runs[0]["agent_id"], format!("session:{id}"));
+    assert_eq!(results[2]["isError"], true, "another agent's run is not the session's to read: {}", results[2]);
+    assert_eq!(results[2]["structuredContent"]["not_found"], true, "nor is its existence: {}", results[2]);
+    assert_eq!(results[3]["isError"], true, "approvals are the operator's: {}", results[3]);
+}

@@ -1,0 +1,44 @@
+"""An MCP client made with the official Python SDK (`mcp` on PyPI), for tests/mcp.rs.
+
+Reads a plan (JSON) from argv[1]: how to reach the server (`command`/`args`/`env` for
+stdio, or `url`/`headers` for Streamable HTTP), the protocol generation (`mode`:
+"legacy" for the initialize handshake, "auto" for server/discover), and `calls`
+([tool, arguments] pairs). Prints one JSON document: the negotiated protocol version,
+the tools as listed, and each call's result as the SDK parsed it.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+import httpx2
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+
+async def main(plan: dict) -> dict:
+    if "url" in plan:
+        http = httpx2.AsyncClient(headers=plan.get("headers", {}), timeout=30)
+        server = streamable_http_client(plan["url"], http_client=http)
+    else:
+        env = dict(plan.get("env", {}))
+        # Inside a managed session: hand the bridge the session's own URL and token.
+        env.update({k: os.environ[k] for k in plan.get("inherit_env", []) if k in os.environ})
+        server = StdioServerParameters(command=plan["command"], args=plan["args"], env=env)
+    async with Client(server, mode=plan["mode"]) as client:
+        tools = await client.list_tools()
+        results = []
+        for name, arguments in plan["calls"]:
+            result = await client.call_tool(name, arguments)
+            results.append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return {
+            "protocol": client.protocol_version,
+            "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.tools],
+            "results": results,
+        }
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))))
