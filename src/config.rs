@@ -36,6 +36,7 @@ pub struct FileConfig {
     pub events: EventsConfig,
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
+    pub mcp: tether_mcp::McpOptions,
 }
 
 /// Where runs live: the local journal (no `url`), or a PostgreSQL database shared
@@ -125,6 +126,7 @@ pub struct Settings {
     pub events: EventsConfig,
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
+    pub mcp: tether_mcp::McpOptions,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -167,6 +169,7 @@ impl Settings {
             events: file.events,
             hooks: file.hooks,
             console: file.console,
+            mcp: file.mcp,
             limits: file.limits,
             data_dir,
         })

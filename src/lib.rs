@@ -43,6 +43,8 @@ pub struct Assembly {
     pub events: Arc<EventBus>,
     /// Console login codes and sessions (when the console is enabled).
     pub logins: Option<Arc<Logins>>,
+    /// The daemon's own WebSocket URL, once bound: sessions and `/mcp` dial it.
+    pub daemon_url: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Assembly {
@@ -53,6 +55,11 @@ impl Assembly {
             all.push(logins.clone());
         }
         Arc::new(AnyOf(all))
+    }
+
+    /// What `/mcp` is: MCP over Streamable HTTP, each call as its bearer's identity.
+    pub fn mcp(&self, options: tether_mcp::McpOptions) -> Arc<dyn tether_server::McpEndpoint> {
+        Arc::new(tether_mcp::HttpEndpoint::new(options, self.daemon_url.clone()))
     }
 
     /// What `/metrics` renders.
@@ -145,7 +152,7 @@ pub async fn assemble_with_clock(
     if let Some(logins) = &logins {
         tether_console::register(&mut registry, logins.clone());
     }
-    Ok(Assembly { registry, metrics, runs, sessions, hooks, events, logins })
+    Ok(Assembly { registry, metrics, runs, sessions, hooks, events, logins, daemon_url: Arc::default() })
 }
 
 /// An event bus whose events every daemon on the database sees: this node's go

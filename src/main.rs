@@ -111,6 +111,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
             ..Default::default()
         },
         hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
+        mcp: Some(assembly.mcp(settings.mcp.clone())),
         health: Some(assembly.health()),
         metrics: Some(assembly.metrics()),
         metrics_auth: settings.metrics_auth,
@@ -119,6 +120,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
     assembly.sessions.set_daemon_url(format!("ws://{addr}"));
+    let _ = assembly.daemon_url.set(format!("ws://{addr}"));
     if let Some(logins) = &assembly.logins {
         logins.set_origin(format!("http://{addr}"));
     }

@@ -169,3 +169,57 @@ async fn inside_a_session_the_bridge_sees_only_the_sessions_own_runs() {
     assert_eq!(results[2]["structuredContent"]["not_found"], true, "nor is its existence: {}", results[2]);
     assert_eq!(results[3]["isError"], true, "approvals are the operator's: {}", results[3]);
 }
+
+/// `/mcp` on the daemon's own port (Streamable HTTP), with the bearer token: the same
+/// tools and answers as over stdio, in both protocol generations.
+#[tokio::test]
+async fn over_http_on_the_daemon_both_generations_read_runs_as_the_bearer() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let (harness, run_id) = a_run(&daemon).await;
+    let trace = harness.call_raw("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    for (mode, protocol) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let plan = json!({
+            "mode": mode,
+            "url": format!("http://{}/mcp", daemon.addr),
+            "headers": {"Authorization": format!("Bearer {}", daemon.token())},
+            "calls": [
+                ["runs_list", {"agent_id": "builder"}],
+                ["run_trace", {"run_id": run_id}],
+                ["policy_check", {"tool_name": "WebFetch", "tool_input": {"url": "https://example.com"}}],
+            ],
+        });
+        let answer = mcp_client(&plan);
+        assert_eq!(answer["protocol"], protocol, "{mode}");
+        let names: Vec<&str> =
+            answer["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, tether_mcp::TOOL_NAMES, "{mode}");
+        let results = answer["results"].as_array().unwrap();
+        let listed = results[0]["structuredContent"]["runs"].as_array().unwrap();
+        assert!(listed.iter().any(|r| r["run_id"] == run_id), "{mode}: {}", results[0]);
+        assert_eq!(results[1]["structuredContent"], trace, "{mode}");
+        assert_eq!(results[2]["structuredContent"]["decision"], "ask", "{mode}: {}", results[2]);
+        assert_eq!(results[2]["structuredContent"]["rule"], "ask-before-fetching");
+    }
+}
+
+#[tokio::test]
+async fn http_mcp_needs_the_token_and_refuses_a_foreign_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string();
+    let post = |headers: String| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let (status, _) = http_raw(daemon.addr, post(String::new())).await;
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http_raw(daemon.addr, post("Authorization: Bearer not-the-token\r\n".into())).await;
+    assert_eq!(status, 401, "a wrong token");
+    let auth = format!("Authorization: Bearer {}\r\n", daemon.token());
+    let (status, why) = http_raw(daemon.addr, post(format!("{auth}Origin: https://evil.example\r\n"))).await;
+    assert_eq!(status, 403, "a foreign Origin: {why}");
+}

@@ -37,6 +37,7 @@ async fn a_world_readable_socket_directory_is_refused() {
         allowed_origins: vec![],
         connection: Default::default(),
         hooks: None,
+        mcp: None,
         health: None,
         metrics: None,
         metrics_auth: true,

@@ -162,6 +162,7 @@ impl TestServer {
             allowed_origins: Vec::new(),
             connection: ConnectionConfig::default(),
             hooks: Some(Arc::new(tether::HooksOverHttp(assembly.hooks.clone()))),
+            mcp: Some(assembly.mcp(Default::default())),
             health: Some(assembly.health()),
             metrics: Some(assembly.metrics()),
             metrics_auth: true,
@@ -171,11 +172,13 @@ impl TestServer {
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));
         let probe = broadcast::channel(64).0;
         let sessions = assembly.sessions.clone();
+        let daemon_url = assembly.daemon_url.clone();
         let mut registry = assembly.registry;
         add_test_methods(&mut registry, probe.clone(), events);
         let server = Server::bind(config, registry).await.unwrap();
         let addr = server.local_addr().unwrap();
         sessions.set_daemon_url(format!("ws://{addr}"));
+        let _ = daemon_url.set(format!("ws://{addr}"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
             let _ = stopped.await;

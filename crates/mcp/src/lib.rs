@@ -8,9 +8,11 @@
 //! WebSocket, and no tool resolves an approval (an agent must not open its own gate).
 
 mod backend;
+mod http;
 mod server;
 mod tools;
 
 pub use backend::{Backend, Failure};
-pub use server::{McpOptions, TetherMcp};
+pub use http::{HttpEndpoint, MAX_CALLERS};
+pub use server::{Caller, McpOptions, TetherMcp};
 pub use tools::TOOL_NAMES;

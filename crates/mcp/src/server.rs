@@ -13,12 +13,17 @@ use serde_json::{Value, json};
 use crate::backend::{Backend, Failure};
 use crate::tools::{self, ToolSpec};
 
-/// What the operator allows over MCP beyond what the identity may do anyway.
-#[derive(Debug, Clone, Default)]
+/// What the operator allows over MCP beyond what the identity may do anyway (`[mcp]`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct McpOptions {
     /// `session_spawn` starts processes: off unless the operator turns it on.
     pub allow_spawn: bool,
 }
+
+/// The backend a request names (in its HTTP extensions): `/mcp` serves many identities.
+#[derive(Clone)]
+pub struct Caller(pub Arc<dyn Backend>);
 
 #[derive(Clone)]
 pub struct TetherMcp {
@@ -38,6 +43,15 @@ impl TetherMcp {
         name: &str,
         arguments: serde_json::Map<String, Value>,
     ) -> Result<CallToolResult, McpError> {
+        self.call_as(&self.backend, name, arguments).await
+    }
+
+    async fn call_as(
+        &self,
+        backend: &Arc<dyn Backend>,
+        name: &str,
+        arguments: serde_json::Map<String, Value>,
+    ) -> Result<CallToolResult, McpError> {
         let Some(tool) = tools::find(name) else {
             return Err(McpError::invalid_params(format!("no tool named {name:?}"), None));
         };
@@ -48,7 +62,7 @@ impl TetherMcp {
                 json!({"code": "mcp_spawn_disabled"}),
             ));
         }
-        match self.backend.call(tool.method, (tool.params)(arguments)).await {
+        match backend.call(tool.method, (tool.params)(arguments)).await {
             Ok(result) => Ok(success(tool, result)),
             Err(Failure::Rpc { code, message, data }) => {
                 let text = format!("{} refused ({code}): {message}", tool.method);
@@ -110,9 +124,12 @@ impl ServerHandler for TetherMcp {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        Ok(self.call(&request.name, arguments).await?.into())
+        let caller =
+            context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>());
+        let backend = caller.map_or_else(|| self.backend.clone(), |caller| caller.0.clone());
+        Ok(self.call_as(&backend, &request.name, arguments).await?.into())
     }
 }

@@ -48,6 +48,9 @@ where
     if head.method == "POST" && (head.path == "/hooks" || head.path.starts_with("/hooks?")) {
         return drop(post_hooks(&mut stream, &head, leftover, transport, &shared).await);
     }
+    if crate::mcp::is_mcp(&head) {
+        return drop(crate::mcp::serve(&mut stream, &head, leftover, transport, &shared).await);
+    }
     if !head.is_websocket_upgrade() {
         return drop(plain_http(&mut stream, &head, transport, &shared).await);
     }
@@ -104,7 +107,7 @@ where
 /// A place for a new WebSocket: among the authenticated connections when it is
 /// already authenticated (bearer header, or auth off), else among those waiting
 /// for `session.auth`, metered until then. `Err` names the pool that is full.
-fn admit(shared: &Shared, authenticated: bool, transport: Transport) -> Result<Arc<Gate>, &Arc<Pool>> {
+pub(crate) fn admit(shared: &Shared, authenticated: bool, transport: Transport) -> Result<Arc<Gate>, &Arc<Pool>> {
     let (connections, census, tcp) = (shared.connections.clone(), shared.census.clone(), transport == Transport::Tcp);
     if authenticated || shared.config.authenticator.is_none() {
         let slot = shared.connections.try_acquire().ok_or(&shared.connections)?;
@@ -140,7 +143,7 @@ fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> R
 
 /// Origin against the allowlist (plus the daemon's own origin when it serves the
 /// console), and Host on a loopback bind (DNS rebinding).
-fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<(), (u16, String)> {
+pub(crate) fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<(), (u16, String)> {
     if let Some(origin) = head.header("origin")
         && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
         && !(shared.config.console.is_some() && is_own_origin(origin, head))
@@ -163,7 +166,7 @@ fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
 }
 
 /// What a request's credential proves (see `credential::prove`); `None` without one.
-fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
+pub(crate) fn bearer(head: &RequestHead, shared: &Shared) -> Result<Option<Grant>, (u16, String)> {
     credential::prove(head, shared.config.authenticator.as_deref(), shared.config.connection.limits.names.agent)
         .map(|proven| proven.grant)
 }
@@ -300,7 +303,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
         _ => http::respond_text(
             stream,
             404,
-            "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics, POST /hooks and GET /console/\n",
+            "not found: tether serves WebSocket upgrades, GET /healthz, GET /metrics, POST /hooks, /mcp and GET /console/\n",
         )
         .await,
     }

@@ -22,6 +22,11 @@ impl RequestHead {
             .map(str::trim)
     }
 
+    /// Every header whose value is valid UTF-8, in order.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?.trim())))
+    }
+
     /// Every value of a header, case-insensitively, that is valid UTF-8.
     pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -172,18 +177,25 @@ pub(crate) async fn respond_text<S: AsyncWrite + Unpin>(
     respond(stream, status, "text/plain; charset=utf-8", body).await
 }
 
-fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
         411 => "Length Required",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "",
     }

@@ -9,11 +9,13 @@ pub mod fuzzing;
 mod hook_body;
 mod http;
 mod listener;
+mod mcp;
 mod pools;
 pub mod token;
 
 pub use console::{Asset, Site};
 pub use listener::{Server, ServerError};
+pub use mcp::{McpBody, McpEndpoint, McpRequest, McpResponse};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     pub connection: ConnectionConfig,
     /// Serves `POST /hooks` when set.
     pub hooks: Option<Arc<dyn HookEndpoint>>,
+    /// Serves `/mcp` (MCP's Streamable HTTP) when set.
+    pub mcp: Option<Arc<dyn McpEndpoint>>,
     /// Consulted by `/healthz`.
     pub health: Option<Arc<dyn Health>>,
     /// Serves `GET /metrics` when set.

@@ -21,6 +21,7 @@ async fn the_car_client_runs_the_core_cycle() {
         allowed_origins: vec![],
         connection: ConnectionConfig::default(),
         hooks: None,
+        mcp: None,
         health: None,
         metrics: None,
         metrics_auth: true,
