@@ -155,6 +155,14 @@ async fn the_claude_code_runtime_runs_the_configured_program_from_path() {
     let pre = entry["command"].as_str().unwrap().to_owned();
     assert!(pre.ends_with(" hook"), "{pre}");
     assert!(std::path::Path::new(pre.trim_end_matches(" hook")).exists(), "the daemon's own executable: {pre}");
+    // And its MCP server is `tether mcp`, handed the session's own URL and token through
+    // Claude Code's `${VAR}` expansion (never on a command line).
+    assert_eq!(argv[7], "--mcp-config");
+    let mcp: Value = serde_json::from_str(&argv[8]).unwrap();
+    let server = &mcp["mcpServers"]["tether"];
+    assert_eq!(server["command"], pre.trim_end_matches(" hook"));
+    assert_eq!(server["args"], json!(["mcp"]));
+    assert_eq!(server["env"], json!({"TETHER_URL": "${TETHER_URL}", "TETHER_TOKEN": "${TETHER_TOKEN}"}));
     wait_until("the stand-in exits", async || record(&client, &id).await["state"] == "exited").await;
     let out = client.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
     let text = out["text"].as_str().unwrap();

@@ -55,6 +55,9 @@ pub struct ClaudeCodeConfig {
     pub extra_args: Vec<String>,
     /// Pass `--settings` with hooks that run `tether hook` back into this daemon.
     pub hooks: bool,
+    /// Pass `--mcp-config` with `tether mcp`, so the agent can ask tether about its runs,
+    /// sessions and policy as its session.
+    pub mcp: bool,
 }
 
 impl Default for ClaudeCodeConfig {
@@ -64,6 +67,7 @@ impl Default for ClaudeCodeConfig {
             output_format: "stream-json".into(),
             extra_args: Vec::new(),
             hooks: true,
+            mcp: true,
         }
     }
 }
@@ -92,6 +96,23 @@ pub(crate) fn hook_settings(tether: &str) -> String {
             "SubagentStop": plain(""),
             "Notification": plain(""),
             "SessionStart": plain(""),
+        }
+    })
+    .to_string()
+}
+
+/// Claude Code's `--mcp-config` for `tether mcp`. The URL and token reach the bridge
+/// through Claude Code's `${VAR}` expansion of the session's own environment, so the
+/// token is never on a command line.
+pub(crate) fn mcp_config(tether: &str) -> String {
+    serde_json::json!({
+        "mcpServers": {
+            "tether": {
+                "type": "stdio",
+                "command": tether,
+                "args": ["mcp"],
+                "env": {"TETHER_URL": "${TETHER_URL}", "TETHER_TOKEN": "${TETHER_TOKEN}"},
+            }
         }
     })
     .to_string()

@@ -240,12 +240,15 @@ impl Sessions {
                     "--output-format".into(),
                     cc.output_format.clone(),
                 ];
+                // The daemon's own executable answers Claude Code's hooks and serves its MCP.
+                let tether = std::env::current_exe()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "tether".into());
                 if cc.hooks {
-                    // The daemon's own executable answers Claude Code's hooks.
-                    let tether = std::env::current_exe()
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .unwrap_or_else(|_| "tether".into());
                     argv.extend(["--settings".to_owned(), crate::config::hook_settings(&tether)]);
+                }
+                if cc.mcp {
+                    argv.extend(["--mcp-config".to_owned(), crate::config::mcp_config(&tether)]);
                 }
                 argv.extend(cc.extra_args.iter().cloned());
                 argv
