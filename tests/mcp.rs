@@ -223,3 +223,31 @@ async fn http_mcp_needs_the_token_and_refuses_a_foreign_origin() {
     let (status, why) = http_raw(daemon.addr, post(format!("{auth}Origin: https://evil.example\r\n"))).await;
     assert_eq!(status, 403, "a foreign Origin: {why}");
 }
+
+/// An agent asks its human over MCP; the operator answers over the WebSocket and the
+/// agent's call returns the answer.
+#[tokio::test]
+async fn approval_request_waits_for_the_operators_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let calls = json!([["approval_request", {"question": "may I push to main?", "detail": {"branch": "main"}}]]);
+    let plan = stdio_plan(&daemon, "auto", &[], calls);
+    let asking = std::thread::spawn(move || mcp_client(&plan));
+    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let mut id = Value::Null;
+    wait_until("the question is pending and waited on", async || {
+        let list = operator.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+        let found = list.as_array().unwrap().iter().find(|a| a["event"] == "AgentRequest" && a["waiting"] == true);
+        found.map(|a| id = a["approval_id"].clone()).is_some()
+    })
+    .await;
+    let approval = operator.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+    assert_eq!(approval[0]["input"]["question"], "may I push to main?");
+    let resolve = json!({"approval_id": id, "decision": "deny", "reason": "not on a Friday"});
+    operator.call_raw("approvals.resolve", resolve).await.unwrap();
+    let answer = asking.join().unwrap();
+    let result = &answer["results"][0];
+    assert_eq!(result["structuredContent"]["state"], "denied", "{result}");
+    assert_eq!(result["structuredContent"]["reason"], "not on a Friday");
+    assert_eq!(result["structuredContent"]["approval_id"], id);
+}

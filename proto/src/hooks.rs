@@ -237,10 +237,38 @@ pub struct PolicyCheckResult {
     pub rule: Option<String>,
 }
 
+/// An agent asks its human: an approval that is not a tool call's, answered when it
+/// settles (or when the wait ends).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalRequestParams {
+    /// What the agent asks, in a sentence the operator reads.
+    pub question: String,
+    /// Anything that helps decide (cut to `hooks.max_approval_input_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+    /// For the operator only: the session to account the question to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// How long to wait for the answer (at most `hooks.max_wait_ms`; default the most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalRequestResult {
+    pub approval_id: String,
+    /// `allowed` or `denied` once the operator answered; `expired`, or `pending` when the
+    /// wait ended first (it is then abandoned like any approval nobody waits on).
+    pub state: ApprovalState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 crate::method!(Ingest, "hooks.ingest", IngestParams => IngestResult, "Record a hook event and answer with a policy decision and Claude Code's hook_output.");
 crate::method!(PolicyCheck, "policy.check", PolicyCheckParams => PolicyCheckResult, "What the policy would answer a tool call, without recording anything.");
 crate::method!(PolicyGet, "policy.get", NoParams => PolicyInfo, "The active policy rules.");
 crate::method!(PolicyReload, "policy.reload", NoParams => PolicyInfo, "Reload the policy file; a failure keeps the old rules.");
+crate::method!(ApprovalsRequest, "approvals.request", ApprovalRequestParams => ApprovalRequestResult, "Ask the operator a question as an approval; answers when it settles or the wait ends.");
 crate::method!(ApprovalsList, "approvals.list", ApprovalsListParams => Vec<Approval>, "Approvals, optionally by state.");
 crate::method!(ApprovalsResolve, "approvals.resolve", ResolveParams => Approval, "Allow or deny a pending approval (operator only).");
 crate::method!(BreakersStatus, "breakers.status", BreakersParams => Vec<BreakerStatus>, "Circuit breakers per agent.");

@@ -13,6 +13,7 @@ mod memory;
 mod methods;
 mod notify;
 mod policy;
+mod request;
 mod shared;
 
 use parking_lot::{Mutex, RwLock};

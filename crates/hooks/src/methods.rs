@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tether_core::RpcError;
 use tether_core::{Principal, Registry};
 use tether_proto::hooks::{
-    ApprovalsList, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport, PolicyCheck,
-    PolicyGet, PolicyReload,
+    ApprovalsList, ApprovalsRequest, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport,
+    PolicyCheck, PolicyGet, PolicyReload,
 };
 
 use crate::Hooks;
@@ -20,6 +20,10 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
             result = h.ingest(cx.principal(), p) => Ok(result?),
             () = cx.closed() => Err(RpcError::Internal("the connection closed before the hook was answered".into())),
         }
+    });
+    // Any identity may ask its human; the approval is accounted to it.
+    registry.register_with::<ApprovalsRequest, _, _, _>(&hooks, |h, cx, p| async move {
+        Ok(h.request_approval(cx.principal(), p).await?)
     });
     // Any identity may ask what the policy would answer its own tool call.
     registry.register_with::<PolicyCheck, _, _, _>(&hooks, |h, _, p| async move { Ok(h.check(p)) }).reads();

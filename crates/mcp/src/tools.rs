@@ -164,6 +164,13 @@ pub(crate) static TOOLS: &[ToolSpec] = &[
         "Approvals (tool calls waiting for a human), optionally by state."
     ),
     tool!(
+        "approval_request",
+        hooks::ApprovalsRequest,
+        Writes,
+        false,
+        "Ask your human a question and wait for the answer: allowed or denied (or pending if the wait ended first)."
+    ),
+    tool!(
         "breakers_status",
         hooks::BreakersStatus,
         Reads,
@@ -201,7 +208,7 @@ pub(crate) static TOOLS: &[ToolSpec] = &[
 ];
 
 /// Every tool's name, in the order `tools/list` gives them.
-pub const TOOL_NAMES: [&str; 16] = [
+pub const TOOL_NAMES: [&str; 17] = [
     "runs_list",
     "run_get",
     "run_trace",
@@ -213,6 +220,7 @@ pub const TOOL_NAMES: [&str; 16] = [
     "session_send",
     "session_stop",
     "approvals_list",
+    "approval_request",
     "breakers_status",
     "policy_check",
     "events_recent",

@@ -52,6 +52,31 @@ export interface Approval {
   waiting?: boolean;
 }
 
+/**
+ * An agent asks its human: an approval that is not a tool call's, answered when it
+ * settles (or when the wait ends).
+ */
+export interface ApprovalRequestParams {
+  /** Anything that helps decide (cut to `hooks.max_approval_input_bytes`). */
+  detail?: unknown;
+  /** What the agent asks, in a sentence the operator reads. */
+  question: string;
+  /** For the operator only: the session to account the question to. */
+  session_id?: string | null;
+  /** How long to wait for the answer (at most `hooks.max_wait_ms`; default the most). */
+  wait_ms?: number | null;
+}
+
+export interface ApprovalRequestResult {
+  approval_id: string;
+  reason?: string | null;
+  /**
+   * `allowed` or `denied` once the operator answered; `expired`, or `pending` when the
+   * wait ended first (it is then abandoned like any approval nobody waits on).
+   */
+  state: ApprovalState;
+}
+
 export type ApprovalState = "pending" | "allowed" | "denied" | "expired" | "abandoned";
 
 export interface ApprovalsListParams {
@@ -764,6 +789,7 @@ export interface UnregisterResult {
 export interface Methods {
   "agents.delegate": { params: DelegateParams; result: DelegateResult };
   "approvals.list": { params: ApprovalsListParams; result: Approval[] };
+  "approvals.request": { params: ApprovalRequestParams; result: ApprovalRequestResult };
   "approvals.resolve": { params: ResolveParams; result: Approval };
   "audit.recent": { params: AuditParams; result: unknown[] };
   "breakers.status": { params: BreakersParams; result: BreakerStatus[] };
@@ -823,6 +849,7 @@ export interface ServerMessages {
 export const METHOD_ACCESS = {
   "agents.delegate": "authenticated",
   "approvals.list": "operator",
+  "approvals.request": "authenticated",
   "approvals.resolve": "operator",
   "audit.recent": "operator",
   "breakers.status": "authenticated",

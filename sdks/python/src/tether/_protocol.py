@@ -60,6 +60,27 @@ class Approval(TypedDict):
     waiting: NotRequired[bool]
 
 
+class ApprovalRequestParams(TypedDict):
+    """An agent asks its human: an approval that is not a tool call's, answered when it
+    settles (or when the wait ends)."""
+    #: Anything that helps decide (cut to `hooks.max_approval_input_bytes`).
+    detail: NotRequired[Any]
+    #: What the agent asks, in a sentence the operator reads.
+    question: str
+    #: For the operator only: the session to account the question to.
+    session_id: NotRequired[str | None]
+    #: How long to wait for the answer (at most `hooks.max_wait_ms`; default the most).
+    wait_ms: NotRequired[int | None]
+
+
+class ApprovalRequestResult(TypedDict):
+    approval_id: str
+    reason: NotRequired[str | None]
+    #: `allowed` or `denied` once the operator answered; `expired`, or `pending` when the
+    #: wait ended first (it is then abandoned like any approval nobody waits on).
+    state: ApprovalState
+
+
 ApprovalState: TypeAlias = 'Literal["pending", "allowed", "denied", "expired", "abandoned"]'
 
 
@@ -760,6 +781,7 @@ class UnregisterResult(TypedDict):
 METHOD_ACCESS: dict[str, str] = {
     "agents.delegate": "authenticated",
     "approvals.list": "operator",
+    "approvals.request": "authenticated",
     "approvals.resolve": "operator",
     "audit.recent": "operator",
     "breakers.status": "authenticated",
@@ -866,6 +888,11 @@ class Calls:
     async def call(
         self, method: Literal["approvals.list"], params: ApprovalsListParams | None = None, *, timeout: float | None = None
     ) -> list[Approval]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["approvals.request"], params: ApprovalRequestParams, *, timeout: float | None = None
+    ) -> ApprovalRequestResult: ...
 
     @overload
     async def call(
