@@ -10,10 +10,12 @@ pub mod atomic;
 mod board;
 pub mod conformance;
 mod frame;
+mod failpoint;
 mod fsync;
 mod journal;
 mod lock;
 mod recover;
+mod retired;
 mod segment;
 mod store;
 mod writer;
@@ -21,6 +23,8 @@ mod writer;
 pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
-pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
+pub use journal::{
+    Inspection, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
+};
 pub use lock::{DirLock, LockError};
 pub use store::{RunStore, StoreFuture, StoreInfo};
