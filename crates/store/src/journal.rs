@@ -206,11 +206,8 @@ impl State {
             }
         }
         for tomb in locs.iter().filter(|l| l.tombstone) {
-            let waiting: Vec<u32> = holders
-                .iter()
-                .copied()
-                .filter(|&h| h != tomb.segment && self.segments.contains_key(&h))
-                .collect();
+            let waiting: Vec<u32> =
+                holders.iter().copied().filter(|&h| h != tomb.segment && self.segments.contains_key(&h)).collect();
             let Some(segment) = self.segments.get_mut(&tomb.segment) else { continue };
             if waiting.is_empty() {
                 segment.kill(tomb.len as u64);

@@ -9,8 +9,8 @@
 pub mod atomic;
 mod board;
 pub mod conformance;
-mod frame;
 mod failpoint;
+mod frame;
 mod fsync;
 mod journal;
 mod lock;

@@ -149,8 +149,10 @@ impl Writer {
                 let state = self.shared.state.lock();
                 let sealed = state.segments.iter().filter(|&(&number, s)| number != self.segment && !s.pinned);
                 let retire = sealed.clone().filter(|(_, s)| s.live == 0).map(|(&n, _)| n).collect();
-                let rewrite =
-                    sealed.filter(|(_, s)| s.live > 0 && s.dead > 0 && s.dead * 2 >= s.bytes).map(|(&n, _)| n).collect();
+                let rewrite = sealed
+                    .filter(|(_, s)| s.live > 0 && s.dead > 0 && s.dead * 2 >= s.bytes)
+                    .map(|(&n, _)| n)
+                    .collect();
                 (retire, rewrite)
             };
             if retire.is_empty() && rewrite.is_empty() {
