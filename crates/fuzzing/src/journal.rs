@@ -21,8 +21,12 @@ const SPLIT: &[u8] = b"\xff\xfe\xfd\xfc";
 pub fn journal(data: &[u8]) {
     let dir = segments(data);
     for accept_damage in [false, true] {
-        let options =
-            JournalOptions { segment_bytes: 4096, max_record_bytes: 1 << 16, accept_damage, ..JournalOptions::default() };
+        let options = JournalOptions {
+            segment_bytes: 4096,
+            max_record_bytes: 1 << 16,
+            accept_damage,
+            ..JournalOptions::default()
+        };
         if let Ok((journal, recovered)) = Journal::open(dir.path(), options, Arc::new(NoSync)) {
             for run in &recovered.runs {
                 let _ = journal.read(run.run_id, 0..run.records as usize + 1);
