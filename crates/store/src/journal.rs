@@ -535,13 +535,28 @@ impl Inspection {
 
     /// Like [`Inspection::open`], telling `progress` (segments done, segments in all) as it goes.
     pub fn open_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<Inspection, StoreError> {
+        // A running daemon may retire a segment while this reads: one listed and
+        // then gone is looked for again, in a listing taken afresh.
+        let mut attempts = 0;
+        loop {
+            match Inspection::scan(dir, progress) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    fn scan(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> io::Result<Inspection> {
+        // The listing first, then the manifest: a daemon writes the manifest before
+        // it unlinks, so a segment missing from the listing on purpose is in it.
+        let listed = segment::list(dir)?;
         let (retired, manifest_damage) = match retired::load(dir)? {
             Ok(retired) => (retired, None),
             Err(why) => (Retired::default(), Some(why)),
         };
         // A segment named in the manifest is gone as far as anyone reads: its
         // removal was under way when a crash (or this reader) came.
-        let numbers: Vec<u32> = segment::list(dir)?.into_iter().filter(|&n| !retired.contains(n)).collect();
+        let numbers: Vec<u32> = listed.into_iter().filter(|&n| !retired.contains(n)).collect();
         let max_body = JournalOptions::default().max_record_bytes + frame::BODY_PREFIX;
         let mut scan = recover::scan(dir, &numbers, &retired, max_body, None, progress)?;
         if let Some(why) = manifest_damage {
