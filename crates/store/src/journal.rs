@@ -464,10 +464,12 @@ impl Journal {
     }
 
     /// Drops runs from the journal: they read as unknown at once, and their bytes
-    /// are reclaimed when compaction rewrites the sealed segments that hold them.
-    /// Until then a restart brings them back, so callers must choose the same runs
-    /// again (retention is a pure function of the runs and the time).
-    /// Resolves once the compaction pass that follows has finished.
+    /// are reclaimed when compaction rewrites or retires (deletes) the sealed
+    /// segments that hold them. A run whose tombstone was appended first stays
+    /// forgotten across a restart (its tombstone is kept until no other segment
+    /// holds a record of it); one without may come back in part until then, so
+    /// callers must choose the same runs again (retention is a pure function of the
+    /// runs and the time). Resolves once the compaction pass that follows has finished.
     pub async fn forget(&self, run_ids: &[Ulid]) {
         {
             let mut state = self.shared.state.lock();

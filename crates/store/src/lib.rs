@@ -5,6 +5,9 @@
 //! concurrent appends into one write and one sync (group commit). Every frame
 //! carries its length and a CRC32C; on open, a torn tail is truncated and damage
 //! in the middle is reported and its run flagged, never silently dropped.
+//! Segments that hold nothing wanted any more are deleted, their numbers first
+//! recorded in a retirement manifest, so a segment that goes missing otherwise is
+//! still damage.
 
 pub mod atomic;
 mod board;
