@@ -44,6 +44,15 @@ fn segments(data_dir: &Path) -> Vec<u32> {
     numbers
 }
 
+/// The numbers the journal's retirement manifest names (magic, version, count,
+/// then (first, last) ranges, little-endian, then a CRC).
+fn retired(data_dir: &Path) -> Vec<u32> {
+    let bytes = std::fs::read(data_dir.join("journal/retired")).unwrap();
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(&bytes[..8], b"TETHERRT");
+    (0..word(12) as usize).flat_map(|i| word(16 + 8 * i)..=word(20 + 8 * i)).collect()
+}
+
 async fn metrics(daemon: &Daemon) -> HashMap<String, f64> {
     let request = format!(
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
@@ -145,12 +154,18 @@ async fn a_daemon_killed_between_marking_a_segment_retired_and_deleting_it_resta
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "{status:?}");
     let before = segments(&daemon.data_dir);
+    let retired = retired(&daemon.data_dir);
+    assert!(
+        before.iter().any(|n| retired.contains(n)),
+        "killed inside the window: {before:?} on disk, {retired:?} retired"
+    );
     drop(client);
 
     let daemon = Daemon::spawn(dir.path(), &["--config", &config]);
     let (status, health) = http_get(daemon.addr, "/healthz").await;
     assert_eq!(status, 200, "no damage: {health}");
-    assert!(segments(&daemon.data_dir).len() < before.len(), "the retirement was finished: {before:?}");
+    let after = segments(&daemon.data_dir);
+    assert!(!after.iter().any(|n| retired.contains(n)), "the retirement was finished: {after:?}, {retired:?} retired");
     let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
     let list = operator.call_raw("runs.list", json!({})).await.unwrap();
     let runs = list["runs"].as_array().unwrap();

@@ -47,6 +47,15 @@ fn on_disk(dir: &Path) -> Vec<u32> {
     numbers
 }
 
+/// The numbers the retirement manifest names (magic, version, count, then
+/// (first, last) ranges, little-endian, then a CRC).
+fn retired(dir: &Path) -> Vec<u32> {
+    let bytes = fs::read(dir.join("retired")).unwrap();
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(&bytes[..8], b"TETHERRT");
+    (0..word(12) as usize).flat_map(|i| word(16 + 8 * i)..=word(20 + 8 * i)).collect()
+}
+
 /// `runs` runs one after another (started, three turns, ended), each agent-less
 /// run evicted as retention would once `KEEP` newer ones ended: a tombstone
 /// appended (durably), then forgotten. Returns the runs kept.
@@ -258,8 +267,10 @@ async fn a_kill_between_the_mark_and_the_unlink_finishes_the_retirement_at_open(
     let inspection = tether_store::Inspection::open(dir.path()).unwrap();
     assert!(inspection.recovered.damage.is_empty(), "an offline reader skips them too");
     assert!(inspection.segments < present.len(), "the manifest names segments still on disk: {present:?}");
+    let retired = retired(dir.path());
+    assert!(present.iter().any(|n| retired.contains(n)), "{present:?} on disk, {retired:?} retired");
     let (journal, recovered) = open(dir.path()).expect("no damage: the retirement is finished");
-    assert!(on_disk(dir.path()).len() < present.len(), "the leftovers are deleted");
+    assert!(!on_disk(dir.path()).iter().any(|n| retired.contains(n)), "the leftovers are deleted");
     assert_whole(&journal, &recovered, None, false);
     churn(&journal, 20, kept_of(&recovered)).await;
     drop(journal);
