@@ -239,7 +239,11 @@ pub(crate) fn scan(
     const HOUR_MS: u64 = 3_600_000;
     let times = summaries.keys().map(|id| id.timestamp_ms());
     let span = times.clone().min().zip(times.max()).map(|(first, last)| first.saturating_sub(HOUR_MS)..=last + HOUR_MS);
+    // Where corrupt records naming a run are: if the run turns out evicted, they
+    // keep its tombstone (a tombstone goes only once no segment names its run).
+    let mut corrupt_in: Vec<(Ulid, u32)> = Vec::new();
     for (number, offset, run_id, zeroed) in suspects {
+        corrupt_in.push((run_id, number));
         let plausible = !zeroed && span.as_ref().is_some_and(|span| span.contains(&run_id.timestamp_ms()));
         if summaries.contains_key(&run_id) || plausible {
             summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
@@ -257,7 +261,16 @@ pub(crate) fn scan(
     for run in &mut runs_out {
         if run.tombstoned {
             // Evicted on purpose: forgotten now, its bytes reclaimed by compaction.
-            if let Some(locs) = runs.remove(&run.run_id) {
+            if let Some(mut locs) = runs.remove(&run.run_id) {
+                // A corrupt record of the run counts as one of its records (taking no bytes).
+                let corrupt = corrupt_in.iter().filter(|(id, _)| *id == run.run_id);
+                locs.locs.extend(corrupt.map(|&(_, segment)| Loc {
+                    segment,
+                    offset: 0,
+                    len: 0,
+                    seq: u32::MAX,
+                    tombstone: false,
+                }));
                 forgotten.push((run.run_id, locs.locs));
             }
             continue;

@@ -310,3 +310,37 @@ async fn a_kill_at_any_point_of_churn_loses_nothing_and_resurrects_nothing() {
         assert_whole(&journal, &recovered, None, true);
     }
 }
+
+#[tokio::test]
+async fn a_corrupt_record_of_an_evicted_run_keeps_its_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (long, evicted) = (Ulid::new(), Ulid::new());
+    let big = |run, seq, kind| Record { kind, run_id: run, seq, payload: vec![b' '; 540] };
+    {
+        let (journal, _) = open(dir.path()).unwrap();
+        // Segment 1: a long run's start and the evicted run's start.
+        journal.append(&[Record { payload: vec![b' '; 300], ..record(long, 0, Kind::Started) }]).await.unwrap();
+        journal.append(&[record(evicted, 0, Kind::Started)]).await.unwrap();
+        // Segment 2: the long run's turn; segment 3: the evicted run's end and tombstone.
+        journal.append(&[big(long, 1, Kind::Turn)]).await.unwrap();
+        journal.append(&[record(evicted, 1, Kind::Ended)]).await.unwrap();
+        journal.append(&[record(evicted, 2, Kind::Tombstone)]).await.unwrap();
+        journal.append(&[big(long, 2, Kind::Turn)]).await.unwrap();
+        journal.forget(&[evicted]).await;
+        assert_eq!(on_disk(dir.path()), [1, 2, 3, 4], "the tombstone waits for segment 1");
+    }
+    // A bit flips in the evicted run's start, in segment 1, which the long run keeps.
+    let path = segment(dir.path(), 1);
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.windows(16).position(|w| w == evicted.to_bytes()).unwrap();
+    bytes[at + 20] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    for _ in 0..2 {
+        let (journal, recovered) = open(dir.path()).unwrap();
+        journal.forget(&[]).await;
+        assert!(recovered.damage.is_empty(), "{:?}", recovered.damage);
+        let listed: Vec<Ulid> = recovered.runs.iter().filter(|r| !r.tombstoned).map(|r| r.run_id).collect();
+        assert_eq!(listed, [long], "the evicted run stays evicted, not listed as a corrupt run");
+        assert!(on_disk(dir.path()).contains(&3), "its tombstone is kept while a record of it is there");
+    }
+}
