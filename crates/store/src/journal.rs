@@ -525,6 +525,8 @@ pub struct Inspection {
     pub recovered: Recovered,
     pub segments: usize,
     pub bytes: u64,
+    /// Segment numbers the retirement manifest names (deleted on purpose).
+    pub retired: u64,
     dir: PathBuf,
     runs: HashMap<Ulid, RunLocs>,
     max_body: usize,
@@ -573,6 +575,7 @@ impl Inspection {
             recovered: scan.recovered,
             segments: numbers.len(),
             bytes,
+            retired: retired.count(),
             dir: dir.to_owned(),
             runs: scan.runs,
             max_body,

@@ -37,6 +37,11 @@ impl Retired {
         self.ranges.last().map_or(0, |&(_, last)| last)
     }
 
+    /// How many numbers are retired.
+    pub(crate) fn count(&self) -> u64 {
+        self.ranges.iter().map(|&(first, last)| (last - first) as u64 + 1).sum()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }

@@ -267,6 +267,7 @@ async fn a_kill_between_the_mark_and_the_unlink_finishes_the_retirement_at_open(
     let inspection = tether_store::Inspection::open(dir.path()).unwrap();
     assert!(inspection.recovered.damage.is_empty(), "an offline reader skips them too");
     assert!(inspection.segments < present.len(), "the manifest names segments still on disk: {present:?}");
+    assert_eq!(inspection.retired, retired(dir.path()).len() as u64);
     let retired = retired(dir.path());
     assert!(present.iter().any(|n| retired.contains(n)), "{present:?} on disk, {retired:?} retired");
     let (journal, recovered) = open(dir.path()).expect("no damage: the retirement is finished");
