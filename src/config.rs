@@ -97,11 +97,18 @@ pub struct JournalConfig {
     pub segment_bytes: u64,
     /// Open a journal with missing or shortened segments (`--accept-journal-damage`).
     pub accept_damage: bool,
+    /// Sealed segments kept open for reads at most (least recently read closed first).
+    pub max_open_segments: usize,
 }
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { segment_bytes: tether_store::JournalOptions::default().segment_bytes, accept_damage: false }
+        let defaults = tether_store::JournalOptions::default();
+        JournalConfig {
+            segment_bytes: defaults.segment_bytes,
+            accept_damage: false,
+            max_open_segments: defaults.max_open_segments,
+        }
     }
 }
 

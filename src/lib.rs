@@ -113,6 +113,7 @@ pub async fn assemble_with_clock(
             let (journal, recovered) = Journal::open(&data_dir.join("journal"), domains.journal.clone(), fsync)
                 .map_err(|e| format!("journal: {e}"))?;
             journal.observe(metrics.clone());
+            metrics.watch_journal(journal.clone());
             if recovered.truncated_bytes > 0 || recovered.corrupt_frames > 0 {
                 tracing::warn!(
                     truncated_bytes = recovered.truncated_bytes,

@@ -87,6 +87,7 @@ async fn serve(settings: Settings) -> Result<(), String> {
         journal: JournalOptions {
             segment_bytes: settings.journal.segment_bytes,
             accept_damage: settings.journal.accept_damage,
+            max_open_segments: settings.journal.max_open_segments,
             ..JournalOptions::default()
         },
         store: settings.store.postgres(&settings.data_dir),

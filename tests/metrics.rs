@@ -72,6 +72,13 @@ async fn metrics_are_prometheus_text_for_the_operator_and_move_with_the_work() {
     assert_eq!(count(&with_unix, "tether_connections{state=\"authenticated\",transport=\"unix\"}"), 1.0);
     drop(unix);
     assert!(after.contains_key("tether_callbacks_pending") && after.contains_key("tether_events_dropped_total"));
+    // The journal's files and descriptors: one segment, the writer's descriptor.
+    assert_eq!(count(&after, "tether_journal_segments"), 1.0);
+    assert!(count(&after, "tether_journal_bytes") > 16.0 && count(&after, "tether_journal_live_bytes") > 0.0);
+    assert!((1.0..=17.0).contains(&count(&after, "tether_journal_open_files")), "{after:?}");
+    assert!(
+        after.contains_key("tether_journal_tombstones") && after.contains_key("tether_journal_segments_retired_total")
+    );
 
     let foreign = format!(
         "GET /metrics HTTP/1.1\r\nHost: evil.example\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",

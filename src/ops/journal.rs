@@ -39,6 +39,7 @@ fn verify(conn: &Conn) -> Outcome {
     let live: Vec<_> = recovered.runs.iter().filter(|r| !r.tombstoned).collect();
     let report = json!({
         "segments": inspection.segments,
+        "retired_segments": inspection.retired,
         "bytes": inspection.bytes,
         "runs": live.len(),
         "records": live.iter().map(|r| r.records as u64).sum::<u64>(),
@@ -50,8 +51,8 @@ fn verify(conn: &Conn) -> Outcome {
     });
     print::one(conn, &report, |r| {
         let mut text = format!(
-            "{} segments, {} bytes: {} runs, {} records ({} evicted runs awaiting compaction)",
-            r["segments"], r["bytes"], r["runs"], r["records"], r["evicted"]
+            "{} segments ({} more retired), {} bytes: {} runs, {} records ({} evicted runs awaiting compaction)",
+            r["segments"], r["retired_segments"], r["bytes"], r["runs"], r["records"], r["evicted"]
         );
         if r["torn_tail_bytes"] != 0 {
             text.push_str(&format!("\n{} bytes at the end are a write in flight or a torn tail", r["torn_tail_bytes"]));

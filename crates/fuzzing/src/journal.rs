@@ -1,5 +1,5 @@
 //! Journal recovery over arbitrary segment bytes: the input is cut into segment
-//! files at each `SPLIT` (at most 8). Opening, with and without accepting damage,
+//! files at each `SPLIT` (at most 8), and a retirement manifest if a piece starts like one. Opening, with and without accepting damage,
 //! and reading back every recovered run must never panic.
 
 use std::io;
@@ -21,7 +21,12 @@ const SPLIT: &[u8] = b"\xff\xfe\xfd\xfc";
 pub fn journal(data: &[u8]) {
     let dir = segments(data);
     for accept_damage in [false, true] {
-        let options = JournalOptions { segment_bytes: 4096, max_record_bytes: 1 << 16, accept_damage };
+        let options = JournalOptions {
+            segment_bytes: 4096,
+            max_record_bytes: 1 << 16,
+            accept_damage,
+            ..JournalOptions::default()
+        };
         if let Ok((journal, recovered)) = Journal::open(dir.path(), options, Arc::new(NoSync)) {
             for run in &recovered.runs {
                 let _ = journal.read(run.run_id, 0..run.records as usize + 1);
@@ -41,13 +46,21 @@ pub fn journal_inspect(data: &[u8]) {
     }
 }
 
-/// The input as up to 8 segment files in a scratch directory.
+/// The input as up to 8 segment files in a scratch directory; a piece that starts
+/// like a retirement manifest (`TETHERRT`) is the manifest instead (the last such wins).
 fn segments(data: &[u8]) -> tempfile::TempDir {
     let dir = tempfile::tempdir_in(crate::scratch()).unwrap();
     let mut rest = data;
-    for number in 1..=8 {
+    let mut number = 1;
+    for _ in 0..9 {
         let end = rest.windows(SPLIT.len()).position(|w| w == SPLIT).unwrap_or(rest.len());
-        std::fs::write(dir.path().join(format!("seg-{number:08}.log")), &rest[..end]).unwrap();
+        let piece = &rest[..end];
+        if piece.starts_with(b"TETHERRT") {
+            std::fs::write(dir.path().join("retired"), piece).unwrap();
+        } else if number <= 8 {
+            std::fs::write(dir.path().join(format!("seg-{number:08}.log")), piece).unwrap();
+            number += 1;
+        }
         if end == rest.len() {
             break;
         }

@@ -2,7 +2,8 @@
 //! by method and outcome, their duration, journal syncs), through the observer
 //! traits of `core` and `store`; and what is read from the domains when
 //! `/metrics` is scraped (connections, runs, sessions, callbacks, events dropped,
-//! hook decisions), so that nothing on the request path waits on them.
+//! hook decisions, the journal's files and descriptors), so that nothing on the
+//! request path waits on them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -102,6 +103,13 @@ pub struct Metrics {
     lease_age: Gauge<f64, AtomicU64>,
     audit_dropped: Family<Reason, Counter>,
     audit_rotations: Counter,
+    journal: std::sync::OnceLock<tether_store::Journal>,
+    journal_segments: Gauge,
+    journal_bytes: Gauge,
+    journal_live_bytes: Gauge,
+    journal_open_files: Gauge,
+    journal_tombstones: Gauge,
+    journal_retired: Counter,
 }
 
 impl Default for Metrics {
@@ -159,7 +167,42 @@ impl Metrics {
             "Times the audit log rotated at hooks.audit_max_bytes",
             audit_rotations.clone(),
         );
+        let journal_segments = Gauge::default();
+        registry.register("journal_segments", "Journal segment files on disk", journal_segments.clone());
+        let journal_bytes = Gauge::default();
+        registry.register("journal_bytes", "Bytes in journal segment files", journal_bytes.clone());
+        let journal_live_bytes = Gauge::default();
+        registry.register(
+            "journal_live_bytes",
+            "Bytes of journal records still wanted (live runs' records, tombstones still needed)",
+            journal_live_bytes.clone(),
+        );
+        let journal_open_files = Gauge::default();
+        registry.register(
+            "journal_open_files",
+            "Descriptors the journal holds on segments (the writer's, and at most journal.max_open_segments readers)",
+            journal_open_files.clone(),
+        );
+        let journal_tombstones = Gauge::default();
+        registry.register(
+            "journal_tombstones",
+            "Tombstones the journal keeps because another segment may still hold a record of their run",
+            journal_tombstones.clone(),
+        );
+        let journal_retired = Counter::default();
+        registry.register(
+            "journal_segments_retired",
+            "Journal segments deleted because nothing in them was wanted any more",
+            journal_retired.clone(),
+        );
         Metrics {
+            journal: std::sync::OnceLock::new(),
+            journal_segments,
+            journal_bytes,
+            journal_live_bytes,
+            journal_open_files,
+            journal_tombstones,
+            journal_retired,
             audit_dropped,
             audit_rotations,
             registry,
@@ -179,8 +222,23 @@ impl Metrics {
         }
     }
 
+    /// Reads the journal's files and descriptors at every scrape (set once; a
+    /// daemon on PostgreSQL has none, and those figures stay 0).
+    pub fn watch_journal(&self, journal: tether_store::Journal) {
+        let _ = self.journal.set(journal);
+    }
+
     /// The text exposition, with the domains' figures as of now.
     pub fn render(&self, snapshot: &Snapshot) -> String {
+        if let Some(journal) = self.journal.get() {
+            let stats = journal.stats();
+            self.journal_segments.set(stats.segments as i64);
+            self.journal_bytes.set(stats.bytes as i64);
+            self.journal_live_bytes.set(stats.live_bytes as i64);
+            self.journal_open_files.set(stats.open_files as i64);
+            self.journal_tombstones.set(stats.tombstones as i64);
+            self.journal_retired.inc_by(stats.retired.saturating_sub(self.journal_retired.get()));
+        }
         for &(state, transport, count) in &snapshot.connections {
             self.connections.get_or_create(&Connection { state, transport }).set(count as i64);
         }

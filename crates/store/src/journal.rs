@@ -1,7 +1,7 @@
 //! The `Journal` handle: open (with recovery), append (durably), read one run.
 
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io;
 use std::ops::Range;
@@ -15,6 +15,7 @@ use ulid::Ulid;
 
 use crate::frame::{self, Decoded, Kind, Record};
 use crate::fsync::Fsync;
+use crate::retired::{self, Retired};
 use crate::writer::{Append, Op, Queue, Writer};
 use crate::{recover, segment};
 
@@ -64,12 +65,37 @@ pub struct JournalOptions {
     /// Open a journal with missing or shortened segments anyway, flagging the runs
     /// whose records may have been there.
     pub accept_damage: bool,
+    /// Sealed segments kept open for reads at most (least recently read closed
+    /// first); the writer's own segment takes one more descriptor.
+    pub max_open_segments: usize,
 }
 
 impl Default for JournalOptions {
     fn default() -> Self {
-        JournalOptions { segment_bytes: 64 << 20, max_record_bytes: 16 << 20, accept_damage: false }
+        JournalOptions {
+            segment_bytes: 64 << 20,
+            max_record_bytes: 16 << 20,
+            accept_damage: false,
+            max_open_segments: 16,
+        }
     }
+}
+
+/// What the journal holds now, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Segment files on disk.
+    pub segments: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Bytes of records still wanted (live runs' records and needed tombstones).
+    pub live_bytes: u64,
+    /// Descriptors the journal holds on segments: the writer's, and readers cached.
+    pub open_files: usize,
+    /// Segments deleted (retired) since this process opened the journal.
+    pub retired: u64,
+    /// Tombstones kept because an older segment may still hold a record of their run.
+    pub tombstones: usize,
 }
 
 /// What the journal held at open, one entry per run.
@@ -120,6 +146,8 @@ pub(crate) struct Loc {
     pub(crate) offset: u64,
     pub(crate) len: u32,
     pub(crate) seq: u32,
+    /// The record is a tombstone (its run's eviction).
+    pub(crate) tombstone: bool,
 }
 
 #[derive(Debug, Default)]
@@ -130,15 +158,131 @@ pub(crate) struct RunLocs {
 
 pub(crate) struct State {
     pub(crate) runs: HashMap<Ulid, RunLocs>,
+    /// The segments on disk (retired ones are not).
     pub(crate) segments: BTreeMap<u32, Segment>,
+    /// Read descriptors on segments, a bounded cache.
+    pub(crate) files: Files,
+    /// What the manifest on disk says was retired.
+    pub(crate) retired: Retired,
+    /// Segments retired since open.
+    pub(crate) retired_since_open: u64,
 }
 
-/// An open segment and how much of it is still wanted.
+/// A segment on disk and how much of it is still wanted.
+#[derive(Default)]
 pub(crate) struct Segment {
-    pub(crate) file: Arc<File>,
     pub(crate) bytes: u64,
     /// Bytes of forgotten runs (and of damaged frames): what compaction reclaims.
     pub(crate) dead: u64,
+    /// Bytes of frames still wanted: records the index points at, and tombstones
+    /// still needed. A sealed segment with none is retired (deleted).
+    pub(crate) live: u64,
+    /// Damage was found here at open: never rewritten or retired, so every open
+    /// reports it again.
+    pub(crate) pinned: bool,
+    /// Tombstones here that are still needed: their run may still have records in
+    /// other segments (how many, and the tombstones' bytes).
+    pub(crate) tombstones: HashMap<Ulid, Needed>,
+    /// Tombstones elsewhere waiting for this segment to lose its records of their
+    /// run (by a rewrite or its retirement): (their segment, run).
+    pub(crate) blocks: Vec<(u32, Ulid)>,
+}
+
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Needed {
+    pub(crate) bytes: u64,
+    pub(crate) waiting: u32,
+}
+
+impl State {
+    /// Accounts for a forgotten run's records: its records are dead at once; each
+    /// of its tombstones stays wanted while another segment still holds a record of
+    /// the run (that would come back at open without it).
+    pub(crate) fn bury(&mut self, run_id: Ulid, locs: &[Loc]) {
+        let holders: BTreeSet<u32> = locs.iter().filter(|l| !l.tombstone).map(|l| l.segment).collect();
+        for loc in locs.iter().filter(|l| !l.tombstone) {
+            if let Some(segment) = self.segments.get_mut(&loc.segment) {
+                segment.kill(loc.len as u64);
+            }
+        }
+        for tomb in locs.iter().filter(|l| l.tombstone) {
+            let waiting: Vec<u32> =
+                holders.iter().copied().filter(|&h| h != tomb.segment && self.segments.contains_key(&h)).collect();
+            let Some(segment) = self.segments.get_mut(&tomb.segment) else { continue };
+            if waiting.is_empty() {
+                segment.kill(tomb.len as u64);
+                continue;
+            }
+            let needed = segment.tombstones.entry(run_id).or_default();
+            needed.bytes += tomb.len as u64;
+            needed.waiting += waiting.len() as u32;
+            for holder in waiting {
+                self.segments.get_mut(&holder).unwrap().blocks.push((tomb.segment, run_id));
+            }
+        }
+    }
+
+    /// Segments lost their records of these runs (durably): the tombstones that
+    /// waited on them are one wait closer to dead.
+    pub(crate) fn unblock(&mut self, blocks: Vec<(u32, Ulid)>) {
+        for (number, run_id) in blocks {
+            let Some(segment) = self.segments.get_mut(&number) else { continue };
+            let Some(needed) = segment.tombstones.get_mut(&run_id) else { continue };
+            needed.waiting = needed.waiting.saturating_sub(1);
+            if needed.waiting == 0 {
+                let bytes = needed.bytes;
+                segment.tombstones.remove(&run_id);
+                segment.kill(bytes);
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn kill(&mut self, bytes: u64) {
+        self.live = self.live.saturating_sub(bytes);
+        self.dead += bytes;
+    }
+}
+
+/// Read descriptors on segments, at most `cap`, the least recently used closed first.
+pub(crate) struct Files {
+    open: Vec<(u32, Arc<File>, u64)>,
+    tick: u64,
+    cap: usize,
+}
+
+impl Files {
+    pub(crate) fn new(cap: usize) -> Files {
+        Files { open: Vec::new(), tick: 0, cap: cap.max(1) }
+    }
+
+    /// A descriptor on segment `number`, opened now if not cached. Called under
+    /// the state's lock, so the file it opens matches the index's offsets.
+    pub(crate) fn get(&mut self, dir: &Path, number: u32) -> io::Result<Arc<File>> {
+        self.tick += 1;
+        if let Some(entry) = self.open.iter_mut().find(|e| e.0 == number) {
+            entry.2 = self.tick;
+            return Ok(entry.1.clone());
+        }
+        let file = Arc::new(File::open(segment::path(dir, number))?);
+        if self.open.len() >= self.cap
+            && let Some(oldest) = self.open.iter().enumerate().min_by_key(|(_, e)| e.2).map(|(i, _)| i)
+        {
+            self.open.swap_remove(oldest);
+        }
+        self.open.push((number, file.clone(), self.tick));
+        Ok(file)
+    }
+
+    /// Closes the cached descriptor on a segment that was replaced or retired.
+    pub(crate) fn close(&mut self, number: u32) {
+        self.open.retain(|e| e.0 != number);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.open.len()
+    }
 }
 
 pub(crate) struct Shared {
@@ -174,9 +318,28 @@ impl Journal {
     ) -> Result<(Journal, Recovered), StoreError> {
         segment::ensure_dir(dir, fsync.as_ref())?;
         segment::remove_leftovers(dir)?;
+        retired::remove_leftover(dir)?;
+        let (retired, manifest_damage) = match retired::load(dir)? {
+            Ok(retired) => (retired, None),
+            Err(why) => (Retired::default(), Some(why)),
+        };
         let mut numbers = segment::list(dir)?;
+        // A retirement a crash cut short between the manifest and the unlink: finish it.
+        let leftovers: Vec<u32> = numbers.iter().copied().filter(|&n| retired.contains(n)).collect();
+        if !leftovers.is_empty() {
+            for &number in &leftovers {
+                segment::unlink(dir, number)?;
+            }
+            segment::sync_dir(dir, fsync.as_ref())?;
+            numbers.retain(|n| !retired.contains(*n));
+            tracing::info!(segments = ?leftovers, "removed segments whose retirement a crash interrupted");
+        }
         let max_body = options.max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body, Some(fsync.as_ref()), &mut |_, _| {})?;
+        let mut scan = recover::scan(dir, &numbers, &retired, max_body, Some(fsync.as_ref()), &mut |_, _| {})?;
+        if let Some(why) = manifest_damage {
+            tracing::error!(damage = %why, "journal damage");
+            scan.recovered.damage.insert(0, why);
+        }
         if !scan.recovered.damage.is_empty() && !options.accept_damage {
             return Err(StoreError::Damaged(scan.recovered.damage));
         }
@@ -189,37 +352,54 @@ impl Journal {
             tracing::info!(segment = number, "sealed a segment whose roll a crash interrupted");
         }
         let last = numbers.last().copied();
-        if numbers.is_empty() || scan.last_sealed {
-            // Nothing may follow a seal: appends go to a new segment.
-            let next = last.map_or(1, |n| n + 1);
+        if numbers.is_empty() || scan.last_sealed || last.is_some_and(|n| n <= retired.max()) {
+            // Nothing may follow a seal: appends go to a new segment, numbered
+            // after every segment there is or was.
+            let next = last.unwrap_or(0).max(retired.max()) + 1;
             segment::create(dir, next, fsync.as_ref())?;
             numbers.push(next);
         }
         let active = *numbers.last().unwrap();
         let file = segment::open_append(dir, active)?;
         let size = file.metadata()?.len();
+        // Every frame counts as live at first; then the forgotten runs' are buried.
         let mut live: HashMap<u32, u64> = HashMap::new();
-        for loc in scan.runs.values().flat_map(|r| &r.locs) {
+        let forgotten_locs = scan.forgotten.iter().flat_map(|(_, locs)| locs);
+        for loc in scan.runs.values().flat_map(|r| &r.locs).chain(forgotten_locs) {
             *live.entry(loc.segment).or_default() += loc.len as u64;
         }
         let mut segments = BTreeMap::new();
         for &number in &numbers {
-            let file = File::open(segment::path(dir, number))?;
-            let bytes = file.metadata()?.len();
-            let dead = bytes - live.get(&number).copied().unwrap_or(0);
-            segments.insert(number, Segment { file: Arc::new(file), bytes, dead });
+            let bytes = std::fs::metadata(segment::path(dir, number))?.len();
+            let live = live.get(&number).copied().unwrap_or(0).min(bytes);
+            // Where damage was found: kept as it is.
+            let pinned = scan.pinned.contains(&number);
+            segments.insert(number, Segment { bytes, dead: bytes - live, live, pinned, ..Segment::default() });
+        }
+        let mut state = State {
+            runs: scan.runs,
+            segments,
+            files: Files::new(options.max_open_segments),
+            retired,
+            retired_since_open: 0,
+        };
+        for (run_id, locs) in &scan.forgotten {
+            state.bury(*run_id, locs);
         }
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             options,
             fsync,
             poisoned: AtomicBool::new(false),
-            state: Mutex::new(State { runs: scan.runs, segments }),
+            state: Mutex::new(state),
             damage: scan.recovered.damage.clone(),
             observer: std::sync::OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer { shared: shared.clone(), file, segment: active, size };
+        // Reclaim at once what the last run of the daemon left reclaimable.
+        let (done, _) = oneshot::channel();
+        let _ = tx.send(Op::Compact(done));
         std::thread::Builder::new().name("journal-writer".into()).spawn(move || writer.run(rx))?;
         Ok((Journal { shared, queue: Arc::new(Mutex::new(tx)) }, scan.recovered))
     }
@@ -239,7 +419,7 @@ impl Journal {
             }
             let at = frames.len();
             frame::encode(record, &mut frames);
-            index.push((record.run_id, record.seq, at, frames.len() - at));
+            index.push((record.run_id, record.seq, at, frames.len() - at, record.kind == Kind::Tombstone));
         }
         let (done, wait) = oneshot::channel();
         self.queue.lock().send(Op::Append(Append { frames, index, done })).map_err(|_| StoreError::Stopped)?;
@@ -249,11 +429,14 @@ impl Journal {
     /// Records `range` (by position) of one run; reads only that run's frames.
     pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
         let (locs, files) = {
-            let state = self.shared.state.lock();
+            let mut state = self.shared.state.lock();
             let Some(run) = state.runs.get(&run_id) else { return Ok(Vec::new()) };
             let end = range.end.min(run.locs.len());
             let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
-            let files: Vec<Arc<File>> = locs.iter().map(|l| state.segments[&l.segment].file.clone()).collect();
+            let mut files: Vec<Arc<File>> = Vec::with_capacity(locs.len());
+            for loc in &locs {
+                files.push(state.files.get(&self.shared.dir, loc.segment)?);
+            }
             (locs, files)
         };
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
@@ -281,20 +464,18 @@ impl Journal {
     }
 
     /// Drops runs from the journal: they read as unknown at once, and their bytes
-    /// are reclaimed when compaction rewrites the sealed segments that hold them.
-    /// Until then a restart brings them back, so callers must choose the same runs
-    /// again (retention is a pure function of the runs and the time).
-    /// Resolves once the compaction pass that follows has finished.
+    /// are reclaimed when compaction rewrites or retires (deletes) the sealed
+    /// segments that hold them. A run whose tombstone was appended first stays
+    /// forgotten across a restart (its tombstone is kept until no other segment
+    /// holds a record of it); one without may come back in part until then, so
+    /// callers must choose the same runs again (retention is a pure function of the
+    /// runs and the time). Resolves once the compaction pass that follows has finished.
     pub async fn forget(&self, run_ids: &[Ulid]) {
         {
             let mut state = self.shared.state.lock();
             for id in run_ids {
                 let Some(run) = state.runs.remove(id) else { continue };
-                for loc in run.locs {
-                    if let Some(segment) = state.segments.get_mut(&loc.segment) {
-                        segment.dead += loc.len as u64;
-                    }
-                }
+                state.bury(*id, &run.locs);
             }
         }
         let (done, wait) = oneshot::channel();
@@ -306,6 +487,20 @@ impl Journal {
     /// Bytes on disk across all segments.
     pub fn disk_bytes(&self) -> u64 {
         self.shared.state.lock().segments.values().map(|s| s.bytes).sum()
+    }
+
+    /// Files, bytes and descriptors as of now.
+    pub fn stats(&self) -> JournalStats {
+        let state = self.shared.state.lock();
+        JournalStats {
+            segments: state.segments.len(),
+            bytes: state.segments.values().map(|s| s.bytes).sum(),
+            live_bytes: state.segments.values().map(|s| s.live).sum(),
+            // The writer's append descriptor on the newest segment, and the readers.
+            open_files: 1 + state.files.len(),
+            retired: state.retired_since_open,
+            tombstones: state.segments.values().map(|s| s.tombstones.len()).sum(),
+        }
     }
 
     pub fn is_poisoned(&self) -> bool {
@@ -330,6 +525,8 @@ pub struct Inspection {
     pub recovered: Recovered,
     pub segments: usize,
     pub bytes: u64,
+    /// Segment numbers the retirement manifest names (deleted on purpose).
+    pub retired: u64,
     dir: PathBuf,
     runs: HashMap<Ulid, RunLocs>,
     max_body: usize,
@@ -342,9 +539,33 @@ impl Inspection {
 
     /// Like [`Inspection::open`], telling `progress` (segments done, segments in all) as it goes.
     pub fn open_with_progress(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<Inspection, StoreError> {
-        let numbers = segment::list(dir)?;
+        // A running daemon may retire a segment while this reads: one listed and
+        // then gone is looked for again, in a listing taken afresh.
+        let mut attempts = 0;
+        loop {
+            match Inspection::scan(dir, progress) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 5 => attempts += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    fn scan(dir: &Path, progress: &mut dyn FnMut(usize, usize)) -> io::Result<Inspection> {
+        // The listing first, then the manifest: a daemon writes the manifest before
+        // it unlinks, so a segment missing from the listing on purpose is in it.
+        let listed = segment::list(dir)?;
+        let (retired, manifest_damage) = match retired::load(dir)? {
+            Ok(retired) => (retired, None),
+            Err(why) => (Retired::default(), Some(why)),
+        };
+        // A segment named in the manifest is gone as far as anyone reads: its
+        // removal was under way when a crash (or this reader) came.
+        let numbers: Vec<u32> = listed.into_iter().filter(|&n| !retired.contains(n)).collect();
         let max_body = JournalOptions::default().max_record_bytes + frame::BODY_PREFIX;
-        let scan = recover::scan(dir, &numbers, max_body, None, progress)?;
+        let mut scan = recover::scan(dir, &numbers, &retired, max_body, None, progress)?;
+        if let Some(why) = manifest_damage {
+            scan.recovered.damage.insert(0, why);
+        }
         progress(numbers.len(), numbers.len());
         let mut bytes = 0;
         for &number in &numbers {
@@ -354,6 +575,7 @@ impl Inspection {
             recovered: scan.recovered,
             segments: numbers.len(),
             bytes,
+            retired: retired.count(),
             dir: dir.to_owned(),
             runs: scan.runs,
             max_body,

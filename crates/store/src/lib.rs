@@ -5,15 +5,20 @@
 //! concurrent appends into one write and one sync (group commit). Every frame
 //! carries its length and a CRC32C; on open, a torn tail is truncated and damage
 //! in the middle is reported and its run flagged, never silently dropped.
+//! Segments that hold nothing wanted any more are deleted, their numbers first
+//! recorded in a retirement manifest, so a segment that goes missing otherwise is
+//! still damage.
 
 pub mod atomic;
 mod board;
 pub mod conformance;
+mod failpoint;
 mod frame;
 mod fsync;
 mod journal;
 mod lock;
 mod recover;
+mod retired;
 mod segment;
 mod store;
 mod writer;
@@ -21,6 +26,8 @@ mod writer;
 pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
-pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
+pub use journal::{
+    Inspection, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
+};
 pub use lock::{DirLock, LockError};
 pub use store::{RunStore, StoreFuture, StoreInfo};

@@ -15,6 +15,7 @@ use ulid::Ulid;
 use crate::frame::{self, Decoded, Kind};
 use crate::fsync::Fsync;
 use crate::journal::{Loc, Recovered, RecoveredRun, RunLocs};
+use crate::retired::Retired;
 use crate::segment::{self, Header};
 
 pub(crate) struct Scan {
@@ -25,14 +26,23 @@ pub(crate) struct Scan {
     pub(crate) unsealed: Option<(u32, u64)>,
     /// The newest segment ends with a seal (only possible when later ones are lost).
     pub(crate) last_sealed: bool,
+    /// Runs whose eviction is recorded, with where their records (tombstones
+    /// included) still are: what keeps each tombstone needed.
+    pub(crate) forgotten: Vec<(Ulid, Vec<Loc>)>,
+    /// Segments where damage was found (a corrupt record, or records after them
+    /// may be missing): never rewritten or retired, so the damage is found at every open.
+    pub(crate) pinned: BTreeSet<u32>,
 }
 
-/// Scans the segments. With `repair`, a torn tail is truncated and a torn header
-/// completed (crash recovery); without, nothing is changed (an offline reader, maybe
-/// beside a running daemon whose write is in flight).
+/// Scans the segments (`numbers`: those present and not retired). A number neither
+/// present nor in `retired` is damage: retirement writes the manifest before it
+/// unlinks, so only a loss makes a number go missing. With `repair`, a torn tail is
+/// truncated and a torn header completed (crash recovery); without, nothing is
+/// changed (an offline reader, maybe beside a running daemon whose write is in flight).
 pub(crate) fn scan(
     dir: &Path,
     numbers: &[u32],
+    retired: &Retired,
     max_body: usize,
     repair: Option<&dyn Fsync>,
     progress: &mut dyn FnMut(usize, usize),
@@ -42,6 +52,8 @@ pub(crate) fn scan(
     let mut report = Recovered::default();
     // Segments after which records may be missing.
     let mut lossy: BTreeSet<u32> = BTreeSet::new();
+    // Segments with a corrupt record.
+    let mut pinned: BTreeSet<u32> = BTreeSet::new();
     let mut unsealed = None;
     let mut last_sealed = false;
     // Records that failed their checksum: where, the run id their (untrusted) body
@@ -52,10 +64,23 @@ pub(crate) fn scan(
         report.damage.push(what);
     };
     for pair in numbers.windows(2) {
-        if pair[1] != pair[0] + 1 {
-            damage(&mut report, missing(pair[0] + 1, pair[1] - 1));
+        for (first, last) in retired.gaps(pair[0] + 1, pair[1] - 1) {
+            damage(&mut report, missing(first, last));
             lossy.insert(pair[0]);
         }
+    }
+    // The segment being written when the daemon stopped is never retired, so one
+    // numbered above every retired one must be there.
+    if !retired.is_empty() && numbers.last().is_none_or(|&last| last <= retired.max()) {
+        damage(
+            &mut report,
+            format!(
+                "segment {} is missing: segments up to {} were retired, and the newest segment, after them, is gone",
+                retired.max() + 1,
+                retired.max()
+            ),
+        );
+        lossy.insert(numbers.last().copied().unwrap_or(0));
     }
     for (i, &number) in numbers.iter().enumerate() {
         progress(i, numbers.len());
@@ -65,8 +90,10 @@ pub(crate) fn scan(
         let starts_with_frame = matches!(frame::decode(&buf, max_body), Decoded::Frame { .. });
         let header = segment::read_header(&buf, number, starts_with_frame);
         if i == 0 && number != 1 && header == Header::Current {
-            damage(&mut report, missing(1, number - 1));
-            lossy.insert(0);
+            for (first, last) in retired.gaps(1, number - 1) {
+                damage(&mut report, missing(first, last));
+                lossy.insert(0);
+            }
         }
         let start = match header {
             Header::Current => segment::HEADER_LEN,
@@ -103,11 +130,18 @@ pub(crate) fn scan(
                     // Only a seal carries the nil id; a run record with it is damage
                     // (a block overwritten with something that checks out), never a run `000…0`.
                     report.corrupt_frames += 1;
+                    pinned.insert(number);
                     unreadable.push(offset);
                     offset += len;
                 }
                 Decoded::Frame { record, len } => {
-                    let loc = Loc { segment: number, offset: offset as u64, len: len as u32, seq: record.seq };
+                    let loc = Loc {
+                        segment: number,
+                        offset: offset as u64,
+                        len: len as u32,
+                        seq: record.seq,
+                        tombstone: record.kind == Kind::Tombstone,
+                    };
                     runs.entry(record.run_id).or_default().locs.push(loc);
                     let summary = summaries.entry(record.run_id).or_insert_with(|| RecoveredRun::new(record.run_id));
                     summary.note(&record);
@@ -127,6 +161,7 @@ pub(crate) fn scan(
                         report.truncated_bytes += torn;
                     } else {
                         report.corrupt_frames += 1;
+                        pinned.insert(number);
                         tracing::error!(segment = number, offset, "sealed segment ends in a partial frame");
                     }
                     break;
@@ -144,6 +179,7 @@ pub(crate) fn scan(
                         break;
                     }
                     report.corrupt_frames += 1;
+                    pinned.insert(number);
                     tracing::error!(segment = number, offset, run = ?run_id, "corrupt journal record");
                     match run_id {
                         // Flagged once every segment is read, if a good record names that run.
@@ -203,7 +239,11 @@ pub(crate) fn scan(
     const HOUR_MS: u64 = 3_600_000;
     let times = summaries.keys().map(|id| id.timestamp_ms());
     let span = times.clone().min().zip(times.max()).map(|(first, last)| first.saturating_sub(HOUR_MS)..=last + HOUR_MS);
+    // Where corrupt records naming a run are: if the run turns out evicted, they
+    // keep its tombstone (a tombstone goes only once no segment names its run).
+    let mut corrupt_in: Vec<(Ulid, u32)> = Vec::new();
     for (number, offset, run_id, zeroed) in suspects {
+        corrupt_in.push((run_id, number));
         let plausible = !zeroed && span.as_ref().is_some_and(|span| span.contains(&run_id.timestamp_ms()));
         if summaries.contains_key(&run_id) || plausible {
             summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
@@ -217,10 +257,22 @@ pub(crate) fn scan(
         locs.locs.sort_by_key(|loc| loc.seq);
     }
     let mut runs_out: Vec<RecoveredRun> = summaries.into_values().collect();
+    let mut forgotten = Vec::new();
     for run in &mut runs_out {
         if run.tombstoned {
             // Evicted on purpose: forgotten now, its bytes reclaimed by compaction.
-            runs.remove(&run.run_id);
+            if let Some(mut locs) = runs.remove(&run.run_id) {
+                // A corrupt record of the run counts as one of its records (taking no bytes).
+                let corrupt = corrupt_in.iter().filter(|(id, _)| *id == run.run_id);
+                locs.locs.extend(corrupt.map(|&(_, segment)| Loc {
+                    segment,
+                    offset: 0,
+                    len: 0,
+                    seq: u32::MAX,
+                    tombstone: false,
+                }));
+                forgotten.push((run.run_id, locs.locs));
+            }
             continue;
         }
         let Some(locs) = runs.get_mut(&run.run_id) else { continue };
@@ -236,7 +288,8 @@ pub(crate) fn scan(
     }
     runs_out.sort_by_key(|r| r.run_id);
     report.runs = runs_out;
-    Ok(Scan { runs, recovered: report, unsealed, last_sealed })
+    pinned.extend(lossy);
+    Ok(Scan { runs, recovered: report, unsealed, last_sealed, forgotten, pinned })
 }
 
 fn missing(first: u32, last: u32) -> String {

@@ -168,18 +168,35 @@ pub(crate) fn remove_leftovers(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Replaces a segment's content atomically: write a temporary file, sync it,
-/// rename it over the segment, sync the directory.
-pub(crate) fn replace(dir: &Path, number: u32, content: &[u8], fsync: &dyn Fsync) -> io::Result<File> {
+/// The first half of replacing a segment's content atomically: the new content in
+/// a temporary file, synced. [`install`] renames it over the segment; then the
+/// directory is synced ([`sync_dir`]).
+pub(crate) fn write_temporary(dir: &Path, number: u32, content: &[u8], fsync: &dyn Fsync) -> io::Result<()> {
     use std::io::Write;
-    let target = path(dir, number);
-    let temporary = target.with_extension("log.compact");
+    let temporary = path(dir, number).with_extension("log.compact");
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temporary)?;
     file.write_all(content)?;
-    fsync.sync(&file)?;
-    fs::rename(&temporary, &target)?;
-    sync_parent(&target, fsync)?;
-    File::open(&target)
+    fsync.sync(&file)
+}
+
+/// Renames the temporary file [`write_temporary`] wrote over the segment.
+pub(crate) fn install(dir: &Path, number: u32) -> io::Result<()> {
+    let target = path(dir, number);
+    fs::rename(target.with_extension("log.compact"), &target)
+}
+
+/// Makes the directory's entries (creations, renames, unlinks) durable.
+pub(crate) fn sync_dir(dir: &Path, fsync: &dyn Fsync) -> io::Result<()> {
+    fsync.sync(&File::open(dir)?)
+}
+
+/// Unlinks a retired segment (already gone is fine). Only after its number is
+/// in the retirement manifest, durably.
+pub(crate) fn unlink(dir: &Path, number: u32) -> io::Result<()> {
+    match fs::remove_file(path(dir, number)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Completes a header cut short by a crash (the newest segment only).

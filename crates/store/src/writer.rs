@@ -14,7 +14,7 @@ use ulid::Ulid;
 
 use crate::frame::{self, Decoded};
 use crate::journal::{Loc, Segment, Shared, StoreError};
-use crate::segment;
+use crate::{failpoint, retired, segment};
 
 pub(crate) enum Op {
     Append(Append),
@@ -25,8 +25,8 @@ pub(crate) enum Op {
 /// Records already framed by the caller, with where each frame starts.
 pub(crate) struct Append {
     pub(crate) frames: Vec<u8>,
-    /// (run, seq, frame offset within `frames`, frame length)
-    pub(crate) index: Vec<(Ulid, u32, usize, usize)>,
+    /// (run, seq, frame offset within `frames`, frame length, is a tombstone)
+    pub(crate) index: Vec<(Ulid, u32, usize, usize, bool)>,
     pub(crate) done: oneshot::Sender<Result<(), StoreError>>,
 }
 
@@ -96,14 +96,15 @@ impl Writer {
         let mut state = self.shared.state.lock();
         let mut base = self.size;
         for append in batch.iter() {
-            for &(run_id, seq, at, len) in &append.index {
-                let loc = Loc { segment: self.segment, offset: base + at as u64, len: len as u32, seq };
+            for &(run_id, seq, at, len, tombstone) in &append.index {
+                let loc = Loc { segment: self.segment, offset: base + at as u64, len: len as u32, seq, tombstone };
                 state.runs.entry(run_id).or_default().locs.push(loc);
             }
             base += append.frames.len() as u64;
         }
         if let Some(segment) = state.segments.get_mut(&self.segment) {
             segment.bytes += bytes as u64;
+            segment.live += bytes as u64;
         }
         drop(state);
         self.size += bytes as u64;
@@ -123,14 +124,13 @@ impl Writer {
         frame::seal(self.size, &mut seal);
         self.file.write_all(&seal)?;
         fsync.sync(&self.file)?;
-        let reader = Arc::new(file.try_clone()?);
         let header = segment::HEADER_LEN as u64;
         let mut state = self.shared.state.lock();
         if let Some(sealed) = state.segments.get_mut(&self.segment) {
             sealed.bytes += seal.len() as u64;
             sealed.dead += seal.len() as u64;
         }
-        state.segments.insert(next, Segment { file: reader, bytes: header, dead: header });
+        state.segments.insert(next, Segment { bytes: header, dead: header, ..Segment::default() });
         drop(state);
         self.file = file;
         self.segment = next;
@@ -139,22 +139,69 @@ impl Writer {
         Ok(())
     }
 
-    /// Rewrites every sealed segment that is at least half forgotten, keeping its
-    /// live frames and tombstones. A segment that keeps nothing stays as a header
-    /// and a seal: segment numbers never go missing, so a missing one is damage.
+    /// Reclaims sealed segments: deletes (retires) those that hold nothing wanted,
+    /// and rewrites those at least half forgotten, keeping their live frames and
+    /// the tombstones still needed. Each rewrite or retirement may free tombstones
+    /// elsewhere, so it goes round again (a few times at most) while it frees some.
     fn compact(&mut self) -> Result<(), StoreError> {
-        let candidates: Vec<u32> = {
-            let state = self.shared.state.lock();
-            state
-                .segments
-                .iter()
-                .filter(|&(&number, s)| number != self.segment && s.dead > 0 && s.dead * 2 >= s.bytes)
-                .map(|(&number, _)| number)
-                .collect()
-        };
-        for number in candidates {
-            self.rewrite(number)?;
+        for _ in 0..4 {
+            let (retire, rewrite): (Vec<u32>, Vec<u32>) = {
+                let state = self.shared.state.lock();
+                let sealed = state.segments.iter().filter(|&(&number, s)| number != self.segment && !s.pinned);
+                let retire = sealed.clone().filter(|(_, s)| s.live == 0).map(|(&n, _)| n).collect();
+                let rewrite = sealed
+                    .filter(|(_, s)| s.live > 0 && s.dead > 0 && s.dead * 2 >= s.bytes)
+                    .map(|(&n, _)| n)
+                    .collect();
+                (retire, rewrite)
+            };
+            if retire.is_empty() && rewrite.is_empty() {
+                break;
+            }
+            if !retire.is_empty() {
+                self.retire(&retire)?;
+            }
+            for number in rewrite {
+                self.rewrite(number)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Deletes segments that hold nothing wanted. Their numbers go into the
+    /// retirement manifest, synced with its directory, before any is unlinked: a
+    /// number that goes missing without being in it is damage, always.
+    fn retire(&mut self, numbers: &[u32]) -> Result<(), StoreError> {
+        let dir = &self.shared.dir;
+        let fsync = self.shared.fsync.as_ref();
+        let mut manifest = self.shared.state.lock().retired.clone();
+        for &number in numbers {
+            manifest.insert(number);
+        }
+        retired::store(dir, &manifest, fsync)?;
+        failpoint::hit(failpoint::RETIRE_AFTER_MARK);
+        // Retired now: the next open finishes an unlink cut short and never reads them.
+        let freed = {
+            let mut state = self.shared.state.lock();
+            state.retired = manifest;
+            state.retired_since_open += numbers.len() as u64;
+            let mut blocks = Vec::new();
+            for number in numbers {
+                state.files.close(*number);
+                if let Some(segment) = state.segments.remove(number) {
+                    blocks.extend(segment.blocks);
+                }
+            }
+            let freed = blocks.len();
+            state.unblock(blocks);
+            freed
+        };
+        for &number in numbers {
+            segment::unlink(dir, number)?;
+        }
+        failpoint::hit(failpoint::RETIRE_AFTER_UNLINK);
+        segment::sync_dir(dir, fsync)?;
+        tracing::debug!(segments = ?numbers, tombstones_freed = freed, "journal segments retired");
         Ok(())
     }
 
@@ -167,24 +214,34 @@ impl Writer {
             segment::Header::Current => segment::HEADER_LEN,
             segment::Header::Headerless => 0,
             // Recovery reported it; compaction leaves what it cannot read alone.
-            _ => return Ok(()),
+            _ => {
+                if let Some(segment) = self.shared.state.lock().segments.get_mut(&number) {
+                    segment.pinned = true;
+                }
+                return Ok(());
+            }
         };
-        // Frames still wanted: those the index points at, here, at this offset; and tombstones.
+        // Frames still wanted: those the index points at, here, at this offset; and
+        // tombstones still needed. The tombstones that wait for this segment to lose
+        // its records of their run are taken now: the runs they name are forgotten,
+        // so none of their records is kept.
         let mut kept = segment::header(number).to_vec();
         let mut moves = Vec::new();
-        {
-            let state = self.shared.state.lock();
+        let blocks = {
+            let mut state = self.shared.state.lock();
+            let Some(here) = state.segments.get(&number) else { return Ok(()) };
             while offset < data.len() {
                 let len = match frame::decode(&data[offset..], max_body) {
                     Decoded::Frame { record, len } => {
-                        let wanted = record.kind == frame::Kind::Tombstone
-                            || state
-                                .runs
-                                .get(&record.run_id)
-                                .and_then(|run| find(&run.locs, record.seq))
-                                .is_some_and(|loc| loc.segment == number && loc.offset == offset as u64);
-                        if wanted {
-                            moves.push((record.run_id, record.seq, kept.len() as u64));
+                        let indexed = state
+                            .runs
+                            .get(&record.run_id)
+                            .and_then(|run| find(&run.locs, record.seq))
+                            .is_some_and(|loc| loc.segment == number && loc.offset == offset as u64);
+                        let needed =
+                            record.kind == frame::Kind::Tombstone && here.tombstones.contains_key(&record.run_id);
+                        if indexed || needed {
+                            moves.push((record.run_id, record.seq, kept.len() as u64, len as u64, indexed));
                             kept.extend_from_slice(&data[offset..offset + len]);
                         }
                         len
@@ -194,18 +251,48 @@ impl Writer {
                 };
                 offset += len;
             }
-        }
+            std::mem::take(&mut state.segments.get_mut(&number).unwrap().blocks)
+        };
         let fsync = self.shared.fsync.as_ref();
+        let frames = (kept.len() - segment::HEADER_LEN) as u64;
         frame::seal(kept.len() as u64, &mut kept);
-        let file = Arc::new(segment::replace(dir, number, &kept, fsync)?);
+        let replaced = segment::write_temporary(dir, number, &kept, fsync).and_then(|()| {
+            // Renamed under the index's lock, with the offsets moved and the cached
+            // descriptor closed at once, so a reader sees old offsets in the old file
+            // or new offsets in the new one, never a mix.
+            let mut state = self.shared.state.lock();
+            segment::install(dir, number)?;
+            let mut live = 0;
+            for &(run_id, seq, offset, len, indexed) in &moves {
+                if !indexed {
+                    continue;
+                }
+                if let Some(loc) = state.runs.get_mut(&run_id).and_then(|run| find_mut(&mut run.locs, seq)) {
+                    loc.offset = offset;
+                    live += len;
+                }
+            }
+            state.files.close(number);
+            let segment = state.segments.get_mut(&number).unwrap();
+            live += segment.tombstones.values().map(|t| t.bytes).sum::<u64>();
+            let live = live.min(frames);
+            segment.bytes = kept.len() as u64;
+            segment.live = live;
+            segment.dead = frames - live;
+            drop(state);
+            segment::sync_dir(dir, fsync)
+        });
         let mut state = self.shared.state.lock();
-        for (run_id, seq, offset) in moves {
-            if let Some(loc) = state.runs.get_mut(&run_id).and_then(|run| find_mut(&mut run.locs, seq)) {
-                loc.offset = offset;
+        match replaced {
+            Ok(()) => state.unblock(blocks),
+            Err(error) => {
+                if let Some(segment) = state.segments.get_mut(&number) {
+                    segment.blocks.extend(blocks);
+                }
+                return Err(error.into());
             }
         }
-        state.segments.insert(number, Segment { file, bytes: kept.len() as u64, dead: 0 });
-        tracing::info!(segment = number, before = data.len(), after = kept.len(), "journal segment compacted");
+        tracing::debug!(segment = number, before = data.len(), after = kept.len(), "journal segment compacted");
         Ok(())
     }
 }
