@@ -251,3 +251,42 @@ async fn approval_request_waits_for_the_operators_answer() {
     assert_eq!(result["structuredContent"]["reason"], "not on a Friday");
     assert_eq!(result["structuredContent"]["approval_id"], id);
 }
+
+/// Resources read through their methods, and prompts that assemble a trace or an approval.
+#[tokio::test]
+async fn resources_and_prompts_read_what_the_methods_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path());
+    let (harness, run_id) = a_run(&daemon).await;
+    let trace = harness.call_raw("runs.get_trace", json!({"run_id": run_id, "limit": 200})).await.unwrap();
+    let mut plan = stdio_plan(&daemon, "auto", &[], json!([]));
+    plan["read"] = json!([
+        format!("tether://runs/{run_id}/trace"),
+        "tether://approvals/pending",
+        "tether://runs/01ZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "tether://elsewhere",
+    ]);
+    plan["prompts"] = json!([["triage_failed_run", {"run_id": run_id}]]);
+    let answer = mcp_client(&plan);
+    let templates: Vec<&str> = answer["templates"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(
+        templates,
+        [
+            "tether://runs/{run_id}",
+            "tether://runs/{run_id}/trace",
+            "tether://sessions/{session_id}",
+            "tether://approvals/pending"
+        ]
+    );
+    let reads = answer["reads"].as_array().unwrap();
+    let text = reads[0]["contents"][0]["text"].as_str().unwrap();
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), trace);
+    assert_eq!(reads[0]["contents"][0]["mimeType"], "application/json");
+    assert_eq!(serde_json::from_str::<Value>(reads[1]["contents"][0]["text"].as_str().unwrap()).unwrap(), json!([]));
+    assert!(reads[2]["error"].as_str().unwrap().contains("not there"), "{}", reads[2]);
+    assert!(reads[3]["error"].as_str().unwrap().contains("no tether resource"), "{}", reads[3]);
+    let prompts = answer["prompts"].as_array().unwrap();
+    assert_eq!(prompts[0], json!(["triage_failed_run", "review_pending_approval"]));
+    let message = prompts[1]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(message.contains(&run_id) && message.contains("\"record\": \"turn\""), "{message}");
+}

@@ -4,7 +4,8 @@ Reads a plan (JSON) from argv[1]: how to reach the server (`command`/`args`/`env
 stdio, or `url`/`headers` for Streamable HTTP), the protocol generation (`mode`:
 "legacy" for the initialize handshake, "auto" for server/discover), and `calls`
 ([tool, arguments] pairs). Prints one JSON document: the negotiated protocol version,
-the tools as listed, and each call's result as the SDK parsed it.
+the tools as listed, and each call's result as the SDK parsed it; with `read` (URIs) and
+`prompts` ([name, arguments] pairs), the resource templates, each read and each prompt.
 """
 
 import asyncio
@@ -33,7 +34,27 @@ async def main(plan: dict) -> dict:
         for name, arguments in plan["calls"]:
             result = await client.call_tool(name, arguments)
             results.append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+        templates = []
+        reads = []
+        prompts = []
+        if plan.get("read") or plan.get("prompts"):
+            listed = await client.list_resource_templates()
+            templates = [t.uri_template for t in listed.resource_templates]
+            names = await client.list_prompts()
+            prompts.append([p.name for p in names.prompts])
+        for uri in plan.get("read", []):
+            try:
+                read = await client.read_resource(uri)
+                reads.append(read.model_dump(mode="json", by_alias=True, exclude_none=True))
+            except Exception as error:  # an MCP error the test asserts on
+                reads.append({"error": str(error)})
+        for name, arguments in plan.get("prompts", []):
+            got = await client.get_prompt(name, arguments)
+            prompts.append(got.model_dump(mode="json", by_alias=True, exclude_none=True))
         return {
+            "templates": templates,
+            "reads": reads,
+            "prompts": prompts,
             "protocol": client.protocol_version,
             "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools.tools],
             "results": results,

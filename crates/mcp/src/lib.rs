@@ -9,6 +9,7 @@
 
 mod backend;
 mod http;
+mod resources;
 mod server;
 mod tools;
 

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -75,6 +76,15 @@ impl TetherMcp {
     }
 }
 
+impl TetherMcp {
+    /// The caller a request names (over `/mcp`), else this server's own backend.
+    fn backend_for(&self, context: &RequestContext<RoleServer>) -> Arc<dyn Backend> {
+        let caller =
+            context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>());
+        caller.map_or_else(|| self.backend.clone(), |caller| caller.0.clone())
+    }
+}
+
 fn success(tool: &ToolSpec, result: Value) -> CallToolResult {
     let (_, _, wrapped) = (tool.schemas)();
     let text = serde_json::to_string_pretty(&result).unwrap_or_default();
@@ -105,7 +115,7 @@ fn to_tool(spec: &ToolSpec) -> Tool {
 
 impl ServerHandler for TetherMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
             .with_server_info(Implementation::new("tether", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "tether orchestrates AI agent runs and sessions. List and read runs and sessions, \
@@ -127,9 +137,42 @@ impl ServerHandler for TetherMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let arguments = request.arguments.unwrap_or_default();
-        let caller =
-            context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>());
-        let backend = caller.map_or_else(|| self.backend.clone(), |caller| caller.0.clone());
+        let backend = self.backend_for(&context);
         Ok(self.call_as(&backend, &request.name, arguments).await?.into())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(crate::resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let backend = self.backend_for(&context);
+        Ok(crate::resources::read(backend.as_ref(), &request.uri).await?.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(crate::resources::prompts()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let backend = self.backend_for(&context);
+        let arguments = request.arguments.unwrap_or_default();
+        Ok(crate::resources::prompt(backend.as_ref(), &request.name, &arguments).await?.into())
     }
 }
