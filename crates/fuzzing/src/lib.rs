@@ -10,10 +10,12 @@
 mod frame;
 mod hooks;
 mod journal;
+mod mcp;
 
 pub use frame::{frame, tools_register};
 pub use hooks::{hook_input, policy};
 pub use journal::{journal, journal_inspect};
+pub use mcp::mcp_stdio;
 pub use tether_server::fuzzing::http_head;
 
 /// A target's body: one input, which must never panic.
@@ -28,6 +30,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("journal", journal),
     ("journal_inspect", journal_inspect),
     ("http_head", http_head),
+    ("mcp_stdio", mcp_stdio),
 ];
 
 /// Where scratch directories go: memory when the machine has it.

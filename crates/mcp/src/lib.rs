@@ -13,7 +13,7 @@ mod resources;
 mod server;
 mod tools;
 
-pub use backend::{Backend, Failure};
+pub use backend::{Backend, Failure, Reply};
 pub use http::{HttpEndpoint, MAX_CALLERS};
 pub use server::{Caller, McpOptions, TetherMcp};
 pub use tools::TOOL_NAMES;
