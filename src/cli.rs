@@ -14,6 +14,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Set up: the data directory, a commented config.toml and a starter policy.toml
+    /// (`--claude DIR` also wires a Claude Code project's hooks and MCP server).
+    Init(InitArgs),
     /// Run the daemon.
     Serve(ServeArgs),
     /// Forward a Claude Code hook (JSON on stdin) to the daemon and print its answer.
@@ -79,6 +82,18 @@ pub struct Target {
     pub token_file: Option<PathBuf>,
 }
 
+/// `tether init`.
+#[derive(Debug, Clone, clap::Args, Default)]
+pub struct InitArgs {
+    /// Where tether keeps its state [default: $TETHER_HOME, else the platform data directory]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A Claude Code project: merge the hook wiring into DIR/.claude/settings.json and the
+    /// MCP server into DIR/.mcp.json, keeping every key already there
+    #[arg(long, value_name = "DIR")]
+    pub claude: Option<PathBuf>,
+}
+
 /// `tether mcp`.
 #[derive(Debug, Clone, clap::Args, Default)]
 pub struct McpArgs {
@@ -89,7 +104,8 @@ pub struct McpArgs {
     pub allow_spawn: bool,
 }
 
-/// An operator command's connection and output options.
+// An operator command's connection and output options. (A plain comment: a doc comment
+// here would become the help text of every subcommand that flattens it and has none.)
 #[derive(Debug, Clone, clap::Args, Default)]
 pub struct Conn {
     #[command(flatten)]
@@ -157,10 +173,12 @@ pub enum EventsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
+    /// List sessions, with their state and process.
     Ls {
         #[command(flatten)]
         conn: Conn,
     },
+    /// One session, with the runs its harness started.
     Show {
         id: String,
         #[command(flatten)]
@@ -181,16 +199,19 @@ pub enum SessionsCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Stop its process: SIGTERM to its group, SIGKILL after the grace.
     Stop {
         id: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Start its process again, in the same workspace with the same task.
     Resume {
         id: String,
         #[command(flatten)]
         conn: Conn,
     },
+    /// Forget it; its workspace stays unless `--delete-workspace` (and tether made it).
     Rm {
         id: String,
         /// Also delete a workspace tether created
@@ -225,6 +246,7 @@ pub enum ApprovalsCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Allow a pending approval: the waiting hook answers allow.
     Approve {
         id: String,
         #[arg(long)]
@@ -232,6 +254,7 @@ pub enum ApprovalsCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Deny a pending approval: the waiting hook answers deny.
     Deny {
         id: String,
         #[arg(long)]

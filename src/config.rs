@@ -115,6 +115,8 @@ impl Default for JournalConfig {
 /// The settings the daemon runs with, after layering.
 #[derive(Debug)]
 pub struct Settings {
+    /// The config file read, if any (`--config`, else `<data-dir>/config.toml`).
+    pub config: Option<PathBuf>,
     pub listen: SocketAddr,
     pub socket: PathBuf,
     pub data_dir: PathBuf,
@@ -139,7 +141,12 @@ pub struct Settings {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
 
 impl Settings {
-    pub fn resolve(args: ServeArgs) -> Result<Settings, String> {
+    pub fn resolve(mut args: ServeArgs) -> Result<Settings, String> {
+        if args.config.is_none() {
+            // `tether init` writes `<data-dir>/config.toml`; without --config, serve reads it.
+            let beside = args.data_dir.clone().or_else(default_data_dir).map(|dir| dir.join("config.toml"));
+            args.config = beside.filter(|path| path.is_file());
+        }
         let mut file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -157,6 +164,7 @@ impl Settings {
             .or_else(default_data_dir)
             .ok_or("no data directory: pass --data-dir or set TETHER_HOME")?;
         Ok(Settings {
+            config: args.config.clone(),
             listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap()),
             socket: args.socket.or(file.socket).unwrap_or_else(|| data_dir.join("tether.sock")),
             token_file: args.token_file.or(file.token_file).unwrap_or_else(|| data_dir.join("auth-token")),

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod connect;
 mod hook;
+mod init;
 mod mcp;
 mod ops;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => args,
         Command::Hook(args) => return hook::run(args),
         Command::Mcp(args) => return mcp::run(args),
+        Command::Init(args) => return init::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -125,7 +127,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     if let Some(logins) = &assembly.logins {
         logins.set_origin(format!("http://{addr}"));
     }
-    tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), "ready");
+    let config = settings.config.as_ref().map_or("none".into(), |path| path.display().to_string());
+    tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), %config, "ready");
     // The one line on stdout: scripts and tests wait for it.
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "tether listening on ws://{addr}");

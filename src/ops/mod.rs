@@ -65,7 +65,7 @@ pub fn run(command: Command) -> ExitCode {
             Command::Token(args) => token(&args),
             Command::Openrpc => openrpc().await,
             Command::Console(args) => console(&args).await,
-            Command::Serve(_) | Command::Hook(_) | Command::Mcp(_) | Command::Completions { .. } => {
+            Command::Serve(_) | Command::Hook(_) | Command::Mcp(_) | Command::Init(_) | Command::Completions { .. } => {
                 unreachable!("handled by main")
             }
         }

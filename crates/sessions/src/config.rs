@@ -80,7 +80,7 @@ pub(crate) const PRE_TOOL_USE_TIMEOUT_S: u64 = 330;
 /// where no permission dialog is shown and so PermissionRequest never fires: it is
 /// gated by PreToolUse, whose hook waits for the operator's answer to an `ask` (and
 /// blocks when the daemon cannot judge the call).
-pub(crate) fn hook_settings(tether: &str) -> String {
+pub fn hook_settings(tether: &str) -> String {
     let command = |extra: &str| serde_json::json!([{"matcher": "*", "hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
     let plain =
         |extra: &str| serde_json::json!([{"hooks": [{"type": "command", "command": format!("{tether} hook{extra}")}]}]);
@@ -104,7 +104,7 @@ pub(crate) fn hook_settings(tether: &str) -> String {
 /// Claude Code's `--mcp-config` for `tether mcp`. The URL and token reach the bridge
 /// through Claude Code's `${VAR}` expansion of the session's own environment, so the
 /// token is never on a command line.
-pub(crate) fn mcp_config(tether: &str) -> String {
+pub fn mcp_config(tether: &str) -> String {
     serde_json::json!({
         "mcpServers": {
             "tether": {

@@ -15,7 +15,7 @@ mod store;
 mod tokens;
 mod workspace;
 
-pub use config::{ClaudeCodeConfig, Confine, SessionsConfig};
+pub use config::{ClaudeCodeConfig, Confine, SessionsConfig, hook_settings, mcp_config};
 pub use confine::shield_daemon;
 pub use error::SessionsError;
 pub use manager::{RunsOf, Sessions};
