@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Mcp(args) => return mcp::run(args),
         Command::Init(args) => return init::run(args),
         Command::Completions { shell } => {
+            ops::quiet_on_closed_pipe();
             clap_complete::generate(
                 shell,
                 &mut <Cli as clap::CommandFactory>::command(),
@@ -37,7 +38,10 @@ fn main() -> ExitCode {
             );
             return ExitCode::SUCCESS;
         }
-        operator => return ops::run(operator),
+        operator => {
+            ops::quiet_on_closed_pipe();
+            return ops::run(operator);
+        }
     };
     let settings = match Settings::resolve(args) {
         Ok(settings) => settings,

@@ -331,3 +331,54 @@ fn a_fifo_in_the_journal_directory_is_named_by_journal_verify_and_by_serve_and_h
     assert!(!status.success());
     assert!(stderr.contains("seg-00000007.log is a FIFO"), "{stderr}");
 }
+
+/// Ids as people type them: runs and sessions by a unique prefix, sessions by name; an
+/// ambiguous prefix is a usage error naming the candidates; a closed pipe ends quietly.
+#[tokio::test]
+async fn ids_by_prefix_sessions_by_name_and_closed_pipes_end_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let mut runs = Vec::new();
+    for intent in ["first", "second"] {
+        let run = client.call_raw("runs.start", json!({"intent": intent, "agent_id": "typist"})).await.unwrap();
+        let run_id = run["run_id"].as_str().unwrap().to_owned();
+        turn(&client, intent).await;
+        let outcome = json!({"status": "success"});
+        client.call_raw("runs.complete", json!({"run_id": run_id, "outcome": outcome})).await.unwrap();
+        runs.push(run_id);
+    }
+    // The shortest prefix that tells the two apart (ULIDs share their time part).
+    let common = runs[0].chars().zip(runs[1].chars()).take_while(|(a, b)| a == b).count();
+    let prefix = runs[1][..common + 1].to_lowercase();
+    let show = stdout(&tether(&daemon, &["runs", "show", &prefix]));
+    assert!(show.starts_with(&format!("run {}", runs[1])), "{show}");
+    let ambiguous = tether(&daemon, &["runs", "trace", &runs[0][..common]]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(why.contains("2 runs start with") && why.contains(&runs[0]) && why.contains(&runs[1]), "{why}");
+
+    let cwd = tempfile::tempdir().unwrap();
+    let spawned = tether(
+        &daemon,
+        &["sessions", "spawn", "--name", "nightly", "--cwd", cwd.path().to_str().unwrap(), "--", "sh", "-c", "echo hi"],
+    );
+    let id = stdout(&spawned).split_whitespace().next().unwrap().to_owned();
+    let by_name = json_lines(&tether(&daemon, &["sessions", "show", "nightly", "--json"]));
+    assert_eq!(by_name[0]["session_id"], id.as_str());
+    let by_prefix = json_lines(&tether(&daemon, &["sessions", "show", &id[..20], "--json"]));
+    assert_eq!(by_prefix[0]["session_id"], id.as_str());
+
+    // `tether openrpc | head -c 1` and `tether completions bash | head -c 1`: the reader
+    // leaves while the output (larger than a pipe holds) is still being written.
+    for args in [&["openrpc"][..], &["completions", "bash"]] {
+        let mut child = command(&daemon, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        drop(out);
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success(), "{args:?}: {:?}: {}", done.status, String::from_utf8_lossy(&done.stderr));
+        assert!(done.stderr.is_empty(), "quietly: {}", String::from_utf8_lossy(&done.stderr));
+    }
+}

@@ -57,7 +57,8 @@ fn init_claude_merges_into_existing_settings_and_keeps_their_keys() {
     std::fs::write(project.join(".claude/settings.json"), mine.to_string()).unwrap();
     let out = stdout(&tether(home.path(), &["init", "--claude", project.to_str().unwrap()]));
     assert!(out.contains("updated") && out.contains("hooks.PreToolUse"), "{out}");
-    let settings: Value = serde_json::from_str(&std::fs::read_to_string(project.join(".claude/settings.json")).unwrap()).unwrap();
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join(".claude/settings.json")).unwrap()).unwrap();
     assert_eq!(settings["model"], "opus");
     assert_eq!(settings["permissions"], mine["permissions"]);
     let pre = settings["hooks"]["PreToolUse"].as_array().unwrap();

@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 the daemon said no (its message on stderr), 2 a usage or
 //! connection problem.
 
+mod ids;
 mod journal;
 mod print;
 mod runs;
@@ -74,6 +75,20 @@ pub fn run(command: Command) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure),
     }
+}
+
+/// `tether runs ls | head -1`: a reader that went away ends the output, not in an error.
+/// (Rust ignores SIGPIPE, so printing to a closed pipe panics; that panic exits 0.)
+pub fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.contains("Broken pipe")) {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 fn fail(failure: Failure) -> ExitCode {

@@ -35,6 +35,7 @@ pub async fn run(command: RunsCommand) -> Outcome {
         }
         RunsCommand::Show { run, conn } => {
             let client = client(&conn).await?;
+            let run = super::ids::run(&client, &run).await?;
             let records = trace(&client, &run).await?;
             let ended = records.iter().find(|r| r["record"] == "ended");
             let started = records.first().filter(|r| r["record"] == "started");
@@ -60,10 +61,14 @@ pub async fn run(command: RunsCommand) -> Outcome {
         }
         RunsCommand::Trace { run, follow: false, conn } => {
             let client = client(&conn).await?;
+            let run = super::ids::run(&client, &run).await?;
             trace(&client, &run).await?.iter().for_each(|r| print::record(&conn, r));
             Ok(())
         }
-        RunsCommand::Trace { run, follow: true, conn } => follow(&conn, &run).await,
+        RunsCommand::Trace { run, follow: true, conn } => {
+            let run = super::ids::run(&client(&conn).await?, &run).await?;
+            follow(&conn, &run).await
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use super::{Failure, Outcome, client};
 use crate::cli::{Conn, SessionsCommand};
 
 pub async fn run(command: SessionsCommand) -> Outcome {
+    let command = resolved(command).await?;
     match command {
         SessionsCommand::Ls { conn } => {
             let list = client(&conn).await?.call_raw("sessions.list", json!({})).await?;
@@ -46,6 +47,21 @@ pub async fn run(command: SessionsCommand) -> Outcome {
             change(&conn, "sessions.spawn", params).await
         }
     }
+}
+
+/// The command with its session named by id (from a prefix or a name).
+async fn resolved(mut command: SessionsCommand) -> Result<SessionsCommand, Failure> {
+    use SessionsCommand::*;
+    if let Show { id, conn }
+    | Logs { id, conn, .. }
+    | Send { id, conn, .. }
+    | Stop { id, conn }
+    | Resume { id, conn }
+    | Rm { id, conn, .. } = &mut command
+    {
+        *id = super::ids::session(&client(conn).await?, id).await?;
+    }
+    Ok(command)
 }
 
 async fn change(conn: &Conn, method: &str, params: Value) -> Outcome {
