@@ -195,10 +195,14 @@ struct DomainMetrics {
 }
 
 impl MetricsEndpoint for DomainMetrics {
-    fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String {
+    fn render(
+        &self,
+        connections: Vec<(&'static str, &'static str, usize)>,
+        openmetrics: bool,
+    ) -> (String, &'static str) {
         let store = self.runs.store_info();
         let audit = self.hooks.audit_status();
-        self.metrics.render(&Snapshot {
+        let text = self.metrics.render(&Snapshot {
             connections,
             runs: self.runs.status_counts(),
             sessions: self.sessions.state_counts(),
@@ -209,7 +213,12 @@ impl MetricsEndpoint for DomainMetrics {
             lease_age_seconds: store.lease_renewed_ago.map(|d| d.as_secs_f64()),
             audit_dropped: vec![("low_space", audit.dropped_low_space), ("write_error", audit.dropped_write_error)],
             audit_rotations: audit.rotations,
-        })
+        });
+        if openmetrics {
+            (text, tether_metrics::OPENMETRICS)
+        } else {
+            (tether_metrics::prometheus_text(&text), tether_metrics::PROMETHEUS_TEXT)
+        }
     }
 }
 

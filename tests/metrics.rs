@@ -23,7 +23,6 @@ fn samples(text: &str) -> HashMap<String, f64> {
         assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "bad metric name in {line}");
         out.insert(key.to_owned(), value.parse().unwrap_or_else(|_| panic!("bad value in {line}")));
     }
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
     out
 }
 
@@ -85,4 +84,77 @@ async fn metrics_are_prometheus_text_for_the_operator_and_move_with_the_work() {
         server.token
     );
     assert_eq!(http_raw(server.addr, foreign).await.0, 403, "the Host check applies");
+}
+
+/// What a scraper gets: OpenMetrics when its `Accept` asks for it, else the Prometheus
+/// text format 0.0.4, each parsed by the Prometheus Python client's own parsers (a strict
+/// OpenMetrics one, and the 0.0.4 one), with the content type saying which.
+#[tokio::test]
+async fn each_scraper_gets_the_format_it_asks_for_and_prometheus_own_parsers_read_it() {
+    let server = TestServer::start().await;
+    let client = server.connect().await;
+    client.call_raw("server.ping", json!({})).await.unwrap();
+    // The daemon runs in this process: some CPU time for `process_cpu_seconds` to show
+    // (it counts in clock ticks, 10 ms here).
+    let busy = std::time::Instant::now();
+    while busy.elapsed() < std::time::Duration::from_millis(50) {
+        std::hint::black_box(busy.elapsed());
+    }
+    let fetch = |accept: &str| {
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n{accept}Connection: close\r\n\r\n",
+            server.token
+        );
+        let addr = server.addr;
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            let (head, body) = response.split_once("\r\n\r\n").unwrap();
+            let content_type = head.lines().find_map(|l| l.strip_prefix("content-type: ")).unwrap().to_owned();
+            (content_type, body.to_owned())
+        }
+    };
+    let (om_type, om) = fetch("Accept: application/openmetrics-text; version=1.0.0,text/plain;q=0.5\r\n").await;
+    assert_eq!(om_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(om.ends_with("# EOF\n"), "{om}");
+    let (text_type, text) = fetch("").await;
+    assert_eq!(text_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!text.contains("# EOF") && text.contains("# TYPE tether_requests_total counter"), "{text}");
+
+    let python = std::env::var("TETHER_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+    let parse = |module: &str, body: &str| {
+        let script = format!(
+            "import json, sys\nfrom {module} import text_string_to_metric_families as parse\n\
+             print(json.dumps({{f.name: [f.type, [[s.name, s.value] for s in f.samples]] for f in parse(sys.stdin.read())}}))"
+        );
+        let mut child = std::process::Command::new(&python)
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), body.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{module}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    for families in [parse("prometheus_client.openmetrics.parser", &om), parse("prometheus_client.parser", &text)] {
+        assert_eq!(families["tether_requests"][0], "counter", "{families}");
+        assert_eq!(families["tether_build_info"][0], "gauge");
+        let build = &families["tether_build_info"][1][0];
+        assert_eq!(build[1], 1.0);
+        let resident = families["process_resident_memory_bytes"][1][0][1].as_f64().unwrap();
+        assert!(resident > 1e6, "a daemon holds more than a megabyte: {resident}");
+        assert!(families["process_open_fds"][1][0][1].as_f64().unwrap() >= 3.0);
+        assert!(
+            families["process_cpu_seconds"][1][0][1].as_f64().unwrap() > 0.0,
+            "{}",
+            families["process_cpu_seconds"]
+        );
+    }
 }

@@ -5,6 +5,11 @@
 //! hook decisions, the journal's files and descriptors), so that nothing on the
 //! request path waits on them.
 
+mod exposition;
+mod process;
+
+pub use exposition::{OPENMETRICS, PROMETHEUS_TEXT, prometheus_text};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -87,7 +92,9 @@ pub struct Snapshot {
 }
 
 pub struct Metrics {
+    /// `process_*` and `tether_build_info` at the root, the rest under `tether_`.
     registry: Registry,
+    process: process::Process,
     requests: Family<Request, Counter>,
     durations: Family<Method, Histogram>,
     fsync: Histogram,
@@ -120,7 +127,9 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("tether");
+        let mut root = Registry::default();
+        let process = process::Process::register(&mut root);
+        let registry = root.sub_registry_with_prefix("tether");
         let requests = Family::<Request, Counter>::default();
         registry.register("requests", "JSON-RPC requests handled, by method and outcome", requests.clone());
         // 50 µs … ~26 s.
@@ -205,7 +214,8 @@ impl Metrics {
             journal_retired,
             audit_dropped,
             audit_rotations,
-            registry,
+            registry: root,
+            process,
             requests,
             durations,
             fsync,
@@ -229,7 +239,9 @@ impl Metrics {
     }
 
     /// The text exposition, with the domains' figures as of now.
+    /// The OpenMetrics text (see `prometheus_text` for the older format).
     pub fn render(&self, snapshot: &Snapshot) -> String {
+        self.process.sample();
         if let Some(journal) = self.journal.get() {
             let stats = journal.stats();
             self.journal_segments.set(stats.segments as i64);

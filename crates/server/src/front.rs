@@ -297,8 +297,10 @@ async fn plain_http<S: AsyncWrite + Unpin>(
             let mut connections = shared.census.counts();
             connections.push(("pending", "tcp", shared.pending.tcp.count()));
             connections.push(("pending", "unix", shared.pending.unix.count()));
-            let text = shared.config.metrics.as_ref().expect("checked above").render(connections);
-            http::respond(stream, 200, "text/plain; version=0.0.4; charset=utf-8", &text).await
+            let openmetrics = head.headers("accept").any(|accept| accept.contains("application/openmetrics-text"));
+            let (text, content_type) =
+                shared.config.metrics.as_ref().expect("checked above").render(connections, openmetrics);
+            http::respond(stream, 200, content_type, &text).await
         }
         _ => http::respond_text(
             stream,

@@ -36,7 +36,13 @@ pub trait HookEndpoint: Send + Sync + 'static {
 pub trait MetricsEndpoint: Send + Sync + 'static {
     /// `connections`: (state, transport, count): `authenticated` and `unauthenticated`
     /// WebSockets on `tcp` and `unix`, and sockets still sending their head (`pending`) on each.
-    fn render(&self, connections: Vec<(&'static str, &'static str, usize)>) -> String;
+    /// `openmetrics`: the scraper asked for OpenMetrics (`Accept`); otherwise the
+    /// Prometheus text format 0.0.4. Returns the body and its content type.
+    fn render(
+        &self,
+        connections: Vec<(&'static str, &'static str, usize)>,
+        openmetrics: bool,
+    ) -> (String, &'static str);
 }
 
 /// What `/healthz` reports beyond "the daemon answers": each domain's problems.
