@@ -57,7 +57,10 @@ impl Runs {
                     // The owner dropped mid-call and means to come back (here or on
                     // another node): journal nothing, so the proposal it submits again
                     // delivers this call again (same call_id) and it completes once.
-                    return Err(RunsError::Ownership("the connection closed during the proposal".into()));
+                    return Err(RunsError::Ownership {
+                        run_id: run.as_ref().map(|(r, _)| r.id),
+                        reason: "the connection closed during the proposal".into(),
+                    });
                 }
                 aborted = stop;
                 turn

@@ -334,7 +334,8 @@ fn check_resumable(run: &Run, params: &ResumeParams) -> Result<(), RunsError> {
         match &params.resume_token {
             None => return Err(invalid("resume_token", "required to resume a reattachable run")),
             Some(token) if !reattach::matches(token, hash) => {
-                return Err(RunsError::Ownership(format!("the resume token of run {} does not match", params.run_id)));
+                let reason = format!("the resume token of run {} does not match", params.run_id);
+                return Err(RunsError::Ownership { run_id: Some(run.id), reason });
             }
             Some(_) => {}
         }

@@ -583,5 +583,5 @@ pub(crate) fn status_name(status: RunStatus) -> String {
 
 fn key_taken(key: &str) -> RunsError {
     let key = tether_core::excerpt(key, 64);
-    RunsError::Ownership(format!("idempotency key {key:?} belongs to another connection"))
+    RunsError::Ownership { run_id: None, reason: format!("idempotency key {key:?} belongs to another connection") }
 }
