@@ -3,7 +3,7 @@
 
 mod agent;
 mod config;
-mod connections;
+mod conn;
 mod error;
 mod methods;
 mod proposal;

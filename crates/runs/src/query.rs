@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Context, Principal, RpcError};
+use tether_core::{Caller, Principal, RpcError};
 use tether_proto::runs::{
     Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus,
     SubscribeResult, TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams,
@@ -23,23 +23,23 @@ const LIST_MAX: u32 = 200;
 const TRACE_MAX: u32 = 500;
 
 impl Runs {
-    pub async fn complete(self: &Arc<Self>, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
+    pub async fn complete(self: &Arc<Self>, caller: &Caller, params: CompleteParams) -> Result<Ack, RunsError> {
         self.outcome_fits("params.outcome", crate::tools::json_len(&params.outcome))?;
-        let run = self.readable(cx, &params.run_id)?;
+        let run = self.readable(caller, &params.run_id)?;
         let status = params.outcome.status;
-        let only = self.end_if(cx, &run);
+        let only = self.end_if(caller, &run);
         self.end(&run, Termination::Outcome { status, outcome: params.outcome }, only).await?;
-        self.release(cx, run.id);
+        self.release(caller, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
 
-    pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
+    pub async fn cancel(self: &Arc<Self>, caller: &Caller, params: CancelParams) -> Result<Ack, RunsError> {
         self.outcome_fits("params.reason", params.reason.as_ref().map_or(0, String::len))?;
-        let run = self.readable(cx, &params.run_id)?;
-        let only = self.end_if(cx, &run);
+        let run = self.readable(caller, &params.run_id)?;
+        let only = self.end_if(caller, &run);
         self.end(&run, Termination::Cancelled { reason: params.reason }, only).await?;
-        self.release(cx, run.id);
+        self.release(caller, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
     }
@@ -47,8 +47,8 @@ impl Runs {
     /// A connection that started or resumed the run ends it only while it still holds
     /// it (a resume elsewhere refuses it); any other reader that may end it (the
     /// operator, another connection of its agent) ends it as before.
-    fn end_if(&self, cx: &Context, run: &Run) -> EndIf {
-        self.connections.with(cx, |c| c.owned.get(&run.id).copied()).map_or(EndIf::Always, EndIf::Holder)
+    fn end_if(&self, caller: &Caller, run: &Run) -> EndIf {
+        self.with_conn(caller, |c| c.owned.get(&run.id).copied()).map_or(EndIf::Always, EndIf::Holder)
     }
 
     /// An outcome or reason is free text journalled with the run: bounded on its own.
@@ -60,8 +60,8 @@ impl Runs {
         Ok(())
     }
 
-    fn release(&self, cx: &Context, run: Ulid) {
-        self.connections.with(cx, |c| {
+    fn release(&self, caller: &Caller, run: Ulid) {
+        self.with_conn(caller, |c| {
             c.owned.remove(&run);
             if c.current == Some(run) {
                 c.current = None;
@@ -70,11 +70,11 @@ impl Runs {
     }
 
     /// Newest first. `cursor` is a keyset (0: the newest); without `limit`, every run.
-    pub async fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
+    pub async fn list(&self, caller: &Caller, params: ListParams) -> Result<ListResult, RunsError> {
         let limit = bounded(params.limit, LIST_MAX)?;
         let cursor = params.cursor.unwrap_or(0);
         let page = |agent_id, runs, next_cursor| ListResult { agent_id, runs, cursor, limit, next_cursor };
-        let agent_id = match (cx.principal(), params.agent_id.clone()) {
+        let agent_id = match (caller.principal(), params.agent_id.clone()) {
             (Principal::Agent(bound), Some(asked)) if *bound != *asked => {
                 // Another agent's runs read as none, not as a refusal.
                 return Ok(page(Some(asked), Vec::new(), None));
@@ -138,21 +138,21 @@ impl Runs {
 
     /// The run from this node's index or, with a shared store, as the store has
     /// it now (a run another node started). Unknown and unreadable look alike.
-    pub(crate) async fn readable_anywhere(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
+    pub(crate) async fn readable_anywhere(&self, caller: &Caller, run_id: &str) -> Result<Arc<Run>, RunsError> {
         let unknown = || RunsError::UnknownRun(run_id.to_owned());
         if let Some(run) = self.get(run_id).filter(|run| self.current_here(run) && !self.maybe_moved(run)) {
-            return if run.readable_by(cx.principal()) { Ok(run) } else { Err(unknown()) };
+            return if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) };
         }
         let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared()) else { return Err(unknown()) };
         let Some(found) = self.store.find(id).await? else { return Err(unknown()) };
         let (run, _) = rebuild(found, 0);
-        if run.readable_by(cx.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
+        if run.readable_by(caller.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
     }
 
     /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
-    pub async fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
+    pub async fn trace(&self, caller: &Caller, params: TraceParams) -> Result<TraceResult, RunsError> {
         let limit = bounded(params.limit, TRACE_MAX)?;
-        let run = match self.readable_anywhere(cx, &params.run_id).await {
+        let run = match self.readable_anywhere(caller, &params.run_id).await {
             Ok(run) => run,
             Err(RunsError::UnknownRun(_)) => {
                 return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
@@ -193,20 +193,20 @@ impl Runs {
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
-    pub async fn subscribe(self: &Arc<Self>, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
-        let run = match self.readable(cx, run_id) {
+    pub async fn subscribe(self: &Arc<Self>, caller: &Caller, run_id: &str) -> Result<SubscribeResult, RunsError> {
+        let run = match self.readable(caller, run_id) {
             Ok(run) if self.current_here(&run) => run,
             // A run another node writes: followed through the store.
             Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared() => {
-                let run = self.readable_anywhere(cx, run_id).await?;
-                return self.follow_remote(cx, run).await;
+                let run = self.readable_anywhere(caller, run_id).await?;
+                return self.follow_remote(caller, run).await;
             }
             Ok(run) => run,
             Err(other) => return Err(other),
         };
-        let conn = cx.connection_id();
+        let conn = caller.connection().id();
         let max = self.config.max_subscriptions;
-        let full = self.connections.with(cx, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
+        let full = self.with_conn(caller, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
         if full {
             let what = "too many run subscriptions on this connection";
             return Err(RunsError::Limit { what, limit: "runs.max_subscriptions", value: max });
@@ -223,17 +223,17 @@ impl Runs {
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });
             (snapshot, records as u64, state.status)
         };
-        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
-        let cx = cx.clone();
+        self.with_conn(caller, |c| c.subscriptions.insert(run.id));
+        let client = caller.client().clone();
         let run_id = run.id.to_string();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
+                if client.send_notification(TRACE_EVENT, &event, true).await.is_err() {
                     return;
                 }
             }
             if lagged.load(Ordering::Acquire) {
-                let _ = cx.notify(TRACE_LAGGED, &TraceLagged { run_id }).await;
+                let _ = client.send_notification(TRACE_LAGGED, &TraceLagged { run_id }, false).await;
             }
         });
         Ok(SubscribeResult {
@@ -245,28 +245,28 @@ impl Runs {
         })
     }
 
-    pub fn unsubscribe(&self, cx: &Context, run_id: &str) -> Result<Ack, RunsError> {
+    pub fn unsubscribe(&self, caller: &Caller, run_id: &str) -> Result<Ack, RunsError> {
         // A run followed from another node is not indexed here: its follower stops
         // once the subscription is gone from the connection.
         if let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared() && self.get(run_id).is_none()) {
-            let was = self.connections.with(cx, |c| c.subscriptions.remove(&id));
+            let was = self.with_conn(caller, |c| c.subscriptions.remove(&id));
             return Ok(Ack { run_id: run_id.to_owned(), ok: was });
         }
-        let run = self.readable(cx, run_id)?;
-        let conn = cx.connection_id();
+        let run = self.readable(caller, run_id)?;
+        let conn = caller.connection().id();
         run.state.lock().subscribers.retain(|s| s.connection != conn);
-        let was = self.connections.with(cx, |c| c.subscriptions.remove(&run.id));
+        let was = self.with_conn(caller, |c| c.subscriptions.remove(&run.id));
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
 
     /// Reclaims an in-progress run for this connection; its old connection is fenced
     /// off: from here on none of its turns, completions or cancellations is written.
-    pub async fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
-        if !self.resumable(cx) {
+    pub async fn resume(&self, caller: &Caller, params: ResumeParams) -> Result<ResumeResult, RunsError> {
+        if !self.resumable(caller) {
             return Err(RunsError::ResumeNotNegotiated);
         }
         let run_id = params.run_id.as_str();
-        let mut run = self.readable_anywhere(cx, run_id).await?;
+        let mut run = self.readable_anywhere(caller, run_id).await?;
         // The hand-over happens under the run's append lock: an append of the old
         // owner in flight lands before it (and is counted in `records`), and every
         // later one sees the new epoch and is refused (`append_turn`, `end`).
@@ -290,7 +290,7 @@ impl Runs {
             Some(local) if Arc::ptr_eq(local, &run) => None,
             _ => Some(run.append.lock().await),
         };
-        let conn = cx.connection_id();
+        let conn = caller.connection().id();
         let (records, was_detached, epoch) = {
             // A reattachable run is taken over only with the token its start returned.
             check_resumable(&run, &params)?;
@@ -298,6 +298,7 @@ impl Runs {
             let was_detached = state.status == RunStatus::Detached;
             state.status = RunStatus::InProgress;
             state.owner = Some(conn);
+            state.owner_left = false;
             state.epoch += 1;
             (state.records as u64, was_detached, state.epoch)
         };
@@ -309,7 +310,7 @@ impl Runs {
             };
             self.events.publish("runtime.status", "run.reattached", scope, serde_json::json!({"records": records}));
         }
-        self.connections.with(cx, |c| {
+        self.with_conn(caller, |c| {
             c.owned.insert(run.id, epoch);
             c.current = Some(run.id);
         });

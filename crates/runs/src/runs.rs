@@ -2,10 +2,10 @@
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use serde_json::json;
-use tether_core::{AgentId, Context, stamp};
+use tether_core::{AgentId, Caller, stamp};
 use tether_events::{EventBus, Scope};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
@@ -14,7 +14,7 @@ use ulid::Ulid;
 
 use crate::agent::{self, resolve_agent};
 use crate::config::RunsConfig;
-use crate::connections::Connections;
+use crate::conn::Conn;
 use crate::error::RunsError;
 use crate::reattach;
 use crate::records::{corrupt_or, parse_record, rebuild, to_json};
@@ -25,12 +25,13 @@ use crate::tools::ToolBounds;
 pub type ActionOutcomes = Box<dyn Fn(&str, bool) + Send + Sync>;
 
 pub struct Runs {
+    /// Itself, for what outlives a call (a connection's runs state, sweeps).
+    pub(crate) me: Weak<Runs>,
     /// The local journal, or a database several daemons share.
     pub(crate) store: Arc<dyn RunStore>,
     pub(crate) config: RunsConfig,
     pub(crate) tool_bounds: ToolBounds,
     pub(crate) index: Mutex<Index>,
-    pub(crate) connections: Connections,
     pub(crate) events: Arc<EventBus>,
     pub(crate) outcomes: std::sync::OnceLock<ActionOutcomes>,
     /// One retention pass at a time: two would pick the same runs and journal their
@@ -105,12 +106,12 @@ impl Runs {
             }
             index.insert(run);
         }
-        let runs = Arc::new(Runs {
+        let runs = Arc::new_cyclic(|me| Runs {
+            me: me.clone(),
             store,
             tool_bounds: ToolBounds::of(&config),
             config,
             index: Mutex::new(index),
-            connections: Connections::default(),
             events,
             outcomes: std::sync::OnceLock::new(),
             retaining: tokio::sync::Mutex::new(()),
@@ -165,27 +166,27 @@ impl Runs {
     }
 
     /// The run, if the caller may see it; otherwise the same error as for an unknown run.
-    pub(crate) fn readable(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
+    pub(crate) fn readable(&self, caller: &Caller, run_id: &str) -> Result<Arc<Run>, RunsError> {
         self.get(run_id)
-            .filter(|run| run.readable_by(cx.principal()))
+            .filter(|run| run.readable_by(caller.principal()))
             .ok_or_else(|| RunsError::UnknownRun(run_id.to_owned()))
     }
 
-    pub(crate) fn resumable(&self, cx: &Context) -> bool {
-        cx.has_capability(tether_proto::runs::RESUME_CAPABILITY)
+    pub(crate) fn resumable(&self, caller: &Caller) -> bool {
+        caller.has_capability(tether_proto::runs::RESUME_CAPABILITY)
     }
 
-    pub async fn start(self: &Arc<Self>, cx: &Context, params: StartParams) -> Result<StartResult, RunsError> {
+    pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
         agent::check_start(&params, &self.config)?;
-        let agent_id = resolve_agent(cx.principal(), params.agent_id, params.agent_name)?;
+        let agent_id = resolve_agent(caller.principal(), params.agent_id, params.agent_name)?;
         let agent_key = agent_id.to_string();
-        let conn = cx.connection_id();
+        let conn = caller.connection().id();
         let client_id = format!("conn-{conn}");
         if let Some(key) = &params.idempotency_key {
             let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
-                    self.connections.with(cx, |c| c.current = Some(run_id));
+                    self.with_conn(caller, |c| c.current = Some(run_id));
                     return Ok(StartResult {
                         run_id: run_id.to_string(),
                         agent_id: agent_key,
@@ -207,7 +208,7 @@ impl Runs {
                 value: self.config.max_active_runs_per_agent,
             });
         }
-        let reattachable = cx.has_capability(tether_proto::runs::REATTACH_CAPABILITY);
+        let reattachable = caller.has_capability(tether_proto::runs::REATTACH_CAPABILITY);
         let (resume_token, token_hash) = match reattachable {
             true => {
                 let (token, hash) = reattach::new_token()?;
@@ -261,17 +262,13 @@ impl Runs {
             "run.started",
             json!({"intent": started.intent, "status": "in_progress"}),
         );
-        // The run is the connection's current run before the reply goes out.
-        self.connections.with(cx, |c| {
+        // The run is the connection's current run before the reply goes out. Had the
+        // connection closed meanwhile, its state is this call's alone, and swept as
+        // this call lets it go.
+        self.with_conn(caller, |c| {
             c.current = Some(id);
             c.owned.insert(id, 0);
         });
-        if cx.is_closed() {
-            // The connection went away while the run was being started: its close
-            // hook may have missed this run, so sweep it here (a second sweep is harmless).
-            let run = self.index.lock().runs.get(&id).cloned();
-            self.sweep_later(run.into_iter().collect(), conn, self.config.grace(self.resumable(cx)));
-        }
         Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token })
     }
 
@@ -288,10 +285,9 @@ impl Runs {
 
     /// The connection's current run, if any, with the ownership epoch this connection
     /// holds it under; an error if another connection resumed it.
-    pub(crate) fn current_run(&self, cx: &Context) -> Result<Option<(Arc<Run>, u64)>, RunsError> {
-        let conn = cx.connection_id();
-        let Some((id, held)) = self.connections.with(cx, |c| c.current.map(|id| (id, c.owned.get(&id).copied())))
-        else {
+    pub(crate) fn current_run(&self, caller: &Caller) -> Result<Option<(Arc<Run>, u64)>, RunsError> {
+        let conn = caller.connection().id();
+        let Some((id, held)) = self.with_conn(caller, |c| c.current.map(|id| (id, c.owned.get(&id).copied()))) else {
             return Ok(None);
         };
         let Some(run) = self.index.lock().runs.get(&id).cloned() else {
@@ -454,20 +450,23 @@ impl Runs {
         Ok(())
     }
 
-    /// A connection closed: drop its state, and after the grace (or the resume
-    /// lease) end its runs still in progress as `incomplete`.
-    pub fn connection_closed(self: &Arc<Self>, conn: u64) {
-        let Some(state) = self.connections.remove(conn) else { return };
+    /// A connection closed (its runs state dropped, `conn.rs`): after the grace (or
+    /// the resume lease) end its runs still in progress as `incomplete`.
+    pub(crate) fn connection_closed(self: &Arc<Self>, conn: u64, state: Conn, resumable: bool) {
         let runs: Vec<Arc<Run>> = {
             let index = self.index.lock();
             state.owned.keys().chain(&state.subscriptions).filter_map(|id| index.runs.get(id).cloned()).collect()
         };
         for run in &runs {
-            run.state.lock().subscribers.retain(|s| s.connection != conn);
+            let mut run = run.state.lock();
+            run.subscribers.retain(|s| s.connection != conn);
+            if run.owner == Some(conn) {
+                run.owner_left = true;
+            }
         }
         let (reattachable, orphans): (Vec<Arc<Run>>, Vec<Arc<Run>>) =
             runs.into_iter().filter(|r| state.owned.contains_key(&r.id)).partition(|r| r.state.lock().reattachable);
-        self.sweep_later(orphans, conn, self.config.grace(state.resumable));
+        self.sweep_later(orphans, conn, self.config.grace(resumable));
         let detached: Vec<Arc<Run>> = reattachable.into_iter().filter(|run| self.detach(run, conn)).collect();
         self.expire_detached_later(detached);
         let tools = state.tools.cost();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_core::Context;
+use tether_core::{Caller, Peer};
 use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, TRACE_EVENT, Termination, TraceEvent};
 use tether_store::RecoveredRun;
 use tokio::sync::broadcast;
@@ -131,11 +131,11 @@ impl Runs {
     /// may have resumed the run on another node a moment ago (before this node
     /// heard), so a read asks the store.
     pub(crate) fn maybe_moved(&self, run: &Run) -> bool {
-        let (open, owner) = {
+        let (open, owner, owner_left) = {
             let state = run.state.lock();
-            (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner)
+            (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner, state.owner_left)
         };
-        self.store.shared() && open && !owner.is_some_and(|conn| self.connections.is_open(conn))
+        self.store.shared() && open && (owner.is_none() || owner_left)
     }
 
     /// Another node took this run over: this node's copy is stale. Drop it from
@@ -208,20 +208,23 @@ impl Runs {
     /// once and in order, woken by the store's hints and every `FOLLOW_EVERY` anyway.
     pub(crate) async fn follow_remote(
         self: &Arc<Self>,
-        cx: &Context,
+        caller: &Caller,
         run: Arc<Run>,
     ) -> Result<SubscribeResult, RunsError> {
         let hints = self.store.hints();
         let records = run.state.lock().records as usize;
         let snapshot = self.read_records(&run, 0..records).await?;
         let status = run.state.lock().status;
-        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
-        let weak = Arc::downgrade(self);
-        let cx = cx.clone();
+        self.with_conn(caller, |c| c.subscriptions.insert(run.id));
+        let follower = Follower {
+            conn: Arc::downgrade(&self.conn(caller)),
+            connection: caller.connection().clone(),
+            client: caller.client().clone(),
+        };
         let (id, agent) = (run.id, run.agent_id.to_string());
         let open = status == RunStatus::InProgress || status == RunStatus::Detached;
         if open {
-            tokio::spawn(follow(weak, cx, id, agent, records, hints));
+            tokio::spawn(follow(self.me.clone(), follower, id, agent, records, hints));
         }
         Ok(SubscribeResult {
             run_id: run.id.to_string(),
@@ -233,9 +236,24 @@ impl Runs {
     }
 }
 
+/// Whom a follower of a run on another node serves: it stops once the connection
+/// closed or dropped the subscription.
+struct Follower {
+    conn: std::sync::Weak<crate::conn::ConnRuns>,
+    connection: tether_core::Connection,
+    client: Arc<dyn Peer>,
+}
+
+impl Follower {
+    fn wants(&self, id: &Ulid) -> bool {
+        let Some(conn) = self.conn.upgrade().filter(|_| !self.connection.is_gone()) else { return false };
+        conn.state.lock().subscriptions.contains(id)
+    }
+}
+
 async fn follow(
     runs: std::sync::Weak<Runs>,
-    cx: Context,
+    follower: Follower,
     id: Ulid,
     agent: String,
     mut cursor: usize,
@@ -247,7 +265,7 @@ async fn follow(
             () = hinted(&mut hints, id) => {}
         }
         let Some(this) = runs.upgrade() else { return };
-        if cx.is_closed() || !this.connections.with(&cx, |c| c.subscriptions.contains(&id)) {
+        if !follower.wants(&id) {
             return;
         }
         let stored = match this.store.read(id, cursor..cursor + FOLLOW_PAGE).await {
@@ -266,7 +284,7 @@ async fn follow(
             };
             let event =
                 TraceEvent { run_id: id.to_string(), agent_id: agent.clone(), record, cursor: cursor as u64, status };
-            if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
+            if follower.client.send_notification(TRACE_EVENT, &event, true).await.is_err() {
                 return;
             }
             cursor += 1;
