@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use tether_proto::ServerMessage;
+
 use crate::auth::Principal;
 use crate::broker::CallError;
 use crate::outbound::Closed;
@@ -46,18 +48,45 @@ pub trait Peer: Send + Sync {
     ) -> BoxFuture<'a, Result<(), Closed>>;
 }
 
-impl dyn Peer {
-    /// Sends a notification, its params serialised once, straight into the frame.
-    pub async fn send_notification<P: serde::Serialize + ?Sized>(
-        &self,
-        method: &'static str,
-        params: &P,
+/// The typed face of a [`Peer`], for every peer: what the server sends is declared in
+/// `proto` as a `ServerMessage` (registered with `Registry::server_message`, so it is in
+/// the OpenRPC document), and its params and result are checked by the compiler.
+pub trait PeerExt: Peer {
+    /// Calls the client with request `M` (`tools.execute`); `build` makes its params
+    /// from the request's own id. A reply that is not an `M::Result` reads as the client
+    /// answering with an error (`Remote`, -32603).
+    fn request<'a, M: ServerMessage>(
+        &'a self,
+        build: impl FnOnce(&str) -> M::Params + Send + 'a,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'a {
+        const { assert!(M::REQUEST, "a notification is sent with `notice`") };
+        let build: BuildParams<'a> =
+            Box::new(move |id| serde_json::to_value(build(id)).expect("server message params always serialize"));
+        async move {
+            let reply = self.call(M::NAME, build, timeout).await?;
+            serde_json::from_value(reply).map_err(|e| {
+                // Read as the client answering with an error: it did not answer as declared.
+                let message = format!("the answer is not {}'s declared result: {e}", M::NAME);
+                let error = tether_proto::ErrorObject::new(tether_proto::codes::INTERNAL_ERROR, message);
+                CallError::Remote { method: M::NAME.to_owned(), error }
+            })
+        }
+    }
+
+    /// Sends notification `M`, its params serialised once, straight into the frame.
+    fn notice<'a, M: ServerMessage>(
+        &'a self,
+        params: &M::Params,
         politely: bool,
-    ) -> Result<(), Closed> {
-        let params = serde_json::value::to_raw_value(params).expect("a notification always serializes");
-        self.notify(method, params, politely).await
+    ) -> impl Future<Output = Result<(), Closed>> + Send + 'a {
+        const { assert!(!M::REQUEST, "a request is sent with `request`") };
+        let params = serde_json::value::to_raw_value(params).expect("server message params always serialize");
+        self.notify(M::NAME, params, politely)
     }
 }
+
+impl<P: Peer + ?Sized> PeerExt for P {}
 
 /// One connection, as the domains see it: its id, whether its client is still there,
 /// and the domains' typed per-connection state, dropped when it closes.

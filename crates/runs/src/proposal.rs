@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tether_core::{CallError, Caller, Peer};
+use serde_json::Value;
+use tether_core::{CallError, Caller, Peer, PeerExt};
 use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
 use tether_proto::runs::{RunRecord, Turn};
-use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
+use tether_proto::tools::{Cancel, CancelParams, Execute, ExecuteParams};
 
 use crate::error::{RunsError, invalid};
 use crate::records::parse_record;
@@ -137,11 +137,10 @@ impl Runs {
             let request_id = guard.request_id.clone();
             let outcome = caller
                 .client()
-                .call(
-                    EXECUTE,
-                    Box::new(|id| {
+                .request::<Execute>(
+                    |id| {
                         let _ = request_id.set(id.to_owned());
-                        json!(ExecuteParams {
+                        ExecuteParams {
                             action_id: action_id.to_owned(),
                             tool: name.clone(),
                             parameters: action.parameters.clone(),
@@ -151,8 +150,8 @@ impl Runs {
                             session_id: None,
                             call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
                             redelivery: call.redelivery,
-                        })
-                    }),
+                        }
+                    },
                     wait,
                 )
                 .await;
@@ -231,7 +230,7 @@ impl Drop for CancelGuard {
         };
         let client = self.client.clone();
         tokio::spawn(async move {
-            let _ = client.send_notification(CANCEL, &params, false).await;
+            let _ = client.notice::<Cancel>(&params, false).await;
         });
     }
 }

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Caller, Principal, RpcError};
+use tether_core::{Caller, PeerExt, Principal, RpcError};
 use tether_proto::runs::{
     Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus,
-    SubscribeResult, TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams,
-    TraceResult,
+    SubscribeResult, Termination, TraceEvent, TraceEventMessage, TraceLagged, TraceLaggedMessage, TracePage,
+    TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
 use ulid::Ulid;
@@ -228,12 +228,12 @@ impl Runs {
         let run_id = run.id.to_string();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if client.send_notification(TRACE_EVENT, &event, true).await.is_err() {
+                if client.notice::<TraceEventMessage>(&event, true).await.is_err() {
                     return;
                 }
             }
             if lagged.load(Ordering::Acquire) {
-                let _ = client.send_notification(TRACE_LAGGED, &TraceLagged { run_id }, false).await;
+                let _ = client.notice::<TraceLaggedMessage>(&TraceLagged { run_id }, false).await;
             }
         });
         Ok(SubscribeResult {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_core::{Caller, Peer};
-use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, TRACE_EVENT, Termination, TraceEvent};
+use tether_core::{Caller, Peer, PeerExt};
+use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, Termination, TraceEvent, TraceEventMessage};
 use tether_store::RecoveredRun;
 use tokio::sync::broadcast;
 use ulid::Ulid;
@@ -284,7 +284,7 @@ async fn follow(
             };
             let event =
                 TraceEvent { run_id: id.to_string(), agent_id: agent.clone(), record, cursor: cursor as u64, status };
-            if follower.client.send_notification(TRACE_EVENT, &event, true).await.is_err() {
+            if follower.client.notice::<TraceEventMessage>(&event, true).await.is_err() {
                 return;
             }
             cursor += 1;
