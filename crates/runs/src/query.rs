@@ -303,12 +303,9 @@ impl Runs {
             (state.records as u64, was_detached, state.epoch)
         };
         if was_detached {
-            let scope = tether_events::Scope {
-                session_id: run.agent_id.session_id().map(str::to_owned),
-                run_id: Some(run.id.to_string()),
-                agent_id: Some(run.agent_id.to_string()),
-            };
-            self.events.publish("runtime.status", "run.reattached", scope, serde_json::json!({"records": records}));
+            let reattached = tether_proto::events::RunReattachedPayload { records };
+            let scope = crate::runs::run_scope(&run.id, &run.agent_id);
+            self.events.emit(tether_proto::events::Published::RunReattached(reattached), scope);
         }
         self.with_conn(caller, |c| {
             c.owned.insert(run.id, epoch);

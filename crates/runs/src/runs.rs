@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use serde_json::json;
 use tether_core::{AgentId, Caller, stamp};
 use tether_events::{EventBus, Scope};
+use tether_proto::events::{Published, RunDetachedPayload, RunEndedPayload, RunStartedPayload, RunTurnPayload};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
 use tether_store::{Kind, Record, Recovered, RunStore};
@@ -256,12 +257,8 @@ impl Runs {
                 index.idempotency.insert((agent_key.clone(), key), (conn, id));
             }
         }
-        self.publish(
-            &run_scope(&id, &agent_id),
-            "runtime.status",
-            "run.started",
-            json!({"intent": started.intent, "status": "in_progress"}),
-        );
+        let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
+        self.events.emit(Published::RunStarted(payload), run_scope(&id, &agent_id));
         // The run is the connection's current run before the reply goes out. Had the
         // connection closed meanwhile, its state is this call's alone, and swept as
         // this call lets it go.
@@ -348,8 +345,9 @@ impl Runs {
         run.publish(&mut state, &record, seq);
         drop(state);
         let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
-        let checkpoint = json!({"index": index, "action_id": turn.action_id, "tool": turn.tool, "status": turn.status});
-        self.publish(&run_scope(&run.id, &run.agent_id), "runtime.checkpoint", "run.turn", checkpoint);
+        let checkpoint =
+            RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
+        self.events.emit(Published::RunTurn(checkpoint), run_scope(&run.id, &run.agent_id));
         Ok(turn)
     }
 
@@ -397,10 +395,6 @@ impl Runs {
         }
     }
 
-    fn publish(&self, scope: &Scope, family: &str, kind: &str, payload: serde_json::Value) {
-        self.events.publish(family, kind, scope.clone(), payload);
-    }
-
     /// Ends an in-progress (or detached) run durably, if `only` still holds: the
     /// sweeps end a run only if its owner is still gone.
     pub(crate) async fn end(&self, run: &Run, termination: Termination, only: EndIf) -> Result<(), RunsError> {
@@ -443,10 +437,8 @@ impl Runs {
         state.recorded.clear();
         run.publish(&mut state, &record, seq);
         drop(state);
-        let scope = run_scope(&run.id, &run.agent_id);
-        let payload = json!({"status": status, "record": record});
-        self.publish(&scope, "runtime.status", "run.ended", payload.clone());
-        self.publish(&scope, "runtime.checkpoint", "run.ended", payload);
+        // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
+        self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run_scope(&run.id, &run.agent_id));
         Ok(())
     }
 
@@ -484,7 +476,8 @@ impl Runs {
         state.owner = None;
         drop(state);
         let grace = self.config.reattach_grace_ms;
-        self.publish(&run_scope(&run.id, &run.agent_id), "runtime.status", "run.detached", json!({"grace_ms": grace}));
+        self.events
+            .emit(Published::RunDetached(RunDetachedPayload { grace_ms: grace }), run_scope(&run.id, &run.agent_id));
         true
     }
 
@@ -568,7 +561,7 @@ fn shrink(turn: &mut Turn, size: usize, limit: usize) {
     }
 }
 
-fn run_scope(run: &Ulid, agent: &AgentId) -> Scope {
+pub(crate) fn run_scope(run: &Ulid, agent: &AgentId) -> Scope {
     Scope {
         session_id: agent.session_id().map(str::to_owned),
         run_id: Some(run.to_string()),
