@@ -25,7 +25,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parking_lot::{Mutex, RwLock};
 use tether_store::{
-    ApprovalBoard, Kind, Record, Recovered, RecoveredRun, RunStore, Settled, StoreError, StoreFuture, StoreInfo,
+    ApprovalBoard, DbError, Kind, Record, Recovered, RecoveredRun, RunStore, Settled, StoreError, StoreFuture,
+    StoreInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
@@ -103,9 +104,36 @@ struct Inner {
     evicting: tokio::sync::Mutex<()>,
 }
 
-fn db(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(error.to_string())
+/// A failure as the store reports it: its text, and its SQLSTATE when the database gave one.
+pub(crate) fn db(error: impl Failure) -> StoreError {
+    StoreError::Database(DbError::new(error.to_string(), error.sqlstate()))
 }
+
+/// What went wrong talking to PostgreSQL, keeping the SQLSTATE where there is one.
+pub(crate) trait Failure: std::fmt::Display {
+    fn sqlstate(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Failure for tokio_postgres::Error {
+    fn sqlstate(&self) -> Option<String> {
+        self.code().map(|code| code.code().to_owned())
+    }
+}
+
+impl Failure for deadpool_postgres::PoolError {
+    fn sqlstate(&self) -> Option<String> {
+        match self {
+            deadpool_postgres::PoolError::Backend(error) => error.sqlstate(),
+            _ => None,
+        }
+    }
+}
+
+impl Failure for deadpool_postgres::BuildError {}
+impl Failure for String {}
+impl Failure for &str {}
 
 impl PgStore {
     /// Connects, migrates, registers this node and adopts what its previous

@@ -21,6 +21,6 @@ mod writer;
 pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
-pub use journal::{Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
+pub use journal::{DbError, Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
 pub use lock::{DirLock, LockError};
 pub use store::{RunStore, StoreFuture, StoreInfo};
