@@ -314,7 +314,7 @@ impl EventBus {
 
     /// Runs `f` while holding the bus's lock. For tests: a handler that panics
     /// there must cost its own request, not the bus (locks do not poison).
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn while_locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _inner = self.inner.lock();
         f()

@@ -14,6 +14,7 @@ mod events;
 mod hints;
 mod migrate;
 mod node;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::collections::HashMap;

@@ -8,6 +8,7 @@
 
 pub mod atomic;
 mod board;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod frame;
 mod fsync;
