@@ -26,8 +26,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parking_lot::{Mutex, RwLock};
 use tether_store::{
-    ApprovalBoard, DbError, Kind, Record, Recovered, RecoveredRun, RunStore, Settled, StoreError, StoreFuture,
-    StoreInfo,
+    ApprovalBoard, DbError, Kind, Record, Recovered, RecoveredRun, RunStore, Settled, SharedStore, StoreError,
+    StoreFuture, StoreInfo,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
@@ -428,10 +428,12 @@ impl RunStore for PgStore {
         self.inner.status.lock().problem().into_iter().collect()
     }
 
-    fn shared(&self) -> bool {
-        true
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self)
     }
+}
 
+impl SharedStore for PgStore {
     fn owns(&self, run_id: Ulid) -> bool {
         self.inner.owned.lock().contains_key(&run_id)
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tether_pg::testing::Postgres;
 use tether_pg::{PgOptions, PgStore};
-use tether_store::{Kind, Record, RunStore, StoreError};
+use tether_store::{Kind, Record, RunStore, SharedStore, StoreError};
 use ulid::Ulid;
 
 fn cluster() -> (Postgres, String) {

@@ -83,7 +83,7 @@ impl Runs {
             (Principal::Operator, asked) => asked,
         };
         let take = limit.map_or(usize::MAX, |n| n as usize);
-        if self.store.shared() {
+        if self.store.shared().is_some() {
             let (runs, next_cursor) = self.list_shared(agent_id.as_deref(), cursor, take, &params).await?;
             return Ok(page(agent_id, runs, next_cursor));
         }
@@ -143,8 +143,10 @@ impl Runs {
         if let Some(run) = self.get(run_id).filter(|run| self.current_here(run) && !self.maybe_moved(run)) {
             return if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) };
         }
-        let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared()) else { return Err(unknown()) };
-        let Some(found) = self.store.find(id).await? else { return Err(unknown()) };
+        let Some((id, shared)) = Ulid::from_string(run_id).ok().zip(self.store.shared()) else {
+            return Err(unknown());
+        };
+        let Some(found) = shared.find(id).await? else { return Err(unknown()) };
         let (run, _) = rebuild(found, 0);
         if run.readable_by(caller.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
     }
@@ -197,7 +199,7 @@ impl Runs {
         let run = match self.readable(caller, run_id) {
             Ok(run) if self.current_here(&run) => run,
             // A run another node writes: followed through the store.
-            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared() => {
+            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared().is_some() => {
                 let run = self.readable_anywhere(caller, run_id).await?;
                 return self.follow_remote(caller, run).await;
             }
@@ -248,7 +250,9 @@ impl Runs {
     pub fn unsubscribe(&self, caller: &Caller, run_id: &str) -> Result<Ack, RunsError> {
         // A run followed from another node is not indexed here: its follower stops
         // once the subscription is gone from the connection.
-        if let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared() && self.get(run_id).is_none()) {
+        if let Some(id) =
+            Ulid::from_string(run_id).ok().filter(|_| self.store.shared().is_some() && self.get(run_id).is_none())
+        {
             let was = self.with_conn(caller, |c| c.subscriptions.remove(&id));
             return Ok(Ack { run_id: run_id.to_owned(), ok: was });
         }
@@ -275,11 +279,11 @@ impl Runs {
             Some(local) => Some(local.append.lock().await),
             None => None,
         };
-        if self.store.shared() {
+        if let Some(shared) = self.store.shared() {
             // Checked on the run as stored before taking it over, so a wrong token
             // moves nothing; then this node fences out whichever node held it.
             check_resumable(&run, &params)?;
-            let Some(found) = self.store.take_over(run.id).await? else {
+            let Some(found) = shared.take_over(run.id).await? else {
                 return Err(RunsError::AlreadyEnded { run_id: run_id.to_owned(), status: "ended".into() });
             };
             run = self.hold(found).await?;

@@ -196,9 +196,14 @@ impl Runs {
                     });
                 }
                 Some(_) => return Err(key_taken(key)),
-                // Another node may have started it (a shared store).
-                None if self.store.find_key(&agent_key, key).await?.is_some() => return Err(key_taken(key)),
-                None => {}
+                None => {
+                    // Another node may have started it (a shared store).
+                    if let Some(shared) = self.store.shared()
+                        && shared.find_key(&agent_key, key).await?.is_some()
+                    {
+                        return Err(key_taken(key));
+                    }
+                }
             }
         }
         let active = self.active_runs(&agent_key);
@@ -290,7 +295,7 @@ impl Runs {
         let Some(run) = self.index.lock().runs.get(&id).cloned() else {
             // Let go (another node took it over) or forgotten (retention): never run
             // a proposal of it unjournalled.
-            if self.store.shared() {
+            if self.store.shared().is_some() {
                 return Err(RunsError::Store(tether_store::StoreError::Fenced { run_id: id }));
             }
             return Err(RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() });

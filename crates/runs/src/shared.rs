@@ -49,7 +49,7 @@ impl Runs {
     /// lease expired, and ends each `incomplete` (a reattachable one waits
     /// `detached` for its owner first), as after a local crash.
     pub fn watch_orphans(self: &Arc<Self>, every: Duration) {
-        if !self.store.shared() {
+        if self.store.shared().is_none() {
             return;
         }
         self.watch_moves();
@@ -58,7 +58,8 @@ impl Runs {
             loop {
                 tokio::time::sleep(every.max(Duration::from_millis(10))).await;
                 let Some(this) = weak.upgrade() else { return };
-                match this.store.adopt_orphans().await {
+                let Some(shared) = this.store.shared() else { return };
+                match shared.adopt_orphans().await {
                     Ok(found) if !found.is_empty() => this.settle_orphans(found).await,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "could not look for runs of dead nodes"),
@@ -70,7 +71,7 @@ impl Runs {
     /// A run this node holds, written by another node (the store's hints tell):
     /// taken over, so this node lets its stale copy go at once.
     fn watch_moves(self: &Arc<Self>) {
-        let Some(mut hints) = self.store.hints() else { return };
+        let Some(mut hints) = self.store.shared().and_then(|shared| shared.hints()) else { return };
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -124,7 +125,7 @@ impl Runs {
     /// another node took over is read from the store instead.
     pub(crate) fn current_here(&self, run: &Run) -> bool {
         let open = matches!(run.state.lock().status, RunStatus::InProgress | RunStatus::Detached);
-        !open || self.store.owns(run.id)
+        !open || self.store.shared().is_none_or(|shared| shared.owns(run.id))
     }
 
     /// An open run whose owner has no open connection here, on a shared store: it
@@ -135,7 +136,7 @@ impl Runs {
             let state = run.state.lock();
             (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner, state.owner_left)
         };
-        self.store.shared() && open && (owner.is_none() || owner_left)
+        self.store.shared().is_some() && open && (owner.is_none() || owner_left)
     }
 
     /// Another node took this run over: this node's copy is stale. Drop it from
@@ -165,11 +166,12 @@ impl Runs {
         params: &tether_proto::runs::ListParams,
     ) -> Result<(Vec<tether_proto::runs::RunSummary>, Option<u64>), RunsError> {
         const BATCH: usize = 200;
+        let Some(shared) = self.store.shared() else { return Ok((Vec::new(), None)) };
         let mut before = if cursor == 0 { u64::MAX } else { cursor };
         let mut shown: Vec<(u64, tether_proto::runs::RunSummary)> = Vec::new();
         let mut more = false;
         'pages: loop {
-            let batch = self.store.list(agent, before, BATCH).await?;
+            let batch = shared.list(agent, before, BATCH).await?;
             let exhausted = batch.len() < BATCH;
             for (key, found) in batch {
                 before = key;
@@ -211,7 +213,7 @@ impl Runs {
         caller: &Caller,
         run: Arc<Run>,
     ) -> Result<SubscribeResult, RunsError> {
-        let hints = self.store.hints();
+        let hints = self.store.shared().and_then(|shared| shared.hints());
         let records = run.state.lock().records as usize;
         let snapshot = self.read_records(&run, 0..records).await?;
         let status = run.state.lock().status;

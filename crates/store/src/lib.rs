@@ -24,4 +24,4 @@ pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
 pub use journal::{DbError, Inspection, Journal, JournalObserver, JournalOptions, Recovered, RecoveredRun, StoreError};
 pub use lock::{DirLock, LockError};
-pub use store::{RunStore, StoreFuture, StoreInfo};
+pub use store::{RunStore, SharedStore, StoreFuture, StoreInfo};
