@@ -326,3 +326,17 @@ async fn a_subscriber_gets_each_later_record_once() {
     assert_eq!((notified[0].0.as_str(), &notified[0].1["cursor"]), ("runs.trace.event", &json!(1)));
     assert!(runs.unsubscribe(&watcher, &run_id).unwrap().ok);
 }
+
+#[tokio::test]
+async fn an_idempotency_key_names_one_run_for_its_connection_and_conflicts_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = open(&dir, quick()).await;
+    let (alice, _) = caller(1, &[]);
+    let (bob, _) = caller(2, &[]);
+    let keyed = || params(json!({"intent": "once", "idempotency_key": "k-1"}));
+    let first = runs.start(&alice, keyed()).await.unwrap();
+    let again = runs.start(&alice, keyed()).await.unwrap();
+    assert_eq!(first.run_id, again.run_id, "the same connection gets its run back");
+    let refused = wire(runs.start(&bob, keyed()).await.unwrap_err());
+    assert_eq!((refused.code, refused.data), (-32010, Some(json!({"run_id": null, "fenced": false}))));
+}
