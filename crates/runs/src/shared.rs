@@ -15,7 +15,8 @@ use ulid::Ulid;
 use crate::error::RunsError;
 use crate::records::rebuild;
 use crate::run::Run;
-use crate::runs::{EndIf, Runs};
+use crate::runs::Runs;
+use crate::write::EndIf;
 
 impl Runs {
     /// Puts a run this node now owns in the store (taken over, or adopted) into
