@@ -82,8 +82,9 @@ where
     if let Some(principal) = options.principal {
         let _ = preset.set(principal);
     }
+    let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
     let conn = Arc::new(ConnState {
-        id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+        id,
         registry,
         authenticator: options.authenticator,
         principal: preset,
@@ -92,7 +93,8 @@ where
         issued: options.credential,
         lifetime: Mutex::new(options.lifetime),
         handshake_done: AtomicBool::new(false),
-        capabilities: Default::default(),
+        capabilities: Mutex::new(Arc::from(Vec::new())),
+        connection: crate::caller::Connection::new(id),
         outbound: outbound.clone(),
         broker: Broker::new(),
         in_flight: InFlight::default(),
@@ -123,7 +125,11 @@ async fn drive<S, K>(
     let mut stream = stream;
     read_loop(&mut stream, &dispatcher, &outbound, closing.clone(), shutdown, &config).await;
 
-    // Every pending server → client call fails now, not at its timeout.
+    // The client is gone (a fact the domains are handed, and their per-connection
+    // states drop), before any pending call to it fails, so a handler whose call
+    // fails already sees why. Every pending server → client call fails now, not at
+    // its timeout.
+    conn.connection.close();
     conn.broker.close();
     for hook in &conn.registry.close_hooks {
         hook(conn.id);

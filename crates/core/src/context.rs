@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::{Authenticator, Credential, Lifetime, Principal};
 use crate::broker::{Broker, CallError};
+use crate::caller::{BoxFuture, BuildParams, Caller, Connection, Peer};
 use crate::connection::Admission;
 use crate::error::RpcError;
 use crate::outbound::{Closed, Outbound};
@@ -40,7 +41,10 @@ pub(crate) struct ConnState {
     /// Set with the principal when its credential ends (a console session).
     pub(crate) lifetime: Mutex<Option<Lifetime>>,
     pub(crate) handshake_done: AtomicBool,
-    pub(crate) capabilities: Mutex<Vec<String>>,
+    pub(crate) capabilities: Mutex<Arc<[String]>>,
+    /// The domains' view of this connection: closed (the client gone, their states
+    /// dropped) when the read loop ends.
+    pub(crate) connection: Connection,
     pub(crate) outbound: Outbound,
     pub(crate) broker: Broker,
     pub(crate) in_flight: InFlight,
@@ -92,6 +96,14 @@ impl InFlight {
 }
 
 impl Context {
+    /// What a domain needs of this call's caller: principal, connection (with the
+    /// domains' per-connection state), negotiated capabilities, and the client.
+    pub fn caller(&self) -> Caller {
+        let capabilities = self.conn.capabilities.lock().clone();
+        Caller::new(self.principal().clone(), self.conn.connection.clone(), Arc::new(self.clone()))
+            .with_negotiated(capabilities)
+    }
+
     /// A process-unique number for this connection.
     pub fn connection_id(&self) -> u64 {
         self.conn.id
@@ -171,7 +183,7 @@ impl Context {
     }
 
     pub(crate) fn complete_handshake(&self, capabilities: Vec<String>) {
-        *self.conn.capabilities.lock() = capabilities;
+        *self.conn.capabilities.lock() = capabilities.into();
         self.conn.handshake_done.store(true, Ordering::Release);
     }
 
@@ -232,6 +244,39 @@ impl Context {
         let note = Notification { jsonrpc: Version, method, params };
         let text = serde_json::to_string(&note).expect("a notification always serializes");
         self.conn.outbound.send_text(text).await
+    }
+}
+
+impl Peer for Context {
+    fn call<'a>(
+        &'a self,
+        method: &'static str,
+        build: BuildParams<'a>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Value, CallError>> {
+        Box::pin(async move {
+            let reply = self.call_with(method, build, timeout).await;
+            if reply.is_err() && self.is_closed() {
+                // The connection is closing: the caller's client is gone from now on,
+                // even before the read loop ends and says so for everyone.
+                self.conn.connection.mark_gone();
+            }
+            reply
+        })
+    }
+
+    fn notify<'a>(
+        &'a self,
+        method: &'static str,
+        params: Box<serde_json::value::RawValue>,
+        politely: bool,
+    ) -> BoxFuture<'a, Result<(), Closed>> {
+        Box::pin(async move {
+            match politely {
+                true => self.notify_politely(method, &*params).await,
+                false => Context::notify(self, method, &*params).await,
+            }
+        })
     }
 }
 

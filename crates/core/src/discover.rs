@@ -52,6 +52,19 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
             message
         })
         .collect();
+    // Events (inside `events.event`): each kind with its families and payload schema.
+    let events: Vec<Value> = registry
+        .events
+        .iter()
+        .map(|kind| {
+            json!({
+                "kind": kind.name(),
+                "families": kind.families().iter().map(|f| f.name()).collect::<Vec<_>>(),
+                "summary": kind.summary(),
+                "payload": kind.payload_schema(&mut generator),
+            })
+        })
+        .collect();
     json!({
         "openrpc": OPENRPC_VERSION,
         "info": {
@@ -61,6 +74,7 @@ pub(crate) fn openrpc_document(registry: &Registry) -> Value {
         },
         "methods": methods,
         "x-server-messages": server_messages,
+        "x-events": events,
         "x-error-codes": tether_proto::codes::ALL
             .iter()
             .map(|(code, name, meaning)| json!({ "code": code, "name": name, "message": meaning }))

@@ -1,4 +1,15 @@
 //! Typed errors of the dispatcher and its handlers, mapped to JSON-RPC in one place.
+//!
+//! Each code has one `data` shape (README, "Error codes"):
+//! - -32602: none, or a bound `{field, limit, value, actual}` (plus `tool` for a tool
+//!   definition, `page_max` when the reply needs paging),
+//! - -32002: `{limit, value}`,
+//! - -32006: `{server_protocol_version_min, server_protocol_version_max}`,
+//! - -32008: `{missing, supported}` (`supported`: the server has them, the connection
+//!   did not negotiate them),
+//! - -32010: `{run_id, fenced}` (`run_id` null when the conflict is over a key),
+//! - -32011: `{run_id}`,
+//! - every other code: none.
 
 use serde_json::{Value, json};
 use tether_proto::{ErrorObject, codes};
@@ -19,6 +30,14 @@ pub enum RpcError {
     /// A client string over its configured bound: -32602, with the field and limit in `data`.
     #[error("invalid params: {field} is {len} bytes, over {limit} ({max})")]
     TooLong { field: &'static str, limit: &'static str, max: usize, len: usize },
+    /// A tool definition, or a connection's tools together, past a cost bound: -32602.
+    #[error("tools.register: tool {tool:?}: {what}: {actual}, over {limit} ({max})")]
+    ToolOverBound { tool: String, what: &'static str, limit: &'static str, max: usize, actual: usize },
+    /// An unpaged reply that would be too large: -32602, asking for `limit`.
+    #[error(
+        "{method}: the reply would be {bytes} bytes, over {limit} ({max}): pass `limit` (at most {page_max}) and follow `next_cursor`"
+    )]
+    PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
     #[error("authentication required: {0}")]
     AuthRequired(String),
     #[error("server.handshake is required before {0}")]
@@ -29,6 +48,18 @@ pub enum RpcError {
     VersionMismatch { client_min: u32, client_max: u32, server_min: u32, server_max: u32 },
     #[error("required capabilities not supported: {}", .0.join(", "))]
     CapabilityUnsupported(Vec<String>),
+    /// A method needs a capability the server supports but the connection did not negotiate.
+    #[error(
+        "{method} needs the capability {capability}, which this server supports but this connection did not negotiate: list it in server.handshake's optional_capabilities"
+    )]
+    CapabilityNotNegotiated { method: &'static str, capability: &'static str },
+    /// -32010: the run is another connection's, or a resume moved it away (`fenced`).
+    /// `run_id` is `None` when the conflict is over an idempotency key.
+    #[error("{reason}")]
+    OwnershipConflict { run_id: Option<String>, fenced: bool, reason: String },
+    /// -32011: a record of the run is corrupt on disk.
+    #[error("run {run_id} has a corrupt record on disk (trace_corruption)")]
+    TraceCorruption { run_id: String },
     /// A configured cap was reached: -32002, with the limit's name and value in `data`.
     #[error("{what} ({limit} = {value})")]
     Limit { what: String, limit: &'static str, value: u64 },
@@ -40,9 +71,6 @@ pub enum RpcError {
     Callback(#[from] CallError),
     #[error("internal error: {0}")]
     Internal(String),
-    /// A domain error with its own code; domain crates convert into this.
-    #[error("{message}")]
-    Custom { code: i32, message: String, data: Option<Value> },
 }
 
 impl RpcError {
@@ -51,17 +79,23 @@ impl RpcError {
             RpcError::Parse(_) => codes::PARSE_ERROR,
             RpcError::InvalidRequest(_) => codes::INVALID_REQUEST,
             RpcError::MethodNotFound(_) => codes::METHOD_NOT_FOUND,
-            RpcError::InvalidParams(_) | RpcError::TooLong { .. } => codes::INVALID_PARAMS,
+            RpcError::InvalidParams(_)
+            | RpcError::TooLong { .. }
+            | RpcError::ToolOverBound { .. }
+            | RpcError::PageNeeded { .. } => codes::INVALID_PARAMS,
             RpcError::AuthRequired(_) => codes::AUTH_REQUIRED,
             RpcError::HandshakeRequired(_) => codes::HANDSHAKE_REQUIRED,
             RpcError::VersionMismatch { .. } => codes::VERSION_MISMATCH,
-            RpcError::CapabilityUnsupported(_) => codes::CAPABILITY_UNSUPPORTED,
+            RpcError::CapabilityUnsupported(_) | RpcError::CapabilityNotNegotiated { .. } => {
+                codes::CAPABILITY_UNSUPPORTED
+            }
+            RpcError::OwnershipConflict { .. } => codes::RUN_OWNERSHIP_CONFLICT,
+            RpcError::TraceCorruption { .. } => codes::TRACE_CORRUPTION,
             RpcError::Limit { .. } => codes::OVERLOADED,
             RpcError::Denied(_) => codes::DENIED,
             RpcError::Cancelled => codes::REQUEST_CANCELLED,
             RpcError::Callback(CallError::Timeout { .. }) => codes::DEADLINE_EXCEEDED,
             RpcError::Callback(_) | RpcError::Internal(_) => codes::INTERNAL_ERROR,
-            RpcError::Custom { code, .. } => *code,
         }
     }
 
@@ -71,15 +105,42 @@ impl RpcError {
                 "server_protocol_version_min": server_min,
                 "server_protocol_version_max": server_max,
             })),
-            RpcError::CapabilityUnsupported(missing) => Some(json!({ "missing": missing })),
-            RpcError::Limit { limit, value, .. } => Some(json!({ "limit": limit, "value": value })),
-            RpcError::TooLong { field, limit, max, len } => {
-                Some(json!({ "field": field, "limit": limit, "value": max, "bytes": len }))
+            RpcError::CapabilityUnsupported(missing) => Some(json!({ "missing": missing, "supported": false })),
+            RpcError::CapabilityNotNegotiated { capability, .. } => {
+                Some(json!({ "missing": [capability], "supported": true }))
             }
-            RpcError::Custom { data, .. } => data.clone(),
-            _ => None,
+            RpcError::Limit { limit, value, .. } => Some(json!({ "limit": limit, "value": value })),
+            RpcError::TooLong { field, limit, max, len } => Some(bound(field, limit, *max, *len)),
+            RpcError::ToolOverBound { tool, limit, max, actual, .. } => {
+                let mut data = bound("params", limit, *max, *actual);
+                data["tool"] = json!(tool);
+                Some(data)
+            }
+            RpcError::PageNeeded { limit, max, bytes, page_max, .. } => {
+                let mut data = bound("params.limit", limit, *max, *bytes);
+                data["page_max"] = json!(page_max);
+                Some(data)
+            }
+            RpcError::OwnershipConflict { run_id, fenced, .. } => Some(json!({ "run_id": run_id, "fenced": fenced })),
+            RpcError::TraceCorruption { run_id } => Some(json!({ "run_id": run_id })),
+            RpcError::Parse(_)
+            | RpcError::InvalidRequest(_)
+            | RpcError::MethodNotFound(_)
+            | RpcError::InvalidParams(_)
+            | RpcError::AuthRequired(_)
+            | RpcError::HandshakeRequired(_)
+            | RpcError::Denied(_)
+            | RpcError::Cancelled
+            | RpcError::Callback(_)
+            | RpcError::Internal(_) => None,
         }
     }
+}
+
+/// -32602's one `data` shape: the field, the configured bound's key and value, and what
+/// the request had (in the bound's unit).
+fn bound(field: &str, limit: &str, value: usize, actual: usize) -> Value {
+    json!({ "field": field, "limit": limit, "value": value, "actual": actual })
 }
 
 impl RpcError {
@@ -121,5 +182,37 @@ mod tests {
         assert!(object.message.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8(), "{}", object.message.len());
         assert!(object.message.ends_with('…'));
         assert_eq!(excerpt("short", 64), "short");
+    }
+
+    fn keys(error: RpcError) -> (i32, Vec<String>) {
+        let object = ErrorObject::from(&error);
+        let keys = object.data.and_then(|d| d.as_object().map(|o| o.keys().cloned().collect())).unwrap_or_default();
+        (object.code, keys)
+    }
+
+    #[test]
+    fn each_code_has_one_data_shape() {
+        let bound = ["actual", "field", "limit", "value"];
+        let too_long = RpcError::TooLong { field: "params.agent_id", limit: "limits.names.agent", max: 8, len: 9 };
+        assert_eq!(keys(too_long), (codes::INVALID_PARAMS, bound.map(String::from).to_vec()));
+        let tool = RpcError::ToolOverBound { tool: "t".into(), what: "regexes", limit: "runs.x", max: 1, actual: 2 };
+        let (code, tool) = keys(tool);
+        assert_eq!((code, tool.iter().filter(|k| bound.contains(&k.as_str())).count()), (codes::INVALID_PARAMS, 4));
+        let page = RpcError::PageNeeded { method: "runs.list", limit: "runs.x", max: 1, bytes: 2, page_max: 3 };
+        let (code, page) = keys(page);
+        assert_eq!((code, page.iter().filter(|k| bound.contains(&k.as_str())).count()), (codes::INVALID_PARAMS, 4));
+
+        let capability = ["missing", "supported"].map(String::from).to_vec();
+        assert_eq!(keys(RpcError::CapabilityUnsupported(vec!["x".into()])).1, capability);
+        let unnegotiated = RpcError::CapabilityNotNegotiated { method: "runs.resume", capability: "runs.resume.v1" };
+        assert_eq!(keys(unnegotiated), (codes::CAPABILITY_UNSUPPORTED, capability));
+
+        let ownership = ["fenced", "run_id"].map(String::from).to_vec();
+        let key = RpcError::OwnershipConflict { run_id: None, fenced: false, reason: "key".into() };
+        assert_eq!(keys(key), (codes::RUN_OWNERSHIP_CONFLICT, ownership.clone()));
+        let fenced = RpcError::OwnershipConflict { run_id: Some("r".into()), fenced: true, reason: "moved".into() };
+        assert_eq!(keys(fenced), (codes::RUN_OWNERSHIP_CONFLICT, ownership));
+        let corrupt = RpcError::TraceCorruption { run_id: "r".into() };
+        assert_eq!(keys(corrupt), (codes::TRACE_CORRUPTION, vec!["run_id".to_owned()]));
     }
 }

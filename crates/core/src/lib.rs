@@ -7,6 +7,7 @@
 
 mod auth;
 mod broker;
+mod caller;
 mod connection;
 mod context;
 mod discover;
@@ -28,6 +29,7 @@ pub use auth::{
     AgentId, AnyOf, Authenticator, BindError, Credential, Grant, Lifetime, Principal, StaticToken, bind_agent,
 };
 pub use broker::{CallError, callbacks_pending};
+pub use caller::{BoxFuture, BuildParams, Caller, Connection, Peer, PeerExt};
 pub use connection::{Admission, ConnectionOptions, Shutdown, TransportLimit, serve_connection};
 pub use context::Context;
 pub use error::{RpcError, excerpt};

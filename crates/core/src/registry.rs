@@ -68,6 +68,8 @@ pub trait Observer: Send + Sync + 'static {
 pub struct Registry {
     pub(crate) methods: BTreeMap<&'static str, Entry>,
     pub(crate) outbound: BTreeMap<&'static str, Outbound>,
+    /// Kinds of event published to subscribers (`events.event`), for `x-events`.
+    pub(crate) events: Vec<tether_proto::events::Kind>,
     capabilities: BTreeSet<String>,
     pub(crate) close_hooks: Vec<CloseHook>,
     pub(crate) observer: Option<Arc<dyn Observer>>,
@@ -136,6 +138,12 @@ impl Registry {
     pub fn server_message<M: ServerMessage>(&mut self) {
         let entry = Outbound { summary: M::SUMMARY, request: M::REQUEST, schemas: outbound_schemas::<M> };
         self.outbound.insert(M::NAME, entry);
+    }
+
+    /// Declares the kinds of event this server publishes (their families and payload
+    /// schemas go in `rpc.discover` as `x-events`).
+    pub fn server_events(&mut self, kinds: &[tether_proto::events::Kind]) {
+        self.events.extend_from_slice(kinds);
     }
 
     /// The OpenRPC document `rpc.discover` answers (also printed by `tether openrpc`).

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tether_core::{Context, NameKind, Principal, RpcError};
-use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, SubscribeParams};
+use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, Published, SubscribeParams};
 use tokio::sync::mpsc;
 
 pub use methods::register;
@@ -138,8 +138,20 @@ impl EventBus {
         })
     }
 
+    /// Publishes a typed event (`tether_proto::events::Published`) in each of its
+    /// kind's families, in order; never waits. What every domain uses.
+    pub fn emit(&self, event: Published, scope: Scope) {
+        let (kind, payload) = (event.kind_name(), event.payload());
+        let (last, rest) = event.kind().families().split_last().expect("every kind has a family");
+        for family in rest {
+            self.publish(family.name(), &kind, scope.clone(), payload.clone());
+        }
+        self.publish(last.name(), &kind, scope, payload);
+    }
+
     /// Publishes an event to the ring and every matching subscriber (and, with a
-    /// relay, to the other daemons); never waits.
+    /// relay, to the other daemons); never waits. Untyped: for tests and for
+    /// `emit`; domains publish through `emit`.
     pub fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
         let size = tether_core::trim::bound(&mut payload, self.config.max_payload_bytes);
         let event = Event {
@@ -302,7 +314,7 @@ impl EventBus {
 
     /// Runs `f` while holding the bus's lock. For tests: a handler that panics
     /// there must cost its own request, not the bus (locks do not poison).
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn while_locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _inner = self.inner.lock();
         f()
@@ -409,6 +421,32 @@ mod tests {
         };
         bus.inner.lock().connections.insert(1, Outlet { sender, subscribers: vec![subscriber] });
         (dropped, rx)
+    }
+
+    #[test]
+    fn a_typed_event_goes_out_in_each_family_of_its_kind_with_its_wire_kind() {
+        use tether_proto::events::{Published, RunDetachedPayload, SessionTransitionPayload};
+        use tether_proto::sessions::SessionState;
+        let bus = EventBus::new(EventsConfig::default());
+        bus.emit(Published::RunDetached(RunDetachedPayload { grace_ms: 5 }), Scope::default());
+        let transition = SessionTransitionPayload {
+            from: SessionState::Active,
+            to: SessionState::Stopped,
+            name: "n".into(),
+            exit_code: None,
+            stop_cause: None,
+        };
+        bus.emit(Published::SessionTransition(transition), Scope::default());
+        let seen: Vec<(String, String, Value)> = bus
+            .recent(&Principal::Operator, 10, &SubscribeParams::default())
+            .into_iter()
+            .map(|e| (e.family, e.kind, e.payload))
+            .collect();
+        assert_eq!(seen[0], ("runtime.status".into(), "run.detached".into(), serde_json::json!({"grace_ms": 5})));
+        assert_eq!((seen[1].0.as_str(), seen[1].1.as_str()), ("runtime.status", "session.stopped"));
+        let payload =
+            serde_json::json!({"from": "active", "to": "stopped", "name": "n", "exit_code": null, "stop_cause": null});
+        assert_eq!(seen[1].2, payload, "the same payload as before it was typed");
     }
 
     #[test]

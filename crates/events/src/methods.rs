@@ -12,6 +12,7 @@ const RECENT_MAX: usize = 1024;
 pub fn register(registry: &mut Registry, bus: Arc<EventBus>) {
     registry.server_message::<tether_proto::events::EventMessage>();
     registry.server_message::<tether_proto::events::LaggedMessage>();
+    registry.server_events(&tether_proto::events::Kind::ALL);
     registry
         .register_with::<Subscribe, _, _, _>(&bus, |b, cx, p| async move {
             Ok(SubscribeResult { subscription: b.subscribe(&cx, p)? })

@@ -242,7 +242,7 @@ impl Log {
         self.file = open_log(&self.path)?;
         self.size = 0;
         if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
+            tether_store::atomic::sync_dir(dir)?;
         }
         self.state.rotations.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tether_core::{Principal, stamp};
 use tether_events::{EventBus, Scope};
+use tether_proto::events::{AgentDelegatedPayload, HookEventPayload, MemoryCompactPayload, Published};
 use tether_proto::hooks::{
     BreakerState, BreakerStatus, Decision, DelegateParams, DelegateResult, IngestParams, IngestResult, MemoryParams,
     MemoryResult, PolicyCheckParams, PolicyCheckResult, PolicyInfo,
@@ -264,7 +265,7 @@ impl Hooks {
             let id = approval.approval_id.clone();
             let waiter = if wait.is_zero() { None } else { Some(self.approvals.waiter(&id)?) };
             let approval = tether_proto::hooks::Approval { waiting: waiter.is_some(), ..approval };
-            self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
+            self.events.emit(Published::ApprovalCreated(approval.clone()), account.scope());
             if let Some(notify) = &self.notify {
                 notify.send(&approval);
             }
@@ -322,13 +323,19 @@ impl Hooks {
             })
             .await;
         let event_id = tether_core::new_id().to_string();
-        let payload = json!({
-            "event_id": event_id, "event": hook.event, "known": known, "tool": hook.tool,
-            "decision": decision, "rule": rule, "reason": reason,
-            "claude_session_id": hook.claude_session_id, "subagent_id": hook.subagent,
-            "payload": hook.payload,
-        });
-        self.events.publish("hooks.event", &hook.event, account.scope(), payload);
+        let payload = HookEventPayload {
+            event_id: event_id.clone(),
+            event: hook.event.clone(),
+            known,
+            tool: hook.tool.clone(),
+            decision,
+            rule: rule.clone(),
+            reason: reason.clone(),
+            claude_session_id: hook.claude_session_id.clone(),
+            subagent_id: hook.subagent.clone(),
+            payload: hook.payload.clone(),
+        };
+        self.events.emit(Published::Hook(payload), account.scope());
         Ok(IngestResult {
             hook_output: claude::hook_output(&hook.event, decision, reason.as_deref()),
             event_id,
@@ -465,8 +472,14 @@ impl Hooks {
                 trimmed: &[],
             })
             .await;
-        let payload = json!({"delegation_id": delegation_id, "agent": params.agent, "task": params.task, "tier": params.tier, "breaker": state});
-        self.events.publish("runtime.status", "agent.delegated", account.scope(), payload);
+        let payload = AgentDelegatedPayload {
+            delegation_id: delegation_id.clone(),
+            agent: params.agent.clone(),
+            task: params.task,
+            tier: params.tier,
+            breaker: state,
+        };
+        self.events.emit(Published::AgentDelegated(payload), account.scope());
         Ok(DelegateResult { delegation_id, agent: params.agent, breaker: state })
     }
 
@@ -480,8 +493,8 @@ impl Hooks {
         let account = Account::named(principal, Some(params.session_id), None);
         if self.memory.lock().entered_compact(account.rate_key(), pressure) {
             let payload =
-                json!({"used_tokens": params.used_tokens, "window_tokens": params.window_tokens, "fraction": fraction});
-            self.events.publish("runtime.memory_compaction", "memory.compact", account.scope(), payload);
+                MemoryCompactPayload { used_tokens: params.used_tokens, window_tokens: params.window_tokens, fraction };
+            self.events.emit(Published::MemoryCompact(payload), account.scope());
         }
         Ok(MemoryResult { fraction, pressure })
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tether_core::Principal;
 use tether_core::names::NameKind;
+use tether_proto::events::Published;
 use tether_proto::hooks::{ApprovalRequestParams, ApprovalRequestResult, ApprovalState};
 
 use crate::approvals::{self, Outcome};
@@ -39,7 +40,7 @@ impl Hooks {
         let id = approval.approval_id.clone();
         let waiter = self.approvals.waiter(&id)?;
         let approval = tether_proto::hooks::Approval { waiting: true, ..approval };
-        self.events.publish("runtime.approval_required", "approval.created", account.scope(), json!(approval));
+        self.events.emit(Published::ApprovalCreated(approval.clone()), account.scope());
         if let Some(notify) = &self.notify {
             notify.send(&approval);
         }

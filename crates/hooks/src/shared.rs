@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tether_core::stamp;
 use tether_events::Scope;
 use tether_proto::hooks::{Approval, ApprovalState, Resolution};
@@ -119,7 +118,7 @@ impl Hooks {
     fn announce(&self, approval: &Approval) {
         let scope =
             Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
-        self.events.publish("runtime.approval_required", "approval.resolved", scope, json!(approval));
+        self.events.emit(tether_proto::events::Published::ApprovalResolved(approval.clone()), scope);
     }
 
     /// `approvals.list`: this node's, and (when shared) every node's.

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tether_store::{Kind, Record, StoreError};
+use tether_store::{DbError, Kind, Record, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Config, NoTls, Statement};
 use ulid::Ulid;
@@ -89,7 +89,11 @@ pub(crate) async fn run(
         let (c, statement) = match connected {
             Ok(c) => c,
             Err(error) => {
-                fail(batch, StoreError::Database(format!("cannot reach the database: {error}")));
+                let sqlstate = crate::Failure::sqlstate(&error);
+                fail(
+                    batch,
+                    StoreError::Database(DbError::new(format!("cannot reach the database: {error}"), sqlstate)),
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -121,7 +125,8 @@ pub(crate) async fn run(
                     let refused = job.runs.iter().find(|w| !outcome.written.contains(&w.run_id));
                     let result = match refused {
                         None => Ok(()),
-                        // A new run is refused only by its idempotency key's unique index.
+                        // A new run is refused only by its idempotency key's unique index:
+                        // the one conflict `WRITE` skips (any other is an error, SQLSTATE kept).
                         Some(w) if w.new_agent.is_some() => Err(StoreError::Duplicate { run_id: w.run_id }),
                         Some(w) => Err(StoreError::Fenced { run_id: w.run_id }),
                     };
@@ -131,7 +136,7 @@ pub(crate) async fn run(
             }
             Err(error) => {
                 // Unknown outcome (the commit may or may not have happened): never acknowledged.
-                fail(batch, StoreError::Database(error.to_string()));
+                fail(batch, crate::db(error));
             }
         }
     }
@@ -169,7 +174,7 @@ const WRITE: &str = "WITH alive AS (SELECT 1 FROM tether_nodes WHERE node_id = $
                  FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::bool[], $18::text[])
                       AS c(run_id, agent_id, records, turns, ended, idempotency_key)
                  WHERE EXISTS (SELECT 1 FROM alive)
-                 ON CONFLICT DO NOTHING
+                 ON CONFLICT (agent_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING run_id),
              old_runs AS (
                  UPDATE tether_runs r

@@ -1,8 +1,8 @@
 //! tether's PostgreSQL store: several daemons share one database.
 //!
-//! - Every write to a run carries this node's **fence** in its SQL: a node whose
-//!   fence is stale (another node took the run over) writes nothing and gets
-//!   `StoreError::Fenced`.
+//! - Every write that adds to a run carries this node's **fence** in its SQL: a node
+//!   whose fence is stale (another node took the run over) writes nothing and gets
+//!   `StoreError::Fenced`. (Retention's `forget` deletes ended runs without one.)
 //! - **Node leases** on the database's clock: each node heartbeats; any node's
 //!   sweep declares a node dead once its lease expired and adopts its open runs.
 //! - **Group commit** (`batch.rs`): appends waiting when a transaction ends go
@@ -10,10 +10,14 @@
 //! - Versioned migrations (`migrations/`) applied at start under an advisory lock.
 
 mod batch;
+mod board;
+mod error;
 mod events;
 mod hints;
 mod migrate;
 mod node;
+mod shared;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::collections::HashMap;
@@ -24,13 +28,12 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parking_lot::{Mutex, RwLock};
-use tether_store::{
-    ApprovalBoard, Kind, Record, Recovered, RecoveredRun, RunStore, Settled, StoreError, StoreFuture, StoreInfo,
-};
+use tether_store::{Kind, Record, Recovered, RecoveredRun, RunStore, SharedStore, StoreError, StoreFuture, StoreInfo};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 use ulid::Ulid;
 
+pub(crate) use error::{Failure, db};
 pub use events::EventSink;
 pub use node::NodeStatus;
 
@@ -101,10 +104,6 @@ struct Inner {
     events_hint: tokio::sync::broadcast::Sender<()>,
     /// Held while this node re-registers after finding itself evicted.
     evicting: tokio::sync::Mutex<()>,
-}
-
-fn db(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(error.to_string())
 }
 
 impl PgStore {
@@ -399,159 +398,7 @@ impl RunStore for PgStore {
         self.inner.status.lock().problem().into_iter().collect()
     }
 
-    fn shared(&self) -> bool {
-        true
-    }
-
-    fn owns(&self, run_id: Ulid) -> bool {
-        self.inner.owned.lock().contains_key(&run_id)
-    }
-
-    fn find(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
-        Box::pin(self.load(run_id))
-    }
-
-    fn take_over(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
-        Box::pin(async move {
-            let me = self.inner.node.get();
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let row = client
-                .query_opt(
-                    "UPDATE tether_runs SET fence = fence + 1, owner_node = $2
-                     WHERE run_id = $1 AND NOT ended RETURNING fence",
-                    &[&run_id.to_string(), &me],
-                )
-                .await
-                .map_err(db)?;
-            let Some(row) = row else { return Ok(None) };
-            self.inner.owned.lock().insert(run_id, row.get(0));
-            self.load(run_id).await
-        })
-    }
-
-    fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>> {
-        Some(self.inner.hints.subscribe())
-    }
-
-    fn list<'a>(
-        &'a self,
-        agent: Option<&'a str>,
-        before: u64,
-        limit: usize,
-    ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>> {
-        Box::pin(async move {
-            storable("agent_id", agent.unwrap_or_default())?;
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let before = i64::try_from(before).unwrap_or(i64::MAX);
-            let rows = client
-                .query(
-                    "SELECT r.list_key, r.run_id, r.records, r.turns, s.payload, e.payload
-                     FROM tether_runs r
-                     LEFT JOIN tether_records s ON s.run_id = r.run_id AND s.seq = 0 AND s.kind = 1
-                     LEFT JOIN tether_records e ON e.run_id = r.run_id AND e.seq = r.records - 1 AND e.kind = 3
-                     WHERE r.list_key < $1 AND ($2::text IS NULL OR r.agent_id = $2)
-                     ORDER BY r.list_key DESC LIMIT $3",
-                    &[&before, &agent, &(limit.min(10_000) as i64)],
-                )
-                .await
-                .map_err(db)?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|row| {
-                    let mut run = RecoveredRun::new(Ulid::from_string(row.get::<_, &str>(1)).ok()?);
-                    run.records = row.get::<_, i32>(2) as u32;
-                    run.turns = row.get::<_, i32>(3) as u32;
-                    run.started = row.get(4);
-                    run.ended = row.get(5);
-                    Some((row.get::<_, i64>(0) as u64, run))
-                })
-                .collect())
-        })
-    }
-
-    fn find_key<'a>(&'a self, agent: &'a str, key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>> {
-        Box::pin(async move {
-            storable("agent_id", agent)?;
-            storable("idempotency_key", key)?;
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let row = client
-                .query_opt(
-                    "SELECT run_id FROM tether_runs WHERE agent_id = $1 AND idempotency_key = $2",
-                    &[&agent, &key],
-                )
-                .await
-                .map_err(db)?;
-            Ok(row.and_then(|r| Ulid::from_string(r.get::<_, &str>(0)).ok()))
-        })
-    }
-
-    fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {
-        Box::pin(self.adopt())
-    }
-}
-
-impl ApprovalBoard for PgStore {
-    fn post<'a>(&'a self, id: &'a str, approval: &'a [u8]) -> StoreFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            let client = self.inner.pool.get().await.map_err(db)?;
-            client
-                .execute(
-                    "INSERT INTO tether_approvals (approval_id, state, body) VALUES ($1, 'pending', $2)
-                     ON CONFLICT (approval_id) DO NOTHING",
-                    &[&id, &approval],
-                )
-                .await
-                .map_err(db)?;
-            Ok(())
-        })
-    }
-
-    fn settle<'a>(
-        &'a self,
-        id: &'a str,
-        state: &'a str,
-        approval: &'a [u8],
-    ) -> StoreFuture<'a, Result<Settled, StoreError>> {
-        Box::pin(async move {
-            storable("approval_id", id)?;
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let won = client
-                .execute(
-                    "UPDATE tether_approvals SET state = $2, body = $3 WHERE approval_id = $1 AND state = 'pending'",
-                    &[&id, &state, &approval],
-                )
-                .await
-                .map_err(db)?;
-            if won == 1 {
-                return Ok(Settled::Now);
-            }
-            let row = client
-                .query_opt("SELECT body FROM tether_approvals WHERE approval_id = $1", &[&id])
-                .await
-                .map_err(db)?;
-            Ok(row.map_or(Settled::Unknown, |r| Settled::Already(r.get(0))))
-        })
-    }
-
-    fn all(&self) -> StoreFuture<'_, Result<Vec<Vec<u8>>, StoreError>> {
-        Box::pin(async move {
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let rows = client
-                .query("SELECT body FROM tether_approvals ORDER BY created_at, approval_id", &[])
-                .await
-                .map_err(db)?;
-            Ok(rows.into_iter().map(|r| r.get(0)).collect())
-        })
-    }
-
-    fn settled_among<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Result<Vec<Vec<u8>>, StoreError>> {
-        Box::pin(async move {
-            let client = self.inner.pool.get().await.map_err(db)?;
-            let rows = client
-                .query("SELECT body FROM tether_approvals WHERE approval_id = ANY($1) AND state <> 'pending'", &[&ids])
-                .await
-                .map_err(db)?;
-            Ok(rows.into_iter().map(|r| r.get(0)).collect())
-        })
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        Some(self)
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tether_pg::testing::Postgres;
 use tether_pg::{PgOptions, PgStore};
-use tether_store::{Kind, Record, RunStore, StoreError};
+use tether_store::{Kind, Record, RunStore, SharedStore, StoreError};
 use ulid::Ulid;
 
 fn cluster() -> (Postgres, String) {
@@ -220,4 +220,26 @@ async fn a_write_on_one_node_is_hinted_to_the_others_after_its_commit() {
     pg.psql("tether", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'").unwrap();
     a.append(&[turn(run, seq)]).await.unwrap();
     assert_eq!(b.read(run, 0..100).await.unwrap().len(), seq as usize + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_taken_is_a_duplicate_and_any_other_conflict_keeps_its_sqlstate() {
+    let (_pg, url) = cluster();
+    let (a, _) = PgStore::open(options(&url, "a")).await.unwrap();
+    let keyed = |run: Ulid| {
+        let payload = format!(r#"{{"record":"started","run_id":"{run}","agent_id":"agent-1","idempotency_key":"k"}}"#);
+        Record { kind: Kind::Started, run_id: run, seq: 0, payload: payload.into_bytes() }
+    };
+    let first = Ulid::new();
+    a.append(&[keyed(first)]).await.unwrap();
+    let second = Ulid::new();
+    assert!(matches!(a.append(&[keyed(second)]).await, Err(StoreError::Duplicate { run_id }) if run_id == second));
+
+    // The same run started twice is no key's doing: the database's unique violation, as it said it.
+    let run = Ulid::new();
+    a.append(&[started(run)]).await.unwrap();
+    match a.append(&[started(run)]).await {
+        Err(StoreError::Database(error)) => assert_eq!(error.sqlstate.as_deref(), Some("23505"), "{error}"),
+        other => panic!("a repeated run id: {other:?}"),
+    }
 }

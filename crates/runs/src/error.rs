@@ -1,7 +1,6 @@
 //! Errors of the runs domain, and their one mapping into `RpcError`.
 
 use tether_core::RpcError;
-use tether_proto::codes;
 use tether_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,8 +12,9 @@ pub enum RunsError {
     UnknownRun(String),
     #[error("run {run_id} has already ended ({status})")]
     AlreadyEnded { run_id: String, status: String },
-    #[error("run ownership conflict: {0}")]
-    Ownership(String),
+    /// The run (or the idempotency key's run) is another connection's.
+    #[error("run ownership conflict: {reason}")]
+    Ownership { run_id: Option<ulid::Ulid>, reason: String },
     /// The run was handed to another connection (`runs.resume`): this one writes it no more.
     #[error("run {0} was resumed by another connection: this connection no longer writes it")]
     Superseded(ulid::Ulid),
@@ -53,42 +53,29 @@ impl From<RunsError> for RpcError {
             | RunsError::UnknownRun(_)
             | RunsError::AlreadyEnded { .. }
             | RunsError::BadTool { .. } => RpcError::InvalidParams(message),
-            RunsError::ResumeNotNegotiated => RpcError::Custom {
-                code: codes::CAPABILITY_UNSUPPORTED,
-                message,
-                data: Some(serde_json::json!({ "not_negotiated": [tether_proto::runs::RESUME_CAPABILITY] })),
+            RunsError::ResumeNotNegotiated => RpcError::CapabilityNotNegotiated {
+                method: "runs.resume",
+                capability: tether_proto::runs::RESUME_CAPABILITY,
             },
-            RunsError::Ownership(_) => RpcError::Custom { code: codes::RUN_OWNERSHIP_CONFLICT, message, data: None },
+            RunsError::Ownership { run_id, .. } => {
+                RpcError::OwnershipConflict { run_id: run_id.map(|id| id.to_string()), fenced: false, reason: message }
+            }
             // Another node took the run over (a shared store): this node's copy is stale.
             // A resume fenced this connection out, on this node or (below) another one.
-            RunsError::Superseded(run_id) | RunsError::Store(StoreError::Fenced { run_id }) => RpcError::Custom {
-                code: codes::RUN_OWNERSHIP_CONFLICT,
-                message,
-                data: Some(serde_json::json!({ "run_id": run_id.to_string(), "fenced": true })),
-            },
-            RunsError::Corrupt(run_id) => RpcError::Custom {
-                code: codes::TRACE_CORRUPTION,
-                message,
-                data: Some(serde_json::json!({ "run_id": run_id })),
-            },
+            RunsError::Superseded(run_id) | RunsError::Store(StoreError::Fenced { run_id }) => {
+                RpcError::OwnershipConflict { run_id: Some(run_id.to_string()), fenced: true, reason: message }
+            }
+            RunsError::Corrupt(run_id) => RpcError::TraceCorruption { run_id },
             RunsError::Store(StoreError::Unstorable { .. }) => RpcError::InvalidParams(message),
             RunsError::Store(_) | RunsError::Internal(_) => RpcError::Internal(message),
             RunsError::Limit { what, limit, value } => RpcError::limit(what, limit, value),
-            RunsError::ToolCost { tool, limit, max, value, .. } => RpcError::Custom {
-                code: codes::INVALID_PARAMS,
-                message,
-                data: Some(
-                    serde_json::json!({ "field": "params", "tool": tool, "limit": limit, "value": max, "actual": value }),
-                ),
-            },
+            RunsError::ToolCost { tool, what, limit, max, value } => {
+                RpcError::ToolOverBound { tool, what, limit, max, actual: value }
+            }
             RunsError::Rpc(error) => error,
-            RunsError::PageNeeded { limit, max, bytes, page_max, .. } => RpcError::Custom {
-                code: codes::INVALID_PARAMS,
-                message,
-                data: Some(
-                    serde_json::json!({ "field": "params.limit", "limit": limit, "value": max, "bytes": bytes, "page_max": page_max }),
-                ),
-            },
+            RunsError::PageNeeded { method, limit, max, bytes, page_max } => {
+                RpcError::PageNeeded { method, limit, max, bytes, page_max }
+            }
         }
     }
 }

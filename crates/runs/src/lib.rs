@@ -3,8 +3,9 @@
 
 mod agent;
 mod config;
-mod connections;
+mod conn;
 mod error;
+mod lifecycle;
 mod methods;
 mod proposal;
 mod query;
@@ -14,7 +15,9 @@ mod retention;
 mod run;
 mod runs;
 mod shared;
+mod sweep;
 mod tools;
+mod write;
 
 pub use config::RunsConfig;
 pub use error::RunsError;

@@ -1,4 +1,4 @@
-//! Thin handlers: decode (done by the registry), call `Runs`, map errors.
+//! Thin handlers: decode (done by the registry), hand `Runs` the narrow `Caller`, map errors.
 
 use std::sync::Arc;
 
@@ -18,44 +18,47 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     registry.server_message::<runs::TraceLaggedMessage>();
 
     registry.register_with::<tools::Register, _, _, _>(&runs, |r, cx, defs| async move {
-        Ok(r.register_tools(&cx, defs).await?)
+        Ok(r.register_tools(&cx.caller(), defs).await?)
     });
     registry
-        .register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move {
-            Ok(r.connections.with(&cx, |c| c.tools.definitions()))
-        })
+        .register_with::<tools::List, _, _, _>(&runs, |r, cx, _| async move { Ok(r.tools_of(&cx.caller())) })
         .reads();
     registry.register_with::<tools::Unregister, _, _, _>(&runs, |r, cx, p| async move {
-        Ok(tools::UnregisterResult { removed: r.connections.with(&cx, |c| c.tools.unregister(&p.name)) })
+        Ok(tools::UnregisterResult { removed: r.unregister_tool(&cx.caller(), &p.name) })
     });
-    registry.register_with::<runs::Start, _, _, _>(&runs, |r, cx, p| async move { Ok(r.start(&cx, p).await?) });
+    registry
+        .register_with::<runs::Start, _, _, _>(&runs, |r, cx, p| async move { Ok(r.start(&cx.caller(), p).await?) });
     registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move {
-        let submitted = r.submit(&cx, p).await;
+        let submitted = r.submit(&cx.caller(), p).await;
         if let Err(RunsError::Store(StoreError::Fenced { run_id })) = &submitted {
             // Another node resumed the run: this socket is stale, its client moved on.
             cx.close_after_reply(format!("run {run_id} moved to another node"));
         }
         Ok(submitted?)
     });
-    registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move { Ok(r.complete(&cx, p).await?) });
-    registry.register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx, p).await?) });
-    registry.register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx, p).await?) }).reads();
+    registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move {
+        Ok(r.complete(&cx.caller(), p).await?)
+    });
     registry
-        .register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx, p).await?) })
+        .register_with::<runs::Cancel, _, _, _>(&runs, |r, cx, p| async move { Ok(r.cancel(&cx.caller(), p).await?) });
+    registry
+        .register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx.caller(), p).await?) })
         .reads();
     registry
-        .register_with::<runs::Subscribe, _, _, _>(
-            &runs,
-            |r, cx, p| async move { Ok(r.subscribe(&cx, &p.run_id).await?) },
-        )
+        .register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx.caller(), p).await?) })
         .reads();
     registry
-        .register_with::<runs::Unsubscribe, _, _, _>(
-            &runs,
-            |r, cx, p| async move { Ok(r.unsubscribe(&cx, &p.run_id)?) },
-        )
+        .register_with::<runs::Subscribe, _, _, _>(&runs, |r, cx, p| async move {
+            Ok(r.subscribe(&cx.caller(), &p.run_id).await?)
+        })
         .reads();
-    registry.register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx, p).await?) });
-
-    registry.on_close(move |conn| runs.connection_closed(conn));
+    registry
+        .register_with::<runs::Unsubscribe, _, _, _>(&runs, |r, cx, p| async move {
+            Ok(r.unsubscribe(&cx.caller(), &p.run_id)?)
+        })
+        .reads();
+    registry
+        .register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx.caller(), p).await?) });
+    // No close hook: each connection's runs state lives on the connection and is
+    // swept when it drops (`conn.rs`).
 }

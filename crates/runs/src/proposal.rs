@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use tether_core::{CallError, Context};
+use serde_json::Value;
+use tether_core::{CallError, Caller, Peer, PeerExt};
 use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
 use tether_proto::runs::{RunRecord, Turn};
-use tether_proto::tools::{CANCEL, CancelParams, EXECUTE, ExecuteParams};
+use tether_proto::tools::{Cancel, CancelParams, Execute, ExecuteParams};
 
 use crate::error::{RunsError, invalid};
 use crate::records::parse_record;
@@ -17,8 +17,8 @@ use crate::run::Run;
 use crate::runs::Runs;
 
 impl Runs {
-    pub async fn submit(&self, cx: &Context, params: SubmitParams) -> Result<SubmitResult, RunsError> {
-        let run = self.current_run(cx)?;
+    pub async fn submit(&self, caller: &Caller, params: SubmitParams) -> Result<SubmitResult, RunsError> {
+        let run = self.current_run(caller)?;
         let proposal_id = params.proposal.id.unwrap_or_else(|| tether_core::new_id().to_string());
         let actions = params.proposal.actions;
         let action_ids: Vec<String> =
@@ -49,15 +49,18 @@ impl Runs {
             let mut turn = if aborted {
                 skipped(&proposal_id, &action_id, &action)
             } else {
-                let (turn, stop) = self.execute(cx, &call, &action_id, &action).await;
-                if cx.is_closed()
+                let (turn, stop) = self.execute(caller, &call, &action_id, &action).await;
+                if caller.connection().is_gone()
                     && turn.status != ActionStatus::Succeeded
-                    && (self.resumable(cx) || run.as_ref().is_some_and(|(r, _)| r.state.lock().reattachable))
+                    && (self.resumable(caller) || run.as_ref().is_some_and(|(r, _)| r.state.lock().reattachable))
                 {
                     // The owner dropped mid-call and means to come back (here or on
                     // another node): journal nothing, so the proposal it submits again
                     // delivers this call again (same call_id) and it completes once.
-                    return Err(RunsError::Ownership("the connection closed during the proposal".into()));
+                    return Err(RunsError::Ownership {
+                        run_id: run.as_ref().map(|(r, _)| r.id),
+                        reason: "the connection closed during the proposal".into(),
+                    });
                 }
                 aborted = stop;
                 turn
@@ -67,7 +70,7 @@ impl Runs {
                 turn = self.append_turn(run, *held, turn).await?;
             }
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
-                let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| cx.principal().agent_id());
+                let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| caller.principal().agent_id());
                 if let Some(agent) = agent {
                     self.report_outcome(agent.as_str(), turn.status == ActionStatus::Succeeded);
                 }
@@ -89,7 +92,7 @@ impl Runs {
     }
 
     /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
-    async fn execute(&self, cx: &Context, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
+    async fn execute(&self, caller: &Caller, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
         let proposal_id = call.proposal;
         let mut turn = new_turn(proposal_id, action_id, action);
         let behavior = action.failure_behavior.unwrap_or_default();
@@ -104,7 +107,7 @@ impl Runs {
         let Some(name) = &action.tool else {
             return reject(turn, "a tool_call needs \"tool\"".into(), abort_on_failure);
         };
-        let Some(tool) = self.connections.with(cx, |c| c.tools.get(name)) else {
+        let Some(tool) = self.with_conn(caller, |c| c.tools.get(name)) else {
             return reject(turn, format!("tool {name:?} is not registered on this connection"), abort_on_failure);
         };
         if let Err(problem) = tool.check(&action.parameters) {
@@ -125,19 +128,19 @@ impl Runs {
         for attempt in 1..=attempts {
             turn.attempts = attempt;
             let mut guard = CancelGuard {
-                cx: cx.clone(),
+                client: caller.client().clone(),
                 action_id: action_id.to_owned(),
                 request_id: Arc::default(),
                 armed: true,
                 reason: "proposal cancelled",
             };
             let request_id = guard.request_id.clone();
-            let outcome = cx
-                .call_with(
-                    EXECUTE,
+            let outcome = caller
+                .client()
+                .request::<Execute>(
                     |id| {
                         let _ = request_id.set(id.to_owned());
-                        json!(ExecuteParams {
+                        ExecuteParams {
                             action_id: action_id.to_owned(),
                             tool: name.clone(),
                             parameters: action.parameters.clone(),
@@ -147,7 +150,7 @@ impl Runs {
                             session_id: None,
                             call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
                             redelivery: call.redelivery,
-                        })
+                        }
                     },
                     wait,
                 )
@@ -210,7 +213,7 @@ fn result_of(turn: Turn) -> ActionResult {
 /// Tells the client to stop a tool call the server no longer waits for,
 /// including when the proposal itself is cancelled and this future dropped.
 struct CancelGuard {
-    cx: Context,
+    client: Arc<dyn Peer>,
     action_id: String,
     request_id: Arc<OnceLock<String>>,
     armed: bool,
@@ -225,9 +228,9 @@ impl Drop for CancelGuard {
             action_id: self.action_id.clone(),
             reason: self.reason.to_owned(),
         };
-        let cx = self.cx.clone();
+        let client = self.client.clone();
         tokio::spawn(async move {
-            let _ = cx.notify(CANCEL, &params).await;
+            let _ = client.notice::<Cancel>(&params, false).await;
         });
     }
 }

@@ -1,80 +1,32 @@
-//! Ending runs on request, and reading them: list, trace, subscribe, resume.
+//! Reading runs: list, trace, subscribe (on this node or followed from the store).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Context, Principal, RpcError};
+use tether_core::{Caller, PeerExt, Principal};
 use tether_proto::runs::{
-    Ack, CancelParams, CompleteParams, ListParams, ListResult, ResumeParams, ResumeResult, RunRecord, RunStatus,
-    SubscribeResult, TRACE_EVENT, TRACE_LAGGED, Termination, TraceEvent, TraceLagged, TracePage, TraceParams,
-    TraceResult,
+    Ack, ListParams, ListResult, RunRecord, SubscribeResult, TraceEvent, TraceEventMessage, TraceLagged,
+    TraceLaggedMessage, TracePage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
 use ulid::Ulid;
 
 use crate::error::{RunsError, invalid};
-use crate::reattach;
 use crate::records::{corrupt_or, rebuild, stored_record};
 use crate::run::{Run, Subscriber};
-use crate::runs::{EndIf, Runs};
+use crate::runs::Runs;
 use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;
 const TRACE_MAX: u32 = 500;
 
 impl Runs {
-    pub async fn complete(self: &Arc<Self>, cx: &Context, params: CompleteParams) -> Result<Ack, RunsError> {
-        self.outcome_fits("params.outcome", crate::tools::json_len(&params.outcome))?;
-        let run = self.readable(cx, &params.run_id)?;
-        let status = params.outcome.status;
-        let only = self.end_if(cx, &run);
-        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, only).await?;
-        self.release(cx, run.id);
-        self.retain_later(run.agent_id.to_string());
-        Ok(Ack { run_id: params.run_id, ok: true })
-    }
-
-    pub async fn cancel(self: &Arc<Self>, cx: &Context, params: CancelParams) -> Result<Ack, RunsError> {
-        self.outcome_fits("params.reason", params.reason.as_ref().map_or(0, String::len))?;
-        let run = self.readable(cx, &params.run_id)?;
-        let only = self.end_if(cx, &run);
-        self.end(&run, Termination::Cancelled { reason: params.reason }, only).await?;
-        self.release(cx, run.id);
-        self.retain_later(run.agent_id.to_string());
-        Ok(Ack { run_id: params.run_id, ok: true })
-    }
-
-    /// A connection that started or resumed the run ends it only while it still holds
-    /// it (a resume elsewhere refuses it); any other reader that may end it (the
-    /// operator, another connection of its agent) ends it as before.
-    fn end_if(&self, cx: &Context, run: &Run) -> EndIf {
-        self.connections.with(cx, |c| c.owned.get(&run.id).copied()).map_or(EndIf::Always, EndIf::Holder)
-    }
-
-    /// An outcome or reason is free text journalled with the run: bounded on its own.
-    fn outcome_fits(&self, field: &'static str, len: usize) -> Result<(), RunsError> {
-        let max = self.config.max_outcome_bytes;
-        if len > max {
-            return Err(RpcError::TooLong { field, limit: "runs.max_outcome_bytes", max, len }.into());
-        }
-        Ok(())
-    }
-
-    fn release(&self, cx: &Context, run: Ulid) {
-        self.connections.with(cx, |c| {
-            c.owned.remove(&run);
-            if c.current == Some(run) {
-                c.current = None;
-            }
-        });
-    }
-
     /// Newest first. `cursor` is a keyset (0: the newest); without `limit`, every run.
-    pub async fn list(&self, cx: &Context, params: ListParams) -> Result<ListResult, RunsError> {
+    pub async fn list(&self, caller: &Caller, params: ListParams) -> Result<ListResult, RunsError> {
         let limit = bounded(params.limit, LIST_MAX)?;
         let cursor = params.cursor.unwrap_or(0);
         let page = |agent_id, runs, next_cursor| ListResult { agent_id, runs, cursor, limit, next_cursor };
-        let agent_id = match (cx.principal(), params.agent_id.clone()) {
+        let agent_id = match (caller.principal(), params.agent_id.clone()) {
             (Principal::Agent(bound), Some(asked)) if *bound != *asked => {
                 // Another agent's runs read as none, not as a refusal.
                 return Ok(page(Some(asked), Vec::new(), None));
@@ -83,7 +35,7 @@ impl Runs {
             (Principal::Operator, asked) => asked,
         };
         let take = limit.map_or(usize::MAX, |n| n as usize);
-        if self.store.shared() {
+        if self.store.shared().is_some() {
             let (runs, next_cursor) = self.list_shared(agent_id.as_deref(), cursor, take, &params).await?;
             return Ok(page(agent_id, runs, next_cursor));
         }
@@ -138,21 +90,23 @@ impl Runs {
 
     /// The run from this node's index or, with a shared store, as the store has
     /// it now (a run another node started). Unknown and unreadable look alike.
-    pub(crate) async fn readable_anywhere(&self, cx: &Context, run_id: &str) -> Result<Arc<Run>, RunsError> {
+    pub(crate) async fn readable_anywhere(&self, caller: &Caller, run_id: &str) -> Result<Arc<Run>, RunsError> {
         let unknown = || RunsError::UnknownRun(run_id.to_owned());
         if let Some(run) = self.get(run_id).filter(|run| self.current_here(run) && !self.maybe_moved(run)) {
-            return if run.readable_by(cx.principal()) { Ok(run) } else { Err(unknown()) };
+            return if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) };
         }
-        let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared()) else { return Err(unknown()) };
-        let Some(found) = self.store.find(id).await? else { return Err(unknown()) };
+        let Some((id, shared)) = Ulid::from_string(run_id).ok().zip(self.store.shared()) else {
+            return Err(unknown());
+        };
+        let Some(found) = shared.find(id).await? else { return Err(unknown()) };
         let (run, _) = rebuild(found, 0);
-        if run.readable_by(cx.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
+        if run.readable_by(caller.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
     }
 
     /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
-    pub async fn trace(&self, cx: &Context, params: TraceParams) -> Result<TraceResult, RunsError> {
+    pub async fn trace(&self, caller: &Caller, params: TraceParams) -> Result<TraceResult, RunsError> {
         let limit = bounded(params.limit, TRACE_MAX)?;
-        let run = match self.readable_anywhere(cx, &params.run_id).await {
+        let run = match self.readable_anywhere(caller, &params.run_id).await {
             Ok(run) => run,
             Err(RunsError::UnknownRun(_)) => {
                 return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
@@ -193,20 +147,20 @@ impl Runs {
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
-    pub async fn subscribe(self: &Arc<Self>, cx: &Context, run_id: &str) -> Result<SubscribeResult, RunsError> {
-        let run = match self.readable(cx, run_id) {
+    pub async fn subscribe(self: &Arc<Self>, caller: &Caller, run_id: &str) -> Result<SubscribeResult, RunsError> {
+        let run = match self.readable(caller, run_id) {
             Ok(run) if self.current_here(&run) => run,
             // A run another node writes: followed through the store.
-            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared() => {
-                let run = self.readable_anywhere(cx, run_id).await?;
-                return self.follow_remote(cx, run).await;
+            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared().is_some() => {
+                let run = self.readable_anywhere(caller, run_id).await?;
+                return self.follow_remote(caller, run).await;
             }
             Ok(run) => run,
             Err(other) => return Err(other),
         };
-        let conn = cx.connection_id();
+        let conn = caller.connection().id();
         let max = self.config.max_subscriptions;
-        let full = self.connections.with(cx, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
+        let full = self.with_conn(caller, |c| !c.subscriptions.contains(&run.id) && c.subscriptions.len() >= max);
         if full {
             let what = "too many run subscriptions on this connection";
             return Err(RunsError::Limit { what, limit: "runs.max_subscriptions", value: max });
@@ -223,17 +177,17 @@ impl Runs {
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });
             (snapshot, records as u64, state.status)
         };
-        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
-        let cx = cx.clone();
+        self.with_conn(caller, |c| c.subscriptions.insert(run.id));
+        let client = caller.client().clone();
         let run_id = run.id.to_string();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
-                if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
+                if client.notice::<TraceEventMessage>(&event, true).await.is_err() {
                     return;
                 }
             }
             if lagged.load(Ordering::Acquire) {
-                let _ = cx.notify(TRACE_LAGGED, &TraceLagged { run_id }).await;
+                let _ = client.notice::<TraceLaggedMessage>(&TraceLagged { run_id }, false).await;
             }
         });
         Ok(SubscribeResult {
@@ -245,101 +199,21 @@ impl Runs {
         })
     }
 
-    pub fn unsubscribe(&self, cx: &Context, run_id: &str) -> Result<Ack, RunsError> {
+    pub fn unsubscribe(&self, caller: &Caller, run_id: &str) -> Result<Ack, RunsError> {
         // A run followed from another node is not indexed here: its follower stops
         // once the subscription is gone from the connection.
-        if let Some(id) = Ulid::from_string(run_id).ok().filter(|_| self.store.shared() && self.get(run_id).is_none()) {
-            let was = self.connections.with(cx, |c| c.subscriptions.remove(&id));
+        if let Some(id) =
+            Ulid::from_string(run_id).ok().filter(|_| self.store.shared().is_some() && self.get(run_id).is_none())
+        {
+            let was = self.with_conn(caller, |c| c.subscriptions.remove(&id));
             return Ok(Ack { run_id: run_id.to_owned(), ok: was });
         }
-        let run = self.readable(cx, run_id)?;
-        let conn = cx.connection_id();
+        let run = self.readable(caller, run_id)?;
+        let conn = caller.connection().id();
         run.state.lock().subscribers.retain(|s| s.connection != conn);
-        let was = self.connections.with(cx, |c| c.subscriptions.remove(&run.id));
+        let was = self.with_conn(caller, |c| c.subscriptions.remove(&run.id));
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
-
-    /// Reclaims an in-progress run for this connection; its old connection is fenced
-    /// off: from here on none of its turns, completions or cancellations is written.
-    pub async fn resume(&self, cx: &Context, params: ResumeParams) -> Result<ResumeResult, RunsError> {
-        if !self.resumable(cx) {
-            return Err(RunsError::ResumeNotNegotiated);
-        }
-        let run_id = params.run_id.as_str();
-        let mut run = self.readable_anywhere(cx, run_id).await?;
-        // The hand-over happens under the run's append lock: an append of the old
-        // owner in flight lands before it (and is counted in `records`), and every
-        // later one sees the new epoch and is refused (`append_turn`, `end`).
-        let local = self.get(run_id);
-        let _serial = match &local {
-            Some(local) => Some(local.append.lock().await),
-            None => None,
-        };
-        if self.store.shared() {
-            // Checked on the run as stored before taking it over, so a wrong token
-            // moves nothing; then this node fences out whichever node held it.
-            check_resumable(&run, &params)?;
-            let Some(found) = self.store.take_over(run.id).await? else {
-                return Err(RunsError::AlreadyEnded { run_id: run_id.to_owned(), status: "ended".into() });
-            };
-            run = self.hold(found).await?;
-        }
-        // `hold` indexed a run this node did not hold before: nobody here writes it
-        // yet, but its lock is taken all the same, so the rule has no exception.
-        let _also = match &local {
-            Some(local) if Arc::ptr_eq(local, &run) => None,
-            _ => Some(run.append.lock().await),
-        };
-        let conn = cx.connection_id();
-        let (records, was_detached, epoch) = {
-            // A reattachable run is taken over only with the token its start returned.
-            check_resumable(&run, &params)?;
-            let mut state = run.state.lock();
-            let was_detached = state.status == RunStatus::Detached;
-            state.status = RunStatus::InProgress;
-            state.owner = Some(conn);
-            state.epoch += 1;
-            (state.records as u64, was_detached, state.epoch)
-        };
-        if was_detached {
-            let scope = tether_events::Scope {
-                session_id: run.agent_id.session_id().map(str::to_owned),
-                run_id: Some(run.id.to_string()),
-                agent_id: Some(run.agent_id.to_string()),
-            };
-            self.events.publish("runtime.status", "run.reattached", scope, serde_json::json!({"records": records}));
-        }
-        self.connections.with(cx, |c| {
-            c.owned.insert(run.id, epoch);
-            c.current = Some(run.id);
-        });
-        tracing::info!(run = %run.id, conn, "run resumed by a new connection");
-        Ok(ResumeResult {
-            run_id: run_id.to_owned(),
-            agent_id: run.agent_id.to_string(),
-            status: RunStatus::InProgress,
-            records,
-        })
-    }
-}
-
-/// Still open, and (for a reattachable run) the token matches.
-fn check_resumable(run: &Run, params: &ResumeParams) -> Result<(), RunsError> {
-    let state = run.state.lock();
-    if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
-        let status = crate::runs::status_name(state.status);
-        return Err(RunsError::AlreadyEnded { run_id: params.run_id.clone(), status });
-    }
-    if let Some(hash) = &state.token {
-        match &params.resume_token {
-            None => return Err(invalid("resume_token", "required to resume a reattachable run")),
-            Some(token) if !reattach::matches(token, hash) => {
-                return Err(RunsError::Ownership(format!("the resume token of run {} does not match", params.run_id)));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }
 
 fn bounded(limit: Option<u32>, max: u32) -> Result<Option<u32>, RunsError> {

@@ -31,6 +31,8 @@ pub(crate) struct RunState {
     pub(crate) turns: u32,
     /// The connection that owns the run while it is in progress.
     pub(crate) owner: Option<u64>,
+    /// That connection closed (its sweep waits out the grace).
+    pub(crate) owner_left: bool,
     /// The ownership generation: bumped (under the append lock) each time `runs.resume`
     /// hands the run to a connection. A writer presents the epoch it was given and
     /// every append checks it under the append lock, so an old owner's proposal still
@@ -121,6 +123,7 @@ impl RunState {
             records: 0,
             turns: 0,
             owner,
+            owner_left: false,
             epoch: 0,
             corrupted: false,
             subscribers: Vec::new(),

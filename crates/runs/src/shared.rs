@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_core::Context;
-use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, TRACE_EVENT, Termination, TraceEvent};
+use tether_core::{Caller, Peer, PeerExt};
+use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, Termination, TraceEvent, TraceEventMessage};
 use tether_store::RecoveredRun;
 use tokio::sync::broadcast;
 use ulid::Ulid;
@@ -15,7 +15,8 @@ use ulid::Ulid;
 use crate::error::RunsError;
 use crate::records::rebuild;
 use crate::run::Run;
-use crate::runs::{EndIf, Runs};
+use crate::runs::Runs;
+use crate::write::EndIf;
 
 impl Runs {
     /// Puts a run this node now owns in the store (taken over, or adopted) into
@@ -49,7 +50,7 @@ impl Runs {
     /// lease expired, and ends each `incomplete` (a reattachable one waits
     /// `detached` for its owner first), as after a local crash.
     pub fn watch_orphans(self: &Arc<Self>, every: Duration) {
-        if !self.store.shared() {
+        if self.store.shared().is_none() {
             return;
         }
         self.watch_moves();
@@ -58,7 +59,8 @@ impl Runs {
             loop {
                 tokio::time::sleep(every.max(Duration::from_millis(10))).await;
                 let Some(this) = weak.upgrade() else { return };
-                match this.store.adopt_orphans().await {
+                let Some(shared) = this.store.shared() else { return };
+                match shared.adopt_orphans().await {
                     Ok(found) if !found.is_empty() => this.settle_orphans(found).await,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "could not look for runs of dead nodes"),
@@ -70,7 +72,7 @@ impl Runs {
     /// A run this node holds, written by another node (the store's hints tell):
     /// taken over, so this node lets its stale copy go at once.
     fn watch_moves(self: &Arc<Self>) {
-        let Some(mut hints) = self.store.hints() else { return };
+        let Some(mut hints) = self.store.shared().and_then(|shared| shared.hints()) else { return };
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -124,18 +126,18 @@ impl Runs {
     /// another node took over is read from the store instead.
     pub(crate) fn current_here(&self, run: &Run) -> bool {
         let open = matches!(run.state.lock().status, RunStatus::InProgress | RunStatus::Detached);
-        !open || self.store.owns(run.id)
+        !open || self.store.shared().is_none_or(|shared| shared.owns(run.id))
     }
 
     /// An open run whose owner has no open connection here, on a shared store: it
     /// may have resumed the run on another node a moment ago (before this node
     /// heard), so a read asks the store.
     pub(crate) fn maybe_moved(&self, run: &Run) -> bool {
-        let (open, owner) = {
+        let (open, owner, owner_left) = {
             let state = run.state.lock();
-            (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner)
+            (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner, state.owner_left)
         };
-        self.store.shared() && open && !owner.is_some_and(|conn| self.connections.is_open(conn))
+        self.store.shared().is_some() && open && (owner.is_none() || owner_left)
     }
 
     /// Another node took this run over: this node's copy is stale. Drop it from
@@ -165,11 +167,12 @@ impl Runs {
         params: &tether_proto::runs::ListParams,
     ) -> Result<(Vec<tether_proto::runs::RunSummary>, Option<u64>), RunsError> {
         const BATCH: usize = 200;
+        let Some(shared) = self.store.shared() else { return Ok((Vec::new(), None)) };
         let mut before = if cursor == 0 { u64::MAX } else { cursor };
         let mut shown: Vec<(u64, tether_proto::runs::RunSummary)> = Vec::new();
         let mut more = false;
         'pages: loop {
-            let batch = self.store.list(agent, before, BATCH).await?;
+            let batch = shared.list(agent, before, BATCH).await?;
             let exhausted = batch.len() < BATCH;
             for (key, found) in batch {
                 before = key;
@@ -208,20 +211,23 @@ impl Runs {
     /// once and in order, woken by the store's hints and every `FOLLOW_EVERY` anyway.
     pub(crate) async fn follow_remote(
         self: &Arc<Self>,
-        cx: &Context,
+        caller: &Caller,
         run: Arc<Run>,
     ) -> Result<SubscribeResult, RunsError> {
-        let hints = self.store.hints();
+        let hints = self.store.shared().and_then(|shared| shared.hints());
         let records = run.state.lock().records as usize;
         let snapshot = self.read_records(&run, 0..records).await?;
         let status = run.state.lock().status;
-        self.connections.with(cx, |c| c.subscriptions.insert(run.id));
-        let weak = Arc::downgrade(self);
-        let cx = cx.clone();
+        self.with_conn(caller, |c| c.subscriptions.insert(run.id));
+        let follower = Follower {
+            conn: Arc::downgrade(&self.conn(caller)),
+            connection: caller.connection().clone(),
+            client: caller.client().clone(),
+        };
         let (id, agent) = (run.id, run.agent_id.to_string());
         let open = status == RunStatus::InProgress || status == RunStatus::Detached;
         if open {
-            tokio::spawn(follow(weak, cx, id, agent, records, hints));
+            tokio::spawn(follow(self.me.clone(), follower, id, agent, records, hints));
         }
         Ok(SubscribeResult {
             run_id: run.id.to_string(),
@@ -233,9 +239,24 @@ impl Runs {
     }
 }
 
+/// Whom a follower of a run on another node serves: it stops once the connection
+/// closed or dropped the subscription.
+struct Follower {
+    conn: std::sync::Weak<crate::conn::ConnRuns>,
+    connection: tether_core::Connection,
+    client: Arc<dyn Peer>,
+}
+
+impl Follower {
+    fn wants(&self, id: &Ulid) -> bool {
+        let Some(conn) = self.conn.upgrade().filter(|_| !self.connection.is_gone()) else { return false };
+        conn.state.lock().subscriptions.contains(id)
+    }
+}
+
 async fn follow(
     runs: std::sync::Weak<Runs>,
-    cx: Context,
+    follower: Follower,
     id: Ulid,
     agent: String,
     mut cursor: usize,
@@ -247,7 +268,7 @@ async fn follow(
             () = hinted(&mut hints, id) => {}
         }
         let Some(this) = runs.upgrade() else { return };
-        if cx.is_closed() || !this.connections.with(&cx, |c| c.subscriptions.contains(&id)) {
+        if !follower.wants(&id) {
             return;
         }
         let stored = match this.store.read(id, cursor..cursor + FOLLOW_PAGE).await {
@@ -266,7 +287,7 @@ async fn follow(
             };
             let event =
                 TraceEvent { run_id: id.to_string(), agent_id: agent.clone(), record, cursor: cursor as u64, status };
-            if cx.notify_politely(TRACE_EVENT, &event).await.is_err() {
+            if follower.client.notice::<TraceEventMessage>(&event, true).await.is_err() {
                 return;
             }
             cursor += 1;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
-use tether_core::{Context, NameKind, NameLimits};
+use tether_core::{Caller, NameKind, NameLimits};
 use tether_proto::tools::ToolDefinition;
 
 use crate::config::RunsConfig;
@@ -298,14 +298,24 @@ impl crate::Runs {
     /// `tools.register`. Compiling a full budget takes a while (1024 regexes): it runs
     /// on a blocking thread, outside the lock every connection's runs state shares,
     /// between an admission on the definitions' JSON and another as the tools go in.
-    pub async fn register_tools(&self, cx: &Context, definitions: Vec<ToolDefinition>) -> Result<usize, RunsError> {
+    pub async fn register_tools(&self, caller: &Caller, definitions: Vec<ToolDefinition>) -> Result<usize, RunsError> {
         let bounds = self.tool_bounds.clone();
-        self.connections.with(cx, |c| c.tools.admit(&definitions, &bounds))?;
+        self.with_conn(caller, |c| c.tools.admit(&definitions, &bounds))?;
         let compiling = bounds.clone();
         let compiled = tokio::task::spawn_blocking(move || compile_all(definitions, &compiling))
             .await
             .map_err(|e| RunsError::Internal(format!("compiling tool schemas: {e}")))??;
-        self.connections.with(cx, |c| c.tools.insert(compiled, &bounds))
+        self.with_conn(caller, |c| c.tools.insert(compiled, &bounds))
+    }
+
+    /// `tools.list`: this connection's tools.
+    pub fn tools_of(&self, caller: &Caller) -> Vec<ToolDefinition> {
+        self.with_conn(caller, |c| c.tools.definitions())
+    }
+
+    /// `tools.unregister`: whether the tool was there.
+    pub fn unregister_tool(&self, caller: &Caller, name: &str) -> bool {
+        self.with_conn(caller, |c| c.tools.unregister(name))
     }
 }
 

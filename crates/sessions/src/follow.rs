@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tether_core::Context;
+use tether_core::{Context, PeerExt};
 use tether_proto::sessions::{
-    FollowParams, FollowResult, OUTPUT_END, OUTPUT_EVENT, OutputEnd, OutputEvent, OutputParams, SessionState,
-    UnfollowResult,
+    FollowParams, FollowResult, OutputEnd, OutputEndMessage, OutputEvent, OutputEventMessage, OutputParams,
+    SessionState, UnfollowResult,
 };
 
 use crate::error::SessionsError;
@@ -54,14 +54,14 @@ impl Sessions {
                 let Ok(out) = this.output(read).await else { break };
                 if !out.text.is_empty() {
                     let event = OutputEvent { session_id: session_id.clone(), offset: at, text: out.text };
-                    if cx.notify_politely(OUTPUT_EVENT, &event).await.is_err() {
+                    if cx.notice::<OutputEventMessage>(&event, true).await.is_err() {
                         break;
                     }
                     at = out.next_offset;
                 } else if !was_running {
                     let state = managed.state();
                     let end = OutputEnd { session_id: session_id.clone(), state };
-                    let _ = cx.notify(OUTPUT_END, &end).await;
+                    let _ = cx.notice::<OutputEndMessage>(&end, false).await;
                     break;
                 } else {
                     tokio::time::sleep(IDLE).await;

@@ -104,9 +104,14 @@ impl Sessions {
                 run_id: None,
                 agent_id: Some(AgentId::for_session(&record.session_id).into_string()),
             };
-            let kind = format!("session.{}", serde_json::to_value(record.state).unwrap().as_str().unwrap_or_default());
-            let payload = serde_json::json!({"from": before, "to": record.state, "name": record.name, "exit_code": record.exit_code, "stop_cause": record.stop_cause});
-            self.events.publish("runtime.status", &kind, scope, payload);
+            let payload = tether_proto::events::SessionTransitionPayload {
+                from: before,
+                to: record.state,
+                name: record.name.clone(),
+                exit_code: record.exit_code,
+                stop_cause: record.stop_cause,
+            };
+            self.events.emit(tether_proto::events::Published::SessionTransition(payload), scope);
         }
         Ok(record.clone())
     }

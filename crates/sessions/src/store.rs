@@ -3,10 +3,10 @@
 //! transition, beside the session's `output.log`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tether_proto::sessions::SessionRecord;
@@ -48,7 +48,7 @@ impl Store {
     pub(crate) fn create_dir(&self, id: &str) -> io::Result<PathBuf> {
         let dir = self.session_dir(id);
         fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        sync_dir(&self.dir)?;
+        tether_store::atomic::sync_dir(&self.dir)?;
         Ok(dir)
     }
 
@@ -70,8 +70,4 @@ impl Store {
         }
         Ok(all)
     }
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }

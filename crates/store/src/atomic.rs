@@ -14,9 +14,16 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()?;
     fs::rename(&temporary, path)?;
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
         _ => Ok(()),
     }
+}
+
+/// Makes the entries of `dir` durable (a file created, renamed or removed in it): the
+/// one place outside the journal that syncs a directory (sessions, the audit log's
+/// rotation, `write` above).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub enum StoreError {
     Fenced { run_id: Ulid },
     /// A shared store could not be reached or refused the statement.
     #[error("store: {0}")]
-    Database(String),
+    Database(DbError),
     /// A client string the store cannot keep (PostgreSQL's `text` holds no NUL),
     /// found before any SQL ran: the caller's params are at fault, not the store.
     #[error("params.{field}: {problem}")]
@@ -48,6 +48,29 @@ pub enum StoreError {
     /// `JournalOptions::accept_damage` (`--accept-journal-damage`).
     #[error("the journal is damaged: {}; the damaged segments were left as they are. Restore them, or start with --accept-journal-damage to open it with the affected runs flagged", .0.join("; "))]
     Damaged(Vec<String>),
+}
+
+/// A shared store's failure, with the SQLSTATE the database gave (`None` when it gave
+/// none: unreachable, a pool timeout), so a caller tells kinds of failure apart by code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    pub message: String,
+    pub sqlstate: Option<String>,
+}
+
+impl DbError {
+    pub fn new(message: impl Into<String>, sqlstate: Option<String>) -> DbError {
+        DbError { message: message.into(), sqlstate }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.sqlstate {
+            Some(code) => write!(f, "{} (SQLSTATE {code})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
 }
 
 impl From<io::Error> for StoreError {

@@ -11,6 +11,7 @@
 
 pub mod atomic;
 mod board;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod failpoint;
 mod frame;
@@ -27,7 +28,7 @@ pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
 pub use journal::{
-    Inspection, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
+    DbError, Inspection, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
 };
 pub use lock::{DirLock, LockError};
-pub use store::{RunStore, StoreFuture, StoreInfo};
+pub use store::{RunStore, SharedStore, StoreFuture, StoreInfo};

@@ -46,57 +46,49 @@ pub trait RunStore: Send + Sync + 'static {
     /// What keeps the store from working as it should, one sentence each.
     fn problems(&self) -> Vec<String>;
 
-    /// Several daemons write to this store.
-    fn shared(&self) -> bool {
-        false
+    /// What a store several daemons write adds (`SharedStore`); `None` for a local
+    /// store, which indexes everything at open and owns every run. The one place the
+    /// runs domain asks where a run may live.
+    fn shared(&self) -> Option<&dyn SharedStore> {
+        None
     }
+}
 
-    /// Whether this node may write the run now. Always, for a local store; on a
-    /// shared one, false once another node took it over (this node's copy is stale).
-    fn owns(&self, _run_id: Ulid) -> bool {
-        true
-    }
+/// What a store shared by several daemons adds to [`RunStore`]: ownership across
+/// nodes, runs this node has not indexed, and hints of writes made elsewhere.
+pub trait SharedStore: Send + Sync {
+    /// Whether this node may write the run now: false once another node took it
+    /// over (this node's copy is stale).
+    fn owns(&self, run_id: Ulid) -> bool;
 
     /// A run this daemon has not indexed (started on another node), as the store
-    /// has it now. A local store indexes everything at open: always `None`.
-    fn find(&self, _run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
+    /// has it now.
+    fn find(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>>;
 
     /// Makes this node the run's owner, fencing out the previous one: from here on
     /// only this node's writes to the run land. Returns the run as stored.
-    fn take_over(&self, _run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
+    fn take_over(&self, run_id: Ulid) -> StoreFuture<'_, Result<Option<RecoveredRun>, StoreError>>;
 
-    /// Runs newest first, across every node (a shared store): those whose list key
-    /// is below `before`, of `agent` if given, at most `limit`, each with its key.
+    /// Runs newest first, across every node: those whose list key is below
+    /// `before`, of `agent` if given, at most `limit`, each with its key.
     fn list<'a>(
         &'a self,
-        _agent: Option<&'a str>,
-        _before: u64,
-        _limit: usize,
-    ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
+        agent: Option<&'a str>,
+        before: u64,
+        limit: usize,
+    ) -> StoreFuture<'a, Result<Vec<(u64, RecoveredRun)>, StoreError>>;
 
-    /// The run an agent's idempotency key names, on any node (a shared store).
-    fn find_key<'a>(&'a self, _agent: &'a str, _key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
+    /// The run an agent's idempotency key names, on any node.
+    fn find_key<'a>(&'a self, agent: &'a str, key: &'a str) -> StoreFuture<'a, Result<Option<Ulid>, StoreError>>;
 
-    /// Runs written anywhere (a shared store's hints, at most once each, maybe
-    /// lost): a follower of a run another node writes re-reads it when hinted,
-    /// and on a timer anyway. `None` for a local store.
-    fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>> {
-        None
-    }
+    /// Runs written anywhere (at most once each, maybe lost): a follower of a run
+    /// another node writes re-reads it when hinted, and on a timer anyway. `None`
+    /// for a shared store that cannot hint (followers then read on the timer only).
+    fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>>;
 
     /// Runs left in progress by nodes whose lease expired, now owned by this node,
-    /// which ends (or detaches) them. A local store finds its orphans at open.
-    fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
+    /// which ends (or detaches) them.
+    fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>>;
 }
 
 impl RunStore for Journal {

@@ -28,6 +28,15 @@ export interface ActionResult {
 
 export type ActionStatus = "succeeded" | "failed" | "rejected" | "skipped";
 
+/** `agent.delegated`. */
+export interface AgentDelegatedPayload {
+  agent: string;
+  breaker: BreakerState;
+  delegation_id: string;
+  task: string;
+  tier?: Tier | null;
+}
+
 export interface Approval {
   /** The agent the hook is accounted to, likewise. */
   agent_id?: string | null;
@@ -278,6 +287,21 @@ export interface HandshakeResult {
   server_version: string;
 }
 
+/** A hook's event (family `hooks.event`, kind its event name). */
+export interface HookEventPayload {
+  claude_session_id?: string | null;
+  decision: Decision;
+  event: string;
+  event_id: string;
+  known: boolean;
+  /** The hook's payload as kept (large fields trimmed). */
+  payload: Record<string, unknown>;
+  reason?: string | null;
+  rule?: string | null;
+  subagent_id?: string | null;
+  tool?: string | null;
+}
+
 /**
  * Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
  * (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either.
@@ -346,6 +370,13 @@ export type LogoutParams = Record<string, unknown>;
 export interface LogoutResult {
   /** The console session that ended (its id as `console.sessions` lists it). */
   session_id: string;
+}
+
+/** `memory.compact`. */
+export interface MemoryCompactPayload {
+  fraction: number;
+  used_tokens: number;
+  window_tokens: number;
 }
 
 export interface MemoryParams {
@@ -482,6 +513,22 @@ export interface RunCancelParams {
   run_id: string;
 }
 
+/** `run.detached`. */
+export interface RunDetachedPayload {
+  grace_ms: number;
+}
+
+/** `run.ended`. */
+export interface RunEndedPayload {
+  record: RunRecord;
+  status: RunStatus;
+}
+
+/** `run.reattached`. */
+export interface RunReattachedPayload {
+  records: number;
+}
+
 export interface Started {
   agent_id: string;
   client_id: string;
@@ -540,6 +587,12 @@ export interface RunRef {
   run_id: string;
 }
 
+/** `run.started`. */
+export interface RunStartedPayload {
+  intent: string;
+  status: RunStatus;
+}
+
 export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled" | "detached";
 
 export interface RunSubscribeResult {
@@ -564,6 +617,14 @@ export interface RunSummary {
   /** Set when a record of this run failed its checksum on disk. */
   trace_corruption?: boolean;
   turn_count: number;
+}
+
+/** `run.turn`: the turn's place and outcome (its record is in the trace). */
+export interface RunTurnPayload {
+  action_id: string;
+  index: number;
+  status: ActionStatus;
+  tool: string;
 }
 
 export interface RunsListParams {
@@ -637,6 +698,15 @@ export interface SessionRef {
 }
 
 export type SessionState = "provisioning" | "active" | "exited" | "stopped" | "errored" | "removed";
+
+/** `session.<state>`. */
+export interface SessionTransitionPayload {
+  exit_code?: number | null;
+  from: SessionState;
+  name: string;
+  stop_cause?: StopCause | null;
+  to: SessionState;
+}
 
 export interface SessionsListParams {
   state?: SessionState | null;

@@ -38,6 +38,15 @@ class ActionResult(TypedDict):
 ActionStatus: TypeAlias = 'Literal["succeeded", "failed", "rejected", "skipped"]'
 
 
+class AgentDelegatedPayload(TypedDict):
+    """`agent.delegated`."""
+    agent: str
+    breaker: BreakerState
+    delegation_id: str
+    task: str
+    tier: NotRequired[Tier | None]
+
+
 class Approval(TypedDict):
     #: The agent the hook is accounted to, likewise.
     agent_id: NotRequired[str | None]
@@ -274,6 +283,21 @@ class HandshakeResult(TypedDict):
     server_version: str
 
 
+class HookEventPayload(TypedDict):
+    """A hook's event (family `hooks.event`, kind its event name)."""
+    claude_session_id: NotRequired[str | None]
+    decision: Decision
+    event: str
+    event_id: str
+    known: bool
+    #: The hook's payload as kept (large fields trimmed).
+    payload: dict[str, Any]
+    reason: NotRequired[str | None]
+    rule: NotRequired[str | None]
+    subagent_id: NotRequired[str | None]
+    tool: NotRequired[str | None]
+
+
 class IngestParams(TypedDict):
     """Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
     (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either."""
@@ -337,6 +361,13 @@ LogoutParams: TypeAlias = 'dict[str, Any]'
 class LogoutResult(TypedDict):
     #: The console session that ended (its id as `console.sessions` lists it).
     session_id: str
+
+
+class MemoryCompactPayload(TypedDict):
+    """`memory.compact`."""
+    fraction: float
+    used_tokens: int
+    window_tokens: int
 
 
 class MemoryParams(TypedDict):
@@ -475,6 +506,22 @@ class RunCancelParams(TypedDict):
     run_id: str
 
 
+class RunDetachedPayload(TypedDict):
+    """`run.detached`."""
+    grace_ms: int
+
+
+class RunEndedPayload(TypedDict):
+    """`run.ended`."""
+    record: RunRecord
+    status: RunStatus
+
+
+class RunReattachedPayload(TypedDict):
+    """`run.reattached`."""
+    records: int
+
+
 class Started(TypedDict):
     agent_id: str
     client_id: str
@@ -530,6 +577,12 @@ class RunRef(TypedDict):
     run_id: str
 
 
+class RunStartedPayload(TypedDict):
+    """`run.started`."""
+    intent: str
+    status: RunStatus
+
+
 RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled", "detached"]'
 
 
@@ -555,6 +608,14 @@ class RunSummary(TypedDict):
     #: Set when a record of this run failed its checksum on disk.
     trace_corruption: NotRequired[bool]
     turn_count: int
+
+
+class RunTurnPayload(TypedDict):
+    """`run.turn`: the turn's place and outcome (its record is in the trace)."""
+    action_id: str
+    index: int
+    status: ActionStatus
+    tool: str
 
 
 class RunsListParams(TypedDict):
@@ -625,6 +686,9 @@ class SessionRef(TypedDict):
 
 
 SessionState: TypeAlias = 'Literal["provisioning", "active", "exited", "stopped", "errored", "removed"]'
+
+
+SessionTransitionPayload = TypedDict("SessionTransitionPayload", {"exit_code": NotRequired[int | None], "from": SessionState, "name": str, "stop_cause": NotRequired[StopCause | None], "to": SessionState})
 
 
 class SessionsListParams(TypedDict):

@@ -1,0 +1,283 @@
+//! Durable writes to a run, each under the run's append lock: `runs.start`, the turns
+//! of a proposal, and the end (on request, by a sweep, or at boot).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tether_core::{Caller, stamp};
+use tether_proto::events::{Published, RunEndedPayload, RunStartedPayload, RunTurnPayload};
+use tether_proto::proposal::ActionStatus;
+use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
+use tether_store::{Kind, Record};
+
+use crate::agent::{self, resolve_agent};
+use crate::error::RunsError;
+use crate::reattach;
+use crate::records::to_json;
+use crate::run::{Run, RunState};
+use crate::runs::{Runs, run_scope, status_name};
+
+impl Runs {
+    pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
+        agent::check_start(&params, &self.config)?;
+        let agent_id = resolve_agent(caller.principal(), params.agent_id, params.agent_name)?;
+        let agent_key = agent_id.to_string();
+        let conn = caller.connection().id();
+        let client_id = format!("conn-{conn}");
+        if let Some(key) = &params.idempotency_key {
+            let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
+            match known {
+                Some((owner, run_id)) if owner == conn => {
+                    self.with_conn(caller, |c| c.current = Some(run_id));
+                    return Ok(StartResult {
+                        run_id: run_id.to_string(),
+                        agent_id: agent_key,
+                        client_id,
+                        resume_token: None,
+                    });
+                }
+                Some(_) => return Err(key_taken(key)),
+                None => {
+                    // Another node may have started it (a shared store).
+                    if let Some(shared) = self.store.shared()
+                        && shared.find_key(&agent_key, key).await?.is_some()
+                    {
+                        return Err(key_taken(key));
+                    }
+                }
+            }
+        }
+        let active = self.active_runs(&agent_key);
+        if active >= self.config.max_active_runs_per_agent {
+            return Err(RunsError::Limit {
+                what: "too many runs in progress for this agent",
+                limit: "runs.max_active_runs_per_agent",
+                value: self.config.max_active_runs_per_agent,
+            });
+        }
+        let reattachable = caller.has_capability(tether_proto::runs::REATTACH_CAPABILITY);
+        let (resume_token, token_hash) = match reattachable {
+            true => {
+                let (token, hash) = reattach::new_token()?;
+                (Some(token), Some(hash))
+            }
+            false => (None, None),
+        };
+        let id = tether_core::new_id();
+        let started = Started {
+            run_id: id.to_string(),
+            agent_id: agent_key.clone(),
+            client_id: client_id.clone(),
+            intent: params.intent.clone(),
+            started_at: stamp::now(),
+            session_id: agent_id.session_id().map(str::to_owned),
+            idempotency_key: params.idempotency_key.clone(),
+            reattachable,
+            resume_token_sha256: token_hash.clone(),
+        };
+        let payload = to_json(&RunRecord::Started(started.clone()));
+        match self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await {
+            // Two nodes started runs under one key at once: the database kept the other.
+            Err(tether_store::StoreError::Duplicate { .. }) => {
+                return Err(key_taken(params.idempotency_key.as_deref().unwrap_or_default()));
+            }
+            appended => appended?,
+        }
+
+        let mut state = RunState::in_progress(Some(conn));
+        state.records = 1;
+        state.reattachable = reattachable;
+        state.token = token_hash.as_deref().and_then(reattach::parse_hash);
+        {
+            let mut index = self.index.lock();
+            let key = index.next_key();
+            index.insert(Arc::new(Run::new(
+                id,
+                key,
+                agent_id.clone(),
+                params.intent,
+                started.started_at.clone(),
+                state,
+            )));
+            if let Some(key) = params.idempotency_key {
+                index.idempotency.insert((agent_key.clone(), key), (conn, id));
+            }
+        }
+        let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
+        self.events.emit(Published::RunStarted(payload), run_scope(&id, &agent_id));
+        // The run is the connection's current run before the reply goes out. Had the
+        // connection closed meanwhile, its state is this call's alone, and swept as
+        // this call lets it go.
+        self.with_conn(caller, |c| {
+            c.current = Some(id);
+            c.owned.insert(id, 0);
+        });
+        Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token })
+    }
+
+    /// Runs of `agent` still in progress.
+    fn active_runs(&self, agent: &str) -> usize {
+        let index = self.index.lock();
+        let Some(ids) = index.by_agent.get(agent) else { return 0 };
+        ids.values()
+            .rev()
+            .filter_map(|id| index.runs.get(id))
+            .filter(|run| matches!(run.state.lock().status, RunStatus::InProgress | RunStatus::Detached))
+            .count()
+    }
+
+    /// The connection's current run, if any, with the ownership epoch this connection
+    /// holds it under; an error if another connection resumed it.
+    pub(crate) fn current_run(&self, caller: &Caller) -> Result<Option<(Arc<Run>, u64)>, RunsError> {
+        let conn = caller.connection().id();
+        let Some((id, held)) = self.with_conn(caller, |c| c.current.map(|id| (id, c.owned.get(&id).copied()))) else {
+            return Ok(None);
+        };
+        let Some(run) = self.index.lock().runs.get(&id).cloned() else {
+            // Let go (another node took it over) or forgotten (retention): never run
+            // a proposal of it unjournalled.
+            if self.store.shared().is_some() {
+                return Err(RunsError::Store(tether_store::StoreError::Fenced { run_id: id }));
+            }
+            return Err(RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() });
+        };
+        let state = run.state.lock();
+        let Some(held) = held.filter(|held| *held == state.epoch) else { return Err(RunsError::Superseded(id)) };
+        if state.status == RunStatus::InProgress && state.owner != Some(conn) {
+            return Err(RunsError::Superseded(id));
+        }
+        drop(state);
+        Ok(Some((run, held)))
+    }
+
+    /// Appends one turn, durably, and returns it as recorded: with its index, and
+    /// without its output if it was over `max_turn_bytes`. `held` is the ownership
+    /// epoch the writing connection holds: checked under the append lock, which a
+    /// resume also takes, so no turn of an owner a resume replaced lands after it.
+    pub(crate) async fn append_turn(&self, run: &Run, held: u64, mut turn: Turn) -> Result<Turn, RunsError> {
+        let _serial = run.append.lock().await;
+        let (seq, index) = {
+            let state = run.state.lock();
+            if state.epoch != held {
+                return Err(RunsError::Superseded(run.id));
+            }
+            if state.status != RunStatus::InProgress {
+                return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
+            }
+            if state.corrupted {
+                return Err(RunsError::Corrupt(run.id.to_string()));
+            }
+            (state.records, state.turns)
+        };
+        turn.index = index;
+        turn.recorded_at = stamp::now();
+        let mut record = RunRecord::Turn(turn);
+        let mut payload = to_json(&record);
+        if let RunRecord::Turn(turn) = &mut record
+            && payload.len() > self.config.max_turn_bytes
+        {
+            shrink(turn, payload.len(), self.config.max_turn_bytes);
+            payload = to_json(&record);
+        }
+        let appended = self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await;
+        self.fenced_out(run, &appended);
+        appended?;
+        let mut state = run.state.lock();
+        state.records += 1;
+        state.turns += 1;
+        if let RunRecord::Turn(turn) = &record {
+            state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
+        }
+        run.publish(&mut state, &record, seq);
+        drop(state);
+        let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
+        let checkpoint =
+            RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
+        self.events.emit(Published::RunTurn(checkpoint), run_scope(&run.id, &run.agent_id));
+        Ok(turn)
+    }
+
+    /// A write another node fenced out: let this node's copy of the run go.
+    fn fenced_out(&self, run: &Run, appended: &Result<(), tether_store::StoreError>) {
+        if let Err(tether_store::StoreError::Fenced { .. }) = appended {
+            self.let_go(run);
+        }
+    }
+
+    /// Ends an in-progress (or detached) run durably, if `only` still holds: the
+    /// sweeps end a run only if its owner is still gone.
+    pub(crate) async fn end(&self, run: &Run, termination: Termination, only: EndIf) -> Result<(), RunsError> {
+        let _serial = run.append.lock().await;
+        let seq = {
+            let state = run.state.lock();
+            if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
+                return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: status_name(state.status) });
+            }
+            let holds = match only {
+                EndIf::Always => true,
+                // Checked under the append lock a resume takes too (see `append_turn`).
+                EndIf::Holder(held) if held != state.epoch => return Err(RunsError::Superseded(run.id)),
+                EndIf::Holder(_) => true,
+                EndIf::OwnedBy(conn) => state.status == RunStatus::InProgress && state.owner == Some(conn),
+                EndIf::StillDetached => state.status == RunStatus::Detached,
+            };
+            if !holds {
+                return Ok(());
+            }
+            state.records
+        };
+        let status = termination.status();
+        let ended_at = stamp::now();
+        let record = RunRecord::Ended(Ended {
+            run_id: run.id.to_string(),
+            agent_id: run.agent_id.to_string(),
+            termination,
+            ended_at: ended_at.clone(),
+        });
+        let appended =
+            self.store.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await;
+        self.fenced_out(run, &appended);
+        appended?;
+        let mut state = run.state.lock();
+        state.records += 1;
+        state.status = status;
+        state.ended_at = Some(ended_at);
+        state.owner = None;
+        state.recorded.clear();
+        run.publish(&mut state, &record, seq);
+        drop(state);
+        // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
+        self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run_scope(&run.id, &run.agent_id));
+        Ok(())
+    }
+}
+
+/// When a sweep may end a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum EndIf {
+    Always,
+    /// Asked by a connection that started or resumed the run under this ownership
+    /// epoch: refused (`Superseded`) once a resume handed the run to another.
+    Holder(u64),
+    /// Still in progress and owned by this connection.
+    OwnedBy(u64),
+    /// Still detached (its owner did not come back).
+    StillDetached,
+}
+
+/// A turn over the size limit keeps its facts but loses its output (and, if
+/// still too large, its parameters), and its action fails saying why.
+fn shrink(turn: &mut Turn, size: usize, limit: usize) {
+    turn.output = None;
+    turn.status = ActionStatus::Failed;
+    turn.error = Some(format!("turn record of {size} bytes exceeds runs.max_turn_bytes = {limit}; output dropped"));
+    if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
+        turn.parameters = json!({ "elided": true, "bytes": size });
+        turn.prompt = None;
+    }
+}
+
+fn key_taken(key: &str) -> RunsError {
+    let key = tether_core::excerpt(key, 64);
+    RunsError::Ownership { run_id: None, reason: format!("idempotency key {key:?} belongs to another connection") }
+}
