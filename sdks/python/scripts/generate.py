@@ -131,8 +131,9 @@ class Generator:
                 lines.append(f"    {field}: {annotation}")
             if len(lines) == 1:
                 lines.append("    pass")
-        else:  # a field that is not an identifier: the functional form
-            body = ", ".join(f"{json.dumps(f)}: {a}" for f, a, _ in fields)
+        else:  # a field that is not an identifier: the functional form, whose values are
+            # evaluated at import, so each is a string (a forward reference) like the rest
+            body = ", ".join(f"{json.dumps(f)}: {json.dumps(a)}" for f, a, _ in fields)
             lines.append(f"{name} = TypedDict({json.dumps(name)}, {{{body}}})")
         self.blocks.append("\n".join(lines))
 

@@ -688,7 +688,7 @@ class SessionRef(TypedDict):
 SessionState: TypeAlias = 'Literal["provisioning", "active", "exited", "stopped", "errored", "removed"]'
 
 
-SessionTransitionPayload = TypedDict("SessionTransitionPayload", {"exit_code": NotRequired[int | None], "from": SessionState, "name": str, "stop_cause": NotRequired[StopCause | None], "to": SessionState})
+SessionTransitionPayload = TypedDict("SessionTransitionPayload", {"exit_code": "NotRequired[int | None]", "from": "SessionState", "name": "str", "stop_cause": "NotRequired[StopCause | None]", "to": "SessionState"})
 
 
 class SessionsListParams(TypedDict):
