@@ -88,7 +88,8 @@ fn stdio(bin: &str, url: &str) -> Vec<f64> {
         }
         start.elapsed()
     };
-    let hello = json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}});
+    let hello =
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}});
     send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello}), true);
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), false);
     let mut samples = Vec::with_capacity(CALLS);
