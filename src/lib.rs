@@ -1,5 +1,10 @@
 //! The daemon's assembly: which domains make up tether and how they are opened.
-//! The binary (`main.rs`) and the tests build the same daemon from here.
+//! The binary (`main.rs`) and the tests build the same daemon from here. The command
+//! line and the configuration it resolves live here too, so the config-file fuzz target
+//! (`crates/fuzzing`) drives the same parser the daemon runs.
+
+pub mod cli;
+pub mod config;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,5 @@
 //! The `tether` binary: parse flags, load settings, start the server, wait for a signal.
 
-mod cli;
-mod config;
 mod connect;
 mod hook;
 mod init;
@@ -18,6 +16,9 @@ use tether_core::{Authenticator, ConnectionConfig, Shutdown, StaticToken};
 use tether_server::{Server, ServerConfig, token};
 use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
+
+// At the root, so that the binary's modules reach them as `crate::cli` and `crate::config`.
+use tether::{cli, config};
 
 use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;

@@ -7,11 +7,13 @@
 //! what the input's size explains (libFuzzer's `-rss_limit_mb`/`-malloc_limit_mb`
 //! turn a memory bomb into a crash; see README, Fuzzing).
 
+mod config;
 mod frame;
 mod hooks;
 mod journal;
 mod mcp;
 
+pub use config::config;
 pub use frame::{frame, tools_register};
 pub use hooks::{hook_input, policy};
 pub use journal::{journal, journal_inspect};
@@ -31,6 +33,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("journal_inspect", journal_inspect),
     ("http_head", http_head),
     ("mcp_stdio", mcp_stdio),
+    ("config", config),
 ];
 
 /// Where scratch directories go: memory when the machine has it.
