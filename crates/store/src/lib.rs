@@ -16,6 +16,7 @@ pub mod conformance;
 mod failpoint;
 mod frame;
 mod fsync;
+mod inspect;
 mod journal;
 mod lock;
 mod recover;
@@ -27,8 +28,9 @@ mod writer;
 pub use board::{ApprovalBoard, Settled};
 pub use frame::{Kind, Record};
 pub use fsync::{Fsync, RealFsync};
+pub use inspect::Inspection;
 pub use journal::{
-    DbError, Inspection, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
+    DbError, Journal, JournalObserver, JournalOptions, JournalStats, Recovered, RecoveredRun, StoreError,
 };
 pub use lock::{DirLock, LockError};
 pub use store::{RunStore, SharedStore, StoreFuture, StoreInfo};
