@@ -158,11 +158,19 @@ async fn a_missing_segment_that_was_not_retired_is_still_damage() {
             pinned.push(run);
         }
         churn(&journal, 30, VecDeque::new()).await;
+        // Drain the writer (a compaction pass answered when done): a handle dropped does
+        // not wait for its writer thread, whose last retirement could race the reopen.
+        journal.forget(&[]).await;
+    }
+    {
+        // Retired numbers are not damage. The open's own compaction runs on its writer
+        // thread: drained before the handle goes, so it cannot race the opens below.
+        let (journal, _) = open(dir.path()).expect("retired numbers are not damage");
+        journal.forget(&[]).await;
     }
     let present = on_disk(dir.path());
     assert!(present[0] == 1 && present.len() >= 5, "{present:?}");
     let gap = present.windows(2).find(|w| w[1] > w[0] + 1).expect("some numbers retired between kept segments");
-    assert!(open(dir.path()).is_ok(), "retired numbers are not damage");
 
     let refused = |dir: &Path| match open(dir) {
         Err(StoreError::Damaged(damage)) => damage,
