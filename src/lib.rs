@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod telemetry;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -135,7 +136,8 @@ pub async fn assemble_with_clock(
         max_message_bytes: domains.limits.max_message_bytes,
         ..domains.runs.clone()
     };
-    let runs = Runs::open(store, recovered, runs_config, events.clone()).await.map_err(|e| e.to_string())?;
+    let runs =
+        Runs::open(store, recovered, runs_config, events.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
     let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
     let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;

@@ -16,6 +16,11 @@ pub struct StartParams {
     pub agent_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// W3C Trace Context: the run's spans join the caller's trace under this span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -204,6 +209,11 @@ pub struct Started {
     /// SHA-256 (hex) of the resume token; the token itself is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_token_sha256: Option<String>,
+    /// The caller's trace the run joined (W3C); without it the run's trace id is its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -11,6 +11,8 @@ use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior
 use tether_proto::runs::{RunRecord, Turn};
 use tether_proto::tools::{Cancel, CancelParams, Execute, ExecuteParams};
 
+use tether_telemetry::ToolSpan;
+
 use crate::error::{RunsError, invalid};
 use crate::records::parse_record;
 use crate::run::Run;
@@ -46,10 +48,14 @@ impl Runs {
                 results.push(result_of(turn));
                 continue;
             }
+            let mut span = ToolSpan::default();
             let mut turn = if aborted {
                 skipped(&proposal_id, &action_id, &action)
             } else {
-                let (turn, stop) = self.execute(caller, &call, &action_id, &action).await;
+                if let Some((run, _)) = &run {
+                    span = run.trace.tool(action.tool.as_deref().unwrap_or_default(), &action.parameters);
+                }
+                let (turn, stop) = self.execute(caller, &call, &action_id, &action, &span).await;
                 if caller.connection().is_gone()
                     && turn.status != ActionStatus::Succeeded
                     && (self.resumable(caller) || run.as_ref().is_some_and(|(r, _)| r.state.lock().reattachable))
@@ -67,7 +73,19 @@ impl Runs {
             };
             if let Some((run, held)) = &run {
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
+                let journal = span.journal_append();
                 turn = self.append_turn(run, *held, turn).await?;
+                drop(journal);
+            }
+            if turn.status != ActionStatus::Skipped {
+                let outcome = status_label(turn.status);
+                self.observer().tool_call(outcome, Duration::from_millis(turn.duration_ms));
+                let call_id = format!("{}:{proposal_id}:{}:{}", call.run, turn.action_id, turn.attempts);
+                let error = match turn.status {
+                    ActionStatus::Succeeded => None,
+                    _ => Some((error_type(&turn), turn.error.as_deref().unwrap_or(outcome))),
+                };
+                span.finish(&call_id, turn.attempts, error, turn.output.as_ref());
             }
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
                 let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| caller.principal().agent_id());
@@ -92,7 +110,14 @@ impl Runs {
     }
 
     /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
-    async fn execute(&self, caller: &Caller, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
+    async fn execute(
+        &self,
+        caller: &Caller,
+        call: &CallRef<'_>,
+        action_id: &str,
+        action: &Action,
+        span: &ToolSpan,
+    ) -> (Turn, bool) {
         let proposal_id = call.proposal;
         let mut turn = new_turn(proposal_id, action_id, action);
         let behavior = action.failure_behavior.unwrap_or_default();
@@ -150,6 +175,7 @@ impl Runs {
                             session_id: None,
                             call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
                             redelivery: call.redelivery,
+                            traceparent: span.traceparent(),
                         }
                     },
                     wait,
@@ -263,4 +289,23 @@ fn reject(mut turn: Turn, problem: String, abort: bool) -> (Turn, bool) {
     turn.status = ActionStatus::Rejected;
     turn.error = Some(problem);
     (turn, abort)
+}
+
+fn status_label(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Succeeded => "succeeded",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Rejected => "rejected",
+        ActionStatus::Skipped => "skipped",
+    }
+}
+
+/// `error.type` of a call's span: low-cardinality, as the conventions ask.
+fn error_type(turn: &Turn) -> &'static str {
+    match turn.status {
+        ActionStatus::Rejected => "rejected",
+        _ if turn.error.as_deref().is_some_and(|e| e.starts_with("no reply to tools.execute")) => "timeout",
+        _ if turn.error.as_deref().is_some_and(|e| e.starts_with("the connection closed")) => "disconnected",
+        _ => "tool_error",
+    }
 }

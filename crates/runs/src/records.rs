@@ -3,6 +3,7 @@
 
 use tether_core::{AgentId, stamp};
 use tether_proto::runs::{Ended, RunRecord, Started};
+use tether_telemetry::{RunTrace, TraceParent};
 use ulid::Ulid;
 
 use crate::error::RunsError;
@@ -40,7 +41,10 @@ pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool
         state.reattachable = true;
         state.token = token;
     }
-    (Run::new(found.run_id, key, agent_id, intent, started_at, state), left_open)
+    let caller = started.as_ref().and_then(|s| s.traceparent.as_deref()).and_then(|t| TraceParent::parse(t).ok());
+    let tracestate = started.and_then(|s| s.tracestate);
+    let trace = RunTrace::new(found.run_id, caller, tracestate);
+    (Run::new(found.run_id, key, agent_id, intent, started_at, trace, state), left_open)
 }
 
 /// A read that failed: a local store's bad record flags the run corrupt; anything

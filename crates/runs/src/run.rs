@@ -17,6 +17,8 @@ pub(crate) struct Run {
     pub(crate) agent_id: AgentId,
     pub(crate) intent: String,
     pub(crate) started_at: String,
+    /// The trace its spans go to, whichever process writes them.
+    pub(crate) trace: tether_telemetry::RunTrace,
     /// Serialises appends to this run and is held across the journal write, so a
     /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
     pub(crate) append: tokio::sync::Mutex<()>,
@@ -64,9 +66,19 @@ impl Run {
         agent_id: AgentId,
         intent: String,
         started_at: String,
+        trace: tether_telemetry::RunTrace,
         state: RunState,
     ) -> Run {
-        Run { id, key, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
+        Run {
+            id,
+            key,
+            agent_id,
+            intent,
+            started_at,
+            trace,
+            append: tokio::sync::Mutex::new(()),
+            state: Mutex::new(state),
+        }
     }
 
     /// Agents read only their own runs; the operator reads every run.

@@ -20,6 +20,7 @@ use crate::runs::{Runs, run_scope, status_name};
 impl Runs {
     pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
         agent::check_start(&params, &self.config)?;
+        let (caller_trace, tracestate) = agent::trace_of(&params)?;
         let agent_id = resolve_agent(caller.principal(), params.agent_id, params.agent_name)?;
         let agent_key = agent_id.to_string();
         let conn = caller.connection().id();
@@ -74,6 +75,8 @@ impl Runs {
             idempotency_key: params.idempotency_key.clone(),
             reattachable,
             resume_token_sha256: token_hash.clone(),
+            traceparent: caller_trace.map(|t| t.to_string()),
+            tracestate: tracestate.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
         match self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await {
@@ -97,12 +100,14 @@ impl Runs {
                 agent_id.clone(),
                 params.intent,
                 started.started_at.clone(),
+                tether_telemetry::RunTrace::new(id, caller_trace, tracestate),
                 state,
             )));
             if let Some(key) = params.idempotency_key {
                 index.idempotency.insert((agent_key.clone(), key), (conn, id));
             }
         }
+        self.observer().run_started();
         let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
         self.events.emit(Published::RunStarted(payload), run_scope(&id, &agent_id));
         // The run is the connection's current run before the reply goes out. Had the
@@ -246,9 +251,33 @@ impl Runs {
         state.recorded.clear();
         run.publish(&mut state, &record, seq);
         drop(state);
+        self.ended(run, status);
         // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
         self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run_scope(&run.id, &run.agent_id));
         Ok(())
+    }
+}
+
+impl Runs {
+    /// What follows a run's end durably, for operators: its `invoke_agent` span (from
+    /// its recorded start, so one written after a restart spans the whole run) and
+    /// the count of runs ended.
+    pub(crate) fn ended(&self, run: &Run, status: RunStatus) {
+        let name = status_name(status);
+        self.observer().run_ended(&name);
+        if tether_telemetry::enabled() {
+            let started_at = tether_core::stamp::parse(&run.started_at)
+                .map_or_else(std::time::SystemTime::now, std::time::SystemTime::from);
+            let turns = run.state.lock().turns;
+            let end = tether_telemetry::RunEnd {
+                agent: run.agent_id.as_str(),
+                status: &name,
+                failed: status != RunStatus::Completed,
+                started_at,
+                turns,
+            };
+            run.trace.end(run.id, end);
+        }
     }
 }
 

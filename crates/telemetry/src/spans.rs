@@ -124,7 +124,9 @@ impl RunTrace {
     }
 }
 
-/// An `execute_tool` span in flight (ended when dropped, if not finished).
+/// An `execute_tool` span in flight (ended when dropped, if not finished); the
+/// default writes nothing.
+#[derive(Default)]
 pub struct ToolSpan(Option<Span>);
 
 impl ToolSpan {

@@ -242,6 +242,11 @@ export interface ExecuteParams {
   session_id?: string | null;
   timeout_ms: number;
   tool: string;
+  /**
+   * W3C Trace Context of this call's `execute_tool` span (when tracing is on), so
+   * the harness's own spans continue the run's trace.
+   */
+  traceparent?: string | null;
 }
 
 export type FailureBehavior = "abort" | "retry" | "skip";
@@ -544,6 +549,9 @@ export interface Started {
   run_id: string;
   session_id?: string | null;
   started_at: string;
+  /** The caller's trace the run joined (W3C); without it the run's trace id is its id. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface RunRecordStarted extends Started {
@@ -737,6 +745,9 @@ export interface StartParams {
   agent_name?: string | null;
   idempotency_key?: string | null;
   intent: string;
+  /** W3C Trace Context: the run's spans join the caller's trace under this span. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface StartResult {

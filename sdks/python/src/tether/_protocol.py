@@ -241,6 +241,9 @@ class ExecuteParams(TypedDict):
     session_id: NotRequired[str | None]
     timeout_ms: int
     tool: str
+    #: W3C Trace Context of this call's `execute_tool` span (when tracing is on), so
+    #: the harness's own spans continue the run's trace.
+    traceparent: NotRequired[str | None]
 
 
 FailureBehavior: TypeAlias = 'Literal["abort", "retry", "skip"]'
@@ -535,6 +538,9 @@ class Started(TypedDict):
     run_id: str
     session_id: NotRequired[str | None]
     started_at: str
+    #: The caller's trace the run joined (W3C); without it the run's trace id is its id.
+    traceparent: NotRequired[str | None]
+    tracestate: NotRequired[str | None]
 
 
 class RunRecordStarted(Started):
@@ -721,6 +727,9 @@ class StartParams(TypedDict):
     agent_name: NotRequired[str | None]
     idempotency_key: NotRequired[str | None]
     intent: str
+    #: W3C Trace Context: the run's spans join the caller's trace under this span.
+    traceparent: NotRequired[str | None]
+    tracestate: NotRequired[str | None]
 
 
 class StartResult(TypedDict):
