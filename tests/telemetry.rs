@@ -171,6 +171,15 @@ async fn harness(daemon: &Daemon) -> Ws {
     ws
 }
 
+/// The operator, unbound to any agent.
+async fn operator(daemon: &Daemon) -> Ws {
+    let mut ws = tokio_tungstenite::connect_async(&daemon.url).await.unwrap().0;
+    let auth = json!({"jsonrpc":"2.0","id":"auth","method":"session.auth","params":{"token":daemon.token()}});
+    assert_eq!(rpc(&mut ws, auth).await["result"]["ok"], true, "the operator");
+    rpc(&mut ws, json!({"jsonrpc":"2.0","id":"hs","method":"server.handshake","params":{"protocol_version":3}})).await;
+    ws
+}
+
 async fn call(ws: &mut Ws, method: &str, params: Value) -> Value {
     rpc(ws, json!({"jsonrpc":"2.0","id":method,"method":method,"params":params})).await
 }
@@ -354,6 +363,12 @@ async fn a_dead_collector_costs_dropped_spans_not_the_run() {
     let (reply, _) = submit(&mut ws, &["echo", "echo"]).await;
     assert_eq!(reply["result"]["results"][1]["status"], "succeeded", "{reply}");
     call(&mut ws, "runs.complete", json!({"run_id": run_id, "outcome": {"status": "success"}})).await;
+    let mut operator = operator(&daemon).await;
+    let asked = call(&mut operator, "approvals.request", json!({"question": "may I?", "wait_ms": 1})).await;
+    let approval_id = asked["result"]["approval_id"].as_str().unwrap_or_else(|| panic!("{asked}")).to_owned();
+    let resolved =
+        call(&mut operator, "approvals.resolve", json!({"approval_id": approval_id, "decision": "allow"})).await;
+    assert_eq!(resolved["result"]["state"], "allowed", "{resolved}");
     let token = daemon.token();
     wait_until("the lost spans are counted", async || {
         let text = metrics_text(daemon.addr, &token).await;
@@ -365,6 +380,7 @@ async fn a_dead_collector_costs_dropped_spans_not_the_run() {
     assert_eq!(metric(&text, "tether_runs_started_total"), 1.0);
     assert_eq!(metric(&text, "tether_runs_ended_total{status=\"completed\"}"), 1.0);
     assert_eq!(metric(&text, "tether_tool_call_duration_seconds_count{outcome=\"succeeded\"}"), 2.0);
+    assert_eq!(metric(&text, "tether_approval_wait_seconds_count{outcome=\"allowed\"}"), 1.0);
 }
 
 async fn metrics_text(addr: SocketAddr, token: &str) -> String {
@@ -382,4 +398,43 @@ fn metric(text: &str, name: &str) -> f64 {
         .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_sessions_process_and_its_hooks_are_one_trace() {
+    let (collector, spans) = http_collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{collector}");
+    let daemon = Daemon::spawn_env(dir.path(), &[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let mut ws = operator(&daemon).await;
+    let cwd = tempfile::tempdir().unwrap();
+    // The agent records its TRACEPARENT, asks tether about a tool call the way Claude
+    // Code's hook command does, and exits 3.
+    let script = format!(
+        "printf '%s' \"$TRACEPARENT\" > traceparent.txt; \
+         printf '%s' '{{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{{\"command\":\"ls\"}}}}' \
+         | {} hook > hook.json; exit 3",
+        env!("CARGO_BIN_EXE_tether")
+    );
+    let spawned = call(
+        &mut ws,
+        "sessions.spawn",
+        json!({"task": "trace me", "command": ["sh", "-c", script], "cwd": cwd.path()}),
+    )
+    .await;
+    let session_id = spawned["result"]["session_id"].as_str().unwrap_or_else(|| panic!("{spawned}")).to_owned();
+    let session = spans_arrive(&spans, "session ", 1).await.remove(0);
+    let hook = spans_arrive(&spans, "hook PreToolUse", 1).await.remove(0);
+
+    let traceparent = std::fs::read_to_string(cwd.path().join("traceparent.txt")).unwrap();
+    let trace = hex(&ulid::Ulid::from_string(&session_id).unwrap().to_bytes());
+    assert_eq!(traceparent, format!("00-{trace}-{}-01", hex(&session.span_id)), "the process continues its span");
+    assert_eq!(hex(&session.trace_id), trace, "a session's trace id is its id");
+    assert_eq!(attr(&session, "tether.session.id").as_deref(), Some(session_id.as_str()));
+    assert_eq!(attr(&session, "process.exit.code").as_deref(), Some("3"));
+    assert_eq!(session.status.as_ref().map(|s| s.code), Some(StatusCode::Error as i32), "a non-zero exit");
+    assert_eq!(hook.trace_id, session.trace_id, "the hook, through tether hook's TRACEPARENT");
+    assert_eq!(hook.parent_span_id, session.span_id);
+    assert_eq!(attr(&hook, "gen_ai.tool.name").as_deref(), Some("Bash"));
+    assert!(attr(&hook, "tether.hook.decision").is_some());
 }

@@ -27,6 +27,10 @@ pub struct IngestParams {
     /// match on the tool input cannot be evaluated then (`hooks.unjudged_decision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounded: Option<String>,
+    /// W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+    /// managed session's process has): the hook's span goes under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }

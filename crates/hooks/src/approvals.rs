@@ -26,6 +26,8 @@ pub(crate) struct Approvals {
     all: Mutex<BTreeMap<String, Entry>>,
     /// Approvals that expired or were abandoned here, not yet announced as events.
     unannounced: Mutex<Vec<Approval>>,
+    /// Told how long each approval waited for a person (`/metrics`).
+    pub(crate) observer: std::sync::OnceLock<std::sync::Arc<dyn tether_telemetry::Observe>>,
 }
 
 struct Entry {
@@ -123,8 +125,15 @@ impl Approvals {
     ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals =
-            Approvals { dir, ttl, retention, abandon_after, all: Mutex::default(), unannounced: Mutex::default() };
+        let approvals = Approvals {
+            dir,
+            ttl,
+            retention,
+            abandon_after,
+            all: Mutex::default(),
+            unannounced: Mutex::default(),
+            observer: std::sync::OnceLock::new(),
+        };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -203,6 +212,7 @@ impl Approvals {
         self.persist(&resolved)?;
         entry.approval = resolved.clone();
         entry.settled.send_replace(resolved.state);
+        self.settled(&resolved);
         tracing::info!(approval = %id, state = ?resolved.state, "approval resolved");
         Ok(resolved)
     }
@@ -246,6 +256,7 @@ impl Approvals {
         self.persist(settled)?;
         entry.approval = settled.clone();
         entry.settled.send_replace(settled.state);
+        self.settled(settled);
         Ok(true)
     }
 
@@ -293,12 +304,31 @@ impl Approvals {
             settled.state = state;
             settled.resolved_at = Some(stamp::format(now_t));
             self.persist(&settled)?;
+            self.settled(&settled);
             entry.approval = settled;
             entry.settled.send_replace(state);
             self.unannounced.lock().push(entry.approval.clone());
             tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
         }
         Ok(())
+    }
+
+    /// Counts how long a settled approval waited, by how it settled.
+    fn settled(&self, approval: &Approval) {
+        let Some(observer) = self.observer.get() else { return };
+        let created = stamp::parse(&approval.created_at);
+        let resolved = approval.resolved_at.as_deref().and_then(stamp::parse);
+        if let (Some(created), Some(resolved)) = (created, resolved) {
+            let waited = (resolved - created).try_into().unwrap_or_default();
+            let outcome = match approval.state {
+                ApprovalState::Allowed => "allowed",
+                ApprovalState::Denied => "denied",
+                ApprovalState::Expired => "expired",
+                ApprovalState::Abandoned => "abandoned",
+                ApprovalState::Pending => return,
+            };
+            observer.approval_waited(outcome, waited);
+        }
     }
 
     /// The approvals settled without an answer since the last call (for events).

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 pub use export::{Bounded, Counting, dropped_spans, exported_spans};
 pub use ids::{Ids, TraceParent};
-pub use spans::{Lifetime, RunEnd, RunTrace, ToolSpan, lifetime, traceparent_of};
+pub use opentelemetry::KeyValue;
+pub use spans::{Ending, Lifetime, RunEnd, RunTrace, ToolSpan};
 
 /// What the daemon exports with.
 struct Installed {

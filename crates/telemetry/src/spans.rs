@@ -167,49 +167,67 @@ impl ToolSpan {
     }
 }
 
-/// A span that stands for something with a lifetime of its own (a session, an
-/// approval wait, a hook): written when it ends, with its recorded start.
-pub struct Lifetime<'a> {
+/// A span that stands for something with a lifetime of its own (a session's
+/// process, a hook and its wait): its ids are known when it starts, so what it starts
+/// can be handed its `traceparent`, and it is written when it ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifetime {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<TraceParent>,
+}
+
+/// How it ended.
+pub struct Ending<'a> {
     pub name: String,
     pub started_at: SystemTime,
     pub attributes: Vec<KeyValue>,
     pub error: Option<&'a str>,
 }
 
-/// Writes a span in a trace of its own id (`kind`, `id`), or under `parent`.
-pub fn lifetime(kind: &str, id: Ulid, parent: Option<TraceParent>, span: Lifetime<'_>) {
-    let trace_id = parent.map_or_else(|| ids::trace_id_of(id), |p| p.trace_id);
-    let sampled = parent.map(|p| p.sampled);
-    let Some(installed) = crate::installed().filter(|t| sampled.unwrap_or_else(|| ids::sampled_at(trace_id, t.ratio)))
-    else {
-        return;
-    };
-    let builder = installed
-        .tracer
-        .span_builder(span.name)
-        .with_kind(SpanKind::Internal)
-        .with_start_time(span.started_at)
-        .with_attributes(span.attributes);
-    let context = match parent {
-        Some(parent) => Context::new().with_remote_span_context(parent.remote(None)),
-        None => Context::new(),
-    };
-    let trace = parent.is_none().then_some(trace_id);
-    let mut built =
-        ids::with_ids(trace, ids::span_id_of(kind, id), || installed.tracer.build_with_context(builder, &context));
-    match span.error {
-        Some(message) => built.set_status(Status::error(message.to_owned())),
-        None => built.set_status(Status::Ok),
+impl Lifetime {
+    /// `id`'s own span in the trace of `trace` (a session's process in its session's
+    /// trace), or under `parent` when the caller sent one.
+    pub fn new(trace: Ulid, kind: &str, id: Ulid, parent: Option<TraceParent>) -> Lifetime {
+        let trace_id = parent.map_or_else(|| ids::trace_id_of(trace), |p| p.trace_id);
+        Lifetime { trace_id, span_id: ids::span_id_of(kind, id), parent }
     }
-    built.end();
-}
 
-/// The `traceparent` of a thing's own span (see `lifetime`), for what it starts:
-/// a session's `TRACEPARENT`, say.
-pub fn traceparent_of(kind: &str, id: Ulid, parent: Option<TraceParent>) -> String {
-    let trace_id = parent.map_or_else(|| ids::trace_id_of(id), |p| p.trace_id);
-    let sampled = parent
-        .map(|p| p.sampled)
-        .unwrap_or_else(|| crate::installed().is_some_and(|t| ids::sampled_at(trace_id, t.ratio)));
-    TraceParent::format(trace_id, ids::span_id_of(kind, id), sampled)
+    fn sampled(&self) -> bool {
+        match self.parent {
+            Some(parent) => parent.sampled,
+            None => crate::installed().is_some_and(|t| ids::sampled_at(self.trace_id, t.ratio)),
+        }
+    }
+
+    /// For what it starts (`TRACEPARENT` of a session's process); `None` when not traced.
+    pub fn traceparent(&self) -> Option<String> {
+        (crate::enabled() && self.sampled()).then(|| TraceParent::format(self.trace_id, self.span_id, true))
+    }
+
+    /// As a parent of spans written while it lasts.
+    pub fn as_parent(&self) -> TraceParent {
+        TraceParent { trace_id: self.trace_id, span_id: self.span_id, sampled: self.sampled() }
+    }
+
+    pub fn end(&self, ending: Ending<'_>) {
+        let Some(installed) = crate::installed().filter(|_| self.sampled()) else { return };
+        let builder = installed
+            .tracer
+            .span_builder(ending.name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(ending.started_at)
+            .with_attributes(ending.attributes);
+        let context = match self.parent {
+            Some(parent) => Context::new().with_remote_span_context(parent.remote(None)),
+            None => Context::new(),
+        };
+        let trace = self.parent.is_none().then_some(self.trace_id);
+        let mut span = ids::with_ids(trace, self.span_id, || installed.tracer.build_with_context(builder, &context));
+        match ending.error {
+            Some(message) => span.set_status(Status::error(message.to_owned())),
+            None => span.set_status(Status::Ok),
+        }
+        span.end();
+    }
 }

@@ -322,6 +322,11 @@ export interface IngestParams {
   hook_event_name?: string | null;
   payload?: unknown;
   session_id?: string | null;
+  /**
+   * W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+   * managed session's process has): the hook's span goes under it.
+   */
+  traceparent?: string | null;
   /** Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval. */
   wait_ms?: number | null;
 }

@@ -312,6 +312,9 @@ class IngestParams(TypedDict):
     hook_event_name: NotRequired[str | None]
     payload: NotRequired[Any]
     session_id: NotRequired[str | None]
+    #: W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+    #: managed session's process has): the hook's span goes under it.
+    traceparent: NotRequired[str | None]
     #: Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval.
     wait_ms: NotRequired[int | None]
 
