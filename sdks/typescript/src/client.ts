@@ -29,6 +29,7 @@ import { Approvals, Sessions } from "./operators.js";
 import { Run } from "./runs.js";
 import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
+import { continued, currentTraceparent } from "./tracing.js";
 
 export const PROTOCOL_VERSION = 3;
 export const CLIENT_VERSION = "tether-typescript/0.1.0";
@@ -455,7 +456,8 @@ export class Client {
         redelivery: params.redelivery ?? false,
       };
       try {
-        const value = await tool.handler(params.parameters ?? {}, context);
+        // The app's spans inside the tool continue the daemon's execute_tool span.
+        const value = await continued(params.traceparent, async () => tool.handler(params.parameters ?? {}, context));
         return { ok: true, value: value === undefined ? null : value };
       } catch (error) {
         return { ok: false, error: toolError(error) };
@@ -476,6 +478,8 @@ export class Client {
     options: { idempotencyKey?: string; agentName?: string; agentId?: string } = {},
   ): Promise<Run> {
     const params: Methods["runs.start"]["params"] = { intent };
+    const traceparent = await currentTraceparent();
+    if (traceparent !== undefined) params.traceparent = traceparent;
     if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
     if (options.agentName !== undefined) params.agent_name = options.agentName;
     if (options.agentId !== undefined) params.agent_id = options.agentId;

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, overload
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from . import _discovery
+from . import _discovery, _tracing
 from ._backoff import Backoff
 from ._calls import CallCache, Reply
 from ._connection import Connection
@@ -482,6 +482,9 @@ class Client(Calls):
     ) -> Run:
         """Starts a run; it becomes this connection's current run."""
         params: StartParams = {"intent": intent}
+        traceparent = _tracing.current_traceparent()
+        if traceparent is not None:
+            params["traceparent"] = traceparent
         if idempotency_key is not None:
             params["idempotency_key"] = idempotency_key
         if agent_name is not None:
@@ -692,7 +695,9 @@ class Client(Calls):
 
 async def _run(tool: Tool, params: Any) -> Reply:
     try:
-        return True, await tool.invoke(params)
+        # The app's spans inside the tool continue the daemon's execute_tool span.
+        with _tracing.continued(params.get("traceparent")):
+            return True, await tool.invoke(params)
     except Exception as e:
         return False, tool_error(e)
 
