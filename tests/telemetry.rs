@@ -349,7 +349,7 @@ async fn spans_after_a_kill_9_and_a_reattach_land_in_the_runs_trace() {
 }
 
 #[tokio::test]
-async fn a_dead_collector_costs_dropped_spans_not_the_run() {
+async fn a_dead_collector_costs_dropped_spans_not_the_run_and_the_dashboards_metrics_are_served() {
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let endpoint = format!("http://{closed}");
@@ -369,6 +369,8 @@ async fn a_dead_collector_costs_dropped_spans_not_the_run() {
     let resolved =
         call(&mut operator, "approvals.resolve", json!({"approval_id": approval_id, "decision": "allow"})).await;
     assert_eq!(resolved["result"]["state"], "allowed", "{resolved}");
+    let hook = json!({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}});
+    assert!(call(&mut operator, "hooks.ingest", hook).await.get("result").is_some());
     let token = daemon.token();
     wait_until("the lost spans are counted", async || {
         let text = metrics_text(daemon.addr, &token).await;
@@ -381,6 +383,26 @@ async fn a_dead_collector_costs_dropped_spans_not_the_run() {
     assert_eq!(metric(&text, "tether_runs_ended_total{status=\"completed\"}"), 1.0);
     assert_eq!(metric(&text, "tether_tool_call_duration_seconds_count{outcome=\"succeeded\"}"), 2.0);
     assert_eq!(metric(&text, "tether_approval_wait_seconds_count{outcome=\"allowed\"}"), 1.0);
+
+    // The Grafana dashboard in docs/ reads only what /metrics serves.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap()))
+        .collect();
+    assert!(exprs.len() >= 14, "{exprs:?}");
+    for expr in exprs {
+        for name in metric_names(expr) {
+            let served =
+                text.lines().any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")));
+            assert!(served, "the dashboard reads {name} ({expr}), which /metrics does not serve:\n{text}");
+        }
+    }
 }
 
 async fn metrics_text(addr: SocketAddr, token: &str) -> String {
@@ -437,4 +459,23 @@ async fn a_sessions_process_and_its_hooks_are_one_trace() {
     assert_eq!(hook.parent_span_id, session.span_id);
     assert_eq!(attr(&hook, "gen_ai.tool.name").as_deref(), Some("Bash"));
     assert!(attr(&hook, "tether.hook.decision").is_some());
+}
+
+/// `tether_*` and `process_*` names in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &expr[i..];
+        let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if boundary && (rest.starts_with("tether_") || rest.starts_with("process_")) {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            names.push(rest[..end].to_owned());
+            i += end;
+        } else {
+            i += 1;
+        }
+    }
+    names
 }
