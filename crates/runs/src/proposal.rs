@@ -35,6 +35,16 @@ impl Runs {
         let again = run.as_ref().is_some_and(|(r, _)| r.state.lock().recorded.seen(&proposal_id));
         let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |(r, _)| r.id.to_string());
         let call = CallRef { run: &run_label, proposal: &proposal_id, redelivery: again };
+        if let Some(usage) = &params.usage {
+            crate::budget::check_usage(usage)?;
+        }
+        // Journalled once, on the proposal's first turn (a proposal submitted again
+        // journalled it the first time).
+        let mut usage = params.usage.filter(|_| !again);
+        // A limit an approval raised, journalled on the next turn; a denial, which
+        // rejects every action left and ends the run `budget_exceeded`.
+        let mut raised = None;
+        let mut denied: Option<(tether_proto::runs::BudgetBreach, String)> = None;
         let mut results = Vec::with_capacity(actions.len());
         let mut aborted = false;
         for (action, action_id) in actions.into_iter().zip(action_ids) {
@@ -46,8 +56,19 @@ impl Runs {
                 results.push(result_of(turn));
                 continue;
             }
+            if !aborted
+                && denied.is_none()
+                && let Some((run, _)) = &run
+            {
+                match self.within_budget(run, usage.as_ref()).await {
+                    Ok(budget) => raised = budget.or(raised),
+                    Err(breach) => denied = Some(breach),
+                }
+            }
             let mut turn = if aborted {
                 skipped(&proposal_id, &action_id, &action)
+            } else if let Some((_, reason)) = &denied {
+                reject(new_turn(&proposal_id, &action_id, &action), reason.clone(), false).0
             } else {
                 let (turn, stop) = self.execute(caller, &call, &action_id, &action).await;
                 if caller.connection().is_gone()
@@ -66,6 +87,8 @@ impl Runs {
                 turn
             };
             if let Some((run, held)) = &run {
+                turn.usage = usage.take();
+                turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 turn = self.append_turn(run, *held, turn).await?;
             }
@@ -77,7 +100,35 @@ impl Runs {
             }
             results.push(result_of(turn));
         }
+        if let (Some((breach, reason)), Some((run, held))) = (denied, &run) {
+            self.end_over_budget(caller, run, *held, breach, reason).await?;
+        }
         Ok(SubmitResult { proposal_id, results })
+    }
+
+    /// A denied budget approval: the run ends with a CAR-readable outcome (`failure`)
+    /// marked `budget_exceeded`, which is its status.
+    async fn end_over_budget(
+        &self,
+        caller: &Caller,
+        run: &Run,
+        held: u64,
+        breach: tether_proto::runs::BudgetBreach,
+        reason: String,
+    ) -> Result<(), RunsError> {
+        use tether_proto::runs::{Outcome, OutcomeStatus, Termination};
+        let outcome = Outcome {
+            status: OutcomeStatus::Failure,
+            summary: reason,
+            evidence: Vec::new(),
+            metrics: Default::default(),
+            timestamp: Some(tether_core::stamp::now()),
+        };
+        let termination =
+            Termination::Outcome { status: OutcomeStatus::Failure, outcome, budget_exceeded: Some(breach) };
+        self.end(run, termination, crate::write::EndIf::Holder(held)).await?;
+        self.release(caller, run.id);
+        Ok(())
     }
 
     /// The turn already journalled for this action of this proposal, if any.
@@ -92,7 +143,13 @@ impl Runs {
     }
 
     /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
-    async fn execute(&self, caller: &Caller, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
+    pub(crate) async fn execute(
+        &self,
+        caller: &Caller,
+        call: &CallRef<'_>,
+        action_id: &str,
+        action: &Action,
+    ) -> (Turn, bool) {
         let proposal_id = call.proposal;
         let mut turn = new_turn(proposal_id, action_id, action);
         let behavior = action.failure_behavior.unwrap_or_default();
@@ -193,14 +250,14 @@ impl Runs {
 }
 
 /// What makes a `tools.execute` recognisable across redeliveries.
-struct CallRef<'a> {
-    run: &'a str,
-    proposal: &'a str,
+pub(crate) struct CallRef<'a> {
+    pub(crate) run: &'a str,
+    pub(crate) proposal: &'a str,
     /// The proposal was submitted before: this call may have run already.
-    redelivery: bool,
+    pub(crate) redelivery: bool,
 }
 
-fn result_of(turn: Turn) -> ActionResult {
+pub(crate) fn result_of(turn: Turn) -> ActionResult {
     ActionResult {
         action_id: turn.action_id,
         status: turn.status,
@@ -250,6 +307,9 @@ fn new_turn(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
         attempts: 0,
         recorded_at: String::new(),
         redelivered: false,
+        inherited: false,
+        usage: None,
+        budget: None,
     }
 }
 

@@ -31,6 +31,8 @@ pub struct Runs {
     pub(crate) index: Mutex<Index>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) outcomes: std::sync::OnceLock<ActionOutcomes>,
+    /// Where a run's budget breach is asked about (the approvals board).
+    pub(crate) budget_gate: std::sync::OnceLock<Arc<dyn crate::budget::BudgetGate>>,
     /// One retention pass at a time: two would pick the same runs and journal their
     /// tombstones twice. Held across the pass's journal writes; never on a request's path.
     pub(crate) retaining: tokio::sync::Mutex<()>,
@@ -111,6 +113,7 @@ impl Runs {
             index: Mutex::new(index),
             events,
             outcomes: std::sync::OnceLock::new(),
+            budget_gate: std::sync::OnceLock::new(),
             retaining: tokio::sync::Mutex::new(()),
         });
         runs.end_all_incomplete(&orphans).await?;
@@ -183,6 +186,7 @@ impl Runs {
                 RunStatus::Incomplete => "incomplete",
                 RunStatus::Cancelled => "cancelled",
                 RunStatus::Detached => "detached",
+                RunStatus::BudgetExceeded => "budget_exceeded",
             };
             *counts.entry(status).or_default() += 1;
         }
