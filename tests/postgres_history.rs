@@ -51,10 +51,7 @@ async fn fork_replay_diff_and_budgets_work_across_nodes_on_postgres() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (n1, n2) = (node(&pg, d1.path(), 1), node(&pg, d2.path(), 2));
     let one = harness(&n1, 0).await;
-    let started = one
-        .call_raw("runs.start", json!({"intent": "sum", "agent_id": "bot"}))
-        .await
-        .unwrap();
+    let started = one.call_raw("runs.start", json!({"intent": "sum", "agent_id": "bot"})).await.unwrap();
     let source = started["run_id"].as_str().unwrap().to_owned();
     for (p, n) in [("p1", 1), ("p2", 7), ("p3", 3)] {
         one.call_raw("proposal.submit", proposal(p, &[n])).await.unwrap();

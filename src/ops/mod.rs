@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 the daemon said no (its message on stderr), 2 a usage or
 //! connection problem.
 
+mod history;
 mod ids;
 mod journal;
 mod print;
