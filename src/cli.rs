@@ -270,6 +270,9 @@ pub enum ApprovalsCommand {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// A `budget` approval: raise the limit by this much (default: `runs.budget_step`)
+        #[arg(long)]
+        raise: Option<f64>,
         #[command(flatten)]
         conn: Conn,
     },
