@@ -144,6 +144,7 @@ pub async fn assemble_with_clock(
     hooks.observe(metrics.clone());
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
+    runs.set_budget_gate(Arc::new(BudgetApprovals(hooks.clone())));
     let runs_of = {
         let runs = runs.clone();
         Box::new(move |agent: &str| runs.summaries_for(agent))
@@ -264,6 +265,33 @@ impl HookEndpoint for HooksOverHttp {
         Box::pin(async move {
             let result = hooks.ingest_value(&principal, body).await.map_err(|e| e.to_string())?;
             Ok(result.hook_output)
+        })
+    }
+}
+
+/// A run's budget breach, asked on the approvals board (`kind: "budget"`).
+struct BudgetApprovals(Arc<Hooks>);
+
+impl tether_runs::BudgetGate for BudgetApprovals {
+    fn ask(
+        &self,
+        ask: tether_runs::BudgetAsk,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = tether_runs::BudgetVerdict> + Send + '_>> {
+        Box::pin(async move {
+            let input = tether_runs::approval_input(&ask);
+            let asked = self.0.ask_budget(&ask.agent_id, ask.session_id.clone(), &ask.run_id, &ask.breach.limit, input);
+            match asked.await {
+                Ok(answer) if answer.allowed => tether_runs::BudgetVerdict::Raise(answer.raise),
+                Ok(answer) => {
+                    tether_runs::BudgetVerdict::Deny { approval_id: Some(answer.approval_id), reason: answer.reason }
+                }
+                // No approval could be opened (too many pending, a full disk): the run
+                // stops at its limit rather than pass it unasked.
+                Err(error) => tether_runs::BudgetVerdict::Deny {
+                    approval_id: None,
+                    reason: Some(format!("no budget approval could be opened: {error}")),
+                },
+            }
         })
     }
 }

@@ -112,6 +112,13 @@ pub struct Approval {
     pub resolved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What asked: absent for a hook; `budget` for a run's budget (its `input` names
+    /// the run, the limit, the budget and the usage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For an allowed `budget` approval: how much the operator raised the limit by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -133,6 +140,10 @@ pub struct ResolveParams {
     pub decision: Resolution,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Allowing a `budget` approval: raise the limit by this much (absent: the
+    /// configured `runs.budget_step`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

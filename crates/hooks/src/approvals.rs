@@ -107,6 +107,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) tool: Option<String>,
     pub(crate) input: Value,
     pub(crate) rule: Option<String>,
+    /// Absent for a hook; `budget` for a run's budget.
+    pub(crate) kind: Option<String>,
 }
 
 /// How waiting on an approval ended.
@@ -156,7 +158,7 @@ impl Approvals {
     }
 
     pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
-        let Asked { session_id, agent_id, event, tool, input, rule } = asked;
+        let Asked { session_id, agent_id, event, tool, input, rule, kind } = asked;
         self.expire_due()?;
         let pending = self
             .all
@@ -187,6 +189,8 @@ impl Approvals {
             rule,
             resolved_at: None,
             reason: None,
+            kind,
+            raise: None,
         };
         self.persist(&approval)?;
         self.all.lock().insert(approval.approval_id.clone(), Entry::new(approval.clone()));
@@ -198,6 +202,7 @@ impl Approvals {
         id: &str,
         decision: Resolution,
         reason: Option<String>,
+        raise: Option<f64>,
     ) -> Result<Approval, HooksError> {
         self.expire_due()?;
         let mut all = self.all.lock();
@@ -209,6 +214,7 @@ impl Approvals {
         resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
         resolved.resolved_at = Some(stamp::now());
         resolved.reason = reason;
+        resolved.raise = raise.filter(|_| decision == Resolution::Allow);
         self.persist(&resolved)?;
         entry.approval = resolved.clone();
         entry.settled.send_replace(resolved.state);

@@ -5,6 +5,7 @@
 mod approvals;
 mod audit;
 mod breakers;
+mod budget;
 mod claude;
 mod config;
 mod error;
@@ -32,6 +33,7 @@ use tether_proto::hooks::{
 };
 
 pub use audit::AuditStatus;
+pub use budget::BudgetAnswer;
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
 pub use methods::register;
@@ -258,6 +260,7 @@ impl Hooks {
                 tool: hook.tool.clone(),
                 input,
                 rule: rule.clone(),
+                kind: None,
             };
             let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {

@@ -34,6 +34,7 @@ impl Hooks {
             tool: None,
             input,
             rule: None,
+            kind: None,
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;

@@ -50,6 +50,15 @@ pub(crate) struct RunState {
     /// submitted again gets these back instead of running them again. Kept while the
     /// run is in progress (or detached) only.
     pub(crate) recorded: crate::reattach::Recorded,
+    /// Where the run came from (`runs.fork`, `runs.replay`), as its `started` record says.
+    pub(crate) forked_from: Option<tether_proto::runs::ForkedFrom>,
+    pub(crate) replay_of: Option<String>,
+    /// The limits in force (raised by approvals since the start), if any.
+    pub(crate) budget: Option<tether_proto::runs::Budget>,
+    /// Usage summed over the run's own turns; `None` until read from the store for a
+    /// run rebuilt at open (`Runs::usage_of` loads it).
+    pub(crate) usage: Option<tether_proto::runs::UsageTotals>,
+    pub(crate) breach: Option<tether_proto::runs::BudgetBreach>,
 }
 
 pub(crate) struct Subscriber {
@@ -142,6 +151,11 @@ impl RunState {
             reattachable: false,
             token: None,
             recorded: Default::default(),
+            forked_from: None,
+            replay_of: None,
+            budget: None,
+            usage: Some(Default::default()),
+            breach: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct Runs {
     /// Counts for `/metrics` as they happen (runs started and ended, tool calls),
     /// from the start: runs the previous process left open end during `open`.
     pub(crate) observer: Arc<dyn tether_telemetry::Observe>,
+    /// Where a run's budget breach is asked about (the approvals board).
+    pub(crate) budget_gate: std::sync::OnceLock<Arc<dyn crate::budget::BudgetGate>>,
     /// One retention pass at a time: two would pick the same runs and journal their
     /// tombstones twice. Held across the pass's journal writes; never on a request's path.
     pub(crate) retaining: tokio::sync::Mutex<()>,
@@ -116,6 +118,7 @@ impl Runs {
             events,
             outcomes: std::sync::OnceLock::new(),
             observer,
+            budget_gate: std::sync::OnceLock::new(),
             retaining: tokio::sync::Mutex::new(()),
         });
         runs.end_all_incomplete(&orphans).await?;
@@ -191,6 +194,7 @@ impl Runs {
                 RunStatus::Incomplete => "incomplete",
                 RunStatus::Cancelled => "cancelled",
                 RunStatus::Detached => "detached",
+                RunStatus::BudgetExceeded => "budget_exceeded",
             };
             *counts.entry(status).or_default() += 1;
         }

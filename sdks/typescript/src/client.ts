@@ -10,6 +10,8 @@ import * as discovery from "./discovery.js";
 import { ClientClosed, ConnectFailed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
 import type {
   AuthResult,
+  Budget,
+  DiffResult,
   Event,
   EventsRecentParams,
   EventsSubscribeParams,
@@ -18,6 +20,8 @@ import type {
   IngestResult,
   IssuedCredential,
   Methods,
+  ReplayResult,
+  RunDetail,
   RunRecord,
   RunStatus,
   RunSummary,
@@ -26,6 +30,7 @@ import type {
   TracePage,
 } from "./protocol.js";
 import { Approvals, Sessions } from "./operators.js";
+import * as history from "./history.js";
 import { Run } from "./runs.js";
 import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
@@ -472,14 +477,18 @@ export class Client {
 
   // -- runs --------------------------------------------------------------------
 
-  /** Starts a run; it becomes this connection's current run. */
+  /**
+   * Starts a run; it becomes this connection's current run. `budget` limits it: past a
+   * limit, the next action waits on a `budget` approval.
+   */
   async startRun(
     intent: string,
-    options: { idempotencyKey?: string; agentName?: string; agentId?: string } = {},
+    options: { idempotencyKey?: string; agentName?: string; agentId?: string; budget?: Budget } = {},
   ): Promise<Run> {
     const params: Methods["runs.start"]["params"] = { intent };
     const traceparent = await currentTraceparent();
     if (traceparent !== undefined) params.traceparent = traceparent;
+    if (options.budget !== undefined) params.budget = options.budget;
     if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
     if (options.agentName !== undefined) params.agent_name = options.agentName;
     if (options.agentId !== undefined) params.agent_id = options.agentId;
@@ -488,6 +497,25 @@ export class Client {
     run.resumeToken = reply.resume_token ?? undefined;
     this.currentRun = run;
     return run;
+  }
+
+  /** Forks a run (see `history.ts`): the new run is this connection's current run. */
+  fork(runId: string, options?: history.ForkOptions): Promise<Run> {
+    return history.fork(this, runId, options);
+  }
+
+  /** Replays a run's recorded tool calls through this client's tools; resolves to the diff. */
+  replay(runId: string, options?: { turns?: number }): Promise<ReplayResult> {
+    return history.replay(this, runId, options);
+  }
+
+  diff(runId: string, otherRunId: string): Promise<DiffResult> {
+    return history.diff(this, runId, otherRunId);
+  }
+
+  /** One run: summary, `forked_from` or `replay_of`, `budget` and `usage`. */
+  getRun(runId: string): Promise<RunDetail> {
+    return this.call("runs.get", { run_id: runId });
   }
 
   /** The socket dropped and the client will (or does) try to connect again. */
