@@ -139,6 +139,7 @@ pub async fn assemble_with_clock(
     runs.watch_orphans(domains.sweep);
     let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
     let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;
+    hooks.observe_reviews(Arc::new(ReviewMetrics(metrics.clone())));
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     let runs_of = {
@@ -245,6 +246,20 @@ impl Health for DomainHealth {
             "lease_until": info.lease_until,
             "lease_renewed_ms_ago": info.lease_renewed_ago.map(|d| d.as_millis() as u64),
         })
+    }
+}
+
+/// Reviews counted in `/metrics` (hooks knows nothing of Prometheus).
+struct ReviewMetrics(Arc<Metrics>);
+
+impl tether_hooks::ReviewObserver for ReviewMetrics {
+    fn reviewed(
+        &self,
+        decision: &'static str,
+        fallback: Option<tether_proto::overseers::Fallback>,
+        latency: std::time::Duration,
+    ) {
+        self.0.reviewed(decision, fallback.map_or("answered", |f| f.name()), latency);
     }
 }
 

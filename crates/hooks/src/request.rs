@@ -34,6 +34,8 @@ impl Hooks {
             tool: None,
             input,
             rule: None,
+            flagged_by: None,
+            flag_reason: None,
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;
