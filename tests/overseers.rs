@@ -283,3 +283,62 @@ async fn registration_is_bounded_and_ordered_by_priority() {
     let answer = ingest(&client, bash("s", "ls")).await;
     assert_eq!((answer["decision"].as_str(), answer["review"]["overseer"].as_str()), (Some("allow"), Some("first")));
 }
+
+/// The real binary: `tether hook` waits for the review; `tether overseers ls` shows who reviewed.
+#[tokio::test(flavor = "multi_thread")]
+async fn tether_hook_waits_for_the_review_and_overseers_ls_shows_it() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, format!("[hooks]\npolicy_file = {:?}\nreview_timeout_ms = 2000\n", policy)).unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let overseer = tether_client::Client::builder(&daemon.url)
+        .token(daemon.token())
+        .on_request("hooks.review", |review: Value| async move {
+            // Slow enough that an answer sent before the review would be caught.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Ok(verdict(review["input"]["command"].as_str().unwrap_or_default()).unwrap())
+        })
+        .connect()
+        .await
+        .unwrap();
+    overseer.call_raw("overseers.register", json!({"name": "sentinel"})).await.unwrap();
+
+    let tether = |args: &[&str], stdin: Option<&Value>| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&daemon.data_dir)
+            .env_remove("TETHER_TOKEN")
+            .env_remove("TETHER_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = stdin.map(Value::to_string).unwrap_or_default();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let denied = tokio::task::block_in_place(|| tether(&["hook"], Some(&bash("s", "rm -rf /"))));
+    assert_eq!(denied.status.code(), Some(2), "a deny blocks");
+    let out: Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "deny");
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("destructive command"));
+    let allowed = tokio::task::block_in_place(|| tether(&["hook"], Some(&bash("s", "ls"))));
+    assert_eq!(allowed.status.code(), Some(0));
+    let out: Value = serde_json::from_slice(&allowed.stdout).unwrap();
+    assert_eq!(out["hookSpecificOutput"]["permissionDecision"], "allow");
+
+    let listed = tokio::task::block_in_place(|| tether(&["overseers", "ls", "--json"], None));
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let line: Value = serde_json::from_str(String::from_utf8_lossy(&listed.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!((line["name"].as_str(), line["reviews"].as_u64()), (Some("sentinel"), Some(2)));
+    assert!(line["latency_p50_ms"].as_f64().unwrap() >= 150.0, "{line}");
+    let table = tokio::task::block_in_place(|| tether(&["overseers", "ls"], None));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("NAME") && text.contains("sentinel"), "{text}");
+}
