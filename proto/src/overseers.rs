@@ -64,6 +64,9 @@ pub enum Verdict {
 /// Server → client request `hooks.review`: decide one hook a `review` rule matched.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ReviewParams {
+    /// The registration asked (its `name`): a connection that registered several
+    /// overseers answers with the one named.
+    pub overseer: String,
     /// The hook's own event id (as in its `hooks.event` event and audit line).
     pub event_id: String,
     /// The hook event name (`PreToolUse`, …).

@@ -50,6 +50,7 @@ impl Hooks {
             }
             Some(chosen) => {
                 let params = ReviewParams {
+                    overseer: chosen.name().to_owned(),
                     event_id: event_id.to_owned(),
                     event: hook.event.clone(),
                     session_id: account.session_id.clone(),
