@@ -75,8 +75,8 @@ async def test_the_decorator_reviews_hooks(reviewed: Daemon) -> None:
         assert "network access" in (approval.get("flag_reason") or "")
 
         broke = await hooks.hook(bash("boom"))
-        review_record = broke.get("review") or {}
-        assert broke["decision"] == "ask" and review_record.get("fallback") == "error"
+        review_record = broke.get("review")
+        assert review_record is not None and review_record.get("fallback") == "error"
         assert "the reviewer broke" in (broke.get("reason") or "")
 
         [listed] = await hooks.call("overseers.list")
