@@ -293,7 +293,7 @@ impl Hooks {
         if decision == Decision::Review {
             let reviewed = self.review(hook, account, &event_id, &bounded_input(), rule.as_deref()).await;
             (decision, reason) = (reviewed.decision, reviewed.reason);
-            flag = (reviewed.flagged_by, reason.clone());
+            flag = (reviewed.flagged_by, reviewed.record.reason.clone());
             review = Some(reviewed.record);
         }
 
