@@ -37,6 +37,9 @@ pub enum Command {
     /// The hooks policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Overseers: connections that review hooks a `review` policy rule sends them.
+    #[command(subcommand)]
+    Overseers(OverseersCommand),
     /// The newest entries of the hook audit log.
     Audit {
         #[arg(long)]
@@ -281,6 +284,16 @@ pub enum ApprovalsCommand {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverseersCommand {
+    /// The connected overseers, in review order (the first whose globs match reviews),
+    /// with their counts and answer latency.
+    Ls {
         #[command(flatten)]
         conn: Conn,
     },

@@ -142,6 +142,7 @@ pub async fn assemble_with_clock(
     let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
     let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;
     hooks.observe(metrics.clone());
+    hooks.observe_reviews(Arc::new(ReviewMetrics(metrics.clone())));
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     runs.set_budget_gate(Arc::new(BudgetApprovals(hooks.clone())));
@@ -249,6 +250,20 @@ impl Health for DomainHealth {
             "lease_until": info.lease_until,
             "lease_renewed_ms_ago": info.lease_renewed_ago.map(|d| d.as_millis() as u64),
         })
+    }
+}
+
+/// Reviews counted in `/metrics` (hooks knows nothing of Prometheus).
+struct ReviewMetrics(Arc<Metrics>);
+
+impl tether_hooks::ReviewObserver for ReviewMetrics {
+    fn reviewed(
+        &self,
+        decision: &'static str,
+        fallback: Option<tether_proto::overseers::Fallback>,
+        latency: std::time::Duration,
+    ) {
+        self.0.reviewed(decision, fallback.map_or("answered", |f| f.name()), latency);
     }
 }
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
@@ -149,6 +149,32 @@ test("pressing Approve releases the waiting hook with allow", async () => {
   assert.equal(answer.decision, "allow");
   await page.getByText("Nothing waits for a human.").waitFor();
   await page.close();
+});
+
+test("an approval an overseer flagged names it and its reason on the card", async () => {
+  const policy = join(SHOTS, "review-policy.toml");
+  writeFileSync(policy, '[[rules]]\nname = "review-bash"\ntool = "Bash"\ndecision = "review"\n');
+  const reviewed = await Daemon.start(`[hooks]\npolicy_file = "${policy}"\n`);
+  const overseer = await connect({ url: reviewed.url, token: reviewed.token });
+  try {
+    await overseer.overseer({ name: "sentinel", tools: ["Bash"] }, () => ({
+      decision: "ask",
+      reason: "network access",
+    }));
+    const page = await loggedIn(loginUrl(reviewed));
+    await page.goto(`${new URL(page.url()).origin}/console/#/approvals`);
+    await page.getByRole("heading", { name: "Approvals" }).waitFor();
+    const hook = { hook_event_name: "PreToolUse", session_id: "claude-9", tool_name: "Bash", tool_input: { command: "curl x" } };
+    const asked = await overseer.hook(hook);
+    assert.equal(asked.decision, "ask");
+    const card = page.locator("article.card").filter({ hasText: "Bash" });
+    await card.locator('[data-flagged-by="sentinel"]').getByText("Flagged by overseer sentinel").waitFor();
+    await card.getByText("network access").first().waitFor();
+    await shot(page, "approvals-flagged");
+  } finally {
+    await overseer.close();
+    await reviewed.stop();
+  }
 });
 
 test("a read-only console shows approvals without Approve or Deny", async () => {

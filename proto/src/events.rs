@@ -143,10 +143,11 @@ pub enum Kind {
     AgentDelegated,
     MemoryCompact,
     Hook,
+    HookReviewed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::RunStarted,
         Kind::RunTurn,
         Kind::RunEnded,
@@ -158,6 +159,7 @@ impl Kind {
         Kind::AgentDelegated,
         Kind::MemoryCompact,
         Kind::Hook,
+        Kind::HookReviewed,
     ];
 
     /// The `kind` an event carries: fixed, or (`*`) made per event: `session.<state>`
@@ -175,6 +177,7 @@ impl Kind {
             Kind::AgentDelegated => "agent.delegated",
             Kind::MemoryCompact => "memory.compact",
             Kind::Hook => "*",
+            Kind::HookReviewed => "hook.reviewed",
         }
     }
 
@@ -188,7 +191,7 @@ impl Kind {
             Kind::RunEnded => &[Family::Status, Family::Checkpoint],
             Kind::ApprovalCreated | Kind::ApprovalResolved => &[Family::ApprovalRequired],
             Kind::MemoryCompact => &[Family::MemoryCompaction],
-            Kind::Hook => &[Family::Hook],
+            Kind::Hook | Kind::HookReviewed => &[Family::Hook],
         }
     }
 
@@ -205,6 +208,9 @@ impl Kind {
             Kind::AgentDelegated => "An agent delegation passed its breaker.",
             Kind::MemoryCompact => "A session's context window entered the compact pressure band.",
             Kind::Hook => "A hook was decided; the kind is the hook's own event name.",
+            Kind::HookReviewed => {
+                "An overseer reviewed a hook (or the review fell back): who, the verdict, the latency."
+            }
         }
     }
 
@@ -221,6 +227,7 @@ impl Kind {
             Kind::AgentDelegated => generator.subschema_for::<AgentDelegatedPayload>(),
             Kind::MemoryCompact => generator.subschema_for::<MemoryCompactPayload>(),
             Kind::Hook => generator.subschema_for::<HookEventPayload>(),
+            Kind::HookReviewed => generator.subschema_for::<HookReviewedPayload>(),
         }
     }
 }
@@ -245,6 +252,7 @@ pub enum Published {
     AgentDelegated(AgentDelegatedPayload),
     MemoryCompact(MemoryCompactPayload),
     Hook(HookEventPayload),
+    HookReviewed(HookReviewedPayload),
 }
 
 impl Published {
@@ -261,6 +269,7 @@ impl Published {
             Published::AgentDelegated(_) => Kind::AgentDelegated,
             Published::MemoryCompact(_) => Kind::MemoryCompact,
             Published::Hook(_) => Kind::Hook,
+            Published::HookReviewed(_) => Kind::HookReviewed,
         }
     }
 
@@ -286,6 +295,7 @@ impl Published {
             Published::AgentDelegated(p) => serde_json::to_value(p),
             Published::MemoryCompact(p) => serde_json::to_value(p),
             Published::Hook(p) => serde_json::to_value(p),
+            Published::HookReviewed(p) => serde_json::to_value(p),
         };
         value.expect("an event payload always serializes")
     }
@@ -373,6 +383,19 @@ pub struct HookEventPayload {
     pub subagent_id: Option<String>,
     /// The hook's payload as kept (large fields trimmed).
     pub payload: serde_json::Map<String, Value>,
+}
+
+/// `hook.reviewed`: one review of a hook, published before the hook's own event.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct HookReviewedPayload {
+    /// The hook's event id (its `hooks.event` event and audit line carry the same).
+    pub event_id: String,
+    pub event: String,
+    pub tool: Option<String>,
+    /// The rule that asked for the review.
+    pub rule: Option<String>,
+    #[serde(flatten)]
+    pub review: crate::overseers::Review,
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub enum Decision {
     Allow,
     Deny,
     Ask,
+    /// A policy decision only (a rule's `decision`, `hooks.default_decision`): the hook is
+    /// sent to a connected overseer (`hooks.review`), whose verdict, or the fallback
+    /// (`hooks.review_fallback`), is what the hook is answered. Never an answer itself.
+    Review,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -60,6 +64,9 @@ pub struct IngestResult {
     pub known: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// How the overseer's review went, when a `review` rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<crate::overseers::Review>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -108,6 +115,12 @@ pub struct Approval {
     /// The policy rule that asked (`default_decision` when no rule matched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The overseer that flagged this call for a human (it answered `ask`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flagged_by: Option<String>,
+    /// Why it was flagged: the overseer's reason, or why the review fell back to `ask`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flag_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@ pub mod console;
 pub mod events;
 pub mod hooks;
 pub mod jsonrpc;
+pub mod overseers;
 pub mod proposal;
 pub mod rpc;
 pub mod runs;

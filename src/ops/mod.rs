@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use tether_client::{Client, ClientError};
 
-use crate::cli::{ApprovalsCommand, Command, Conn, EventsCommand, PolicyCommand, TokenArgs};
+use crate::cli::{ApprovalsCommand, Command, Conn, EventsCommand, OverseersCommand, PolicyCommand, TokenArgs};
 use crate::connect;
 use print::Table;
 
@@ -62,6 +62,7 @@ pub fn run(command: Command) -> ExitCode {
                 print::one(&conn, &info, |v| format!("reloaded: {} rules", v["rules"].as_array().map_or(0, Vec::len)));
                 Ok(())
             }
+            Command::Overseers(OverseersCommand::Ls { conn }) => overseers(&conn).await,
             Command::Journal(command) => journal::run(command),
             Command::Audit { session, limit, conn } => audit(&conn, session, limit).await,
             Command::Token(args) => token(&args),
@@ -204,8 +205,18 @@ async fn approvals(command: ApprovalsCommand) -> Outcome {
             let list = client.call_raw("approvals.list", json!({"state": state})).await?;
             // WAITING says whether an answer still reaches a hook; INPUT is a short form
             // of the tool input (`--json` has it whole, as the daemon keeps it).
-            let mut table =
-                Table::new(&["APPROVAL", "STATE", "WAITING", "RULE", "SESSION", "AGENT", "TOOL", "INPUT", "EXPIRES"]);
+            let mut table = Table::new(&[
+                "APPROVAL",
+                "STATE",
+                "WAITING",
+                "RULE",
+                "FLAGGED BY",
+                "SESSION",
+                "AGENT",
+                "TOOL",
+                "INPUT",
+                "EXPIRES",
+            ]);
             for a in list.as_array().into_iter().flatten() {
                 let input = match &a["input"] {
                     Value::Null => Value::Null,
@@ -220,6 +231,7 @@ async fn approvals(command: ApprovalsCommand) -> Outcome {
                         &a["state"],
                         &waiting,
                         &a["rule"],
+                        &a["flagged_by"],
                         &a["session_id"],
                         &a["agent_id"],
                         &a["tool"],
@@ -234,6 +246,41 @@ async fn approvals(command: ApprovalsCommand) -> Outcome {
         ApprovalsCommand::Approve { id, reason, raise, conn } => resolve(&conn, &id, "allow", reason, raise).await,
         ApprovalsCommand::Deny { id, reason, conn } => resolve(&conn, &id, "deny", reason, None).await,
     }
+}
+
+/// `tether overseers ls`.
+async fn overseers(conn: &Conn) -> Outcome {
+    let client = client(conn).await?;
+    let list = client.call_raw("overseers.list", json!({})).await?;
+    let mut table = Table::new(&[
+        "NAME", "PRIORITY", "EVENTS", "TOOLS", "REVIEWS", "ALLOW", "DENY", "ASK", "NONE", "FAILED", "P50 MS", "P99 MS",
+    ]);
+    for o in list.as_array().into_iter().flatten() {
+        let globs =
+            |v: &Value| json!(v.as_array().into_iter().flatten().map(print::text).collect::<Vec<_>>().join(","));
+        let ms = |v: &Value| v.as_f64().map_or(Value::Null, |ms| json!(format!("{ms:.1}")));
+        let (events, tools) = (globs(&o["events"]), globs(&o["tools"]));
+        let (p50, p99) = (ms(&o["latency_p50_ms"]), ms(&o["latency_p99_ms"]));
+        table.row(
+            o,
+            [
+                &o["name"],
+                &o["priority"],
+                &events,
+                &tools,
+                &o["reviews"],
+                &o["allowed"],
+                &o["denied"],
+                &o["asked"],
+                &o["abstained"],
+                &o["failed"],
+                &p50,
+                &p99,
+            ],
+        );
+    }
+    table.print(conn);
+    Ok(())
 }
 
 async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>, raise: Option<f64>) -> Outcome {

@@ -51,6 +51,13 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
         {approval.waiting ? "A hook is waiting for this answer" : "No hook is waiting: an answer changes nothing"}
         {approval.rule ? ` · rule ${approval.rule}` : ""}
       </p>
+      {/* Who flagged it: an overseer that answered `ask`, or a review that fell back to ask. */}
+      {(approval.flagged_by || approval.flag_reason) && (
+        <p class="flag" data-flagged-by={approval.flagged_by ?? ""}>
+          {approval.flagged_by ? `Flagged by overseer ${approval.flagged_by}` : "Flagged: the review fell back"}
+          {approval.flag_reason ? `: ${approval.flag_reason}` : ""}
+        </p>
+      )}
       {approval.reason && <p>{approval.reason}</p>}
       <pre>{JSON.stringify(approval.input, null, 2)}</pre>
       {client.readOnly ? (

@@ -109,6 +109,9 @@ pub(crate) struct Asked<'a> {
     pub(crate) rule: Option<String>,
     /// Absent for a hook; `budget` for a run's budget.
     pub(crate) kind: Option<String>,
+    /// The overseer that answered `ask`, and its reason (or why a review fell back to `ask`).
+    pub(crate) flagged_by: Option<String>,
+    pub(crate) flag_reason: Option<String>,
 }
 
 /// How waiting on an approval ended.
@@ -158,7 +161,7 @@ impl Approvals {
     }
 
     pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
-        let Asked { session_id, agent_id, event, tool, input, rule, kind } = asked;
+        let Asked { session_id, agent_id, event, tool, input, rule, kind, flagged_by, flag_reason } = asked;
         self.expire_due()?;
         let pending = self
             .all
@@ -187,6 +190,8 @@ impl Approvals {
             state: ApprovalState::Pending,
             waiting: false,
             rule,
+            flagged_by,
+            flag_reason,
             resolved_at: None,
             reason: None,
             kind,

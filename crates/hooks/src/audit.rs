@@ -50,6 +50,9 @@ pub(crate) struct AuditEntry<'a> {
     /// Names the hook sent over their bound, by field: their original lengths in bytes.
     #[serde(skip_serializing_if = "<[_]>::is_empty", serialize_with = "as_map")]
     pub(crate) trimmed: &'a [(&'static str, usize)],
+    /// The overseer's review, when a `review` rule sent the hook to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) review: Option<&'a tether_proto::overseers::Review>,
 }
 
 /// `{"field": original_length, …}`.
@@ -271,6 +274,7 @@ mod tests {
             rule: None,
             reason: None,
             trimmed: &[],
+            review: None,
         }
     }
 

@@ -24,6 +24,8 @@ pub(crate) const KNOWN_EVENTS: [&str; 13] = [
 pub(crate) const PERMISSION_EVENTS: [&str; 2] = ["PreToolUse", "PermissionRequest"];
 
 pub(crate) fn hook_output(event: &str, decision: Decision, reason: Option<&str>) -> Value {
+    // `review` is settled before any answer; were one to slip through, it asks a human.
+    let decision = if decision == Decision::Review { Decision::Ask } else { decision };
     let reason = reason.unwrap_or_default();
     match (event, decision) {
         // No decision: Claude Code goes on as if no hook had answered, prompt included.
@@ -45,7 +47,7 @@ pub(crate) fn hook_output(event: &str, decision: Decision, reason: Option<&str>)
             }
             json!({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": answer}})
         }
-        (_, Decision::Allow | Decision::Ask) => json!({}),
+        (_, Decision::Allow | Decision::Ask | Decision::Review) => json!({}),
         // Events that can be blocked say so with `decision: "block"`.
         ("PostToolUse" | "PostToolUseFailure" | "UserPromptSubmit" | "Stop" | "SubagentStop", Decision::Deny) => {
             json!({"decision": "block", "reason": reason})

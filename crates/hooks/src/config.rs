@@ -59,6 +59,19 @@ pub struct HooksConfig {
     pub audit_reserve_bytes: u64,
     /// A policy file larger than this is refused (by the daemon and `tether policy check`).
     pub max_policy_bytes: u64,
+    /// How long an overseer has to answer `hooks.review` before the fallback decides.
+    pub review_timeout_ms: u64,
+    /// The decision when a review cannot be had (no overseer connected, its deadline
+    /// passed, it failed or disconnected): `ask` (the default) or `deny`. `allow` and
+    /// `none` are refused at start: an unreachable reviewer must never open the gate.
+    pub review_fallback: Decision,
+    /// Overseers registered at once (across all connections).
+    pub max_overseers: usize,
+    /// Globs one registration may list, per field (`events`, `tools`); each glob is
+    /// bounded like a name of its kind (`limits.names.event`, `limits.names.tool`).
+    pub max_overseer_globs: usize,
+    /// An overseer's reason is kept to this many bytes (cut, and marked as cut).
+    pub max_review_reason_bytes: usize,
     /// Bounds on names (from `[limits.names]`, set when the daemon is assembled).
     #[serde(skip)]
     pub names: tether_core::NameLimits,
@@ -90,8 +103,30 @@ impl Default for HooksConfig {
             audit_keep: 4,
             audit_reserve_bytes: 256 << 20,
             max_policy_bytes: 1 << 20,
+            review_timeout_ms: 3000,
+            review_fallback: Decision::Ask,
+            max_overseers: 16,
+            max_overseer_globs: 32,
+            max_review_reason_bytes: 1024,
             names: tether_core::NameLimits::default(),
         }
+    }
+}
+
+impl HooksConfig {
+    /// Settings the daemon cannot start with, named.
+    pub fn check(&self) -> Result<(), String> {
+        if !matches!(self.review_fallback, Decision::Ask | Decision::Deny) {
+            return Err(format!(
+                "hooks.review_fallback must be \"ask\" or \"deny\" (got {:?}): a review that cannot be had must \
+                 never let a call through",
+                crate::review::wire(self.review_fallback)
+            ));
+        }
+        if self.unjudged_decision == Decision::Review {
+            return Err("hooks.unjudged_decision cannot be \"review\": an overseer would judge a cut input".into());
+        }
+        Ok(())
     }
 }
 

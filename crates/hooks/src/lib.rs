@@ -2,6 +2,7 @@
 //! exact JSON Claude Code expects), approvals an operator resolves, a durable
 //! audit log, circuit breakers per agent, and context-window pressure.
 
+mod account;
 mod approvals;
 mod audit;
 mod breakers;
@@ -13,8 +14,10 @@ mod input;
 mod memory;
 mod methods;
 mod notify;
+mod overseers;
 mod policy;
 mod request;
+mod review;
 mod shared;
 mod trace;
 
@@ -25,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_core::{Principal, stamp};
-use tether_events::{EventBus, Scope};
+use tether_events::EventBus;
 use tether_proto::events::{AgentDelegatedPayload, HookEventPayload, MemoryCompactPayload, Published};
 use tether_proto::hooks::{
     BreakerState, BreakerStatus, Decision, DelegateParams, DelegateResult, IngestParams, IngestResult, MemoryParams,
@@ -37,6 +40,11 @@ pub use budget::BudgetAnswer;
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
 pub use methods::register;
+pub use policy::{check_policy, read_policy_file};
+pub use review::ReviewObserver;
+
+use crate::account::Account;
+use crate::policy::load_policy;
 
 use crate::approvals::{Approvals, Outcome};
 use crate::audit::{Audit, AuditEntry, AuditLimits};
@@ -79,6 +87,9 @@ pub struct Hooks {
     notify: Option<notify::Notify>,
     /// Approvals shared with other daemons (a PostgreSQL store), if any.
     board: Option<Arc<dyn tether_store::ApprovalBoard>>,
+    /// Connections that review hooks a `review` rule matched.
+    overseers: Arc<overseers::Overseers>,
+    review_observer: std::sync::OnceLock<Arc<dyn ReviewObserver>>,
 }
 
 impl Hooks {
@@ -91,6 +102,7 @@ impl Hooks {
         clock: Arc<dyn Clock>,
         board: Option<Arc<dyn tether_store::ApprovalBoard>>,
     ) -> Result<Arc<Hooks>, HooksError> {
+        config.check().map_err(HooksError::Config)?;
         let policy = load_policy(config.policy_file.as_deref(), config.max_policy_bytes)?;
         let ttl = Duration::from_millis(config.approval_ttl_ms);
         let notify = match &config.notify_url {
@@ -132,10 +144,36 @@ impl Hooks {
             events,
             clock,
             board,
+            overseers: Arc::default(),
+            review_observer: std::sync::OnceLock::new(),
         });
         hooks.watch_board();
         hooks.sweep();
         Ok(hooks)
+    }
+
+    /// Where reviews are counted (`/metrics`); set once, at assembly.
+    pub fn observe_reviews(&self, observer: Arc<dyn ReviewObserver>) {
+        let _ = self.review_observer.set(observer);
+    }
+
+    /// `overseers.register`: the caller's connection reviews hooks until it closes.
+    pub fn register_overseer(
+        &self,
+        caller: &tether_core::Caller,
+        params: tether_proto::overseers::RegisterParams,
+    ) -> Result<tether_proto::overseers::Overseer, HooksError> {
+        let limits = overseers::OverseerLimits {
+            max_overseers: self.config.max_overseers,
+            max_globs: self.config.max_overseer_globs,
+            names: &self.config.names,
+        };
+        self.overseers.register(caller, params, limits)
+    }
+
+    /// `overseers.list`: in review order.
+    pub fn overseers(&self) -> Vec<tether_proto::overseers::Overseer> {
+        self.overseers.list()
     }
 
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
@@ -204,7 +242,15 @@ impl Hooks {
             Err(error) if claude::PERMISSION_EVENTS.contains(&hook.event.as_str()) => {
                 tracing::warn!(%error, event = %hook.event, "a permission hook could not be judged; it is denied");
                 let reason = format!("tether could not judge this hook, so it is denied: {error}");
-                self.answer(&hook, &account, known, Decision::Deny, Some(reason), Some("unjudged".into()), None).await
+                let decided = Decided {
+                    event_id: tether_core::new_id().to_string(),
+                    decision: Decision::Deny,
+                    reason: Some(reason),
+                    rule: Some("unjudged".into()),
+                    approval_id: None,
+                    review: None,
+                };
+                self.answer(&hook, &account, known, decided).await
             }
             other => other,
         }
@@ -248,19 +294,35 @@ impl Hooks {
     ) -> Result<IngestResult, HooksError> {
         let (mut decision, mut reason, rule) = self.decide(hook, account);
         self.feed_breaker(hook, account);
+        let event_id = tether_core::new_id().to_string();
+
+        // What an overseer and an approval see of the tool input: bounded alike.
+        let bounded_input = || {
+            let mut input = hook.tool_input().clone();
+            tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
+            input
+        };
+        let mut review = None;
+        let mut flag = (None, None);
+        if decision == Decision::Review {
+            let reviewed = self.review(hook, account, &event_id, &bounded_input(), rule.as_deref()).await;
+            (decision, reason) = (reviewed.decision, reviewed.reason);
+            flag = (reviewed.flagged_by, reviewed.record.reason.clone());
+            review = Some(reviewed.record);
+        }
 
         let mut approval_id = None;
         if decision == Decision::Ask {
-            let mut input = hook.tool_input().clone();
-            tether_core::trim::bound(&mut input, self.config.max_approval_input_bytes);
             let asked = approvals::Asked {
                 session_id: account.session_id.clone(),
                 agent_id: account.agent_id.clone(),
                 event: &hook.event,
                 tool: hook.tool.clone(),
-                input,
+                input: bounded_input(),
                 rule: rule.clone(),
                 kind: None,
+                flagged_by: flag.0,
+                flag_reason: flag.1,
             };
             let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {
@@ -269,7 +331,8 @@ impl Hooks {
                 // so Claude Code asks its own user; never an error a hook reads as "allow".
                 Err(HooksError::Io(error)) => {
                     tracing::warn!(%error, "an approval could not be recorded; the hook answers ask");
-                    return self.answer(hook, account, known, decision, reason, rule, None).await;
+                    let decided = Decided { event_id, decision, reason, rule, approval_id: None, review };
+                    return self.answer(hook, account, known, decided).await;
                 }
                 Err(other) => return Err(other),
             };
@@ -303,22 +366,19 @@ impl Hooks {
             }
         }
 
-        self.answer(hook, account, known, decision, reason, rule, approval_id).await
+        self.answer(hook, account, known, Decided { event_id, decision, reason, rule, approval_id, review }).await
     }
 
     /// Counts, audits and publishes a decided hook, and builds its answer. The audit
     /// line is written before the answer, or counted as dropped: never an error.
-    #[allow(clippy::too_many_arguments)]
     async fn answer(
         &self,
         hook: &HookInput,
         account: &Account,
         known: bool,
-        decision: Decision,
-        reason: Option<String>,
-        rule: Option<String>,
-        approval_id: Option<String>,
+        decided: Decided,
     ) -> Result<IngestResult, HooksError> {
+        let Decided { event_id, decision, reason, rule, approval_id, review } = decided;
         let decision_name = serde_json::to_value(decision).unwrap().as_str().unwrap_or_default().to_owned();
         // Event names come from clients: only known ones become metric labels.
         let label = claude::KNOWN_EVENTS.iter().find(|e| **e == hook.event).copied().unwrap_or("other");
@@ -335,9 +395,9 @@ impl Hooks {
                 rule: rule.as_deref(),
                 reason: reason.as_deref(),
                 trimmed: &hook.trimmed,
+                review: review.as_ref(),
             })
             .await;
-        let event_id = tether_core::new_id().to_string();
         let payload = HookEventPayload {
             event_id: event_id.clone(),
             event: hook.event.clone(),
@@ -359,6 +419,7 @@ impl Hooks {
             rule,
             known,
             approval_id,
+            review,
         })
     }
 
@@ -485,6 +546,7 @@ impl Hooks {
                 rule: None,
                 reason: None,
                 trimmed: &[],
+                review: None,
             })
             .await;
         let payload = AgentDelegatedPayload {
@@ -522,64 +584,12 @@ impl Hooks {
     }
 }
 
-/// Whose state a hook changes (rate limit, breaker, approvals, events, audit).
-/// An agent or session is always accounted as itself; only the operator may name
-/// a session or agent (it forwards hooks on their behalf, e.g. `POST /hooks`).
-struct Account {
-    session_id: Option<String>,
-    agent_id: Option<String>,
-}
-
-impl Account {
-    fn of(principal: &Principal, hook: &HookInput) -> Account {
-        Account::named(principal, hook.claude_session_id.clone(), hook.subagent.clone())
-    }
-
-    /// The principal's own identity, or for the operator the named one.
-    fn named(principal: &Principal, session_id: Option<String>, agent_id: Option<String>) -> Account {
-        match principal {
-            Principal::Operator => Account { session_id, agent_id },
-            Principal::Agent(agent) => {
-                Account { session_id: agent.session_id().map(str::to_owned), agent_id: Some(agent.as_str().to_owned()) }
-            }
-        }
-    }
-
-    /// The bucket of rate limits and pressure: the session, else the agent.
-    fn rate_key(&self) -> &str {
-        self.session_id.as_deref().or(self.agent_id.as_deref()).unwrap_or("-")
-    }
-
-    fn scope(&self) -> Scope {
-        Scope { session_id: self.session_id.clone(), run_id: None, agent_id: self.agent_id.clone() }
-    }
-}
-
-/// Parses a policy file's text as the daemon would; `Ok` holds how many rules it has,
-/// `Err` names the line of the first problem.
-pub fn check_policy(text: &str) -> Result<usize, String> {
-    Policy::parse(text).map(|policy| policy.rules().len())
-}
-
-/// Reads a policy file as the daemon does: a regular file of at most `max_bytes`
-/// (so `/dev/zero` or a FIFO is refused, not read until memory runs out).
-pub fn read_policy_file(path: &Path, max_bytes: u64) -> Result<String, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{}: not a regular file", path.display()));
-    }
-    let mut text = String::new();
-    file.take(max_bytes + 1).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if text.len() as u64 > max_bytes {
-        return Err(format!("{}: larger than hooks.max_policy_bytes ({max_bytes} bytes)", path.display()));
-    }
-    Ok(text)
-}
-
-fn load_policy(path: Option<&Path>, max_bytes: u64) -> Result<Policy, HooksError> {
-    let Some(path) = path else { return Ok(Policy::default()) };
-    let text = read_policy_file(path, max_bytes).map_err(HooksError::Policy)?;
-    Policy::parse(&text).map_err(|e| HooksError::Policy(format!("{}: {e}", path.display())))
+/// A hook's decision, with everything its answer, audit line and event carry.
+struct Decided {
+    event_id: String,
+    decision: Decision,
+    reason: Option<String>,
+    rule: Option<String>,
+    approval_id: Option<String>,
+    review: Option<tether_proto::overseers::Review>,
 }

@@ -10,6 +10,8 @@ use tether_proto::hooks::{
     PolicyCheck, PolicyGet, PolicyReload,
 };
 
+use tether_proto::overseers;
+
 use crate::Hooks;
 
 pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
@@ -70,5 +72,16 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
         .reads();
     registry
         .register_with::<Delegate, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.delegate(cx.principal(), p).await?) });
+    // An agent must never review its own gate: overseers are the operator's.
+    registry
+        .register_with::<overseers::Register, _, _, _>(&hooks, |h, cx, p| async move {
+            Ok(h.register_overseer(&cx.caller(), p)?)
+        })
+        .operator_only();
+    registry
+        .register_with::<overseers::List, _, _, _>(&hooks, |h, _, _| async move { Ok(h.overseers()) })
+        .operator_only()
+        .reads();
+    registry.server_message::<overseers::ReviewCall>();
     registry.register_with::<MemoryReport, _, _, _>(&hooks, |h, cx, p| async move { Ok(h.memory(cx.principal(), p)?) });
 }

@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -128,6 +129,35 @@ impl Policy {
             })
             .map(|rule| Verdict { decision: rule.decision, reason: rule.reason.clone(), rule: Some(rule.name.clone()) })
     }
+}
+
+/// Parses a policy file's text as the daemon would; `Ok` holds how many rules it has,
+/// `Err` names the line of the first problem.
+pub fn check_policy(text: &str) -> Result<usize, String> {
+    Policy::parse(text).map(|policy| policy.rules().len())
+}
+
+/// Reads a policy file as the daemon does: a regular file of at most `max_bytes`
+/// (so `/dev/zero` or a FIFO is refused, not read until memory runs out).
+pub fn read_policy_file(path: &Path, max_bytes: u64) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{}: not a regular file", path.display()));
+    }
+    let mut text = String::new();
+    file.take(max_bytes + 1).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > max_bytes {
+        return Err(format!("{}: larger than hooks.max_policy_bytes ({max_bytes} bytes)", path.display()));
+    }
+    Ok(text)
+}
+
+pub(crate) fn load_policy(path: Option<&Path>, max_bytes: u64) -> Result<Policy, crate::HooksError> {
+    let Some(path) = path else { return Ok(Policy::default()) };
+    let text = read_policy_file(path, max_bytes).map_err(crate::HooksError::Policy)?;
+    Policy::parse(&text).map_err(|e| crate::HooksError::Policy(format!("{}: {e}", path.display())))
 }
 
 /// How a rule reads a hook known only by its bounded form (see `tether_core::skim`).

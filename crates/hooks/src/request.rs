@@ -35,6 +35,8 @@ impl Hooks {
             input,
             rule: None,
             kind: None,
+            flagged_by: None,
+            flag_reason: None,
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;

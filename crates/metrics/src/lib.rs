@@ -77,6 +77,13 @@ struct Ended {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reviewed {
+    decision: &'static str,
+    /// `answered`, or why the fallback decided (`timeout`, `error`, `disconnected`, `no_overseer`).
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
     reason: &'static str,
 }
@@ -117,6 +124,8 @@ pub struct Metrics {
     events_dropped: Counter,
     events_dropped_seen: AtomicU64,
     hook_decisions: Family<Decision, Counter>,
+    reviews: Family<Reviewed, Counter>,
+    review_seconds: Histogram,
     store: Family<Store, Gauge>,
     lease_age: Gauge<f64, AtomicU64>,
     audit_dropped: Family<Reason, Counter>,
@@ -181,6 +190,19 @@ impl Metrics {
         );
         let hook_decisions = Family::<Decision, Counter>::default();
         registry.register("hook_decisions", "Hook events decided, by event and decision", hook_decisions.clone());
+        let reviews = Family::<Reviewed, Counter>::default();
+        registry.register(
+            "hook_reviews",
+            "Hooks reviewed by an overseer, by resulting decision and outcome (answered, or the fallback's cause)",
+            reviews.clone(),
+        );
+        // 100 µs … ~52 s.
+        let review_seconds = Histogram::new(exponential_buckets(100e-6, 2.0, 20));
+        registry.register(
+            "hook_review_seconds",
+            "How long overseers took to review hooks (sent to answer, or to failure)",
+            review_seconds.clone(),
+        );
         let audit_dropped = Family::<Reason, Counter>::default();
         registry.register(
             "audit_dropped_lines",
@@ -277,6 +299,8 @@ impl Metrics {
             events_dropped,
             events_dropped_seen: AtomicU64::new(0),
             hook_decisions,
+            reviews,
+            review_seconds,
             store,
             lease_age,
         }
@@ -336,6 +360,16 @@ fn set_all(family: &Family<State, Gauge>, values: &[(String, usize)]) {
     family.clear();
     for (state, count) in values {
         family.get_or_create(&State { state: state.clone() }).set(*count as i64);
+    }
+}
+
+impl Metrics {
+    /// One review ended: `outcome` is `answered` or the fallback's cause.
+    pub fn reviewed(&self, decision: &'static str, outcome: &'static str, latency: Duration) {
+        self.reviews.get_or_create(&Reviewed { decision, outcome }).inc();
+        if outcome != "no_overseer" {
+            self.review_seconds.observe(latency.as_secs_f64());
+        }
     }
 }
 

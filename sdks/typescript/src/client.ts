@@ -22,6 +22,8 @@ import type {
   Methods,
   ReplayResult,
   RunDetail,
+  Overseer,
+  ReviewParams,
   RunRecord,
   RunStatus,
   RunSummary,
@@ -35,6 +37,7 @@ import { Run } from "./runs.js";
 import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
 import { continued, currentTraceparent } from "./tracing.js";
+import * as overseers from "./overseers.js";
 
 export const PROTOCOL_VERSION = 3;
 export const CLIENT_VERSION = "tether-typescript/0.1.0";
@@ -138,6 +141,8 @@ export class Client {
   private readonly calls = new CallCache();
   private readonly streams = new Set<Stream>();
   private toolSync: Promise<void> | undefined;
+  /** Overseers by name, registered again on every connection. */
+  private readonly overseers = new Map<string, overseers.Registration>();
   private supervisor: Promise<void> | undefined;
 
   constructor(
@@ -202,6 +207,9 @@ export class Client {
         }
       }
       if (this.tools.size > 0) await connection.request("tools.register", this.definitions(), signal);
+      for (const overseer of this.overseers.values()) {
+        await connection.request("overseers.register", overseer.params, signal);
+      }
     } catch (error) {
       await connection.close();
       throw error;
@@ -424,8 +432,29 @@ export class Client {
     await this.connection.request("tools.register", this.definitions());
   }
 
+  // -- overseers --------------------------------------------------------------
+
+  /**
+   * Makes this client an overseer (operator only): `client.overseer({ tools: ["Bash"] }, async (review) =>
+   * "allow")`. The handler gets each `hooks.review` and returns `allow`, `deny`, `ask`, `none` or
+   * `{ decision, reason }`. Resolves with the registration once the daemon has it.
+   */
+  async overseer(spec: overseers.OverseerSpec, handler: overseers.OverseerHandler): Promise<Overseer> {
+    const entry = overseers.registration(spec, handler);
+    this.overseers.set(entry.params.name, entry);
+    return await this.call("overseers.register", entry.params);
+  }
+
+  private async review(connection: Connection, id: unknown, params: ReviewParams): Promise<void> {
+    const answered = await overseers.answer(this.overseers, params);
+    if (answered.ok) connection.respond(id, answered.value);
+    else connection.respond(id, undefined, answered.error);
+  }
+
   private inbound(connection: Connection, id: unknown, method: string, params: unknown): void {
-    if (method === "tools.execute" && id !== undefined && id !== null) {
+    if (method === "hooks.review" && id !== undefined && id !== null) {
+      void this.review(connection, id, params as ReviewParams);
+    } else if (method === "tools.execute" && id !== undefined && id !== null) {
       void this.execute(connection, id, params as ExecuteParams);
     } else if (method === "tools.cancel") {
       const requestId = (params as { request_id?: unknown } | undefined)?.request_id;

@@ -12,6 +12,7 @@
 export type { Backoff, CallOpts, ConnectOptions, ToolContext, ToolHandler } from "./client.js";
 export { Client, connect } from "./client.js";
 export { Approvals, Sessions } from "./operators.js";
+export type { OverseerAnswer, OverseerHandler, OverseerSpec } from "./overseers.js";
 export type { Endpoint } from "./discovery.js";
 export * from "./errors.js";
 export type * from "./protocol.js";

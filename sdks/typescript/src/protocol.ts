@@ -44,6 +44,10 @@ export interface Approval {
   created_at: string;
   event: string;
   expires_at: string;
+  /** Why it was flagged: the overseer's reason, or why the review fell back to `ask`. */
+  flag_reason?: string | null;
+  /** The overseer that flagged this call for a human (it answered `ask`). */
+  flagged_by?: string | null;
   /** The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`). */
   input: unknown;
   /**
@@ -185,7 +189,7 @@ export interface ConsoleSession {
  * A hook's decision. `none` means no rule decided: the `hook_output` carries no
  * permission decision, so Claude Code runs its own permission flow.
  */
-export type Decision = "none" | "allow" | "deny" | "ask";
+export type Decision = "none" | "allow" | "deny" | "ask" | "review";
 
 export interface DelegateParams {
   agent: string;
@@ -327,6 +331,9 @@ export interface ExecuteParams {
 
 export type FailureBehavior = "abort" | "retry" | "skip";
 
+/** Why a review did not decide, so the fallback (`hooks.review_fallback`) did. */
+export type Fallback = "no_overseer" | "timeout" | "error" | "disconnected";
+
 export interface FollowParams {
   session_id: string;
   /** Stream from this byte offset of the log (default: its current end). */
@@ -408,6 +415,24 @@ export interface HookEventPayload {
   tool?: string | null;
 }
 
+/** `hook.reviewed`: one review of a hook, published before the hook's own event. */
+export interface HookReviewedPayload {
+  /** The decision the review produced (the fallback's when `fallback` is set). */
+  decision: Decision;
+  event: string;
+  /** The hook's event id (its `hooks.event` event and audit line carry the same). */
+  event_id: string;
+  /** Set when the overseer did not decide: why. */
+  fallback?: Fallback | null;
+  latency_ms: number;
+  /** The overseer that was asked (absent when none was connected). */
+  overseer?: string | null;
+  reason?: string | null;
+  /** The rule that asked for the review. */
+  rule?: string | null;
+  tool?: string | null;
+}
+
 /**
  * Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
  * (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either.
@@ -441,6 +466,8 @@ export interface IngestResult {
   /** False for an event name this version does not know (recorded all the same). */
   known: boolean;
   reason?: string | null;
+  /** How the overseer's review went, when a `review` rule matched. */
+  review?: Review | null;
   rule?: string | null;
 }
 
@@ -539,6 +566,29 @@ export interface OutputResult {
   text: string;
 }
 
+/** A registered overseer, with what it has reviewed so far. */
+export interface Overseer {
+  abstained: number;
+  /** Reviews it answered in time, by its answer. */
+  allowed: number;
+  asked: number;
+  denied: number;
+  events: string[];
+  /** Reviews that fell back (deadline passed, an error, the connection closed). */
+  failed: number;
+  /** Latency of its answers in milliseconds (over the last answers kept), if any. */
+  latency_p50_ms?: number | null;
+  latency_p99_ms?: number | null;
+  name: string;
+  /** Unique per registration (a connection that registers twice has two). */
+  overseer_id: string;
+  priority: number;
+  registered_at: string;
+  /** Reviews sent to it. */
+  reviews: number;
+  tools: string[];
+}
+
 /**
  * A dry run of the policy for one tool call: what a hook would be answered, with
  * nothing recorded (no audit line, no approval, no rate-limit charge).
@@ -573,6 +623,18 @@ export interface Proposal {
   actions: Action[];
   id?: string | null;
   source?: string | null;
+}
+
+/** Makes the calling connection an overseer for as long as it stays open (operator only). */
+export interface RegisterParams {
+  /** Globs of hook event names it reviews (default `PreToolUse`, `PermissionRequest`). */
+  events?: string[] | null;
+  /** Who reviews: named in approvals, audit lines, events and metrics. */
+  name: string;
+  /** Lower reviews first; equal priorities review in registration order (default 0). */
+  priority?: number | null;
+  /** Globs of tool names it reviews (default all, `*`). */
+  tools?: string[] | null;
 }
 
 export interface RemoveParams {
@@ -625,6 +687,50 @@ export interface ResumeResult {
   records: number;
   run_id: string;
   status: RunStatus;
+}
+
+/** How one review ended: in audit lines, the `hook.reviewed` event and the hook's result. */
+export interface Review {
+  /** The decision the review produced (the fallback's when `fallback` is set). */
+  decision: Decision;
+  /** Set when the overseer did not decide: why. */
+  fallback?: Fallback | null;
+  latency_ms: number;
+  /** The overseer that was asked (absent when none was connected). */
+  overseer?: string | null;
+  reason?: string | null;
+}
+
+/** Server → client request `hooks.review`: decide one hook a `review` rule matched. */
+export interface ReviewParams {
+  agent_id?: string | null;
+  /** The time the overseer has to answer, in milliseconds (`hooks.review_timeout_ms`). */
+  deadline_ms: number;
+  /** The hook event name (`PreToolUse`, …). */
+  event: string;
+  /** The hook's own event id (as in its `hooks.event` event and audit line). */
+  event_id: string;
+  /** The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`). */
+  input: unknown;
+  /**
+   * The registration asked (its `name`): a connection that registered several
+   * overseers answers with the one named.
+   */
+  overseer: string;
+  /** The policy rule that asked for the review (`default_decision` when none matched). */
+  rule?: string | null;
+  session_id?: string | null;
+  tool?: string | null;
+}
+
+/** An overseer's answer to `hooks.review`. */
+export interface ReviewResult {
+  decision: Verdict;
+  /**
+   * Carried to Claude on a deny, and into the approval on an ask
+   * (cut to `hooks.max_review_reason_bytes`).
+   */
+  reason?: string | null;
 }
 
 export interface RevokeParams {
@@ -1057,6 +1163,9 @@ export interface UsageTotals {
   tool_calls: number;
 }
 
+/** What an overseer answers a review. */
+export type Verdict = "allow" | "deny" | "ask" | "none";
+
 /** Every method: its params and result. */
 export interface Methods {
   "agents.delegate": { params: DelegateParams; result: DelegateResult };
@@ -1074,6 +1183,8 @@ export interface Methods {
   "events.unsubscribe": { params: EventsUnsubscribeParams; result: EventsUnsubscribeResult };
   "hooks.ingest": { params: IngestParams; result: IngestResult };
   "memory.report": { params: MemoryParams; result: MemoryResult };
+  "overseers.list": { params: NoParams; result: Overseer[] };
+  "overseers.register": { params: RegisterParams; result: Overseer };
   "policy.check": { params: PolicyCheckParams; result: PolicyCheckResult };
   "policy.get": { params: NoParams; result: PolicyInfo };
   "policy.reload": { params: NoParams; result: PolicyInfo };
@@ -1113,6 +1224,7 @@ export interface Methods {
 export interface ServerMessages {
   "events.event": { kind: "notification"; params: EventNotice; result: never };
   "events.lagged": { kind: "notification"; params: LaggedNotice; result: never };
+  "hooks.review": { kind: "request"; params: ReviewParams; result: ReviewResult };
   "runs.trace.event": { kind: "notification"; params: TraceEvent; result: never };
   "runs.trace.lagged": { kind: "notification"; params: TraceLagged; result: never };
   "sessions.output.end": { kind: "notification"; params: OutputEnd; result: never };
@@ -1138,6 +1250,8 @@ export const METHOD_ACCESS = {
   "events.unsubscribe": "authenticated",
   "hooks.ingest": "authenticated",
   "memory.report": "authenticated",
+  "overseers.list": "operator",
+  "overseers.register": "operator",
   "policy.check": "authenticated",
   "policy.get": "operator",
   "policy.reload": "operator",

@@ -47,7 +47,7 @@ class AgentDelegatedPayload(TypedDict):
     tier: NotRequired[Tier | None]
 
 
-Approval = TypedDict("Approval", {"agent_id": "NotRequired[str | None]", "approval_id": "str", "created_at": "str", "event": "str", "expires_at": "str", "input": "Any", "kind": "NotRequired[str | None]", "raise": "NotRequired[float | None]", "reason": "NotRequired[str | None]", "resolved_at": "NotRequired[str | None]", "rule": "NotRequired[str | None]", "session_id": "NotRequired[str | None]", "state": "ApprovalState", "tool": "NotRequired[str | None]", "waiting": "NotRequired[bool]"})
+Approval = TypedDict("Approval", {"agent_id": "NotRequired[str | None]", "approval_id": "str", "created_at": "str", "event": "str", "expires_at": "str", "flag_reason": "NotRequired[str | None]", "flagged_by": "NotRequired[str | None]", "input": "Any", "kind": "NotRequired[str | None]", "raise": "NotRequired[float | None]", "reason": "NotRequired[str | None]", "resolved_at": "NotRequired[str | None]", "rule": "NotRequired[str | None]", "session_id": "NotRequired[str | None]", "state": "ApprovalState", "tool": "NotRequired[str | None]", "waiting": "NotRequired[bool]"})
 
 
 class ApprovalRequestParams(TypedDict):
@@ -159,7 +159,7 @@ class ConsoleSession(TypedDict):
 
 #: A hook's decision. `none` means no rule decided: the `hook_output` carries no
 #: permission decision, so Claude Code runs its own permission flow.
-Decision: TypeAlias = 'Literal["none", "allow", "deny", "ask"]'
+Decision: TypeAlias = 'Literal["none", "allow", "deny", "ask", "review"]'
 
 
 class DelegateParams(TypedDict):
@@ -298,6 +298,10 @@ class ExecuteParams(TypedDict):
 FailureBehavior: TypeAlias = 'Literal["abort", "retry", "skip"]'
 
 
+#: Why a review did not decide, so the fallback (`hooks.review_fallback`) did.
+Fallback: TypeAlias = 'Literal["no_overseer", "timeout", "error", "disconnected"]'
+
+
 class FollowParams(TypedDict):
     session_id: str
     #: Stream from this byte offset of the log (default: its current end).
@@ -375,6 +379,24 @@ class HookEventPayload(TypedDict):
     tool: NotRequired[str | None]
 
 
+class HookReviewedPayload(TypedDict):
+    """`hook.reviewed`: one review of a hook, published before the hook's own event."""
+    #: The decision the review produced (the fallback's when `fallback` is set).
+    decision: Decision
+    event: str
+    #: The hook's event id (its `hooks.event` event and audit line carry the same).
+    event_id: str
+    #: Set when the overseer did not decide: why.
+    fallback: NotRequired[Fallback | None]
+    latency_ms: float
+    #: The overseer that was asked (absent when none was connected).
+    overseer: NotRequired[str | None]
+    reason: NotRequired[str | None]
+    #: The rule that asked for the review.
+    rule: NotRequired[str | None]
+    tool: NotRequired[str | None]
+
+
 class IngestParams(TypedDict):
     """Either `{session_id?, event, payload}`, or a Claude Code hook payload as is
     (`hook_event_name`, `session_id`, `tool_name`, …). `wait_ms` may join either."""
@@ -402,6 +424,8 @@ class IngestResult(TypedDict):
     #: False for an event name this version does not know (recorded all the same).
     known: bool
     reason: NotRequired[str | None]
+    #: How the overseer's review went, when a `review` rule matched.
+    review: NotRequired[Review | None]
     rule: NotRequired[str | None]
 
 
@@ -501,6 +525,29 @@ class OutputResult(TypedDict):
     text: str
 
 
+class Overseer(TypedDict):
+    """A registered overseer, with what it has reviewed so far."""
+    abstained: int
+    #: Reviews it answered in time, by its answer.
+    allowed: int
+    asked: int
+    denied: int
+    events: list[str]
+    #: Reviews that fell back (deadline passed, an error, the connection closed).
+    failed: int
+    #: Latency of its answers in milliseconds (over the last answers kept), if any.
+    latency_p50_ms: NotRequired[float | None]
+    latency_p99_ms: NotRequired[float | None]
+    name: str
+    #: Unique per registration (a connection that registers twice has two).
+    overseer_id: str
+    priority: int
+    registered_at: str
+    #: Reviews sent to it.
+    reviews: int
+    tools: list[str]
+
+
 class PolicyCheckParams(TypedDict):
     """A dry run of the policy for one tool call: what a hook would be answered, with
     nothing recorded (no audit line, no approval, no rate-limit charge)."""
@@ -534,6 +581,18 @@ class Proposal(TypedDict):
     actions: list[Action]
     id: NotRequired[str | None]
     source: NotRequired[str | None]
+
+
+class RegisterParams(TypedDict):
+    """Makes the calling connection an overseer for as long as it stays open (operator only)."""
+    #: Globs of hook event names it reviews (default `PreToolUse`, `PermissionRequest`).
+    events: NotRequired[list[str] | None]
+    #: Who reviews: named in approvals, audit lines, events and metrics.
+    name: str
+    #: Lower reviews first; equal priorities review in registration order (default 0).
+    priority: NotRequired[int | None]
+    #: Globs of tool names it reviews (default all, `*`).
+    tools: NotRequired[list[str] | None]
 
 
 class RemoveParams(TypedDict):
@@ -579,6 +638,46 @@ class ResumeResult(TypedDict):
     records: int
     run_id: str
     status: RunStatus
+
+
+class Review(TypedDict):
+    """How one review ended: in audit lines, the `hook.reviewed` event and the hook's result."""
+    #: The decision the review produced (the fallback's when `fallback` is set).
+    decision: Decision
+    #: Set when the overseer did not decide: why.
+    fallback: NotRequired[Fallback | None]
+    latency_ms: float
+    #: The overseer that was asked (absent when none was connected).
+    overseer: NotRequired[str | None]
+    reason: NotRequired[str | None]
+
+
+class ReviewParams(TypedDict):
+    """Server → client request `hooks.review`: decide one hook a `review` rule matched."""
+    agent_id: NotRequired[str | None]
+    #: The time the overseer has to answer, in milliseconds (`hooks.review_timeout_ms`).
+    deadline_ms: int
+    #: The hook event name (`PreToolUse`, …).
+    event: str
+    #: The hook's own event id (as in its `hooks.event` event and audit line).
+    event_id: str
+    #: The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`).
+    input: Any
+    #: The registration asked (its `name`): a connection that registered several
+    #: overseers answers with the one named.
+    overseer: str
+    #: The policy rule that asked for the review (`default_decision` when none matched).
+    rule: NotRequired[str | None]
+    session_id: NotRequired[str | None]
+    tool: NotRequired[str | None]
+
+
+class ReviewResult(TypedDict):
+    """An overseer's answer to `hooks.review`."""
+    decision: Verdict
+    #: Carried to Claude on a deny, and into the approval on an ask
+    #: (cut to `hooks.max_review_reason_bytes`).
+    reason: NotRequired[str | None]
 
 
 class RevokeParams(TypedDict):
@@ -998,6 +1097,10 @@ class UsageTotals(TypedDict):
     tool_calls: int
 
 
+#: What an overseer answers a review.
+Verdict: TypeAlias = 'Literal["allow", "deny", "ask", "none"]'
+
+
 #: Who may call each method: `operator` or any `authenticated` principal.
 METHOD_ACCESS: dict[str, str] = {
     "agents.delegate": "authenticated",
@@ -1015,6 +1118,8 @@ METHOD_ACCESS: dict[str, str] = {
     "events.unsubscribe": "authenticated",
     "hooks.ingest": "authenticated",
     "memory.report": "authenticated",
+    "overseers.list": "operator",
+    "overseers.register": "operator",
     "policy.check": "authenticated",
     "policy.get": "operator",
     "policy.reload": "operator",
@@ -1054,6 +1159,7 @@ METHOD_ACCESS: dict[str, str] = {
 SERVER_MESSAGES: dict[str, str] = {
     "events.event": "notification",
     "events.lagged": "notification",
+    "hooks.review": "request",
     "runs.trace.event": "notification",
     "runs.trace.lagged": "notification",
     "sessions.output.end": "notification",
@@ -1178,6 +1284,16 @@ class Calls:
     async def call(
         self, method: Literal["memory.report"], params: MemoryParams, *, timeout: float | None = None
     ) -> MemoryResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["overseers.list"], params: NoParams | None = None, *, timeout: float | None = None
+    ) -> list[Overseer]: ...
+
+    @overload
+    async def call(
+        self, method: Literal["overseers.register"], params: RegisterParams, *, timeout: float | None = None
+    ) -> Overseer: ...
 
     @overload
     async def call(

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, overload
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from . import _discovery, _tracing
+from . import _discovery, _tracing, overseers
 from ._backoff import Backoff
 from ._calls import CallCache, Reply
 from ._connection import Connection
@@ -33,6 +33,7 @@ from ._protocol import (
     IngestParams,
     IngestResult,
     IssuedCredential,
+    Overseer,
     ResumeParams,
     RunRecord,
     RunsListParams,
@@ -106,7 +107,10 @@ class Client(History):
         self._calls = CallCache()
         self._streams: set[Stream[Any]] = set()
         self._tool_sync: asyncio.Future[None] | None = None
+        #: Overseers by name, registered again on every connection.
+        self.overseers: dict[str, overseers.Registration] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._overseer_syncs: list[asyncio.Future[Overseer]] = []
         #: Reconnections so far (each after the socket dropped).
         self.reconnects = 0
         #: A credential the daemon issued for a single-use token (a console login code):
@@ -171,6 +175,8 @@ class Client(History):
                     self._token = issued["token"]
             if self.tools:
                 await connection.request("tools.register", [t.definition for t in self.tools.values()])
+            for overseer in self.overseers.values():
+                await connection.request("overseers.register", overseer.params)
         except BaseException:
             await connection.close()
             raise
@@ -433,8 +439,48 @@ class Client(History):
         reply = await self.call("tools.unregister", {"name": name})
         return reply["removed"]
 
+    # -- overseers --------------------------------------------------------------
+
+    def overseer(
+        self,
+        *,
+        tools: list[str] | None = None,
+        events: list[str] | None = None,
+        name: str | None = None,
+        priority: int | None = None,
+    ) -> Callable[[overseers.OverseerFunction], overseers.OverseerFunction]:
+        """``@client.overseer(tools=["Bash"])`` on an async function that receives a review
+        (``hooks.review`` params) and returns ``"allow"``, ``"deny"``, ``"ask"``, ``"none"``
+        or ``{"decision", "reason"}``. Registered at once (await :meth:`sync_overseers` to
+        see it done) and again after every reconnect. Operator only."""
+
+        def register(function: overseers.OverseerFunction) -> overseers.OverseerFunction:
+            entry = overseers.registration(function, name=name, tools=tools, events=events, priority=priority)
+            self.overseers[entry.params["name"]] = entry
+            sync = asyncio.ensure_future(self.call("overseers.register", entry.params))
+            self._overseer_syncs.append(sync)
+            return function
+
+        return register
+
+    async def sync_overseers(self) -> list[Overseer]:
+        """Waits until every ``@client.overseer`` is registered (raising a refusal here)."""
+        syncs, self._overseer_syncs = self._overseer_syncs, []
+        return [await sync for sync in syncs]
+
+    async def _review(self, connection: Connection, request_id: Any, params: Any) -> None:
+        ok, value = await overseers.answer(self.overseers, params)
+        if ok:
+            await connection.respond(request_id, value)
+        else:
+            await connection.respond(request_id, error=value)
+
     def _inbound(self, connection: Connection, request_id: Any, method: str, params: Any) -> None:
-        if method == "tools.execute" and request_id is not None:
+        if method == "hooks.review" and request_id is not None:
+            task = asyncio.create_task(self._review(connection, request_id, params))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        elif method == "tools.execute" and request_id is not None:
             task = asyncio.create_task(self._execute(connection, request_id, params))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
