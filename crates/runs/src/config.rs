@@ -113,7 +113,7 @@ impl Default for RunsConfig {
                 max_tokens: Some(100_000),
                 max_cost_usd: Some(1.0),
             },
-            max_diff_turns: 10_000,
+            max_diff_turns: 5_000,
             max_diff_paths: 16,
             max_diff_value_bytes: 256,
         }

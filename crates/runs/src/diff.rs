@@ -176,7 +176,19 @@ impl Runs {
             max_paths: self.config.max_diff_paths.max(1),
             max_value_bytes: self.config.max_diff_value_bytes,
         };
-        let (pairs, counts, truncated) = diff_turns(a_turns, b_turns, bounds);
+        let (mut pairs, counts, mut truncated) = diff_turns(a_turns, b_turns, bounds);
+        // The reply stays under the unpaged bound: past it, changed pairs keep their
+        // verdict but lose their paths (`truncated`); the counts are always whole.
+        let (max, _) = self.config.unpaged_reply_bound();
+        let mut size = 512;
+        for pair in &mut pairs {
+            size += crate::tools::json_len(&*pair);
+            if size > max && !pair.changes.is_empty() {
+                size -= crate::tools::json_len(&pair.changes);
+                pair.changes.clear();
+                truncated = true;
+            }
+        }
         DiffResult { run_id: a.id.to_string(), other_run_id: b.id.to_string(), pairs, counts, truncated }
     }
 
