@@ -71,7 +71,7 @@ export function RunFacts({ client, runId, version }: { client: Client; runId: st
       </div>
       {forked && (
         <p role="status">
-          Forked as <a href={`#/runs/${forked}`}>{forked.slice(-8)}</a>: it waits for a harness to resume it.
+          Forked as <a href={`#/runs/${forked}`}>{forked.slice(-8)}</a>: this page owns it until it closes; a harness of its agent takes it over with runs.resume.
         </p>
       )}
       {problem && <p role="alert">{problem}</p>}
