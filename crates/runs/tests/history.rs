@@ -201,6 +201,14 @@ async fn a_diff_past_the_reply_bound_keeps_every_verdict_and_drops_paths() {
     assert!(d.truncated);
     assert!(!d.pairs[0].changes.is_empty() && d.pairs[19].changes.is_empty());
     assert!(serde_json::to_vec(&d).unwrap().len() < 2_500);
+    drop(runs);
+
+    // A run whose records pass `runs.max_history_bytes` is refused, naming the bound.
+    let runs = open_with(&dir, RunsConfig { max_history_bytes: 1_000, ..RunsConfig::default() }).await;
+    let refused = runs.diff(&bot, params(json!({"run_id": a, "other_run_id": b}))).await.unwrap_err();
+    assert!(refused.to_string().contains("runs.max_history_bytes"), "{refused}");
+    let refused = runs.fork(&bot, params(json!({"run_id": a}))).await.unwrap_err();
+    assert!(refused.to_string().contains("runs.max_history_bytes"), "{refused}");
 }
 
 /// Answers budget approvals from a script: each ask pops the next verdict.
