@@ -92,7 +92,15 @@ async fn boot(dir: &std::path::Path) {
     let scanned = start.elapsed();
     let count = recovered.runs.len();
     let events = tether_events::EventBus::new(Default::default());
-    tether_runs::Runs::open(Arc::new(journal), recovered, Default::default(), events).await.unwrap();
+    tether_runs::Runs::open(
+        Arc::new(journal),
+        recovered,
+        Default::default(),
+        events,
+        Arc::new(tether_telemetry::Nobody),
+    )
+    .await
+    .unwrap();
     let opened = start.elapsed();
     println!(
         "boot: {count} runs, {} records, {} MiB: journal scan {:.2} s, runs ready {:.2} s (target < 2 s)",

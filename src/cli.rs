@@ -134,7 +134,26 @@ pub enum RunsCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// One run's summary and trace, oldest first.
+    /// Fork a run: a new run whose history is its first N turns (default: all). The
+    /// fork waits detached for a harness to `runs.resume` it with the printed token.
+    Fork {
+        run: String,
+        #[arg(long)]
+        turns: Option<u32>,
+        #[arg(long)]
+        intent: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Compare two runs turn by turn (a coloured unified view on a terminal; `--json`
+    /// for the structure `runs.diff` answers).
+    Diff {
+        a: String,
+        b: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// One run's summary, origin, usage and budget, and its trace, oldest first.
     Show {
         run: String,
         #[command(flatten)]
@@ -254,6 +273,9 @@ pub enum ApprovalsCommand {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// A `budget` approval: raise the limit by this much (default: `runs.budget_step`)
+        #[arg(long)]
+        raise: Option<f64>,
         #[command(flatten)]
         conn: Conn,
     },

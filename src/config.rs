@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
     pub mcp: tether_mcp::McpOptions,
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// Where runs live: the local journal (no `url`), or a PostgreSQL database shared
@@ -136,6 +137,7 @@ pub struct Settings {
     pub hooks: HooksConfig,
     pub console: ConsoleConfig,
     pub mcp: tether_mcp::McpOptions,
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
@@ -185,6 +187,7 @@ impl Settings {
             hooks: file.hooks,
             console: file.console,
             mcp: file.mcp,
+            telemetry: file.telemetry,
             limits: file.limits,
             data_dir,
         })

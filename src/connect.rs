@@ -82,6 +82,15 @@ pub async fn healthz(target: &Target) -> Result<serde_json::Value, String> {
 
 /// An authenticated, handshaken connection, or why not.
 pub async fn connect(target: &Target) -> Result<Client, String> {
+    connect_with(target, &[]).await
+}
+
+/// [`connect`], negotiating `capabilities` as optional ones.
+pub async fn connect_with(target: &Target, capabilities: &[&str]) -> Result<Client, String> {
     let token = token(target)?;
-    builder(target).token(token).connect().await.map_err(|e| e.to_string())
+    let mut builder = builder(target).token(token);
+    for capability in capabilities {
+        builder = builder.optional_capability(*capability);
+    }
+    builder.connect().await.map_err(|e| e.to_string())
 }

@@ -129,6 +129,10 @@ async fn forward(args: &HookArgs, mut payload: Value) -> Result<Value, Failure> 
     if args.wait_ms > 0 {
         payload["wait_ms"] = args.wait_ms.into();
     }
+    // A managed session's process has one (tether sets it): the hook's span goes under it.
+    if let (Ok(traceparent), Some(map)) = (std::env::var("TRACEPARENT"), payload.as_object_mut()) {
+        map.entry("traceparent").or_insert(traceparent.into());
+    }
     // --url, --socket, $TETHER_URL (set for managed sessions), the local socket, the default port.
     let client = crate::connect::connect(&args.target).await.map_err(Failure::Unreachable)?;
     let result = client.call_raw("hooks.ingest", payload).await.map_err(|e| Failure::Refused(e.to_string()));

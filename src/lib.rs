@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod telemetry;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -135,13 +136,16 @@ pub async fn assemble_with_clock(
         max_message_bytes: domains.limits.max_message_bytes,
         ..domains.runs.clone()
     };
-    let runs = Runs::open(store, recovered, runs_config, events.clone()).await.map_err(|e| e.to_string())?;
+    let runs =
+        Runs::open(store, recovered, runs_config, events.clone(), metrics.clone()).await.map_err(|e| e.to_string())?;
     runs.watch_orphans(domains.sweep);
     let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
     let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;
     hooks.observe_reviews(Arc::new(ReviewMetrics(metrics.clone())));
+    hooks.observe(metrics.clone());
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
+    runs.set_budget_gate(Arc::new(BudgetApprovals(hooks.clone())));
     let runs_of = {
         let runs = runs.clone();
         Box::new(move |agent: &str| runs.summaries_for(agent))
@@ -276,6 +280,33 @@ impl HookEndpoint for HooksOverHttp {
         Box::pin(async move {
             let result = hooks.ingest_value(&principal, body).await.map_err(|e| e.to_string())?;
             Ok(result.hook_output)
+        })
+    }
+}
+
+/// A run's budget breach, asked on the approvals board (`kind: "budget"`).
+struct BudgetApprovals(Arc<Hooks>);
+
+impl tether_runs::BudgetGate for BudgetApprovals {
+    fn ask(
+        &self,
+        ask: tether_runs::BudgetAsk,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = tether_runs::BudgetVerdict> + Send + '_>> {
+        Box::pin(async move {
+            let input = tether_runs::approval_input(&ask);
+            let asked = self.0.ask_budget(&ask.agent_id, ask.session_id.clone(), &ask.run_id, &ask.breach.limit, input);
+            match asked.await {
+                Ok(answer) if answer.allowed => tether_runs::BudgetVerdict::Raise(answer.raise),
+                Ok(answer) => {
+                    tether_runs::BudgetVerdict::Deny { approval_id: Some(answer.approval_id), reason: answer.reason }
+                }
+                // No approval could be opened (too many pending, a full disk): the run
+                // stops at its limit rather than pass it unasked.
+                Err(error) => tether_runs::BudgetVerdict::Deny {
+                    approval_id: None,
+                    reason: Some(format!("no budget approval could be opened: {error}")),
+                },
+            }
         })
     }
 }

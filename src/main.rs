@@ -18,7 +18,7 @@ use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
 
 // At the root, so that the binary's modules reach them as `crate::cli` and `crate::config`.
-use tether::{cli, config};
+use tether::{cli, config, telemetry};
 
 use crate::cli::{Cli, Command, LogFormat};
 use crate::config::Settings;
@@ -61,7 +61,30 @@ fn main() -> ExitCode {
         }
     };
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let telemetry = match settings.telemetry.resolve(|name| std::env::var(name).ok()) {
+        Ok(Some(export)) => {
+            let _entered = runtime.enter();
+            match telemetry::start(&export, settings.telemetry.record_content) {
+                Ok(telemetry) => {
+                    tracing::info!(endpoint = %export.endpoint, protocol = ?export.protocol, sampling = export.ratio, "telemetry: exporting spans over OTLP");
+                    Some(telemetry)
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let served = runtime.block_on(serve(settings));
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     drop(lock);
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -91,6 +91,42 @@ async fn runs_are_listed_shown_and_traced_oldest_first_in_both_forms() {
 }
 
 #[tokio::test]
+async fn runs_fork_diff_and_show_with_usage_and_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let budget = json!({"max_tool_calls": 10, "max_cost_usd": 2.5});
+    let run =
+        client.call_raw("runs.start", json!({"intent": "i", "agent_id": "fixer", "budget": budget})).await.unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    for id in ["a1", "a2"] {
+        let actions = json!([{"id": id, "type": "tool_call", "tool": "echo", "parameters": {"n": id}}]);
+        let usage = json!({"input_tokens": 5, "output_tokens": 1, "cost_usd": 0.5});
+        client.call_raw("proposal.submit", json!({"proposal": {"actions": actions}, "usage": usage})).await.unwrap();
+    }
+    let show = stdout(&tether(&daemon, &["runs", "show", &run_id]));
+    assert!(show.contains("usage: 2 tool calls, 10 input + 2 output tokens, $1.0"), "{show}");
+    assert!(show.contains("budget: max_cost_usd 2.5, max_tool_calls 10"), "{show}");
+
+    let forked = json_lines(&tether(&daemon, &["runs", "fork", &run_id, "--turns", "1", "--json"]));
+    let fork = forked[0]["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(forked[0]["forked_from"]["turns"], 1);
+    assert!(forked[0]["resume_token"].is_string(), "a fork from the CLI waits to be resumed");
+    let show = stdout(&tether(&daemon, &["runs", "show", &fork]));
+    assert!(show.contains(&format!("forked from {run_id} after 1 turns")), "{show}");
+
+    let diff = stdout(&tether(&daemon, &["runs", "diff", &run_id, &fork]));
+    let lines: Vec<&str> = diff.lines().collect();
+    assert_eq!(lines[0], format!("--- a {run_id}"));
+    assert_eq!(lines[2], "  [0|0] a1 echo", "{diff}");
+    assert_eq!(lines[3], "- [1|-] a2 echo  only in a", "{diff}");
+    assert_eq!(lines[4], "1 same, 0 changed, 1 only in a, 0 only in b");
+    assert!(!diff.contains('\x1b'), "no colour off a terminal");
+    let structure = json_lines(&tether(&daemon, &["runs", "diff", &run_id, &fork, "--json"]));
+    assert_eq!(structure[0]["counts"]["only_in_a"], 1);
+}
+
+#[tokio::test]
 async fn trace_follow_sees_live_turns_then_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::spawn(dir.path(), &[]);

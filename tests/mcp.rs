@@ -60,6 +60,8 @@ async fn a_run(daemon: &Daemon) -> (Client, String) {
     (harness, run_id)
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 fn text_of(result: &Value) -> String {
     result["content"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
@@ -79,6 +81,7 @@ async fn both_protocol_generations_list_the_tools_and_read_runs_and_the_policy_o
             ["policy_check", {"tool_name": "Bash", "tool_input": {"command": "ls"}}],
             ["run_trace", {"run_id": "01ZZZZZZZZZZZZZZZZZZZZZZZZ"}],
             ["session_spawn", {"task": "t", "command": ["true"]}],
+            ["run_start", {"intent": "traced", "agent_id": "mcp-traced"}, {"traceparent": TRACEPARENT}],
         ]);
         let answer = mcp_client(&stdio_plan(&daemon, mode, &[], calls));
         assert_eq!(answer["protocol"], protocol, "{mode}");
@@ -101,6 +104,10 @@ async fn both_protocol_generations_list_the_tools_and_read_runs_and_the_policy_o
         assert_eq!(results[3]["structuredContent"]["decision"], "deny", "{mode}: {}", results[3]);
         assert_eq!(results[3]["structuredContent"]["rule"], "no-recursive-delete");
         assert_eq!(results[4]["structuredContent"]["decision"], "none", "{mode}: {}", results[4]);
+        // `_meta.traceparent` (SEP-414): the run joins the MCP client's trace.
+        let traced = results[7]["structuredContent"]["run_id"].as_str().unwrap_or_else(|| panic!("{}", results[7]));
+        let started = harness.call_raw("runs.get_trace", json!({"run_id": traced})).await.unwrap();
+        assert_eq!(started["records"][0]["traceparent"], TRACEPARENT, "{mode}: {started}");
         // A run that is not there is a result the agent reads, not a protocol error.
         assert_eq!(results[5]["isError"], true, "{mode}: {}", results[5]);
         assert_eq!(results[5]["structuredContent"]["not_found"], true);

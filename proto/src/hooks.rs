@@ -27,6 +27,10 @@ pub struct IngestParams {
     /// match on the tool input cannot be evaluated then (`hooks.unjudged_decision`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounded: Option<String>,
+    /// W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+    /// managed session's process has): the hook's span goes under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
@@ -121,6 +125,13 @@ pub struct Approval {
     pub resolved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What asked: absent for a hook; `budget` for a run's budget (its `input` names
+    /// the run, the limit, the budget and the usage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// For an allowed `budget` approval: how much the operator raised the limit by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -142,6 +153,10 @@ pub struct ResolveParams {
     pub decision: Resolution,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Allowing a `budget` approval: raise the limit by this much (absent: the
+    /// configured `runs.budget_step`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -7,6 +7,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SubmitParams {
     pub proposal: Proposal,
+    /// What the model call that produced this proposal cost: summed on the run, and
+    /// checked against its budget before the proposal's actions run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::runs::Usage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

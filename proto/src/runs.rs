@@ -16,6 +16,72 @@ pub struct StartParams {
     pub agent_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// W3C Trace Context: the run's spans join the caller's trace under this span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+    /// Limits on the run; absent: `runs.default_budget`, if configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// Limits on a run. When the next action would pass one, it holds on an approval of
+/// kind `budget`: allowed, the limit is raised; denied, the run ends `budget_exceeded`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Budget {
+    /// Tool actions the run may execute (inherited turns of a fork do not count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tool_calls: Option<u64>,
+    /// Milliseconds since the run started after which no further action starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_ms: Option<u64>,
+    /// Input plus output tokens, as proposals report them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Cost in US dollars, as proposals report it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+}
+
+/// What one proposal's model call cost, as the harness reports it (`proposal.submit`'s `usage`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Usage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+/// A run's usage so far, summed over its own turns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UsageTotals {
+    pub tool_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Milliseconds since the run started (until it ended).
+    pub duration_ms: u64,
+}
+
+/// The limit a run passed when its budget approval was denied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BudgetBreach {
+    /// `max_tool_calls`, `max_duration_ms`, `max_tokens` or `max_cost_usd`.
+    pub limit: String,
+    /// The limit's value when it was passed.
+    pub max: f64,
+    /// What the run would have used with the next action.
+    pub used: f64,
+}
+
+/// A fork's origin: the source run and how many of its turns it inherited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ForkedFrom {
+    pub run_id: String,
+    pub turns: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -80,6 +146,9 @@ pub enum RunStatus {
     Completed,
     Incomplete,
     Cancelled,
+    /// A budget approval was denied: the run ended at that limit. Its `ended` record is a
+    /// CAR-readable outcome (`failure`) carrying `budget_exceeded`.
+    BudgetExceeded,
     /// A reattachable run whose connection (or daemon) went away: its owner may
     /// reclaim it with `runs.resume` and its resume token until `runs.reattach_grace_ms`
     /// passes, when it ends `incomplete`.
@@ -204,6 +273,20 @@ pub struct Started {
     /// SHA-256 (hex) of the resume token; the token itself is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_token_sha256: Option<String>,
+    /// The caller's trace the run joined (W3C); without it the run's trace id is its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+    /// A fork: the run whose first `turns` turns this one inherited (they follow as
+    /// `inherited` turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+    /// A replay: the run whose recorded tool calls this one re-issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -230,6 +313,15 @@ pub struct Turn {
     /// may be a redelivery; the harness may have answered it from its cache).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub redelivered: bool,
+    /// Copied from the source run by `runs.fork`: not run by this run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inherited: bool,
+    /// The proposal's reported usage, on its first journalled turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The run's budget from this turn on, when an approval raised it just before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -246,6 +338,10 @@ pub enum Termination {
     Outcome {
         status: OutcomeStatus,
         outcome: Outcome,
+        /// Set when the run ended on a denied budget approval: its status is then
+        /// `budget_exceeded` (a CAR client reads the outcome, `failure`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_exceeded: Option<BudgetBreach>,
     },
     Incomplete,
     Cancelled {
@@ -257,6 +353,7 @@ pub enum Termination {
 impl Termination {
     pub fn status(&self) -> RunStatus {
         match self {
+            Termination::Outcome { budget_exceeded: Some(_), .. } => RunStatus::BudgetExceeded,
             Termination::Outcome { .. } => RunStatus::Completed,
             Termination::Incomplete => RunStatus::Incomplete,
             Termination::Cancelled { .. } => RunStatus::Cancelled,
@@ -345,3 +442,132 @@ pub struct ResumeParams {
 pub const REATTACH_CAPABILITY: &str = "runs.reattach.v1";
 
 crate::method!(Resume, "runs.resume", ResumeParams => ResumeResult, "Reclaim an in-progress run after a reconnect (needs runs.resume.v1).");
+
+/// `runs.fork`: a new run whose history is the source's first `turns` turns.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ForkParams {
+    pub run_id: String,
+    /// How many of the source's turns to inherit (absent: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    /// The new run's intent (absent: the source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ForkResult {
+    pub run_id: String,
+    pub agent_id: String,
+    pub client_id: String,
+    pub forked_from: ForkedFrom,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
+}
+
+/// `runs.replay`: re-issue a run's recorded tool calls to this connection's tools.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayParams {
+    pub run_id: String,
+    /// Replay only the first `turns` turns (absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayResult {
+    /// The replay run (it reads `replay_of`).
+    pub run_id: String,
+    pub replay_of: String,
+    /// The source (a) against the replay (b).
+    pub diff: DiffResult,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DiffParams {
+    pub run_id: String,
+    pub other_run_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffVerdict {
+    Same,
+    Changed,
+    OnlyInA,
+    OnlyInB,
+}
+
+/// One value that differs between two paired turns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffChange {
+    /// A JSON Pointer into the turn (`/output/total`, `/status`, ...).
+    pub path: String,
+    /// The value in run a (absent: no value there), trimmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<Value>,
+}
+
+/// Two turns paired by action id (the n-th of an id with the n-th), or one alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffPair {
+    pub verdict: DiffVerdict,
+    pub action_id: String,
+    pub tool: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_index: Option<u32>,
+    /// For `changed`: at most `runs.max_diff_paths` paths.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<DiffChange>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffCounts {
+    pub same: u32,
+    pub changed: u32,
+    pub only_in_a: u32,
+    pub only_in_b: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DiffResult {
+    pub run_id: String,
+    pub other_run_id: String,
+    /// In a's order, b's unpaired turns after the pair before them.
+    pub pairs: Vec<DiffPair>,
+    pub counts: DiffCounts,
+    /// Some changed pair listed only its first `runs.max_diff_paths` paths.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// `runs.get`: one run's summary, origin, budget and usage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forked_from: Option<ForkedFrom>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    /// The limits in force (raised by approvals since the start, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+    pub usage: UsageTotals,
+    /// Set when the run ended on a budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_exceeded: Option<BudgetBreach>,
+}
+
+crate::method!(Fork, "runs.fork", ForkParams => ForkResult, "Start a run whose history is another run's first turns; it becomes this connection's current run.");
+crate::method!(Replay, "runs.replay", ReplayParams => ReplayResult, "Re-issue a run's recorded tool calls to this connection's tools as a new run; answers with the diff.");
+crate::method!(Diff, "runs.diff", DiffParams => DiffResult, "Pair two runs' turns and say which are the same, changed, or in one only.");
+crate::method!(Get, "runs.get", RunRef => RunDetail, "One run: summary, fork or replay origin, budget and usage.");

@@ -47,6 +47,10 @@ pub struct ExecuteParams {
     pub redelivery: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// W3C Trace Context of this call's `execute_tool` span (when tracing is on), so
+    /// the harness's own spans continue the run's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Server → client notification: stop waiting for (and kill) a tool call.

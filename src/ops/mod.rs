@@ -3,6 +3,7 @@
 //! Exit codes: 0 ok, 1 the daemon said no (its message on stderr), 2 a usage or
 //! connection problem.
 
+mod history;
 mod ids;
 mod journal;
 mod print;
@@ -242,8 +243,8 @@ async fn approvals(command: ApprovalsCommand) -> Outcome {
             table.print(&conn);
             Ok(())
         }
-        ApprovalsCommand::Approve { id, reason, conn } => resolve(&conn, &id, "allow", reason).await,
-        ApprovalsCommand::Deny { id, reason, conn } => resolve(&conn, &id, "deny", reason).await,
+        ApprovalsCommand::Approve { id, reason, raise, conn } => resolve(&conn, &id, "allow", reason, raise).await,
+        ApprovalsCommand::Deny { id, reason, conn } => resolve(&conn, &id, "deny", reason, None).await,
     }
 }
 
@@ -282,9 +283,9 @@ async fn overseers(conn: &Conn) -> Outcome {
     Ok(())
 }
 
-async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>) -> Outcome {
+async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>, raise: Option<f64>) -> Outcome {
     let client = client(conn).await?;
-    let params = json!({"approval_id": id, "decision": decision, "reason": reason});
+    let params = json!({"approval_id": id, "decision": decision, "reason": reason, "raise": raise});
     let approval = client.call_raw("approvals.resolve", params).await?;
     print::one(conn, &approval, |a| {
         format!("{} {}", a["approval_id"].as_str().unwrap_or_default(), print::text(&a["state"]))

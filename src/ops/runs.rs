@@ -1,4 +1,4 @@
-//! `tether runs ls | show | trace`.
+//! `tether runs ls | show | trace` (`fork` and `diff` are in `history.rs`).
 
 use serde_json::{Value, json};
 use tether_client::Client;
@@ -33,10 +33,13 @@ pub async fn run(command: RunsCommand) -> Outcome {
             table.print(&conn);
             Ok(())
         }
+        RunsCommand::Fork { run, turns, intent, conn } => super::history::fork(run, turns, intent, conn).await,
+        RunsCommand::Diff { a, b, conn } => super::history::diff(a, b, conn).await,
         RunsCommand::Show { run, conn } => {
             let client = client(&conn).await?;
             let run = super::ids::run(&client, &run).await?;
             let records = trace(&client, &run).await?;
+            let detail = client.call_raw("runs.get", json!({"run_id": run})).await?;
             let ended = records.iter().find(|r| r["record"] == "ended");
             let started = records.first().filter(|r| r["record"] == "started");
             let summary = json!({
@@ -45,16 +48,24 @@ pub async fn run(command: RunsCommand) -> Outcome {
                 "intent": started.map(|s| s["intent"].clone()),
                 "turns": records.iter().filter(|r| r["record"] == "turn").count(),
                 "ended": ended.is_some(),
+                "status": detail["status"],
+                "forked_from": detail["forked_from"],
+                "replay_of": detail["replay_of"],
+                "usage": detail["usage"],
+                "budget": detail["budget"],
+                "budget_exceeded": detail["budget_exceeded"],
             });
             print::one(&conn, &summary, |s| {
-                format!(
+                let mut text = format!(
                     "run {}  agent {}  {} turns  {}\nintent: {}",
                     print::text(&s["run_id"]),
                     print::text(&s["agent_id"]),
                     s["turns"],
                     if ended.is_some() { "ended" } else { "in progress" },
                     print::text(&s["intent"])
-                )
+                );
+                text.push_str(&super::history::origin_and_budget(s));
+                text
             });
             records.iter().for_each(|r| print::record(&conn, r));
             Ok(())

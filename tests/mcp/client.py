@@ -31,8 +31,9 @@ async def main(plan: dict) -> dict:
     async with Client(server, mode=plan["mode"]) as client:
         tools = await client.list_tools()
         results = []
-        for name, arguments in plan["calls"]:
-            result = await client.call_tool(name, arguments)
+        # A call is [tool, arguments] or [tool, arguments, _meta].
+        for name, arguments, *meta in plan["calls"]:
+            result = await client.call_tool(name, arguments, meta=meta[0] if meta else None)
             results.append(result.model_dump(mode="json", by_alias=True, exclude_none=True))
         templates = []
         reads = []

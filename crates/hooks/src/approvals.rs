@@ -26,6 +26,8 @@ pub(crate) struct Approvals {
     all: Mutex<BTreeMap<String, Entry>>,
     /// Approvals that expired or were abandoned here, not yet announced as events.
     unannounced: Mutex<Vec<Approval>>,
+    /// Told how long each approval waited for a person (`/metrics`).
+    pub(crate) observer: std::sync::OnceLock<std::sync::Arc<dyn tether_telemetry::Observe>>,
 }
 
 struct Entry {
@@ -108,6 +110,8 @@ pub(crate) struct Asked<'a> {
     /// The overseer that answered `ask`, and its reason (or why a review fell back to `ask`).
     pub(crate) flagged_by: Option<String>,
     pub(crate) flag_reason: Option<String>,
+    /// Absent for a hook; `budget` for a run's budget.
+    pub(crate) kind: Option<String>,
 }
 
 /// How waiting on an approval ended.
@@ -126,8 +130,15 @@ impl Approvals {
     ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals =
-            Approvals { dir, ttl, retention, abandon_after, all: Mutex::default(), unannounced: Mutex::default() };
+        let approvals = Approvals {
+            dir,
+            ttl,
+            retention,
+            abandon_after,
+            all: Mutex::default(),
+            unannounced: Mutex::default(),
+            observer: std::sync::OnceLock::new(),
+        };
         for entry in std::fs::read_dir(&approvals.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
@@ -150,7 +161,7 @@ impl Approvals {
     }
 
     pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
-        let Asked { session_id, agent_id, event, tool, input, rule, flagged_by, flag_reason } = asked;
+        let Asked { session_id, agent_id, event, tool, input, rule, flagged_by, flag_reason, kind } = asked;
         self.expire_due()?;
         let pending = self
             .all
@@ -183,6 +194,8 @@ impl Approvals {
             flag_reason,
             resolved_at: None,
             reason: None,
+            kind,
+            raise: None,
         };
         self.persist(&approval)?;
         self.all.lock().insert(approval.approval_id.clone(), Entry::new(approval.clone()));
@@ -194,6 +207,7 @@ impl Approvals {
         id: &str,
         decision: Resolution,
         reason: Option<String>,
+        raise: Option<f64>,
     ) -> Result<Approval, HooksError> {
         self.expire_due()?;
         let mut all = self.all.lock();
@@ -205,9 +219,11 @@ impl Approvals {
         resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
         resolved.resolved_at = Some(stamp::now());
         resolved.reason = reason;
+        resolved.raise = raise.filter(|_| decision == Resolution::Allow);
         self.persist(&resolved)?;
         entry.approval = resolved.clone();
         entry.settled.send_replace(resolved.state);
+        self.settled(&resolved);
         tracing::info!(approval = %id, state = ?resolved.state, "approval resolved");
         Ok(resolved)
     }
@@ -251,6 +267,7 @@ impl Approvals {
         self.persist(settled)?;
         entry.approval = settled.clone();
         entry.settled.send_replace(settled.state);
+        self.settled(settled);
         Ok(true)
     }
 
@@ -298,12 +315,31 @@ impl Approvals {
             settled.state = state;
             settled.resolved_at = Some(stamp::format(now_t));
             self.persist(&settled)?;
+            self.settled(&settled);
             entry.approval = settled;
             entry.settled.send_replace(state);
             self.unannounced.lock().push(entry.approval.clone());
             tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
         }
         Ok(())
+    }
+
+    /// Counts how long a settled approval waited, by how it settled.
+    fn settled(&self, approval: &Approval) {
+        let Some(observer) = self.observer.get() else { return };
+        let created = stamp::parse(&approval.created_at);
+        let resolved = approval.resolved_at.as_deref().and_then(stamp::parse);
+        if let (Some(created), Some(resolved)) = (created, resolved) {
+            let waited = (resolved - created).try_into().unwrap_or_default();
+            let outcome = match approval.state {
+                ApprovalState::Allowed => "allowed",
+                ApprovalState::Denied => "denied",
+                ApprovalState::Expired => "expired",
+                ApprovalState::Abandoned => "abandoned",
+                ApprovalState::Pending => return,
+            };
+            observer.approval_waited(outcome, waited);
+        }
     }
 
     /// The approvals settled without an answer since the last call (for events).

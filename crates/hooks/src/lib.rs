@@ -6,6 +6,7 @@ mod account;
 mod approvals;
 mod audit;
 mod breakers;
+mod budget;
 mod claude;
 mod config;
 mod error;
@@ -18,6 +19,7 @@ mod policy;
 mod request;
 mod review;
 mod shared;
+mod trace;
 
 use parking_lot::{Mutex, RwLock};
 use std::path::Path;
@@ -34,6 +36,7 @@ use tether_proto::hooks::{
 };
 
 pub use audit::AuditStatus;
+pub use budget::BudgetAnswer;
 pub use config::{HooksConfig, MemoryThresholds};
 pub use error::HooksError;
 pub use methods::register;
@@ -174,6 +177,11 @@ impl Hooks {
     }
 
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
+    /// Where approval waits are counted (`/metrics`); set once.
+    pub fn observe(&self, observer: std::sync::Arc<dyn tether_telemetry::Observe>) {
+        let _ = self.approvals.observer.set(observer);
+    }
+
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
         let policy = load_policy(self.config.policy_file.as_deref(), self.config.max_policy_bytes)?;
         *self.policy.write() = ActivePolicy { policy, loaded_at: stamp::now() };
@@ -221,10 +229,16 @@ impl Hooks {
     /// as "no objection" and runs the tool.
     pub async fn ingest(&self, principal: &Principal, params: IngestParams) -> Result<IngestResult, HooksError> {
         let wait = Duration::from_millis(params.wait_ms.unwrap_or(0).min(self.config.max_wait_ms));
+        let span = trace::HookSpan::start(params.traceparent.as_deref());
         let hook = HookInput::from_params(params, self.config.large_output_bytes, &self.config.names)?;
         let account = Account::of(principal, &hook);
         let known = claude::KNOWN_EVENTS.contains(&hook.event.as_str());
-        match self.judge(&hook, &account, known, wait).await {
+        let judged = self.judge(&hook, &account, known, wait).await;
+        if let Ok(result) = &judged {
+            let approval = result.approval_id.as_deref().and_then(|id| self.approvals.get(id));
+            span.end(&hook.event, hook.tool.as_deref(), result, approval.as_ref().filter(|_| !wait.is_zero()));
+        }
+        match judged {
             Err(error) if claude::PERMISSION_EVENTS.contains(&hook.event.as_str()) => {
                 tracing::warn!(%error, event = %hook.event, "a permission hook could not be judged; it is denied");
                 let reason = format!("tether could not judge this hook, so it is denied: {error}");
@@ -308,6 +322,7 @@ impl Hooks {
                 rule: rule.clone(),
                 flagged_by: flag.0,
                 flag_reason: flag.1,
+                kind: None,
             };
             let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {

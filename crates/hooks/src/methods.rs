@@ -44,7 +44,7 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
         .reads();
     registry
         .register_with::<ApprovalsResolve, _, _, _>(&hooks, |h, _, p| async move {
-            Ok(h.resolve_approval(&p.approval_id, p.decision, p.reason).await?)
+            Ok(h.resolve_approval_raising(&p.approval_id, p.decision, p.reason, p.raise).await?)
         })
         .operator_only();
     // An agent sees its own breaker only; asking for another's reads as none.

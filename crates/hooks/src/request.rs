@@ -36,6 +36,7 @@ impl Hooks {
             rule: None,
             flagged_by: None,
             flag_reason: None,
+            kind: None,
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;

@@ -59,7 +59,27 @@ impl Hooks {
         decision: Resolution,
         reason: Option<String>,
     ) -> Result<Approval, HooksError> {
-        let Some(board) = &self.board else { return self.resolve_here(id, decision, reason) };
+        self.resolve_approval_raising(id, decision, reason, None).await
+    }
+
+    /// `resolve_approval`, with how much an allowed `budget` approval raises its limit.
+    pub async fn resolve_approval_raising(
+        &self,
+        id: &str,
+        decision: Resolution,
+        reason: Option<String>,
+        raise: Option<f64>,
+    ) -> Result<Approval, HooksError> {
+        if let Some(raise) = raise
+            && !(raise.is_finite() && raise > 0.0 && raise <= crate::budget::MAX_RAISE)
+        {
+            let max = crate::budget::MAX_RAISE;
+            return Err(HooksError::InvalidParams {
+                field: "raise",
+                problem: format!("{raise} is not a number in (0, {max}]"),
+            });
+        }
+        let Some(board) = &self.board else { return self.resolve_here(id, decision, reason, raise) };
         let local = self.approvals.get(id);
         let current = match &local {
             Some(approval) => approval.clone(),
@@ -74,6 +94,7 @@ impl Hooks {
         resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
         resolved.resolved_at = Some(stamp::now());
         resolved.reason = reason.clone();
+        resolved.raise = raise.filter(|_| decision == Resolution::Allow);
         let body = serde_json::to_vec(&resolved).expect("approvals serialize");
         match board.settle(id, state_name(resolved.state), &body).await.map_err(store_error)? {
             Settled::Now => {
@@ -84,13 +105,19 @@ impl Hooks {
                 Ok(resolved)
             }
             // Never posted (the board was away when it was created): this node decides alone.
-            Settled::Unknown if local.is_some() => self.resolve_here(id, decision, reason),
+            Settled::Unknown if local.is_some() => self.resolve_here(id, decision, reason, raise),
             Settled::Unknown | Settled::Already(_) => Err(unknown(id)),
         }
     }
 
-    fn resolve_here(&self, id: &str, decision: Resolution, reason: Option<String>) -> Result<Approval, HooksError> {
-        let approval = self.approvals.resolve(id, decision, reason)?;
+    fn resolve_here(
+        &self,
+        id: &str,
+        decision: Resolution,
+        reason: Option<String>,
+        raise: Option<f64>,
+    ) -> Result<Approval, HooksError> {
+        let approval = self.approvals.resolve(id, decision, reason, raise)?;
         self.announce(&approval);
         Ok(approval)
     }

@@ -136,7 +136,17 @@ impl ServerHandler for TetherMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let arguments = request.arguments.unwrap_or_default();
+        let mut arguments = request.arguments.unwrap_or_default();
+        // MCP carries W3C Trace Context in `_meta` (SEP-414): a run started here joins it.
+        // (rmcp moves a request's `_meta` onto its context.)
+        if request.name == "run_start" {
+            let meta = request.meta.as_ref().map_or(&context.meta, |m| m);
+            for (key, value) in [("traceparent", meta.0.get_traceparent()), ("tracestate", meta.0.get_tracestate())] {
+                if let Some(value) = value {
+                    arguments.entry(key).or_insert(value.into());
+                }
+            }
+        }
         let backend = self.backend_for(&context);
         Ok(self.call_as(&backend, &request.name, arguments).await?.into())
     }

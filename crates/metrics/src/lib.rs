@@ -73,6 +73,17 @@ struct Reviewed {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+/// A bounded set: the outcomes a tool call or an approval wait can have.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Ended {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
     reason: &'static str,
 }
@@ -126,6 +137,12 @@ pub struct Metrics {
     journal_open_files: Gauge,
     journal_tombstones: Gauge,
     journal_retired: Counter,
+    runs_started: Counter,
+    runs_ended: Family<Status, Counter>,
+    tool_calls: Family<Ended, Histogram>,
+    approval_waits: Family<Ended, Histogram>,
+    spans_dropped: Counter,
+    spans_exported: Counter,
 }
 
 impl Default for Metrics {
@@ -226,7 +243,40 @@ impl Metrics {
             "Journal segments deleted because nothing in them was wanted any more",
             journal_retired.clone(),
         );
+        let runs_started = Counter::default();
+        registry.register("runs_started", "Runs started (runs.start) since the daemon started", runs_started.clone());
+        let runs_ended = Family::<Status, Counter>::default();
+        registry.register("runs_ended", "Runs ended, by final status", runs_ended.clone());
+        // 1 ms … ~4.6 h: a tool call may be a build, an approval a person's lunch.
+        let tool_calls =
+            Family::<Ended, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(1e-3, 2.0, 24)));
+        registry.register(
+            "tool_call_duration_seconds",
+            "One action's tools.execute, all attempts, by outcome (succeeded, failed, rejected)",
+            tool_calls.clone(),
+        );
+        let approval_waits =
+            Family::<Ended, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(0.1, 2.0, 18)));
+        registry.register(
+            "approval_wait_seconds",
+            "How long an approval waited for a person, by outcome",
+            approval_waits.clone(),
+        );
+        let spans_dropped = Counter::default();
+        registry.register(
+            "telemetry_spans_dropped",
+            "Spans not exported: the export queue was full or the collector failed",
+            spans_dropped.clone(),
+        );
+        let spans_exported = Counter::default();
+        registry.register("telemetry_spans_exported", "Spans an OTLP collector accepted", spans_exported.clone());
         Metrics {
+            runs_started,
+            runs_ended,
+            tool_calls,
+            approval_waits,
+            spans_dropped,
+            spans_exported,
             journal: std::sync::OnceLock::new(),
             journal_segments,
             journal_bytes,
@@ -297,6 +347,8 @@ impl Metrics {
             counter.inc_by(count.saturating_sub(counter.get()));
         }
         self.audit_rotations.inc_by(snapshot.audit_rotations.saturating_sub(self.audit_rotations.get()));
+        self.spans_dropped.inc_by(tether_telemetry::dropped_spans().saturating_sub(self.spans_dropped.get()));
+        self.spans_exported.inc_by(tether_telemetry::exported_spans().saturating_sub(self.spans_exported.get()));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
@@ -325,6 +377,24 @@ impl tether_core::Observer for Metrics {
     fn request(&self, method: &'static str, code: i32, elapsed: Duration) {
         self.requests.get_or_create(&Request { method, outcome: Outcome(code) }).inc();
         self.durations.get_or_create(&Method { method }).observe(elapsed.as_secs_f64());
+    }
+}
+
+impl tether_telemetry::Observe for Metrics {
+    fn run_started(&self) {
+        self.runs_started.inc();
+    }
+
+    fn run_ended(&self, status: &str) {
+        self.runs_ended.get_or_create(&Status { status: status.to_owned() }).inc();
+    }
+
+    fn tool_call(&self, outcome: &str, elapsed: Duration) {
+        self.tool_calls.get_or_create(&Ended { outcome: outcome.to_owned() }).observe(elapsed.as_secs_f64());
+    }
+
+    fn approval_waited(&self, outcome: &str, elapsed: Duration) {
+        self.approval_waits.get_or_create(&Ended { outcome: outcome.to_owned() }).observe(elapsed.as_secs_f64());
     }
 }
 

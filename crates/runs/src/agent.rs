@@ -10,6 +10,7 @@ use crate::error::{RunsError, invalid};
 /// looks at it: the intent by `runs.max_intent_bytes` (free text), the key and the
 /// agent by `[limits.names]`.
 pub(crate) fn check_start(params: &StartParams, config: &RunsConfig) -> Result<(), RunsError> {
+    trace_of(params)?;
     if params.intent.trim().is_empty() {
         return Err(invalid("intent", "must not be empty"));
     }
@@ -68,6 +69,27 @@ fn slug(name: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_owned()
+}
+
+/// The caller's W3C trace context, checked: a malformed one is refused rather than
+/// silently starting another trace (the caller asked to be joined).
+pub(crate) fn trace_of(
+    params: &StartParams,
+) -> Result<(Option<tether_telemetry::TraceParent>, Option<String>), RunsError> {
+    let parent = match &params.traceparent {
+        Some(text) => Some(tether_telemetry::TraceParent::parse(text).map_err(|e| invalid("traceparent", e))?),
+        None => None,
+    };
+    let max = tether_telemetry::ids::MAX_TRACESTATE;
+    if let Some(state) = &params.tracestate {
+        if state.len() > max {
+            return Err(invalid("tracestate", format!("{} bytes exceeds the {max} W3C asks to keep", state.len())));
+        }
+        if parent.is_none() {
+            return Err(invalid("tracestate", "given without a traceparent"));
+        }
+    }
+    Ok((parent, params.tracestate.clone()))
 }
 
 #[cfg(test)]

@@ -63,6 +63,18 @@ pub struct RunsConfig {
     /// How long a reattachable run waits `detached` for its owner (after its
     /// connection dropped, or the daemon restarted) before it ends `incomplete`.
     pub reattach_grace_ms: u64,
+    /// The budget of a run that `runs.start` gives none (absent: no limits).
+    pub default_budget: Option<tether_proto::runs::Budget>,
+    /// Per agent id, the budget of its runs that give none (before `default_budget`).
+    pub agent_budgets: std::collections::BTreeMap<String, tether_proto::runs::Budget>,
+    /// How much an allowed budget approval raises its limit when the operator names no amount.
+    pub budget_step: tether_proto::runs::Budget,
+    /// Most turns `runs.diff` (and `runs.replay`, `runs.fork`) reads of one run.
+    pub max_diff_turns: usize,
+    /// Most paths listed per changed pair in a diff; the rest are counted as `truncated`.
+    pub max_diff_paths: usize,
+    /// Largest value shown on either side of a diff path, in bytes (head and tail kept).
+    pub max_diff_value_bytes: usize,
 }
 
 impl Default for RunsConfig {
@@ -93,6 +105,17 @@ impl Default for RunsConfig {
             retain_runs_per_agent: 50,
             retain_days: 30,
             reattach_grace_ms: 30_000,
+            default_budget: None,
+            agent_budgets: Default::default(),
+            budget_step: tether_proto::runs::Budget {
+                max_tool_calls: Some(10),
+                max_duration_ms: Some(600_000),
+                max_tokens: Some(100_000),
+                max_cost_usd: Some(1.0),
+            },
+            max_diff_turns: 10_000,
+            max_diff_paths: 16,
+            max_diff_value_bytes: 256,
         }
     }
 }

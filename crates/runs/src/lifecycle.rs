@@ -19,7 +19,7 @@ impl Runs {
         let run = self.readable(caller, &params.run_id)?;
         let status = params.outcome.status;
         let only = self.end_if(caller, &run);
-        self.end(&run, Termination::Outcome { status, outcome: params.outcome }, only).await?;
+        self.end(&run, Termination::Outcome { status, outcome: params.outcome, budget_exceeded: None }, only).await?;
         self.release(caller, run.id);
         self.retain_later(run.agent_id.to_string());
         Ok(Ack { run_id: params.run_id, ok: true })
@@ -51,7 +51,7 @@ impl Runs {
         Ok(())
     }
 
-    fn release(&self, caller: &Caller, run: Ulid) {
+    pub(crate) fn release(&self, caller: &Caller, run: Ulid) {
         self.with_conn(caller, |c| {
             c.owned.remove(&run);
             if c.current == Some(run) {

@@ -59,6 +59,15 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
         .reads();
     registry
         .register_with::<runs::Resume, _, _, _>(&runs, |r, cx, p| async move { Ok(r.resume(&cx.caller(), p).await?) });
+    registry.register_with::<runs::Fork, _, _, _>(&runs, |r, cx, p| async move { Ok(r.fork(&cx.caller(), p).await?) });
+    registry
+        .register_with::<runs::Replay, _, _, _>(&runs, |r, cx, p| async move { Ok(r.replay(&cx.caller(), p).await?) });
+    registry
+        .register_with::<runs::Diff, _, _, _>(&runs, |r, cx, p| async move { Ok(r.diff(&cx.caller(), p).await?) })
+        .reads();
+    registry
+        .register_with::<runs::Get, _, _, _>(&runs, |r, cx, p| async move { Ok(r.get_run(&cx.caller(), p).await?) })
+        .reads();
     // No close hook: each connection's runs state lives on the connection and is
     // swept when it drops (`conn.rs`).
 }

@@ -11,6 +11,8 @@ use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior
 use tether_proto::runs::{RunRecord, Turn};
 use tether_proto::tools::{Cancel, CancelParams, Execute, ExecuteParams};
 
+use tether_telemetry::ToolSpan;
+
 use crate::error::{RunsError, invalid};
 use crate::records::parse_record;
 use crate::run::Run;
@@ -35,6 +37,16 @@ impl Runs {
         let again = run.as_ref().is_some_and(|(r, _)| r.state.lock().recorded.seen(&proposal_id));
         let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |(r, _)| r.id.to_string());
         let call = CallRef { run: &run_label, proposal: &proposal_id, redelivery: again };
+        if let Some(usage) = &params.usage {
+            crate::budget::check_usage(usage)?;
+        }
+        // Journalled once, on the proposal's first turn (a proposal submitted again
+        // journalled it the first time).
+        let mut usage = params.usage.filter(|_| !again);
+        // A limit an approval raised, journalled on the next turn; a denial, which
+        // rejects every action left and ends the run `budget_exceeded`.
+        let mut raised = None;
+        let mut denied: Option<(tether_proto::runs::BudgetBreach, String)> = None;
         let mut results = Vec::with_capacity(actions.len());
         let mut aborted = false;
         for (action, action_id) in actions.into_iter().zip(action_ids) {
@@ -46,10 +58,25 @@ impl Runs {
                 results.push(result_of(turn));
                 continue;
             }
+            let mut span = ToolSpan::default();
+            if !aborted
+                && denied.is_none()
+                && let Some((run, _)) = &run
+            {
+                match self.within_budget(run, usage.as_ref()).await {
+                    Ok(budget) => raised = budget.or(raised),
+                    Err(breach) => denied = Some(breach),
+                }
+            }
             let mut turn = if aborted {
                 skipped(&proposal_id, &action_id, &action)
+            } else if let Some((_, reason)) = &denied {
+                reject(new_turn(&proposal_id, &action_id, &action), reason.clone(), false).0
             } else {
-                let (turn, stop) = self.execute(caller, &call, &action_id, &action).await;
+                if let Some((run, _)) = &run {
+                    span = run.trace.tool(action.tool.as_deref().unwrap_or_default(), &action.parameters);
+                }
+                let (turn, stop) = self.execute(caller, &call, &action_id, &action, &span).await;
                 if caller.connection().is_gone()
                     && turn.status != ActionStatus::Succeeded
                     && (self.resumable(caller) || run.as_ref().is_some_and(|(r, _)| r.state.lock().reattachable))
@@ -66,9 +93,14 @@ impl Runs {
                 turn
             };
             if let Some((run, held)) = &run {
+                turn.usage = usage.take();
+                turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
+                let journal = span.journal_append();
                 turn = self.append_turn(run, *held, turn).await?;
+                drop(journal);
             }
+            self.traced_call(span, call.run, &turn);
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
                 let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| caller.principal().agent_id());
                 if let Some(agent) = agent {
@@ -77,7 +109,35 @@ impl Runs {
             }
             results.push(result_of(turn));
         }
+        if let (Some((breach, reason)), Some((run, held))) = (denied, &run) {
+            self.end_over_budget(caller, run, *held, breach, reason).await?;
+        }
         Ok(SubmitResult { proposal_id, results })
+    }
+
+    /// A denied budget approval: the run ends with a CAR-readable outcome (`failure`)
+    /// marked `budget_exceeded`, which is its status.
+    async fn end_over_budget(
+        &self,
+        caller: &Caller,
+        run: &Run,
+        held: u64,
+        breach: tether_proto::runs::BudgetBreach,
+        reason: String,
+    ) -> Result<(), RunsError> {
+        use tether_proto::runs::{Outcome, OutcomeStatus, Termination};
+        let outcome = Outcome {
+            status: OutcomeStatus::Failure,
+            summary: reason,
+            evidence: Vec::new(),
+            metrics: Default::default(),
+            timestamp: Some(tether_core::stamp::now()),
+        };
+        let termination =
+            Termination::Outcome { status: OutcomeStatus::Failure, outcome, budget_exceeded: Some(breach) };
+        self.end(run, termination, crate::write::EndIf::Holder(held)).await?;
+        self.release(caller, run.id);
+        Ok(())
     }
 
     /// The turn already journalled for this action of this proposal, if any.
@@ -92,7 +152,14 @@ impl Runs {
     }
 
     /// Runs one action (with its retries). Returns its turn and whether the rest must be skipped.
-    async fn execute(&self, caller: &Caller, call: &CallRef<'_>, action_id: &str, action: &Action) -> (Turn, bool) {
+    pub(crate) async fn execute(
+        &self,
+        caller: &Caller,
+        call: &CallRef<'_>,
+        action_id: &str,
+        action: &Action,
+        span: &ToolSpan,
+    ) -> (Turn, bool) {
         let proposal_id = call.proposal;
         let mut turn = new_turn(proposal_id, action_id, action);
         let behavior = action.failure_behavior.unwrap_or_default();
@@ -150,6 +217,7 @@ impl Runs {
                             session_id: None,
                             call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
                             redelivery: call.redelivery,
+                            traceparent: span.traceparent(),
                         }
                     },
                     wait,
@@ -192,15 +260,32 @@ impl Runs {
     }
 }
 
-/// What makes a `tools.execute` recognisable across redeliveries.
-struct CallRef<'a> {
-    run: &'a str,
-    proposal: &'a str,
-    /// The proposal was submitted before: this call may have run already.
-    redelivery: bool,
+impl Runs {
+    /// An executed action's outcome, for operators: its span ended and its latency counted.
+    pub(crate) fn traced_call(&self, span: ToolSpan, run: &str, turn: &Turn) {
+        if turn.status == ActionStatus::Skipped {
+            return;
+        }
+        let outcome = status_label(turn.status);
+        self.observer().tool_call(outcome, Duration::from_millis(turn.duration_ms));
+        let call_id = format!("{run}:{}:{}:{}", turn.proposal_id, turn.action_id, turn.attempts);
+        let error = match turn.status {
+            ActionStatus::Succeeded => None,
+            _ => Some((error_type(turn), turn.error.as_deref().unwrap_or(outcome))),
+        };
+        span.finish(&call_id, turn.attempts, error, turn.output.as_ref());
+    }
 }
 
-fn result_of(turn: Turn) -> ActionResult {
+/// What makes a `tools.execute` recognisable across redeliveries.
+pub(crate) struct CallRef<'a> {
+    pub(crate) run: &'a str,
+    pub(crate) proposal: &'a str,
+    /// The proposal was submitted before: this call may have run already.
+    pub(crate) redelivery: bool,
+}
+
+pub(crate) fn result_of(turn: Turn) -> ActionResult {
     ActionResult {
         action_id: turn.action_id,
         status: turn.status,
@@ -250,6 +335,9 @@ fn new_turn(proposal_id: &str, action_id: &str, action: &Action) -> Turn {
         attempts: 0,
         recorded_at: String::new(),
         redelivered: false,
+        inherited: false,
+        usage: None,
+        budget: None,
     }
 }
 
@@ -263,4 +351,23 @@ fn reject(mut turn: Turn, problem: String, abort: bool) -> (Turn, bool) {
     turn.status = ActionStatus::Rejected;
     turn.error = Some(problem);
     (turn, abort)
+}
+
+fn status_label(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Succeeded => "succeeded",
+        ActionStatus::Failed => "failed",
+        ActionStatus::Rejected => "rejected",
+        ActionStatus::Skipped => "skipped",
+    }
+}
+
+/// `error.type` of a call's span: low-cardinality, as the conventions ask.
+fn error_type(turn: &Turn) -> &'static str {
+    match turn.status {
+        ActionStatus::Rejected => "rejected",
+        _ if turn.error.as_deref().is_some_and(|e| e.starts_with("no reply to tools.execute")) => "timeout",
+        _ if turn.error.as_deref().is_some_and(|e| e.starts_with("the connection closed")) => "disconnected",
+        _ => "tool_error",
+    }
 }

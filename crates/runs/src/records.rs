@@ -3,6 +3,7 @@
 
 use tether_core::{AgentId, stamp};
 use tether_proto::runs::{Ended, RunRecord, Started};
+use tether_telemetry::{RunTrace, TraceParent};
 use ulid::Ulid;
 
 use crate::error::RunsError;
@@ -26,8 +27,18 @@ pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool
     state.records = found.records;
     state.turns = found.turns;
     state.corrupted = found.corrupted;
+    if let Some(started) = &started {
+        state.forked_from = started.forked_from.clone();
+        state.replay_of = started.replay_of.clone();
+        state.budget = started.budget.clone();
+    }
+    // Summed from the turns when first asked for (`Runs::usage_of`).
+    state.usage = None;
     if let Some(ended) = &ended {
         state.status = ended.termination.status();
+        if let tether_proto::runs::Termination::Outcome { budget_exceeded, .. } = &ended.termination {
+            state.breach = budget_exceeded.clone();
+        }
         state.ended_at = Some(ended.ended_at.clone());
     }
     let token = started.as_ref().and_then(|s| s.resume_token_sha256.as_deref()).and_then(reattach::parse_hash);
@@ -40,7 +51,10 @@ pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool
         state.reattachable = true;
         state.token = token;
     }
-    (Run::new(found.run_id, key, agent_id, intent, started_at, state), left_open)
+    let caller = started.as_ref().and_then(|s| s.traceparent.as_deref()).and_then(|t| TraceParent::parse(t).ok());
+    let tracestate = started.and_then(|s| s.tracestate);
+    let trace = RunTrace::new(found.run_id, caller, tracestate);
+    (Run::new(found.run_id, key, agent_id, intent, started_at, trace, state), left_open)
 }
 
 /// A read that failed: a local store's bad record flags the run corrupt; anything

@@ -17,6 +17,8 @@ pub(crate) struct Run {
     pub(crate) agent_id: AgentId,
     pub(crate) intent: String,
     pub(crate) started_at: String,
+    /// The trace its spans go to, whichever process writes them.
+    pub(crate) trace: tether_telemetry::RunTrace,
     /// Serialises appends to this run and is held across the journal write, so a
     /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
     pub(crate) append: tokio::sync::Mutex<()>,
@@ -48,6 +50,15 @@ pub(crate) struct RunState {
     /// submitted again gets these back instead of running them again. Kept while the
     /// run is in progress (or detached) only.
     pub(crate) recorded: crate::reattach::Recorded,
+    /// Where the run came from (`runs.fork`, `runs.replay`), as its `started` record says.
+    pub(crate) forked_from: Option<tether_proto::runs::ForkedFrom>,
+    pub(crate) replay_of: Option<String>,
+    /// The limits in force (raised by approvals since the start), if any.
+    pub(crate) budget: Option<tether_proto::runs::Budget>,
+    /// Usage summed over the run's own turns; `None` until read from the store for a
+    /// run rebuilt at open (`Runs::usage_of` loads it).
+    pub(crate) usage: Option<tether_proto::runs::UsageTotals>,
+    pub(crate) breach: Option<tether_proto::runs::BudgetBreach>,
 }
 
 pub(crate) struct Subscriber {
@@ -64,9 +75,19 @@ impl Run {
         agent_id: AgentId,
         intent: String,
         started_at: String,
+        trace: tether_telemetry::RunTrace,
         state: RunState,
     ) -> Run {
-        Run { id, key, agent_id, intent, started_at, append: tokio::sync::Mutex::new(()), state: Mutex::new(state) }
+        Run {
+            id,
+            key,
+            agent_id,
+            intent,
+            started_at,
+            trace,
+            append: tokio::sync::Mutex::new(()),
+            state: Mutex::new(state),
+        }
     }
 
     /// Agents read only their own runs; the operator reads every run.
@@ -130,6 +151,11 @@ impl RunState {
             reattachable: false,
             token: None,
             recorded: Default::default(),
+            forked_from: None,
+            replay_of: None,
+            budget: None,
+            usage: Some(Default::default()),
+            breach: None,
         }
     }
 }

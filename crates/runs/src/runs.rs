@@ -31,6 +31,11 @@ pub struct Runs {
     pub(crate) index: Mutex<Index>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) outcomes: std::sync::OnceLock<ActionOutcomes>,
+    /// Counts for `/metrics` as they happen (runs started and ended, tool calls),
+    /// from the start: runs the previous process left open end during `open`.
+    pub(crate) observer: Arc<dyn tether_telemetry::Observe>,
+    /// Where a run's budget breach is asked about (the approvals board).
+    pub(crate) budget_gate: std::sync::OnceLock<Arc<dyn crate::budget::BudgetGate>>,
     /// One retention pass at a time: two would pick the same runs and journal their
     /// tombstones twice. Held across the pass's journal writes; never on a request's path.
     pub(crate) retaining: tokio::sync::Mutex<()>,
@@ -82,6 +87,7 @@ impl Runs {
         recovered: Recovered,
         config: RunsConfig,
         events: Arc<EventBus>,
+        observer: Arc<dyn tether_telemetry::Observe>,
     ) -> Result<Arc<Runs>, RunsError> {
         let mut index = Index::default();
         let mut orphans = Vec::new();
@@ -111,6 +117,8 @@ impl Runs {
             index: Mutex::new(index),
             events,
             outcomes: std::sync::OnceLock::new(),
+            observer,
+            budget_gate: std::sync::OnceLock::new(),
             retaining: tokio::sync::Mutex::new(()),
         });
         runs.end_all_incomplete(&orphans).await?;
@@ -149,10 +157,13 @@ impl Runs {
         }
         self.store.append(&records).await?;
         for run in orphans {
-            let mut state = run.state.lock();
-            state.records += 1;
-            state.status = RunStatus::Incomplete;
-            state.ended_at = Some(ended_at.clone());
+            {
+                let mut state = run.state.lock();
+                state.records += 1;
+                state.status = RunStatus::Incomplete;
+                state.ended_at = Some(ended_at.clone());
+            }
+            self.ended(run, RunStatus::Incomplete);
         }
         Ok(())
     }
@@ -183,6 +194,7 @@ impl Runs {
                 RunStatus::Incomplete => "incomplete",
                 RunStatus::Cancelled => "cancelled",
                 RunStatus::Detached => "detached",
+                RunStatus::BudgetExceeded => "budget_exceeded",
             };
             *counts.entry(status).or_default() += 1;
         }
@@ -202,6 +214,10 @@ impl Runs {
     /// Tells whoever listens whether an agent's tool action succeeded.
     pub fn on_action_outcome(&self, listener: ActionOutcomes) {
         let _ = self.outcomes.set(listener);
+    }
+
+    pub(crate) fn observer(&self) -> &dyn tether_telemetry::Observe {
+        self.observer.as_ref()
     }
 
     pub(crate) fn report_outcome(&self, agent: &str, ok: bool) {

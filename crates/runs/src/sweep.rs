@@ -78,7 +78,9 @@ impl Runs {
         let stored = self.store.read(run.id, 0..records).await.map_err(|e| corrupt_or(e, run.id))?;
         let mut state = run.state.lock();
         for (seq, record) in stored.iter().enumerate() {
-            if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id) {
+            if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id)
+                && !turn.inherited
+            {
                 state.recorded.insert(&turn.proposal_id, &turn.action_id, seq as u32);
             }
         }

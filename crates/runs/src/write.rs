@@ -20,21 +20,59 @@ use crate::runs::{Runs, run_scope, status_name};
 impl Runs {
     pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
         agent::check_start(&params, &self.config)?;
+        let (caller_trace, tracestate) = agent::trace_of(&params)?;
         let agent_id = resolve_agent(caller.principal(), params.agent_id, params.agent_name)?;
+        let budget = self.budget_for(&agent_id, params.budget)?;
+        let begin = Begin {
+            agent_id,
+            intent: params.intent,
+            idempotency_key: params.idempotency_key,
+            forked_from: None,
+            replay_of: None,
+            budget,
+            inherited: Vec::new(),
+            current: true,
+            traceparent: caller_trace,
+            tracestate,
+        };
+        Ok(self.begin(caller, begin).await?.0)
+    }
+
+    /// A new run, durably: its `started` record and any inherited turns in one append.
+    /// With `current`, it becomes the connection's current run before the reply.
+    pub(crate) async fn begin(&self, caller: &Caller, begin: Begin) -> Result<(StartResult, Arc<Run>), RunsError> {
+        let Begin {
+            agent_id,
+            intent,
+            idempotency_key,
+            forked_from,
+            replay_of,
+            budget,
+            inherited,
+            current,
+            traceparent: caller_trace,
+            tracestate,
+        } = begin;
         let agent_key = agent_id.to_string();
         let conn = caller.connection().id();
         let client_id = format!("conn-{conn}");
-        if let Some(key) = &params.idempotency_key {
+        if let Some(key) = &idempotency_key {
             let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
-                    self.with_conn(caller, |c| c.current = Some(run_id));
-                    return Ok(StartResult {
-                        run_id: run_id.to_string(),
-                        agent_id: agent_key,
-                        client_id,
-                        resume_token: None,
-                    });
+                    let run = self.index.lock().runs.get(&run_id).cloned();
+                    if let Some(run) = run {
+                        if current {
+                            self.with_conn(caller, |c| c.current = Some(run_id));
+                        }
+                        let result = StartResult {
+                            run_id: run_id.to_string(),
+                            agent_id: agent_key,
+                            client_id,
+                            resume_token: None,
+                        };
+                        return Ok((result, run));
+                    }
                 }
                 Some(_) => return Err(key_taken(key)),
                 None => {
@@ -68,51 +106,78 @@ impl Runs {
             run_id: id.to_string(),
             agent_id: agent_key.clone(),
             client_id: client_id.clone(),
-            intent: params.intent.clone(),
+            intent: intent.clone(),
             started_at: stamp::now(),
             session_id: agent_id.session_id().map(str::to_owned),
-            idempotency_key: params.idempotency_key.clone(),
+            idempotency_key: idempotency_key.clone(),
             reattachable,
             resume_token_sha256: token_hash.clone(),
+            traceparent: caller_trace.map(|t| t.to_string()),
+            tracestate: tracestate.clone(),
+            forked_from: forked_from.clone(),
+            replay_of: replay_of.clone(),
+            budget: budget.clone(),
         };
         let payload = to_json(&RunRecord::Started(started.clone()));
-        match self.store.append(&[Record { kind: Kind::Started, run_id: id, seq: 0, payload }]).await {
+        let mut records = vec![Record { kind: Kind::Started, run_id: id, seq: 0, payload }];
+        // Inherited turns are not this run's: a proposal of the same id submitted to
+        // the fork runs, it is not answered from them (so they stay out of `recorded`).
+        for (n, turn) in inherited.iter().enumerate() {
+            let seq = n as u32 + 1;
+            records.push(Record {
+                kind: Kind::Turn,
+                run_id: id,
+                seq,
+                payload: to_json(&RunRecord::Turn(turn.clone())),
+            });
+        }
+        match self.store.append(&records).await {
             // Two nodes started runs under one key at once: the database kept the other.
             Err(tether_store::StoreError::Duplicate { .. }) => {
-                return Err(key_taken(params.idempotency_key.as_deref().unwrap_or_default()));
+                return Err(key_taken(idempotency_key.as_deref().unwrap_or_default()));
             }
             appended => appended?,
         }
 
         let mut state = RunState::in_progress(Some(conn));
-        state.records = 1;
+        state.records = records.len() as u32;
+        state.turns = inherited.len() as u32;
         state.reattachable = reattachable;
         state.token = token_hash.as_deref().and_then(reattach::parse_hash);
-        {
+        state.forked_from = forked_from;
+        state.replay_of = replay_of;
+        state.budget = budget;
+        let run = {
             let mut index = self.index.lock();
             let key = index.next_key();
-            index.insert(Arc::new(Run::new(
+            let run = Arc::new(Run::new(
                 id,
                 key,
                 agent_id.clone(),
-                params.intent,
+                intent,
                 started.started_at.clone(),
+                tether_telemetry::RunTrace::new(id, caller_trace, tracestate),
                 state,
-            )));
-            if let Some(key) = params.idempotency_key {
+            ));
+            index.insert(run.clone());
+            if let Some(key) = idempotency_key {
                 index.idempotency.insert((agent_key.clone(), key), (conn, id));
             }
-        }
+            run
+        };
+        self.observer().run_started();
         let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
         self.events.emit(Published::RunStarted(payload), run_scope(&id, &agent_id));
         // The run is the connection's current run before the reply goes out. Had the
         // connection closed meanwhile, its state is this call's alone, and swept as
         // this call lets it go.
         self.with_conn(caller, |c| {
-            c.current = Some(id);
+            if current {
+                c.current = Some(id);
+            }
             c.owned.insert(id, 0);
         });
-        Ok(StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token })
+        Ok((StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token }, run))
     }
 
     /// Runs of `agent` still in progress.
@@ -187,6 +252,12 @@ impl Runs {
         state.turns += 1;
         if let RunRecord::Turn(turn) = &record {
             state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
+            if let Some(usage) = state.usage.as_mut() {
+                crate::budget::add_turn(usage, turn);
+            }
+            if let Some(budget) = &turn.budget {
+                state.budget = Some(budget.clone());
+            }
         }
         run.publish(&mut state, &record, seq);
         drop(state);
@@ -227,6 +298,10 @@ impl Runs {
             state.records
         };
         let status = termination.status();
+        let breach = match &termination {
+            Termination::Outcome { budget_exceeded, .. } => budget_exceeded.clone(),
+            _ => None,
+        };
         let ended_at = stamp::now();
         let record = RunRecord::Ended(Ended {
             run_id: run.id.to_string(),
@@ -243,13 +318,55 @@ impl Runs {
         state.status = status;
         state.ended_at = Some(ended_at);
         state.owner = None;
+        state.breach = breach;
         state.recorded.clear();
         run.publish(&mut state, &record, seq);
         drop(state);
+        self.ended(run, status);
         // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
         self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run_scope(&run.id, &run.agent_id));
         Ok(())
     }
+}
+
+impl Runs {
+    /// What follows a run's end durably, for operators: its `invoke_agent` span (from
+    /// its recorded start, so one written after a restart spans the whole run) and
+    /// the count of runs ended.
+    pub(crate) fn ended(&self, run: &Run, status: RunStatus) {
+        let name = status_name(status);
+        self.observer().run_ended(&name);
+        if tether_telemetry::enabled() {
+            let started_at = tether_core::stamp::parse(&run.started_at)
+                .map_or_else(std::time::SystemTime::now, std::time::SystemTime::from);
+            let turns = run.state.lock().turns;
+            let end = tether_telemetry::RunEnd {
+                agent: run.agent_id.as_str(),
+                status: &name,
+                failed: status != RunStatus::Completed,
+                started_at,
+                turns,
+            };
+            run.trace.end(run.id, end);
+        }
+    }
+}
+
+/// What a new run starts with (`runs.start`, `runs.fork`, `runs.replay`).
+pub(crate) struct Begin {
+    pub(crate) agent_id: tether_core::AgentId,
+    pub(crate) intent: String,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) forked_from: Option<tether_proto::runs::ForkedFrom>,
+    pub(crate) replay_of: Option<String>,
+    pub(crate) budget: Option<tether_proto::runs::Budget>,
+    /// A fork's inherited turns, journalled right after `started`.
+    pub(crate) inherited: Vec<Turn>,
+    /// Becomes the connection's current run (proposals append to it).
+    pub(crate) current: bool,
+    /// The caller's trace the run joins (W3C), if it sent one.
+    pub(crate) traceparent: Option<tether_telemetry::TraceParent>,
+    pub(crate) tracestate: Option<String>,
 }
 
 /// When a sweep may end a run.

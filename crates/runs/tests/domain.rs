@@ -94,7 +94,7 @@ async fn open(dir: &tempfile::TempDir, config: RunsConfig) -> Arc<Runs> {
     let (journal, recovered) =
         Journal::open(&dir.path().join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
     let events = tether_events::EventBus::new(Default::default());
-    Runs::open(Arc::new(journal), recovered, config, events).await.unwrap()
+    Runs::open(Arc::new(journal), recovered, config, events, Arc::new(tether_telemetry::Nobody)).await.unwrap()
 }
 
 fn quick() -> RunsConfig {

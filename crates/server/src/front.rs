@@ -220,6 +220,9 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
     if let Some(wait) = wait_ms {
         value["wait_ms"] = wait.into();
     }
+    if let (Some(traceparent), Some(map)) = (head.header("traceparent"), value.as_object_mut()) {
+        map.insert("traceparent".into(), traceparent.into());
+    }
     // A hook that waits on an approval waits only as long as its client does: Claude
     // Code closes the request at its hook timeout, and the approval is then abandoned.
     let handled = endpoint.handle(principal, value);

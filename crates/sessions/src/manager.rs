@@ -189,8 +189,14 @@ impl Sessions {
             confined: false,
             runs: Vec::new(),
         };
-        let stored =
-            Stored { record, token_hash: String::new(), env: params.env, start_time: None, stop_requested: false };
+        let stored = Stored {
+            record,
+            token_hash: String::new(),
+            env: params.env,
+            start_time: None,
+            stop_requested: false,
+            process: None,
+        };
         let managed = Managed::new(stored.clone());
         {
             // Capacity and names are checked and claimed under one lock: concurrent spawns cannot overshoot.
@@ -282,6 +288,11 @@ impl Sessions {
         env.insert("TETHER_URL".into(), self.daemon_url.get().cloned().unwrap_or_default());
         env.insert("TETHER_SESSION_ID".into(), id.clone());
         env.insert("TETHER_TOKEN".into(), SessionTokens::token(&id, &secret));
+        let process = ulid::Ulid::new();
+        // Continued by what the agent traces (Codex reads it; so do tether's SDKs).
+        if let Some(traceparent) = process_span(&id, process).and_then(|span| span.traceparent()) {
+            env.insert("TRACEPARENT".into(), traceparent);
+        }
         let log = self.store.log_path(&id);
         let mut confined = self.config.confine != Confine::Off;
         let mut started = match self.confinement(&cwd, repo.as_deref()) {
@@ -315,6 +326,7 @@ impl Sessions {
             s.record.confined = confined;
             s.start_time = spawned.start_time;
             s.stop_requested = false;
+            s.process = Some(process);
         })?;
         self.watch_child(managed.clone(), spawned.child);
         Ok(record)
@@ -369,8 +381,9 @@ impl Sessions {
             }
             s.record.exit_code = code;
         });
-        if let Err(error) = result {
-            tracing::error!(%error, "could not record a session's exit");
+        match result {
+            Ok(record) => trace_exit(&record, managed.stored.lock().process),
+            Err(error) => tracing::error!(%error, "could not record a session's exit"),
         }
         managed.exits.send_modify(|n| *n += 1);
     }
@@ -535,6 +548,37 @@ pub(crate) fn decide(state: SessionState, stop_requested: bool, liveness: Option
         (SessionState::Active, None) => Decision::Stopped(StopCause::GoneAtBoot),
         _ => Decision::Keep,
     }
+}
+
+/// A session's process as a span in the session's trace (the session id is a ULID).
+fn process_span(session: &str, process: ulid::Ulid) -> Option<tether_telemetry::Lifetime> {
+    let session = ulid::Ulid::from_string(session).ok()?;
+    Some(tether_telemetry::Lifetime::new(session, "session process", process, None))
+}
+
+/// Writes the span of a process that ended, from its start to now.
+fn trace_exit(record: &SessionRecord, process: Option<ulid::Ulid>) {
+    let Some(process) = process.filter(|_| tether_telemetry::enabled()) else { return };
+    let Some(span) = process_span(&record.session_id, process) else { return };
+    use tether_telemetry::KeyValue;
+    let runtime = serde_json::to_value(record.runtime).ok().and_then(|v| v.as_str().map(str::to_owned));
+    let mut attributes = vec![
+        KeyValue::new("tether.session.id", record.session_id.clone()),
+        KeyValue::new("tether.session.name", record.name.clone()),
+        KeyValue::new("tether.session.runtime", runtime.clone().unwrap_or_default()),
+        KeyValue::new("tether.session.confined", record.confined),
+    ];
+    if let Some(code) = record.exit_code {
+        attributes.push(KeyValue::new("process.exit.code", i64::from(code)));
+    }
+    let failed = record.state == SessionState::Exited && record.exit_code.is_some_and(|c| c != 0);
+    let error = failed.then(|| format!("exited with {}", record.exit_code.unwrap_or_default()));
+    span.end(tether_telemetry::Ending {
+        name: format!("session {}", runtime.unwrap_or_default()),
+        started_at: process.datetime(),
+        attributes,
+        error: error.as_deref(),
+    });
 }
 
 #[cfg(test)]

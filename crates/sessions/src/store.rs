@@ -25,6 +25,10 @@ pub(crate) struct Stored {
     pub(crate) start_time: Option<u64>,
     /// Set before the stop signal is sent, so a stop survives a crash mid-stop.
     pub(crate) stop_requested: bool,
+    /// Names the current process's span (its start is this id's time): written at its
+    /// exit, by whichever daemon sees it, and its parent in the process's `TRACEPARENT`.
+    #[serde(default)]
+    pub(crate) process: Option<ulid::Ulid>,
 }
 
 pub(crate) struct Store {

@@ -10,6 +10,8 @@ import * as discovery from "./discovery.js";
 import { ClientClosed, ConnectFailed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
 import type {
   AuthResult,
+  Budget,
+  DiffResult,
   Event,
   EventsRecentParams,
   EventsSubscribeParams,
@@ -20,6 +22,8 @@ import type {
   Methods,
   Overseer,
   ReviewParams,
+  ReplayResult,
+  RunDetail,
   RunRecord,
   RunStatus,
   RunSummary,
@@ -28,10 +32,12 @@ import type {
   TracePage,
 } from "./protocol.js";
 import { Approvals, Sessions } from "./operators.js";
+import * as history from "./history.js";
 import { Run } from "./runs.js";
 import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
 import * as overseers from "./overseers.js";
+import { continued, currentTraceparent } from "./tracing.js";
 
 export const PROTOCOL_VERSION = 3;
 export const CLIENT_VERSION = "tether-typescript/0.1.0";
@@ -484,7 +490,8 @@ export class Client {
         redelivery: params.redelivery ?? false,
       };
       try {
-        const value = await tool.handler(params.parameters ?? {}, context);
+        // The app's spans inside the tool continue the daemon's execute_tool span.
+        const value = await continued(params.traceparent, async () => tool.handler(params.parameters ?? {}, context));
         return { ok: true, value: value === undefined ? null : value };
       } catch (error) {
         return { ok: false, error: toolError(error) };
@@ -499,12 +506,18 @@ export class Client {
 
   // -- runs --------------------------------------------------------------------
 
-  /** Starts a run; it becomes this connection's current run. */
+  /**
+   * Starts a run; it becomes this connection's current run. `budget` limits it: past a
+   * limit, the next action waits on a `budget` approval.
+   */
   async startRun(
     intent: string,
-    options: { idempotencyKey?: string; agentName?: string; agentId?: string } = {},
+    options: { idempotencyKey?: string; agentName?: string; agentId?: string; budget?: Budget } = {},
   ): Promise<Run> {
     const params: Methods["runs.start"]["params"] = { intent };
+    const traceparent = await currentTraceparent();
+    if (traceparent !== undefined) params.traceparent = traceparent;
+    if (options.budget !== undefined) params.budget = options.budget;
     if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
     if (options.agentName !== undefined) params.agent_name = options.agentName;
     if (options.agentId !== undefined) params.agent_id = options.agentId;
@@ -513,6 +526,25 @@ export class Client {
     run.resumeToken = reply.resume_token ?? undefined;
     this.currentRun = run;
     return run;
+  }
+
+  /** Forks a run (see `history.ts`): the new run is this connection's current run. */
+  fork(runId: string, options?: history.ForkOptions): Promise<Run> {
+    return history.fork(this, runId, options);
+  }
+
+  /** Replays a run's recorded tool calls through this client's tools; resolves to the diff. */
+  replay(runId: string, options?: { turns?: number }): Promise<ReplayResult> {
+    return history.replay(this, runId, options);
+  }
+
+  diff(runId: string, otherRunId: string): Promise<DiffResult> {
+    return history.diff(this, runId, otherRunId);
+  }
+
+  /** One run: summary, `forked_from` or `replay_of`, `budget` and `usage`. */
+  getRun(runId: string): Promise<RunDetail> {
+    return this.call("runs.get", { run_id: runId });
   }
 
   /** The socket dropped and the client will (or does) try to connect again. */

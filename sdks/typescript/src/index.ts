@@ -19,3 +19,4 @@ export type * from "./protocol.js";
 export { ErrorCode, METHOD_ACCESS } from "./protocol.js";
 export type { CallOptions, CompleteOptions, Results } from "./runs.js";
 export { call, Run } from "./runs.js";
+export type { ForkOptions } from "./history.js";

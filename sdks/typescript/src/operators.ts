@@ -79,15 +79,17 @@ export class Approvals {
   list(state?: ApprovalState): Promise<Approval[]> {
     return this.client.call("approvals.list", state ? { state } : {});
   }
-  approve(approvalId: string, reason?: string): Promise<Approval> {
-    return this.resolve(approvalId, "allow", reason);
+  /** For a `budget` approval, `raiseBy` is how much the limit grows (default: `runs.budget_step`). */
+  approve(approvalId: string, reason?: string, options: { raiseBy?: number } = {}): Promise<Approval> {
+    return this.resolve(approvalId, "allow", reason, options);
   }
   deny(approvalId: string, reason?: string): Promise<Approval> {
     return this.resolve(approvalId, "deny", reason);
   }
-  resolve(approvalId: string, decision: Resolution, reason?: string): Promise<Approval> {
+  resolve(approvalId: string, decision: Resolution, reason?: string, options: { raiseBy?: number } = {}): Promise<Approval> {
     const params: Methods["approvals.resolve"]["params"] = { approval_id: approvalId, decision };
     if (reason !== undefined) params.reason = reason;
+    if (options.raiseBy !== undefined) params.raise = options.raiseBy;
     return this.client.call("approvals.resolve", params);
   }
 }

@@ -50,6 +50,13 @@ export interface Approval {
   flagged_by?: string | null;
   /** The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`). */
   input: unknown;
+  /**
+   * What asked: absent for a hook; `budget` for a run's budget (its `input` names
+   * the run, the limit, the budget and the usage).
+   */
+  kind?: string | null;
+  /** For an allowed `budget` approval: how much the operator raised the limit by. */
+  raise?: number | null;
   reason?: string | null;
   resolved_at?: string | null;
   /** The policy rule that asked (`default_decision` when no rule matched). */
@@ -138,6 +145,31 @@ export interface BreakersParams {
   agent?: string | null;
 }
 
+/**
+ * Limits on a run. When the next action would pass one, it holds on an approval of
+ * kind `budget`: allowed, the limit is raised; denied, the run ends `budget_exceeded`.
+ */
+export interface Budget {
+  /** Cost in US dollars, as proposals report it. */
+  max_cost_usd?: number | null;
+  /** Milliseconds since the run started after which no further action starts. */
+  max_duration_ms?: number | null;
+  /** Input plus output tokens, as proposals report them. */
+  max_tokens?: number | null;
+  /** Tool actions the run may execute (inherited turns of a fork do not count). */
+  max_tool_calls?: number | null;
+}
+
+/** The limit a run passed when its budget approval was denied. */
+export interface BudgetBreach {
+  /** `max_tool_calls`, `max_duration_ms`, `max_tokens` or `max_cost_usd`. */
+  limit: string;
+  /** The limit's value when it was passed. */
+  max: number;
+  /** What the run would have used with the next action. */
+  used: number;
+}
+
 export interface CompleteParams {
   outcome: Outcome;
   run_id: string;
@@ -171,6 +203,50 @@ export interface DelegateResult {
   breaker: BreakerState;
   delegation_id: string;
 }
+
+/** One value that differs between two paired turns. */
+export interface DiffChange {
+  /** The value in run a (absent: no value there), trimmed. */
+  a?: unknown;
+  b?: unknown;
+  /** A JSON Pointer into the turn (`/output/total`, `/status`, ...). */
+  path: string;
+}
+
+export interface DiffCounts {
+  changed: number;
+  only_in_a: number;
+  only_in_b: number;
+  same: number;
+}
+
+/** Two turns paired by action id (the n-th of an id with the n-th), or one alone. */
+export interface DiffPair {
+  a_index?: number | null;
+  action_id: string;
+  b_index?: number | null;
+  /** For `changed`: at most `runs.max_diff_paths` paths. */
+  changes?: DiffChange[];
+  tool: string;
+  verdict: DiffVerdict;
+}
+
+export interface DiffParams {
+  other_run_id: string;
+  run_id: string;
+}
+
+export interface DiffResult {
+  counts: DiffCounts;
+  other_run_id: string;
+  /** In a's order, b's unpaired turns after the pair before them. */
+  pairs: DiffPair[];
+  run_id: string;
+  /** Some changed pair listed only its first `runs.max_diff_paths` paths. */
+  truncated?: boolean;
+}
+
+export type DiffVerdict = "same" | "changed" | "only_in_a" | "only_in_b";
 
 export interface Ended {
   agent_id: string;
@@ -246,6 +322,11 @@ export interface ExecuteParams {
   session_id?: string | null;
   timeout_ms: number;
   tool: string;
+  /**
+   * W3C Trace Context of this call's `execute_tool` span (when tracing is on), so
+   * the harness's own spans continue the run's trace.
+   */
+  traceparent?: string | null;
 }
 
 export type FailureBehavior = "abort" | "retry" | "skip";
@@ -263,6 +344,31 @@ export interface FollowResult {
   /** The offset the first `sessions.output.event` starts at. */
   offset: number;
   session_id: string;
+}
+
+/** `runs.fork`: a new run whose history is the source's first `turns` turns. */
+export interface ForkParams {
+  budget?: Budget | null;
+  idempotency_key?: string | null;
+  /** The new run's intent (absent: the source's). */
+  intent?: string | null;
+  run_id: string;
+  /** How many of the source's turns to inherit (absent: all of them). */
+  turns?: number | null;
+}
+
+export interface ForkResult {
+  agent_id: string;
+  client_id: string;
+  forked_from: ForkedFrom;
+  resume_token?: string | null;
+  run_id: string;
+}
+
+/** A fork's origin: the source run and how many of its turns it inherited. */
+export interface ForkedFrom {
+  run_id: string;
+  turns: number;
 }
 
 export interface HandshakeParams {
@@ -342,6 +448,11 @@ export interface IngestParams {
   hook_event_name?: string | null;
   payload?: unknown;
   session_id?: string | null;
+  /**
+   * W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+   * managed session's process has): the hook's span goes under it.
+   */
+  traceparent?: string | null;
   /** Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval. */
   wait_ms?: number | null;
 }
@@ -531,6 +642,21 @@ export interface RemoveParams {
   session_id: string;
 }
 
+/** `runs.replay`: re-issue a run's recorded tool calls to this connection's tools. */
+export interface ReplayParams {
+  run_id: string;
+  /** Replay only the first `turns` turns (absent: all). */
+  turns?: number | null;
+}
+
+export interface ReplayResult {
+  /** The source (a) against the replay (b). */
+  diff: DiffResult;
+  replay_of: string;
+  /** The replay run (it reads `replay_of`). */
+  run_id: string;
+}
+
 export interface RepoSpec {
   ref?: string | null;
   url: string;
@@ -541,6 +667,11 @@ export type Resolution = "allow" | "deny";
 export interface ResolveParams {
   approval_id: string;
   decision: Resolution;
+  /**
+   * Allowing a `budget` approval: raise the limit by this much (absent: the
+   * configured `runs.budget_step`).
+   */
+  raise?: number | null;
   reason?: string | null;
 }
 
@@ -624,6 +755,28 @@ export interface RunDetachedPayload {
   grace_ms: number;
 }
 
+/** `runs.get`: one run's summary, origin, budget and usage. */
+export interface RunDetail {
+  agent_id: string;
+  /** The limits in force (raised by approvals since the start, if any). */
+  budget?: Budget | null;
+  /** Set when the run ended on a budget. */
+  budget_exceeded?: BudgetBreach | null;
+  ended_at?: string | null;
+  forked_from?: ForkedFrom | null;
+  intent: string;
+  replay_of?: string | null;
+  run_id: string;
+  /** The managed session whose harness started the run (agent `session:<id>`). */
+  session_id?: string | null;
+  started_at: string;
+  status: RunStatus;
+  /** Set when a record of this run failed its checksum on disk. */
+  trace_corruption?: boolean;
+  turn_count: number;
+  usage: UsageTotals;
+}
+
 /** `run.ended`. */
 export interface RunEndedPayload {
   record: RunRecord;
@@ -637,7 +790,13 @@ export interface RunReattachedPayload {
 
 export interface Started {
   agent_id: string;
+  budget?: Budget | null;
   client_id: string;
+  /**
+   * A fork: the run whose first `turns` turns this one inherited (they follow as
+   * `inherited` turns).
+   */
+  forked_from?: ForkedFrom | null;
   idempotency_key?: string | null;
   intent: string;
   /**
@@ -645,11 +804,16 @@ export interface Started {
    * as `detached` for `runs.reattach_grace_ms`.
    */
   reattachable?: boolean;
+  /** A replay: the run whose recorded tool calls this one re-issued. */
+  replay_of?: string | null;
   /** SHA-256 (hex) of the resume token; the token itself is never stored. */
   resume_token_sha256?: string | null;
   run_id: string;
   session_id?: string | null;
   started_at: string;
+  /** The caller's trace the run joined (W3C); without it the run's trace id is its id. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface RunRecordStarted extends Started {
@@ -659,10 +823,14 @@ export interface RunRecordStarted extends Started {
 export interface Turn {
   action_id: string;
   attempts: number;
+  /** The run's budget from this turn on, when an approval raised it just before. */
+  budget?: Budget | null;
   duration_ms: number;
   error?: string | null;
   /** Position of the turn among the run's turns, from 0. */
   index: number;
+  /** Copied from the source run by `runs.fork`: not run by this run. */
+  inherited?: boolean;
   output?: unknown;
   parameters: unknown;
   prompt?: string | null;
@@ -676,6 +844,8 @@ export interface Turn {
   redelivered?: boolean;
   status: ActionStatus;
   tool: string;
+  /** The proposal's reported usage, on its first journalled turn. */
+  usage?: Usage | null;
 }
 
 export interface RunRecordTurn extends Turn {
@@ -699,7 +869,7 @@ export interface RunStartedPayload {
   status: RunStatus;
 }
 
-export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled" | "detached";
+export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled" | "budget_exceeded" | "detached";
 
 export interface RunSubscribeResult {
   agent_id: string;
@@ -841,8 +1011,13 @@ export interface SpawnParams {
 export interface StartParams {
   agent_id?: string | null;
   agent_name?: string | null;
+  /** Limits on the run; absent: `runs.default_budget`, if configured. */
+  budget?: Budget | null;
   idempotency_key?: string | null;
   intent: string;
+  /** W3C Trace Context: the run's spans join the caller's trace under this span. */
+  traceparent?: string | null;
+  tracestate?: string | null;
 }
 
 export interface StartResult {
@@ -867,6 +1042,11 @@ export interface StopParams {
 
 export interface SubmitParams {
   proposal: Proposal;
+  /**
+   * What the model call that produced this proposal cost: summed on the run, and
+   * checked against its budget before the proposal's actions run.
+   */
+  usage?: Usage | null;
 }
 
 export interface SubmitResult {
@@ -875,6 +1055,11 @@ export interface SubmitResult {
 }
 
 export interface TerminationOutcome {
+  /**
+   * Set when the run ended on a denied budget approval: its status is then
+   * `budget_exceeded` (a CAR client reads the outcome, `failure`).
+   */
+  budget_exceeded?: BudgetBreach | null;
   kind: "outcome";
   outcome: Outcome;
   status: OutcomeStatus;
@@ -961,6 +1146,23 @@ export interface UnregisterResult {
   removed: boolean;
 }
 
+/** What one proposal's model call cost, as the harness reports it (`proposal.submit`'s `usage`). */
+export interface Usage {
+  cost_usd?: number | null;
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+}
+
+/** A run's usage so far, summed over its own turns. */
+export interface UsageTotals {
+  cost_usd: number;
+  /** Milliseconds since the run started (until it ended). */
+  duration_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  tool_calls: number;
+}
+
 /** What an overseer answers a review. */
 export type Verdict = "allow" | "deny" | "ask" | "none";
 
@@ -990,8 +1192,12 @@ export interface Methods {
   "rpc.discover": { params: NoParams; result: unknown };
   "runs.cancel": { params: RunCancelParams; result: Ack };
   "runs.complete": { params: CompleteParams; result: Ack };
+  "runs.diff": { params: DiffParams; result: DiffResult };
+  "runs.fork": { params: ForkParams; result: ForkResult };
+  "runs.get": { params: RunRef; result: RunDetail };
   "runs.get_trace": { params: TraceParams; result: TraceResult };
   "runs.list": { params: RunsListParams; result: RunsListResult };
+  "runs.replay": { params: ReplayParams; result: ReplayResult };
   "runs.resume": { params: ResumeParams; result: ResumeResult };
   "runs.start": { params: StartParams; result: StartResult };
   "runs.subscribe": { params: RunRef; result: RunSubscribeResult };
@@ -1053,8 +1259,12 @@ export const METHOD_ACCESS = {
   "rpc.discover": "authenticated",
   "runs.cancel": "authenticated",
   "runs.complete": "authenticated",
+  "runs.diff": "authenticated",
+  "runs.fork": "authenticated",
+  "runs.get": "authenticated",
   "runs.get_trace": "authenticated",
   "runs.list": "authenticated",
+  "runs.replay": "authenticated",
   "runs.resume": "authenticated",
   "runs.start": "authenticated",
   "runs.subscribe": "authenticated",

@@ -7,12 +7,14 @@ import type {
   Action,
   ActionResult,
   FailureBehavior,
+  ForkedFrom,
   Outcome,
   OutcomeStatus,
   Proposal,
   RunCancelParams,
   RunRecord,
   RunStatus,
+  Usage,
 } from "./protocol.js";
 
 export interface CallOptions {
@@ -61,6 +63,8 @@ export class Run {
   lost: string | undefined;
   /** With `runs.reattach.v1`: proves ownership to `runs.resume` after a restart. */
   resumeToken: string | undefined;
+  /** For a fork: the source run and how many turns it inherited. */
+  forkedFrom: ForkedFrom | undefined;
 
   constructor(
     private readonly client: Client,
@@ -88,7 +92,7 @@ export class Run {
    */
   async submit(
     actions: Action[],
-    options: { proposalId?: string; source?: string; signal?: AbortSignal; rideThrough?: boolean } = {},
+    options: { proposalId?: string; source?: string; signal?: AbortSignal; rideThrough?: boolean; usage?: Usage } = {},
   ): Promise<Results> {
     this.checkCurrent();
     // Ids make a re-submission recognisable.
@@ -98,7 +102,10 @@ export class Run {
     let reply: Methods["proposal.submit"]["result"];
     for (;;) {
       try {
-        reply = await this.client.call("proposal.submit", { proposal }, { signal: options.signal });
+        const params: Methods["proposal.submit"]["params"] = { proposal };
+        // What the model call behind this proposal cost: summed on the run, checked against its budget.
+        if (options.usage !== undefined) params.usage = options.usage;
+        reply = await this.client.call("proposal.submit", params, { signal: options.signal });
         break;
       } catch (error) {
         const ride = options.rideThrough !== false && this.resumeToken !== undefined && this.client.reconnecting;

@@ -47,30 +47,7 @@ class AgentDelegatedPayload(TypedDict):
     tier: NotRequired[Tier | None]
 
 
-class Approval(TypedDict):
-    #: The agent the hook is accounted to, likewise.
-    agent_id: NotRequired[str | None]
-    approval_id: str
-    created_at: str
-    event: str
-    expires_at: str
-    #: Why it was flagged: the overseer's reason, or why the review fell back to `ask`.
-    flag_reason: NotRequired[str | None]
-    #: The overseer that flagged this call for a human (it answered `ask`).
-    flagged_by: NotRequired[str | None]
-    #: The tool input, large fields cut to head + tail (`hooks.max_approval_input_bytes`).
-    input: Any
-    reason: NotRequired[str | None]
-    resolved_at: NotRequired[str | None]
-    #: The policy rule that asked (`default_decision` when no rule matched).
-    rule: NotRequired[str | None]
-    #: The session the hook is accounted to: the caller's own, or one the operator named.
-    session_id: NotRequired[str | None]
-    state: ApprovalState
-    tool: NotRequired[str | None]
-    #: Whether a hook is waiting on this approval now (on this node): resolving one
-    #: nobody waits on changes nothing.
-    waiting: NotRequired[bool]
+Approval = TypedDict("Approval", {"agent_id": "NotRequired[str | None]", "approval_id": "str", "created_at": "str", "event": "str", "expires_at": "str", "flag_reason": "NotRequired[str | None]", "flagged_by": "NotRequired[str | None]", "input": "Any", "kind": "NotRequired[str | None]", "raise": "NotRequired[float | None]", "reason": "NotRequired[str | None]", "resolved_at": "NotRequired[str | None]", "rule": "NotRequired[str | None]", "session_id": "NotRequired[str | None]", "state": "ApprovalState", "tool": "NotRequired[str | None]", "waiting": "NotRequired[bool]"})
 
 
 class ApprovalRequestParams(TypedDict):
@@ -142,6 +119,29 @@ class BreakersParams(TypedDict):
     agent: NotRequired[str | None]
 
 
+class Budget(TypedDict):
+    """Limits on a run. When the next action would pass one, it holds on an approval of
+    kind `budget`: allowed, the limit is raised; denied, the run ends `budget_exceeded`."""
+    #: Cost in US dollars, as proposals report it.
+    max_cost_usd: NotRequired[float | None]
+    #: Milliseconds since the run started after which no further action starts.
+    max_duration_ms: NotRequired[int | None]
+    #: Input plus output tokens, as proposals report them.
+    max_tokens: NotRequired[int | None]
+    #: Tool actions the run may execute (inherited turns of a fork do not count).
+    max_tool_calls: NotRequired[int | None]
+
+
+class BudgetBreach(TypedDict):
+    """The limit a run passed when its budget approval was denied."""
+    #: `max_tool_calls`, `max_duration_ms`, `max_tokens` or `max_cost_usd`.
+    limit: str
+    #: The limit's value when it was passed.
+    max: float
+    #: What the run would have used with the next action.
+    used: float
+
+
 class CompleteParams(TypedDict):
     outcome: Outcome
     run_id: str
@@ -173,6 +173,51 @@ class DelegateResult(TypedDict):
     agent: str
     breaker: BreakerState
     delegation_id: str
+
+
+class DiffChange(TypedDict):
+    """One value that differs between two paired turns."""
+    #: The value in run a (absent: no value there), trimmed.
+    a: NotRequired[Any]
+    b: NotRequired[Any]
+    #: A JSON Pointer into the turn (`/output/total`, `/status`, ...).
+    path: str
+
+
+class DiffCounts(TypedDict):
+    changed: int
+    only_in_a: int
+    only_in_b: int
+    same: int
+
+
+class DiffPair(TypedDict):
+    """Two turns paired by action id (the n-th of an id with the n-th), or one alone."""
+    a_index: NotRequired[int | None]
+    action_id: str
+    b_index: NotRequired[int | None]
+    #: For `changed`: at most `runs.max_diff_paths` paths.
+    changes: NotRequired[list[DiffChange]]
+    tool: str
+    verdict: DiffVerdict
+
+
+class DiffParams(TypedDict):
+    other_run_id: str
+    run_id: str
+
+
+class DiffResult(TypedDict):
+    counts: DiffCounts
+    other_run_id: str
+    #: In a's order, b's unpaired turns after the pair before them.
+    pairs: list[DiffPair]
+    run_id: str
+    #: Some changed pair listed only its first `runs.max_diff_paths` paths.
+    truncated: NotRequired[bool]
+
+
+DiffVerdict: TypeAlias = 'Literal["same", "changed", "only_in_a", "only_in_b"]'
 
 
 class Ended(TypedDict):
@@ -245,6 +290,9 @@ class ExecuteParams(TypedDict):
     session_id: NotRequired[str | None]
     timeout_ms: int
     tool: str
+    #: W3C Trace Context of this call's `execute_tool` span (when tracing is on), so
+    #: the harness's own spans continue the run's trace.
+    traceparent: NotRequired[str | None]
 
 
 FailureBehavior: TypeAlias = 'Literal["abort", "retry", "skip"]'
@@ -264,6 +312,31 @@ class FollowResult(TypedDict):
     #: The offset the first `sessions.output.event` starts at.
     offset: int
     session_id: str
+
+
+class ForkParams(TypedDict):
+    """`runs.fork`: a new run whose history is the source's first `turns` turns."""
+    budget: NotRequired[Budget | None]
+    idempotency_key: NotRequired[str | None]
+    #: The new run's intent (absent: the source's).
+    intent: NotRequired[str | None]
+    run_id: str
+    #: How many of the source's turns to inherit (absent: all of them).
+    turns: NotRequired[int | None]
+
+
+class ForkResult(TypedDict):
+    agent_id: str
+    client_id: str
+    forked_from: ForkedFrom
+    resume_token: NotRequired[str | None]
+    run_id: str
+
+
+class ForkedFrom(TypedDict):
+    """A fork's origin: the source run and how many of its turns it inherited."""
+    run_id: str
+    turns: int
 
 
 class HandshakeParams(TypedDict):
@@ -335,6 +408,9 @@ class IngestParams(TypedDict):
     hook_event_name: NotRequired[str | None]
     payload: NotRequired[Any]
     session_id: NotRequired[str | None]
+    #: W3C Trace Context of the caller (`tether hook` sends its `TRACEPARENT`, which a
+    #: managed session's process has): the hook's span goes under it.
+    traceparent: NotRequired[str | None]
     #: Wait up to this long (bounded by `hooks.max_wait_ms`) for an approval.
     wait_ms: NotRequired[int | None]
 
@@ -524,6 +600,21 @@ class RemoveParams(TypedDict):
     session_id: str
 
 
+class ReplayParams(TypedDict):
+    """`runs.replay`: re-issue a run's recorded tool calls to this connection's tools."""
+    run_id: str
+    #: Replay only the first `turns` turns (absent: all).
+    turns: NotRequired[int | None]
+
+
+class ReplayResult(TypedDict):
+    #: The source (a) against the replay (b).
+    diff: DiffResult
+    replay_of: str
+    #: The replay run (it reads `replay_of`).
+    run_id: str
+
+
 class RepoSpec(TypedDict):
     ref: NotRequired[str | None]
     url: str
@@ -532,10 +623,7 @@ class RepoSpec(TypedDict):
 Resolution: TypeAlias = 'Literal["allow", "deny"]'
 
 
-class ResolveParams(TypedDict):
-    approval_id: str
-    decision: Resolution
-    reason: NotRequired[str | None]
+ResolveParams = TypedDict("ResolveParams", {"approval_id": "str", "decision": "Resolution", "raise": "NotRequired[float | None]", "reason": "NotRequired[str | None]"})
 
 
 class ResumeParams(TypedDict):
@@ -614,6 +702,28 @@ class RunDetachedPayload(TypedDict):
     grace_ms: int
 
 
+class RunDetail(TypedDict):
+    """`runs.get`: one run's summary, origin, budget and usage."""
+    agent_id: str
+    #: The limits in force (raised by approvals since the start, if any).
+    budget: NotRequired[Budget | None]
+    #: Set when the run ended on a budget.
+    budget_exceeded: NotRequired[BudgetBreach | None]
+    ended_at: NotRequired[str | None]
+    forked_from: NotRequired[ForkedFrom | None]
+    intent: str
+    replay_of: NotRequired[str | None]
+    run_id: str
+    #: The managed session whose harness started the run (agent `session:<id>`).
+    session_id: NotRequired[str | None]
+    started_at: str
+    status: RunStatus
+    #: Set when a record of this run failed its checksum on disk.
+    trace_corruption: NotRequired[bool]
+    turn_count: int
+    usage: UsageTotals
+
+
 class RunEndedPayload(TypedDict):
     """`run.ended`."""
     record: RunRecord
@@ -627,17 +737,26 @@ class RunReattachedPayload(TypedDict):
 
 class Started(TypedDict):
     agent_id: str
+    budget: NotRequired[Budget | None]
     client_id: str
+    #: A fork: the run whose first `turns` turns this one inherited (they follow as
+    #: `inherited` turns).
+    forked_from: NotRequired[ForkedFrom | None]
     idempotency_key: NotRequired[str | None]
     intent: str
     #: Started under `runs.reattach.v1`: survives its connection and a daemon restart
     #: as `detached` for `runs.reattach_grace_ms`.
     reattachable: NotRequired[bool]
+    #: A replay: the run whose recorded tool calls this one re-issued.
+    replay_of: NotRequired[str | None]
     #: SHA-256 (hex) of the resume token; the token itself is never stored.
     resume_token_sha256: NotRequired[str | None]
     run_id: str
     session_id: NotRequired[str | None]
     started_at: str
+    #: The caller's trace the run joined (W3C); without it the run's trace id is its id.
+    traceparent: NotRequired[str | None]
+    tracestate: NotRequired[str | None]
 
 
 class RunRecordStarted(Started):
@@ -647,10 +766,14 @@ class RunRecordStarted(Started):
 class Turn(TypedDict):
     action_id: str
     attempts: int
+    #: The run's budget from this turn on, when an approval raised it just before.
+    budget: NotRequired[Budget | None]
     duration_ms: int
     error: NotRequired[str | None]
     #: Position of the turn among the run's turns, from 0.
     index: int
+    #: Copied from the source run by `runs.fork`: not run by this run.
+    inherited: NotRequired[bool]
     output: NotRequired[Any]
     parameters: Any
     prompt: NotRequired[str | None]
@@ -662,6 +785,8 @@ class Turn(TypedDict):
     redelivered: NotRequired[bool]
     status: ActionStatus
     tool: str
+    #: The proposal's reported usage, on its first journalled turn.
+    usage: NotRequired[Usage | None]
 
 
 class RunRecordTurn(Turn):
@@ -686,7 +811,7 @@ class RunStartedPayload(TypedDict):
     status: RunStatus
 
 
-RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled", "detached"]'
+RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled", "budget_exceeded", "detached"]'
 
 
 class RunSubscribeResult(TypedDict):
@@ -822,8 +947,13 @@ class SpawnParams(TypedDict):
 class StartParams(TypedDict):
     agent_id: NotRequired[str | None]
     agent_name: NotRequired[str | None]
+    #: Limits on the run; absent: `runs.default_budget`, if configured.
+    budget: NotRequired[Budget | None]
     idempotency_key: NotRequired[str | None]
     intent: str
+    #: W3C Trace Context: the run's spans join the caller's trace under this span.
+    traceparent: NotRequired[str | None]
+    tracestate: NotRequired[str | None]
 
 
 class StartResult(TypedDict):
@@ -847,6 +977,9 @@ class StopParams(TypedDict):
 
 class SubmitParams(TypedDict):
     proposal: Proposal
+    #: What the model call that produced this proposal cost: summed on the run, and
+    #: checked against its budget before the proposal's actions run.
+    usage: NotRequired[Usage | None]
 
 
 class SubmitResult(TypedDict):
@@ -855,6 +988,9 @@ class SubmitResult(TypedDict):
 
 
 class TerminationOutcome(TypedDict):
+    #: Set when the run ended on a denied budget approval: its status is then
+    #: `budget_exceeded` (a CAR client reads the outcome, `failure`).
+    budget_exceeded: NotRequired[BudgetBreach | None]
     kind: Literal["outcome"]
     outcome: Outcome
     status: OutcomeStatus
@@ -944,6 +1080,23 @@ class UnregisterResult(TypedDict):
     removed: bool
 
 
+class Usage(TypedDict):
+    """What one proposal's model call cost, as the harness reports it (`proposal.submit`'s `usage`)."""
+    cost_usd: NotRequired[float | None]
+    input_tokens: NotRequired[int | None]
+    output_tokens: NotRequired[int | None]
+
+
+class UsageTotals(TypedDict):
+    """A run's usage so far, summed over its own turns."""
+    cost_usd: float
+    #: Milliseconds since the run started (until it ended).
+    duration_ms: int
+    input_tokens: int
+    output_tokens: int
+    tool_calls: int
+
+
 #: What an overseer answers a review.
 Verdict: TypeAlias = 'Literal["allow", "deny", "ask", "none"]'
 
@@ -974,8 +1127,12 @@ METHOD_ACCESS: dict[str, str] = {
     "rpc.discover": "authenticated",
     "runs.cancel": "authenticated",
     "runs.complete": "authenticated",
+    "runs.diff": "authenticated",
+    "runs.fork": "authenticated",
+    "runs.get": "authenticated",
     "runs.get_trace": "authenticated",
     "runs.list": "authenticated",
+    "runs.replay": "authenticated",
     "runs.resume": "authenticated",
     "runs.start": "authenticated",
     "runs.subscribe": "authenticated",
@@ -1175,6 +1332,21 @@ class Calls:
 
     @overload
     async def call(
+        self, method: Literal["runs.diff"], params: DiffParams, *, timeout: float | None = None
+    ) -> DiffResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.fork"], params: ForkParams, *, timeout: float | None = None
+    ) -> ForkResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.get"], params: RunRef, *, timeout: float | None = None
+    ) -> RunDetail: ...
+
+    @overload
+    async def call(
         self, method: Literal["runs.get_trace"], params: TraceParams, *, timeout: float | None = None
     ) -> TraceResult: ...
 
@@ -1182,6 +1354,11 @@ class Calls:
     async def call(
         self, method: Literal["runs.list"], params: RunsListParams | None = None, *, timeout: float | None = None
     ) -> RunsListResult: ...
+
+    @overload
+    async def call(
+        self, method: Literal["runs.replay"], params: ReplayParams, *, timeout: float | None = None
+    ) -> ReplayResult: ...
 
     @overload
     async def call(

@@ -19,13 +19,13 @@ from typing import Any, TypeVar, overload
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from . import _discovery, overseers
+from . import _discovery, _tracing, overseers
 from ._backoff import Backoff
 from ._calls import CallCache, Reply
 from ._connection import Connection
 from ._protocol import (
     AuthResult,
-    Calls,
+    Budget,
     Event,
     EventsRecentParams,
     EventsSubscribeParams,
@@ -44,6 +44,7 @@ from ._protocol import (
 )
 from ._streams import Stream
 from .errors import ClientClosed, ConnectionLost, InvalidParams, RpcError, TetherError, ToolError
+from .history import History
 from .operators import Approvals, Sessions
 from .runs import Run, RunScope
 from .tools import Tool, ToolFunction, make_tool
@@ -68,7 +69,7 @@ class ConnectFailed(TetherError):
         self.status = status
 
 
-class Client(Calls):
+class Client(History):
     """Connected to one daemon. Make one with :func:`connect`."""
 
     def __init__(
@@ -525,9 +526,17 @@ class Client(Calls):
         idempotency_key: str | None = None,
         agent_name: str | None = None,
         agent_id: str | None = None,
+        budget: Budget | None = None,
     ) -> Run:
-        """Starts a run; it becomes this connection's current run."""
+        """Starts a run; it becomes this connection's current run. ``budget`` limits it
+        (``max_tool_calls``, ``max_duration_ms``, ``max_tokens``, ``max_cost_usd``): past
+        a limit, the next action waits on a ``budget`` approval."""
         params: StartParams = {"intent": intent}
+        traceparent = _tracing.current_traceparent()
+        if traceparent is not None:
+            params["traceparent"] = traceparent
+        if budget is not None:
+            params["budget"] = budget
         if idempotency_key is not None:
             params["idempotency_key"] = idempotency_key
         if agent_name is not None:
@@ -547,12 +556,12 @@ class Client(Calls):
         idempotency_key: str | None = None,
         agent_name: str | None = None,
         agent_id: str | None = None,
+        budget: Budget | None = None,
     ) -> RunScope:
         """``async with client.run("intent") as run:`` — completed ``success`` when the
         block ends, ``failure`` when it raises."""
-        return RunScope(
-            self, intent, {"idempotency_key": idempotency_key, "agent_name": agent_name, "agent_id": agent_id}
-        )
+        kwargs = {"idempotency_key": idempotency_key, "agent_name": agent_name, "agent_id": agent_id, "budget": budget}
+        return RunScope(self, intent, kwargs)
 
     async def runs(
         self,
@@ -738,7 +747,9 @@ class Client(Calls):
 
 async def _run(tool: Tool, params: Any) -> Reply:
     try:
-        return True, await tool.invoke(params)
+        # The app's spans inside the tool continue the daemon's execute_tool span.
+        with _tracing.continued(params.get("traceparent")):
+            return True, await tool.invoke(params)
     except Exception as e:
         return False, tool_error(e)
 

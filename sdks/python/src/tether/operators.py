@@ -117,14 +117,20 @@ class Approvals:
     async def list(self, state: ApprovalState | None = None) -> list[Approval]:
         return await self._client.call("approvals.list", {"state": state} if state else {})
 
-    async def approve(self, approval_id: str, reason: str | None = None) -> Approval:
-        return await self.resolve(approval_id, "allow", reason)
+    async def approve(self, approval_id: str, reason: str | None = None, *, raise_by: float | None = None) -> Approval:
+        """Allows it; for a ``budget`` approval, ``raise_by`` is how much the limit grows
+        (default: the daemon's ``runs.budget_step``)."""
+        return await self.resolve(approval_id, "allow", reason, raise_by=raise_by)
 
     async def deny(self, approval_id: str, reason: str | None = None) -> Approval:
         return await self.resolve(approval_id, "deny", reason)
 
-    async def resolve(self, approval_id: str, decision: Resolution, reason: str | None = None) -> Approval:
+    async def resolve(
+        self, approval_id: str, decision: Resolution, reason: str | None = None, *, raise_by: float | None = None
+    ) -> Approval:
         params: ResolveParams = {"approval_id": approval_id, "decision": decision}
         if reason is not None:
             params["reason"] = reason
+        if raise_by is not None:
+            params["raise"] = raise_by
         return await self._client.call("approvals.resolve", params)

@@ -12,12 +12,15 @@ from ._protocol import (
     Action,
     ActionResult,
     FailureBehavior,
+    ForkedFrom,
     Outcome,
     OutcomeStatus,
     Proposal,
     RunCancelParams,
     RunRecord,
     RunStatus,
+    SubmitParams,
+    Usage,
 )
 from .errors import ConnectionLost, RunLost, TetherError
 
@@ -112,6 +115,8 @@ class Run:
         self.lost: str | None = None
         #: With ``runs.reattach.v1``: proves ownership to ``runs.resume`` after a restart.
         self.resume_token: str | None = None
+        #: For a fork (:meth:`Client.fork`): the source run and the turns inherited.
+        self.forked_from: ForkedFrom | None = None
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
@@ -134,6 +139,7 @@ class Run:
         source: str | None = None,
         timeout: float | None = None,
         ride_through: bool = True,
+        usage: Usage | None = None,
     ) -> Results:
         """Runs the actions in order through this client's tools; each becomes a durable
         turn of the run before the reply. Returns one result per action.
@@ -143,6 +149,9 @@ class Run:
         again: the daemon answers what it journalled, runs only the rest, and each tool
         body runs once (redelivered calls are answered from the client's call cache).
         ``ride_through=False`` raises :class:`ConnectionLost` instead.
+
+        ``usage`` (``input_tokens``, ``output_tokens``, ``cost_usd``) is what the model
+        call that produced this proposal cost: summed on the run, checked against its budget.
         """
         self._check_current()
         wire = [a.to_wire() if isinstance(a, Call) else a for a in actions]
@@ -153,7 +162,10 @@ class Run:
             proposal["source"] = source
         while True:
             try:
-                reply = await self._client.call("proposal.submit", {"proposal": proposal}, timeout=timeout)
+                params: SubmitParams = {"proposal": proposal}
+                if usage is not None:
+                    params["usage"] = usage
+                reply = await self._client.call("proposal.submit", params, timeout=timeout)
                 return Results(reply["proposal_id"], reply["results"])
             except ConnectionLost:
                 if not (ride_through and self.resume_token is not None and self._client.reconnecting):
