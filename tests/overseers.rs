@@ -215,6 +215,15 @@ async fn with_no_overseer_connected_the_fallback_decides_and_says_why() {
     let said = denied["hook_output"]["hookSpecificOutput"]["permissionDecisionReason"].as_str().unwrap();
     assert!(said.contains("no overseer") && said.contains("hooks.review_fallback"), "{said}");
 
+    // `hooks.default_decision = "review"`: what no rule decides goes to the overseer too.
+    let by_default = self::server(|h| h.default_decision = tether_proto::hooks::Decision::Review).await;
+    let client = by_default.connect().await;
+    let write = json!({"hook_event_name": "PreToolUse", "session_id": "s", "tool_name": "Write", "tool_input": {}});
+    let reviewed = ingest(&client, write).await;
+    assert_eq!(reviewed["rule"], "default_decision", "{reviewed}");
+    assert_eq!(reviewed["review"]["fallback"], "no_overseer");
+    assert_eq!(reviewed["decision"], "ask");
+
     // A fallback that could let a call through is refused at start.
     for unsafe_fallback in [tether_proto::hooks::Decision::Allow, tether_proto::hooks::Decision::None] {
         let config = tether_hooks::HooksConfig { review_fallback: unsafe_fallback, ..Default::default() };

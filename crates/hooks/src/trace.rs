@@ -36,6 +36,14 @@ impl HookSpan {
         if let Some(rule) = &result.rule {
             attributes.push(KeyValue::new("tether.hook.rule", rule.clone()));
         }
+        // Who reviewed it, how long that took, and whether the fallback decided instead.
+        if let Some(review) = &result.review {
+            attributes.push(KeyValue::new("tether.hook.review.overseer", review.overseer.clone().unwrap_or_default()));
+            attributes.push(KeyValue::new("tether.hook.review.latency_ms", review.latency_ms));
+            if let Some(fallback) = review.fallback {
+                attributes.push(KeyValue::new("tether.hook.review.fallback", fallback.name()));
+            }
+        }
         if let Some(approval) = waited {
             approval_span(span.as_parent(), approval);
         }
