@@ -141,8 +141,8 @@ pub async fn assemble_with_clock(
     runs.watch_orphans(domains.sweep);
     let hooks_config = HooksConfig { names: names.clone(), ..domains.hooks.clone() };
     let hooks = Hooks::open(data_dir, hooks_config, events.clone(), clock, board).map_err(|e| e.to_string())?;
-    hooks.observe_reviews(Arc::new(ReviewMetrics(metrics.clone())));
     hooks.observe(metrics.clone());
+    hooks.observe_reviews(Arc::new(ReviewMetrics(metrics.clone())));
     let breakers = hooks.clone();
     runs.on_action_outcome(Box::new(move |agent, ok| breakers.record_outcome(agent, ok)));
     runs.set_budget_gate(Arc::new(BudgetApprovals(hooks.clone())));

@@ -197,3 +197,60 @@ async fn a_budget_holds_on_an_approval_the_operator_settles() {
     assert_eq!(again["usage"]["tool_calls"], 3);
     assert_eq!(again["budget"]["max_tool_calls"], 3);
 }
+
+/// A replay's progress is visible while it runs: its `run.started` event names the
+/// source, and `runs.subscribe` of the new run streams each replayed turn, then its end.
+#[tokio::test]
+async fn a_replay_in_progress_is_followed_by_subscribing_to_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = Client::builder(&daemon.url)
+        .token(daemon.token())
+        .on_request("tools.execute", |params: Value| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            Ok(params["parameters"].clone())
+        })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    let started = client.call_raw("runs.start", json!({"intent": "slow", "agent_id": "bot"})).await.unwrap();
+    let source = started["run_id"].as_str().unwrap().to_owned();
+    for n in 0..10 {
+        let action = json!({"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {"n": n}});
+        client.call_raw("proposal.submit", json!({"proposal": {"actions": [action]}})).await.unwrap();
+    }
+
+    let watcher = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    watcher.call_raw("events.subscribe", json!({"families": ["runtime.status"]})).await.unwrap();
+    let replaying = {
+        let client = client.clone();
+        let source = source.clone();
+        tokio::spawn(async move { client.call_raw("runs.replay", json!({"run_id": source})).await })
+    };
+    let replay = loop {
+        let note = watcher.next_notification().await.unwrap();
+        let event = &note.params["event"];
+        if event["kind"] == "run.started" && event["payload"]["intent"] == format!("replay of {source}") {
+            break event["run_id"].as_str().unwrap().to_owned();
+        }
+    };
+    let subscribed = watcher.call_raw("runs.subscribe", json!({"run_id": replay})).await.unwrap();
+    assert_eq!(subscribed["status"], "in_progress", "subscribed while the replay runs");
+    let mut seen = subscribed["snapshot"].as_array().unwrap().iter().filter(|r| r["record"] == "turn").count();
+    loop {
+        let note = watcher.next_notification().await.unwrap();
+        if note.method != "runs.trace.event" {
+            continue;
+        }
+        match note.params["record"]["record"].as_str() {
+            Some("turn") => seen += 1,
+            Some("ended") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, 10, "every replayed turn, live");
+    let done = replaying.await.unwrap().unwrap();
+    assert_eq!(done["run_id"], replay.as_str());
+    assert_eq!(done["diff"]["counts"]["same"], 10);
+}

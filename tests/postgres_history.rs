@@ -72,7 +72,7 @@ async fn fork_replay_diff_and_budgets_work_across_nodes_on_postgres() {
     let replayed = two.call_raw("runs.replay", json!({"run_id": source})).await.unwrap();
     assert_eq!(replayed["diff"]["counts"], json!({"same": 2, "changed": 1, "only_in_a": 0, "only_in_b": 0}));
     assert_eq!(replayed["diff"]["pairs"][1]["changes"][0]["path"], "/output/total");
-    let replay = replayed["run_id"].as_str().unwrap();
+    let replay = replayed["run_id"].as_str().unwrap().to_owned();
     let detail = one.call_raw("runs.get", json!({"run_id": replay})).await.unwrap();
     assert_eq!(detail["replay_of"], source);
     let same = two.call_raw("runs.diff", json!({"run_id": source, "other_run_id": source})).await.unwrap();
@@ -105,4 +105,19 @@ async fn fork_replay_diff_and_budgets_work_across_nodes_on_postgres() {
     assert_eq!(detail["usage"]["tool_calls"], 2);
     assert_eq!(detail["usage"]["input_tokens"], 20);
     assert_eq!(detail["budget"]["max_tool_calls"], 3);
+
+    // Node 1 dies and starts again on the same database: the fork, the replay's origin,
+    // the raised budget and the usage all read the same, and the source replays again.
+    drop(one);
+    drop(n1);
+    let n1 = node(&pg, d1.path(), 1);
+    let one = harness(&n1, 0).await;
+    let detail = one.call_raw("runs.get", json!({"run_id": budgeted})).await.unwrap();
+    assert_eq!(detail["budget"]["max_tool_calls"], 3);
+    assert_eq!((detail["usage"]["tool_calls"].clone(), detail["usage"]["input_tokens"].clone()), (json!(2), json!(20)));
+    let detail = one.call_raw("runs.get", json!({"run_id": fork})).await.unwrap();
+    assert_eq!(detail["forked_from"], json!({"run_id": source, "turns": 2}));
+    assert_eq!(one.call_raw("runs.get", json!({"run_id": replay})).await.unwrap()["replay_of"], source);
+    let again = one.call_raw("runs.replay", json!({"run_id": source})).await.unwrap();
+    assert_eq!(again["diff"]["counts"]["same"], 3, "node 1's `double` is the original");
 }

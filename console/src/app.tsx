@@ -5,6 +5,7 @@ import type { Client } from "../../sdks/typescript/src/index.js";
 import { login, NotLoggedIn } from "./session.js";
 import { Approvals } from "./views/approvals.js";
 import { Events } from "./views/events.js";
+import { Compare } from "./views/history.js";
 import { Overview } from "./views/overview.js";
 import { RunPage, Runs } from "./views/runs.js";
 import { SessionPage, Sessions } from "./views/sessions.js";
@@ -50,8 +51,10 @@ export function App() {
     );
   }
   if (!client) return <main class="login">Connecting…</main>;
-  const [asked = "overview", id] = route;
-  const view = NAV.some(([path]) => path === asked) ? asked : "overview";
+  const [asked = "overview", id, other] = route;
+  // `#/compare/A/B` is reached from a run, not the navigation: it shows under Runs.
+  const comparing = asked === "compare" && id && other ? [id, other] : undefined;
+  const view = comparing ? "runs" : NAV.some(([path]) => path === asked) ? asked : "overview";
   return (
     <>
       <header>
@@ -66,8 +69,9 @@ export function App() {
         {client.readOnly && <span class="badge">read-only</span>}
       </header>
       <main>
-        {view === "runs" && id ? <RunPage client={client} runId={id} /> : null}
-        {view === "runs" && !id ? <Runs client={client} /> : null}
+        {comparing ? <Compare client={client} a={comparing[0] ?? ""} b={comparing[1] ?? ""} /> : null}
+        {!comparing && view === "runs" && id ? <RunPage client={client} runId={id} /> : null}
+        {!comparing && view === "runs" && !id ? <Runs client={client} /> : null}
         {view === "sessions" && id ? <SessionPage client={client} sessionId={id} /> : null}
         {view === "sessions" && !id ? <Sessions client={client} /> : null}
         {view === "approvals" ? <Approvals client={client} /> : null}

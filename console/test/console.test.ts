@@ -118,6 +118,35 @@ test("a harness's turns appear on the run's timeline as they are written", async
   }
 });
 
+test("a run shows its budget, usage and time axis; Fork and Compare act on it", async () => {
+  const harness = await connect({ url: daemon.url, token: daemon.token, agentId: "history-agent" });
+  try {
+    await harness.tool<{ n: number }>("double", {}, ({ n }) => ({ total: n * 2 }));
+    const run = await harness.startRun("price the basket", { budget: { max_tool_calls: 5, max_cost_usd: 1 } });
+    for (const n of [1, 2]) await run.submit([call("double", { n })], { usage: { input_tokens: 10, cost_usd: 0.1 } });
+    const page = await loggedIn(loginUrl(daemon));
+    const origin = new URL(page.url()).origin;
+    await page.goto(`${origin}/console/#/runs/${run.id}`);
+    await page.locator("[data-budget]").getByText(/tool_calls 5/).waitFor();
+    await page.locator("[data-usage]").getByText(/2 tool calls · 20 \+ 0 tokens/).waitFor();
+    assert.equal(await page.locator(".axis .tick").count(), 2);
+    await page.getByRole("button", { name: "Fork" }).click();
+    const forked = page.getByRole("status");
+    await forked.getByText(/Forked as/).waitFor();
+    await shot(page, "run-history");
+    await forked.getByRole("link").click();
+    await page.getByText(/Forked from/).waitFor();
+    await page.locator('li[data-turn="1"]').getByText("(inherited)").waitFor();
+    await page.goto(`${origin}/console/#/compare/${run.id}/${run.id}`);
+    await page.locator("[data-counts]").getByText(/2 same · 0 changed/).waitFor();
+    assert.equal(await page.locator('tr[data-verdict="same"]').count(), 2);
+    await shot(page, "compare");
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
 async function pendingAsk(tool: string) {
   const payload = {
     hook_event_name: "PreToolUse",

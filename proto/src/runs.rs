@@ -544,7 +544,8 @@ pub struct DiffResult {
     /// In a's order, b's unpaired turns after the pair before them.
     pub pairs: Vec<DiffPair>,
     pub counts: DiffCounts,
-    /// Some changed pair listed only its first `runs.max_diff_paths` paths.
+    /// Some changed pair lists only its first `runs.max_diff_paths` paths, or none (past
+    /// `runs.max_unpaged_reply_bytes` of reply, pairs keep only their verdict).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
 }

@@ -25,12 +25,15 @@ export function Approvals({ client }: { client: Client }) {
 
 function Card({ client, approval, done }: { client: Client; approval: Approval; done: () => void }) {
   const [reason, setReason] = useState("");
+  // A budget approval's allow raises the limit: by this much, or the daemon's step.
+  const [raise, setRaise] = useState("");
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string>();
   const answer = async (decision: "allow" | "deny") => {
     setBusy(true);
     try {
-      await client.approvals.resolve(approval.approval_id, decision, reason || undefined);
+      const raiseBy = approval.kind === "budget" && raise ? Number(raise) : undefined;
+      await client.approvals.resolve(approval.approval_id, decision, reason || undefined, { raiseBy });
       done();
     } catch (error) {
       setProblem(error instanceof Error ? error.message : String(error));
@@ -39,7 +42,7 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
   };
   return (
     <article class="card" data-approval={approval.approval_id}>
-      <h2>{approval.tool ?? approval.event}</h2>
+      <h2>{approval.kind === "budget" ? `Budget: ${approval.tool ?? ""}` : (approval.tool ?? approval.event)}</h2>
       <p class="meta">
         {approval.event}
         {approval.session_id ? ` · session ${approval.session_id}` : ""}
@@ -69,6 +72,15 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
             value={reason}
             onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)}
           />
+          {approval.kind === "budget" && (
+            <input
+              placeholder="Raise by (default step)"
+              aria-label="raise the limit by"
+              inputMode="decimal"
+              value={raise}
+              onInput={(e) => setRaise((e.currentTarget as HTMLInputElement).value.trim())}
+            />
+          )}
           <button type="button" class="approve" disabled={busy} onClick={() => void answer("allow")}>
             Approve
           </button>

@@ -4,8 +4,9 @@
 import { useState } from "preact/hooks";
 import type { Client, RunRecord, RunStatus, RunSummary } from "../../../sdks/typescript/src/index.js";
 import { ago, useChanges, useRead, useStream } from "../live.js";
+import { RunFacts, TimeAxis, useMarks } from "./history.js";
 
-const STATUSES: RunStatus[] = ["in_progress", "completed", "incomplete", "cancelled"];
+const STATUSES: RunStatus[] = ["in_progress", "completed", "incomplete", "cancelled", "budget_exceeded", "detached"];
 
 export function Runs({ client }: { client: Client }) {
   const [status, setStatus] = useState<RunStatus | "">("");
@@ -94,6 +95,9 @@ export function RunPage({ client, runId }: { client: Client; runId: string }) {
     [client, runId],
   );
   const longest = Math.max(1, ...turns.map((t) => t.duration_ms ?? 0));
+  // Facts and marks are read again as the run moves on (each turn, and its end).
+  const version = turns.length + (ended ? 1 : 0);
+  const marks = useMarks(client, runId, version);
   return (
     <section>
       <h1>Run {runId.slice(-8)}</h1>
@@ -107,12 +111,15 @@ export function RunPage({ client, runId }: { client: Client; runId: string }) {
         )}{" "}
         · <span class={`status ${ended ? "ended" : "in_progress"}`}>{ended ? "ended" : "in progress (live)"}</span>
       </p>
+      <RunFacts client={client} runId={runId} version={version} />
+      <TimeAxis startedAt={started?.started_at} endedAt={ended?.ended_at} turns={turns} marks={marks} />
       <ol class="timeline" aria-label="turns">
         {turns.map((turn) => (
           <li data-turn={turn.index} class={turn.status}>
             <button type="button" onClick={() => setOpen(open === turn.index ? undefined : turn.index)}>
               <span class="tool">
                 #{turn.index} {turn.tool}
+                {turn.inherited ? " (inherited)" : ""}
               </span>
               <span class="bar" style={{ width: `${Math.max(2, ((turn.duration_ms ?? 0) / longest) * 100)}%` }} />
               <span class="duration">
@@ -138,7 +145,7 @@ export function RunPage({ client, runId }: { client: Client; runId: string }) {
 
 function Outcome({ ended }: { ended: Ended }) {
   const t = ended.termination;
-  const label = t.kind === "outcome" ? t.status : t.kind;
+  const label = t.kind === "outcome" ? (t.budget_exceeded ? "budget_exceeded" : t.status) : t.kind;
   return (
     <div class={`outcome ${label}`} data-outcome={label}>
       <strong>Outcome: {label}</strong>

@@ -107,11 +107,11 @@ pub(crate) struct Asked<'a> {
     pub(crate) tool: Option<String>,
     pub(crate) input: Value,
     pub(crate) rule: Option<String>,
+    /// Absent for a hook; `budget` for a run's budget.
+    pub(crate) kind: Option<String>,
     /// The overseer that answered `ask`, and its reason (or why a review fell back to `ask`).
     pub(crate) flagged_by: Option<String>,
     pub(crate) flag_reason: Option<String>,
-    /// Absent for a hook; `budget` for a run's budget.
-    pub(crate) kind: Option<String>,
 }
 
 /// How waiting on an approval ended.
@@ -161,7 +161,7 @@ impl Approvals {
     }
 
     pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
-        let Asked { session_id, agent_id, event, tool, input, rule, flagged_by, flag_reason, kind } = asked;
+        let Asked { session_id, agent_id, event, tool, input, rule, kind, flagged_by, flag_reason } = asked;
         self.expire_due()?;
         let pending = self
             .all

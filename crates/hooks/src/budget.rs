@@ -46,9 +46,9 @@ impl Hooks {
             tool: Some(limit.to_owned()),
             input,
             rule: None,
+            kind: Some("budget".into()),
             flagged_by: None,
             flag_reason: None,
-            kind: Some("budget".into()),
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;

@@ -320,9 +320,9 @@ impl Hooks {
                 tool: hook.tool.clone(),
                 input: bounded_input(),
                 rule: rule.clone(),
+                kind: None,
                 flagged_by: flag.0,
                 flag_reason: flag.1,
-                kind: None,
             };
             let created = self.approvals.create(asked, self.config.max_pending_approvals);
             let approval = match created {

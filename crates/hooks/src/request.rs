@@ -34,9 +34,9 @@ impl Hooks {
             tool: None,
             input,
             rule: None,
+            kind: None,
             flagged_by: None,
             flag_reason: None,
-            kind: None,
         };
         let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
         self.post(&approval).await;

@@ -66,13 +66,6 @@ struct Decision {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Reviewed {
-    decision: &'static str,
-    /// `answered`, or why the fallback decided (`timeout`, `error`, `disconnected`, `no_overseer`).
-    outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Status {
     status: String,
 }
@@ -81,6 +74,13 @@ struct Status {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Ended {
     outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reviewed {
+    decision: &'static str,
+    /// `answered`, or why the fallback decided (`timeout`, `error`, `disconnected`, `no_overseer`).
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

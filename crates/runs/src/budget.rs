@@ -190,8 +190,8 @@ pub(crate) fn breach(budget: &Budget, usage: &UsageTotals, pending: Option<&Usag
         .or_else(|| over("max_duration_ms", budget.max_duration_ms.map(|n| n as f64), usage.duration_ms as f64))
 }
 
-/// The budget with `limit` raised by `by` (or the configured step), from whichever
-/// is higher: the limit or the usage that passed it, so one raise always makes room.
+/// The budget with `limit` raised by `by` (or the configured step). A raise too small
+/// to make room leaves the action over budget, and the operator is asked again.
 pub(crate) fn raise(budget: &Budget, limit: &str, by: Option<f64>, step: &Budget) -> Budget {
     let mut out = budget.clone();
     let up = |current: Option<u64>, step: Option<u64>| {

@@ -71,6 +71,8 @@ pub struct RunsConfig {
     pub budget_step: tether_proto::runs::Budget,
     /// Most turns `runs.diff` (and `runs.replay`, `runs.fork`) reads of one run.
     pub max_diff_turns: usize,
+    /// Most bytes of records `runs.diff` (and `runs.replay`, `runs.fork`) reads of one run.
+    pub max_history_bytes: usize,
     /// Most paths listed per changed pair in a diff; the rest are counted as `truncated`.
     pub max_diff_paths: usize,
     /// Largest value shown on either side of a diff path, in bytes (head and tail kept).
@@ -113,7 +115,8 @@ impl Default for RunsConfig {
                 max_tokens: Some(100_000),
                 max_cost_usd: Some(1.0),
             },
-            max_diff_turns: 10_000,
+            max_diff_turns: 5_000,
+            max_history_bytes: 64 << 20,
             max_diff_paths: 16,
             max_diff_value_bytes: 256,
         }

@@ -176,7 +176,19 @@ impl Runs {
             max_paths: self.config.max_diff_paths.max(1),
             max_value_bytes: self.config.max_diff_value_bytes,
         };
-        let (pairs, counts, truncated) = diff_turns(a_turns, b_turns, bounds);
+        let (mut pairs, counts, mut truncated) = diff_turns(a_turns, b_turns, bounds);
+        // The reply stays under the unpaged bound: past it, changed pairs keep their
+        // verdict but lose their paths (`truncated`); the counts are always whole.
+        let (max, _) = self.config.unpaged_reply_bound();
+        let mut size = 512;
+        for pair in &mut pairs {
+            size += crate::tools::json_len(&*pair);
+            if size > max && !pair.changes.is_empty() {
+                size -= crate::tools::json_len(&pair.changes);
+                pair.changes.clear();
+                truncated = true;
+            }
+        }
         DiffResult { run_id: a.id.to_string(), other_run_id: b.id.to_string(), pairs, counts, truncated }
     }
 
@@ -198,14 +210,26 @@ impl Runs {
                 value: max,
             });
         }
-        let stored = self.store.read(run.id, 0..records).await.map_err(|e| crate::records::corrupt_or(e, run.id))?;
+        // Read a page at a time, so a run of large turns is refused at the byte bound
+        // before it is all in memory.
         let mut out = Vec::with_capacity(wanted);
-        for record in stored {
-            if out.len() == wanted {
-                break;
-            }
-            if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id) {
-                out.push(turn);
+        let (max_bytes, mut bytes, mut at) = (self.config.max_history_bytes, 0usize, 0usize);
+        while out.len() < wanted && at < records {
+            let end = (at + 500).min(records);
+            let stored = self.store.read(run.id, at..end).await.map_err(|e| crate::records::corrupt_or(e, run.id))?;
+            at = end;
+            for record in stored {
+                if out.len() == wanted {
+                    break;
+                }
+                bytes += record.payload.len();
+                if bytes > max_bytes {
+                    let what = "the run's turns are larger than one diff, replay or fork reads";
+                    return Err(RunsError::Limit { what, limit: "runs.max_history_bytes", value: max_bytes });
+                }
+                if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id) {
+                    out.push(turn);
+                }
             }
         }
         Ok(out)

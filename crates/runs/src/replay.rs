@@ -32,6 +32,7 @@ impl Runs {
             tracestate: None,
         };
         let (_, run) = self.begin(caller, begin).await?;
+        let run = run.ok_or_else(|| RunsError::Internal("a replay run without a key is always new".into()))?;
         let label = run.id.to_string();
         let mut replayed = Vec::with_capacity(recorded.len());
         for turn in &recorded {

@@ -40,7 +40,13 @@ impl Runs {
 
     /// A new run, durably: its `started` record and any inherited turns in one append.
     /// With `current`, it becomes the connection's current run before the reply.
-    pub(crate) async fn begin(&self, caller: &Caller, begin: Begin) -> Result<(StartResult, Arc<Run>), RunsError> {
+    /// The run is `None` only for a key this connection used before whose run is no
+    /// longer indexed (forgotten by retention): answered as it was, as `runs.start` always has.
+    pub(crate) async fn begin(
+        &self,
+        caller: &Caller,
+        begin: Begin,
+    ) -> Result<(StartResult, Option<Arc<Run>>), RunsError> {
         let Begin {
             agent_id,
             intent,
@@ -60,19 +66,13 @@ impl Runs {
             let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
             match known {
                 Some((owner, run_id)) if owner == conn => {
-                    let run = self.index.lock().runs.get(&run_id).cloned();
-                    if let Some(run) = run {
-                        if current {
-                            self.with_conn(caller, |c| c.current = Some(run_id));
-                        }
-                        let result = StartResult {
-                            run_id: run_id.to_string(),
-                            agent_id: agent_key,
-                            client_id,
-                            resume_token: None,
-                        };
-                        return Ok((result, run));
+                    if current {
+                        self.with_conn(caller, |c| c.current = Some(run_id));
                     }
+                    let run = self.index.lock().runs.get(&run_id).cloned();
+                    let result =
+                        StartResult { run_id: run_id.to_string(), agent_id: agent_key, client_id, resume_token: None };
+                    return Ok((result, run));
                 }
                 Some(_) => return Err(key_taken(key)),
                 None => {
@@ -177,7 +177,7 @@ impl Runs {
             }
             c.owned.insert(id, 0);
         });
-        Ok((StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token }, run))
+        Ok((StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token }, Some(run)))
     }
 
     /// Runs of `agent` still in progress.

@@ -52,12 +52,14 @@ fn caller(id: u64, agent: &str) -> (Caller, Arc<Tools>) {
 }
 
 async fn open(dir: &tempfile::TempDir) -> Arc<Runs> {
+    open_with(dir, RunsConfig::default()).await
+}
+
+async fn open_with(dir: &tempfile::TempDir, config: RunsConfig) -> Arc<Runs> {
     let (journal, recovered) =
         Journal::open(&dir.path().join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
     let events = tether_events::EventBus::new(Default::default());
-    Runs::open(Arc::new(journal), recovered, RunsConfig::default(), events, Arc::new(tether_telemetry::Nobody))
-        .await
-        .unwrap()
+    Runs::open(Arc::new(journal), recovered, config, events, Arc::new(tether_telemetry::Nobody)).await.unwrap()
 }
 
 fn params<T: DeserializeOwned>(value: Value) -> T {
@@ -180,6 +182,33 @@ async fn a_diff_of_a_run_with_itself_is_all_same_and_extra_turns_stand_alone() {
     assert_eq!((d.counts.same, d.counts.only_in_b, d.counts.only_in_a), (3, 2, 0));
     let back = runs.diff(&bot, params(json!({"run_id": b, "other_run_id": a}))).await.unwrap();
     assert_eq!((back.counts.same, back.counts.only_in_a), (3, 2));
+}
+
+#[tokio::test]
+async fn a_diff_past_the_reply_bound_keeps_every_verdict_and_drops_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = open_with(&dir, RunsConfig { max_unpaged_reply_bytes: 1_500, ..RunsConfig::default() }).await;
+    let (bot, tools) = caller(1, "bot");
+    register(&runs, &bot, &["double"]).await;
+    let a = runs.start(&bot, params(json!({"intent": "a"}))).await.unwrap().run_id;
+    submit(&runs, &bot, "p", &[7; 20]).await;
+    tools.fixed.store(true, Ordering::SeqCst);
+    let b = runs.start(&bot, params(json!({"intent": "b"}))).await.unwrap().run_id;
+    submit(&runs, &bot, "p", &[7; 20]).await;
+    let d = runs.diff(&bot, params(json!({"run_id": a, "other_run_id": b}))).await.unwrap();
+    assert_eq!(d.counts.changed, 20);
+    assert_eq!(d.pairs.len(), 20);
+    assert!(d.truncated);
+    assert!(!d.pairs[0].changes.is_empty() && d.pairs[19].changes.is_empty());
+    assert!(serde_json::to_vec(&d).unwrap().len() < 2_500);
+    drop(runs);
+
+    // A run whose records pass `runs.max_history_bytes` is refused, naming the bound.
+    let runs = open_with(&dir, RunsConfig { max_history_bytes: 1_000, ..RunsConfig::default() }).await;
+    let refused = runs.diff(&bot, params(json!({"run_id": a, "other_run_id": b}))).await.unwrap_err();
+    assert!(refused.to_string().contains("runs.max_history_bytes"), "{refused}");
+    let refused = runs.fork(&bot, params(json!({"run_id": a}))).await.unwrap_err();
+    assert!(refused.to_string().contains("runs.max_history_bytes"), "{refused}");
 }
 
 /// Answers budget approvals from a script: each ask pops the next verdict.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import uuid
 
+import pytest
+
 import tether
-from conftest import Daemon
+from conftest import REPO, Daemon
 
 
 async def test_fork_replay_after_a_fix_and_diff(daemon: Daemon) -> None:
@@ -76,3 +79,18 @@ async def test_a_budget_waits_on_an_approval_then_a_denial_ends_the_run(daemon: 
         assert detail["usage"]["cost_usd"] == 0.25
         budget = detail.get("budget")
         assert budget is not None and budget.get("max_tool_calls") == 3
+
+
+async def test_the_readme_worked_example_prints_its_diff_counts(
+    daemon: Daemon, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (REPO / "README.md").read_text()
+    at = readme.index("```python\n", readme.index("## Forks, replays and budgets")) + len("```python\n")
+    code = readme[at : readme.index("```", at)]
+    monkeypatch.setenv("TETHER_URL", daemon.url)
+    monkeypatch.setenv("TETHER_TOKEN", daemon.token)
+    # The README's block is top-level `async with`, as in a notebook or `python -m asyncio`.
+    compiled = compile(code, "README.md", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    await eval(compiled, {"tether": tether})
+    printed = capsys.readouterr().out
+    assert "{'same': 2, 'changed': 1, 'only_in_a': 0, 'only_in_b': 0}" in printed, printed

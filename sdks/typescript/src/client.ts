@@ -20,10 +20,10 @@ import type {
   IngestResult,
   IssuedCredential,
   Methods,
-  Overseer,
-  ReviewParams,
   ReplayResult,
   RunDetail,
+  Overseer,
+  ReviewParams,
   RunRecord,
   RunStatus,
   RunSummary,
@@ -36,8 +36,8 @@ import * as history from "./history.js";
 import { Run } from "./runs.js";
 import { CallCache, type Reply } from "./calls.js";
 import { Stream } from "./streams.js";
-import * as overseers from "./overseers.js";
 import { continued, currentTraceparent } from "./tracing.js";
+import * as overseers from "./overseers.js";
 
 export const PROTOCOL_VERSION = 3;
 export const CLIENT_VERSION = "tether-typescript/0.1.0";

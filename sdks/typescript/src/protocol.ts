@@ -242,7 +242,10 @@ export interface DiffResult {
   /** In a's order, b's unpaired turns after the pair before them. */
   pairs: DiffPair[];
   run_id: string;
-  /** Some changed pair listed only its first `runs.max_diff_paths` paths. */
+  /**
+   * Some changed pair lists only its first `runs.max_diff_paths` paths, or none (past
+   * `runs.max_unpaged_reply_bytes` of reply, pairs keep only their verdict).
+   */
   truncated?: boolean;
 }
 

@@ -164,3 +164,55 @@ async fn a_car_clients_run_reads_incomplete_at_once_after_a_restart() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+/// A run that ended on its budget reads, to a CAR client, as an outcome it knows:
+/// its `ended` record parses as CAR's own `RunEnded` (`failure`), and the new status
+/// string in `runs.list` is only a string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_exceeded_run_reads_as_a_car_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut daemon, url) = serve(&data);
+    let token = std::fs::read_to_string(data.join("auth-token")).unwrap().trim().to_owned();
+    let client = DaemonClient::with_url_and_tokens(url.clone(), Some(token.clone()), None);
+    client.register_handler("tools.execute", |params: Value| async move { Ok(params["parameters"].clone()) });
+    client.connect().await.unwrap();
+    client.call("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    let started = client
+        .call("runs.start", json!({"intent": "b", "agent_id": "car-agent", "budget": {"max_tool_calls": 0}}))
+        .await
+        .unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    let submitting = {
+        let client = client.clone();
+        let proposal =
+            json!({"proposal": {"actions": [{"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {}}]}});
+        tokio::spawn(async move { client.call("proposal.submit", proposal).await })
+    };
+    let operator = DaemonClient::with_url_and_tokens(url, Some(token), None);
+    operator.connect().await.unwrap();
+    let approval_id = loop {
+        let pending = operator.call("approvals.list", json!({"state": "pending"})).await.unwrap();
+        if let Some(id) = pending[0]["approval_id"].as_str() {
+            break id.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    operator.call("approvals.resolve", json!({"approval_id": approval_id, "decision": "deny"})).await.unwrap();
+    let submitted = submitting.await.unwrap().unwrap();
+    assert_eq!(submitted["results"][0]["status"], "rejected");
+
+    let listed = client.call("runs.list", json!({"agent_id": "car-agent"})).await.unwrap();
+    assert_eq!(listed["runs"][0]["status"], "budget_exceeded");
+    let trace = client.call("runs.get_trace", json!({"run_id": run_id})).await.unwrap();
+    let ended = trace["records"].as_array().unwrap().last().cloned().unwrap();
+    let read: car_proto::RunEnded = serde_json::from_value(ended.clone()).expect("CAR's RunEnded reads it");
+    match read.termination {
+        car_proto::RunTermination::Outcome { status, .. } => {
+            assert_eq!(serde_json::to_value(status).unwrap(), "failure")
+        }
+        other => panic!("not an outcome: {other:?}"),
+    }
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -213,7 +213,8 @@ class DiffResult(TypedDict):
     #: In a's order, b's unpaired turns after the pair before them.
     pairs: list[DiffPair]
     run_id: str
-    #: Some changed pair listed only its first `runs.max_diff_paths` paths.
+    #: Some changed pair lists only its first `runs.max_diff_paths` paths, or none (past
+    #: `runs.max_unpaged_reply_bytes` of reply, pairs keep only their verdict).
     truncated: NotRequired[bool]
 
 
