@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use tether_core::names::NameKind;
 use tether_core::{CallError, Caller, NameLimits, Peer, PeerExt, stamp};
-use tether_proto::overseers::{Fallback, Overseer, RegisterParams, ReviewCall, ReviewParams, ReviewResult, Verdict};
+use tether_proto::overseers::{
+    Fallback, Overseer, REVIEW, RegisterParams, ReviewCall, ReviewParams, ReviewResult, Verdict,
+};
 
 use crate::error::{HooksError, invalid};
 
@@ -157,7 +159,12 @@ impl Chosen {
         let entry = &self.0;
         entry.stats.lock().reviews += 1;
         let started = Instant::now();
-        let reply = entry.client.request::<ReviewCall>(|_| params, deadline).await;
+        // The deadline covers the send too: an overseer whose outbound queue is full
+        // must not hold the hook past it.
+        let call = entry.client.request::<ReviewCall>(|_| params, deadline);
+        let reply = tokio::time::timeout(deadline, call).await.unwrap_or_else(|_| {
+            Err(CallError::Timeout { method: REVIEW.to_owned(), timeout_ms: deadline.as_millis() as u64 })
+        });
         let latency = started.elapsed();
         let asked = match reply {
             Ok(result) => Asked::Answered(result),
