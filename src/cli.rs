@@ -44,8 +44,9 @@ pub enum Command {
     Audit {
         #[arg(long)]
         session: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// 1 to 1000, as `audit.recent` takes
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
         #[command(flatten)]
         conn: Conn,
     },
@@ -129,8 +130,9 @@ pub enum RunsCommand {
         status: Option<String>,
         #[arg(long)]
         session: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// 1 to 200, as `runs.list` takes
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=200))]
+        limit: u64,
         #[command(flatten)]
         conn: Conn,
     },
@@ -302,7 +304,12 @@ pub enum OverseersCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Parse a policy file as a reload would, offline.
-    Check { file: PathBuf },
+    Check {
+        file: PathBuf,
+        /// One JSON line: `{"file", "ok", "rules"}`, or `{"file", "ok": false, "error"}`
+        #[arg(long)]
+        json: bool,
+    },
     /// Ask the daemon to re-read its policy file.
     Reload {
         #[command(flatten)]

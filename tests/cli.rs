@@ -276,6 +276,20 @@ async fn status_policy_token_and_exit_codes() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("line 2"));
     assert!(stdout(&tether(&daemon, &["policy", "reload"])).contains("reloaded"));
+    let fixture = policy_fixture();
+    let good = json_lines(&tether(&daemon, &["policy", "check", "--json", fixture.to_str().unwrap()]));
+    assert_eq!((good[0]["ok"].clone(), good[0]["rules"].clone()), (json!(true), json!(4)), "{good:?}");
+    let refused = tether(&daemon, &["policy", "check", "--json", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let line: Value = serde_json::from_slice(&refused.stdout).expect("one JSON line, even when refused");
+    assert_eq!(line["ok"], false);
+    assert!(line["error"].as_str().unwrap().contains("line 2"), "{line}");
+    // Out of the documented ranges: refused by the command line, before any call.
+    for args in [&["runs", "ls", "--limit", "0"][..], &["runs", "ls", "--limit", "201"], &["audit", "--limit", "0"]] {
+        let out = tether(&daemon, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--limit"), "{args:?}");
+    }
 
     let unreachable = Command::new(env!("CARGO_BIN_EXE_tether"))
         .args(["status", "--url", "ws://127.0.0.1:1", "--token-file"])

@@ -55,7 +55,7 @@ pub fn run(command: Command) -> ExitCode {
             },
             Command::Sessions(command) => sessions::run(command).await,
             Command::Approvals(command) => approvals(command).await,
-            Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
+            Command::Policy(PolicyCommand::Check { file, json }) => policy_check(&file, json),
             Command::Policy(PolicyCommand::Reload { conn }) => {
                 let client = client(&conn).await?;
                 let info = client.call_raw("policy.reload", json!({})).await?;
@@ -293,10 +293,9 @@ async fn resolve(conn: &Conn, id: &str, decision: &str, reason: Option<String>, 
     Ok(())
 }
 
-async fn audit(conn: &Conn, session: Option<String>, limit: usize) -> Outcome {
+async fn audit(conn: &Conn, session: Option<String>, limit: u64) -> Outcome {
     let client = client(conn).await?;
-    let entries =
-        client.call_raw("audit.recent", json!({"session_id": session, "limit": limit.clamp(1, 1000)})).await?;
+    let entries = client.call_raw("audit.recent", json!({"session_id": session, "limit": limit})).await?;
     let mut table = Table::new(&["TIME", "SESSION", "AGENT", "EVENT", "TOOL", "DECISION", "RULE"]);
     for e in entries.as_array().into_iter().flatten() {
         table.row(e, [&e["ts"], &e["session_id"], &e["agent_id"], &e["event"], &e["tool"], &e["decision"], &e["rule"]]);
@@ -305,15 +304,27 @@ async fn audit(conn: &Conn, session: Option<String>, limit: usize) -> Outcome {
     Ok(())
 }
 
-fn policy_check(file: &std::path::Path) -> Outcome {
+fn policy_check(file: &std::path::Path, json: bool) -> Outcome {
     let max = tether_hooks::HooksConfig::default().max_policy_bytes;
-    let text = tether_hooks::read_policy_file(file, max).map_err(Failure::Usage)?;
-    match tether_hooks::check_policy(&text) {
-        Ok(rules) => {
-            println!("{}: {rules} rules, ok", file.display());
+    let checked = tether_hooks::read_policy_file(file, max)
+        .map_err(Failure::Usage)
+        .and_then(|text| tether_hooks::check_policy(&text).map_err(Failure::Refused));
+    let name = file.display().to_string();
+    if json {
+        let line = match &checked {
+            Ok(rules) => json!({"file": name, "ok": true, "rules": rules}),
+            Err(Failure::Usage(why) | Failure::Refused(why)) => json!({"file": name, "ok": false, "error": why}),
+        };
+        println!("{line}");
+    }
+    match checked {
+        Ok(rules) if !json => {
+            println!("{name}: {rules} rules, ok");
             Ok(())
         }
-        Err(why) => Err(Failure::Refused(format!("{}: {why}", file.display()))),
+        Ok(_) => Ok(()),
+        Err(Failure::Usage(why)) => Err(Failure::Usage(format!("{name}: {why}"))),
+        Err(Failure::Refused(why)) => Err(Failure::Refused(format!("{name}: {why}"))),
     }
 }
 

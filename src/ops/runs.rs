@@ -11,7 +11,6 @@ pub async fn run(command: RunsCommand) -> Outcome {
     match command {
         RunsCommand::Ls { agent, status, session, limit, conn } => {
             let client = client(&conn).await?;
-            let limit = limit.clamp(1, 200);
             let params = json!({"agent_id": agent, "status": status, "session_id": session, "limit": limit});
             let page = client.call_raw("runs.list", params).await?;
             let mut table = Table::new(&["RUN", "AGENT", "STATUS", "TURNS", "STARTED", "ENDED", "INTENT"]);
