@@ -92,5 +92,13 @@ pub async fn connect_with(target: &Target, capabilities: &[&str]) -> Result<Clie
     for capability in capabilities {
         builder = builder.optional_capability(*capability);
     }
-    builder.connect().await.map_err(|e| e.to_string())
+    builder.connect().await.map_err(|e| format!("{e} (tried {})", describe(target)))
+}
+
+/// Where the commands look for the daemon, for an error that says where it tried.
+pub fn describe(target: &Target) -> String {
+    match endpoint(target) {
+        Endpoint::Url(url) => url,
+        Endpoint::Unix(path) => format!("the Unix socket {}", path.display()),
+    }
 }

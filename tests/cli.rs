@@ -297,6 +297,16 @@ async fn status_policy_token_and_exit_codes() {
         .output()
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(2), "a connection problem");
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("tried ws://127.0.0.1:1"), "says where it tried");
+    let down = Command::new(env!("CARGO_BIN_EXE_tether"))
+        .args(["status", "--json", "--url", "ws://127.0.0.1:1", "--token-file"])
+        .arg(daemon.data_dir.join("auth-token"))
+        .output()
+        .unwrap();
+    assert_eq!(down.status.code(), Some(2));
+    let line: Value =
+        serde_json::from_slice(&down.stdout).expect("status --json prints a line when the daemon is down");
+    assert_eq!((line["reachable"].clone(), line["endpoint"].clone()), (json!(false), json!("ws://127.0.0.1:1")));
     assert_eq!(
         Command::new(env!("CARGO_BIN_EXE_tether")).args(["runs", "frobnicate"]).output().unwrap().status.code(),
         Some(2)

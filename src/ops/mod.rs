@@ -113,7 +113,16 @@ async fn client(conn: &Conn) -> Result<Client, Failure> {
 /// `GET /healthz` on the same transport the commands use (the daemon serves plain
 /// HTTP on the Unix socket too), after proving the WebSocket side answers.
 async fn status(conn: &Conn) -> Outcome {
-    let client = client(conn).await?;
+    let client = match client(conn).await {
+        Ok(client) => client,
+        // A monitor reading `--json` gets a line either way.
+        Err(Failure::Usage(why)) if conn.json => {
+            let line = json!({"reachable": false, "endpoint": connect::describe(&conn.target), "error": why});
+            println!("{line}");
+            return Err(Failure::Usage(why));
+        }
+        Err(other) => return Err(other),
+    };
     let version = client.handshake().map(|h| h.server_version.clone()).unwrap_or_default();
     client.close();
     let health = connect::healthz(&conn.target).await.map_err(Failure::Usage)?;
