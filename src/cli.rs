@@ -251,14 +251,31 @@ pub enum SessionsCommand {
         /// The working directory [default: the current one]
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// The task text [default: the command line]
+        /// The task text [default: the command line]; required by `--runtime claude-code`
         #[arg(long)]
         task: Option<String>,
-        #[arg(required = true, last = true)]
+        /// `command` runs CMD as given; `claude-code` runs Claude Code on --task, its argv
+        /// from the daemon's `[sessions.claude_code]`
+        #[arg(long, value_enum, default_value_t = SpawnRuntime::Command)]
+        runtime: SpawnRuntime,
+        /// Check this repository out into a fresh worktree the daemon owns (instead of --cwd)
+        #[arg(long, conflicts_with = "cwd")]
+        repo: Option<String>,
+        /// The branch, tag or commit of --repo
+        #[arg(long = "ref", requires = "repo")]
+        git_ref: Option<String>,
+        /// The program and its arguments, for `--runtime command`
+        #[arg(last = true)]
         command: Vec<String>,
         #[command(flatten)]
         conn: Conn,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpawnRuntime {
+    Command,
+    ClaudeCode,
 }
 
 #[derive(Debug, Subcommand)]

@@ -442,3 +442,65 @@ async fn ids_by_prefix_sessions_by_name_and_closed_pipes_end_quietly() {
         assert!(done.stderr.is_empty(), "quietly: {}", String::from_utf8_lossy(&done.stderr));
     }
 }
+
+/// A bare repository with one commit on `main`.
+fn origin(root: &std::path::Path) -> std::path::PathBuf {
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    let (bare, work) = (root.join("origin.git"), root.join("work"));
+    std::fs::create_dir_all(&work).unwrap();
+    git(root, &["init", "--quiet", "--bare", bare.to_str().unwrap()]);
+    git(&work, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(work.join("README"), "hello\n").unwrap();
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "--quiet", "-m", "first"]);
+    git(&work, &["push", "--quiet", bare.to_str().unwrap(), "main"]);
+    bare
+}
+
+#[tokio::test]
+async fn sessions_spawn_starts_claude_code_on_a_task_in_a_fresh_checkout_of_a_repo() {
+    let dir = tempfile::tempdir().unwrap();
+    // `echo` stands in for Claude Code: the session prints the argv the daemon built.
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[sessions.claude_code]\nprogram = \"echo\"\nhooks = false\nmcp = false\n").unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let bare = origin(dir.path());
+    let args = ["sessions", "spawn", "--json", "--runtime", "claude-code", "--task", "fix the bug", "--repo"];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend([bare.to_str().unwrap(), "--ref", "main"]);
+    let spawned = json_lines(&tether(&daemon, &args));
+    let id = spawned[0]["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(spawned[0]["runtime"], "claude-code");
+    assert_eq!(spawned[0]["workspace_owned"], true, "a worktree the daemon owns: {}", spawned[0]);
+    assert!(std::path::Path::new(spawned[0]["cwd"].as_str().unwrap()).join("README").is_file());
+    wait_until("Claude Code (echo) has run", async || {
+        stdout(&tether(&daemon, &["sessions", "logs", &id])).contains("-p fix the bug")
+    })
+    .await;
+
+    for (args, says) in [
+        (&["sessions", "spawn", "--runtime", "claude-code"][..], "needs --task"),
+        (&["sessions", "spawn", "--task", "t"], "needs a command"),
+        (&["sessions", "spawn", "--runtime", "claude-code", "--task", "t", "--", "ls"], "takes no command"),
+        (&["sessions", "spawn", "--ref", "main", "--", "ls"], "--repo"),
+    ] {
+        let out = tether(&daemon, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

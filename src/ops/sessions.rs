@@ -35,15 +35,42 @@ pub async fn run(command: SessionsCommand) -> Outcome {
         SessionsCommand::Rm { id, delete_workspace, conn } => {
             change(&conn, "sessions.remove", json!({"session_id": id, "delete_workspace": delete_workspace})).await
         }
-        SessionsCommand::Spawn { name, cwd, task, command, conn } => {
-            let cwd = match cwd {
-                Some(dir) => dir,
-                None => std::env::current_dir().map_err(|e| Failure::Usage(e.to_string()))?,
+        SessionsCommand::Spawn { name, cwd, task, runtime, repo, git_ref, command, conn } => {
+            use crate::cli::SpawnRuntime;
+            let (runtime, command, task) = match (runtime, command.is_empty(), task) {
+                (SpawnRuntime::Command, true, _) => {
+                    return Err(Failure::Usage("the command runtime needs a command: `-- CMD [ARGS]...`".into()));
+                }
+                (SpawnRuntime::Command, false, task) => {
+                    let task = task.unwrap_or_else(|| command.join(" "));
+                    ("command", Some(command), task)
+                }
+                (SpawnRuntime::ClaudeCode, true, Some(task)) => ("claude-code", None, task),
+                (SpawnRuntime::ClaudeCode, true, None) => {
+                    return Err(Failure::Usage(
+                        "--runtime claude-code needs --task (what Claude Code is to do)".into(),
+                    ));
+                }
+                (SpawnRuntime::ClaudeCode, false, _) => {
+                    return Err(Failure::Usage(
+                        "--runtime claude-code takes no command: its argv comes from [sessions.claude_code]".into(),
+                    ));
+                }
             };
-            // Stored absolute: the daemon's working directory is not the caller's.
-            let cwd = std::path::absolute(&cwd).map_err(|e| Failure::Usage(format!("{}: {e}", cwd.display())))?;
-            let task = task.unwrap_or_else(|| command.join(" "));
-            let params = json!({"task": task, "command": command, "cwd": cwd, "name": name});
+            let mut params = json!({"task": task, "runtime": runtime, "command": command, "name": name});
+            match repo {
+                Some(url) => params["repo"] = json!({"url": url, "ref": git_ref}),
+                None => {
+                    let cwd = match cwd {
+                        Some(dir) => dir,
+                        None => std::env::current_dir().map_err(|e| Failure::Usage(e.to_string()))?,
+                    };
+                    // Stored absolute: the daemon's working directory is not the caller's.
+                    let cwd =
+                        std::path::absolute(&cwd).map_err(|e| Failure::Usage(format!("{}: {e}", cwd.display())))?;
+                    params["cwd"] = json!(cwd);
+                }
+            }
             change(&conn, "sessions.spawn", params).await
         }
     }
