@@ -358,6 +358,16 @@ async fn a_dead_collector_costs_dropped_spans_not_the_run_and_the_dashboards_met
     let bad = call(&mut ws, "runs.start", json!({"intent": "x", "traceparent": "00-nope"})).await;
     assert_eq!(bad["error"]["code"], -32602, "{bad}");
     assert!(bad["error"]["message"].as_str().unwrap().contains("traceparent"), "{bad}");
+    // Hostile sizes are refused where they enter, naming the field and the bound.
+    let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let huge = format!("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-{}", "x".repeat(100_000));
+    let refused = call(&mut ws, "runs.start", json!({"intent": "x", "traceparent": huge})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("exceeds the 256"), "{refused}");
+    let state = "k=".to_owned() + &"v".repeat(600);
+    let refused = call(&mut ws, "runs.start", json!({"intent": "x", "traceparent": good, "tracestate": state})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("tracestate"), "{refused}");
     let started = call(&mut ws, "runs.start", json!({"intent": "into the void"})).await;
     let run_id = started["result"]["run_id"].as_str().unwrap().to_owned();
     let (reply, _) = submit(&mut ws, &["echo", "echo"]).await;

@@ -10,6 +10,10 @@ use ulid::Ulid;
 /// its propagation guidance says to keep at least).
 pub const MAX_TRACESTATE: usize = 512;
 
+/// The longest `traceparent` read: version 00 is 55 bytes, and a later version may only
+/// append fields, so this leaves room for them without letting a client send a megabyte.
+pub const MAX_TRACEPARENT: usize = 256;
+
 /// A parsed W3C `traceparent`: the caller's trace and span, and whether it sampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceParent {
@@ -23,6 +27,9 @@ impl TraceParent {
     /// a `-`, as the specification says). All-zero ids and version `ff` are invalid.
     pub fn parse(text: &str) -> Result<TraceParent, String> {
         let bad = |why: &str| format!("traceparent {:?}: {why}", excerpt(text));
+        if text.len() > MAX_TRACEPARENT {
+            return Err(bad(&format!("{} bytes exceeds the {MAX_TRACEPARENT} read", text.len())));
+        }
         let mut parts = text.splitn(5, '-');
         let (Some(version), Some(trace), Some(span), Some(flags)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -160,8 +167,12 @@ mod tests {
         ] {
             assert!(TraceParent::parse(bad).is_err(), "{bad:?} accepted");
         }
-        // A later version may carry more fields.
+        // A later version may carry more fields, within a bound.
         assert!(TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more").is_ok());
+        let long = format!("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-{}", "x".repeat(1 << 20));
+        let refused = TraceParent::parse(&long).unwrap_err();
+        assert!(refused.contains("exceeds the 256"), "{refused}");
+        assert!(refused.len() < 200, "the error quotes an excerpt, not the megabyte");
     }
 
     #[test]
