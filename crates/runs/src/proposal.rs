@@ -268,12 +268,12 @@ impl Runs {
         }
         let outcome = status_label(turn.status);
         self.observer().tool_call(outcome, Duration::from_millis(turn.duration_ms));
-        let call_id = format!("{run}:{}:{}:{}", turn.proposal_id, turn.action_id, turn.attempts);
+        let call_id = || format!("{run}:{}:{}:{}", turn.proposal_id, turn.action_id, turn.attempts);
         let error = match turn.status {
             ActionStatus::Succeeded => None,
             _ => Some((error_type(turn), turn.error.as_deref().unwrap_or(outcome))),
         };
-        span.finish(&call_id, turn.attempts, error, turn.output.as_ref());
+        span.finish(call_id, turn.attempts, error, turn.output.as_ref());
     }
 }
 

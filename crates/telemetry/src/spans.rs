@@ -20,15 +20,9 @@ use crate::ids::{self, TraceParent};
 
 /// The trace a run's spans belong to: fixed at `runs.start` (the caller's trace when
 /// it sent a `traceparent`, else the run's own) and rebuilt from its `started` record.
+/// The run's own span (`invoke_agent`) is a `Lifetime` whose id derives from the run id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunTrace {
-    trace_id: TraceId,
-    /// The run's own span (`invoke_agent`).
-    root: SpanId,
-    /// The caller's span, when the run joined the caller's trace.
-    caller: Option<TraceParent>,
-    tracestate: Option<String>,
-}
+pub struct RunTrace(Lifetime);
 
 /// How a run ended, for its root span.
 pub struct RunEnd<'a> {
@@ -42,39 +36,13 @@ pub struct RunEnd<'a> {
 
 impl RunTrace {
     pub fn new(run: Ulid, caller: Option<TraceParent>, tracestate: Option<String>) -> RunTrace {
-        let trace_id = caller.map_or_else(|| ids::trace_id_of(run), |c| c.trace_id);
-        let tracestate = tracestate.filter(|s| s.len() <= ids::MAX_TRACESTATE);
-        RunTrace { trace_id, root: ids::span_id_of("run", run), caller, tracestate }
-    }
-
-    pub fn trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    /// A run joins its caller's sampling decision, else the configured ratio's.
-    fn sampled(&self) -> bool {
-        match self.caller {
-            Some(caller) => caller.sampled,
-            None => crate::installed().is_some_and(|t| ids::sampled_at(self.trace_id, t.ratio)),
-        }
-    }
-
-    /// The run's span as a parent, for spans written while it runs.
-    fn parent(&self) -> Context {
-        let state = self.tracestate.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default();
-        let context = SpanContext::new(self.trace_id, self.root, TraceFlags::SAMPLED, true, state);
-        Context::new().with_remote_span_context(context)
-    }
-
-    /// The `traceparent` of the run's own span.
-    pub fn traceparent(&self) -> String {
-        TraceParent::format(self.trace_id, self.root, self.sampled())
+        RunTrace(Lifetime::new(run, "run", run, caller).with_tracestate(tracestate))
     }
 
     /// Starts `execute_tool {tool}` under the run; a no-op when export is off or the
     /// run's trace is not sampled.
     pub fn tool(&self, tool: &str, arguments: &Value) -> ToolSpan {
-        let Some(installed) = crate::installed().filter(|_| self.sampled()) else { return ToolSpan(None) };
+        let Some(installed) = crate::installed().filter(|_| self.0.sampled()) else { return ToolSpan(None) };
         let mut attributes = vec![
             KeyValue::new("gen_ai.operation.name", "execute_tool"),
             KeyValue::new("gen_ai.tool.name", tool.to_owned()),
@@ -88,12 +56,11 @@ impl RunTrace {
             .span_builder(format!("execute_tool {tool}"))
             .with_kind(SpanKind::Internal)
             .with_attributes(attributes);
-        ToolSpan(Some(installed.tracer.build_with_context(builder, &self.parent())))
+        ToolSpan(Some(installed.tracer.build_with_context(builder, &self.0.as_context())))
     }
 
     /// Writes the run's `invoke_agent {agent}` span, from its recorded start to now.
     pub fn end(&self, run: Ulid, end: RunEnd<'_>) {
-        let Some(installed) = crate::installed().filter(|_| self.sampled()) else { return };
         let attributes = vec![
             KeyValue::new("gen_ai.operation.name", "invoke_agent"),
             KeyValue::new("gen_ai.agent.name", end.agent.to_owned()),
@@ -103,24 +70,13 @@ impl RunTrace {
             KeyValue::new("tether.run.status", end.status.to_owned()),
             KeyValue::new("tether.run.turns", i64::from(end.turns)),
         ];
-        let builder = installed
-            .tracer
-            .span_builder(format!("invoke_agent {}", end.agent))
-            .with_kind(SpanKind::Internal)
-            .with_start_time(end.started_at)
-            .with_attributes(attributes);
-        let parent = match self.caller {
-            Some(caller) => Context::new().with_remote_span_context(caller.remote(self.tracestate.as_deref())),
-            None => Context::new(),
-        };
-        let trace = self.caller.is_none().then_some(self.trace_id);
-        let mut span = ids::with_ids(trace, self.root, || installed.tracer.build_with_context(builder, &parent));
-        if end.failed {
-            span.set_status(Status::error(format!("run ended {}", end.status)));
-        } else {
-            span.set_status(Status::Ok);
-        }
-        span.end();
+        let error = end.failed.then(|| format!("run ended {}", end.status));
+        self.0.end(Ending {
+            name: format!("invoke_agent {}", end.agent),
+            started_at: end.started_at,
+            attributes,
+            error: error.as_deref(),
+        });
     }
 }
 
@@ -147,9 +103,16 @@ impl ToolSpan {
     }
 
     /// Ends the span with the call's outcome: `error_type` (and the message) on failure.
-    pub fn finish(mut self, call_id: &str, attempts: u32, error: Option<(&str, &str)>, output: Option<&Value>) {
+    /// `call_id` is built only for a span that records (not on every call with export off).
+    pub fn finish(
+        mut self,
+        call_id: impl FnOnce() -> String,
+        attempts: u32,
+        error: Option<(&str, &str)>,
+        output: Option<&Value>,
+    ) {
         let Some(span) = self.0.as_mut() else { return };
-        span.set_attribute(KeyValue::new("gen_ai.tool.call.id", call_id.to_owned()));
+        span.set_attribute(KeyValue::new("gen_ai.tool.call.id", call_id()));
         span.set_attribute(KeyValue::new("tether.tool.attempts", i64::from(attempts)));
         if let (Some(output), Some(installed)) = (output, crate::installed())
             && installed.record_content
@@ -170,11 +133,13 @@ impl ToolSpan {
 /// A span that stands for something with a lifetime of its own (a session's
 /// process, a hook and its wait): its ids are known when it starts, so what it starts
 /// can be handed its `traceparent`, and it is written when it ends.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Lifetime {
     trace_id: TraceId,
     span_id: SpanId,
     parent: Option<TraceParent>,
+    /// The caller's W3C `tracestate`, passed on with its `traceparent`.
+    tracestate: Option<String>,
 }
 
 /// How it ended.
@@ -190,7 +155,19 @@ impl Lifetime {
     /// trace), or under `parent` when the caller sent one.
     pub fn new(trace: Ulid, kind: &str, id: Ulid, parent: Option<TraceParent>) -> Lifetime {
         let trace_id = parent.map_or_else(|| ids::trace_id_of(trace), |p| p.trace_id);
-        Lifetime { trace_id, span_id: ids::span_id_of(kind, id), parent }
+        Lifetime { trace_id, span_id: ids::span_id_of(kind, id), parent, tracestate: None }
+    }
+
+    /// Keeps a caller's `tracestate` (dropped past `MAX_TRACESTATE`).
+    pub fn with_tracestate(self, tracestate: Option<String>) -> Lifetime {
+        Lifetime { tracestate: tracestate.filter(|s| s.len() <= ids::MAX_TRACESTATE), ..self }
+    }
+
+    /// This span as the parent of spans written while it lasts.
+    fn as_context(&self) -> Context {
+        let state = self.tracestate.as_deref().and_then(|s| s.parse().ok()).unwrap_or_default();
+        let context = SpanContext::new(self.trace_id, self.span_id, TraceFlags::SAMPLED, true, state);
+        Context::new().with_remote_span_context(context)
     }
 
     fn sampled(&self) -> bool {
@@ -219,7 +196,7 @@ impl Lifetime {
             .with_start_time(ending.started_at)
             .with_attributes(ending.attributes);
         let context = match self.parent {
-            Some(parent) => Context::new().with_remote_span_context(parent.remote(None)),
+            Some(parent) => Context::new().with_remote_span_context(parent.remote(self.tracestate.as_deref())),
             None => Context::new(),
         };
         let trace = self.parent.is_none().then_some(self.trace_id);

@@ -21,9 +21,9 @@ fn a_run_is_one_trace_under_ids_derived_from_its_id() {
     let tool = before.tool("echo", &json!({"text": "hi"}));
     let traceparent = TraceParent::parse(&tool.traceparent().unwrap()).unwrap();
     drop(tool.journal_append());
-    tool.finish("r:p:a1:1", 1, None, Some(&json!({"ok": true})));
+    tool.finish(|| "r:p:a1:1".into(), 1, None, Some(&json!({"ok": true})));
     let after = RunTrace::new(run, None, None);
-    after.tool("fail", &json!({})).finish("r:p:a2:1", 2, Some(("timeout", "no reply")), None);
+    after.tool("fail", &json!({})).finish(|| "r:p:a2:1".into(), 2, Some(("timeout", "no reply")), None);
     after.end(
         run,
         RunEnd { agent: "a", status: "completed", failed: false, started_at: std::time::SystemTime::now(), turns: 2 },
@@ -53,7 +53,7 @@ fn a_run_is_one_trace_under_ids_derived_from_its_id() {
     exporter.reset();
     let caller = TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
     let joined = RunTrace::new(Ulid::new(), Some(caller), None);
-    joined.tool("echo", &json!({})).finish("c", 1, None, None);
+    joined.tool("echo", &json!({})).finish(|| "c".into(), 1, None, None);
     joined.end(
         Ulid::new(),
         RunEnd { agent: "b", status: "incomplete", failed: true, started_at: std::time::SystemTime::now(), turns: 1 },
