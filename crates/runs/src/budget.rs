@@ -213,34 +213,35 @@ pub(crate) fn raise(budget: &Budget, limit: &str, by: Option<f64>, step: &Budget
 
 /// Budget numbers are bounded: finite, not negative, at most `MAX_BUDGET`.
 pub(crate) fn check(budget: &Budget) -> Result<(), RunsError> {
-    let fields = [
-        ("budget.max_tool_calls", budget.max_tool_calls.map(|n| n as f64)),
-        ("budget.max_duration_ms", budget.max_duration_ms.map(|n| n as f64)),
-        ("budget.max_tokens", budget.max_tokens.map(|n| n as f64)),
-        ("budget.max_cost_usd", budget.max_cost_usd),
-    ];
-    for (field, value) in fields {
-        if let Some(v) = value
-            && !(v.is_finite() && (0.0..=MAX_BUDGET).contains(&v))
-        {
-            return Err(invalid("budget", format!("{field} = {v} is outside 0..={MAX_BUDGET}")));
-        }
-    }
-    Ok(())
+    within(
+        "budget",
+        [
+            ("budget.max_tool_calls", budget.max_tool_calls.map(|n| n as f64)),
+            ("budget.max_duration_ms", budget.max_duration_ms.map(|n| n as f64)),
+            ("budget.max_tokens", budget.max_tokens.map(|n| n as f64)),
+            ("budget.max_cost_usd", budget.max_cost_usd),
+        ],
+    )
 }
 
 /// Reported usage is bounded like a budget.
 pub(crate) fn check_usage(usage: &Usage) -> Result<(), RunsError> {
-    let fields = [
-        ("usage.input_tokens", usage.input_tokens.map(|n| n as f64)),
-        ("usage.output_tokens", usage.output_tokens.map(|n| n as f64)),
-        ("usage.cost_usd", usage.cost_usd),
-    ];
+    within(
+        "usage",
+        [
+            ("usage.input_tokens", usage.input_tokens.map(|n| n as f64)),
+            ("usage.output_tokens", usage.output_tokens.map(|n| n as f64)),
+            ("usage.cost_usd", usage.cost_usd),
+        ],
+    )
+}
+
+fn within<const N: usize>(param: &'static str, fields: [(&str, Option<f64>); N]) -> Result<(), RunsError> {
     for (field, value) in fields {
         if let Some(v) = value
             && !(v.is_finite() && (0.0..=MAX_BUDGET).contains(&v))
         {
-            return Err(invalid("usage", format!("{field} = {v} is outside 0..={MAX_BUDGET}")));
+            return Err(invalid(param, format!("{field} = {v} is outside 0..={MAX_BUDGET}")));
         }
     }
     Ok(())
@@ -268,6 +269,23 @@ pub fn approval_input(ask: &BudgetAsk) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_budget_and_usage_numbers_are_refused_naming_the_field() {
+        let huge = Budget { max_tokens: Some(u64::MAX), ..Default::default() };
+        let negative = Budget { max_cost_usd: Some(-1.0), ..Default::default() };
+        let endless = Usage { cost_usd: Some(f64::INFINITY), ..Default::default() };
+        for (refused, field) in [
+            (check(&huge), "budget.max_tokens"),
+            (check(&negative), "budget.max_cost_usd"),
+            (check_usage(&endless), "usage.cost_usd"),
+        ] {
+            let message = refused.expect_err(field).to_string();
+            assert!(message.contains(field), "{message}");
+        }
+        let fine = Budget { max_tool_calls: Some(3), max_cost_usd: Some(2.5), ..Default::default() };
+        assert!(check(&fine).is_ok());
+    }
 
     #[test]
     fn the_third_call_passes_a_limit_of_two_and_a_raise_makes_room() {
