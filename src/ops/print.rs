@@ -111,7 +111,11 @@ pub fn record(conn: &Conn, record: &Value) {
                 Some("outcome") => format!(
                     "{}{}",
                     text(&termination["status"]),
-                    termination["outcome"]["summary"].as_str().map(|s| format!(": {s}")).unwrap_or_default()
+                    termination["outcome"]["summary"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
                 ),
                 Some(kind) => kind.to_owned(),
                 None => "-".into(),
