@@ -10,6 +10,8 @@
 //!   (start, `SOAK_PROPOSALS` (5) one-action proposals, complete);
 //! - `SOAK_SEGMENT_BYTES` (1048576), `SOAK_RETAIN` (5): the journal's segment size
 //!   and `runs.retain_runs_per_agent`;
+//! - `SOAK_RATE` (0: as fast as it goes): turns per second across all connections, so
+//!   an hour of steady churn below saturation can be run beside other work;
 //! - `SOAK_TETHER`: the daemon binary (default: the one built with this bench), so
 //!   another build's daemon can be soaked by the same driver;
 //! - `BENCH_DIR`: where the data directory goes (default `.`).
@@ -72,6 +74,7 @@ fn main() {
     let proposals = setting("SOAK_PROPOSALS", 5);
     let segment_bytes = setting("SOAK_SEGMENT_BYTES", 1 << 20);
     let retain = setting("SOAK_RETAIN", 5);
+    let rate = setting("SOAK_RATE", 0);
     let bin = std::env::var("SOAK_TETHER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tether").to_owned());
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let data = dir.path().join("data");
@@ -81,8 +84,9 @@ fn main() {
         format!("[runs]\nretain_runs_per_agent = {retain}\n[journal]\nsegment_bytes = {segment_bytes}\n"),
     )
     .unwrap();
+    let pace = if rate == 0 { "as fast as it goes".to_owned() } else { format!("{rate} turns/s") };
     println!(
-        "soak: {bin}, {secs} s, {connections} connections × (start, {proposals} proposals, complete), segments of {segment_bytes} bytes, {retain} runs kept per agent"
+        "soak: {bin}, {secs} s, {connections} connections × (start, {proposals} proposals, complete) {pace}, segments of {segment_bytes} bytes, {retain} runs kept per agent"
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -107,10 +111,21 @@ fn main() {
                 let agent = format!("soak-{c}");
                 let proposal =
                     json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
+                // Each connection's share of the rate, one tick per turn (a missed tick is
+                // not made up in a burst).
+                let mut ticks = (rate > 0).then(|| {
+                    let every = Duration::from_secs_f64(connections as f64 / rate as f64);
+                    let mut ticks = tokio::time::interval(every);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    ticks
+                });
                 while Instant::now() < deadline {
                     let started =
                         client.call_raw("runs.start", json!({"intent": "soak", "agent_id": agent})).await.unwrap();
                     for _ in 0..proposals {
+                        if let Some(ticks) = ticks.as_mut() {
+                            ticks.tick().await;
+                        }
                         client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
                         turns.fetch_add(1, Ordering::Relaxed);
                     }
