@@ -11,6 +11,7 @@ mod manager;
 mod methods;
 mod output;
 mod process;
+mod retention;
 mod store;
 mod tokens;
 mod workspace;
