@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
-use tether_mcp::{McpOptions, TetherMcp};
+use tether_mcp::TetherMcp;
 
 use crate::cli::McpArgs;
 
@@ -29,7 +29,7 @@ pub fn run(args: McpArgs) -> ExitCode {
 
 async fn serve(args: McpArgs) -> Result<(), String> {
     let client = crate::connect::connect(&args.target).await?;
-    let server = TetherMcp::new(Arc::new(client), McpOptions { allow_spawn: args.allow_spawn });
+    let server = TetherMcp::new(Arc::new(client), args.options());
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| e.to_string())?;
     running.waiting().await.map_err(|e| e.to_string())?;
     Ok(())

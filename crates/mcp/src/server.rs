@@ -5,21 +5,33 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
     Implementation, ListPromptsResult, ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, Failure};
+use crate::backend::{Backend, Failure, Remembered};
 use crate::tools::{self, ToolSpec};
 
 /// What the operator allows over MCP beyond what the identity may do anyway (`[mcp]`).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpOptions {
     /// `session_spawn` starts processes: off unless the operator turns it on.
     pub allow_spawn: bool,
+    /// How long one round of `approval_request` waits for the human before answering
+    /// `input_required` (2026-07-28 clients retry; older ones wait the whole time).
+    pub approval_round_ms: u64,
+    /// Resources one MCP connection may watch at once (`resources/subscribe` and
+    /// `subscriptions/listen` together); past it a subscription is refused naming this.
+    pub max_subscriptions: usize,
+}
+
+impl Default for McpOptions {
+    fn default() -> McpOptions {
+        McpOptions { allow_spawn: false, approval_round_ms: 20_000, max_subscriptions: 32 }
+    }
 }
 
 /// The backend a request names (in its HTTP extensions): `/mcp` serves many identities.
@@ -34,6 +46,8 @@ pub struct TetherMcp {
 
 impl TetherMcp {
     pub fn new(backend: Arc<dyn Backend>, options: McpOptions) -> TetherMcp {
+        // One identity for the server's life: whether it may resolve is asked once.
+        let backend = Arc::new(Remembered { inner: backend, resolves: tokio::sync::OnceCell::new() });
         TetherMcp { backend, options }
     }
 
@@ -56,6 +70,16 @@ impl TetherMcp {
         let Some(tool) = tools::find(name) else {
             return Err(McpError::invalid_params(format!("no tool named {name:?}"), None));
         };
+        if tool.operator && !backend.may_resolve().await {
+            return Ok(refusal(
+                &format!(
+                    "{name} is the operator's tool: this identity (an agent's or session's token, or a \
+                     read-only one) may not call {}; an agent never answers its own approval",
+                    tool.method
+                ),
+                json!({"code": "mcp_operator_only", "method": tool.method}),
+            ));
+        }
         if tool.name == "session_spawn" && !self.options.allow_spawn {
             return Ok(refusal(
                 "session_spawn is off: the operator enables it with `[mcp] allow_spawn = true` \
@@ -63,16 +87,7 @@ impl TetherMcp {
                 json!({"code": "mcp_spawn_disabled"}),
             ));
         }
-        match backend.call(tool.method, (tool.params)(arguments)).await {
-            Ok(result) => Ok(success(tool, result)),
-            Err(Failure::Rpc { code, message, data }) => {
-                let text = format!("{} refused ({code}): {message}", tool.method);
-                Ok(refusal(&text, json!({"code": code, "message": message, "data": data})))
-            }
-            Err(Failure::Unavailable(why)) => {
-                Err(McpError::internal_error(format!("tether is unavailable: {why}"), None))
-            }
-        }
+        answer(tool, tool.method, backend.call(tool.method, (tool.params)(arguments)).await)
     }
 }
 
@@ -82,6 +97,23 @@ impl TetherMcp {
         let caller =
             context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>());
         caller.map_or_else(|| self.backend.clone(), |caller| caller.0.clone())
+    }
+}
+
+/// A method's answer as the tool's result (`method` may be another than the tool's own:
+/// a later round of `approval_request` is `approvals.wait`).
+pub(crate) fn answer(
+    tool: &ToolSpec,
+    method: &str,
+    reply: Result<Value, Failure>,
+) -> Result<CallToolResult, McpError> {
+    match reply {
+        Ok(result) => Ok(success(tool, result)),
+        Err(Failure::Rpc { code, message, data }) => {
+            let text = format!("{method} refused ({code}): {message}");
+            Ok(refusal(&text, json!({"code": code, "message": message, "data": data})))
+        }
+        Err(Failure::Unavailable(why)) => Err(McpError::internal_error(format!("tether is unavailable: {why}"), None)),
     }
 }
 
@@ -106,6 +138,11 @@ fn refusal(text: &str, error: Value) -> CallToolResult {
     answer
 }
 
+/// Whether the request's peer speaks 2026-07-28 or later (`input_required`, `listen`).
+pub(crate) fn modern(context: &RequestContext<RoleServer>) -> bool {
+    context.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
 fn to_tool(spec: &ToolSpec) -> Tool {
     let (input, output, _) = (spec.schemas)();
     Tool::new(spec.name, spec.description, Arc::new(input))
@@ -126,9 +163,12 @@ impl ServerHandler for TetherMcp {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools::TOOLS.iter().map(to_tool).collect()))
+        // The operator's tools are listed only to an identity the daemon lets call them.
+        let operator = self.backend_for(&context).may_resolve().await;
+        let listed = tools::TOOLS.iter().filter(|tool| operator || !tool.operator);
+        Ok(ListToolsResult::with_all_items(listed.map(to_tool).collect()))
     }
 
     async fn call_tool(
@@ -148,6 +188,12 @@ impl ServerHandler for TetherMcp {
             }
         }
         let backend = self.backend_for(&context);
+        // Asking a human can take long: a client of 2026-07-28 gets `input_required`
+        // between rounds instead of one request held open (unless it chose `wait_ms`).
+        if request.name == "approval_request" && modern(&context) && !arguments.contains_key("wait_ms") {
+            let round = self.options.approval_round_ms;
+            return crate::asking::in_rounds(backend.as_ref(), arguments, request.request_state, round).await;
+        }
         Ok(self.call_as(&backend, &request.name, arguments).await?.into())
     }
 
