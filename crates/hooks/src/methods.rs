@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tether_core::RpcError;
 use tether_core::{Principal, Registry};
 use tether_proto::hooks::{
-    ApprovalsList, ApprovalsRequest, ApprovalsResolve, ApprovalsWait, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport,
-    PolicyCheck, PolicyGet, PolicyReload,
+    ApprovalsList, ApprovalsRequest, ApprovalsResolve, ApprovalsWait, AuditRecent, BreakersStatus, Delegate, Ingest,
+    MemoryReport, PolicyCheck, PolicyGet, PolicyReload,
 };
 
 use tether_proto::overseers;

@@ -81,7 +81,7 @@ mod tests {
         let second = in_rounds(&slow, question.clone(), Some(state), 50).await.unwrap();
         let CallToolResponse::Complete(done) = second else { panic!("{second:?}") };
         assert_eq!(done.structured_content.unwrap()["state"], "allowed");
-        let calls = slow.calls.lock().unwrap();
+        let calls = slow.calls.lock().unwrap().clone();
         assert_eq!(calls[0], ("approvals.request", json!({"question": "may I?", "wait_ms": 50})));
         assert_eq!(calls[1], ("approvals.wait", json!({"approval_id": "A1", "wait_ms": 50})));
         let forged = in_rounds(&slow, question, Some("A1".into()), 50).await;

@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 use tether_server::{McpEndpoint, McpRequest, McpResponse};
+use tokio::sync::OnceCell;
 
 use crate::backend::{Answer, Backend, Failure, Reply, ask_may_resolve};
 use crate::server::{Caller, McpOptions, TetherMcp};

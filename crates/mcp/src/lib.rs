@@ -13,8 +13,10 @@ mod http;
 mod resources;
 mod server;
 mod tools;
+mod watch;
 
 pub use backend::{Answer, Backend, Failure, Reply};
 pub use http::{HttpEndpoint, MAX_CALLERS};
 pub use server::{Caller, McpOptions, TetherMcp};
 pub use tools::{OPERATOR_TOOL_NAMES, TOOL_NAMES};
+pub use watch::Watches;

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse,
     Implementation, ListPromptsResult, ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, Failure, Remembered};
 use crate::tools::{self, ToolSpec};
+use crate::watch::{Watches, watchable};
 
 /// What the operator allows over MCP beyond what the identity may do anyway (`[mcp]`).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -42,13 +44,21 @@ pub struct Caller(pub Arc<dyn Backend>);
 pub struct TetherMcp {
     backend: Arc<dyn Backend>,
     options: McpOptions,
+    /// Resource subscriptions, where the transport can carry notifications (stdio).
+    watches: Option<Arc<Watches>>,
 }
 
 impl TetherMcp {
     pub fn new(backend: Arc<dyn Backend>, options: McpOptions) -> TetherMcp {
         // One identity for the server's life: whether it may resolve is asked once.
         let backend = Arc::new(Remembered { inner: backend, resolves: tokio::sync::OnceCell::new() });
-        TetherMcp { backend, options }
+        TetherMcp { backend, options, watches: None }
+    }
+
+    /// Offers resource subscriptions, driven by the daemon's events on `watches`'s connection.
+    pub fn with_watches(mut self, watches: Arc<Watches>) -> TetherMcp {
+        self.watches = Some(watches);
+        self
     }
 
     /// One tool call: an answer the agent can read, whether the method succeeded or
@@ -102,11 +112,7 @@ impl TetherMcp {
 
 /// A method's answer as the tool's result (`method` may be another than the tool's own:
 /// a later round of `approval_request` is `approvals.wait`).
-pub(crate) fn answer(
-    tool: &ToolSpec,
-    method: &str,
-    reply: Result<Value, Failure>,
-) -> Result<CallToolResult, McpError> {
+pub(crate) fn answer(tool: &ToolSpec, method: &str, reply: Result<Value, Failure>) -> Result<CallToolResult, McpError> {
     match reply {
         Ok(result) => Ok(success(tool, result)),
         Err(Failure::Rpc { code, message, data }) => {
@@ -152,7 +158,13 @@ fn to_tool(spec: &ToolSpec) -> Tool {
 
 impl ServerHandler for TetherMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
+        let mut capabilities = ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build();
+        if self.watches.is_some()
+            && let Some(resources) = capabilities.resources.as_mut()
+        {
+            resources.subscribe = Some(true);
+        }
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("tether", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "tether orchestrates AI agent runs and sessions. List and read runs and sessions, \
@@ -212,6 +224,64 @@ impl ServerHandler for TetherMcp {
     ) -> Result<ReadResourceResponse, McpError> {
         let backend = self.backend_for(&context);
         Ok(crate::resources::read(backend.as_ref(), &request.uri).await?.into())
+    }
+
+    #[allow(deprecated)] // 2025-11-25's way, still what clients of that generation use
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let Some(watches) = &self.watches else {
+            return Err(McpError::invalid_request(
+                "resource subscriptions are offered over `tether mcp` (stdio) only",
+                None,
+            ));
+        };
+        // Only what this identity may read: reading it first says so (or why not).
+        let backend = self.backend_for(&context);
+        crate::resources::read(backend.as_ref(), &request.uri).await?;
+        watches.subscribe(&request.uri, context.peer.clone()).await
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if let Some(watches) = &self.watches {
+            watches.unsubscribe(&request.uri);
+        }
+        Ok(())
+    }
+
+    /// 2026-07-28's `subscriptions/listen`: the tether resources asked for (others are
+    /// not honoured; the acknowledgment says which were).
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        let watches = self.watches.as_ref()?;
+        let mut uris: Vec<String> =
+            requested.resource_subscriptions.iter().flatten().filter(|uri| watchable(uri)).cloned().collect();
+        if watches.check(uris.len()).is_err() {
+            // rmcp acknowledges before `listen` runs: honour nothing, and `listen` refuses
+            // naming the limit.
+            uris.clear();
+        }
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let Some(watches) = &self.watches else { return Ok(()) };
+        let uris = context.accepted().resource_subscriptions.clone().unwrap_or_default();
+        let asked = context.requested().resource_subscriptions.iter().flatten().filter(|uri| watchable(uri)).count();
+        if uris.len() < asked {
+            watches.check(asked)?;
+        }
+        let _listening = watches.listen(uris, context.sink().clone()).await?;
+        context.cancelled().await;
+        Ok(())
     }
 
     async fn list_prompts(
