@@ -37,6 +37,7 @@ async fn both_protocol_generations_list_the_tools_and_read_runs_and_the_policy_o
         let answer = mcp_client(&stdio_plan(&daemon, mode, &[], calls));
         assert_eq!(answer["protocol"], protocol, "{mode}");
         assert_eq!(tool_names(&answer), operator_tool_names(), "{mode}: the operator's token sees its own tools too");
+        assert_eq!(answer["capabilities"]["resources"]["subscribe"], true, "{mode}: the stdio bridge offers them");
         let runs_list = &answer["tools"][0];
         assert_eq!(runs_list["annotations"]["readOnlyHint"], true, "{runs_list}");
         assert_eq!(runs_list["inputSchema"]["type"], "object");
@@ -134,6 +135,8 @@ async fn over_http_on_the_daemon_both_generations_read_runs_as_the_bearer() {
         let answer = mcp_client(&plan);
         assert_eq!(answer["protocol"], protocol, "{mode}");
         assert_eq!(tool_names(&answer), operator_tool_names(), "{mode}: the operator's token sees its own tools too");
+        // Stateless and answering JSON, /mcp has no stream to notify on: it offers no subscriptions.
+        assert!(answer["capabilities"]["resources"].get("subscribe").is_none_or(|s| s == false), "{mode}: {answer}");
         let results = answer["results"].as_array().unwrap();
         let listed = results[0]["structuredContent"]["runs"].as_array().unwrap();
         assert!(listed.iter().any(|r| r["run_id"] == run_id), "{mode}: {}", results[0]);

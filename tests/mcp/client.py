@@ -97,6 +97,9 @@ async def main(plan: dict) -> dict:
             "reads": reads,
             "prompts": prompts,
             "protocol": client.protocol_version,
+            "capabilities": client.server_capabilities.model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            ),
             "tools": [
                 t.model_dump(mode="json", by_alias=True, exclude_none=True)
                 for t in tools.tools
