@@ -103,7 +103,7 @@ impl Watches {
                     "this connection watches {watched} resources and may watch at most {limit} \
                      ([mcp] max_subscriptions = {limit}; `tether mcp --max-subscriptions`): unsubscribe first"
                 ),
-                Some(json!({"limit": "mcp.max_subscriptions", "max": limit, "watched": watched})),
+                Some(json!({"limit": "mcp.max_subscriptions", "value": limit, "watched": watched})),
             ));
         }
         Ok(())
