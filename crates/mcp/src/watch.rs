@@ -20,7 +20,7 @@ use rmcp::RoleServer;
 use rmcp::model::{ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification};
 use rmcp::service::SubscriptionSink;
 use serde_json::json;
-use tether_proto::events::{EVENT, Event, EventNotice};
+use tether_proto::events::{EVENT, Event, EventNotice, Family, LAGGED};
 use tokio::sync::OnceCell;
 
 /// Where a watcher's notifications go.
@@ -114,7 +114,10 @@ impl Watches {
     async fn start(self: &Arc<Self>) -> Result<(), McpError> {
         self.pump
             .get_or_try_init(|| async {
-                self.client.call_raw("events.subscribe", json!({})).await.map_err(|e| {
+                // The families that change a resource (not hooks' own feed, the busiest).
+                let families = [Family::Status, Family::Checkpoint, Family::ApprovalRequired].map(Family::name);
+                let params = json!({"families": families});
+                self.client.call_raw("events.subscribe", params).await.map_err(|e| {
                     McpError::internal_error(format!("tether's events could not be subscribed to: {e}"), None)
                 })?;
                 let weak = Arc::downgrade(self);
@@ -125,7 +128,11 @@ impl Watches {
                         if notification.method == EVENT
                             && let Ok(notice) = serde_json::from_value::<EventNotice>(notification.params)
                         {
-                            watches.tell(&notice.event).await;
+                            watches.tell(|uri| changed_by(&notice.event).iter().any(|c| c == uri)).await;
+                        } else if notification.method == LAGGED {
+                            // Events were dropped for this slow bridge: any watched resource
+                            // may have changed unheard, so every watcher reads again.
+                            watches.tell(|_| true).await;
                         }
                     }
                 });
@@ -135,18 +142,13 @@ impl Watches {
             .map(|_| ())
     }
 
-    async fn tell(&self, event: &Event) {
-        let changed = changed_by(event);
-        if changed.is_empty() {
-            return;
-        }
+    /// Notifies every watcher of each of its URIs that `changed`.
+    async fn tell(&self, changed: impl Fn(&str) -> bool) {
         let targets: Vec<(String, Target)> = {
             let watchers = self.watchers.lock().expect("not poisoned");
             watchers
                 .values()
-                .flat_map(|(uris, target)| {
-                    uris.iter().filter(|u| changed.contains(u)).map(move |u| (u.clone(), target.clone()))
-                })
+                .flat_map(|(uris, target)| uris.iter().filter(|u| changed(u)).map(move |u| (u.clone(), target.clone())))
                 .collect()
         };
         for (uri, target) in targets {
