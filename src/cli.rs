@@ -106,6 +106,22 @@ pub struct McpArgs {
     /// Offer `session_spawn` (starting processes) to the agent; off by default
     #[arg(long)]
     pub allow_spawn: bool,
+    /// How long one round of `approval_request` waits before answering `input_required` (2026-07-28 clients)
+    #[arg(long, value_name = "MS", default_value_t = tether_mcp::McpOptions::default().approval_round_ms)]
+    pub approval_round_ms: u64,
+    /// Resources this connection may watch at once (resources/subscribe and subscriptions/listen)
+    #[arg(long, value_name = "N", default_value_t = tether_mcp::McpOptions::default().max_subscriptions)]
+    pub max_subscriptions: usize,
+}
+
+impl McpArgs {
+    pub fn options(&self) -> tether_mcp::McpOptions {
+        tether_mcp::McpOptions {
+            allow_spawn: self.allow_spawn,
+            approval_round_ms: self.approval_round_ms,
+            max_subscriptions: self.max_subscriptions,
+        }
+    }
 }
 
 // An operator command's connection and output options. (A plain comment: a doc comment

@@ -62,6 +62,7 @@ policy_file = {policy:?}
 
 [mcp]
 # allow_spawn = false           # offer session_spawn to agents over MCP
+# approval_round_ms = 20000     # approval_request: one round's wait before input_required
 "#
     )
 }

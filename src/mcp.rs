@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
-use tether_mcp::{McpOptions, TetherMcp};
+use tether_mcp::TetherMcp;
 
 use crate::cli::McpArgs;
 
@@ -29,7 +29,10 @@ pub fn run(args: McpArgs) -> ExitCode {
 
 async fn serve(args: McpArgs) -> Result<(), String> {
     let client = crate::connect::connect(&args.target).await?;
-    let server = TetherMcp::new(Arc::new(client), McpOptions { allow_spawn: args.allow_spawn });
+    let options = args.options();
+    // One MCP client per process: its subscriptions ride this connection's events.
+    let watches = tether_mcp::Watches::new(client.clone(), options.max_subscriptions);
+    let server = TetherMcp::new(Arc::new(client), options).with_watches(watches);
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| e.to_string())?;
     running.waiting().await.map_err(|e| e.to_string())?;
     Ok(())

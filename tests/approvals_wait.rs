@@ -286,3 +286,33 @@ async fn an_abandoned_approval_is_announced_without_anyone_listing_it() {
     })
     .await;
 }
+
+/// `approvals.wait`: an agent whose question's wait ended (`pending`) waits again and gets
+/// the operator's answer; another agent cannot wait on it (nor learn that it exists).
+#[tokio::test]
+async fn an_agent_waits_again_on_its_own_question_and_no_other_agent_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = daemon(dir.path(), "");
+    let agent = |name: &'static str| Client::builder(&daemon.url).token(daemon.token()).agent_id(name).connect();
+    let alice = agent("alice").await.unwrap();
+    let asked = alice.call_raw("approvals.request", json!({"question": "may I?", "wait_ms": 1})).await.unwrap();
+    assert_eq!(asked["state"], "pending", "{asked}");
+    let id = asked["approval_id"].clone();
+    let bob = agent("bob").await.unwrap();
+    let refused = bob.call_raw("approvals.wait", json!({"approval_id": id, "wait_ms": 1})).await.unwrap_err();
+    assert!(refused.to_string().contains("no pending approval"), "{refused}");
+    assert!(!refused.to_string().contains("alice"), "nothing of alice's question leaks: {refused}");
+    let waiting = tokio::spawn(async move {
+        alice.call_raw("approvals.wait", json!({"approval_id": id, "wait_ms": 60_000})).await.unwrap()
+    });
+    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    wait_until("alice waits on it again", async || {
+        let list = operator.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+        list.as_array().unwrap().iter().any(|a| a["approval_id"] == asked["approval_id"] && a["waiting"] == true)
+    })
+    .await;
+    let resolve = json!({"approval_id": asked["approval_id"], "decision": "allow", "reason": "yes"});
+    operator.call_raw("approvals.resolve", resolve).await.unwrap();
+    let answer = waiting.await.unwrap();
+    assert_eq!((&answer["state"], &answer["reason"]), (&json!("allowed"), &json!("yes")), "{answer}");
+}

@@ -3,62 +3,13 @@
 //! generations (2025-11-25's initialize handshake and 2026-07-28's server/discover).
 
 mod common;
-
-use std::path::Path;
-use std::process::Command;
+#[path = "mcp/support.rs"]
+mod support;
 
 use common::*;
 use serde_json::{Value, json};
+use support::*;
 use tether_client::Client;
-
-fn python() -> String {
-    std::env::var("TETHER_TEST_PYTHON").unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
-}
-
-fn client_script() -> String {
-    format!("{}/tests/mcp/client.py", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the SDK client with `plan`; its JSON answer.
-fn mcp_client(plan: &Value) -> Value {
-    let output = Command::new(python()).arg(client_script()).arg(plan.to_string()).output().unwrap();
-    assert!(output.status.success(), "the MCP client failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// A stdio plan: `tether mcp` against `daemon` with the operator's token.
-fn stdio_plan(daemon: &Daemon, mode: &str, extra_args: &[&str], calls: Value) -> Value {
-    let mut args = vec!["mcp", "--url", daemon.url.as_str()];
-    args.extend_from_slice(extra_args);
-    json!({
-        "mode": mode,
-        "command": env!("CARGO_BIN_EXE_tether"),
-        "args": args,
-        "env": {"TETHER_TOKEN": daemon.token()},
-        "calls": calls,
-    })
-}
-
-fn daemon(dir: &Path) -> Daemon {
-    let config = dir.join("tether.toml");
-    std::fs::write(&config, format!("[hooks]\npolicy_file = {:?}\n", policy_fixture().to_str().unwrap())).unwrap();
-    Daemon::spawn(dir, &["--config", config.to_str().unwrap()])
-}
-
-/// A finished run with two tool calls, made over the WebSocket.
-async fn a_run(daemon: &Daemon) -> (Client, String) {
-    let harness = echo_harness(daemon, &[]).await;
-    let started =
-        harness.call_raw("runs.start", json!({"intent": "seen through MCP", "agent_id": "builder"})).await.unwrap();
-    let run_id = started["run_id"].as_str().unwrap().to_owned();
-    let actions = json!([
-        {"id": "a1", "type": "tool_call", "tool": "echo", "parameters": {"n": 1}},
-        {"id": "a2", "type": "tool_call", "tool": "echo", "parameters": {"n": 2}},
-    ]);
-    harness.call_raw("proposal.submit", json!({"proposal": {"id": "p1", "actions": actions}})).await.unwrap();
-    harness.call_raw("runs.complete", json!({"run_id": run_id, "outcome": {"status": "done"}})).await.unwrap();
-    (harness, run_id)
-}
 
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -85,9 +36,8 @@ async fn both_protocol_generations_list_the_tools_and_read_runs_and_the_policy_o
         ]);
         let answer = mcp_client(&stdio_plan(&daemon, mode, &[], calls));
         assert_eq!(answer["protocol"], protocol, "{mode}");
-        let names: Vec<&str> =
-            answer["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-        assert_eq!(names, tether_mcp::TOOL_NAMES, "{mode}");
+        assert_eq!(tool_names(&answer), operator_tool_names(), "{mode}: the operator's token sees its own tools too");
+        assert_eq!(answer["capabilities"]["resources"]["subscribe"], true, "{mode}: the stdio bridge offers them");
         let runs_list = &answer["tools"][0];
         assert_eq!(runs_list["annotations"]["readOnlyHint"], true, "{runs_list}");
         assert_eq!(runs_list["inputSchema"]["type"], "object");
@@ -150,22 +100,8 @@ async fn inside_a_session_the_bridge_sees_only_the_sessions_own_runs() {
             ["approvals_list", {}],
         ],
     });
-    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
-    let cwd = tempfile::tempdir().unwrap();
-    let command = json!([python(), client_script(), plan.to_string()]);
-    let spawned = operator
-        .call_raw("sessions.spawn", json!({"task": "ask tether", "command": command, "cwd": cwd.path()}))
-        .await
-        .unwrap();
-    let id = spawned["session_id"].as_str().unwrap().to_owned();
-    wait_until("the agent's client exits", async || {
-        operator.call_raw("sessions.get", json!({"session_id": id})).await.unwrap()["state"] == "exited"
-    })
-    .await;
-    let out = operator.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
-    let text = out["text"].as_str().unwrap();
-    let answer: Value = serde_json::from_str(text.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON answer ({e}): {text}"));
+    let answer = in_session(&daemon, &plan).await;
+    let id = answer["session_id"].as_str().unwrap().to_owned();
     let results = answer["results"].as_array().unwrap();
     let own = results[0]["structuredContent"]["run_id"].as_str().expect("run_start answers a run id").to_owned();
     let runs = results[1]["structuredContent"]["runs"].as_array().unwrap();
@@ -198,9 +134,9 @@ async fn over_http_on_the_daemon_both_generations_read_runs_as_the_bearer() {
         });
         let answer = mcp_client(&plan);
         assert_eq!(answer["protocol"], protocol, "{mode}");
-        let names: Vec<&str> =
-            answer["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-        assert_eq!(names, tether_mcp::TOOL_NAMES, "{mode}");
+        assert_eq!(tool_names(&answer), operator_tool_names(), "{mode}: the operator's token sees its own tools too");
+        // Stateless and answering JSON, /mcp has no stream to notify on: it offers no subscriptions.
+        assert!(answer["capabilities"]["resources"].get("subscribe").is_none_or(|s| s == false), "{mode}: {answer}");
         let results = answer["results"].as_array().unwrap();
         let listed = results[0]["structuredContent"]["runs"].as_array().unwrap();
         assert!(listed.iter().any(|r| r["run_id"] == run_id), "{mode}: {}", results[0]);
@@ -232,13 +168,15 @@ async fn http_mcp_needs_the_token_and_refuses_a_foreign_origin() {
 }
 
 /// An agent asks its human over MCP; the operator answers over the WebSocket and the
-/// agent's call returns the answer.
+/// agent's call returns the answer. A client of 2025-11-25 cannot be told
+/// `input_required`: its one call waits (2026-07-28's rounds are in `mcp_live.rs`).
 #[tokio::test]
-async fn approval_request_waits_for_the_operators_answer() {
+async fn approval_request_waits_for_the_operators_answer_on_an_older_client() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = daemon(dir.path());
     let calls = json!([["approval_request", {"question": "may I push to main?", "detail": {"branch": "main"}}]]);
-    let plan = stdio_plan(&daemon, "auto", &[], calls);
+    // Rounds far shorter than the wait: an older client's call must hold through them.
+    let plan = stdio_plan(&daemon, "legacy", &["--approval-round-ms", "100"], calls);
     let asking = std::thread::spawn(move || mcp_client(&plan));
     let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
     let mut id = Value::Null;
@@ -253,6 +191,7 @@ async fn approval_request_waits_for_the_operators_answer() {
     let resolve = json!({"approval_id": id, "decision": "deny", "reason": "not on a Friday"});
     operator.call_raw("approvals.resolve", resolve).await.unwrap();
     let answer = asking.join().unwrap();
+    assert_eq!(answer["protocol"], "2025-11-25");
     let result = &answer["results"][0];
     assert_eq!(result["structuredContent"]["state"], "denied", "{result}");
     assert_eq!(result["structuredContent"]["reason"], "not on a Friday");

@@ -282,6 +282,17 @@ pub struct ApprovalRequestParams {
     pub wait_ms: Option<u64>,
 }
 
+/// Wait again for the answer to an approval the caller asked for (`approvals.request`
+/// answered `pending` because its wait ended first): the MCP server's stateless
+/// rounds (`input_required`) wait a round at a time through this.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalWaitParams {
+    pub approval_id: String,
+    /// How long to wait (at most `hooks.max_wait_ms`; default the most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalRequestResult {
     pub approval_id: String,
@@ -297,6 +308,7 @@ crate::method!(PolicyCheck, "policy.check", PolicyCheckParams => PolicyCheckResu
 crate::method!(PolicyGet, "policy.get", NoParams => PolicyInfo, "The active policy rules.");
 crate::method!(PolicyReload, "policy.reload", NoParams => PolicyInfo, "Reload the policy file; a failure keeps the old rules.");
 crate::method!(ApprovalsRequest, "approvals.request", ApprovalRequestParams => ApprovalRequestResult, "Ask the operator a question as an approval; answers when it settles or the wait ends.");
+crate::method!(ApprovalsWait, "approvals.wait", ApprovalWaitParams => ApprovalRequestResult, "Wait again for an approval this identity asked for (an agent its own only; the operator any); answers when it settles or the wait ends.");
 crate::method!(ApprovalsList, "approvals.list", ApprovalsListParams => Vec<Approval>, "Approvals, optionally by state.");
 crate::method!(ApprovalsResolve, "approvals.resolve", ResolveParams => Approval, "Allow or deny a pending approval (operator only).");
 crate::method!(BreakersStatus, "breakers.status", BreakersParams => Vec<BreakerStatus>, "Circuit breakers per agent.");

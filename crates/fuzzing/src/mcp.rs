@@ -27,7 +27,7 @@ pub fn mcp_stdio(data: &[u8]) {
     runtime().block_on(async {
         let (mut client, server) = tokio::io::duplex(1 << 16);
         let serving = tokio::spawn(async move {
-            let mcp = TetherMcp::new(Arc::new(Echo), McpOptions { allow_spawn: true });
+            let mcp = TetherMcp::new(Arc::new(Echo), McpOptions { allow_spawn: true, ..McpOptions::default() });
             if let Ok(running) = mcp.serve(server).await {
                 let _ = running.waiting().await;
             }

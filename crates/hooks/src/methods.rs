@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tether_core::RpcError;
 use tether_core::{Principal, Registry};
 use tether_proto::hooks::{
-    ApprovalsList, ApprovalsRequest, ApprovalsResolve, AuditRecent, BreakersStatus, Delegate, Ingest, MemoryReport,
-    PolicyCheck, PolicyGet, PolicyReload,
+    ApprovalsList, ApprovalsRequest, ApprovalsResolve, ApprovalsWait, AuditRecent, BreakersStatus, Delegate, Ingest,
+    MemoryReport, PolicyCheck, PolicyGet, PolicyReload,
 };
 
 use tether_proto::overseers;
@@ -26,6 +26,10 @@ pub fn register(registry: &mut Registry, hooks: Arc<Hooks>) {
     // Any identity may ask its human; the approval is accounted to it.
     registry.register_with::<ApprovalsRequest, _, _, _>(&hooks, |h, cx, p| async move {
         Ok(h.request_approval(cx.principal(), p).await?)
+    });
+    // And wait again for its answer (its own question only: the handler checks).
+    registry.register_with::<ApprovalsWait, _, _, _>(&hooks, |h, cx, p| async move {
+        Ok(h.wait_approval(cx.principal(), p).await?)
     });
     // Any identity may ask what the policy would answer its own tool call.
     registry.register_with::<PolicyCheck, _, _, _>(&hooks, |h, _, p| async move { Ok(h.check(p)) }).reads();

@@ -8,7 +8,7 @@ use serde_json::json;
 use tether_core::Principal;
 use tether_core::names::NameKind;
 use tether_proto::events::Published;
-use tether_proto::hooks::{ApprovalRequestParams, ApprovalRequestResult, ApprovalState};
+use tether_proto::hooks::{ApprovalRequestParams, ApprovalRequestResult, ApprovalState, ApprovalWaitParams};
 
 use crate::approvals::{self, Outcome};
 use crate::{Account, Hooks, HooksError};
@@ -47,13 +47,45 @@ impl Hooks {
         if let Some(notify) = &self.notify {
             notify.send(&approval);
         }
-        let wait =
-            Duration::from_millis(params.wait_ms.unwrap_or(self.config.max_wait_ms).min(self.config.max_wait_ms));
+        self.answer_request(&id, waiter, params.wait_ms).await
+    }
+
+    /// `approvals.wait`: waits again on an approval the principal asked for. Another
+    /// identity's approval reads as unknown (its existence is not the caller's to learn).
+    pub async fn wait_approval(
+        &self,
+        principal: &Principal,
+        params: ApprovalWaitParams,
+    ) -> Result<ApprovalRequestResult, HooksError> {
+        let id = params.approval_id;
+        let own = Account::named(principal, None, None);
+        let approval = self
+            .approvals
+            .get(&id)
+            .filter(|a| {
+                matches!(principal, Principal::Operator)
+                    || (a.agent_id == own.agent_id && (own.session_id.is_none() || a.session_id == own.session_id))
+            })
+            .ok_or_else(|| HooksError::UnknownApproval(id.clone()))?;
+        if approval.state != ApprovalState::Pending {
+            return Ok(ApprovalRequestResult { approval_id: id, state: approval.state, reason: approval.reason });
+        }
+        let waiter = self.approvals.waiter(&id)?;
+        self.answer_request(&id, waiter, params.wait_ms).await
+    }
+
+    async fn answer_request(
+        &self,
+        id: &str,
+        waiter: approvals::Waiter<'_>,
+        wait_ms: Option<u64>,
+    ) -> Result<ApprovalRequestResult, HooksError> {
+        let wait = Duration::from_millis(wait_ms.unwrap_or(self.config.max_wait_ms).min(self.config.max_wait_ms));
         let (state, reason) = match waiter.wait(wait).await? {
             Outcome::Resolved(resolved) => (resolved.state, resolved.reason),
             Outcome::Expired => (ApprovalState::Expired, Some(format!("approval {id} expired before anyone answered"))),
             Outcome::StillPending => (ApprovalState::Pending, Some("the wait ended before anyone answered".into())),
         };
-        Ok(ApprovalRequestResult { approval_id: id, state, reason })
+        Ok(ApprovalRequestResult { approval_id: id.to_owned(), state, reason })
     }
 }

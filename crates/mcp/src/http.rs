@@ -18,8 +18,9 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
 use tether_server::{McpEndpoint, McpRequest, McpResponse};
+use tokio::sync::OnceCell;
 
-use crate::backend::{Backend, Failure, Reply};
+use crate::backend::{Answer, Backend, Failure, Reply, ask_may_resolve};
 use crate::server::{Caller, McpOptions, TetherMcp};
 
 /// Loopback clients kept, one per distinct token; past it the oldest is closed.
@@ -93,13 +94,21 @@ impl Backend for Unbound {
 
 struct Callers {
     url: Arc<OnceLock<String>>,
-    clients: Mutex<HashMap<Option<String>, (u64, tether_client::Client)>>,
+    clients: Mutex<HashMap<Option<String>, Kept>>,
+}
+
+/// A loopback client, when it was made (the oldest goes first), and whether its
+/// identity may resolve approvals (asked once per token).
+struct Kept {
+    stamp: u64,
+    client: tether_client::Client,
+    resolves: Arc<OnceCell<bool>>,
 }
 
 impl Callers {
-    async fn client(&self, token: &Option<String>) -> Result<tether_client::Client, Failure> {
-        if let Some((_, client)) = self.clients.lock().expect("not poisoned").get(token) {
-            return Ok(client.clone());
+    async fn client(&self, token: &Option<String>) -> Result<(tether_client::Client, Arc<OnceCell<bool>>), Failure> {
+        if let Some(kept) = self.clients.lock().expect("not poisoned").get(token) {
+            return Ok((kept.client.clone(), kept.resolves.clone()));
         }
         let url = self.url.get().ok_or_else(|| Failure::Unavailable("the daemon is still starting".into()))?;
         let mut builder = tether_client::Client::builder(url.as_str());
@@ -108,14 +117,15 @@ impl Callers {
         }
         let client = builder.connect().await.map_err(|e| Failure::Unavailable(e.to_string()))?;
         let mut clients = self.clients.lock().expect("not poisoned");
-        let stamp = clients.values().map(|(n, _)| *n).max().unwrap_or(0) + 1;
+        let stamp = clients.values().map(|kept| kept.stamp).max().unwrap_or(0) + 1;
         if clients.len() >= MAX_CALLERS
-            && let Some(oldest) = clients.iter().min_by_key(|(_, (n, _))| *n).map(|(k, _)| k.clone())
+            && let Some(oldest) = clients.iter().min_by_key(|(_, kept)| kept.stamp).map(|(k, _)| k.clone())
         {
             clients.remove(&oldest);
         }
-        clients.insert(token.clone(), (stamp, client.clone()));
-        Ok(client)
+        let resolves = Arc::new(OnceCell::new());
+        clients.insert(token.clone(), Kept { stamp, client: client.clone(), resolves: resolves.clone() });
+        Ok((client, resolves))
     }
 
     fn forget(&self, token: &Option<String>) {
@@ -132,13 +142,20 @@ struct Pooled {
 impl Backend for Pooled {
     fn call(&self, method: &'static str, params: Value) -> Reply<'_> {
         Box::pin(async move {
-            let client = self.callers.client(&self.token).await?;
+            let (client, _) = self.callers.client(&self.token).await?;
             let answer = Backend::call(&client, method, params).await;
             if matches!(answer, Err(Failure::Unavailable(_))) {
                 // A broken connection (the daemon closed it): dial again next time.
                 self.callers.forget(&self.token);
             }
             answer
+        })
+    }
+
+    fn may_resolve(&self) -> Answer<'_> {
+        Box::pin(async move {
+            let Ok((client, resolves)) = self.callers.client(&self.token).await else { return false };
+            resolves.get_or_try_init(|| ask_may_resolve(&client)).await.copied().unwrap_or(false)
         })
     }
 }

@@ -7,13 +7,16 @@
 //! with the session's token, so the agent sees what that session sees over the
 //! WebSocket, and no tool resolves an approval (an agent must not open its own gate).
 
+mod asking;
 mod backend;
 mod http;
 mod resources;
 mod server;
 mod tools;
+mod watch;
 
-pub use backend::{Backend, Failure, Reply};
+pub use backend::{Answer, Backend, Failure, Reply};
 pub use http::{HttpEndpoint, MAX_CALLERS};
 pub use server::{Caller, McpOptions, TetherMcp};
-pub use tools::TOOL_NAMES;
+pub use tools::{OPERATOR_TOOL_NAMES, TOOL_NAMES};
+pub use watch::Watches;

@@ -29,7 +29,7 @@ pub(crate) fn templates() -> Vec<ResourceTemplate> {
 }
 
 /// Which method answers `uri`, with what params.
-fn route(uri: &str) -> Option<(&'static str, Value)> {
+pub(crate) fn route(uri: &str) -> Option<(&'static str, Value)> {
     let path = uri.strip_prefix("tether://")?;
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {

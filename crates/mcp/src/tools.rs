@@ -27,6 +27,9 @@ pub(crate) struct ToolSpec {
     pub(crate) schemas: fn() -> (JsonObject, JsonObject, bool),
     /// The tool's arguments as the method's params.
     pub(crate) params: fn(JsonObject) -> Value,
+    /// Listed and callable only for an identity that may call the method (the
+    /// operator's): an agent must never see a tool that opens its own gate.
+    pub(crate) operator: bool,
 }
 
 impl ToolSpec {
@@ -115,6 +118,7 @@ macro_rules! tool {
             idempotent: $idempotent,
             schemas: method_schemas::<$method>,
             params: as_is,
+            operator: false,
         }
     };
 }
@@ -135,6 +139,7 @@ pub(crate) static TOOLS: &[ToolSpec] = &[
         idempotent: true,
         schemas: with_output::<runs::RunRef, <runs::GetTrace as Method>::Result>,
         params: first_page,
+        operator: false,
     },
     tool!(
         "run_trace",
@@ -205,9 +210,20 @@ pub(crate) static TOOLS: &[ToolSpec] = &[
         true,
         "Report this session's context use; answers with its memory pressure."
     ),
+    // The operator's only: the agent that asked must never answer its own question.
+    ToolSpec {
+        name: "approval_resolve",
+        method: <hooks::ApprovalsResolve as Method>::NAME,
+        description: "Allow or deny a pending approval (the operator's tool: agents never see it).",
+        effect: Effect::Ends,
+        idempotent: false,
+        schemas: method_schemas::<hooks::ApprovalsResolve>,
+        params: as_is,
+        operator: true,
+    },
 ];
 
-/// Every tool's name, in the order `tools/list` gives them.
+/// Every tool any identity sees, in the order `tools/list` gives them.
 pub const TOOL_NAMES: [&str; 17] = [
     "runs_list",
     "run_get",
@@ -228,6 +244,9 @@ pub const TOOL_NAMES: [&str; 17] = [
     "memory_report",
 ];
 
+/// The tools only an operator identity lists (after [`TOOL_NAMES`]).
+pub const OPERATOR_TOOL_NAMES: [&str; 1] = ["approval_resolve"];
+
 pub(crate) fn find(name: &str) -> Option<&'static ToolSpec> {
     TOOLS.iter().find(|tool| tool.name == name)
 }
@@ -238,8 +257,11 @@ mod tests {
 
     #[test]
     fn the_names_are_the_table() {
-        let names: Vec<&str> = TOOLS.iter().map(|t| t.name).collect();
+        let names: Vec<&str> = TOOLS.iter().filter(|t| !t.operator).map(|t| t.name).collect();
         assert_eq!(names, TOOL_NAMES);
+        let operator: Vec<&str> = TOOLS.iter().filter(|t| t.operator).map(|t| t.name).collect();
+        assert_eq!(operator, OPERATOR_TOOL_NAMES);
+        assert!(TOOLS.iter().take(TOOL_NAMES.len()).all(|t| !t.operator), "the operator's tools come last");
     }
 
     #[test]

@@ -99,6 +99,17 @@ export interface ApprovalRequestResult {
 
 export type ApprovalState = "pending" | "allowed" | "denied" | "expired" | "abandoned";
 
+/**
+ * Wait again for the answer to an approval the caller asked for (`approvals.request`
+ * answered `pending` because its wait ended first): the MCP server's stateless
+ * rounds (`input_required`) wait a round at a time through this.
+ */
+export interface ApprovalWaitParams {
+  approval_id: string;
+  /** How long to wait (at most `hooks.max_wait_ms`; default the most). */
+  wait_ms?: number | null;
+}
+
 export interface ApprovalsListParams {
   state?: ApprovalState | null;
 }
@@ -1175,6 +1186,7 @@ export interface Methods {
   "approvals.list": { params: ApprovalsListParams; result: Approval[] };
   "approvals.request": { params: ApprovalRequestParams; result: ApprovalRequestResult };
   "approvals.resolve": { params: ResolveParams; result: Approval };
+  "approvals.wait": { params: ApprovalWaitParams; result: ApprovalRequestResult };
   "audit.recent": { params: AuditParams; result: unknown[] };
   "breakers.status": { params: BreakersParams; result: BreakerStatus[] };
   "console.login": { params: LoginParams; result: LoginResult };
@@ -1242,6 +1254,7 @@ export const METHOD_ACCESS = {
   "approvals.list": "operator",
   "approvals.request": "authenticated",
   "approvals.resolve": "operator",
+  "approvals.wait": "authenticated",
   "audit.recent": "operator",
   "breakers.status": "authenticated",
   "console.login": "operator",

@@ -74,6 +74,15 @@ class ApprovalRequestResult(TypedDict):
 ApprovalState: TypeAlias = 'Literal["pending", "allowed", "denied", "expired", "abandoned"]'
 
 
+class ApprovalWaitParams(TypedDict):
+    """Wait again for the answer to an approval the caller asked for (`approvals.request`
+    answered `pending` because its wait ended first): the MCP server's stateless
+    rounds (`input_required`) wait a round at a time through this."""
+    approval_id: str
+    #: How long to wait (at most `hooks.max_wait_ms`; default the most).
+    wait_ms: NotRequired[int | None]
+
+
 class ApprovalsListParams(TypedDict):
     state: NotRequired[ApprovalState | None]
 
@@ -1108,6 +1117,7 @@ METHOD_ACCESS: dict[str, str] = {
     "approvals.list": "operator",
     "approvals.request": "authenticated",
     "approvals.resolve": "operator",
+    "approvals.wait": "authenticated",
     "audit.recent": "operator",
     "breakers.status": "authenticated",
     "console.login": "operator",
@@ -1230,6 +1240,11 @@ class Calls:
     async def call(
         self, method: Literal["approvals.resolve"], params: ResolveParams, *, timeout: float | None = None
     ) -> Approval: ...
+
+    @overload
+    async def call(
+        self, method: Literal["approvals.wait"], params: ApprovalWaitParams, *, timeout: float | None = None
+    ) -> ApprovalRequestResult: ...
 
     @overload
     async def call(
