@@ -630,4 +630,8 @@ async fn evicted_runs_settled_approvals_and_long_dead_nodes_leave_the_database()
     .await;
     assert_eq!(sql("SELECT count(*) FROM tether_nodes WHERE node_id = 'ghost-new'"), "1", "kept for an hour");
     assert_eq!(sql("SELECT count(*) FROM tether_nodes WHERE state = 'alive'"), "1", "the live node stays");
+    // Alone on the database, no run of this node's reads as taken over (a soak found
+    // its own end of a run racing the hint of that end).
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(!log.contains("took this run over"), "{log}");
 }

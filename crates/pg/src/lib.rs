@@ -103,6 +103,8 @@ struct Inner {
     status: Mutex<NodeStatus>,
     /// Runs another node (or this one) wrote, as LISTEN/NOTIFY hinted them.
     hints: tokio::sync::broadcast::Sender<Ulid>,
+    /// Runs this node held that another node then wrote (taken over).
+    moves: tokio::sync::broadcast::Sender<Ulid>,
     /// Rings when a node shared events.
     events_hint: tokio::sync::broadcast::Sender<()>,
     /// Held while this node re-registers after finding itself evicted.
@@ -128,8 +130,9 @@ impl PgStore {
         let (hints, _) = tokio::sync::broadcast::channel(4096);
         let (events_hint, _) = tokio::sync::broadcast::channel(16);
         let owned_by_me: Arc<Mutex<HashMap<Ulid, i64>>> = Arc::default();
+        let (moves, _) = tokio::sync::broadcast::channel(1024);
         let foreign: hints::Foreign = {
-            let (owned, node) = (owned_by_me.clone(), node.clone());
+            let (owned, node, moved) = (owned_by_me.clone(), node.clone(), moves.clone());
             // Another node wrote a run this node thought it held: it was taken over.
             // (A hint of a write older than this node's fence is stale: ignored.)
             Arc::new(move |from: &str, run: Ulid, fence: i64| {
@@ -137,6 +140,7 @@ impl PgStore {
                 if from != node.get() && owned.get(&run).is_some_and(|mine| fence >= *mine) {
                     owned.remove(&run);
                     tracing::info!(run = %run, by = from, "another node took over a run this node held");
+                    let _ = moved.send(run);
                 }
             })
         };
@@ -151,6 +155,7 @@ impl PgStore {
             writer,
             status: Mutex::new(NodeStatus::default()),
             hints,
+            moves,
             events_hint,
             evicting: tokio::sync::Mutex::new(()),
         });

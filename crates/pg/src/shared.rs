@@ -38,6 +38,10 @@ impl SharedStore for PgStore {
         Some(self.inner.hints.subscribe())
     }
 
+    fn moves(&self) -> tokio::sync::broadcast::Receiver<Ulid> {
+        self.inner.moves.subscribe()
+    }
+
     fn list<'a>(
         &'a self,
         agent: Option<&'a str>,

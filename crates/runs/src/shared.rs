@@ -69,10 +69,11 @@ impl Runs {
         });
     }
 
-    /// A run this node holds, written by another node (the store's hints tell):
-    /// taken over, so this node lets its stale copy go at once.
+    /// A run this node holds, written by another node (the store tells): taken
+    /// over, so this node lets its stale copy go at once. Hints of every write are
+    /// not enough: this node's own end of a run races its copy's status.
     fn watch_moves(self: &Arc<Self>) {
-        let Some(mut hints) = self.store.shared().and_then(|shared| shared.hints()) else { return };
+        let Some(mut hints) = self.store.shared().map(|shared| shared.moves()) else { return };
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {

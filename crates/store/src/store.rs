@@ -86,6 +86,11 @@ pub trait SharedStore: Send + Sync {
     /// for a shared store that cannot hint (followers then read on the timer only).
     fn hints(&self) -> Option<tokio::sync::broadcast::Receiver<Ulid>>;
 
+    /// Runs this node held that another node has written since: taken over. Only
+    /// these, never this node's own writes (a run it just ended is no longer held,
+    /// and must not read as moved).
+    fn moves(&self) -> tokio::sync::broadcast::Receiver<Ulid>;
+
     /// Runs left in progress by nodes whose lease expired, now owned by this node,
     /// which ends (or detaches) them.
     fn adopt_orphans(&self) -> StoreFuture<'_, Result<Vec<RecoveredRun>, StoreError>>;
