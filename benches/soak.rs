@@ -10,6 +10,10 @@
 //!   (start, `SOAK_PROPOSALS` (5) one-action proposals, complete);
 //! - `SOAK_SEGMENT_BYTES` (1048576), `SOAK_RETAIN` (5): the journal's segment size
 //!   and `runs.retain_runs_per_agent`;
+//! - `SOAK_RATE` (0: as fast as it goes): turns per second across all connections, so
+//!   an hour of steady churn below saturation can be run beside other work;
+//! - `SOAK_POSTGRES=1`: keep runs in a throwaway PostgreSQL cluster (Debian's server,
+//!   as the tests start one) instead of the journal, and print its rows and table sizes;
 //! - `SOAK_TETHER`: the daemon binary (default: the one built with this bench), so
 //!   another build's daemon can be soaked by the same driver;
 //! - `BENCH_DIR`: where the data directory goes (default `.`).
@@ -72,17 +76,35 @@ fn main() {
     let proposals = setting("SOAK_PROPOSALS", 5);
     let segment_bytes = setting("SOAK_SEGMENT_BYTES", 1 << 20);
     let retain = setting("SOAK_RETAIN", 5);
+    let rate = setting("SOAK_RATE", 0);
     let bin = std::env::var("SOAK_TETHER").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tether").to_owned());
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("tether.toml");
+    let pg = (setting("SOAK_POSTGRES", 0) == 1).then(|| {
+        let pg = tether_pg::testing::Postgres::start(true).expect("a PostgreSQL server (scripts/postgres-env)");
+        pg.create_database("tether").unwrap();
+        pg
+    });
+    let store = pg.as_ref().map(|pg| format!("[store]\nurl = \"{}\"\n", pg.url("tether"))).unwrap_or_default();
     std::fs::write(
         &config,
-        format!("[runs]\nretain_runs_per_agent = {retain}\n[journal]\nsegment_bytes = {segment_bytes}\n"),
+        format!("[runs]\nretain_runs_per_agent = {retain}\n[journal]\nsegment_bytes = {segment_bytes}\n{store}"),
     )
     .unwrap();
+    // On PostgreSQL: rows of runs and records, and the tether tables' bytes on disk.
+    let database = || {
+        pg.as_ref().map(|pg| {
+            let count = |table: &str| pg.psql("tether", &format!("SELECT count(*) FROM {table}")).unwrap_or_default();
+            let bytes = pg
+                .psql("tether", "SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relname LIKE 'tether_%' AND relkind = 'r'")
+                .unwrap_or_default();
+            format!("runs {} records {} events {} nodes {} bytes {bytes}", count("tether_runs"), count("tether_records"), count("tether_events"), count("tether_nodes"))
+        })
+    };
+    let pace = if rate == 0 { "as fast as it goes".to_owned() } else { format!("{rate} turns/s") };
     println!(
-        "soak: {bin}, {secs} s, {connections} connections × (start, {proposals} proposals, complete), segments of {segment_bytes} bytes, {retain} runs kept per agent"
+        "soak: {bin}, {secs} s, {connections} connections × (start, {proposals} proposals, complete) {pace}, segments of {segment_bytes} bytes, {retain} runs kept per agent"
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -107,10 +129,21 @@ fn main() {
                 let agent = format!("soak-{c}");
                 let proposal =
                     json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
+                // Each connection's share of the rate, one tick per turn (a missed tick is
+                // not made up in a burst).
+                let mut ticks = (rate > 0).then(|| {
+                    let every = Duration::from_secs_f64(connections as f64 / rate as f64);
+                    let mut ticks = tokio::time::interval(every);
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    ticks
+                });
                 while Instant::now() < deadline {
                     let started =
                         client.call_raw("runs.start", json!({"intent": "soak", "agent_id": agent})).await.unwrap();
                     for _ in 0..proposals {
+                        if let Some(ticks) = ticks.as_mut() {
+                            ticks.tick().await;
+                        }
                         client.call_raw("proposal.submit", proposal.clone()).await.unwrap();
                         turns.fetch_add(1, Ordering::Relaxed);
                     }
@@ -132,18 +165,19 @@ fn main() {
                 .await;
             let (segments, bytes, _) = journal(&data);
             let t = turns.load(Ordering::Relaxed);
-            let rate = (t - last_turns) as f64 / last.elapsed().as_secs_f64();
+            let speed = (t - last_turns) as f64 / last.elapsed().as_secs_f64();
             (last_turns, last) = (t, Instant::now());
             println!(
-                "{:>6} {:>9} {:>9} {:>8.0} {:>8.1} {:>5} {:>6} {:>12}",
+                "{:>6} {:>9} {:>9} {:>8.0} {:>8.1} {:>5} {:>6} {:>12} {}",
                 start.elapsed().as_secs(),
                 runs.load(Ordering::Relaxed),
                 t,
-                rate,
+                speed,
                 rss_kib(pid) as f64 / 1024.0,
                 descriptors(pid),
                 segments,
-                bytes
+                bytes,
+                database().unwrap_or_default()
             );
         }
         for worker in workers {
@@ -161,4 +195,7 @@ fn main() {
         rss_kib(daemon.child.id()) as f64 / 1024.0,
         descriptors(daemon.child.id()),
     );
+    if let Some(db) = database() {
+        println!("database at the end: {db}");
+    }
 }

@@ -1,7 +1,7 @@
 //! A first session from Rust: authenticate, handshake, ping, discover.
 //!
 //! ```sh
-//! TETHER_TOKEN=$(cat ~/.local/share/tether/auth-token) cargo run --example ping
+//! TETHER_TOKEN=$(tether token --show) cargo run --example ping
 //! ```
 
 use tether_client::Client;

@@ -3,8 +3,9 @@
 //! starts a run (bound to agent `session:<id>`), submits a proposal, and completes.
 //!
 //! ```sh
-//! # as an operator, over any client:
-//! {"method":"sessions.spawn","params":{"task":"say hello","command":["target/debug/examples/session_agent","say hello"],"cwd":"."}}
+//! cargo build --example session_agent
+//! # as the operator (the CLI makes the working directory absolute, as the daemon requires):
+//! tether sessions spawn --name greeter -- "$PWD/target/debug/examples/session_agent" "say hello"
 //! ```
 
 use serde_json::{Value, json};

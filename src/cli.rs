@@ -117,14 +117,33 @@ pub struct McpArgs {
 pub struct Conn {
     #[command(flatten)]
     pub target: Target,
-    /// One JSON object per line instead of a table
-    #[arg(long)]
-    pub json: bool,
+    /// One JSON object per line instead of a table (the same as `-o json`); an error is
+    /// then one line `{"error": …, "exit": N}` on stderr
+    #[arg(long = "json", conflicts_with = "output")]
+    pub json_lines: bool,
+    /// The output format
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    pub output: Option<Output>,
+}
+
+impl Conn {
+    /// Whether to print JSON lines rather than tables and sentences.
+    pub fn json(&self) -> bool {
+        self.json_lines || self.output == Some(Output::Json)
+    }
+}
+
+/// `-o json|table`, as `kubectl` and `gh` spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// List runs, newest first (every agent's, for the operator).
+    #[command(visible_alias = "list")]
     Ls {
         #[arg(long)]
         agent: Option<String>,
@@ -136,6 +155,9 @@ pub enum RunsCommand {
         /// 1 to 200, as `runs.list` takes
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=200))]
         limit: u64,
+        /// Print the list again whenever a run starts or ends
+        #[arg(long, short)]
+        watch: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -182,7 +204,7 @@ pub struct EventsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
-    /// The recent events, then new ones as they happen (until --count are printed).
+    /// The last --count events, then new ones as they happen (like `tail -n N -f`).
     Tail {
         #[arg(long = "family")]
         families: Vec<String>,
@@ -190,9 +212,12 @@ pub enum EventsCommand {
         run: Option<String>,
         #[arg(long)]
         session: Option<String>,
-        /// Stop after this many events
+        /// How many of the recent events to print first, 0 to 1024 (the daemon's ring)
+        #[arg(long, short = 'n', default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=1024))]
+        count: u64,
+        /// Print the recent events and exit instead of following
         #[arg(long)]
-        count: Option<usize>,
+        no_follow: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -201,7 +226,11 @@ pub enum EventsCommand {
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
     /// List sessions, with their state and process.
+    #[command(visible_alias = "list")]
     Ls {
+        /// Print the list again whenever a session changes
+        #[arg(long, short)]
+        watch: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -254,7 +283,8 @@ pub enum SessionsCommand {
         /// The working directory [default: the current one]
         #[arg(long)]
         cwd: Option<PathBuf>,
-        /// The task text [default: the command line]; required by `--runtime claude-code`
+        /// The task text [default: the command line]; for `--runtime claude-code`, the
+        /// prompt (or give it after `--`)
         #[arg(long)]
         task: Option<String>,
         /// `command` runs CMD as given; `claude-code` runs Claude Code on --task, its argv
@@ -267,7 +297,8 @@ pub enum SessionsCommand {
         /// The branch, tag or commit of --repo
         #[arg(long = "ref", requires = "repo")]
         git_ref: Option<String>,
-        /// The program and its arguments, for `--runtime command`
+        /// The program and its arguments for `--runtime command`; the prompt for
+        /// `--runtime claude-code`
         #[arg(last = true)]
         command: Vec<String>,
         #[command(flatten)]
@@ -284,9 +315,13 @@ pub enum SpawnRuntime {
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCommand {
     /// Pending approvals (`--all` for every state).
+    #[command(visible_alias = "list")]
     Ls {
         #[arg(long)]
         all: bool,
+        /// Print the list again whenever an approval is created or resolved
+        #[arg(long, short)]
+        watch: bool,
         #[command(flatten)]
         conn: Conn,
     },
@@ -315,6 +350,7 @@ pub enum ApprovalsCommand {
 pub enum OverseersCommand {
     /// The connected overseers, in review order (the first whose globs match reviews),
     /// with their counts and answer latency.
+    #[command(visible_alias = "list")]
     Ls {
         #[command(flatten)]
         conn: Conn,
@@ -447,4 +483,48 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+impl Command {
+    /// The operator options of a command that reaches the daemon (for how its errors print).
+    pub fn conn(&self) -> Option<&Conn> {
+        match self {
+            Command::Status(conn) | Command::Audit { conn, .. } => Some(conn),
+            Command::Runs(c) => Some(match c {
+                RunsCommand::Ls { conn, .. }
+                | RunsCommand::Fork { conn, .. }
+                | RunsCommand::Diff { conn, .. }
+                | RunsCommand::Show { conn, .. }
+                | RunsCommand::Trace { conn, .. } => conn,
+            }),
+            Command::Events(EventsArgs { command: EventsCommand::Tail { conn, .. } }) => Some(conn),
+            Command::Sessions(c) => Some(match c {
+                SessionsCommand::Ls { conn, .. }
+                | SessionsCommand::Show { conn, .. }
+                | SessionsCommand::Logs { conn, .. }
+                | SessionsCommand::Send { conn, .. }
+                | SessionsCommand::Stop { conn, .. }
+                | SessionsCommand::Resume { conn, .. }
+                | SessionsCommand::Rm { conn, .. }
+                | SessionsCommand::Spawn { conn, .. } => conn,
+            }),
+            Command::Approvals(c) => Some(match c {
+                ApprovalsCommand::Ls { conn, .. }
+                | ApprovalsCommand::Approve { conn, .. }
+                | ApprovalsCommand::Deny { conn, .. } => conn,
+            }),
+            Command::Policy(PolicyCommand::Reload { conn }) | Command::Overseers(OverseersCommand::Ls { conn }) => {
+                Some(conn)
+            }
+            Command::Journal(JournalCommand::Verify { conn } | JournalCommand::Export { conn, .. }) => Some(conn),
+            Command::Token(TokenArgs { conn, .. }) | Command::Console(ConsoleArgs { conn, .. }) => Some(conn),
+            Command::Policy(PolicyCommand::Check { .. })
+            | Command::Init(_)
+            | Command::Serve(_)
+            | Command::Hook(_)
+            | Command::Mcp(_)
+            | Command::Openrpc
+            | Command::Completions { .. } => None,
+        }
+    }
 }

@@ -24,9 +24,16 @@ pub fn token(target: &Target) -> Result<String, String> {
         return Ok(token);
     }
     let path = token_path(target).ok_or("no token: set TETHER_TOKEN or pass --token-file")?;
-    std::fs::read_to_string(&path)
-        .map(|t| t.trim().to_owned())
-        .map_err(|e| format!("token file {}: {e}", path.display()))
+    match std::fs::read_to_string(&path) {
+        Ok(token) => Ok(token.trim().to_owned()),
+        // The usual cause: this shell's TETHER_HOME is not the daemon's.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "no token found at {} (the daemon writes it there on first start): point TETHER_HOME or \
+             --data-dir at the daemon's data directory, or set TETHER_TOKEN, or pass --token-file",
+            path.display()
+        )),
+        Err(e) => Err(format!("token file {}: {e}", path.display())),
+    }
 }
 
 /// Where the daemon is: a WebSocket URL or a Unix socket.

@@ -241,21 +241,81 @@ async fn an_approval_is_answered_from_the_command_line_and_the_waiting_hook_gets
 }
 
 #[tokio::test]
-async fn events_tail_stops_after_count() {
+async fn events_tail_prints_the_last_count_then_follows_unless_told_not_to() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::spawn(dir.path(), &[]);
     let client = harness(&daemon).await;
-    let tail = command(&daemon, &["events", "tail", "--family", "runtime.status", "--count", "3", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for intent in ["one", "two", "three"] {
-        client.call_raw("runs.start", json!({"intent": intent, "agent_id": "tailed"})).await.unwrap();
+    let mut runs = Vec::new();
+    for intent in ["one", "two", "three", "four"] {
+        let run = client.call_raw("runs.start", json!({"intent": intent, "agent_id": "tailed"})).await.unwrap();
+        runs.push(run["run_id"].as_str().unwrap().to_owned());
     }
-    let output = tail.wait_with_output().unwrap();
-    let events = json_lines(&output);
-    assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e["family"] == "runtime.status" && e["kind"] == "run.started"));
+    let args = ["events", "tail", "--family", "runtime.status", "--count", "2", "--json"];
+    let last_two = json_lines(&tether(&daemon, &[&args[..], &["--no-follow"]].concat()));
+    let ids: Vec<&str> = last_two.iter().map(|e| e["run_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [runs[2].as_str(), runs[3].as_str()], "the last two, oldest first");
+
+    let mut tail = command(&daemon, &args).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut next = || serde_json::from_str::<Value>(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!((next()["run_id"].clone(), next()["run_id"].clone()), (json!(runs[2]), json!(runs[3])));
+    // Printed after it subscribed: the next event reaches it live.
+    let live = client.call_raw("runs.start", json!({"intent": "five", "agent_id": "tailed"})).await.unwrap();
+    let event = next();
+    assert_eq!((event["run_id"].clone(), event["kind"].clone()), (live["run_id"].clone(), json!("run.started")));
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+}
+
+#[tokio::test]
+async fn list_aliases_dash_o_watch_and_errors_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let client = harness(&daemon).await;
+    let first = client.call_raw("runs.start", json!({"intent": "watched", "agent_id": "w"})).await.unwrap();
+    let listed = json_lines(&tether(&daemon, &["runs", "list", "-o", "json"]));
+    assert_eq!(
+        listed,
+        json_lines(&tether(&daemon, &["runs", "ls", "--json"])),
+        "`list` is `ls`, `-o json` is `--json`"
+    );
+    assert_eq!(listed[0]["run_id"], first["run_id"]);
+    assert!(stdout(&tether(&daemon, &["sessions", "list", "-o", "table"])).starts_with("SESSION"));
+    assert!(stdout(&tether(&daemon, &["approvals", "list"])).starts_with("APPROVAL"));
+
+    // `runs ls --watch --json`: the list, then each run that changes, as it changes.
+    let mut watch = command(&daemon, &["runs", "ls", "--watch", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || serde_json::from_str::<Value>(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(next()["run_id"], first["run_id"]);
+    let second = client.call_raw("runs.start", json!({"intent": "appears", "agent_id": "w"})).await.unwrap();
+    let row = next();
+    assert_eq!((row["run_id"].clone(), row["status"].clone()), (second["run_id"].clone(), json!("in_progress")));
+    let outcome = json!({"status": "success"});
+    client.call_raw("runs.complete", json!({"run_id": second["run_id"], "outcome": outcome})).await.unwrap();
+    let row = next();
+    assert_eq!((row["run_id"].clone(), row["status"].clone()), (second["run_id"].clone(), json!("completed")));
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+
+    // With --json an error is JSON too, on stderr, with the exit code it exits with.
+    let refused = tether(&daemon, &["runs", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "--json"]);
+    assert_eq!(refused.status.code(), Some(1), "the daemon said no");
+    let line: Value = serde_json::from_slice(&refused.stderr).expect("one JSON line on stderr");
+    assert_eq!(line["exit"], 1);
+    assert!(line["error"].as_str().unwrap().contains("01ARZ3NDEKTSV4RRFFQ69G5FAV"), "{line}");
+    let down = command(&daemon, &["runs", "ls", "-o", "json", "--url", "ws://127.0.0.1:1"]).output().unwrap();
+    let line: Value = serde_json::from_slice(&down.stderr).expect("one JSON line on stderr");
+    assert_eq!(line["exit"], 2);
+    assert!(line["error"].as_str().unwrap().contains("tried ws://127.0.0.1:1"), "{line}");
+
+    // A shell whose TETHER_HOME is not the daemon's: the error says where it looked.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let lost = command(&daemon, &["runs", "ls"]).env("TETHER_HOME", elsewhere.path()).output().unwrap();
+    assert_eq!(lost.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&lost.stderr);
+    let path = elsewhere.path().join("auth-token");
+    assert!(why.contains(&format!("no token found at {}", path.display())) && why.contains("TETHER_HOME"), "{why}");
 }
 
 #[tokio::test]
@@ -476,9 +536,9 @@ async fn sessions_spawn_starts_claude_code_on_a_task_in_a_fresh_checkout_of_a_re
     std::fs::write(&config, "[sessions.claude_code]\nprogram = \"echo\"\nhooks = false\nmcp = false\n").unwrap();
     let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
     let bare = origin(dir.path());
-    let args = ["sessions", "spawn", "--json", "--runtime", "claude-code", "--task", "fix the bug", "--repo"];
+    let args = ["sessions", "spawn", "--json", "--runtime", "claude-code", "--name", "fixer", "--repo"];
     let mut args: Vec<&str> = args.to_vec();
-    args.extend([bare.to_str().unwrap(), "--ref", "main"]);
+    args.extend([bare.to_str().unwrap(), "--ref", "main", "--", "fix", "the", "bug"]);
     let spawned = json_lines(&tether(&daemon, &args));
     let id = spawned[0]["session_id"].as_str().unwrap().to_owned();
     assert_eq!(spawned[0]["runtime"], "claude-code");
@@ -490,9 +550,9 @@ async fn sessions_spawn_starts_claude_code_on_a_task_in_a_fresh_checkout_of_a_re
     .await;
 
     for (args, says) in [
-        (&["sessions", "spawn", "--runtime", "claude-code"][..], "needs --task"),
+        (&["sessions", "spawn", "--runtime", "claude-code"][..], "needs a prompt"),
         (&["sessions", "spawn", "--task", "t"], "needs a command"),
-        (&["sessions", "spawn", "--runtime", "claude-code", "--task", "t", "--", "ls"], "takes no command"),
+        (&["sessions", "spawn", "--runtime", "claude-code", "--task", "t", "--", "ls"], "prompt once"),
         (&["sessions", "spawn", "--ref", "main", "--", "ls"], "--repo"),
     ] {
         let out = tether(&daemon, args);

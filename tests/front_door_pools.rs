@@ -198,6 +198,6 @@ async fn post_hooks_refuses_ambiguous_body_framing() {
     ] {
         let (status, answer) = http_raw(server.addr, post(framing.clone())).await;
         assert_eq!(status, 400, "{framing:?}: {answer}");
-        assert!(answer.as_str().unwrap().contains("ambiguous body framing"), "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains("ambiguous body framing"), "{answer}");
     }
 }

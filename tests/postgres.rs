@@ -573,3 +573,61 @@ async fn a_nul_in_an_agent_id_or_idempotency_key_is_refused_before_any_sql() {
     let runs = client.call_raw("runs.list", json!({"agent_id": "a"})).await.unwrap();
     assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
 }
+
+/// Months of churn leave the database the size of what retention keeps: an evicted
+/// run's rows and records go, a settled approval past `hooks.approval_retention_ms`
+/// goes, and a node dead for longer than an hour (one row per process ever started)
+/// goes once no run names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evicted_runs_settled_approvals_and_long_dead_nodes_leave_the_database() {
+    let pg = Postgres::start(true).expect("a PostgreSQL server (scripts/postgres-env installs it)");
+    pg.create_database("tether").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    let (url, policy) = (pg.url("tether"), policy_fixture());
+    let toml = format!(
+        "[store]\nurl = \"{url}\"\nnode_name = \"n1\"\nlease_ms = {LEASE_MS}\nheartbeat_ms = 200\nsweep_ms = 200\n\
+         [runs]\nretain_runs_per_agent = 2\n[hooks]\npolicy_file = {policy:?}\napproval_retention_ms = 300\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    let daemon = Daemon::spawn(dir.path(), &["--config", config.to_str().unwrap()]);
+    let sql = |query: &str| pg.psql("tether", query).unwrap();
+    // A node that died two hours ago, and one that died a minute ago.
+    sql("INSERT INTO tether_nodes (node_id, name, lease_until, state) VALUES
+         ('ghost-old', 'old', now() - interval '2 hours', 'dead'),
+         ('ghost-new', 'new', now() - interval '1 minute', 'dead')");
+
+    let client = harness(&daemon).await;
+    for i in 0..12 {
+        let run = client.call_raw("runs.start", json!({"intent": "churn", "agent_id": "churner"})).await.unwrap();
+        submit(&client, &format!("c{i}")).await.unwrap();
+        let outcome = json!({"status": "success"});
+        client.call_raw("runs.complete", json!({"run_id": run["run_id"], "outcome": outcome})).await.unwrap();
+    }
+    let runs = "SELECT count(*) FROM tether_runs WHERE agent_id = 'churner'";
+    let records = "SELECT count(*) FROM tether_records r JOIN tether_runs USING (run_id) WHERE agent_id = 'churner'";
+    wait_until("evicted runs' rows deleted", async || sql(runs) == "2").await;
+    assert_eq!(sql(records), "6", "the two kept runs' records (started, turn, ended) and no others");
+    assert_eq!(sql("SELECT count(*) FROM tether_records"), "6", "no record of an evicted run is left behind");
+
+    let operator = operator(&daemon).await;
+    let hook = json!({"session_id": "s-prune", "hook_event_name": "PreToolUse", "tool_name": "WebFetch",
+        "tool_input": {"url": "https://example.com"}});
+    let asked = operator.call_raw("hooks.ingest", hook).await.unwrap();
+    assert_eq!(asked["decision"], "ask", "{asked}");
+    let pending = operator.call_raw("approvals.list", json!({"state": "pending"})).await.unwrap();
+    let id = pending[0]["approval_id"].as_str().unwrap().to_owned();
+    assert_eq!(sql("SELECT count(*) FROM tether_approvals"), "1");
+    operator.call_raw("approvals.resolve", json!({"approval_id": id, "decision": "deny"})).await.unwrap();
+    wait_until("the settled approval past retention deleted", async || {
+        sql("SELECT count(*) FROM tether_approvals") == "0"
+    })
+    .await;
+
+    wait_until("the long-dead node's row deleted", async || {
+        sql("SELECT count(*) FROM tether_nodes WHERE node_id = 'ghost-old'") == "0"
+    })
+    .await;
+    assert_eq!(sql("SELECT count(*) FROM tether_nodes WHERE node_id = 'ghost-new'"), "1", "kept for an hour");
+    assert_eq!(sql("SELECT count(*) FROM tether_nodes WHERE state = 'alive'"), "1", "the live node stays");
+}

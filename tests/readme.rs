@@ -82,3 +82,44 @@ fn the_command_hook_settings_work_as_written_with_a_non_default_data_directory()
     let audit = std::fs::read_to_string(daemon.data_dir.join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 1);
 }
+
+/// README's first screen: `examples/quickstart.py` is the block shown, it runs as written
+/// against a daemon found the default way (`TETHER_HOME`'s socket and token), and the
+/// commands after it trace its run by a prefix of the id and print a console login.
+#[test]
+fn the_quickstart_runs_as_written_and_the_commands_after_it_show_its_run() {
+    let shown = block("## Quickstart", "python");
+    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.py")).unwrap();
+    assert_eq!(shown, file, "README shows examples/quickstart.py as it is");
+
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let python = std::env::var("TETHER_TEST_PYTHON").unwrap_or_else(|_| venv.into());
+    let run = |program: &str, args: &[&str]| {
+        let output = Command::new(program)
+            .args(args)
+            .env("TETHER_HOME", &daemon.data_dir)
+            .env("PATH", path_with_tether())
+            .env_remove("TETHER_URL")
+            .env_remove("TETHER_TOKEN")
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test sets up .venv with the SDK)"));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{args:?}: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let printed = run(&python, &[concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.py")]);
+    let words: Vec<&str> = printed.split_whitespace().collect();
+    assert_eq!(words[..2], ["succeeded", "HELLO"], "{printed}");
+    let run_id = words[2];
+    assert_eq!(run_id.len(), 26, "{printed}");
+
+    let tether = env!("CARGO_BIN_EXE_tether");
+    let trace = run(tether, &["runs", "trace", "--follow", &run_id[..20]]);
+    let lines: Vec<&str> = trace.lines().collect();
+    assert!(lines[0].contains("started   say hello"), "{trace}");
+    assert!(lines[1].contains("turn 0") && lines[1].contains("shout") && lines[1].contains("succeeded"), "{trace}");
+    assert!(lines[2].trim_end().ends_with("ended     success"), "{trace}");
+    assert!(run(tether, &["console"]).starts_with("http://127.0.0.1:"));
+}

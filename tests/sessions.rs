@@ -467,3 +467,30 @@ async fn a_relative_program_runs_from_the_session_directory_and_a_relative_cwd_i
     assert_eq!(refused.code(), Some(-32602));
     assert!(refused.to_string().contains("relative"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_removed_session_is_deleted_after_its_retention_and_an_exited_one_is_kept() {
+    let sessions = tether_sessions::SessionsConfig { removed_retention_ms: 200, ..Default::default() };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for task in ["removed", "kept"] {
+        let record =
+            spawn(&operator, json!({"task": task, "command": ["sh", "-c", "echo hi"], "cwd": cwd.path()})).await;
+        let id = record["session_id"].as_str().unwrap().to_owned();
+        wait_for_state(&operator, &id, "exited").await;
+        ids.push(id);
+    }
+    let dir = |id: &str| server.data_dir.join("sessions").join(id);
+    assert!(dir(&ids[0]).join("output.log").is_file() && dir(&ids[0]).join("session.json").is_file());
+    operator.call_raw("sessions.remove", json!({"session_id": ids[0]})).await.unwrap();
+    wait_until("the removed session's directory is deleted", async || !dir(&ids[0]).exists()).await;
+    let gone = operator.call_raw("sessions.get", json!({"session_id": ids[0]})).await.unwrap_err();
+    assert!(gone.to_string().contains(&ids[0]), "{gone}");
+    let listed = operator.call_raw("sessions.list", json!({})).await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // Exited but not removed: the operator may still read it, so retention leaves it.
+    assert!(dir(&ids[1]).join("output.log").is_file());
+    assert_eq!(get(&operator, &ids[1]).await["state"], "exited");
+}

@@ -59,9 +59,13 @@ export function App() {
     <>
       <header>
         <strong>tether</strong>
-        <nav>
+        <nav aria-label="views">
           {NAV.map(([path, label]) => (
-            <a href={`#/${path}`} class={view === path ? "active" : ""}>
+            <a
+              href={`#/${path}`}
+              class={view === path ? "active" : ""}
+              aria-current={view === path ? "page" : undefined}
+            >
               {label}
             </a>
           ))}

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect, type Socket } from "node:net";
 import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
@@ -13,7 +13,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { call, type Client, connect } from "../../sdks/typescript/dist/src/index.js";
-import { binary, Daemon, REPO } from "../../sdks/typescript/dist/test/daemon.js";
+import { binary, Daemon, REPO, until } from "../../sdks/typescript/dist/test/daemon.js";
 
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), "..", "test-results");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -348,4 +348,154 @@ test("the overview counts runs, approvals and turns per second as they happen", 
     await waiting;
     await page.close();
   }
+});
+
+test("a run is cancelled from its page, and the harness's run ends cancelled", async () => {
+  const harness = await connect({ url: daemon.url, token: daemon.token, agentId: "cancel-agent" });
+  try {
+    const run = await harness.startRun("a run the operator stops");
+    const page = await loggedIn(loginUrl(daemon));
+    await page.goto(`${new URL(page.url()).origin}/console/#/runs/${run.id}`);
+    await page.getByLabel("reason for cancelling").fill("wrong branch");
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await page.locator('[data-outcome="cancelled"]').getByText("wrong branch").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Cancel run" }).count(), 0, "no Cancel on an ended run");
+    const detail = await operator.call("runs.get", { run_id: run.id });
+    assert.equal(detail.status, "cancelled");
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
+test("runs are searched by words of the intent, agent and start time", async () => {
+  const harness = await connect({ url: daemon.url, token: daemon.token });
+  try {
+    const wanted = await harness.startRun("migrate the billing database", { agentName: "searcher" });
+    const other = await harness.startRun("write the release notes", { agentName: "searcher" });
+    const page = await loggedIn(loginUrl(daemon));
+    await page.goto(`${new URL(page.url()).origin}/console/#/runs`);
+    await page.locator(`tr[data-run="${other.id}"]`).waitFor();
+    await page.getByLabel("Intent").fill("billing migrate");
+    await page.locator(`tr[data-run="${other.id}"]`).waitFor({ state: "detached" });
+    await page.locator(`tr[data-run="${wanted.id}"]`).waitFor();
+    await page.getByLabel("Agent").fill("nobody-by-this-name");
+    await page.getByText("No runs.").waitFor();
+    await page.getByLabel("Agent").fill("name:searcher");
+    await page.getByLabel("Started").selectOption({ label: "the last hour" });
+    await page.locator(`tr[data-run="${wanted.id}"]`).waitFor();
+    // A long intent is cut to the column, and whole in its tooltip.
+    assert.equal(await page.locator(`tr[data-run="${wanted.id}"] td.intent`).getAttribute("title"), "migrate the billing database");
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
+test("a session is spawned from the console, sent a line, and its echo shows", async () => {
+  const page = await loggedIn(loginUrl(daemon));
+  await page.goto(`${new URL(page.url()).origin}/console/#/sessions`);
+  await page.getByText("New session").click();
+  await page.getByLabel("Name").fill("console-cat");
+  await page.getByLabel("Directory").fill("/tmp");
+  await page.getByLabel("Command", { exact: true }).fill("cat");
+  await page.getByRole("button", { name: "Spawn" }).click();
+  await page.getByRole("heading", { name: /^Session / }).waitFor();
+  await page.locator(".meta").getByText("console-cat").waitFor();
+  await page.getByLabel("a line for the session's stdin").fill("hello from the console");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.locator("pre.terminal").getByText("hello from the console").waitFor();
+  await shot(page, "session-spawned");
+  const id = new URL(page.url()).hash.split("/").pop() ?? "";
+  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Resume" }).waitFor();
+  await operator.sessions.remove(id);
+  await page.close();
+});
+
+test("the events view shows the history first, then live events", async () => {
+  const harness = await connect({ url: daemon.url, token: daemon.token });
+  try {
+    const before = await harness.startRun("happened before the page opened", { agentName: "historian" });
+    const page = await loggedIn(loginUrl(daemon));
+    await page.goto(`${new URL(page.url()).origin}/console/#/events`);
+    const feed = page.getByRole("list", { name: "events" });
+    await feed.locator("li").filter({ hasText: before.id.slice(-8) }).first().waitFor();
+    const after = await harness.startRun("happened while it was open", { agentName: "historian" });
+    await feed.locator("li").filter({ hasText: after.id.slice(-8) }).first().waitFor();
+    // Newest first: the live one above the history.
+    const texts = await feed.locator("li").allTextContents();
+    const at = (id: string) => texts.findIndex((t) => t.includes(id.slice(-8)));
+    assert.ok(at(after.id) < at(before.id), texts.slice(0, 5).join("\n"));
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
+test("every view passes axe-core's checks of names, labels, roles and ARIA", async () => {
+  const axe = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "../node_modules/axe-core/axe.min.js"), "utf8");
+  const harness = await connect({ url: daemon.url, token: daemon.token });
+  try {
+    const run = await harness.startRun("a run to look at", { agentName: "a11y" });
+    // The console's CSP forbids inline scripts, axe's included: this context bypasses it.
+    const page = await (await browser.newContext({ bypassCSP: true })).newPage();
+    await page.goto(loginUrl(daemon));
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    const origin = new URL(page.url()).origin;
+    const waiting = pendingAsk("WebFetch"); // a card, with its inputs, on the approvals view
+    await until(async () => (await operator.approvals.list("pending")).length > 0);
+    for (const view of ["overview", "runs", `runs/${run.id}`, "sessions", "approvals", "events"]) {
+      await page.goto(`${origin}/console/#/${view}`);
+      await page.getByRole("heading", { level: 1 }).waitFor();
+      await page.addScriptTag({ content: axe });
+      // Color contrast is a property of the theme, checked by eye; everything else here.
+      const violations = await page.evaluate(async () => {
+        const result = await (window as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { html: string }[] }[] }> } }).axe.run({
+          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+          rules: { "color-contrast": { enabled: false } },
+        });
+        const found = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(" | ")}`);
+        return { found, passed: (result as unknown as { passes: unknown[] }).passes.length };
+      });
+      assert.deepEqual(violations.found, [], `#/${view}`);
+      assert.ok(violations.passed > 0, `#/${view}: axe checked something`);
+      const current = page.locator('nav a[aria-current="page"]');
+      assert.equal(await current.count(), 1, `#/${view}: one navigation link is the current page`);
+    }
+    await page.goto(`${origin}/console/#/runs/${run.id}`);
+    await harness.tool("noop", {}, () => ({}));
+    await run.submit([call("noop", {})]);
+    const turn = page.locator('li[data-turn="0"] button');
+    await turn.waitFor();
+    assert.equal(await turn.getAttribute("aria-expanded"), "false");
+    await turn.click();
+    assert.equal(await turn.getAttribute("aria-expanded"), "true");
+    for (const pending of await operator.approvals.list("pending")) {
+      await operator.approvals.deny(pending.approval_id, "seen");
+    }
+    assert.equal((await waiting).decision, "deny");
+    await page.close();
+  } finally {
+    await harness.close();
+  }
+});
+
+test("an approval card shows the head of a long input, and all of it on demand", async () => {
+  const page = await loggedIn(loginUrl(daemon));
+  await page.goto(`${new URL(page.url()).origin}/console/#/approvals`);
+  await page.getByRole("heading", { name: "Approvals" }).waitFor();
+  const url = `https://example.com/${"long-path/".repeat(60)}end`;
+  const payload = { hook_event_name: "PreToolUse", session_id: "claude-2", tool_name: "WebFetch", tool_input: { url } };
+  const waiting = operator.hook(payload, { waitMs: 60_000 });
+  const card = page.locator("article.card").filter({ hasText: "claude-2" });
+  await card.waitFor();
+  assert.ok(!(await card.locator("pre.input").textContent())?.includes("end"), "only the head at first");
+  const more = card.getByRole("button", { name: /Show the full input/ });
+  assert.equal(await more.getAttribute("aria-expanded"), "false");
+  await more.click();
+  await card.locator("pre.input").getByText(/long-path\/end/).waitFor();
+  await card.getByRole("button", { name: "Deny" }).click();
+  assert.equal((await waiting).decision, "deny");
+  await page.close();
 });

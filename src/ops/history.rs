@@ -33,7 +33,7 @@ pub async fn diff(a: String, b: String, conn: Conn) -> Outcome {
     let a = super::ids::run(&client, &a).await?;
     let b = super::ids::run(&client, &b).await?;
     let diff = client.call_raw("runs.diff", json!({"run_id": a, "other_run_id": b})).await?;
-    if conn.json {
+    if conn.json() {
         println!("{diff}");
     } else {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();

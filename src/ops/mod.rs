@@ -9,11 +9,13 @@ mod journal;
 mod print;
 mod runs;
 mod sessions;
+mod watch;
 
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use tether_client::{Client, ClientError};
+use tether_proto::events::Family;
 
 use crate::cli::{ApprovalsCommand, Command, Conn, EventsCommand, OverseersCommand, PolicyCommand, TokenArgs};
 use crate::connect;
@@ -40,17 +42,18 @@ pub type Outcome = Result<(), Failure>;
 
 /// Runs an operator subcommand to its exit code.
 pub fn run(command: Command) -> ExitCode {
+    let json = command.conn().is_some_and(Conn::json);
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(e) => return fail(Failure::Usage(e.to_string())),
+        Err(e) => return fail(Failure::Usage(e.to_string()), json),
     };
     let outcome = runtime.block_on(async {
         match command {
             Command::Status(conn) => status(&conn).await,
             Command::Runs(command) => runs::run(command).await,
             Command::Events(args) => match args.command {
-                EventsCommand::Tail { families, run, session, count, conn } => {
-                    events_tail(&conn, families, run, session, count).await
+                EventsCommand::Tail { families, run, session, count, no_follow, conn } => {
+                    events_tail(&conn, families, run, session, count, !no_follow).await
                 }
             },
             Command::Sessions(command) => sessions::run(command).await,
@@ -75,7 +78,7 @@ pub fn run(command: Command) -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => fail(failure),
+        Err(failure) => fail(failure, json),
     }
 }
 
@@ -93,17 +96,18 @@ pub fn quiet_on_closed_pipe() {
     }));
 }
 
-fn fail(failure: Failure) -> ExitCode {
-    match failure {
-        Failure::Refused(why) => {
-            eprintln!("tether: {why}");
-            ExitCode::from(1)
-        }
-        Failure::Usage(why) => {
-            eprintln!("tether: {why}");
-            ExitCode::from(2)
-        }
+/// The error on stderr: a sentence, or with `--json` one line `{"error", "exit"}`.
+fn fail(failure: Failure, json: bool) -> ExitCode {
+    let (why, code) = match failure {
+        Failure::Refused(why) => (why, 1),
+        Failure::Usage(why) => (why, 2),
+    };
+    if json {
+        eprintln!("{}", json!({"error": why, "exit": code}));
+    } else {
+        eprintln!("tether: {why}");
     }
+    ExitCode::from(code)
 }
 
 async fn client(conn: &Conn) -> Result<Client, Failure> {
@@ -116,7 +120,7 @@ async fn status(conn: &Conn) -> Outcome {
     let client = match client(conn).await {
         Ok(client) => client,
         // A monitor reading `--json` gets a line either way.
-        Err(Failure::Usage(why)) if conn.json => {
+        Err(Failure::Usage(why)) if conn.json() => {
             let line = json!({"reachable": false, "endpoint": connect::describe(&conn.target), "error": why});
             println!("{line}");
             return Err(Failure::Usage(why));
@@ -164,40 +168,40 @@ async fn status(conn: &Conn) -> Outcome {
     if health["status"] == "ok" { Ok(()) } else { Err(Failure::Refused("the daemon is degraded".into())) }
 }
 
+/// The last `count` events (oldest first), then, when `follow`, new ones as they happen.
 async fn events_tail(
     conn: &Conn,
     families: Vec<String>,
     run: Option<String>,
     session: Option<String>,
-    count: Option<usize>,
+    count: u64,
+    follow: bool,
 ) -> Outcome {
     let client = client(conn).await?;
     let families = (!families.is_empty()).then_some(families);
-    // Subscribe first, then read what came before: an event in both is printed once.
-    let filter = json!({"families": families, "run_id": run, "session_id": session});
-    client.call_raw("events.subscribe", filter).await?;
-    let recent = client
-        .call_raw("events.recent", json!({"limit": 20, "families": families, "run_id": run, "session_id": session}))
-        .await?;
-    let mut seen = std::collections::HashSet::new();
-    let mut printed = 0;
-    let limit = count.unwrap_or(usize::MAX);
-    let mut show = |event: &Value| -> bool {
-        if printed >= limit || !seen.insert(event["event_id"].as_str().unwrap_or_default().to_owned()) {
-            return printed < limit;
-        }
-        print::event(conn, event);
-        printed += 1;
-        printed < limit
-    };
-    for event in recent.as_array().into_iter().flatten() {
-        if !show(event) {
-            return Ok(());
+    // Subscribe first, then read what came before: an event in both is printed once,
+    // so only the recent ones' ids are kept (a bounded set, not every id ever seen).
+    if follow {
+        let filter = json!({"families": families, "run_id": run, "session_id": session});
+        client.call_raw("events.subscribe", filter).await?;
+    }
+    let mut recent = std::collections::HashSet::new();
+    if count > 0 {
+        let params = json!({"limit": count, "families": families, "run_id": run, "session_id": session});
+        for event in client.call_raw("events.recent", params).await?.as_array().into_iter().flatten() {
+            recent.insert(event["event_id"].as_str().unwrap_or_default().to_owned());
+            print::event(conn, event);
         }
     }
+    if !follow {
+        return Ok(());
+    }
     while let Some(note) = client.next_notification().await {
-        if note.method == tether_proto::events::EVENT && !show(&note.params["event"]) {
-            return Ok(());
+        let event = &note.params["event"];
+        if note.method == tether_proto::events::EVENT
+            && !recent.contains(event["event_id"].as_str().unwrap_or_default())
+        {
+            print::event(conn, event);
         }
     }
     Err(Failure::Usage("the daemon closed the connection".into()))
@@ -208,53 +212,61 @@ const INPUT_CHARS: usize = 60;
 
 async fn approvals(command: ApprovalsCommand) -> Outcome {
     match command {
-        ApprovalsCommand::Ls { all, conn } => {
+        ApprovalsCommand::Ls { all, watch, conn } => {
             let client = client(&conn).await?;
-            let state = if all { Value::Null } else { json!("pending") };
-            let list = client.call_raw("approvals.list", json!({"state": state})).await?;
-            // WAITING says whether an answer still reaches a hook; INPUT is a short form
-            // of the tool input (`--json` has it whole, as the daemon keeps it).
-            let mut table = Table::new(&[
-                "APPROVAL",
-                "STATE",
-                "WAITING",
-                "RULE",
-                "FLAGGED BY",
-                "SESSION",
-                "AGENT",
-                "TOOL",
-                "INPUT",
-                "EXPIRES",
-            ]);
-            for a in list.as_array().into_iter().flatten() {
-                let input = match &a["input"] {
-                    Value::Null => Value::Null,
-                    Value::String(s) => json!(tether_core::excerpt(&s.replace('\n', " "), INPUT_CHARS)),
-                    other => json!(tether_core::excerpt(&other.to_string(), INPUT_CHARS)),
-                };
-                let waiting = json!(if a["waiting"] == true { "yes" } else { "no" });
-                table.row(
-                    a,
-                    [
-                        &a["approval_id"],
-                        &a["state"],
-                        &waiting,
-                        &a["rule"],
-                        &a["flagged_by"],
-                        &a["session_id"],
-                        &a["agent_id"],
-                        &a["tool"],
-                        &input,
-                        &a["expires_at"],
-                    ],
-                );
+            if watch {
+                let families = [Family::ApprovalRequired];
+                return watch::watch(&client, &conn, &families, async || approvals_table(&client, all).await).await;
             }
-            table.print(&conn);
+            approvals_table(&client, all).await?.print(&conn);
             Ok(())
         }
         ApprovalsCommand::Approve { id, reason, raise, conn } => resolve(&conn, &id, "allow", reason, raise).await,
         ApprovalsCommand::Deny { id, reason, conn } => resolve(&conn, &id, "deny", reason, None).await,
     }
+}
+
+/// `approvals ls`: WAITING says whether an answer still reaches a hook; INPUT is a short
+/// form of the tool input (`--json` has it whole, as the daemon keeps it).
+async fn approvals_table(client: &Client, all: bool) -> Result<Table, Failure> {
+    let state = if all { Value::Null } else { json!("pending") };
+    let list = client.call_raw("approvals.list", json!({"state": state})).await?;
+    let mut table = Table::new(&[
+        "APPROVAL",
+        "STATE",
+        "WAITING",
+        "RULE",
+        "FLAGGED BY",
+        "SESSION",
+        "AGENT",
+        "TOOL",
+        "INPUT",
+        "EXPIRES",
+    ]);
+    for a in list.as_array().into_iter().flatten() {
+        let input = match &a["input"] {
+            Value::Null => Value::Null,
+            Value::String(s) => json!(tether_core::excerpt(&s.replace('\n', " "), INPUT_CHARS)),
+            other => json!(tether_core::excerpt(&other.to_string(), INPUT_CHARS)),
+        };
+        let waiting = json!(if a["waiting"] == true { "yes" } else { "no" });
+        table.row(
+            a,
+            [
+                &a["approval_id"],
+                &a["state"],
+                &waiting,
+                &a["rule"],
+                &a["flagged_by"],
+                &a["session_id"],
+                &a["agent_id"],
+                &a["tool"],
+                &input,
+                &a["expires_at"],
+            ],
+        );
+    }
+    Ok(table)
 }
 
 /// `tether overseers ls`.

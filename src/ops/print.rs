@@ -31,7 +31,7 @@ impl Table {
     }
 
     pub fn print(&self, conn: &Conn) {
-        if conn.json {
+        if conn.json() {
             for object in &self.objects {
                 println!("{object}");
             }
@@ -54,9 +54,26 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The JSON lines of rows new or changed since `printed` (keyed by the first
+    /// column); `printed` then holds exactly this table's rows, so it never outgrows it.
+    pub fn print_changes(&self, printed: &mut std::collections::HashMap<String, String>) {
+        let mut now = std::collections::HashMap::with_capacity(self.rows.len());
+        for (row, object) in self.rows.iter().zip(&self.objects) {
+            let key = row.first().cloned().unwrap_or_default();
+            let line = object.to_string();
+            if printed.get(&key) != Some(&line) {
+                println!("{line}");
+            }
+            now.insert(key, line);
+        }
+        *printed = now;
+    }
+}
+
 /// One object: as JSON, or as the line `human` makes of it.
 pub fn one(conn: &Conn, value: &Value, human: impl Fn(&Value) -> String) {
-    if conn.json {
+    if conn.json() {
         println!("{value}");
     } else {
         println!("{}", human(value));
@@ -94,7 +111,11 @@ pub fn record(conn: &Conn, record: &Value) {
                 Some("outcome") => format!(
                     "{}{}",
                     text(&termination["status"]),
-                    termination["outcome"]["summary"].as_str().map(|s| format!(": {s}")).unwrap_or_default()
+                    termination["outcome"]["summary"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default()
                 ),
                 Some(kind) => kind.to_owned(),
                 None => "-".into(),

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 use tether_client::Client;
+use tether_proto::events::Family;
 
 use super::print::{self, Table};
 use super::{Failure, Outcome, client};
@@ -9,27 +10,14 @@ use crate::cli::{Conn, RunsCommand};
 
 pub async fn run(command: RunsCommand) -> Outcome {
     match command {
-        RunsCommand::Ls { agent, status, session, limit, conn } => {
+        RunsCommand::Ls { agent, status, session, limit, watch, conn } => {
             let client = client(&conn).await?;
             let params = json!({"agent_id": agent, "status": status, "session_id": session, "limit": limit});
-            let page = client.call_raw("runs.list", params).await?;
-            let mut table = Table::new(&["RUN", "AGENT", "STATUS", "TURNS", "STARTED", "ENDED", "INTENT"]);
-            for r in page["runs"].as_array().into_iter().flatten() {
-                let intent = Value::String(r["intent"].as_str().unwrap_or_default().chars().take(48).collect());
-                table.row(
-                    r,
-                    [
-                        &r["run_id"],
-                        &r["agent_id"],
-                        &r["status"],
-                        &r["turn_count"],
-                        &r["started_at"],
-                        &r["ended_at"],
-                        &intent,
-                    ],
-                );
+            if watch {
+                let families = [Family::Status];
+                return super::watch::watch(&client, &conn, &families, async || list(&client, &params).await).await;
             }
-            table.print(&conn);
+            list(&client, &params).await?.print(&conn);
             Ok(())
         }
         RunsCommand::Fork { run, turns, intent, conn } => super::history::fork(run, turns, intent, conn).await,
@@ -117,4 +105,18 @@ async fn follow(conn: &Conn, run: &str) -> Outcome {
         }
     }
     Err(Failure::Usage("the daemon closed the connection before the run ended".into()))
+}
+
+/// `runs ls`: one page of `runs.list`, newest first.
+async fn list(client: &Client, params: &Value) -> Result<Table, Failure> {
+    let page = client.call_raw("runs.list", params.clone()).await?;
+    let mut table = Table::new(&["RUN", "AGENT", "STATUS", "TURNS", "STARTED", "ENDED", "INTENT"]);
+    for r in page["runs"].as_array().into_iter().flatten() {
+        let intent = Value::String(r["intent"].as_str().unwrap_or_default().chars().take(48).collect());
+        table.row(
+            r,
+            [&r["run_id"], &r["agent_id"], &r["status"], &r["turn_count"], &r["started_at"], &r["ended_at"], &intent],
+        );
+    }
+    Ok(table)
 }

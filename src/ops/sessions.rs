@@ -1,6 +1,7 @@
 //! `tether sessions …`.
 
 use serde_json::{Value, json};
+use tether_proto::events::Family;
 use tether_proto::sessions;
 
 use super::print::{self, Table};
@@ -10,13 +11,13 @@ use crate::cli::{Conn, SessionsCommand};
 pub async fn run(command: SessionsCommand) -> Outcome {
     let command = resolved(command).await?;
     match command {
-        SessionsCommand::Ls { conn } => {
-            let list = client(&conn).await?.call_raw("sessions.list", json!({})).await?;
-            let mut table = Table::new(&["SESSION", "NAME", "STATE", "PID", "CONFINED", "WORKSPACE"]);
-            for s in list.as_array().into_iter().flatten() {
-                table.row(s, [&s["session_id"], &s["name"], &s["state"], &s["pid"], &s["confined"], &s["workspace"]]);
+        SessionsCommand::Ls { watch, conn } => {
+            let client = client(&conn).await?;
+            if watch {
+                let families = [Family::Status];
+                return super::watch::watch(&client, &conn, &families, async || list(&client).await).await;
             }
-            table.print(&conn);
+            list(&client).await?.print(&conn);
             Ok(())
         }
         SessionsCommand::Show { id, conn } => {
@@ -45,15 +46,18 @@ pub async fn run(command: SessionsCommand) -> Outcome {
                     let task = task.unwrap_or_else(|| command.join(" "));
                     ("command", Some(command), task)
                 }
+                // Its argv comes from [sessions.claude_code]; the words after `--` are the prompt.
                 (SpawnRuntime::ClaudeCode, true, Some(task)) => ("claude-code", None, task),
+                (SpawnRuntime::ClaudeCode, false, None) => ("claude-code", None, command.join(" ")),
                 (SpawnRuntime::ClaudeCode, true, None) => {
                     return Err(Failure::Usage(
-                        "--runtime claude-code needs --task (what Claude Code is to do)".into(),
+                        "--runtime claude-code needs a prompt: `-- PROMPT...` or --task (what Claude Code is to do)"
+                            .into(),
                     ));
                 }
-                (SpawnRuntime::ClaudeCode, false, _) => {
+                (SpawnRuntime::ClaudeCode, false, Some(_)) => {
                     return Err(Failure::Usage(
-                        "--runtime claude-code takes no command: its argv comes from [sessions.claude_code]".into(),
+                        "--runtime claude-code takes its prompt once: after `--` or as --task, not both".into(),
                     ));
                 }
             };
@@ -74,6 +78,16 @@ pub async fn run(command: SessionsCommand) -> Outcome {
             change(&conn, "sessions.spawn", params).await
         }
     }
+}
+
+/// `sessions ls`.
+async fn list(client: &tether_client::Client) -> Result<Table, Failure> {
+    let list = client.call_raw("sessions.list", json!({})).await?;
+    let mut table = Table::new(&["SESSION", "NAME", "STATE", "PID", "CONFINED", "WORKSPACE"]);
+    for s in list.as_array().into_iter().flatten() {
+        table.row(s, [&s["session_id"], &s["name"], &s["state"], &s["pid"], &s["confined"], &s["workspace"]]);
+    }
+    Ok(table)
 }
 
 /// The command with its session named by id (from a prefix or a name).
@@ -161,7 +175,7 @@ fn show(conn: &Conn, offset: u64, text: &str) {
     if text.is_empty() {
         return;
     }
-    if conn.json {
+    if conn.json() {
         println!("{}", json!({"offset": offset, "text": text}));
     } else {
         print!("{text}");

@@ -42,7 +42,7 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
   };
   return (
     <article class="card" data-approval={approval.approval_id}>
-      <h2>{approval.kind === "budget" ? `Budget: ${approval.tool ?? ""}` : (approval.tool ?? approval.event)}</h2>
+      <h2 class="name">{approval.kind === "budget" ? `Budget: ${approval.tool ?? ""}` : (approval.tool ?? approval.event)}</h2>
       <p class="meta">
         {approval.event}
         {approval.session_id ? ` · session ${approval.session_id}` : ""}
@@ -62,12 +62,13 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
         </p>
       )}
       {approval.reason && <p>{approval.reason}</p>}
-      <pre>{JSON.stringify(approval.input, null, 2)}</pre>
+      <Input input={approval.input} />
       {client.readOnly ? (
         <p class="meta">Read-only console: answer it from an operator console or `tether approvals`.</p>
       ) : (
         <div class="actions">
           <input
+            aria-label="reason"
             placeholder="Reason (optional)"
             value={reason}
             onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)}
@@ -91,5 +92,23 @@ function Card({ client, approval, done }: { client: Client; approval: Approval; 
       )}
       {problem && <p role="alert">{problem}</p>}
     </article>
+  );
+}
+
+/** How much of a tool input a card shows before "Show the full input". */
+const EXCERPT = 240;
+
+/** The tool input: its head, and the whole of it on demand. */
+function Input({ input }: { input: unknown }) {
+  const [whole, setWhole] = useState(false);
+  const text = JSON.stringify(input, null, 2) ?? "";
+  if (text.length <= EXCERPT) return <pre class="input">{text}</pre>;
+  return (
+    <>
+      <pre class="input">{whole ? text : `${text.slice(0, EXCERPT)}…`}</pre>
+      <button type="button" class="more" aria-expanded={whole} onClick={() => setWhole(!whole)}>
+        {whole ? "Show less" : `Show the full input (${text.length} characters)`}
+      </button>
+    </>
   );
 }

@@ -7,6 +7,15 @@ import { useChanges, useRead, useStream } from "../live.js";
 
 const FAMILIES = ["runtime.status", "runtime.approval_required", "runtime.checkpoint", "runtime.memory_compaction", "hooks.event"];
 const KEEP = 300;
+/** How much history the feed shows before live events: read from the daemon's ring. */
+const HISTORY = 100;
+
+/** Live events first (newest first), then the history not already among them. */
+function merge(live: Event[], recent: Event[]): Event[] {
+  const seen = new Set(live.map((e) => e.event_id));
+  const older = recent.filter((e) => !seen.has(e.event_id)).reverse();
+  return [...live, ...older].slice(0, KEEP);
+}
 
 export function Events({ client }: { client: Client }) {
   const [families, setFamilies] = useState<string[]>([]);
@@ -21,7 +30,20 @@ export function Events({ client }: { client: Client }) {
       if (families.length) filter.families = families;
       if (runId) filter.runId = runId;
       if (sessionId) filter.sessionId = sessionId;
-      return client.events(filter);
+      const stream = client.events(filter);
+      // After the subscription is sent (the stream's first step), so nothing falls between
+      // the history and the live feed; an event in both is shown once.
+      const params: { limit: number; families?: string[]; run_id?: string; session_id?: string } = { limit: HISTORY };
+      if (families.length) params.families = families;
+      if (runId) params.run_id = runId;
+      if (sessionId) params.session_id = sessionId;
+      setTimeout(() => {
+        client.call("events.recent", params).then(
+          (recent) => setFeed((live) => merge(live, recent)),
+          (error: unknown) => console.warn("events.recent", error),
+        );
+      }, 0);
+      return stream;
     },
     (event) => setFeed((all) => [event, ...all].slice(0, KEEP)),
     [client, families.join(","), runId, sessionId],
@@ -47,7 +69,9 @@ export function Events({ client }: { client: Client }) {
       <div class="gauges">
         {(breakers.value ?? []).map((b) => (
           <div class={`gauge ${b.state}`} data-breaker={b.agent}>
-            <div class="label">{b.agent}</div>
+            <div class="label" title={b.agent}>
+              {b.agent}
+            </div>
             <meter min={0} max={5} value={b.consecutive_failures} />
             <div class="value">
               {b.state} · {b.consecutive_failures} failures
@@ -60,7 +84,9 @@ export function Events({ client }: { client: Client }) {
       <div class="gauges">
         {[...memory].map(([session, fraction]) => (
           <div class="gauge">
-            <div class="label">{session}</div>
+            <div class="label" title={session}>
+              {session}
+            </div>
             <meter min={0} max={1} low={0.7} high={0.85} optimum={0} value={fraction} />
             <div class="value">{Math.round(fraction * 100)}% of the window</div>
           </div>

@@ -8,19 +8,38 @@ import { RunFacts, TimeAxis, useMarks } from "./history.js";
 
 const STATUSES: RunStatus[] = ["in_progress", "completed", "incomplete", "cancelled", "budget_exceeded", "detached"];
 
+/** "Started within" choices: seconds, or "" for any time. */
+const WINDOWS = [
+  ["", "any time"],
+  ["3600", "the last hour"],
+  ["86400", "the last day"],
+  ["604800", "the last week"],
+] as const;
+/** The newest runs read for a search (a page of `runs.list`). */
+const NEWEST = 200;
+
 export function Runs({ client }: { client: Client }) {
   const [status, setStatus] = useState<RunStatus | "">("");
   const [agent, setAgent] = useState("");
+  const [query, setQuery] = useState("");
+  const [within, setWithin] = useState("");
   const changes = useChanges(client, ["runtime.status"], (e) => e.kind.startsWith("run."));
   const runs = useRead(async () => {
     const list: RunSummary[] = [];
     for await (const run of client.runs(status ? { status, pageSize: 200 } : { pageSize: 200 })) {
       list.push(run);
-      if (list.length >= 200) break;
+      if (list.length >= NEWEST) break;
     }
     return list;
   }, [changes, status]);
-  const shown = (runs.value ?? []).filter((r) => !agent || r.agent_id.includes(agent));
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const since = within ? Date.now() - Number(within) * 1000 : 0;
+  const shown = (runs.value ?? []).filter(
+    (r) =>
+      (!agent || r.agent_id.includes(agent)) &&
+      words.every((w) => r.intent.toLowerCase().includes(w)) &&
+      Date.parse(r.started_at) >= since,
+  );
   return (
     <section>
       <h1>Runs</h1>
@@ -37,7 +56,27 @@ export function Runs({ client }: { client: Client }) {
         <label>
           Agent <input value={agent} onInput={(e) => setAgent((e.currentTarget as HTMLInputElement).value)} />
         </label>
+        <label>
+          Intent{" "}
+          <input
+            type="search"
+            placeholder="words in the intent"
+            value={query}
+            onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Started{" "}
+          <select value={within} onChange={(e) => setWithin((e.currentTarget as HTMLSelectElement).value)}>
+            {WINDOWS.map(([seconds, label]) => (
+              <option value={seconds}>{label}</option>
+            ))}
+          </select>
+        </label>
       </div>
+      {runs.value?.length === NEWEST && (
+        <p class="meta">Searching the newest {NEWEST} runs; narrow by status to reach older ones.</p>
+      )}
       {runs.error && <p role="alert">{runs.error}</p>}
       <table class="list">
         <thead>
@@ -56,8 +95,12 @@ export function Runs({ client }: { client: Client }) {
               <td>
                 <a href={`#/runs/${run.run_id}`}>{run.run_id.slice(-8)}</a>
               </td>
-              <td>{run.agent_id}</td>
-              <td class="intent">{run.intent}</td>
+              <td class="name" title={run.agent_id}>
+                {run.agent_id}
+              </td>
+              <td class="intent" title={run.intent}>
+                {run.intent}
+              </td>
               <td>
                 <span class={`status ${run.status}`}>{run.status}</span>
               </td>
@@ -98,6 +141,19 @@ export function RunPage({ client, runId }: { client: Client; runId: string }) {
   // Facts and marks are read again as the run moves on (each turn, and its end).
   const version = turns.length + (ended ? 1 : 0);
   const marks = useMarks(client, runId, version);
+  const [reason, setReason] = useState("");
+  const [cancelling, setCancelling] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const cancel = async () => {
+    setCancelling(true);
+    setProblem(undefined);
+    try {
+      await client.call("runs.cancel", reason ? { run_id: runId, reason } : { run_id: runId });
+    } catch (error) {
+      setProblem(error instanceof Error ? error.message : String(error));
+      setCancelling(false);
+    }
+  };
   return (
     <section>
       <h1>Run {runId.slice(-8)}</h1>
@@ -111,12 +167,30 @@ export function RunPage({ client, runId }: { client: Client; runId: string }) {
         )}{" "}
         · <span class={`status ${ended ? "ended" : "in_progress"}`}>{ended ? "ended" : "in progress (live)"}</span>
       </p>
+      {started && !ended && !client.readOnly && (
+        <div class="actions">
+          <input
+            aria-label="reason for cancelling"
+            placeholder="Reason (optional)"
+            value={reason}
+            onInput={(e) => setReason((e.currentTarget as HTMLInputElement).value)}
+          />
+          <button type="button" class="deny" disabled={cancelling} onClick={() => void cancel()}>
+            Cancel run
+          </button>
+        </div>
+      )}
+      {problem && <p role="alert">{problem}</p>}
       <RunFacts client={client} runId={runId} version={version} />
       <TimeAxis startedAt={started?.started_at} endedAt={ended?.ended_at} turns={turns} marks={marks} />
       <ol class="timeline" aria-label="turns">
         {turns.map((turn) => (
           <li data-turn={turn.index} class={turn.status}>
-            <button type="button" onClick={() => setOpen(open === turn.index ? undefined : turn.index)}>
+            <button
+              type="button"
+              aria-expanded={open === turn.index}
+              onClick={() => setOpen(open === turn.index ? undefined : turn.index)}
+            >
               <span class="tool">
                 #{turn.index} {turn.tool}
                 {turn.inherited ? " (inherited)" : ""}

@@ -1,7 +1,8 @@
-// Sessions: their state and linked runs, live output in a terminal-like pane; stop and resume.
+// Sessions: their state and linked runs, live output in a terminal-like pane; spawn one,
+// send it a line, stop and resume it.
 
 import { useRef, useState } from "preact/hooks";
-import type { Client } from "../../../sdks/typescript/src/index.js";
+import type { Client, SpawnParams } from "../../../sdks/typescript/src/index.js";
 import { ago, useChanges, useRead, useStream } from "../live.js";
 
 export function Sessions({ client }: { client: Client }) {
@@ -10,6 +11,7 @@ export function Sessions({ client }: { client: Client }) {
   return (
     <section>
       <h1>Sessions</h1>
+      {!client.readOnly && <Spawn client={client} />}
       {sessions.error && <p role="alert">{sessions.error}</p>}
       <table class="list">
         <thead>
@@ -27,11 +29,15 @@ export function Sessions({ client }: { client: Client }) {
               <td>
                 <a href={`#/sessions/${s.session_id}`}>{s.session_id.slice(-8)}</a>
               </td>
-              <td>{s.name}</td>
+              <td class="name" title={s.name ?? ""}>
+                {s.name}
+              </td>
               <td>
                 <span class={`status ${s.state}`}>{s.state}</span>
               </td>
-              <td class="intent">{s.task}</td>
+              <td class="intent" title={s.task}>
+                {s.task}
+              </td>
               <td>{ago(s.updated_at)}</td>
             </tr>
           ))}
@@ -39,6 +45,74 @@ export function Sessions({ client }: { client: Client }) {
       </table>
       {sessions.value?.length === 0 && <p class="empty">No sessions.</p>}
     </section>
+  );
+}
+
+/** The form behind "New session": a command as given (split at spaces, no shell), or
+ * Claude Code on a prompt; in a directory, or in a fresh worktree of a repository. */
+function Spawn({ client }: { client: Client }) {
+  const [runtime, setRuntime] = useState<"command" | "claude-code">("command");
+  const [name, setName] = useState("");
+  const [repo, setRepo] = useState("");
+  const [cwd, setCwd] = useState("");
+  const [what, setWhat] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  const value = (e: Event) => (e.currentTarget as HTMLInputElement).value;
+  const spawn = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setProblem(undefined);
+    const params: SpawnParams = { task: what.trim(), runtime };
+    if (runtime === "command") params.command = what.trim().split(/\s+/).filter(Boolean);
+    if (name.trim()) params.name = name.trim();
+    if (repo.trim()) params.repo = { url: repo.trim() };
+    else if (cwd.trim()) params.cwd = cwd.trim();
+    try {
+      const record = await client.sessions.spawn(params);
+      location.hash = `#/sessions/${record.session_id}`;
+    } catch (error) {
+      setProblem(error instanceof Error ? error.message : String(error));
+      setBusy(false);
+    }
+  };
+  return (
+    <details class="spawn">
+      <summary>New session</summary>
+      <form onSubmit={(e) => void spawn(e)}>
+        <label>
+          Runtime{" "}
+          <select value={runtime} onChange={(e) => setRuntime(value(e) as "command" | "claude-code")}>
+            <option value="command">command</option>
+            <option value="claude-code">claude-code</option>
+          </select>
+        </label>
+        <label>
+          Name <input value={name} onInput={(e) => setName(value(e))} />
+        </label>
+        <label>
+          Repository{" "}
+          <input placeholder="URL or path: a fresh worktree" value={repo} onInput={(e) => setRepo(value(e))} />
+        </label>
+        <label>
+          Directory{" "}
+          <input placeholder="absolute path (without a repository)" value={cwd} onInput={(e) => setCwd(value(e))} />
+        </label>
+        <label class="wide">
+          {runtime === "command" ? "Command" : "Prompt"}{" "}
+          <input
+            required
+            placeholder={runtime === "command" ? "program and arguments, split at spaces" : "what Claude Code is to do"}
+            value={what}
+            onInput={(e) => setWhat(value(e))}
+          />
+        </label>
+        <button type="submit" disabled={busy}>
+          Spawn
+        </button>
+      </form>
+      {problem && <p role="alert">{problem}</p>}
+    </details>
   );
 }
 
@@ -61,6 +135,17 @@ export function SessionPage({ client, sessionId }: { client: Client; sessionId: 
     },
     [client, sessionId, record.value?.state === "active"],
   );
+  const [line, setLine] = useState("");
+  const send = async (e: Event) => {
+    e.preventDefault();
+    setProblem(undefined);
+    try {
+      await client.sessions.send(sessionId, line);
+      setLine("");
+    } catch (error) {
+      setProblem(error instanceof Error ? error.message : String(error));
+    }
+  };
   const act = async (what: "stop" | "resume") => {
     setBusy(true);
     setProblem(undefined);
@@ -95,6 +180,17 @@ export function SessionPage({ client, sessionId }: { client: Client; sessionId: 
             </button>
           )}
         </div>
+      )}
+      {!client.readOnly && s?.state === "active" && (
+        <form class="actions" onSubmit={(e) => void send(e)}>
+          <input
+            aria-label="a line for the session's stdin"
+            placeholder="Send a line to its stdin"
+            value={line}
+            onInput={(e) => setLine((e.currentTarget as HTMLInputElement).value)}
+          />
+          <button type="submit">Send</button>
+        </form>
       )}
       {problem && <p role="alert">{problem}</p>}
       <h2>Output</h2>

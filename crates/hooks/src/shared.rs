@@ -17,6 +17,10 @@ use crate::error::HooksError;
 /// How often a node looks for its pending approvals settled elsewhere.
 const BOARD_EVERY: Duration = Duration::from_millis(200);
 
+/// How often settled approvals past retention are deleted from the board (sooner
+/// when the retention itself is shorter).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 fn store_error(error: tether_store::StoreError) -> HooksError {
     match error {
         // A value PostgreSQL cannot hold (a NUL) is the client's mistake, not the store's.
@@ -129,6 +133,7 @@ impl Hooks {
         let every = Duration::from_millis(self.config.abandon_after_ms.clamp(50, 1000));
         let weak = Arc::downgrade(self);
         runtime.spawn(async move {
+            let mut pruned = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(every).await;
                 let Some(this) = weak.upgrade() else { return };
@@ -137,6 +142,19 @@ impl Hooks {
                 }
                 for approval in this.approvals.take_unannounced() {
                     this.announce(&approval);
+                }
+                // The board's settled approvals go after the same retention as this
+                // node's files; any node may delete them (a DELETE is idempotent).
+                let retention = Duration::from_millis(this.config.approval_retention_ms);
+                if let Some(board) = this.board.as_ref().filter(|_| pruned.elapsed() >= retention.min(PRUNE_EVERY)) {
+                    pruned = tokio::time::Instant::now();
+                    match board.prune(retention).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::debug!(approvals = n, "settled approvals past retention deleted from the board")
+                        }
+                        Err(error) => tracing::debug!(%error, "could not prune the approval board; retrying"),
+                    }
                 }
             }
         });

@@ -32,7 +32,8 @@ impl ApprovalBoard for PgStore {
             let client = self.inner.pool.get().await.map_err(db)?;
             let won = client
                 .execute(
-                    "UPDATE tether_approvals SET state = $2, body = $3 WHERE approval_id = $1 AND state = 'pending'",
+                    "UPDATE tether_approvals SET state = $2, body = $3, settled_at = now()
+                     WHERE approval_id = $1 AND state = 'pending'",
                     &[&id, &state, &approval],
                 )
                 .await
@@ -67,6 +68,22 @@ impl ApprovalBoard for PgStore {
                 .await
                 .map_err(db)?;
             Ok(rows.into_iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn prune(&self, retention: std::time::Duration) -> StoreFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let client = self.inner.pool.get().await.map_err(db)?;
+            let ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+            // Settled before version 5 recorded when: counted from creation instead.
+            client
+                .execute(
+                    "DELETE FROM tether_approvals WHERE state <> 'pending'
+                     AND coalesce(settled_at, created_at) < now() - $1 * interval '1 millisecond'",
+                    &[&(ms as f64)],
+                )
+                .await
+                .map_err(db)
         })
     }
 }

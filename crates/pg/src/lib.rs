@@ -36,6 +36,9 @@ pub(crate) use error::{Failure, db};
 pub use events::EventSink;
 pub use node::NodeStatus;
 
+/// How long a dead node's row is kept after its lease ran out (a PostgreSQL interval).
+const DEAD_NODES_KEPT: &str = "1 hour";
+
 /// How to reach the database and how this node keeps its lease.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -228,6 +231,17 @@ impl PgStore {
             )
             .await
             .map_err(db)?;
+        // A dead node's row outlives it by DEAD_NODES_KEPT (so `status` can still name
+        // it), then goes: one row per daemon process ever started would grow forever.
+        tx.execute(
+            &format!(
+                "DELETE FROM tether_nodes n WHERE state = 'dead' AND lease_until < now() - interval '{DEAD_NODES_KEPT}'
+                 AND NOT EXISTS (SELECT 1 FROM tether_runs r WHERE r.owner_node = n.node_id)"
+            ),
+            &[],
+        )
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         let mut adopted = Vec::new();
         for row in rows {

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/0002_approvals.sql")),
     (3, include_str!("../migrations/0003_listing.sql")),
     (4, include_str!("../migrations/0004_events.sql")),
+    (5, include_str!("../migrations/0005_retention.sql")),
 ];
 
 /// Any constant shared by every tether: the lock's key ("tether" in ASCII).

@@ -181,28 +181,28 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Shared,
 ) -> std::io::Result<()> {
     let Some(endpoint) = &shared.config.hooks else {
-        return http::respond_text(stream, 404, "no hooks endpoint\n").await;
+        return refuse(stream, 404, "no hooks endpoint").await;
     };
     let principal = match check_browser(head, transport, shared).and_then(|()| bearer(head, shared)) {
         Ok(Some(grant)) if grant.read_only => {
-            return http::respond_text(stream, 403, "POST /hooks needs a credential that may write\n").await;
+            return refuse(stream, 403, "POST /hooks needs a credential that may write").await;
         }
         Ok(Some(grant)) => grant.principal(),
         Ok(None) if shared.config.authenticator.is_none() => Principal::Operator,
         Ok(None) => {
-            return http::respond_text(stream, 401, "POST /hooks needs `Authorization: Bearer <token>`\n").await;
+            return refuse(stream, 401, "POST /hooks needs `Authorization: Bearer <token>`").await;
         }
-        Err((status, why)) => return http::respond_text(stream, status, &format!("{why}\n")).await,
+        Err((status, why)) => return refuse(stream, status, &why).await,
     };
     let limit = shared.config.connection.limits.max_message_bytes;
     let length = match http::content_length(head) {
         Ok(Some(n)) => n,
-        Ok(None) => return http::respond_text(stream, 411, "POST /hooks needs a Content-Length\n").await,
-        Err(why) => return http::respond_text(stream, 400, &format!("ambiguous body framing: {why}\n")).await,
+        Ok(None) => return refuse(stream, 411, "POST /hooks needs a Content-Length").await,
+        Err(why) => return refuse(stream, 400, &format!("ambiguous body framing: {why}")).await,
     };
     let wait_ms = match crate::hook_body::wait_ms(head) {
         Ok(wait) => wait,
-        Err(why) => return http::respond_text(stream, 400, &format!("{why}\n")).await,
+        Err(why) => return refuse(stream, 400, &why).await,
     };
     let head_timeout = shared.config.connection.limits.head_timeout();
     // Every hook is answered 200 with Claude Code's JSON, a permission one with a
@@ -213,9 +213,7 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
             form.insert("bounded".into(), why.into());
             serde_json::Value::Object(form)
         }
-        crate::hook_body::HookBody::NotAHook(status, why) => {
-            return http::respond_text(stream, status, &format!("{why}\n")).await;
-        }
+        crate::hook_body::HookBody::NotAHook(status, why) => return refuse(stream, status, &why).await,
     };
     if let Some(wait) = wait_ms {
         value["wait_ms"] = wait.into();
@@ -239,10 +237,13 @@ async fn post_hooks<S: AsyncRead + AsyncWrite + Unpin>(
     };
     match answer {
         Ok(output) => http::respond(stream, 200, "application/json", &output.to_string()).await,
-        Err(why) => {
-            http::respond(stream, 400, "application/json", &serde_json::json!({"error": why}).to_string()).await
-        }
+        Err(why) => refuse(stream, 400, &why).await,
     }
+}
+
+/// Every refusal of `POST /hooks` has one shape, `{"error": why}`, whatever refused it.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, why: &str) -> std::io::Result<()> {
+    http::respond(stream, status, "application/json", &serde_json::json!({ "error": why }).to_string()).await
 }
 
 async fn plain_http<S: AsyncWrite + Unpin>(

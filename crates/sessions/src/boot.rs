@@ -53,6 +53,8 @@ impl Sessions {
             sessions.sessions.lock().insert(id.clone(), managed.clone());
             sessions.apply(&managed, decision, pid)?;
         }
+        sessions.prune_removed();
+        sessions.sweep_removed();
         Ok(sessions)
     }
 

@@ -23,6 +23,8 @@ pub struct SessionsConfig {
     pub max_follows: usize,
     /// Hide the daemon's data directory from session processes: `auto`, `required`, `off`.
     pub confine: Confine,
+    /// How long a removed session's directory (record and output log) is kept.
+    pub removed_retention_ms: u64,
     pub claude_code: ClaudeCodeConfig,
     /// The bounds on names (`[limits.names]`), filled by the assembly.
     #[serde(skip)]
@@ -39,6 +41,7 @@ impl Default for SessionsConfig {
             stop_grace_ms: 5_000,
             max_output_bytes: 1 << 20,
             confine: Confine::Auto,
+            removed_retention_ms: 86_400_000,
             max_follows: 16,
             claude_code: ClaudeCodeConfig::default(),
             names: tether_core::NameLimits::default(),

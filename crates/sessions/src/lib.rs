@@ -17,6 +17,7 @@ mod manager;
 mod methods;
 mod output;
 mod process;
+mod retention;
 mod store;
 mod tokens;
 mod workspace;

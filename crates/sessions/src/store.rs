@@ -74,4 +74,14 @@ impl Store {
         }
         Ok(all)
     }
+
+    /// Deletes a session's directory (record and output log), durably.
+    pub(crate) fn delete(&self, id: &str) -> io::Result<()> {
+        match fs::remove_dir_all(self.session_dir(id)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        tether_store::atomic::sync_dir(&self.dir)
+    }
 }

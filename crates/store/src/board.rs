@@ -30,4 +30,6 @@ pub trait ApprovalBoard: Send + Sync + 'static {
     fn all(&self) -> StoreFuture<'_, Result<Vec<Vec<u8>>, StoreError>>;
     /// Those of `ids` no longer pending.
     fn settled_among<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Result<Vec<Vec<u8>>, StoreError>>;
+    /// Deletes approvals settled longer than `retention` ago; how many went.
+    fn prune(&self, retention: std::time::Duration) -> StoreFuture<'_, Result<u64, StoreError>>;
 }

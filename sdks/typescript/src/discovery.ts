@@ -41,17 +41,40 @@ export async function endpoint(url?: string, socket?: string, dataDirectory?: st
   return { url: DEFAULT_URL };
 }
 
-/** The token, or undefined when there is none to find (a daemon run with `--no-auth`). */
-export async function token(explicit?: string, dataDirectory?: string): Promise<string | undefined> {
-  if (explicit) return explicit;
-  if (!isNode) return undefined;
-  if (process.env.TETHER_TOKEN) return process.env.TETHER_TOKEN;
+/** The token found, and where: `token`, `$TETHER_TOKEN` or a file's path. With no token,
+ * `source` says where the search looked (for an error that says what to set). */
+export interface Token {
+  value: string | undefined;
+  source: string;
+}
+
+/** The token; its value is undefined when there is none to find (a daemon run with `--no-auth`). */
+export async function token(explicit?: string, dataDirectory?: string): Promise<Token> {
+  if (explicit) return { value: explicit, source: "the token option" };
+  if (!isNode) return { value: undefined, source: "the token option (a browser has no other)" };
+  if (process.env.TETHER_TOKEN) return { value: process.env.TETHER_TOKEN, source: "$TETHER_TOKEN" };
   const dir = await dataDir(dataDirectory);
-  if (dir === undefined) return undefined;
+  if (dir === undefined) return { value: undefined, source: "$TETHER_TOKEN (unset)" };
   const { fs, path } = await node();
+  const file = path.join(dir, "auth-token");
   try {
-    return fs.readFileSync(path.join(dir, "auth-token"), "utf8").trim() || undefined;
+    return { value: fs.readFileSync(file, "utf8").trim() || undefined, source: file };
   } catch {
-    return undefined;
+    return { value: undefined, source: `$TETHER_TOKEN (unset) and ${file} (no such file)` };
+  }
+}
+
+/** Inside a managed session `$TETHER_TOKEN` is the session's own token, bound to the agent
+ * `session:<id>`: another `agentId` is refused here, naming both, rather than by the daemon
+ * after the connection is open. */
+export function sessionIdentity(found: Token, agentId: string | undefined): void {
+  const session = isNode ? process.env.TETHER_SESSION_ID : undefined;
+  if (!session || found.source !== "$TETHER_TOKEN" || agentId === undefined) return;
+  const bound = `session:${session}`;
+  if (agentId !== bound) {
+    throw new TypeError(
+      `this process runs in the managed session ${session}, whose token ($TETHER_TOKEN) is bound to ` +
+        `agent "${bound}", not "${agentId}": leave agentId out to act as the session, or pass another token explicitly`,
+    );
   }
 }

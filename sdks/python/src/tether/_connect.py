@@ -21,7 +21,9 @@ class connect:
     ``token`` defaults to ``$TETHER_TOKEN``, else the data directory's ``auth-token``.
     With ``agent_id`` the connection is bound to that agent (an ``X-Tether-Agent``
     header on the upgrade, or ``session.auth``'s ``agent_id`` with ``auth="frame"``);
-    without, it is the operator. ``capabilities`` are asked for beyond the SDK's own
+    without, it is the operator, or inside a managed session the session itself (whose
+    token is bound to the agent ``session:<id>``; another ``agent_id`` there is a
+    ``ValueError`` naming both). ``capabilities`` are asked for beyond the SDK's own
     (``runs.resume.v1``, ``runs.pagination.v1``); ``require`` fails the connection with
     :class:`CapabilityUnsupported` unless the daemon has them. ``reconnect`` (a :class:`Backoff`, or False) governs
     what happens when the socket drops.
@@ -45,9 +47,12 @@ class connect:
         if auth not in ("auto", "header", "frame"):
             raise ValueError("auth must be 'auto', 'header' or 'frame'")
         backoff = Backoff() if reconnect is True else (reconnect or None)
+        found = _discovery.token(token, data_dir)
+        _discovery.session_identity(found, agent_id)
         self._client = Client(
             _discovery.endpoint(url, socket, data_dir),
-            _discovery.token(token, data_dir),
+            found.value,
+            token_source=found.source,
             agent_id=agent_id,
             auth=auth,
             reconnect=backoff,

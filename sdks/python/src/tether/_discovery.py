@@ -55,15 +55,40 @@ def endpoint(
     return Endpoint(DEFAULT_URL)
 
 
-def token(explicit: str | None = None, data_directory: str | os.PathLike[str] | None = None) -> str | None:
-    """The token, or None when there is none to find (a daemon run with ``--no-auth``)."""
+@dataclass(frozen=True)
+class Token:
+    """The token found, and where: ``token=``, ``$TETHER_TOKEN`` or a file's path. With no
+    token, ``source`` says where the search looked (for an error that says what to set)."""
+
+    value: str | None
+    source: str
+
+
+def token(explicit: str | None = None, data_directory: str | os.PathLike[str] | None = None) -> Token:
+    """The token; its value is None when there is none to find (a daemon run with ``--no-auth``)."""
     if explicit:
-        return explicit
+        return Token(explicit, "token=")
     env = os.environ.get("TETHER_TOKEN")
     if env:
-        return env
+        return Token(env, "$TETHER_TOKEN")
     path = data_dir(data_directory) / "auth-token"
     try:
-        return path.read_text().strip() or None
+        return Token(path.read_text().strip() or None, str(path))
     except FileNotFoundError:
-        return None
+        return Token(None, f"$TETHER_TOKEN (unset) and {path} (no such file)")
+
+
+def session_identity(found: Token, agent_id: str | None) -> None:
+    """Inside a managed session, ``$TETHER_TOKEN`` is the session's own token, bound to the
+    agent ``session:<id>``: another ``agent_id`` is refused here, naming both, rather than
+    by the daemon after the connection is open."""
+    session = os.environ.get("TETHER_SESSION_ID")
+    if not session or found.source != "$TETHER_TOKEN" or agent_id is None:
+        return
+    bound = f"session:{session}"
+    if agent_id != bound:
+        raise ValueError(
+            f"this process runs in the managed session {session}, whose token ($TETHER_TOKEN) is bound "
+            f'to agent "{bound}", not "{agent_id}": leave agent_id out to act as the session, '
+            "or pass another token explicitly"
+        )

@@ -43,7 +43,7 @@ from ._protocol import (
     TracePage,
 )
 from ._streams import Stream
-from .errors import ClientClosed, ConnectionLost, InvalidParams, RpcError, TetherError, ToolError
+from .errors import AuthenticationError, ClientClosed, ConnectionLost, InvalidParams, RpcError, TetherError, ToolError
 from .history import History
 from .operators import Approvals, Sessions
 from .runs import Run, RunScope
@@ -77,6 +77,7 @@ class Client(History):
         endpoint: _discovery.Endpoint,
         token: str | None,
         *,
+        token_source: str = "token=",
         agent_id: str | None,
         auth: str,
         reconnect: Backoff | None,
@@ -89,6 +90,7 @@ class Client(History):
         self._require = require
         self.agent_id = agent_id
         self._token = token
+        self._token_source = token_source
         self._auth = auth
         self._backoff = reconnect
         self._capabilities = capabilities
@@ -140,7 +142,10 @@ class Client(History):
             ws = await self._dial(headers)
         except websockets.InvalidStatus as e:
             status = e.response.status_code
-            raise ConnectFailed(f"cannot connect to tether at {self.endpoint}: {e}", status) from e
+            why = f"cannot connect to tether at {self.endpoint}: {e}"
+            if status == 401 and self.credential is None:
+                why += f" (the token from {self._token_source} is not this daemon's)"
+            raise ConnectFailed(why, status) from e
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
             raise ConnectFailed(f"cannot connect to tether at {self.endpoint}: {e}") from e
         connection = Connection(ws, self._inbound)
@@ -177,6 +182,17 @@ class Client(History):
                 await connection.request("tools.register", [t.definition for t in self.tools.values()])
             for overseer in self.overseers.values():
                 await connection.request("overseers.register", overseer.params)
+        except AuthenticationError as e:
+            await connection.close()
+            if self._token is not None:
+                raise
+            # Usually a shell whose TETHER_HOME is not the daemon's: say where we looked.
+            raise AuthenticationError(
+                f"no token found: looked at {self._token_source}; point $TETHER_HOME (or data_dir=) "
+                f"at the daemon's data directory, set $TETHER_TOKEN, or pass token= (the daemon said: {e})",
+                code=e.code,
+                data=e.data,
+            ) from e
         except BaseException:
             await connection.close()
             raise

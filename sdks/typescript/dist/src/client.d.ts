@@ -72,6 +72,8 @@ export declare class Client {
     private token;
     readonly agentId: string | undefined;
     private readonly options;
+    /** Where the token came from, or where the search for one looked. */
+    private readonly tokenSource;
     readonly tools: Map<string, Tool>;
     handshake: HandshakeResult | undefined;
     currentRun: Run | undefined;
@@ -97,7 +99,9 @@ export declare class Client {
     /** Overseers by name, registered again on every connection. */
     private readonly overseers;
     private supervisor;
-    constructor(endpoint: discovery.Endpoint, token: string | undefined, agentId: string | undefined, options: ConnectOptions);
+    constructor(endpoint: discovery.Endpoint, token: string | undefined, agentId: string | undefined, options: ConnectOptions, 
+    /** Where the token came from, or where the search for one looked. */
+    tokenSource?: string);
     /** The first connection: fails at once if the daemon cannot be reached. */
     open(): Promise<void>;
     private establish;
@@ -232,7 +236,9 @@ export declare function toolError(error: unknown): {
     data: Record<string, unknown>;
 };
 /**
- * Connects to the daemon: `const client = await connect({ agentId: "my-agent" })`.
+ * Connects to the daemon: `const client = await connect()`. Without `agentId` the
+ * connection is the operator, or inside a managed session the session itself (its token is
+ * bound to the agent `session:<id>`; another `agentId` there is a `TypeError` naming both).
  * In Node the daemon and token are found like the `tether` CLI finds them; in a browser
  * give `url` and `token` (the token then goes in a `tether.bearer.*` subprotocol value, as
  * browsers cannot set headers on a WebSocket).

@@ -6,7 +6,7 @@
 // and resubscribes every open iterator.
 import { Connection, dial } from "./connection.js";
 import * as discovery from "./discovery.js";
-import { ClientClosed, ConnectFailed, ConnectionLost, InvalidParams, RpcError, ToolError } from "./errors.js";
+import { AuthenticationError, ClientClosed, ConnectFailed, ConnectionLost, InvalidParams, RpcError, ToolError, } from "./errors.js";
 import { Approvals, Sessions } from "./operators.js";
 import * as history from "./history.js";
 import { Run } from "./runs.js";
@@ -24,6 +24,7 @@ export class Client {
     token;
     agentId;
     options;
+    tokenSource;
     tools = new Map();
     handshake;
     currentRun;
@@ -49,11 +50,14 @@ export class Client {
     /** Overseers by name, registered again on every connection. */
     overseers = new Map();
     supervisor;
-    constructor(endpoint, token, agentId, options) {
+    constructor(endpoint, token, agentId, options, 
+    /** Where the token came from, or where the search for one looked. */
+    tokenSource = "the token option") {
         this.endpoint = endpoint;
         this.token = token;
         this.agentId = agentId;
         this.options = options;
+        this.tokenSource = tokenSource;
     }
     // -- lifecycle ---------------------------------------------------------------
     /** The first connection: fails at once if the daemon cannot be reached. */
@@ -75,6 +79,11 @@ export class Client {
             protocols,
             maxPayload: this.options.maxMessageBytes ?? 64 << 20,
             openTimeoutMs,
+        }).catch((error) => {
+            if (error instanceof ConnectFailed && error.status === 401 && this.credential === undefined) {
+                error.message += ` (the token from ${this.tokenSource} is not this daemon's)`;
+            }
+            throw error;
         });
         const connection = new Connection(socket, (c, id, method, params) => this.inbound(c, id, method, params));
         const signal = AbortSignal.timeout(openTimeoutMs);
@@ -112,6 +121,11 @@ export class Client {
         }
         catch (error) {
             await connection.close();
+            if (error instanceof AuthenticationError && this.token === undefined) {
+                // Usually a shell whose TETHER_HOME is not the daemon's: say where we looked.
+                throw new AuthenticationError(`no token found: looked at ${this.tokenSource}; point $TETHER_HOME (or dataDir) at the daemon's ` +
+                    `data directory, set $TETHER_TOKEN, or pass token (the daemon said: ${error.message})`, error.code, error.data, error.method);
+            }
             throw error;
         }
         return connection;
@@ -667,15 +681,18 @@ export function toolError(error) {
     return { code: -32000, message: message.slice(0, 4096), data };
 }
 /**
- * Connects to the daemon: `const client = await connect({ agentId: "my-agent" })`.
+ * Connects to the daemon: `const client = await connect()`. Without `agentId` the
+ * connection is the operator, or inside a managed session the session itself (its token is
+ * bound to the agent `session:<id>`; another `agentId` there is a `TypeError` naming both).
  * In Node the daemon and token are found like the `tether` CLI finds them; in a browser
  * give `url` and `token` (the token then goes in a `tether.bearer.*` subprotocol value, as
  * browsers cannot set headers on a WebSocket).
  */
 export async function connect(options = {}) {
     const endpoint = await discovery.endpoint(options.url, options.socket, options.dataDir);
-    const token = await discovery.token(options.token, options.dataDir);
-    const client = new Client(endpoint, token, options.agentId, options);
+    const found = await discovery.token(options.token, options.dataDir);
+    discovery.sessionIdentity(found, options.agentId);
+    const client = new Client(endpoint, found.value, options.agentId, options, found.source);
     await client.open();
     return client;
 }

@@ -39,23 +39,37 @@ export async function endpoint(url, socket, dataDirectory) {
     }
     return { url: DEFAULT_URL };
 }
-/** The token, or undefined when there is none to find (a daemon run with `--no-auth`). */
+/** The token; its value is undefined when there is none to find (a daemon run with `--no-auth`). */
 export async function token(explicit, dataDirectory) {
     if (explicit)
-        return explicit;
+        return { value: explicit, source: "the token option" };
     if (!isNode)
-        return undefined;
+        return { value: undefined, source: "the token option (a browser has no other)" };
     if (process.env.TETHER_TOKEN)
-        return process.env.TETHER_TOKEN;
+        return { value: process.env.TETHER_TOKEN, source: "$TETHER_TOKEN" };
     const dir = await dataDir(dataDirectory);
     if (dir === undefined)
-        return undefined;
+        return { value: undefined, source: "$TETHER_TOKEN (unset)" };
     const { fs, path } = await node();
+    const file = path.join(dir, "auth-token");
     try {
-        return fs.readFileSync(path.join(dir, "auth-token"), "utf8").trim() || undefined;
+        return { value: fs.readFileSync(file, "utf8").trim() || undefined, source: file };
     }
     catch {
-        return undefined;
+        return { value: undefined, source: `$TETHER_TOKEN (unset) and ${file} (no such file)` };
+    }
+}
+/** Inside a managed session `$TETHER_TOKEN` is the session's own token, bound to the agent
+ * `session:<id>`: another `agentId` is refused here, naming both, rather than by the daemon
+ * after the connection is open. */
+export function sessionIdentity(found, agentId) {
+    const session = isNode ? process.env.TETHER_SESSION_ID : undefined;
+    if (!session || found.source !== "$TETHER_TOKEN" || agentId === undefined)
+        return;
+    const bound = `session:${session}`;
+    if (agentId !== bound) {
+        throw new TypeError(`this process runs in the managed session ${session}, whose token ($TETHER_TOKEN) is bound to ` +
+            `agent "${bound}", not "${agentId}": leave agentId out to act as the session, or pass another token explicitly`);
     }
 }
 //# sourceMappingURL=discovery.js.map

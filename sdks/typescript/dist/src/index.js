@@ -1,7 +1,7 @@
 // tether-client: the client and harness library for the tether daemon.
 //
 //   import { connect, call } from "tether-client";
-//   const client = await connect({ agentId: "my-agent" });
+//   const client = await connect();
 //   await client.tool("echo", { parameters: schema }, async ({ text }, { signal }) => ({ echo: text }));
 //   const run = await client.startRun("say hello");
 //   const results = await run.submit([call("echo", { text: "hi" })]);
