@@ -84,6 +84,9 @@ pub struct Target {
     /// The token file [default: $TETHER_TOKEN, else <data-dir>/auth-token]
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+    /// For a wss:// URL, CA certificates (PEM) to trust beside the platform's roots, for a private CA [default: $TETHER_CA_FILE]
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `tether init`.

@@ -55,10 +55,19 @@ fn endpoint(target: &Target) -> Endpoint {
     }
 }
 
+/// The CA file a `wss://` URL is also verified against: `--ca-file`, else `$TETHER_CA_FILE`.
+fn ca_file(target: &Target) -> Option<PathBuf> {
+    target.ca_file.clone().or_else(|| std::env::var_os("TETHER_CA_FILE").filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
 fn builder(target: &Target) -> ClientBuilder {
-    match endpoint(target) {
+    let builder = match endpoint(target) {
         Endpoint::Url(url) => Client::builder(url),
         Endpoint::Unix(path) => Client::builder_unix(path),
+    };
+    match ca_file(target) {
+        Some(path) => builder.ca_file(path),
+        None => builder,
     }
 }
 
@@ -69,6 +78,20 @@ pub async fn healthz(target: &Target) -> Result<serde_json::Value, String> {
     let mut response = Vec::new();
     let failed = |e: std::io::Error| format!("cannot reach the daemon: {e}");
     match endpoint(target) {
+        Endpoint::Url(url) if tether_client::is_wss(&url) => {
+            let host = url[6..].split('/').next().unwrap_or_default();
+            let config = tether_client::tls::client_config(ca_file(target).as_deref()).map_err(|e| e.to_string())?;
+            let mut stream =
+                tether_client::tls::connect(host, config).await.map_err(|e| format!("cannot reach the daemon: {e}"))?;
+            stream.write_all(request).await.map_err(failed)?;
+            // A peer that closes without TLS's close_notify ends the answer all the same.
+            match stream.read_to_end(&mut response).await {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
+                other => {
+                    other.map_err(failed)?;
+                }
+            }
+        }
         Endpoint::Url(url) => {
             let host = url.trim_start_matches("ws://").trim_start_matches("http://");
             let host = host.split('/').next().unwrap_or(host);

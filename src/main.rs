@@ -1,5 +1,12 @@
 //! The `tether` binary: parse flags, load settings, start the server, wait for a signal.
 
+// The daemon's platform, said at build time rather than as a missing symbol (README, Install).
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "tether runs on Linux only: managed sessions use pidfds, namespaces and mounts, and metrics read /proc; \
+     build it on Linux (a container or VM elsewhere). The SDKs (sdks/) run anywhere."
+);
+
 mod connect;
 mod hook;
 mod init;

@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "src/protocol.ts"] },
+  { ignores: ["dist/", "dist-check/", "node_modules/", "src/protocol.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

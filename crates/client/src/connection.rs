@@ -44,6 +44,19 @@ pub(crate) async fn open_tcp(url: &str, auth: Option<UpgradeAuth<'_>>) -> Result
     Ok((Box::pin(sink), Box::pin(stream)))
 }
 
+pub(crate) async fn open_tls(
+    url: &str,
+    auth: Option<UpgradeAuth<'_>>,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<(BoxSink, BoxStream), ClientError> {
+    let connector = tokio_tungstenite::Connector::Rustls(config);
+    let (ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(upgrade_request(url, auth)?, None, true, Some(connector))
+            .await?;
+    let (sink, stream) = ws.split();
+    Ok((Box::pin(sink), Box::pin(stream)))
+}
+
 pub(crate) async fn open_unix(path: &Path, auth: Option<UpgradeAuth<'_>>) -> Result<(BoxSink, BoxStream), ClientError> {
     let socket = tokio::net::UnixStream::connect(path).await?;
     let (ws, _) = tokio_tungstenite::client_async(upgrade_request("ws://localhost/", auth)?, socket).await?;

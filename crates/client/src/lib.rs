@@ -14,6 +14,7 @@
 
 mod connection;
 mod harness;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -41,6 +42,8 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("server error: {0}")]
     Rpc(ErrorObject),
+    #[error("cannot connect over TLS: {0}")]
+    Tls(String),
     #[error("the connection is closed")]
     Closed,
     #[error("unexpected result shape: {0}")]
@@ -55,6 +58,11 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// Whether a URL asks for TLS (`wss://`, case-insensitive as URL schemes are).
+pub fn is_wss(url: &str) -> bool {
+    url.get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("wss://"))
 }
 
 #[derive(Clone)]
@@ -84,9 +92,17 @@ pub struct ClientBuilder {
     required_capabilities: Vec<String>,
     optional_capabilities: Vec<String>,
     handlers: HashMap<String, Handler>,
+    ca_file: Option<PathBuf>,
 }
 
 impl ClientBuilder {
+    /// For a `wss://` URL: also trust the CA certificates in this PEM file (a private
+    /// CA), beside the platform's roots. See [`tls::client_config`].
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -135,6 +151,9 @@ impl ClientBuilder {
         let header = (self.auth_mode == AuthMode::Header)
             .then_some(connection::UpgradeAuth { token: self.token.as_deref(), agent_id: self.agent_id.as_deref() });
         let (sink, stream) = match &self.target {
+            Target::Url(url) if is_wss(url) => {
+                connection::open_tls(url, header, tls::client_config(self.ca_file.as_deref())?).await?
+            }
             Target::Url(url) => connection::open_tcp(url, header).await?,
             Target::Unix(path) => connection::open_unix(path, header).await?,
         };
@@ -187,6 +206,7 @@ impl Client {
             required_capabilities: Vec::new(),
             optional_capabilities: Vec::new(),
             handlers: HashMap::new(),
+            ca_file: None,
         }
     }
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tether_store::{DbError, Kind, Record, StoreError};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+
+use crate::tls::Database;
 use ulid::Ulid;
 
 /// One append: its records grouped by run, each run with the fence it is written under.
@@ -53,7 +55,7 @@ pub(crate) type Evict =
     std::sync::Arc<dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
 
 pub(crate) async fn run(
-    config: Config,
+    config: Database,
     node: crate::NodeId,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
@@ -92,7 +94,10 @@ pub(crate) async fn run(
                 let sqlstate = crate::Failure::sqlstate(&error);
                 fail(
                     batch,
-                    StoreError::Database(DbError::new(format!("cannot reach the database: {error}"), sqlstate)),
+                    StoreError::Database(DbError::new(
+                        format!("cannot reach the database: {}", crate::tls::explain(&error)),
+                        sqlstate,
+                    )),
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -148,14 +153,14 @@ fn fail(batch: Vec<Job>, error: StoreError) {
     }
 }
 
-async fn connect_writer(config: &Config) -> Result<(Client, Statement), tokio_postgres::Error> {
+async fn connect_writer(config: &Database) -> Result<(Client, Statement), tokio_postgres::Error> {
     let client = connect(config).await?;
     let statement = client.prepare(WRITE).await?;
     Ok((client, statement))
 }
 
-pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
+pub(crate) async fn connect(config: &Database) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect().await?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(%error, "store connection ended");

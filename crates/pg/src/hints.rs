@@ -12,7 +12,9 @@ use std::time::Duration;
 use futures_util::future::poll_fn;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast};
-use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_postgres::AsyncMessage;
+
+use crate::tls::Database;
 use ulid::Ulid;
 
 const CHANNEL: &str = "tether_records";
@@ -45,7 +47,7 @@ impl Outbox {
 /// Sends what the outbox holds, one NOTIFY per ~7.9 KB of run ids.
 /// Each payload is `<writer node>:<run>,<run>,…`, so a node learns at once that
 /// another one wrote a run it thought it held.
-pub(crate) fn spawn_notifier(config: Config, node: crate::NodeId, outbox: Arc<Outbox>) {
+pub(crate) fn spawn_notifier(config: Database, node: crate::NodeId, outbox: Arc<Outbox>) {
     tokio::spawn(async move {
         let mut client = None;
         loop {
@@ -94,7 +96,7 @@ fn payloads(runs: &BTreeMap<Ulid, i64>) -> Vec<String> {
 pub(crate) type Foreign = Arc<dyn Fn(&str, Ulid, i64) + Send + Sync>;
 
 pub(crate) fn spawn_listener(
-    config: Config,
+    config: Database,
     hints: broadcast::WeakSender<Ulid>,
     events: broadcast::WeakSender<()>,
     foreign: Foreign,
@@ -113,12 +115,12 @@ pub(crate) fn spawn_listener(
 }
 
 async fn listen(
-    config: &Config,
+    config: &Database,
     hints: &broadcast::WeakSender<Ulid>,
     events: &broadcast::WeakSender<()>,
     foreign: &Foreign,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect().await?;
     let sql = format!("LISTEN {CHANNEL}; LISTEN {}", crate::events::CHANNEL);
     let mut listening = std::pin::pin!(client.batch_execute(&sql));
     let mut listened = false;

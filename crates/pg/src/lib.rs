@@ -19,10 +19,10 @@ mod node;
 mod shared;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parking_lot::{Mutex, RwLock};
 use tether_store::{Kind, Record, Recovered, RecoveredRun, RunStore, SharedStore, StoreError, StoreFuture, StoreInfo};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
 use ulid::Ulid;
 
 pub(crate) use error::{Failure, db};
@@ -116,11 +115,16 @@ impl PgStore {
     /// process (same `node_name`) and dead nodes left open: those runs come back
     /// in `Recovered` for the runs domain to end or detach, as after a local crash.
     pub async fn open(options: PgOptions) -> Result<(PgStore, Recovered), StoreError> {
-        let config = tokio_postgres::Config::from_str(&options.url).map_err(|e| db(format!("store URL: {e}")))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let config = tls::Database::from_url(&options.url).map_err(|e| db(format!("store URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.config.clone(),
+            config.tls.clone(),
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager).max_size(options.pool_size.max(1)).build().map_err(db)?;
-        let mut client = batch::connect(&config).await.map_err(|e| db(format!("cannot reach the database: {e}")))?;
+        let mut client = batch::connect(&config)
+            .await
+            .map_err(|e| db(format!("cannot reach the database: {}", tls::explain(&e))))?;
         migrate::apply(&mut client).await.map_err(db)?;
         let node = NodeId::default();
         node.set(node::register(&client, &options, true).await.map_err(db)?);

@@ -11,6 +11,10 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     fsync: bool,
+    /// Its port (the Unix socket's name, and with TLS its loopback TCP port).
+    port: u16,
+    /// Listening on 127.0.0.1 with `ssl = on`, TCP only with TLS (`hostssl`).
+    tls: bool,
 }
 
 impl Postgres {
@@ -40,13 +44,59 @@ impl Postgres {
         if as_root() {
             chown_postgres(dir.path())?;
         }
-        let pg = Postgres { dir, bin, fsync };
-        let data = pg.data();
-        let initdb = pg.bin.join("initdb");
-        let data_arg = data.to_str().unwrap();
-        pg.run(&initdb, &["-D", data_arg, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])?;
+        let pg = Postgres { dir, bin, fsync, port: 5432, tls: false };
+        pg.initdb()?;
         pg.start_server()?;
         Ok(pg)
+    }
+
+    /// Like [`Postgres::start`], and also listening on a free loopback TCP port with
+    /// `ssl = on`, presenting `cert_pem` (a chain, PEM) and `key_pem`. `pg_hba.conf` lets
+    /// TCP in only over TLS (`hostssl`; a plain TCP connection finds no entry and is
+    /// refused), and the Unix socket as before.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Result<Postgres, String> {
+        let bin = Postgres::find_bin().ok_or("no PostgreSQL server found under /usr/lib/postgresql")?;
+        let dir = tempfile::Builder::new().prefix("tether-pg-").tempdir().map_err(|e| e.to_string())?;
+        if as_root() {
+            chown_postgres(dir.path())?;
+        }
+        // A free port now; the server binds it a moment later (another process taking
+        // it in between fails the start, loudly).
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let pg = Postgres { dir, bin, fsync: false, port, tls: true };
+        pg.initdb()?;
+        let data = pg.data();
+        pg.write_private(&data.join("server.crt"), cert_pem)?;
+        pg.write_private(&data.join("server.key"), key_pem)?;
+        pg.write_private(&data.join("pg_hba.conf"), "local all all trust\nhostssl all all 127.0.0.1/32 trust\n")?;
+        pg.start_server()?;
+        Ok(pg)
+    }
+
+    fn initdb(&self) -> Result<(), String> {
+        let data = self.data();
+        let initdb = self.bin.join("initdb");
+        let data_arg = data.to_str().unwrap();
+        self.run(&initdb, &["-D", data_arg, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])?;
+        Ok(())
+    }
+
+    /// Writes a file of the cluster's, mode 0600 and the server's own (it refuses a key
+    /// anyone else can read).
+    fn write_private(&self, path: &Path, contents: &str) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        if as_root() {
+            chown_postgres(path)?;
+        }
+        Ok(())
+    }
+
+    /// Its loopback TCP port (a cluster started with [`Postgres::start_tls`]).
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn data(&self) -> PathBuf {
@@ -60,7 +110,7 @@ impl Postgres {
 
     /// A libpq connection string for `database`.
     pub fn url(&self, database: &str) -> String {
-        format!("host={} port=5432 user=postgres dbname={database}", self.socket_dir().display())
+        format!("host={} port={} user=postgres dbname={database}", self.socket_dir().display(), self.port)
     }
 
     /// Creates an empty database.
@@ -73,17 +123,22 @@ impl Postgres {
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
         let psql = self.bin.join("psql");
         let host = self.socket_dir().to_str().unwrap().to_owned();
-        let out =
-            self.run(&psql, &["-h", &host, "-p", "5432", "-U", "postgres", "-d", database, "-XAtq", "-c", sql])?;
+        let port = self.port.to_string();
+        let out = self.run(&psql, &["-h", &host, "-p", &port, "-U", "postgres", "-d", database, "-XAtq", "-c", sql])?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     fn start_server(&self) -> Result<(), String> {
-        let options = format!(
-            "-k {} -c listen_addresses='' -p 5432 -c fsync={} -c max_connections=200",
+        let mut options = format!(
+            "-k {} -c listen_addresses='' -p {} -c fsync={} -c max_connections=200",
             self.socket_dir().display(),
+            self.port,
             if self.fsync { "on" } else { "off" }
         );
+        if self.tls {
+            options = options.replace("listen_addresses=''", "listen_addresses='127.0.0.1'")
+                + " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key";
+        }
         let log = self.dir.path().join("server.log");
         let pg_ctl = self.bin.join("pg_ctl");
         let (data, log) = (self.data(), log);

@@ -2,6 +2,12 @@
 //! session-scoped token, keep their output in a log, outlive a daemon restart,
 //! and are reconciled with reality on boot.
 
+// pidfds, namespaces, mounts and prctl: Linux's (README, Install).
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "tether-sessions runs on Linux only: it supervises processes with pidfds, namespaces, mounts and prctl."
+);
+
 mod boot;
 mod config;
 mod confine;

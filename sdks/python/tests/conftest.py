@@ -8,6 +8,7 @@ deadline, so a hung test fails instead of hanging CI.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import shutil
@@ -119,8 +120,35 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     kwargs: dict[str, Any] = {name: pyfuncitem.funcargs[name] for name in names}
 
     async def bounded() -> None:
+        asyncio.get_running_loop().set_exception_handler(_report)
         async with asyncio.timeout(DEADLINE):
             await pyfuncitem.obj(**kwargs)
 
     asyncio.run(bounded())
+    gc.collect()
+    if UNHANDLED:
+        pytest.fail(_unhandled())
     return True
+
+
+#: What asyncio reported to no one (a future's exception never retrieved, a task
+#: destroyed while pending): it fails the test that left it, or, when it is only
+#: collected later, the session, instead of passing as a line of output at exit.
+UNHANDLED: list[dict[str, Any]] = []
+
+
+def _report(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    UNHANDLED.append(context)
+
+
+def _unhandled() -> str:
+    text = "asyncio reported, unhandled: " + "; ".join(f"{c.get('message')} {c.get('exception')!r}" for c in UNHANDLED)
+    UNHANDLED.clear()
+    return text
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.collect()
+    if UNHANDLED:
+        print(f"\n{_unhandled()}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

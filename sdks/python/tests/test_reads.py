@@ -90,26 +90,31 @@ async def test_events_stream_run_status_changes_as_they_happen(daemon: Daemon) -
         tether.connect(daemon.url, token=daemon.token) as operator,
         tether.connect(daemon.url, token=daemon.token, agent_id=name) as harness,
     ):
-        kinds: list[str] = []
-
-        async def watch() -> None:
+        # The watcher subscribes on its first step, which may fall between a run's start
+        # and its end: it keeps each run's kinds apart and answers with the first run it
+        # saw whole (started, then ended), so a half-seen run cannot decide the test.
+        async def watch() -> list[str]:
+            seen: dict[str, list[str]] = {}
             async for event in operator.events(families=["runtime.status"]):
                 if event.get("agent_id") != name:
                     continue
                 assert event["family"] == "runtime.status"
+                run_id = event.get("run_id")
+                assert run_id is not None, event
+                kinds = seen.setdefault(run_id, [])
                 kinds.append(event["kind"])
-                if event["kind"] == "run.ended":
-                    return
+                if event["kind"] == "run.ended" and kinds[0] == "run.started":
+                    return kinds
+            raise AssertionError("the event stream ended")
 
         watcher = asyncio.create_task(watch())
-        # The watcher subscribes on its first step: start runs until it sees one.
         async with asyncio.timeout(10):
-            while not kinds:
+            while not watcher.done():
                 run = await harness.start_run("watched")
                 await run.complete()
                 await asyncio.wait({watcher}, timeout=0.2)
-        await watcher
-        assert "run.started" in kinds and kinds[-1] == "run.ended"
+        kinds = await watcher
+        assert kinds[0] == "run.started" and kinds[-1] == "run.ended", kinds
         recent = await operator.recent_events(families=["runtime.status"], limit=1000)
         assert any(e.get("agent_id") == name for e in recent)
 

@@ -2,6 +2,7 @@
 // server's own requests and notifications to the client. It lives until the socket
 // closes; the client opens a new one to reconnect.
 
+import { nodeWebSocket } from "#platform";
 import { describe, type Endpoint } from "./discovery.js";
 import { ConnectFailed, ConnectionLost, fromError } from "./errors.js";
 
@@ -32,7 +33,7 @@ export async function dial(endpoint: Endpoint, options: DialOptions): Promise<So
   const needsWs = endpoint.socket !== undefined || Object.keys(options.headers).length > 0 || native === undefined;
   let socket: Socket;
   if (needsWs) {
-    const { WebSocket } = await import("ws");
+    const WebSocket = await nodeWebSocket();
     const url = endpoint.socket !== undefined ? `ws+unix://${endpoint.socket}:/` : endpoint.url;
     socket = new WebSocket(url, options.protocols, {
       headers: options.headers,

@@ -6,6 +6,8 @@
 // directory's `auth-token`. Data directory: `dataDir`, else $TETHER_HOME, else
 // $XDG_DATA_HOME/tether (~/.local/share/tether).
 
+import { isNode, nodeModules as node } from "#platform";
+
 export const DEFAULT_URL = "ws://127.0.0.1:9100";
 
 /** A WebSocket URL, or a Unix socket path. */
@@ -15,12 +17,6 @@ export function describe(endpoint: Endpoint): string {
   return endpoint.socket !== undefined ? `unix:${endpoint.socket}` : endpoint.url;
 }
 
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
-
-async function node() {
-  const [fs, os, path] = await Promise.all([import("node:fs"), import("node:os"), import("node:path")]);
-  return { fs, os, path };
-}
 
 export async function dataDir(explicit?: string): Promise<string | undefined> {
   if (explicit !== undefined) return explicit;

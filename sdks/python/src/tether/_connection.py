@@ -74,6 +74,13 @@ class Connection:
                 raise
         finally:
             self._pending.pop(request_id, None)
+            # The reader fails every pending reply when the socket closes, also one whose
+            # caller already raised (the send failed, or it gave up): retrieve it here, or
+            # asyncio reports "Future exception was never retrieved" when it is collected.
+            if reply.done() and not reply.cancelled():
+                reply.exception()
+            else:
+                reply.cancel()
 
     async def notify(self, method: str, params: Any) -> None:
         await self.ws.send(json.dumps({"jsonrpc": "2.0", "method": method, "params": params}, separators=(",", ":")))

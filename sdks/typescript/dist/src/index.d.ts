@@ -1,0 +1,11 @@
+export type { Backoff, CallOpts, ConnectOptions, ToolContext, ToolHandler } from "./client.js";
+export { Client, connect } from "./client.js";
+export { Approvals, Sessions } from "./operators.js";
+export type { OverseerAnswer, OverseerHandler, OverseerSpec } from "./overseers.js";
+export type { Endpoint } from "./discovery.js";
+export * from "./errors.js";
+export type * from "./protocol.js";
+export { ErrorCode, METHOD_ACCESS } from "./protocol.js";
+export type { CallOptions, CompleteOptions, Results } from "./runs.js";
+export { call, Run } from "./runs.js";
+export type { ForkOptions } from "./history.js";

@@ -1,0 +1,3 @@
+export declare const isNode = false;
+export declare function nodeModules(): Promise<never>;
+export declare function nodeWebSocket(): Promise<never>;

@@ -1,0 +1,22 @@
+// What only Node has: its file system and paths (discovery), and the `ws` package (a
+// WebSocket with headers, over TCP or a Unix socket). Imported as `#platform`, which
+// package.json maps to this module by default and to platform.browser.ts under the
+// `browser` condition, so a browser bundle never sees `node:` modules or `ws`.
+
+export const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string";
+
+export interface NodeModules {
+  fs: typeof import("node:fs");
+  os: typeof import("node:os");
+  path: typeof import("node:path");
+}
+
+export async function nodeModules(): Promise<NodeModules> {
+  const [fs, os, path] = await Promise.all([import("node:fs"), import("node:os"), import("node:path")]);
+  return { fs, os, path };
+}
+
+export async function nodeWebSocket(): Promise<typeof import("ws").WebSocket> {
+  const { WebSocket } = await import("ws");
+  return WebSocket;
+}
