@@ -86,6 +86,16 @@ export interface ApprovalRequestResult {
     state: ApprovalState;
 }
 export type ApprovalState = "pending" | "allowed" | "denied" | "expired" | "abandoned";
+/**
+ * Wait again for the answer to an approval the caller asked for (`approvals.request`
+ * answered `pending` because its wait ended first): the MCP server's stateless
+ * rounds (`input_required`) wait a round at a time through this.
+ */
+export interface ApprovalWaitParams {
+    approval_id: string;
+    /** How long to wait (at most `hooks.max_wait_ms`; default the most). */
+    wait_ms?: number | null;
+}
 export interface ApprovalsListParams {
     state?: ApprovalState | null;
 }
@@ -1041,6 +1051,10 @@ export interface Methods {
         params: ResolveParams;
         result: Approval;
     };
+    "approvals.wait": {
+        params: ApprovalWaitParams;
+        result: ApprovalRequestResult;
+    };
     "audit.recent": {
         params: AuditParams;
         result: unknown[];
@@ -1280,6 +1294,7 @@ export declare const METHOD_ACCESS: {
     readonly "approvals.list": "operator";
     readonly "approvals.request": "authenticated";
     readonly "approvals.resolve": "operator";
+    readonly "approvals.wait": "authenticated";
     readonly "audit.recent": "operator";
     readonly "breakers.status": "authenticated";
     readonly "console.login": "operator";

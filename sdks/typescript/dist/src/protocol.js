@@ -7,6 +7,7 @@ export const METHOD_ACCESS = {
     "approvals.list": "operator",
     "approvals.request": "authenticated",
     "approvals.resolve": "operator",
+    "approvals.wait": "authenticated",
     "audit.recent": "operator",
     "breakers.status": "authenticated",
     "console.login": "operator",
