@@ -32,6 +32,7 @@ async fn serve(args: McpArgs) -> Result<(), String> {
     let options = args.options();
     // One MCP client per process: its subscriptions ride this connection's events.
     let watches = tether_mcp::Watches::new(client.clone(), options.max_subscriptions);
+    watches.start().await.map_err(|e| e.message.to_string())?;
     let server = TetherMcp::new(Arc::new(client), options).with_watches(watches);
     let running = server.serve(rmcp::transport::stdio()).await.map_err(|e| e.to_string())?;
     running.waiting().await.map_err(|e| e.to_string())?;

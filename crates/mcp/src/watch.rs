@@ -2,7 +2,7 @@
 //! and 2026-07-28's `subscriptions/listen`, both answered with
 //! `notifications/resources/updated` when the daemon's events say a watched resource
 //! changed. The events come from one `events.subscribe` on the bridge's own connection,
-//! made on the first watch, so the daemon's visibility rules decide what an identity
+//! made when `tether mcp` starts, so the daemon's visibility rules decide what an identity
 //! hears of (a session's token hears of its own runs only). A notification says only
 //! "read it again": the client reads the resource through its method as before.
 //!
@@ -110,8 +110,11 @@ impl Watches {
     }
 
     /// Subscribes the bridge's connection to the daemon's events, once, and starts the
-    /// task that turns them into notifications.
-    async fn start(self: &Arc<Self>) -> Result<(), McpError> {
+    /// task that turns them into notifications. `tether mcp` calls it before it serves:
+    /// rmcp acknowledges a 2026-07-28 `subscriptions/listen` before its handler runs, so
+    /// a subscription opened there could miss a change made right after the client
+    /// heard the acknowledgment.
+    pub async fn start(self: &Arc<Self>) -> Result<(), McpError> {
         self.pump
             .get_or_try_init(|| async {
                 // The families that change a resource (not hooks' own feed, the busiest).
