@@ -4,10 +4,15 @@
 //! per session (or agent), and settled ones are deleted after a retention period.
 //! Whether a hook waits on one is known here (`waiting`); one nobody has waited on for
 //! `abandon_after` is settled `abandoned`, since an answer would reach no one.
+//!
+//! Every change is written (and fsynced) on tokio's blocking pool, one at a time, and
+//! becomes visible only once durable: readers never wait on a disk, and a caller that
+//! goes away mid-write cannot leave memory and disk apart (the blocking task finishes).
 
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,16 +23,24 @@ use tokio::sync::watch;
 
 use crate::error::HooksError;
 
+/// The approvals of this node: reads are immediate, changes are async (durable first).
 pub(crate) struct Approvals {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
     dir: PathBuf,
     ttl: Duration,
     retention: Duration,
     abandon_after: Duration,
     all: Mutex<BTreeMap<String, Entry>>,
+    /// Held by whichever change is being made (on a blocking thread), so changes are
+    /// decided and written one at a time while `all` is held only to read or commit.
+    writes: Mutex<()>,
     /// Approvals that expired or were abandoned here, not yet announced as events.
     unannounced: Mutex<Vec<Approval>>,
     /// Told how long each approval waited for a person (`/metrics`).
-    pub(crate) observer: std::sync::OnceLock<std::sync::Arc<dyn tether_telemetry::Observe>>,
+    observer: std::sync::OnceLock<std::sync::Arc<dyn tether_telemetry::Observe>>,
 }
 
 struct Entry {
@@ -74,9 +87,9 @@ impl Waiter<'_> {
             tokio::time::timeout(limit, self.settled.wait_for(|s| *s != ApprovalState::Pending)).await.is_ok();
         drop(self);
         if !settled_in_time && wait >= until_expiry {
-            approvals.expire_due()?;
+            approvals.expire_due().await?;
         }
-        let approval = approvals.all.lock().get(id).map(|e| e.approval.clone());
+        let approval = approvals.inner.all.lock().get(id).map(|e| e.approval.clone());
         Ok(match approval {
             Some(approval) if approval.state == ApprovalState::Pending => Outcome::StillPending,
             Some(approval) if !matches!(approval.state, ApprovalState::Expired | ApprovalState::Abandoned) => {
@@ -90,7 +103,7 @@ impl Waiter<'_> {
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
-        if let Some(entry) = self.approvals.all.lock().get_mut(self.id) {
+        if let Some(entry) = self.approvals.inner.all.lock().get_mut(self.id) {
             entry.waiters = entry.waiters.saturating_sub(1);
             if entry.waiters == 0 {
                 entry.idle_since = Some(Instant::now());
@@ -122,6 +135,7 @@ pub(crate) enum Outcome {
 }
 
 impl Approvals {
+    /// Loads the approvals kept in `dir` (at boot, before anything is served).
     pub(crate) fn open(
         dir: PathBuf,
         ttl: Duration,
@@ -130,16 +144,17 @@ impl Approvals {
     ) -> Result<Approvals, HooksError> {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-        let approvals = Approvals {
+        let inner = Inner {
             dir,
             ttl,
             retention,
             abandon_after,
             all: Mutex::default(),
+            writes: Mutex::default(),
             unannounced: Mutex::default(),
             observer: std::sync::OnceLock::new(),
         };
-        for entry in std::fs::read_dir(&approvals.dir)? {
+        for entry in std::fs::read_dir(&inner.dir)? {
             let path = entry?.path();
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
@@ -151,34 +166,103 @@ impl Approvals {
                 // No hook can wait on one across a restart: those pending are abandoned
                 // after `abandon_after`, unless resolved (or expired) first.
                 Ok(approval) => {
-                    approvals.all.lock().insert(approval.approval_id.clone(), Entry::new(approval));
+                    inner.all.lock().insert(approval.approval_id.clone(), Entry::new(approval));
                 }
                 Err(error) => tracing::warn!(path = %path.display(), %error, "unreadable approval; left as is"),
             }
         }
-        approvals.expire_due()?;
-        Ok(approvals)
+        inner.expire_due()?;
+        Ok(Approvals { inner: Arc::new(inner) })
     }
 
-    pub(crate) fn create(&self, asked: Asked, max_pending: usize) -> Result<Approval, HooksError> {
-        let Asked { session_id, agent_id, event, tool, input, rule, kind, flagged_by, flag_reason } = asked;
-        self.expire_due()?;
-        let pending = self
-            .all
-            .lock()
-            .values()
+    /// Runs a change on the blocking pool, to its end even if this caller is dropped.
+    async fn change<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, HooksError> + Send + 'static,
+    ) -> Result<T, HooksError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(|e| HooksError::Io(e.to_string()))?
+    }
+
+    pub(crate) async fn create(&self, asked: Asked<'_>, max_pending: usize) -> Result<Approval, HooksError> {
+        let approval = self.inner.draft(asked);
+        self.change(move |inner| inner.insert(approval, max_pending)).await
+    }
+
+    pub(crate) async fn resolve(
+        &self,
+        id: &str,
+        decision: Resolution,
+        reason: Option<String>,
+        raise: Option<f64>,
+    ) -> Result<Approval, HooksError> {
+        let id = id.to_owned();
+        self.change(move |inner| inner.resolve(&id, decision, reason, raise)).await
+    }
+
+    /// An approval settled on another node: applied here (durably, and the waiting
+    /// hook woken) if it is still pending here. True if it changed anything.
+    pub(crate) async fn apply(&self, settled: &Approval) -> Result<bool, HooksError> {
+        let settled = settled.clone();
+        self.change(move |inner| inner.apply(settled)).await
+    }
+
+    /// Settles what is due (expiry, abandonment) and forgets what is past retention.
+    pub(crate) async fn expire_due(&self) -> Result<(), HooksError> {
+        self.change(Inner::expire_due).await
+    }
+
+    pub(crate) async fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
+        self.expire_due().await?;
+        let all = self.inner.all.lock();
+        Ok(all.values().map(Entry::shown).filter(|a| state.is_none_or(|s| a.state == s)).collect())
+    }
+
+    /// Counts a hook as waiting on `id` from now until the `Waiter` is dropped.
+    pub(crate) fn waiter<'a>(&'a self, id: &'a str) -> Result<Waiter<'a>, HooksError> {
+        let mut all = self.inner.all.lock();
+        let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
+        entry.waiters += 1;
+        entry.idle_since = None;
+        Ok(Waiter {
+            approvals: self,
+            id,
+            settled: entry.settled.subscribe(),
+            expires_at: stamp::parse(&entry.approval.expires_at),
+        })
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<Approval> {
+        self.inner.all.lock().get(id).map(Entry::shown)
+    }
+
+    /// Ids of the approvals still pending here.
+    pub(crate) fn pending_ids(&self) -> Vec<String> {
+        let all = self.inner.all.lock();
+        all.values()
             .filter(|e| e.approval.state == ApprovalState::Pending)
-            .filter(|e| e.approval.session_id == session_id && e.approval.agent_id == agent_id)
-            .count();
-        if pending >= max_pending {
-            return Err(HooksError::Limit {
-                what: "too many pending approvals for this session",
-                limit: "hooks.max_pending_approvals",
-                value: max_pending,
-            });
-        }
+            .map(|e| e.approval.approval_id.clone())
+            .collect()
+    }
+
+    /// The approvals settled without an answer since the last call (for events).
+    pub(crate) fn take_unannounced(&self) -> Vec<Approval> {
+        std::mem::take(&mut *self.inner.unannounced.lock())
+    }
+
+    /// Told how long each approval waited for a person (`/metrics`).
+    pub(crate) fn observe(&self, observer: Arc<dyn tether_telemetry::Observe>) {
+        let _ = self.inner.observer.set(observer);
+    }
+}
+
+/// The changes themselves, synchronous: each holds `writes` throughout and `all` only
+/// to read what it decides on and to commit what it wrote.
+impl Inner {
+    fn draft(&self, asked: Asked) -> Approval {
+        let Asked { session_id, agent_id, event, tool, input, rule, kind, flagged_by, flag_reason } = asked;
         let created = OffsetDateTime::now_utc();
-        let approval = Approval {
+        Approval {
             approval_id: tether_core::new_id().to_string(),
             session_id,
             agent_id,
@@ -196,132 +280,128 @@ impl Approvals {
             reason: None,
             kind,
             raise: None,
-        };
+        }
+    }
+
+    fn insert(&self, approval: Approval, max_pending: usize) -> Result<Approval, HooksError> {
+        let _writes = self.writes.lock();
+        self.settle_due()?;
+        let pending = self
+            .all
+            .lock()
+            .values()
+            .filter(|e| e.approval.state == ApprovalState::Pending)
+            .filter(|e| e.approval.session_id == approval.session_id && e.approval.agent_id == approval.agent_id)
+            .count();
+        if pending >= max_pending {
+            return Err(HooksError::Limit {
+                what: "too many pending approvals for this session",
+                limit: "hooks.max_pending_approvals",
+                value: max_pending,
+            });
+        }
         self.persist(&approval)?;
         self.all.lock().insert(approval.approval_id.clone(), Entry::new(approval.clone()));
         Ok(approval)
     }
 
-    pub(crate) fn resolve(
+    fn resolve(
         &self,
         id: &str,
         decision: Resolution,
         reason: Option<String>,
         raise: Option<f64>,
     ) -> Result<Approval, HooksError> {
-        self.expire_due()?;
-        let mut all = self.all.lock();
-        let entry = all
-            .get_mut(id)
-            .filter(|e| e.approval.state == ApprovalState::Pending)
-            .ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-        let mut resolved = entry.approval.clone();
+        let _writes = self.writes.lock();
+        self.settle_due()?;
+        let pending =
+            self.all.lock().get(id).filter(|e| e.approval.state == ApprovalState::Pending).map(|e| e.approval.clone());
+        let mut resolved = pending.ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
         resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
         resolved.resolved_at = Some(stamp::now());
         resolved.reason = reason;
         resolved.raise = raise.filter(|_| decision == Resolution::Allow);
         self.persist(&resolved)?;
-        entry.approval = resolved.clone();
-        entry.settled.send_replace(resolved.state);
-        self.settled(&resolved);
+        self.commit(&resolved);
         tracing::info!(approval = %id, state = ?resolved.state, "approval resolved");
         Ok(resolved)
     }
 
-    /// Waits up to `wait` for the approval to settle (resolution or expiry).
-    /// Counts a hook as waiting on `id` from now until the `Waiter` is dropped.
-    pub(crate) fn waiter<'a>(&'a self, id: &'a str) -> Result<Waiter<'a>, HooksError> {
-        let mut all = self.all.lock();
-        let entry = all.get_mut(id).ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-        entry.waiters += 1;
-        entry.idle_since = None;
-        Ok(Waiter {
-            approvals: self,
-            id,
-            settled: entry.settled.subscribe(),
-            expires_at: stamp::parse(&entry.approval.expires_at),
-        })
-    }
-
-    pub(crate) fn get(&self, id: &str) -> Option<Approval> {
-        self.all.lock().get(id).map(Entry::shown)
-    }
-
-    /// Ids of the approvals still pending here.
-    pub(crate) fn pending_ids(&self) -> Vec<String> {
-        let all = self.all.lock();
-        all.values()
-            .filter(|e| e.approval.state == ApprovalState::Pending)
-            .map(|e| e.approval.approval_id.clone())
-            .collect()
-    }
-
-    /// An approval settled on another node: applied here (durably, and the waiting
-    /// hook woken) if it is still pending here. True if it changed anything.
-    pub(crate) fn apply(&self, settled: &Approval) -> Result<bool, HooksError> {
-        let mut all = self.all.lock();
-        let Some(entry) = all.get_mut(&settled.approval_id) else { return Ok(false) };
-        if entry.approval.state != ApprovalState::Pending || settled.state == ApprovalState::Pending {
+    fn apply(&self, settled: Approval) -> Result<bool, HooksError> {
+        let _writes = self.writes.lock();
+        let pending_here =
+            self.all.lock().get(&settled.approval_id).is_some_and(|e| e.approval.state == ApprovalState::Pending);
+        if !pending_here || settled.state == ApprovalState::Pending {
             return Ok(false);
         }
-        self.persist(settled)?;
-        entry.approval = settled.clone();
-        entry.settled.send_replace(settled.state);
-        self.settled(settled);
+        self.persist(&settled)?;
+        self.commit(&settled);
         Ok(true)
     }
 
-    pub(crate) fn list(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
-        self.expire_due()?;
-        let all = self.all.lock();
-        Ok(all.values().map(Entry::shown).filter(|a| state.is_none_or(|s| a.state == s)).collect())
+    fn expire_due(&self) -> Result<(), HooksError> {
+        let _writes = self.writes.lock();
+        self.settle_due()
     }
 
     /// Marks every pending approval past its expiry `expired`, and one nobody has
     /// waited on for `abandon_after` `abandoned`, durably, and deletes settled ones
-    /// older than the retention period.
-    pub(crate) fn expire_due(&self) -> Result<(), HooksError> {
+    /// older than the retention period. The caller holds `writes`.
+    fn settle_due(&self) -> Result<(), HooksError> {
         let now_t = OffsetDateTime::now_utc();
         let now_i = Instant::now();
-        let mut all = self.all.lock();
         let forget_before = now_t - self.retention;
-        let stale: Vec<String> = all
-            .values()
-            .filter(|e| e.approval.state != ApprovalState::Pending)
-            .filter(|e| e.approval.resolved_at.as_deref().and_then(stamp::parse).is_some_and(|t| t < forget_before))
-            .map(|e| e.approval.approval_id.clone())
-            .collect();
+        let (stale, due) = {
+            let all = self.all.lock();
+            let stale: Vec<String> = all
+                .values()
+                .filter(|e| e.approval.state != ApprovalState::Pending)
+                .filter(|e| e.approval.resolved_at.as_deref().and_then(stamp::parse).is_some_and(|t| t < forget_before))
+                .map(|e| e.approval.approval_id.clone())
+                .collect();
+            let due: Vec<Approval> = all
+                .values()
+                .filter(|e| e.approval.state == ApprovalState::Pending)
+                .filter_map(|entry| {
+                    let state = if stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t) {
+                        ApprovalState::Expired
+                    } else if entry.idle_since.is_some_and(|t| now_i.duration_since(t) >= self.abandon_after) {
+                        ApprovalState::Abandoned
+                    } else {
+                        return None;
+                    };
+                    Some(Approval { state, resolved_at: Some(stamp::format(now_t)), ..entry.approval.clone() })
+                })
+                .collect();
+            (stale, due)
+        };
         for id in stale {
             match std::fs::remove_file(self.dir.join(format!("{id}.json"))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
-            all.remove(&id);
+            self.all.lock().remove(&id);
             tracing::debug!(approval = %id, "settled approval past hooks.approval_retention_ms deleted");
         }
-        for entry in all.values_mut() {
-            if entry.approval.state != ApprovalState::Pending {
-                continue;
-            }
-            let state = if stamp::parse(&entry.approval.expires_at).is_some_and(|t| t <= now_t) {
-                ApprovalState::Expired
-            } else if entry.idle_since.is_some_and(|t| now_i.duration_since(t) >= self.abandon_after) {
-                ApprovalState::Abandoned
-            } else {
-                continue;
-            };
-            let mut settled = entry.approval.clone();
-            settled.state = state;
-            settled.resolved_at = Some(stamp::format(now_t));
+        // A hook that began waiting after this was decided reads it settled: as if it
+        // had come a moment later.
+        for settled in due {
             self.persist(&settled)?;
-            self.settled(&settled);
-            entry.approval = settled;
-            entry.settled.send_replace(state);
-            self.unannounced.lock().push(entry.approval.clone());
-            tracing::info!(approval = %entry.approval.approval_id, ?state, "approval settled without an answer");
+            self.commit(&settled);
+            tracing::info!(approval = %settled.approval_id, state = ?settled.state, "approval settled without an answer");
+            self.unannounced.lock().push(settled);
         }
         Ok(())
+    }
+
+    /// Makes a settlement that is durable visible, and wakes whoever waits on it.
+    fn commit(&self, settled: &Approval) {
+        if let Some(entry) = self.all.lock().get_mut(&settled.approval_id) {
+            entry.approval = settled.clone();
+            entry.settled.send_replace(settled.state);
+        }
+        self.settled(settled);
     }
 
     /// Counts how long a settled approval waited, by how it settled.
@@ -342,14 +422,89 @@ impl Approvals {
         }
     }
 
-    /// The approvals settled without an answer since the last call (for events).
-    pub(crate) fn take_unannounced(&self) -> Vec<Approval> {
-        std::mem::take(&mut *self.unannounced.lock())
-    }
-
     fn persist(&self, approval: &Approval) -> Result<(), HooksError> {
         let path = self.dir.join(format!("{}.json", approval.approval_id));
         let bytes = serde_json::to_vec_pretty(approval).map_err(|e| HooksError::Io(e.to_string()))?;
         Ok(tether_store::atomic::write(&path, &bytes)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked() -> Asked<'static> {
+        Asked {
+            session_id: Some("s1".into()),
+            agent_id: None,
+            event: "PreToolUse",
+            tool: Some("Bash".into()),
+            input: serde_json::json!({"command": "ls"}),
+            rule: None,
+            kind: None,
+            flagged_by: None,
+            flag_reason: None,
+        }
+    }
+
+    fn open(dir: &std::path::Path) -> Approvals {
+        let hour = Duration::from_secs(3600);
+        Approvals::open(dir.to_owned(), hour, hour, hour).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_resolve_whose_caller_is_dropped_mid_write_still_lands_in_memory_and_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let approvals = open(dir.path());
+        let id = approvals.create(asked(), 8).await.unwrap().approval_id;
+        let waiter = approvals.waiter(&id).unwrap();
+        {
+            // One poll hands the write to the blocking pool; then the caller goes away,
+            // as a cancelled request's handler does.
+            let mut resolve = Box::pin(approvals.resolve(&id, Resolution::Allow, None, None));
+            let _ = futures_poll_once(resolve.as_mut()).await;
+        }
+        match waiter.wait(Duration::from_secs(10)).await.unwrap() {
+            Outcome::Resolved(approval) => assert_eq!(approval.state, ApprovalState::Allowed),
+            _ => panic!("the dropped resolve never landed"),
+        }
+        let on_disk: Approval =
+            serde_json::from_slice(&std::fs::read(dir.path().join(format!("{id}.json"))).unwrap()).unwrap();
+        assert_eq!(on_disk.state, ApprovalState::Allowed);
+        // And it is settled for good: a second answer finds nothing pending.
+        assert!(matches!(
+            approvals.resolve(&id, Resolution::Deny, None, None).await,
+            Err(HooksError::UnknownApproval(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_answers_settle_an_approval_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let approvals = Arc::new(open(dir.path()));
+        let id = approvals.create(asked(), 8).await.unwrap().approval_id;
+        let answers = [Resolution::Allow, Resolution::Deny, Resolution::Allow, Resolution::Deny].map(|decision| {
+            let (approvals, id) = (approvals.clone(), id.clone());
+            tokio::spawn(async move { approvals.resolve(&id, decision, None, None).await })
+        });
+        let mut settled = Vec::new();
+        for answer in answers {
+            if let Ok(approval) = answer.await.unwrap() {
+                settled.push(approval.state);
+            }
+        }
+        assert_eq!(settled.len(), 1, "exactly one answer wins: {settled:?}");
+        let on_disk: Approval =
+            serde_json::from_slice(&std::fs::read(dir.path().join(format!("{id}.json"))).unwrap()).unwrap();
+        assert_eq!(on_disk.state, settled[0]);
+        assert_eq!(approvals.get(&id).unwrap().state, settled[0]);
+    }
+
+    /// Polls a future once, whatever it returns.
+    async fn futures_poll_once<F: std::future::Future + ?Sized>(
+        future: std::pin::Pin<&mut F>,
+    ) -> std::task::Poll<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| std::task::Poll::Ready(future.take().unwrap().poll(cx))).await
     }
 }

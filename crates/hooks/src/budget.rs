@@ -50,7 +50,7 @@ impl Hooks {
             flagged_by: None,
             flag_reason: None,
         };
-        let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
+        let approval = self.approvals.create(asked, self.config.max_pending_approvals).await?;
         self.post(&approval).await;
         let owned_id = approval.approval_id.clone();
         let id = owned_id.as_str();

@@ -179,7 +179,7 @@ impl Hooks {
     /// Re-reads the policy file; on failure the old rules stay and the error names the line.
     /// Where approval waits are counted (`/metrics`); set once.
     pub fn observe(&self, observer: std::sync::Arc<dyn tether_telemetry::Observe>) {
-        let _ = self.approvals.observer.set(observer);
+        self.approvals.observe(observer);
     }
 
     pub fn reload_policy(&self) -> Result<PolicyInfo, HooksError> {
@@ -324,7 +324,7 @@ impl Hooks {
                 flagged_by: flag.0,
                 flag_reason: flag.1,
             };
-            let created = self.approvals.create(asked, self.config.max_pending_approvals);
+            let created = self.approvals.create(asked, self.config.max_pending_approvals).await;
             let approval = match created {
                 Ok(approval) => approval,
                 // The approval cannot be kept (a full disk): the answer is still `ask`,

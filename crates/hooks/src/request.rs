@@ -38,7 +38,7 @@ impl Hooks {
             flagged_by: None,
             flag_reason: None,
         };
-        let approval = self.approvals.create(asked, self.config.max_pending_approvals)?;
+        let approval = self.approvals.create(asked, self.config.max_pending_approvals).await?;
         self.post(&approval).await;
         let id = approval.approval_id.clone();
         let waiter = self.approvals.waiter(&id)?;

@@ -83,7 +83,7 @@ impl Hooks {
                 problem: format!("{raise} is not a number in (0, {max}]"),
             });
         }
-        let Some(board) = &self.board else { return self.resolve_here(id, decision, reason, raise) };
+        let Some(board) = &self.board else { return self.resolve_here(id, decision, reason, raise).await };
         let local = self.approvals.get(id);
         let current = match &local {
             Some(approval) => approval.clone(),
@@ -103,25 +103,25 @@ impl Hooks {
         match board.settle(id, state_name(resolved.state), &body).await.map_err(store_error)? {
             Settled::Now => {
                 if local.is_some() {
-                    self.approvals.apply(&resolved)?;
+                    self.approvals.apply(&resolved).await?;
                 }
                 self.announce(&resolved);
                 Ok(resolved)
             }
             // Never posted (the board was away when it was created): this node decides alone.
-            Settled::Unknown if local.is_some() => self.resolve_here(id, decision, reason, raise),
+            Settled::Unknown if local.is_some() => self.resolve_here(id, decision, reason, raise).await,
             Settled::Unknown | Settled::Already(_) => Err(unknown(id)),
         }
     }
 
-    fn resolve_here(
+    async fn resolve_here(
         &self,
         id: &str,
         decision: Resolution,
         reason: Option<String>,
         raise: Option<f64>,
     ) -> Result<Approval, HooksError> {
-        let approval = self.approvals.resolve(id, decision, reason, raise)?;
+        let approval = self.approvals.resolve(id, decision, reason, raise).await?;
         self.announce(&approval);
         Ok(approval)
     }
@@ -137,7 +137,7 @@ impl Hooks {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(this) = weak.upgrade() else { return };
-                if let Err(error) = this.approvals.expire_due() {
+                if let Err(error) = this.approvals.expire_due().await {
                     tracing::warn!(%error, "could not settle due approvals; retrying");
                 }
                 for approval in this.approvals.take_unannounced() {
@@ -168,7 +168,7 @@ impl Hooks {
 
     /// `approvals.list`: this node's, and (when shared) every node's.
     pub(crate) async fn list_approvals(&self, state: Option<ApprovalState>) -> Result<Vec<Approval>, HooksError> {
-        let mut here = self.approvals.list(None)?;
+        let mut here = self.approvals.list(None).await?;
         if self.board.is_some() {
             for mut approval in board_approvals(self).await? {
                 if approval.state == ApprovalState::Pending && expired(&approval) {
@@ -211,7 +211,7 @@ impl Hooks {
                 };
                 for body in settled {
                     let Ok(approval) = serde_json::from_slice::<Approval>(&body) else { continue };
-                    match this.approvals.apply(&approval) {
+                    match this.approvals.apply(&approval).await {
                         Ok(true) => {
                             tracing::info!(approval = %approval.approval_id, state = ?approval.state, "approval resolved on another node")
                         }

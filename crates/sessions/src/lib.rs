@@ -18,6 +18,7 @@ mod methods;
 mod output;
 mod process;
 mod retention;
+mod span;
 mod store;
 mod tokens;
 mod workspace;

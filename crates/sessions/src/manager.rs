@@ -17,7 +17,8 @@ use tokio::sync::watch;
 use crate::config::{Confine, SessionsConfig};
 use crate::confine::Confinement;
 use crate::error::{SessionsError, invalid};
-use crate::process::{self, Liveness};
+use crate::process;
+use crate::span::{process_span, trace_exit};
 use crate::store::{Store, Stored};
 use crate::tokens::{self, SessionTokens};
 use crate::workspace::Repos;
@@ -50,6 +51,9 @@ pub(crate) struct Managed {
     pub(crate) exits: watch::Sender<u64>,
     /// Serialises stop, resume and remove of one session.
     pub(crate) lifecycle: tokio::sync::Mutex<()>,
+    /// Held from a change until it is durable and visible: one session's records reach
+    /// the disk in the order they were made.
+    writing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Managed {
@@ -59,6 +63,7 @@ impl Managed {
             stdin: tokio::sync::Mutex::new(None),
             exits: watch::channel(0).0,
             lifecycle: tokio::sync::Mutex::new(()),
+            writing: Arc::default(),
         })
     }
 
@@ -85,18 +90,31 @@ impl Sessions {
         self.sessions.lock().get(id).cloned().ok_or_else(|| SessionsError::UnknownSession(id.to_owned()))
     }
 
-    /// Applies a change, persists it, and logs the transition.
-    pub(crate) fn update(
+    /// Applies a change, persists it, and logs the transition. The record is written
+    /// (and fsynced) on the blocking pool and made visible there once durable, so no
+    /// runtime thread waits on the disk and a caller dropped mid-write (a cancelled
+    /// request) cannot leave memory and disk apart.
+    pub(crate) async fn update(
         &self,
-        managed: &Managed,
+        managed: &Arc<Managed>,
         change: impl FnOnce(&mut Stored),
     ) -> Result<SessionRecord, SessionsError> {
-        let mut stored = managed.stored.lock();
-        let before = stored.record.state;
-        change(&mut stored);
-        stored.record.updated_at = tether_core::stamp::now();
-        self.store.save(&stored)?;
-        let record = &stored.record;
+        let order = managed.writing.clone().lock_owned().await;
+        let mut next = managed.stored.lock().clone();
+        let before = next.record.state;
+        change(&mut next);
+        next.record.updated_at = tether_core::stamp::now();
+        let (store, target) = (self.store.clone(), managed.clone());
+        let record = tokio::task::spawn_blocking(move || {
+            let _order = order;
+            store.save(&next)?;
+            let record = next.record.clone();
+            *target.stored.lock() = next;
+            Ok::<_, std::io::Error>(record)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let record = &record;
         if record.state != before {
             tracing::info!(session = %record.session_id, name = %record.name, from = %before, to = %record.state, "session transition");
             let scope = Scope {
@@ -216,7 +234,11 @@ impl Sessions {
             }
             sessions.insert(id.clone(), managed.clone());
         }
-        let created = self.store.create_dir(&id).and_then(|_| self.store.save(&stored));
+        let (store, dir) = (self.store.clone(), id.clone());
+        let created = tokio::task::spawn_blocking(move || store.create_dir(&dir).and_then(|_| store.save(&stored)))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|created| created);
         if let Err(error) = created {
             self.sessions.lock().remove(&id);
             return Err(error.into());
@@ -227,10 +249,12 @@ impl Sessions {
             let branch = format!("tether/{id}");
             if let Err(git_error) = self.repos.provision(&self.repos_dir, url, git_ref.as_deref(), &cwd, &branch).await
             {
-                return self.update(&managed, |s| {
-                    s.record.state = SessionState::Errored;
-                    s.record.error = Some(git_error);
-                });
+                return self
+                    .update(&managed, |s| {
+                        s.record.state = SessionState::Errored;
+                        s.record.error = Some(git_error);
+                    })
+                    .await;
             }
         }
         self.start_process(&managed).await
@@ -283,7 +307,7 @@ impl Sessions {
         };
         // A fresh secret per process; its hash is durable before the process can use it.
         let (secret, hash) = tokens::new_secret()?;
-        self.update(managed, |s| s.token_hash = hash.clone())?;
+        self.update(managed, |s| s.token_hash = hash.clone()).await?;
         self.tokens.insert(&id, &hash);
         env.insert("TETHER_URL".into(), self.daemon_url.get().cloned().unwrap_or_default());
         env.insert("TETHER_SESSION_ID".into(), id.clone());
@@ -309,25 +333,29 @@ impl Sessions {
         let spawned = match started {
             Ok(spawned) => spawned,
             Err(error) => {
-                return self.update(managed, |s| {
-                    s.record.state = SessionState::Errored;
-                    s.record.error = Some(format!("cannot start {:?}: {error}", argv[0]));
-                });
+                return self
+                    .update(managed, |s| {
+                        s.record.state = SessionState::Errored;
+                        s.record.error = Some(format!("cannot start {:?}: {error}", argv[0]));
+                    })
+                    .await;
             }
         };
         *managed.stdin.lock().await = Some(spawned.stdin);
-        let record = self.update(managed, |s| {
-            s.record.state = SessionState::Active;
-            s.record.pid = Some(spawned.pid);
-            s.record.exit_code = None;
-            s.record.stop_cause = None;
-            s.record.error = None;
-            s.record.stdin_detached = false;
-            s.record.confined = confined;
-            s.start_time = spawned.start_time;
-            s.stop_requested = false;
-            s.process = Some(process);
-        })?;
+        let record = self
+            .update(managed, |s| {
+                s.record.state = SessionState::Active;
+                s.record.pid = Some(spawned.pid);
+                s.record.exit_code = None;
+                s.record.stop_cause = None;
+                s.record.error = None;
+                s.record.stdin_detached = false;
+                s.record.confined = confined;
+                s.start_time = spawned.start_time;
+                s.stop_requested = false;
+                s.process = Some(process);
+            })
+            .await?;
         self.watch_child(managed.clone(), spawned.child);
         Ok(record)
     }
@@ -369,18 +397,20 @@ impl Sessions {
         });
     }
 
-    async fn on_exit(&self, managed: &Managed, code: Option<i32>, adopted: bool) {
+    async fn on_exit(&self, managed: &Arc<Managed>, code: Option<i32>, adopted: bool) {
         managed.stdin.lock().await.take();
-        let result = self.update(managed, |s| {
-            if s.stop_requested {
-                s.record.state = SessionState::Stopped;
-                s.record.stop_cause = Some(StopCause::Requested);
-            } else {
-                s.record.state = SessionState::Exited;
-                s.record.stop_cause = adopted.then_some(StopCause::ExitedWhileDetached);
-            }
-            s.record.exit_code = code;
-        });
+        let result = self
+            .update(managed, |s| {
+                if s.stop_requested {
+                    s.record.state = SessionState::Stopped;
+                    s.record.stop_cause = Some(StopCause::Requested);
+                } else {
+                    s.record.state = SessionState::Exited;
+                    s.record.stop_cause = adopted.then_some(StopCause::ExitedWhileDetached);
+                }
+                s.record.exit_code = code;
+            })
+            .await;
         match result {
             Ok(record) => trace_exit(&record, managed.stored.lock().process),
             Err(error) => tracing::error!(%error, "could not record a session's exit"),
@@ -399,7 +429,7 @@ impl Sessions {
         let mut exits = managed.exits.subscribe();
         let seen = *exits.borrow_and_update();
         // Persisted before the signal: a crash from here on still ends in a deliberate stop.
-        self.update(&managed, |s| s.stop_requested = true)?;
+        self.update(&managed, |s| s.stop_requested = true).await?;
         let grace = Duration::from_millis(grace_ms.unwrap_or(self.config.stop_grace_ms));
         let _ = process::signal_group(pid, libc::SIGTERM);
         if tokio::time::timeout(grace, exits.wait_for(|n| *n > seen)).await.is_err() {
@@ -455,7 +485,7 @@ impl Sessions {
             }
         }
         self.tokens.revoke(id);
-        self.update(&managed, |s| s.record.state = SessionState::Removed)
+        self.update(&managed, |s| s.record.state = SessionState::Removed).await
     }
 
     pub async fn send(&self, id: &str, text: &str) -> Result<usize, SessionsError> {
@@ -526,81 +556,9 @@ fn valid_env_key(key: &str) -> bool {
         && !key.starts_with("TETHER_")
 }
 
-/// What boot reconciliation should do with one stored session, given its process's liveness.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
-    Keep,
-    Adopt,
-    FinishStop,
-    Stopped(StopCause),
-    Errored(String),
-    CannotTell(String),
-}
-
-pub(crate) fn decide(state: SessionState, stop_requested: bool, liveness: Option<Liveness>) -> Decision {
-    match (state, liveness) {
-        (SessionState::Provisioning, _) => Decision::Errored("provisioning was interrupted by a daemon restart".into()),
-        (SessionState::Active, Some(Liveness::Alive { .. })) if stop_requested => Decision::FinishStop,
-        (SessionState::Active, Some(Liveness::Alive { .. })) => Decision::Adopt,
-        (SessionState::Active, Some(Liveness::Gone)) if stop_requested => Decision::Stopped(StopCause::Requested),
-        (SessionState::Active, Some(Liveness::Gone)) => Decision::Stopped(StopCause::GoneAtBoot),
-        (SessionState::Active, Some(Liveness::Unknown(why))) => Decision::CannotTell(why),
-        (SessionState::Active, None) => Decision::Stopped(StopCause::GoneAtBoot),
-        _ => Decision::Keep,
-    }
-}
-
-/// A session's process as a span in the session's trace (the session id is a ULID).
-fn process_span(session: &str, process: ulid::Ulid) -> Option<tether_telemetry::Lifetime> {
-    let session = ulid::Ulid::from_string(session).ok()?;
-    Some(tether_telemetry::Lifetime::new(session, "session process", process, None))
-}
-
-/// Writes the span of a process that ended, from its start to now.
-fn trace_exit(record: &SessionRecord, process: Option<ulid::Ulid>) {
-    let Some(process) = process.filter(|_| tether_telemetry::enabled()) else { return };
-    let Some(span) = process_span(&record.session_id, process) else { return };
-    use tether_telemetry::KeyValue;
-    let runtime = serde_json::to_value(record.runtime).ok().and_then(|v| v.as_str().map(str::to_owned));
-    let mut attributes = vec![
-        KeyValue::new("tether.session.id", record.session_id.clone()),
-        KeyValue::new("tether.session.name", record.name.clone()),
-        KeyValue::new("tether.session.runtime", runtime.clone().unwrap_or_default()),
-        KeyValue::new("tether.session.confined", record.confined),
-    ];
-    if let Some(code) = record.exit_code {
-        attributes.push(KeyValue::new("process.exit.code", i64::from(code)));
-    }
-    let failed = record.state == SessionState::Exited && record.exit_code.is_some_and(|c| c != 0);
-    let error = failed.then(|| format!("exited with {}", record.exit_code.unwrap_or_default()));
-    span.end(tether_telemetry::Ending {
-        name: format!("session {}", runtime.unwrap_or_default()),
-        started_at: process.datetime(),
-        attributes,
-        error: error.as_deref(),
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reconciliation_decisions() {
-        let alive = || Some(Liveness::Alive { start_time: 1 });
-        assert_eq!(decide(SessionState::Active, false, alive()), Decision::Adopt);
-        assert_eq!(decide(SessionState::Active, true, alive()), Decision::FinishStop);
-        assert_eq!(decide(SessionState::Active, false, Some(Liveness::Gone)), Decision::Stopped(StopCause::GoneAtBoot));
-        assert_eq!(decide(SessionState::Active, true, Some(Liveness::Gone)), Decision::Stopped(StopCause::Requested));
-        // A session that cannot be observed is not a dead one.
-        assert!(matches!(
-            decide(SessionState::Active, false, Some(Liveness::Unknown("EACCES".into()))),
-            Decision::CannotTell(_)
-        ));
-        assert_eq!(decide(SessionState::Stopped, false, Some(Liveness::Gone)), Decision::Keep);
-        assert_eq!(decide(SessionState::Exited, false, alive()), Decision::Keep);
-        assert!(matches!(decide(SessionState::Provisioning, false, None), Decision::Errored(_)));
-    }
 
     #[test]
     fn env_keys() {

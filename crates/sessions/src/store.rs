@@ -31,6 +31,7 @@ pub(crate) struct Stored {
     pub(crate) process: Option<ulid::Ulid>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
 }
