@@ -50,7 +50,7 @@ pub fn add_test_methods(
         async move {
             let pad = "e".repeat(params["bytes"].as_u64().unwrap_or(0) as usize);
             for i in 0..params["count"].as_u64().unwrap_or(1) {
-                events.publish("hooks.event", "test.burst", Default::default(), json!({"i": i, "pad": pad}));
+                events.publish_untyped("hooks.event", "test.burst", Default::default(), json!({"i": i, "pad": pad}));
             }
             Ok(json!("published"))
         }

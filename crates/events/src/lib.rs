@@ -150,9 +150,9 @@ impl EventBus {
     }
 
     /// Publishes an event to the ring and every matching subscriber (and, with a
-    /// relay, to the other daemons); never waits. Untyped: for tests and for
-    /// `emit`; domains publish through `emit`.
-    pub fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
+    /// relay, to the other daemons); never waits. Untyped, so private: every event
+    /// outside this crate is a `Published` and goes through `emit`.
+    fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
         let size = tether_core::trim::bound(&mut payload, self.config.max_payload_bytes);
         let event = Event {
             event_id: tether_core::new_id().to_string(),
@@ -310,6 +310,12 @@ impl EventBus {
     /// Events slow subscribers have lost since start.
     pub fn dropped_total(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// An event of any shape (floods, oversized payloads), for tests of the bus's bounds.
+    #[cfg(feature = "testing")]
+    pub fn publish_untyped(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
+        self.publish(family, kind, scope, payload);
     }
 
     /// Runs `f` while holding the bus's lock. For tests: a handler that panics
