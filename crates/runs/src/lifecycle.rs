@@ -76,14 +76,11 @@ impl Runs {
             Some(local) => Some(local.append.lock().await),
             None => None,
         };
-        if let Some(shared) = self.store.shared() {
+        if self.is_shared() {
             // Checked on the run as stored before taking it over, so a wrong token
             // moves nothing; then this node fences out whichever node held it.
             check_resumable(&run, &params)?;
-            let Some(found) = shared.take_over(run.id).await? else {
-                return Err(RunsError::AlreadyEnded { run_id: run_id.to_owned(), status: "ended".into() });
-            };
-            run = self.hold(found).await?;
+            run = self.take_over(&run).await?;
         }
         // `hold` indexed a run this node did not hold before: nobody here writes it
         // yet, but its lock is taken all the same, so the rule has no exception.

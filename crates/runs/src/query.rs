@@ -9,12 +9,12 @@ use tether_proto::runs::{
     TraceLaggedMessage, TracePage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
-use ulid::Ulid;
 
 use crate::error::{RunsError, invalid};
-use crate::records::{corrupt_or, rebuild, stored_record};
+use crate::records::{corrupt_or, stored_record};
 use crate::run::{Run, Subscriber};
 use crate::runs::Runs;
+use crate::shared::{Place, Trust};
 use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;
@@ -35,8 +35,7 @@ impl Runs {
             (Principal::Operator, asked) => asked,
         };
         let take = limit.map_or(usize::MAX, |n| n as usize);
-        if self.store.shared().is_some() {
-            let (runs, next_cursor) = self.list_shared(agent_id.as_deref(), cursor, take, &params).await?;
+        if let Some((runs, next_cursor)) = self.list_shared(agent_id.as_deref(), cursor, take, &params).await? {
             return Ok(page(agent_id, runs, next_cursor));
         }
         let runs: Vec<Arc<Run>> = {
@@ -92,15 +91,12 @@ impl Runs {
     /// it now (a run another node started). Unknown and unreadable look alike.
     pub(crate) async fn readable_anywhere(&self, caller: &Caller, run_id: &str) -> Result<Arc<Run>, RunsError> {
         let unknown = || RunsError::UnknownRun(run_id.to_owned());
-        if let Some(run) = self.get(run_id).filter(|run| self.current_here(run) && !self.maybe_moved(run)) {
-            return if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) };
-        }
-        let Some((id, shared)) = Ulid::from_string(run_id).ok().zip(self.store.shared()) else {
-            return Err(unknown());
+        let run = match self.locate(run_id, Trust::Confirmed) {
+            Place::Here(run) => run,
+            Place::Elsewhere(id) => self.read_elsewhere(id).await?.ok_or_else(unknown)?,
+            Place::Unknown => return Err(unknown()),
         };
-        let Some(found) = shared.find(id).await? else { return Err(unknown()) };
-        let (run, _) = rebuild(found, 0);
-        if run.readable_by(caller.principal()) { Ok(Arc::new(run)) } else { Err(unknown()) }
+        if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) }
     }
 
     /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
@@ -148,15 +144,14 @@ impl Runs {
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
     pub async fn subscribe(self: &Arc<Self>, caller: &Caller, run_id: &str) -> Result<SubscribeResult, RunsError> {
-        let run = match self.readable(caller, run_id) {
-            Ok(run) if self.current_here(&run) => run,
+        let run = match self.locate(run_id, Trust::Current) {
+            Place::Here(run) if run.readable_by(caller.principal()) => run,
             // A run another node writes: followed through the store.
-            Ok(_) | Err(RunsError::UnknownRun(_)) if self.store.shared().is_some() => {
+            Place::Elsewhere(_) => {
                 let run = self.readable_anywhere(caller, run_id).await?;
                 return self.follow_remote(caller, run).await;
             }
-            Ok(run) => run,
-            Err(other) => return Err(other),
+            Place::Here(_) | Place::Unknown => return Err(RunsError::UnknownRun(run_id.to_owned())),
         };
         let conn = caller.connection().id();
         let max = self.config.max_subscriptions;
@@ -202,13 +197,14 @@ impl Runs {
     pub fn unsubscribe(&self, caller: &Caller, run_id: &str) -> Result<Ack, RunsError> {
         // A run followed from another node is not indexed here: its follower stops
         // once the subscription is gone from the connection.
-        if let Some(id) =
-            Ulid::from_string(run_id).ok().filter(|_| self.store.shared().is_some() && self.get(run_id).is_none())
-        {
-            let was = self.with_conn(caller, |c| c.subscriptions.remove(&id));
-            return Ok(Ack { run_id: run_id.to_owned(), ok: was });
-        }
-        let run = self.readable(caller, run_id)?;
+        let run = match self.locate(run_id, Trust::Indexed) {
+            Place::Here(run) if run.readable_by(caller.principal()) => run,
+            Place::Elsewhere(id) => {
+                let was = self.with_conn(caller, |c| c.subscriptions.remove(&id));
+                return Ok(Ack { run_id: run_id.to_owned(), ok: was });
+            }
+            Place::Here(_) | Place::Unknown => return Err(RunsError::UnknownRun(run_id.to_owned())),
+        };
         let conn = caller.connection().id();
         run.state.lock().subscribers.retain(|s| s.connection != conn);
         let was = self.with_conn(caller, |c| c.subscriptions.remove(&run.id));

@@ -1,7 +1,9 @@
 //! What a shared store (several daemons on one database) adds to the runs
 //! domain: holding a run another node started (a resume moved it here),
 //! adopting the open runs of nodes that died, and letting go of a run another
-//! node fenced this one out of.
+//! node fenced this one out of. The one seam between the domain and a shared
+//! store: nothing else in this crate asks `RunStore::shared`. Where a run lives
+//! is `locate`'s answer; each other branch is a named question below.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,80 @@ use crate::run::Run;
 use crate::runs::Runs;
 use crate::write::EndIf;
 
+/// Where a run lives, as this node sees it.
+pub(crate) enum Place {
+    /// This node's copy, trusted as far as asked.
+    Here(Arc<Run>),
+    /// Another node's (or possibly so): read from the shared store.
+    Elsewhere(Ulid),
+    /// Neither indexed here nor in a shared store to ask.
+    Unknown,
+}
+
+/// How far a caller must trust this node's copy of a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trust {
+    /// Any copy indexed here (enough to drop a subscription to it).
+    Indexed,
+    /// A copy this node writes, or one that ended (enough to stream its records live).
+    Current,
+    /// Current, and its owner still connected here: else it may have been resumed on
+    /// another node a moment ago, before this node heard (what a read needs).
+    Confirmed,
+}
+
 impl Runs {
+    /// Whether several daemons share the store.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.store.shared().is_some()
+    }
+
+    /// Where `run_id` lives for a caller that needs `trust` in this node's copy. On a
+    /// local store every indexed run is current here and nothing lives elsewhere.
+    pub(crate) fn locate(&self, run_id: &str, trust: Trust) -> Place {
+        let here = self.get(run_id).filter(|run| match trust {
+            Trust::Indexed => true,
+            Trust::Current => self.current_here(run),
+            Trust::Confirmed => self.current_here(run) && !self.maybe_moved(run),
+        });
+        match (here, Ulid::from_string(run_id)) {
+            (Some(run), _) => Place::Here(run),
+            (None, Ok(id)) if self.is_shared() => Place::Elsewhere(id),
+            (None, _) => Place::Unknown,
+        }
+    }
+
+    /// A run as the shared store has it now, if it has it.
+    pub(crate) async fn read_elsewhere(&self, id: Ulid) -> Result<Option<Arc<Run>>, RunsError> {
+        let Some(shared) = self.store.shared() else { return Ok(None) };
+        Ok(shared.find(id).await?.map(|found| Arc::new(rebuild(found, 0).0)))
+    }
+
+    /// Whether another node started a run under this agent's idempotency key.
+    pub(crate) async fn key_used_elsewhere(&self, agent: &str, key: &str) -> Result<bool, RunsError> {
+        let Some(shared) = self.store.shared() else { return Ok(false) };
+        Ok(shared.find_key(agent, key).await?.is_some())
+    }
+
+    /// Why a connection's current run is no longer indexed: another node fenced this
+    /// one out (shared), or retention forgot it (local).
+    pub(crate) fn no_longer_here(&self, id: Ulid) -> RunsError {
+        match self.is_shared() {
+            true => RunsError::Store(tether_store::StoreError::Fenced { run_id: id }),
+            false => RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() },
+        }
+    }
+
+    /// Fences out whichever node holds `run` and holds it here (a resume on a shared
+    /// store); the run unchanged on a local one.
+    pub(crate) async fn take_over(&self, run: &Arc<Run>) -> Result<Arc<Run>, RunsError> {
+        let Some(shared) = self.store.shared() else { return Ok(run.clone()) };
+        let Some(found) = shared.take_over(run.id).await? else {
+            return Err(RunsError::AlreadyEnded { run_id: run.id.to_string(), status: "ended".into() });
+        };
+        self.hold(found).await
+    }
+
     /// Puts a run this node now owns in the store (taken over, or adopted) into
     /// the index, or refreshes this node's stale copy of it; returns the indexed run.
     pub(crate) async fn hold(&self, found: RecoveredRun) -> Result<Arc<Run>, RunsError> {
@@ -50,7 +125,7 @@ impl Runs {
     /// lease expired, and ends each `incomplete` (a reattachable one waits
     /// `detached` for its owner first), as after a local crash.
     pub fn watch_orphans(self: &Arc<Self>, every: Duration) {
-        if self.store.shared().is_none() {
+        if !self.is_shared() {
             return;
         }
         self.watch_moves();
@@ -138,7 +213,7 @@ impl Runs {
             let state = run.state.lock();
             (matches!(state.status, RunStatus::InProgress | RunStatus::Detached), state.owner, state.owner_left)
         };
-        self.store.shared().is_some() && open && (owner.is_none() || owner_left)
+        self.is_shared() && open && (owner.is_none() || owner_left)
     }
 
     /// Another node took this run over: this node's copy is stale. Drop it from
@@ -160,15 +235,16 @@ impl Runs {
     /// `runs.list` on a shared store: every node's runs, newest first by the
     /// store's list key (the cursor), filtered as on one node. A run this node
     /// holds is shown as this node knows it (a `detached` state is local).
+    /// `None` on a local store, whose index is the whole list.
     pub(crate) async fn list_shared(
         &self,
         agent: Option<&str>,
         cursor: u64,
         take: usize,
         params: &tether_proto::runs::ListParams,
-    ) -> Result<(Vec<tether_proto::runs::RunSummary>, Option<u64>), RunsError> {
+    ) -> Result<Option<(Vec<tether_proto::runs::RunSummary>, Option<u64>)>, RunsError> {
         const BATCH: usize = 200;
-        let Some(shared) = self.store.shared() else { return Ok((Vec::new(), None)) };
+        let Some(shared) = self.store.shared() else { return Ok(None) };
         let mut before = if cursor == 0 { u64::MAX } else { cursor };
         let mut shown: Vec<(u64, tether_proto::runs::RunSummary)> = Vec::new();
         let mut more = false;
@@ -197,7 +273,7 @@ impl Runs {
             }
         }
         let next_cursor = more.then(|| shown.last().map_or(0, |(key, _)| *key));
-        Ok((shown.into_iter().map(|(_, s)| s).collect(), next_cursor))
+        Ok(Some((shown.into_iter().map(|(_, s)| s).collect(), next_cursor)))
     }
 }
 

@@ -75,14 +75,8 @@ impl Runs {
                     return Ok((result, run));
                 }
                 Some(_) => return Err(key_taken(key)),
-                None => {
-                    // Another node may have started it (a shared store).
-                    if let Some(shared) = self.store.shared()
-                        && shared.find_key(&agent_key, key).await?.is_some()
-                    {
-                        return Err(key_taken(key));
-                    }
-                }
+                None if self.key_used_elsewhere(&agent_key, key).await? => return Err(key_taken(key)),
+                None => {}
             }
         }
         let active = self.active_runs(&agent_key);
@@ -201,10 +195,7 @@ impl Runs {
         let Some(run) = self.index.lock().runs.get(&id).cloned() else {
             // Let go (another node took it over) or forgotten (retention): never run
             // a proposal of it unjournalled.
-            if self.store.shared().is_some() {
-                return Err(RunsError::Store(tether_store::StoreError::Fenced { run_id: id }));
-            }
-            return Err(RunsError::AlreadyEnded { run_id: id.to_string(), status: "forgotten".into() });
+            return Err(self.no_longer_here(id));
         };
         let state = run.state.lock();
         let Some(held) = held.filter(|held| *held == state.epoch) else { return Err(RunsError::Superseded(id)) };
