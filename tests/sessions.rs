@@ -494,3 +494,47 @@ async fn a_removed_session_is_deleted_after_its_retention_and_an_exited_one_is_k
     assert!(dir(&ids[1]).join("output.log").is_file());
     assert_eq!(get(&operator, &ids[1]).await["state"], "exited");
 }
+
+#[tokio::test]
+async fn a_flooding_session_holds_at_most_its_log_bound_on_disk_and_its_newest_output_stays_readable() {
+    use std::os::unix::fs::MetadataExt;
+    let max: u64 = 1 << 20;
+    let sessions = tether_sessions::SessionsConfig { max_log_bytes: max, ..Default::default() };
+    let server = TestServer::start_setup(Setup { sessions, ..Default::default() }, |_| {}).await;
+    let operator = server.connect().await;
+    let cwd = tempfile::tempdir().unwrap();
+    // 8 MiB in one burst, then a last line; one keeps running (bounded by the timer),
+    // the other exits at once (bounded at its exit).
+    let flood = "head -c 8388608 /dev/zero | tr '\\0' x; echo; echo last-line";
+    let running = spawn(
+        &operator,
+        json!({"task": "flood", "command": ["sh", "-c", format!("{flood}; while read l; do :; done")], "cwd": cwd.path()}),
+    )
+    .await;
+    let exiting = spawn(&operator, json!({"task": "flood", "command": ["sh", "-c", flood], "cwd": cwd.path()})).await;
+    let log = |record: &Value| {
+        server.data_dir.join("sessions").join(record["session_id"].as_str().unwrap()).join("output.log")
+    };
+    let held = |record: &Value| std::fs::metadata(log(record)).unwrap().blocks() * 512;
+    let written = 8 * 1024 * 1024 + 1 + "last-line\n".len() as u64;
+    wait_for_state(&operator, exiting["session_id"].as_str().unwrap(), "exited").await;
+    assert!(held(&exiting) <= max, "{} bytes held after the exit", held(&exiting));
+    for record in [&running, &exiting] {
+        let id = record["session_id"].as_str().unwrap();
+        wait_until("the log holds at most its bound", async || {
+            std::fs::metadata(log(record)).unwrap().len() == written && held(record) <= max
+        })
+        .await;
+        // Offsets keep their meaning: the end is where everything written ends, and a read
+        // from 0 starts where the log still holds bytes, not at 0.
+        let from_start =
+            operator.call_raw("sessions.output", json!({"session_id": id, "since_offset": 0})).await.unwrap();
+        let text = from_start["text"].as_str().unwrap();
+        let start = from_start["next_offset"].as_u64().unwrap() - text.len() as u64;
+        assert!(start >= written - max, "a read from 0 starts at {start}, inside the released head");
+        assert!(text.starts_with('x') && !text.contains('\0'), "the oldest bytes still held, no punched zeros");
+        let tail = operator.call_raw("sessions.output", json!({"session_id": id, "tail_lines": 1})).await.unwrap();
+        assert_eq!(tail["text"], "last-line\n");
+        assert_eq!(tail["next_offset"], written);
+    }
+}

@@ -55,6 +55,7 @@ impl Sessions {
         }
         sessions.prune_removed();
         sessions.sweep_removed();
+        sessions.bound_logs();
         Ok(sessions)
     }
 

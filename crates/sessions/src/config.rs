@@ -19,6 +19,8 @@ pub struct SessionsConfig {
     pub stop_grace_ms: u64,
     /// Most bytes one `sessions.output` call returns.
     pub max_output_bytes: usize,
+    /// Most bytes a session's output log holds on disk; its oldest part is released past it.
+    pub max_log_bytes: u64,
     /// Output streams (`sessions.follow`) one connection may hold.
     pub max_follows: usize,
     /// Hide the daemon's data directory from session processes: `auto`, `required`, `off`.
@@ -40,6 +42,7 @@ impl Default for SessionsConfig {
             max_task_bytes: 64 << 10,
             stop_grace_ms: 5_000,
             max_output_bytes: 1 << 20,
+            max_log_bytes: 64 << 20,
             confine: Confine::Auto,
             removed_retention_ms: 86_400_000,
             max_follows: 16,

@@ -51,9 +51,9 @@ impl Sessions {
                 // The state is read before the log: output written before it stopped is still sent.
                 let was_running = running();
                 let read = OutputParams { session_id: session_id.clone(), tail_lines: None, since_offset: Some(at) };
-                let Ok(out) = this.output(read).await else { break };
+                let Ok((start, out)) = this.read_log(read).await else { break };
                 if !out.text.is_empty() {
-                    let event = OutputEvent { session_id: session_id.clone(), offset: at, text: out.text };
+                    let event = OutputEvent { session_id: session_id.clone(), offset: start, text: out.text };
                     if cx.notice::<OutputEventMessage>(&event, true).await.is_err() {
                         break;
                     }

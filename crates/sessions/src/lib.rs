@@ -13,6 +13,7 @@ mod config;
 mod confine;
 mod error;
 mod follow;
+mod logbound;
 mod manager;
 mod methods;
 mod output;

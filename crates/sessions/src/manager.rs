@@ -397,8 +397,11 @@ impl Sessions {
         });
     }
 
-    async fn on_exit(&self, managed: &Arc<Managed>, code: Option<i32>, adopted: bool) {
+    async fn on_exit(self: &Arc<Self>, managed: &Arc<Managed>, code: Option<i32>, adopted: bool) {
         managed.stdin.lock().await.take();
+        // What it wrote since the last check is bounded too (nothing writes it now).
+        let (this, id) = (self.clone(), managed.stored.lock().record.session_id.clone());
+        let _ = tokio::task::spawn_blocking(move || this.bound_log(&id)).await;
         let result = self
             .update(managed, |s| {
                 if s.stop_requested {

@@ -9,25 +9,33 @@ use crate::manager::Sessions;
 
 impl Sessions {
     pub async fn output(&self, params: OutputParams) -> Result<OutputResult, SessionsError> {
+        Ok(self.read_log(params).await?.1)
+    }
+
+    /// The text asked for and the offset it starts at: later than asked when the log's
+    /// head was released (`sessions.max_log_bytes`).
+    pub(crate) async fn read_log(&self, params: OutputParams) -> Result<(u64, OutputResult), SessionsError> {
         self.get(&params.session_id)?;
         let path = self.store.log_path(&params.session_id);
         let max = self.config.max_output_bytes as u64;
         if params.tail_lines.is_some() && params.since_offset.is_some() {
             return Err(invalid("tail_lines", "give tail_lines or since_offset, not both"));
         }
-        tokio::task::spawn_blocking(move || -> Result<OutputResult, SessionsError> {
+        tokio::task::spawn_blocking(move || -> Result<(u64, OutputResult), SessionsError> {
             let mut file = match std::fs::File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(OutputResult { text: String::new(), next_offset: 0 });
+                    return Ok((0, OutputResult { text: String::new(), next_offset: 0 }));
                 }
                 Err(e) => return Err(e.into()),
             };
             let len = file.metadata()?.len();
+            // Before it, the log's head was released (`sessions.max_log_bytes`): text starts here.
+            let held = crate::logbound::first_held(&file, len)?;
             let (start, end) = match (params.tail_lines, params.since_offset) {
-                (Some(_), _) => (len.saturating_sub(max), len),
+                (Some(_), _) => (len.saturating_sub(max).max(held), len),
                 (None, since) => {
-                    let start = since.unwrap_or(0).min(len);
+                    let start = since.unwrap_or(0).clamp(held, len);
                     (start, len.min(start + max))
                 }
             };
@@ -38,7 +46,7 @@ impl Sessions {
             if let Some(n) = params.tail_lines {
                 text = last_lines(&text, n).to_owned();
             }
-            Ok(OutputResult { text, next_offset: end })
+            Ok((start, OutputResult { text, next_offset: end }))
         })
         .await
         .map_err(|e| SessionsError::Io(e.to_string()))?
