@@ -219,21 +219,20 @@ fn check_private(dir: &std::path::Path) -> Result<(), String> {
 /// Every connection, pending upgrade and journal segment is a descriptor: take all
 /// the kernel allows (the soft limit is often 1024 while the hard one is far higher).
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return tracing::warn!(error = %std::io::Error::last_os_error(), "cannot read the open-file limit");
-    }
-    let soft = limit.rlim_cur;
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            limit.rlim_cur = soft;
-            tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open-file limit");
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    // `None` is RLIM_INFINITY.
+    let limit = getrlimit(Resource::Nofile);
+    let shown = |value: Option<u64>| value.unwrap_or(u64::MAX);
+    let soft = limit.current;
+    let mut now = soft;
+    if shown(limit.current) < shown(limit.maximum) {
+        match setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit }) {
+            Ok(()) => now = limit.maximum,
+            Err(error) => tracing::warn!(error = %std::io::Error::from(error), "cannot raise the open-file limit"),
         }
     }
-    tracing::info!(soft = limit.rlim_cur, was = soft, hard = limit.rlim_max, "open-file limit (RLIMIT_NOFILE)");
+    let (now, soft, hard) = (shown(now), shown(soft), shown(limit.maximum));
+    tracing::info!(soft = now, was = soft, hard, "open-file limit (RLIMIT_NOFILE)");
 }
 
 fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, String> {
