@@ -272,4 +272,21 @@ mod tests {
         let settings = Settings::resolve(args).unwrap();
         assert_eq!(settings.hooks.policy_file.unwrap(), dir.path().join("rules/policy.toml"));
     }
+
+    #[test]
+    fn tls_takes_both_files_and_relative_ones_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "tls_cert = \"tls/cert.pem\"\ntls_key = \"/etc/tether/key.pem\"\n").unwrap();
+        let args = ServeArgs { data_dir: Some(dir.path().to_owned()), config: Some(path), ..ServeArgs::default() };
+        let tls = Settings::resolve(args).unwrap().tls.unwrap();
+        assert_eq!(tls.cert, dir.path().join("tls/cert.pem"));
+        assert_eq!(tls.key, Path::new("/etc/tether/key.pem"));
+
+        let half =
+            ServeArgs { data_dir: Some(dir.path().to_owned()), tls_cert: Some("c.pem".into()), ..ServeArgs::default() };
+        assert!(Settings::resolve(half).unwrap_err().contains("--tls-cert (tls_cert) needs --tls-key (tls_key)"));
+        let none = ServeArgs { data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(none).unwrap().tls, None);
+    }
 }
