@@ -357,3 +357,31 @@ async fn serve_refuses_half_a_tls_configuration_and_files_it_cannot_use() {
     assert!(why.contains(&format!("TLS certificate {missing} (--tls-cert, tls_cert)")), "{why}");
     assert!(!std::path::Path::new(data).join("lock").exists(), "refused before the data directory was claimed");
 }
+
+/// A client stalled in its TLS handshake holds one of the pending sockets' places, and is
+/// dropped at the head timeout, like one stalled in its request head; then a real client
+/// gets in.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_capped_and_dropped_at_the_head_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path());
+    let tls = tether_server::tls::server_config(&pki.cert_file, &pki.key_file).unwrap();
+    let server = TestServer::start_with(move |c| {
+        c.connection.limits.max_pending_upgrades = 1;
+        c.connection.limits.head_timeout_ms = 400;
+        c.tls = Some(tls);
+    })
+    .await;
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // Its place is taken before a second arrives: that one is closed at once.
+    let mut second = TcpStream::connect(server.addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(PATIENCE, second.read(&mut byte)).await.expect("closed at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "a second socket is closed without a word");
+    let read = tokio::time::timeout(PATIENCE, silent.read(&mut byte)).await.expect("dropped at the deadline");
+    assert!(matches!(read, Ok(0) | Err(_)));
+    let url = format!("wss://localhost:{}", server.addr.port());
+    let client = Client::builder(&url).token(&server.token).ca_file(&pki.ca_file).connect().await.unwrap();
+    assert_eq!(client.call_raw("server.ping", json!({})).await.unwrap(), json!("pong"));
+}
