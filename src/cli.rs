@@ -477,6 +477,13 @@ pub struct ServeArgs {
     /// Allow a non-loopback --listen address (auth must stay on)
     #[arg(long)]
     pub allow_remote: bool,
+    /// Serve TLS on the TCP port (wss://, https://) with this certificate chain (PEM);
+    /// needs --tls-key (config `tls_cert`)
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert (config `tls_key`)
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
     /// Start even though journal segments are missing or shortened, with the runs
     /// whose records may have been there flagged `trace_corruption`
     #[arg(long)]

@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     pub auth: Option<bool>,
     pub allow_remote: Option<bool>,
+    /// TLS on the TCP port: the certificate chain and its key (PEM), both or neither.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub allowed_origins: Vec<String>,
     /// `/metrics` needs the operator's bearer token (default true).
     pub metrics_auth: Option<bool>,
@@ -124,6 +127,8 @@ pub struct Settings {
     pub token_file: PathBuf,
     pub auth: bool,
     pub allow_remote: bool,
+    /// The TCP port's TLS certificate chain and key, when it speaks TLS.
+    pub tls: Option<TlsFiles>,
     pub allowed_origins: Vec<String>,
     pub metrics_auth: bool,
     pub log_format: LogFormat,
@@ -140,6 +145,12 @@ pub struct Settings {
     pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9100";
 
 impl Settings {
@@ -154,12 +165,20 @@ impl Settings {
             None => FileConfig::default(),
         };
         // A relative path in the config file is relative to that file, not to where the daemon starts.
-        if let (Some(config), Some(policy)) = (&args.config, &file.hooks.policy_file)
-            && policy.is_relative()
-        {
+        if let Some(config) = &args.config {
             let base = config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            file.hooks.policy_file = Some(std::path::absolute(base.join(policy)).map_err(|e| e.to_string())?);
+            for path in [&mut file.hooks.policy_file, &mut file.tls_cert, &mut file.tls_key].into_iter().flatten() {
+                if path.is_relative() {
+                    *path = std::path::absolute(base.join(&*path)).map_err(|e| e.to_string())?;
+                }
+            }
         }
+        let tls = match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err("--tls-cert (tls_cert) needs --tls-key (tls_key): TLS takes both".into()),
+            (None, Some(_)) => return Err("--tls-key (tls_key) needs --tls-cert (tls_cert): TLS takes both".into()),
+        };
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -172,6 +191,7 @@ impl Settings {
             token_file: args.token_file.or(file.token_file).unwrap_or_else(|| data_dir.join("auth-token")),
             auth: !args.no_auth && file.auth.unwrap_or(true),
             allow_remote: args.allow_remote || file.allow_remote.unwrap_or(false),
+            tls,
             allowed_origins: file.allowed_origins,
             metrics_auth: file.metrics_auth.unwrap_or(true),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
@@ -251,5 +271,22 @@ mod tests {
         let args = ServeArgs { data_dir: Some(dir.path().to_owned()), config: Some(path), ..ServeArgs::default() };
         let settings = Settings::resolve(args).unwrap();
         assert_eq!(settings.hooks.policy_file.unwrap(), dir.path().join("rules/policy.toml"));
+    }
+
+    #[test]
+    fn tls_takes_both_files_and_relative_ones_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "tls_cert = \"tls/cert.pem\"\ntls_key = \"/etc/tether/key.pem\"\n").unwrap();
+        let args = ServeArgs { data_dir: Some(dir.path().to_owned()), config: Some(path), ..ServeArgs::default() };
+        let tls = Settings::resolve(args).unwrap().tls.unwrap();
+        assert_eq!(tls.cert, dir.path().join("tls/cert.pem"));
+        assert_eq!(tls.key, Path::new("/etc/tether/key.pem"));
+
+        let half =
+            ServeArgs { data_dir: Some(dir.path().to_owned()), tls_cert: Some("c.pem".into()), ..ServeArgs::default() };
+        assert!(Settings::resolve(half).unwrap_err().contains("--tls-cert (tls_cert) needs --tls-key (tls_key)"));
+        let none = ServeArgs { data_dir: Some(dir.path().to_owned()), ..ServeArgs::default() };
+        assert_eq!(Settings::resolve(none).unwrap().tls, None);
     }
 }

@@ -58,6 +58,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Refused before anything starts: a daemon asked for TLS never serves without it.
+    let tls = match &settings.tls {
+        Some(files) => match tether_server::tls::server_config(&files.cert, &files.key) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!("tether: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     init_logging(settings.log_format);
     // Before anything in the data directory is opened, recovered or signalled.
     let lock = match claim_data_dir(&settings.data_dir) {
@@ -88,7 +99,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let served = runtime.block_on(serve(settings));
+    let served = runtime.block_on(serve(settings, tls));
     if let Some(telemetry) = telemetry {
         telemetry.shutdown();
     }
@@ -113,7 +124,7 @@ fn claim_data_dir(dir: &std::path::Path) -> Result<DirLock, String> {
     DirLock::acquire(dir).map_err(|e| e.to_string())
 }
 
-async fn serve(settings: Settings) -> Result<(), String> {
+async fn serve(settings: Settings, tls: Option<Arc<tether_server::tls::Config>>) -> Result<(), String> {
     raise_open_file_limit();
     if let Err(error) = tether_sessions::shield_daemon() {
         tracing::warn!(%error, "cannot make the daemon non-dumpable");
@@ -154,19 +165,24 @@ async fn serve(settings: Settings) -> Result<(), String> {
         metrics: Some(assembly.metrics()),
         metrics_auth: settings.metrics_auth,
         console: settings.console.enabled.then(|| Arc::new(tether_console::Assets) as Arc<dyn tether_server::Site>),
+        tls,
     };
     let server = Server::bind(config, assembly.registry).await.map_err(|e| e.to_string())?;
     let addr = server.local_addr().expect("a TCP listener is always configured");
-    assembly.sessions.set_daemon_url(format!("ws://{addr}"));
-    let _ = assembly.daemon_url.set(format!("ws://{addr}"));
+    let (ws, http) = if server.tls() { ("wss", "https") } else { ("ws", "http") };
+    // Sessions inherit the daemon's environment: its TETHER_CA_FILE, if any, lets them verify.
+    assembly.sessions.set_daemon_url(format!("{ws}://{addr}"));
+    // The MCP endpoint's own calls need no certificate on the Unix socket.
+    let loopback = if server.tls() { format!("unix:{}", settings.socket.display()) } else { format!("ws://{addr}") };
+    let _ = assembly.daemon_url.set(loopback);
     if let Some(logins) = &assembly.logins {
-        logins.set_origin(format!("http://{addr}"));
+        logins.set_origin(format!("{http}://{addr}"));
     }
     let config = settings.config.as_ref().map_or("none".into(), |path| path.display().to_string());
     tracing::info!(%addr, socket = ?server.socket_path(), data_dir = %settings.data_dir.display(), %config, "ready");
     // The one line on stdout: scripts and tests wait for it.
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "tether listening on ws://{addr}");
+    let _ = writeln!(stdout, "tether listening on {ws}://{addr}");
     let _ = stdout.flush();
     drop(stdout);
 
@@ -219,21 +235,20 @@ fn check_private(dir: &std::path::Path) -> Result<(), String> {
 /// Every connection, pending upgrade and journal segment is a descriptor: take all
 /// the kernel allows (the soft limit is often 1024 while the hard one is far higher).
 fn raise_open_file_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed in.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return tracing::warn!(error = %std::io::Error::last_os_error(), "cannot read the open-file limit");
-    }
-    let soft = limit.rlim_cur;
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            limit.rlim_cur = soft;
-            tracing::warn!(error = %std::io::Error::last_os_error(), "cannot raise the open-file limit");
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    // `None` is RLIM_INFINITY.
+    let limit = getrlimit(Resource::Nofile);
+    let shown = |value: Option<u64>| value.unwrap_or(u64::MAX);
+    let soft = limit.current;
+    let mut now = soft;
+    if shown(limit.current) < shown(limit.maximum) {
+        match setrlimit(Resource::Nofile, rustix::process::Rlimit { current: limit.maximum, ..limit }) {
+            Ok(()) => now = limit.maximum,
+            Err(error) => tracing::warn!(error = %std::io::Error::from(error), "cannot raise the open-file limit"),
         }
     }
-    tracing::info!(soft = limit.rlim_cur, was = soft, hard = limit.rlim_max, "open-file limit (RLIMIT_NOFILE)");
+    let (now, soft, hard) = (shown(now), shown(soft), shown(limit.maximum));
+    tracing::info!(soft = now, was = soft, hard, "open-file limit (RLIMIT_NOFILE)");
 }
 
 fn authenticator(settings: &Settings) -> Result<Option<Arc<dyn Authenticator>>, String> {

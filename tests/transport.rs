@@ -42,6 +42,7 @@ async fn a_world_readable_socket_directory_is_refused() {
         metrics: None,
         metrics_auth: true,
         console: None,
+        tls: None,
     };
     let err = tether_server::Server::bind(config, tether_core::Registry::new()).await.err().unwrap();
     assert!(err.to_string().contains("accessible by others"), "{err}");

@@ -167,6 +167,7 @@ impl TestServer {
             metrics: Some(assembly.metrics()),
             metrics_auth: true,
             console: None,
+            tls: None,
         };
         tune(&mut config);
         config.authenticator = config.authenticator.map(|operator| assembly.authenticator(operator));
@@ -354,7 +355,7 @@ impl Daemon {
             panic!("no readiness line; stderr: {}", std::fs::read_to_string(&log).unwrap_or_default());
         };
         let url = url.to_owned();
-        let addr = url.trim_start_matches("ws://").parse().unwrap();
+        let addr = url.split_once("://").expect("a URL").1.parse().unwrap();
         Daemon { child, url, addr, data_dir }
     }
 

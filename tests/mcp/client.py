@@ -30,7 +30,9 @@ async def main(plan: dict) -> dict:
         headers = dict(plan.get("headers", {}))
         if "bearer_env" in plan:  # inside a managed session: its own token
             headers["Authorization"] = f"Bearer {os.environ[plan['bearer_env']]}"
-        http = httpx2.AsyncClient(headers=headers, timeout=30)
+        # `ca_file`: a private CA for an https:// URL (the daemon's own TLS).
+        verify = plan.get("ca_file", True)
+        http = httpx2.AsyncClient(headers=headers, timeout=30, verify=verify)
         server = streamable_http_client(plan["url"], http_client=http)
     else:
         env = dict(plan.get("env", {}))

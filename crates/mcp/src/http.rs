@@ -32,7 +32,8 @@ pub struct HttpEndpoint {
 }
 
 impl HttpEndpoint {
-    /// `daemon_url` is set once the listener is bound (the loopback clients dial it).
+    /// `daemon_url` is set once the listener is bound (the loopback clients dial it;
+    /// `unix:<path>` is a Unix socket).
     pub fn new(options: McpOptions, daemon_url: Arc<OnceLock<String>>) -> HttpEndpoint {
         // Stateless for both protocol generations: nothing is kept between requests
         // (an agent cannot grow a session table), and each request names its caller.
@@ -111,7 +112,10 @@ impl Callers {
             return Ok((kept.client.clone(), kept.resolves.clone()));
         }
         let url = self.url.get().ok_or_else(|| Failure::Unavailable("the daemon is still starting".into()))?;
-        let mut builder = tether_client::Client::builder(url.as_str());
+        let mut builder = match url.strip_prefix("unix:") {
+            Some(path) => tether_client::Client::builder_unix(path),
+            None => tether_client::Client::builder(url.as_str()),
+        };
         if let Some(token) = token {
             builder = builder.token(token.as_str());
         }

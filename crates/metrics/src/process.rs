@@ -52,8 +52,7 @@ impl Process {
 
     /// Reads `/proc/self`; a figure that cannot be read keeps its last value.
     pub(crate) fn sample(&self) {
-        // SAFETY: sysconf has no preconditions.
-        let (page, ticks) = unsafe { (libc::sysconf(libc::_SC_PAGESIZE), libc::sysconf(libc::_SC_CLK_TCK)) };
+        let (page, ticks) = (rustix::param::page_size() as i64, rustix::param::clock_ticks_per_second() as i64);
         if let Some((size, resident)) = std::fs::read_to_string("/proc/self/statm").ok().and_then(|s| statm(&s)) {
             self.virtual_memory.set(size as i64 * page);
             self.resident.set(resident as i64 * page);
@@ -70,11 +69,9 @@ impl Process {
         if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
             self.open_fds.set(entries.count() as i64);
         }
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit writes into `limit` only.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-            self.max_fds.set(limit.rlim_cur.min(i64::MAX as u64) as i64);
-        }
+        // `None` is RLIM_INFINITY.
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+        self.max_fds.set(limit.min(i64::MAX as u64) as i64);
     }
 }
 

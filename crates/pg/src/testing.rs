@@ -187,8 +187,7 @@ impl Drop for Postgres {
 }
 
 fn as_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 fn chown_postgres(dir: &Path) -> Result<(), String> {

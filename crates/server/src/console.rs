@@ -19,11 +19,12 @@ pub trait Site: Send + Sync + 'static {
 
 /// Scripts, styles and connections only from this origin (WebSocket included), no inline
 /// script, no framing, no plugins, no forms, no `<base>`.
-fn policy(head: &RequestHead) -> String {
+fn policy(head: &RequestHead, tls: bool) -> String {
     let host = head.header("host").unwrap_or("localhost");
+    let ws = if tls { "wss" } else { "ws" };
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self' ws://{host}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+         connect-src 'self' {ws}://{host}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     )
 }
 
@@ -32,6 +33,7 @@ pub(crate) async fn serve<S: AsyncWrite + Unpin>(
     stream: &mut S,
     head: &RequestHead,
     site: &dyn Site,
+    tls: bool,
 ) -> Option<std::io::Result<()>> {
     let path = head.path.split(['?', '#']).next().unwrap_or_default();
     let name = match path {
@@ -47,7 +49,7 @@ pub(crate) async fn serve<S: AsyncWrite + Unpin>(
                  cross-origin-opener-policy: same-origin\r\nconnection: close\r\n\r\n",
                 asset.content_type,
                 asset.body.len(),
-                policy(head),
+                policy(head, tls),
             );
             write(stream, head_text.as_bytes(), asset.body).await
         }

@@ -146,7 +146,7 @@ fn check_upgrade(head: &RequestHead, transport: Transport, shared: &Shared) -> R
 pub(crate) fn check_browser(head: &RequestHead, transport: Transport, shared: &Shared) -> Result<(), (u16, String)> {
     if let Some(origin) = head.header("origin")
         && !shared.config.allowed_origins.iter().any(|allowed| allowed == origin)
-        && !(shared.config.console.is_some() && is_own_origin(origin, head))
+        && !(shared.config.console.is_some() && is_own_origin(origin, head, shared.tls))
     {
         return Err((403, format!("origin {origin:?} is not allowed (allowed_origins)")));
     }
@@ -161,8 +161,9 @@ pub(crate) fn check_browser(head: &RequestHead, transport: Transport, shared: &S
 
 /// A page this daemon served: its origin is this request's own scheme, host and port.
 /// (A page elsewhere, even on the same host, has another port and so another origin.)
-fn is_own_origin(origin: &str, head: &RequestHead) -> bool {
-    head.header("host").is_some_and(|host| origin.strip_prefix("http://") == Some(host))
+fn is_own_origin(origin: &str, head: &RequestHead, tls: bool) -> bool {
+    let scheme = if tls { "https://" } else { "http://" };
+    head.header("host").is_some_and(|host| origin.strip_prefix(scheme) == Some(host))
 }
 
 /// What a request's credential proves (see `credential::prove`); `None` without one.
@@ -259,7 +260,7 @@ async fn plain_http<S: AsyncWrite + Unpin>(
         if let Err((status, why)) = check_browser(head, transport, shared) {
             return http::respond_text(stream, status, &format!("{why}\n")).await;
         }
-        if let Some(served) = crate::console::serve(stream, head, site.as_ref()).await {
+        if let Some(served) = crate::console::serve(stream, head, site.as_ref(), shared.tls).await {
             return served;
         }
     }

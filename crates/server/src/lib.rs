@@ -1,5 +1,5 @@
-//! tether's listeners: WebSocket on TCP (plus plain HTTP endpoints) and on a
-//! Unix socket, each connection handed to `tether_core::serve_connection`.
+//! tether's listeners: WebSocket on TCP (plus plain HTTP endpoints, all optionally
+//! over TLS) and on a Unix socket, each connection handed to `tether_core::serve_connection`.
 
 mod console;
 mod credential;
@@ -11,6 +11,7 @@ mod http;
 mod listener;
 mod mcp;
 mod pools;
+pub mod tls;
 pub mod token;
 
 pub use console::{Asset, Site};
@@ -88,4 +89,6 @@ pub struct ServerConfig {
     /// Serves the web console at `/console/` when set, and accepts WebSocket upgrades
     /// from the daemon's own origin (the console's page).
     pub console: Option<Arc<dyn Site>>,
+    /// TLS on the TCP port when set (`wss://`, `https://`); see [`tls::server_config`].
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tether_core::{Registry, Shutdown};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::ServerConfig;
 use crate::front::{self, Transport};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) registry: Arc<Registry>,
     pub(crate) started: Instant,
     pub(crate) loopback_only: bool,
+    /// The TCP port speaks TLS: the console's own origin is `https://`.
+    pub(crate) tls: bool,
     pub(crate) shutdown: watch::Sender<Shutdown>,
     /// Accepted sockets still sending their request head, per transport.
     pub(crate) pending: PerTransport,
@@ -60,6 +63,7 @@ impl Shared {
 
 pub struct Server {
     tcp: Option<TcpListener>,
+    tls: Option<TlsAcceptor>,
     unix: Option<(UnixListener, PathBuf)>,
     shared: Arc<Shared>,
 }
@@ -85,6 +89,7 @@ impl Server {
             Some(path) => Some((bind_unix(path)?, path.clone())),
             None => None,
         };
+        let tls = config.tls.clone().map(TlsAcceptor::from);
         let limits = &config.connection.limits;
         let shared = Arc::new(Shared {
             pending: PerTransport::new(limits.max_pending_upgrades, "limits.max_pending_upgrades"),
@@ -96,13 +101,19 @@ impl Server {
             registry: Arc::new(registry),
             started: Instant::now(),
             loopback_only,
+            tls: tls.is_some(),
             shutdown: watch::channel(Shutdown::Running).0,
         });
-        Ok(Server { tcp, unix, shared })
+        Ok(Server { tcp, tls, unix, shared })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Whether the TCP port speaks TLS (its URLs are then `wss://` and `https://`).
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn socket_path(&self) -> Option<&Path> {
@@ -117,10 +128,13 @@ impl Server {
         F: Future,
         F::Output: Into<Shutdown>,
     {
-        let Server { tcp, unix, shared } = self;
+        let Server { tcp, tls, unix, shared } = self;
         let trimmer = tokio::spawn(trim_after_bursts(shared.connections.subscribe()));
         let accepting = async {
-            tokio::join!(accept_tcp(tcp, shared.clone()), accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone()));
+            tokio::join!(
+                accept_tcp(tcp, tls, shared.clone()),
+                accept_unix(unix.as_ref().map(|(l, _)| l), shared.clone())
+            );
         };
         let how = tokio::select! {
             _ = accepting => Shutdown::Away,
@@ -163,17 +177,30 @@ fn release_free_memory() {
     }
 }
 
-async fn accept_tcp(listener: Option<TcpListener>, shared: Arc<Shared>) {
+async fn accept_tcp(listener: Option<TcpListener>, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
     let Some(listener) = listener else { return };
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 let Some(pending) = admit_pending(&shared, Transport::Tcp) else { continue };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone(), pending));
+                match &tls {
+                    Some(tls) => tokio::spawn(handshake(tls.clone(), stream, shared.clone(), pending)),
+                    None => tokio::spawn(front::handle(stream, Transport::Tcp, shared.clone(), pending)),
+                };
             }
             Err(e) => accept_failed(e).await,
         }
+    }
+}
+
+/// The TLS handshake holds the socket's pending slot and is bounded by the head
+/// timeout: a client stalled in it costs what one stalled in its request head does.
+async fn handshake(tls: TlsAcceptor, stream: TcpStream, shared: Arc<Shared>, pending: Slot) {
+    match tokio::time::timeout(shared.config.connection.limits.head_timeout(), tls.accept(stream)).await {
+        Ok(Ok(stream)) => front::handle(stream, Transport::Tcp, shared, pending).await,
+        Ok(Err(error)) => tracing::debug!(%error, "dropped a stream whose TLS handshake failed"),
+        Err(_) => tracing::debug!("dropped a stream that did not finish its TLS handshake in time"),
     }
 }
 

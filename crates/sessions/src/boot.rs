@@ -78,7 +78,7 @@ impl Sessions {
                 tracing::info!(session = %id, pid, "finishing a stop interrupted by a restart");
                 self.update(managed, |s| s.record.stdin_detached = true).await?;
                 self.watch_adopted(managed.clone(), pid);
-                let _ = process::signal_group(pid, libc::SIGKILL);
+                let _ = process::signal_group(pid, rustix::process::Signal::KILL);
             }
             Decision::Stopped(cause) => {
                 self.update(managed, |s| {

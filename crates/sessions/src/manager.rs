@@ -434,10 +434,10 @@ impl Sessions {
         // Persisted before the signal: a crash from here on still ends in a deliberate stop.
         self.update(&managed, |s| s.stop_requested = true).await?;
         let grace = Duration::from_millis(grace_ms.unwrap_or(self.config.stop_grace_ms));
-        let _ = process::signal_group(pid, libc::SIGTERM);
+        let _ = process::signal_group(pid, rustix::process::Signal::TERM);
         if tokio::time::timeout(grace, exits.wait_for(|n| *n > seen)).await.is_err() {
             tracing::info!(session = %id, "still running after the grace; SIGKILL");
-            let _ = process::signal_group(pid, libc::SIGKILL);
+            let _ = process::signal_group(pid, rustix::process::Signal::KILL);
             let _ = tokio::time::timeout(KILL_WAIT, exits.wait_for(|n| *n > seen)).await;
         }
         Ok(managed.record())

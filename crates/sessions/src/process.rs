@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, ChildStdin, Command};
@@ -116,23 +117,22 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 /// Sends `signal` to the process group led by `pid`.
-pub(crate) fn signal_group(pid: u32, signal: libc::c_int) -> io::Result<()> {
-    // SAFETY: kill(2) with a negative pid signals a process group; it has no memory effects.
-    let rc = unsafe { libc::kill(-(pid as libc::pid_t), signal) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+pub(crate) fn signal_group(pid: u32, signal: Signal) -> io::Result<()> {
+    // Pid 0 would be this daemon's own group.
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw).ok_or(Errno::SRCH)?;
+    Ok(rustix::process::kill_process_group(pid, signal)?)
 }
 
 /// Resolves when `pid` exits, for a process that is not our child (adopted at boot).
 pub(crate) async fn exited(pid: u32) -> io::Result<()> {
-    // SAFETY: pidfd_open(2) returns a new file descriptor or -1; we take ownership of it.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        let error = io::Error::last_os_error();
-        return if error.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(error) };
-    }
-    // SAFETY: `fd` is a fresh descriptor owned by nobody else; the `OwnedFd` keeps
-    // it open and unchanged for as long as the `AsyncFd` lives.
-    let fd = unsafe { AsyncFd::register_with_interest(OwnedFd::from_raw_fd(fd as i32), Interest::READABLE) }
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return Ok(()) };
+    let fd = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::SRCH) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    };
+    // SAFETY: the `OwnedFd` keeps its descriptor open and unchanged for as long as the `AsyncFd` lives.
+    let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
         .map_err(|e| io::Error::other(e.to_string()))?;
     let _ready = fd.readable().await?;
     Ok(())

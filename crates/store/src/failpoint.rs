@@ -15,9 +15,6 @@ pub(crate) fn hit(name: &str) {
     static ARMED: OnceLock<Option<String>> = OnceLock::new();
     if ARMED.get_or_init(|| std::env::var("TETHER_JOURNAL_FAILPOINT").ok()).as_deref() == Some(name) {
         tracing::error!(failpoint = name, "journal failpoint reached: killing this process");
-        // SAFETY: signals this very process; nothing after it runs.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }
 }

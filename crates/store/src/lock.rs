@@ -4,9 +4,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -35,11 +37,9 @@ impl DirLock {
             .mode(0o600)
             .open(&path)
             .map_err(io_error)?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(io_error(error));
+        if let Err(error) = rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            if error != Errno::WOULDBLOCK {
+                return Err(io_error(error.into()));
             }
             let mut pid = String::new();
             let _ = file.read_to_string(&mut pid);

@@ -7,6 +7,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+
 use crate::fsync::Fsync;
 
 const MAGIC: &[u8; 8] = b"TETHERJL";
@@ -104,9 +107,12 @@ fn not_regular(path: &Path, kind: fs::FileType) -> io::Error {
 pub(crate) fn read(dir: &Path, number: u32) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let path = path(dir, number);
-    let mut file =
-        OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&path).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOFOLLOW).bits() as i32)
+        .open(&path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("{} is a symlink, not a regular file", path.display()),

@@ -26,6 +26,7 @@ async fn the_car_client_runs_the_core_cycle() {
         metrics: None,
         metrics_auth: true,
         console: None,
+        tls: None,
     };
     let server = Server::bind(config, registry).await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());

@@ -16,52 +16,67 @@
 //! not need (the daemon's listeners and journal files among them).
 
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::check;
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, pipe_with};
+use rustix::process::{self, DumpableBehavior, Pid, WaitOptions};
 
 /// Forks the waiter and the reaper; returns only in the agent.
+///
+/// `fork`, `sigaction`, `sigprocmask`, `close_range` and `_exit` stay libc's: rustix
+/// has them only in its `runtime` module, for programs that are their own libc.
 ///
 /// # Safety
 /// Between fork and exec of a multithreaded process, after `unshare(CLONE_NEWPID)`.
 pub(super) unsafe fn split() -> io::Result<()> {
-    unsafe {
-        let mut status = [-1; 2];
-        check(libc::pipe2(status.as_mut_ptr(), libc::O_CLOEXEC))?;
-        let [read_end, write_end] = status;
-        check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0))?;
-        let reaper = libc::fork();
-        check(reaper)?;
-        if reaper > 0 {
-            libc::close(write_end);
-            wait_for(reaper, read_end)
-        }
-        libc::close(read_end);
-        let agent = libc::fork();
-        check(agent)?;
-        if agent > 0 {
-            reap(agent, write_end)
-        }
-        libc::close(write_end);
+    let (read_end, write_end) = pipe_with(PipeFlags::CLOEXEC)?;
+    process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
+    // SAFETY: this process has a single thread (it is the child of a fork), and each
+    // side below only makes async-signal-safe calls until it exits or execs.
+    let reaper = unsafe { libc::fork() };
+    check(reaper)?;
+    if reaper > 0 {
+        drop(write_end);
+        // SAFETY: as above.
+        unsafe { wait_for(reaper, read_end) }
     }
+    drop(read_end);
+    // SAFETY: as above.
+    let agent = unsafe { libc::fork() };
+    check(agent)?;
+    if agent > 0 {
+        // SAFETY: as above.
+        unsafe { reap(agent, write_end) }
+    }
+    drop(write_end);
     Ok(())
+}
+
+fn check(result: libc::c_int) -> io::Result<()> {
+    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// The waiter: survives the signals meant for the agent (which reach it through the
 /// process group), then exits as the agent did.
-unsafe fn wait_for(reaper: libc::pid_t, status_pipe: libc::c_int) -> ! {
+unsafe fn wait_for(reaper: libc::pid_t, status_pipe: OwnedFd) -> ! {
     unsafe {
-        close_all_but(status_pipe);
+        close_all_but(status_pipe.as_raw_fd());
         for signal in FORWARDED {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
             action.sa_flags = libc::SA_RESTART;
             libc::sigaction(signal, &action, std::ptr::null_mut());
         }
-        let mut agent: libc::c_int = 0;
-        let got = read_exact(status_pipe, &mut agent);
-        let mut own: libc::c_int = 0;
-        while libc::waitpid(reaper, &mut own, 0) < 0 && errno() == libc::EINTR {}
-        exit_as(if got { agent } else { own })
+        let agent = read_status(&status_pipe);
+        let own = loop {
+            match process::waitpid(Pid::from_raw(reaper), WaitOptions::empty()) {
+                Err(Errno::INTR) => {}
+                Ok(Some((_, status))) => break status.as_raw(),
+                _ => break 0,
+            }
+        };
+        exit_as(agent.unwrap_or(own))
     }
 }
 
@@ -72,18 +87,17 @@ const FORWARDED: [libc::c_int; 7] =
 extern "C" fn ignore(_: libc::c_int) {}
 
 /// PID 1: reaps until the agent exits, then reports its status and ends the namespace.
-unsafe fn reap(agent: libc::pid_t, status_pipe: libc::c_int) -> ! {
+unsafe fn reap(agent: libc::pid_t, status_pipe: OwnedFd) -> ! {
     unsafe {
-        close_all_but(status_pipe);
+        close_all_but(status_pipe.as_raw_fd());
         loop {
-            let mut status: libc::c_int = 0;
-            let pid = libc::waitpid(-1, &mut status, 0);
-            if pid == agent {
-                libc::write(status_pipe, (&raw const status).cast(), size_of::<libc::c_int>());
-                libc::_exit(0);
-            }
-            if pid < 0 && errno() != libc::EINTR {
-                libc::_exit(1);
+            match process::wait(WaitOptions::empty()) {
+                Ok(Some((pid, status))) if pid.as_raw_pid() == agent => {
+                    let _ = rustix::io::write(&status_pipe, &status.as_raw().to_ne_bytes());
+                    libc::_exit(0);
+                }
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => libc::_exit(1),
             }
         }
     }
@@ -99,6 +113,7 @@ unsafe fn exit_as(status: libc::c_int) -> ! {
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, signal);
             libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            // libc's kill: rustix's takes only the named signals, and this may be a real-time one.
             libc::kill(libc::getpid(), signal);
             libc::_exit(128 + signal);
         }
@@ -116,22 +131,17 @@ unsafe fn close_all_but(keep: libc::c_int) {
     }
 }
 
-unsafe fn read_exact(fd: libc::c_int, into: &mut libc::c_int) -> bool {
+/// The agent's wait status, or `None` if the reaper died without writing it.
+fn read_status(pipe: &OwnedFd) -> Option<libc::c_int> {
+    let mut bytes = [0u8; size_of::<libc::c_int>()];
     let mut done = 0;
-    while done < size_of::<libc::c_int>() {
-        // SAFETY: writes at most the remaining bytes of `into`.
-        let n = unsafe {
-            libc::read(fd, (into as *mut libc::c_int).cast::<u8>().add(done).cast(), size_of::<libc::c_int>() - done)
-        };
-        match n {
-            n if n > 0 => done += n as usize,
-            n if n < 0 && errno() == libc::EINTR => {}
-            _ => return false,
+    while done < bytes.len() {
+        match rustix::io::read(pipe, &mut bytes[done..]) {
+            Ok(0) => return None,
+            Ok(n) => done += n,
+            Err(Errno::INTR) => {}
+            Err(_) => return None,
         }
     }
-    true
-}
-
-fn errno() -> libc::c_int {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    Some(libc::c_int::from_ne_bytes(bytes))
 }

@@ -17,10 +17,17 @@
 mod harden;
 mod init;
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{self, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mount::{self, MountFlags, MountPropagationFlags};
+use rustix::process::{self, DumpableBehavior};
+use rustix::thread::{self, UnshareFlags};
 
 use serde::{Deserialize, Serialize};
 
@@ -75,8 +82,7 @@ impl Confinement {
             }
             exposed.push(Exposed { source: c_path(&path)?, dirs });
         }
-        // SAFETY: geteuid and getegid cannot fail.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
         let id_maps =
             (uid != 0).then(|| (format!("{uid} {uid} 1\n").into_bytes(), format!("{gid} {gid} 1\n").into_bytes()));
         Ok(Confinement { data_dir: c_path(&data_dir)?, id_maps, exposed })
@@ -84,71 +90,58 @@ impl Confinement {
 
     /// Runs in the child between fork and exec.
     ///
+    /// Every call below is rustix's (raw system calls: no errno, no locks) on `&CStr`
+    /// paths, which rustix passes through as they are, so nothing allocates.
+    ///
     /// # Safety
     /// Only async-signal-safe calls, and no allocation: the daemon is multithreaded.
     pub(crate) unsafe fn enter(&self) -> io::Result<()> {
-        unsafe {
-            match &self.id_maps {
-                None => check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID))?,
-                Some((uid_map, gid_map)) => {
-                    check(libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID))?;
-                    // A non-dumpable process's /proc/self belongs to root: the daemon's
-                    // user could not write its maps. Dumpable again only while it does.
-                    check(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0))?;
-                    write_file(c"/proc/self/setgroups", b"deny")?;
-                    write_file(c"/proc/self/uid_map", uid_map)?;
-                    write_file(c"/proc/self/gid_map", gid_map)?;
-                    check(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0))?;
-                }
+        let namespaces = UnshareFlags::NEWNS | UnshareFlags::NEWPID;
+        match &self.id_maps {
+            // SAFETY: no CLONE_FILES, so no descriptor table is split between threads
+            // (this child has one thread anyway).
+            None => unsafe { thread::unshare_unsafe(namespaces)? },
+            Some((uid_map, gid_map)) => {
+                // SAFETY: as above.
+                unsafe { thread::unshare_unsafe(UnshareFlags::NEWUSER | namespaces)? };
+                // A non-dumpable process's /proc/self belongs to root: the daemon's
+                // user could not write its maps. Dumpable again only while it does.
+                process::set_dumpable_behavior(DumpableBehavior::Dumpable)?;
+                write_file(c"/proc/self/setgroups", b"deny")?;
+                write_file(c"/proc/self/uid_map", uid_map)?;
+                write_file(c"/proc/self/gid_map", gid_map)?;
+                process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
             }
-            // Nothing mounted here propagates back to the daemon's namespace.
-            check(libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ))?;
-            let mut fds = [-1; MAX_EXPOSED];
-            for (fd, exposed) in fds.iter_mut().zip(&self.exposed) {
-                *fd = libc::open(exposed.source.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
-                check(*fd)?;
-            }
-            let flags = libc::MS_NOSUID | libc::MS_NODEV;
-            check(libc::mount(
-                c"tmpfs".as_ptr(),
-                self.data_dir.as_ptr(),
-                c"tmpfs".as_ptr(),
-                flags,
-                c"mode=0700,size=64k".as_ptr().cast(),
-            ))?;
-            for (fd, exposed) in fds.iter().zip(&self.exposed) {
-                for dir in &exposed.dirs {
-                    if libc::mkdir(dir.as_ptr(), 0o700) != 0 && *libc::__errno_location() != libc::EEXIST {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                let target = exposed.dirs.last().expect("an exposed path is inside the data directory");
-                let mut proc_fd = [0u8; 32];
-                let source = fd_path(&mut proc_fd, *fd);
-                check(libc::mount(
-                    source,
-                    target.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ))?;
-                libc::close(*fd);
-            }
-            // From here on three processes: only the agent returns (to exec).
-            init::split()?;
-            harden::mount_proc()?;
-            if self.id_maps.is_none() {
-                harden::read_only_kernel()?;
-                harden::minimal_dev()?;
-            }
-            harden::drop_capabilities()
         }
+        // Nothing mounted here propagates back to the daemon's namespace.
+        mount::mount_change(c"/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)?;
+        let mut fds = [const { None }; MAX_EXPOSED];
+        for (fd, exposed) in fds.iter_mut().zip(&self.exposed) {
+            let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            *fd = Some(fs::open(exposed.source.as_c_str(), flags, Mode::empty())?);
+        }
+        let flags = MountFlags::NOSUID | MountFlags::NODEV;
+        mount::mount(c"tmpfs", self.data_dir.as_c_str(), c"tmpfs", flags, c"mode=0700,size=64k")?;
+        for (fd, exposed) in fds.iter_mut().zip(&self.exposed) {
+            for dir in &exposed.dirs {
+                match fs::mkdir(dir.as_c_str(), Mode::RWXU) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            let (Some(fd), Some(target)) = (fd.take(), exposed.dirs.last()) else { continue };
+            let mut proc_fd = [0u8; 32];
+            mount::mount_bind_recursive(fd_path(&mut proc_fd, fd.as_raw_fd()), target.as_c_str())?;
+        }
+        // From here on three processes: only the agent returns (to exec).
+        // SAFETY: between fork and exec, after unshare(CLONE_NEWPID), as `split` requires.
+        unsafe { init::split()? };
+        harden::mount_proc()?;
+        if self.id_maps.is_none() {
+            harden::read_only_kernel()?;
+            harden::minimal_dev()?;
+        }
+        harden::drop_capabilities()
     }
 }
 
@@ -157,34 +150,25 @@ impl Confinement {
 /// same user (a session unconfined, or any other) cannot walk around the data
 /// directory's permissions through it. Also turns core dumps off.
 pub fn shield_daemon() -> io::Result<()> {
-    // SAFETY: prctl(PR_SET_DUMPABLE) only changes a flag of this process.
-    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) })
+    Ok(process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?)
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::other("a path with a NUL byte"))
 }
 
-fn check(result: libc::c_int) -> io::Result<()> {
-    if result < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-}
-
-/// Writes `bytes` to `path` with raw system calls.
-unsafe fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> io::Result<()> {
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-        check(fd)?;
-        let written = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
-        libc::close(fd);
-        if written != bytes.len() as isize {
-            return Err(io::Error::last_os_error());
-        }
+/// Writes `bytes` to `path` in one write, as `/proc/self/{uid,gid}_map` require.
+fn write_file(path: &CStr, bytes: &[u8]) -> io::Result<()> {
+    let fd = fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    if rustix::io::write(&fd, bytes)? != bytes.len() {
+        // From an `ErrorKind`, an `io::Error` allocates nothing.
+        return Err(io::ErrorKind::WriteZero.into());
     }
     Ok(())
 }
 
 /// `/proc/self/fd/<fd>` as a NUL-terminated string in `buf`, without allocating.
-fn fd_path(buf: &mut [u8; 32], fd: libc::c_int) -> *const libc::c_char {
+fn fd_path(buf: &mut [u8; 32], fd: RawFd) -> &CStr {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
     let mut digits = [0u8; 10];
@@ -202,7 +186,8 @@ fn fd_path(buf: &mut [u8; 32], fd: libc::c_int) -> *const libc::c_char {
         buf[PREFIX.len() + i] = digits[len - 1 - i];
     }
     buf[PREFIX.len() + len] = 0;
-    buf.as_ptr().cast()
+    // Always found: the NUL was just written (and an empty path would only fail the mount).
+    CStr::from_bytes_until_nul(&buf[..]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -213,10 +198,7 @@ mod tests {
     fn fd_paths_are_spelled_without_allocating() {
         let mut buf = [0u8; 32];
         for (fd, expected) in [(0, "/proc/self/fd/0"), (7, "/proc/self/fd/7"), (1234, "/proc/self/fd/1234")] {
-            let ptr = fd_path(&mut buf, fd);
-            // SAFETY: fd_path NUL-terminates inside buf.
-            let text = unsafe { std::ffi::CStr::from_ptr(ptr) };
-            assert_eq!(text.to_str().unwrap(), expected);
+            assert_eq!(fd_path(&mut buf, fd).to_str().unwrap(), expected);
         }
     }
 
