@@ -39,7 +39,6 @@ impl Sessions {
             runs_of,
             sessions: Mutex::new(BTreeMap::new()),
             events,
-            follows: Mutex::default(),
         });
         for stored in stored {
             let id = stored.record.session_id.clone();

@@ -40,8 +40,6 @@ pub struct Sessions {
     pub(crate) runs_of: RunsOf,
     pub(crate) sessions: Mutex<BTreeMap<String, Arc<Managed>>>,
     pub(crate) events: Arc<EventBus>,
-    /// Output streams by (connection, session): set to stop one.
-    pub(crate) follows: Mutex<std::collections::HashMap<(u64, String), Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 pub(crate) struct Managed {

@@ -54,12 +54,12 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
     registry
         .register_with::<sessions::Follow, _, _, _>(&sessions, |s, cx, p| async move {
             readable(&cx, &p.session_id)?;
-            Ok(s.follow(&cx, p)?)
+            Ok(s.follow(&cx.caller(), p)?)
         })
         .reads();
     registry
         .register_with::<sessions::Unfollow, _, _, _>(&sessions, |s, cx, p| async move {
-            Ok(s.unfollow(cx.connection_id(), &p.session_id))
+            Ok(s.unfollow(&cx.caller(), &p.session_id))
         })
         .reads();
     registry
@@ -78,5 +78,4 @@ pub fn register(registry: &mut Registry, sessions: Arc<Sessions>) {
             Ok(s.remove(&p.session_id, p.delete_workspace).await?)
         })
         .operator_only();
-    registry.on_close(move |connection| sessions.connection_closed(connection));
 }
