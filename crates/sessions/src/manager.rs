@@ -102,34 +102,22 @@ impl Sessions {
         let before = next.record.state;
         change(&mut next);
         next.record.updated_at = tether_core::stamp::now();
-        let (store, target) = (self.store.clone(), managed.clone());
+        let (store, target, events) = (self.store.clone(), managed.clone(), self.events.clone());
+        // Written, committed and announced by one task that finishes even if this caller
+        // is dropped: nobody sees a change that is not durable, and none goes unannounced.
         let record = tokio::task::spawn_blocking(move || {
             let _order = order;
             store.save(&next)?;
             let record = next.record.clone();
             *target.stored.lock() = next;
+            if record.state != before {
+                announce(&events, before, &record);
+            }
             Ok::<_, std::io::Error>(record)
         })
         .await
         .map_err(std::io::Error::other)??;
-        let record = &record;
-        if record.state != before {
-            tracing::info!(session = %record.session_id, name = %record.name, from = %before, to = %record.state, "session transition");
-            let scope = Scope {
-                session_id: Some(record.session_id.clone()),
-                run_id: None,
-                agent_id: Some(AgentId::for_session(&record.session_id).into_string()),
-            };
-            let payload = tether_proto::events::SessionTransitionPayload {
-                from: before,
-                to: record.state,
-                name: record.name.clone(),
-                exit_code: record.exit_code,
-                stop_cause: record.stop_cause,
-            };
-            self.events.emit(tether_proto::events::Published::SessionTransition(payload), scope);
-        }
-        Ok(record.clone())
+        Ok(record)
     }
 
     pub async fn spawn(self: &Arc<Self>, params: SpawnParams) -> Result<SessionRecord, SessionsError> {
@@ -542,6 +530,24 @@ impl Sessions {
         record.runs = (self.runs_of)(AgentId::for_session(id).as_str());
         Ok(record)
     }
+}
+
+/// Logs a session's transition and publishes it (`session.<state>`).
+fn announce(events: &EventBus, before: SessionState, record: &SessionRecord) {
+    tracing::info!(session = %record.session_id, name = %record.name, from = %before, to = %record.state, "session transition");
+    let scope = Scope {
+        session_id: Some(record.session_id.clone()),
+        run_id: None,
+        agent_id: Some(AgentId::for_session(&record.session_id).into_string()),
+    };
+    let payload = tether_proto::events::SessionTransitionPayload {
+        from: before,
+        to: record.state,
+        name: record.name.clone(),
+        exit_code: record.exit_code,
+        stop_cause: record.stop_cause,
+    };
+    events.emit(tether_proto::events::Published::SessionTransition(payload), scope);
 }
 
 /// Exit code, or 128 + signal for a process killed by one (the shell's convention).
