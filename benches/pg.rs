@@ -25,9 +25,8 @@ fn main() {
 
     let config = dir.path().join("tether.toml");
     std::fs::write(&config, format!("[store]\nurl = \"{url}\"\nnode_name = \"bench\"\n")).unwrap();
-    let on_pg =
-        Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("pg"), &["--config", config.to_str().unwrap()]);
-    let on_journal = Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("journal"), &[]);
+    let on_pg = Daemon::start(&common::tether_bin(), &dir.path().join("pg"), &["--config", config.to_str().unwrap()]);
+    let on_journal = Daemon::start(&common::tether_bin(), &dir.path().join("journal"), &[]);
     for runs in [1, 64] {
         let raw = runtime.block_on(raw_fenced_commits(&url, runs));
         let pg_rate = runtime.block_on(turns_per_second(&on_pg.url, runs, true));
