@@ -299,10 +299,7 @@ async fn fanout(bin: &Path, tether: &Server) {
         for (i, server) in [tether, &raw].into_iter().enumerate() {
             let run = paced(server, &sample, RATE, SECONDS).await;
             rates[i] = run.rate;
-            line += &format!(
-                " | {}: {:.0} deliveries/s, delivered {:.4}, p50 {:.2} ms, p99 {:.2} ms",
-                server.name, run.rate, run.delivered, run.p50_ms, run.p99_ms
-            );
+            line += &format!(" | {}: {run}", server.name);
         }
         println!("{line} | ratio {:.2} (target >= 0.80)", rates[0] / rates[1]);
     }
@@ -310,11 +307,11 @@ async fn fanout(bin: &Path, tether: &Server) {
     for server in [tether, &raw] {
         points.push(saturation(server, &sample, RATE).await);
     }
-    let [(te, td), (re, rd)] = [points[0], points[1]];
+    let [((te, td), tn), ((re, rd), rn)] = [points[0].clone(), points[1].clone()];
     println!(
         "fan-out saturation (highest rate of a doubling ladder from {RATE:.0}/s with every delivery in and p99 < 50 ms): \
          tether {te:.0} events/s = {td:.0} deliveries/s | raw broadcast-and-write {re:.0} events/s = {rd:.0} deliveries/s \
-         | ratio {:.2}",
+         | ratio {:.2} | next step: tether {tn}; raw {rn}",
         td / rd
     );
 }

@@ -26,6 +26,19 @@ pub struct Paced {
     pub rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// `events.lagged` notices (a subscription's queue overflowed) and refused publishes.
+    pub lagged: u64,
+    pub refused: u64,
+}
+
+impl std::fmt::Display for Paced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} deliveries/s, delivered {:.4}, p50 {:.2} ms, p99 {:.2} ms, lagged notices {}, refused publishes {}",
+            self.rate, self.delivered, self.p50_ms, self.p99_ms, self.lagged, self.refused
+        )
+    }
 }
 
 /// The `hooks.ingest` whose event carries `t=` (12 digits: microseconds since `epoch`).
@@ -56,6 +69,7 @@ pub async fn sample(tether: &Server) -> String {
 pub async fn paced(server: &Server, sample: &str, events_per_sec: f64, seconds: f64) -> Paced {
     let epoch = Instant::now();
     let delivered = Arc::new(AtomicU64::new(0));
+    let lagged = Arc::new(AtomicU64::new(0));
     let mut subscribers = Vec::new();
     for _ in 0..CONNECTIONS {
         let mut ws = super::ws(server).await;
@@ -63,23 +77,37 @@ pub async fn paced(server: &Server, sample: &str, events_per_sec: f64, seconds: 
             ws.send(Message::Text(if server.tether { SUBSCRIBE } else { "sub" }.into())).await.unwrap();
             super::next_text(&mut ws).await;
         }
-        let delivered = delivered.clone();
+        let (delivered, lagged) = (delivered.clone(), lagged.clone());
         subscribers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_millis(1500), ws.next()).await {
-                if let Message::Text(text) = message
-                    && let Some(sent) = stamp_of(&text)
+                if let Message::Text(text) = &message
+                    && let Some(sent) = stamp_of(text)
                 {
                     latencies.push((epoch.elapsed().as_micros() as u64).saturating_sub(sent));
                     delivered.fetch_add(1, Ordering::Relaxed);
+                } else if let Message::Text(text) = message
+                    && text.contains("events.lagged")
+                {
+                    lagged.fetch_add(1, Ordering::Relaxed);
                 }
             }
             latencies
         }));
     }
     let (mut tx, mut rx) = super::ws(server).await.split();
-    // tether answers every `hooks.ingest`: read and dropped.
-    let replies = tokio::spawn(async move { while let Some(Ok(_)) = rx.next().await {} });
+    // tether answers every `hooks.ingest`: refusals counted.
+    let refused = Arc::new(AtomicU64::new(0));
+    let counter = refused.clone();
+    let replies = tokio::spawn(async move {
+        while let Some(Ok(message)) = rx.next().await {
+            if let Message::Text(text) = message
+                && text.contains("\"error\"")
+            {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
     let start = Instant::now();
     let mut published = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(1));
@@ -112,18 +140,21 @@ pub async fn paced(server: &Server, sample: &str, events_per_sec: f64, seconds: 
         rate: delivered.load(Ordering::Relaxed) as f64 / window,
         p50_ms: at(0.5),
         p99_ms: at(0.99),
+        lagged: lagged.load(Ordering::Relaxed),
+        refused: refused.load(Ordering::Relaxed),
     }
 }
 
 /// The highest rate of a doubling ladder at which every event arrived with a p99
-/// under 50 ms: the saturation point (events per second, deliveries per second).
-pub async fn saturation(server: &Server, sample: &str, from: f64) -> (f64, f64) {
+/// under 50 ms: the saturation point (events per second, deliveries per second);
+/// and what the next step saw.
+pub async fn saturation(server: &Server, sample: &str, from: f64) -> ((f64, f64), String) {
     let mut best = (0.0, 0.0);
     let mut rate = from;
     loop {
         let run = paced(server, sample, rate, 1.5).await;
         if run.delivered < 0.999 || run.p99_ms > 50.0 {
-            return best;
+            return (best, format!("at {rate:.0} events/s: {run}"));
         }
         best = (rate, run.rate);
         rate *= 2.0;
