@@ -41,10 +41,11 @@ impl std::fmt::Display for Paced {
     }
 }
 
-/// The `hooks.ingest` whose event carries `t=` (12 digits: microseconds since `epoch`).
-pub fn ingest(stamp: u64) -> String {
+/// The `hooks.ingest` whose event carries `t=` (12 digits: microseconds since `epoch`);
+/// its id is `n`: a request id still in flight may not be used again (-32600).
+pub fn ingest(n: u64, stamp: u64) -> String {
     format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"hooks.ingest","params":{{"hook_event_name":"Notification","session_id":"bench","message":"build finished t={stamp:012}"}}}}"#
+        r#"{{"jsonrpc":"2.0","id":{n},"method":"hooks.ingest","params":{{"hook_event_name":"Notification","session_id":"bench","message":"build finished t={stamp:012}"}}}}"#
     )
 }
 
@@ -59,7 +60,7 @@ pub async fn sample(tether: &Server) -> String {
     probe.send(Message::Text(SUBSCRIBE.into())).await.unwrap();
     super::next_text(&mut probe).await;
     let mut publisher = super::ws(tether).await;
-    publisher.send(Message::Text(ingest(0).into())).await.unwrap();
+    publisher.send(Message::Text(ingest(0, 0).into())).await.unwrap();
     let sample = super::next_text(&mut probe).await;
     assert!(stamp_of(&sample) == Some(0), "{sample}");
     sample
@@ -117,7 +118,7 @@ pub async fn paced(server: &Server, sample: &str, events_per_sec: f64, seconds: 
         while published < due {
             let stamp = epoch.elapsed().as_micros() as u64;
             let frame = match server.tether {
-                true => ingest(stamp),
+                true => ingest(published, stamp),
                 false => sample.replacen("t=000000000000", &format!("t={stamp:012}"), 1),
             };
             tx.feed(Message::Text(frame.into())).await.unwrap();
