@@ -575,3 +575,23 @@ fn span_end(locs: &[Loc], first: usize) -> usize {
     }
     last
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Loc, span_end};
+
+    fn loc(segment: u32, offset: u64, len: u32) -> Loc {
+        Loc { segment, offset, len, seq: 0, tombstone: false }
+    }
+
+    #[test]
+    fn a_span_stops_at_another_segment_a_gap_an_earlier_offset_or_its_size() {
+        let locs = [loc(1, 16, 100), loc(1, 116, 100), loc(1, 300, 100), loc(2, 16, 100)];
+        assert_eq!(span_end(&locs, 0), 3, "contiguous and a small gap share a read");
+        assert_eq!(span_end(&locs, 3), 4);
+        // Moved by compaction: a later record earlier in the file.
+        assert_eq!(span_end(&[loc(1, 5_000, 100), loc(1, 16, 100)], 0), 1);
+        assert_eq!(span_end(&[loc(1, 16, 100), loc(1, 16 + 100 + (8 << 10), 100)], 0), 1);
+        assert_eq!(span_end(&[loc(1, 16, 1 << 20), loc(1, 16 + (1 << 20), 100)], 0), 1);
+    }
+}
