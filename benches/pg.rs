@@ -25,9 +25,8 @@ fn main() {
 
     let config = dir.path().join("tether.toml");
     std::fs::write(&config, format!("[store]\nurl = \"{url}\"\nnode_name = \"bench\"\n")).unwrap();
-    let on_pg =
-        Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("pg"), &["--config", config.to_str().unwrap()]);
-    let on_journal = Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("journal"), &[]);
+    let on_pg = Daemon::start(&common::tether_bin(), &dir.path().join("pg"), &["--config", config.to_str().unwrap()]);
+    let on_journal = Daemon::start(&common::tether_bin(), &dir.path().join("journal"), &[]);
     for runs in [1, 64] {
         let raw = runtime.block_on(raw_fenced_commits(&url, runs));
         let pg_rate = runtime.block_on(turns_per_second(&on_pg.url, runs, true));
@@ -38,6 +37,19 @@ fn main() {
             pg_rate / raw,
             journal / pg_rate
         );
+        if runs == 1 {
+            // The raw loop has no WebSocket client and no tools.execute: the same
+            // proposal loop without a run (no store write) is what a turn adds to it.
+            let bare = runtime.block_on(turns_per_second(&on_pg.url, 1, false));
+            let (turn, commit, callback) = (1e6 / pg_rate, 1e6 / raw, 1e6 / bare);
+            println!(
+                "  1 run, per turn: tether on PostgreSQL {turn:.0} us = raw commit {commit:.0} us + {:.0} us; the proposal \
+                 and tools.execute round trips alone (no store write) take {callback:.0} us ({bare:.0}/s): tether's own \
+                 share of the gap is {:.0} us",
+                turn - commit,
+                turn - commit - callback
+            );
+        }
     }
 }
 

@@ -7,9 +7,14 @@
 //! - `latency`: p50/p99 at 1 × 1;
 //! - `trace`: `runs.get_trace` of a 50-record page beside a server that answers
 //!   every frame with those same bytes;
-//! - `fanout`: one publisher, 1,000 event subscriptions over 100 connections,
-//!   beside a raw broadcast-and-write loop;
-//! - `memory`: resident memory per idle authenticated connection;
+//! - `snapshot`: `runs.subscribe` to a run of 10,000 records (its snapshot) beside
+//!   a server that answers with those same bytes, and tether's peak RSS growth;
+//! - `fanout`: one publisher at a fixed rate below saturation, 1,000 event
+//!   subscriptions over 100 connections, beside a raw broadcast-and-write loop at
+//!   the same rate (delivered fraction, latency p50/p99); then each one's
+//!   saturation point;
+//! - `memory`: resident memory per idle authenticated connection, beside the
+//!   floors (a TCP socket kept; a WebSocket with tether's buffers on one task);
 //! - `instructions`: instructions per `server.ping` under callgrind, which do not
 //!   move with the machine's noise (skipped when valgrind is missing).
 //!
@@ -21,12 +26,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::peers::{self, Server, median};
-use common::{Meter, TOKEN};
+use common::{TOKEN, next_text, ws as connect};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 mod common;
 
@@ -34,7 +37,7 @@ const PING: &str = r#"{"jsonrpc":"2.0","id":1,"method":"server.ping"}"#;
 const SECONDS: f64 = 2.0;
 const ROUNDS: usize = 3;
 const IDLE_CONNECTIONS: usize = 10_000;
-const SECTIONS: [&str; 6] = ["ping", "latency", "trace", "fanout", "memory", "instructions"];
+const SECTIONS: [&str; 7] = ["ping", "latency", "trace", "snapshot", "fanout", "memory", "instructions"];
 
 fn main() {
     let chosen: Vec<String> = std::env::args().skip(1).filter(|a| SECTIONS.contains(&a.as_str())).collect();
@@ -57,35 +60,52 @@ fn main() {
     if wants("latency") {
         let mut p50 = [vec![], vec![], vec![]];
         let mut p99 = [vec![], vec![], vec![]];
+        let mut p999 = [vec![], vec![], vec![]];
         for _ in 0..ROUNDS {
             for (i, server) in [&tether, &echo, &jsonrpsee].into_iter().enumerate() {
                 let load = peers::load(&bin, server, 1, 1, SECONDS, None);
                 p50[i].push(load.p50_us);
                 p99[i].push(load.p99_us);
+                p999[i].push(load.p999_us);
             }
         }
         let [t50, e50, j50] = p50.map(median);
         let [t99, e99, j99] = p99.map(median);
+        let [t999, e999, j999] = p999.map(median);
         println!(
-            "latency 1 conn x 1 in flight (us): tether p50 {t50:.1} p99 {t99:.1} | raw echo p50 {e50:.1} p99 {e99:.1} | \
-             jsonrpsee p50 {j50:.1} p99 {j99:.1} | tether/echo p50 {:.2} p99 {:.2} (target <= 1.20)",
+            "latency 1 conn x 1 in flight (us): tether p50 {t50:.1} p99 {t99:.1} p99.9 {t999:.1} | raw echo p50 {e50:.1} \
+             p99 {e99:.1} p99.9 {e999:.1} | jsonrpsee p50 {j50:.1} p99 {j99:.1} p99.9 {j999:.1} | tether/echo p50 {:.2} \
+             p99 {:.2} p99.9 {:.2} (target <= 1.20)",
             t50 / e50,
-            t99 / e99
+            t99 / e99,
+            t999 / e999
         );
     }
     if wants("trace") {
         runtime.block_on(trace(&bin, &tether));
+    }
+    if wants("snapshot") {
+        runtime.block_on(snapshot(&bin, &tether));
     }
     if wants("fanout") {
         runtime.block_on(fanout(&bin, &tether));
     }
     if wants("memory") {
         let [t, e, j] = [&tether, &echo, &jsonrpsee].map(|s| runtime.block_on(idle_memory(s)));
+        let hold = Server::peer(&bin, "TCP socket kept", &["hold"]);
+        let ws_hold = Server::peer(&bin, "WebSocket on a task", &["ws-hold"]);
+        let [h, w] = [&hold, &ws_hold].map(|s| runtime.block_on(idle_memory(s)));
         println!(
             "memory, {IDLE_CONNECTIONS} idle connections (KiB each): tether {t:.1} (target <= 12.7) | \
              raw echo {e:.1} | jsonrpsee {j:.1} | tether/echo {:.2} | tether/jsonrpsee {:.2}",
             t / e,
             t / j
+        );
+        println!(
+            "memory parts (KiB each, user space; the kernel's socket buffers are not in RSS): a TCP socket kept {h:.1} | \
+             + a WebSocket with tether's buffers (2 KiB read, 16 KiB write) on a task of its own {w:.1} (the floor) | \
+             tether {t:.1}: its own per-connection state {:.1} above the floor",
+            t - w
         );
     }
     drop((tether, echo, jsonrpsee));
@@ -107,10 +127,10 @@ fn tether(wrap: &[&str]) -> Server {
     let mut command = match wrap.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
-            c.args(args).arg(env!("CARGO_BIN_EXE_tether"));
+            c.args(args).arg(common::tether_bin());
             c
         }
-        None => Command::new(env!("CARGO_BIN_EXE_tether")),
+        None => Command::new(common::tether_bin()),
     };
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -132,31 +152,6 @@ fn rounds<const N: usize>(servers: &[&Server; N], mut measure: impl FnMut(&Serve
         }
     }
     samples.map(median)
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A connection with small client buffers: authenticated and past the
-/// handshake for tether, plain for the peers.
-async fn connect(server: &Server) -> Ws {
-    let mut request = server.url.as_str().into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await.unwrap();
-    if server.tether {
-        let hs = r#"{"jsonrpc":"2.0","id":0,"method":"server.handshake","params":{"protocol_version":3}}"#;
-        ws.send(Message::Text(hs.into())).await.unwrap();
-        next_text(&mut ws).await;
-    }
-    ws
-}
-
-async fn next_text(ws: &mut Ws) -> String {
-    loop {
-        if let Message::Text(text) = ws.next().await.unwrap().unwrap() {
-            return text.to_string();
-        }
-    }
 }
 
 /// A run of 50 turns, then its first 50 records read back at 16 × 32, beside a
@@ -194,114 +189,152 @@ async fn trace(bin: &Path, tether: &Server) {
         reply.len() / 1024,
         t / c
     );
+    breakdown(&reply).await;
 }
 
-/// One publisher; 100 connections holding 10 subscriptions each: events
-/// delivered per second, beside a raw broadcast-and-write loop.
-async fn fanout(bin: &Path, tether: &Server) {
-    const CONNECTIONS: usize = 100;
-    const PER_CONNECTION: usize = 10;
-    let raw = Server::peer(bin, "broadcast", &["broadcast"]);
-    let ingest = json!({"jsonrpc": "2.0", "id": 1, "method": "hooks.ingest",
-        "params": {"hook_event_name": "Notification", "session_id": "bench", "message": "build finished"}})
-    .to_string();
-    let mut sample = String::new();
-    let mut results = [Vec::new(), Vec::new()];
-    for _ in 0..ROUNDS {
-        for (i, server) in [tether, &raw].into_iter().enumerate() {
-            let meter = Meter::default();
-            let mut subscribers = Vec::new();
-            for _ in 0..CONNECTIONS {
-                let mut ws = connect(server).await;
-                for _ in 0..PER_CONNECTION {
-                    let subscribe = if server.tether {
-                        r#"{"jsonrpc":"2.0","id":2,"method":"events.subscribe","params":{"families":["hooks.event"]}}"#
-                    } else {
-                        "sub"
-                    };
-                    ws.send(Message::Text(subscribe.into())).await.unwrap();
-                    next_text(&mut ws).await;
-                }
-                let meter = meter.clone();
-                subscribers.push(tokio::spawn(async move {
-                    while let Some(Ok(message)) = ws.next().await {
-                        if message.is_text() {
-                            meter.tick();
-                        }
-                        if meter.stopped() {
-                            break;
-                        }
-                    }
-                }));
-            }
-            let mut publisher = connect(server).await;
-            if server.tether && sample.is_empty() {
-                // The raw loop broadcasts frames the size of tether's notification.
-                let mut probe = connect(server).await;
-                probe
-                    .send(Message::Text(
-                        r#"{"jsonrpc":"2.0","id":2,"method":"events.subscribe","params":{"families":["hooks.event"]}}"#
-                            .into(),
-                    ))
-                    .await
-                    .unwrap();
-                next_text(&mut probe).await;
-                publisher.send(Message::Text(ingest.as_str().into())).await.unwrap();
-                sample = next_text(&mut probe).await;
-                next_text(&mut publisher).await;
-            }
-            let frame = if server.tether { ingest.clone() } else { sample.clone() };
-            let stop = meter.clone();
-            let tether_side = server.tether;
-            subscribers.push(tokio::spawn(async move {
-                let (mut tx, mut rx) = publisher.split();
-                if tether_side {
-                    // 32 hooks.ingest in flight, one more per reply.
-                    for _ in 0..32 {
-                        tx.feed(Message::Text(frame.as_str().into())).await.unwrap();
-                    }
-                    tx.flush().await.unwrap();
-                    while let Some(Ok(_)) = rx.next().await {
-                        if stop.stopped() {
-                            break;
-                        }
-                        tx.send(Message::Text(frame.as_str().into())).await.unwrap();
-                    }
-                } else {
-                    while !stop.stopped() {
-                        tx.send(Message::Text(frame.as_str().into())).await.unwrap();
-                        tokio::task::yield_now().await;
-                    }
-                }
-            }));
-            let rate = meter.measure(subscribers, Duration::from_millis(500), Duration::from_secs_f64(SECONDS)).await;
-            results[i].push(rate);
+/// Where a page's time goes inside the daemon, step by step in this process on the
+/// same 50 records: the journal read, the check that each payload is JSON, and the
+/// reply's serialisation (what the bytes-only server does none of).
+async fn breakdown(reply: &str) {
+    use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
+    let page: Value = serde_json::from_str(reply).unwrap();
+    let payloads: Vec<String> = page["result"]["records"].as_array().unwrap().iter().map(|r| r.to_string()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(dir.path(), JournalOptions::default(), std::sync::Arc::new(RealFsync)).unwrap();
+    let run = ulid::Ulid::new();
+    let records: Vec<Record> = payloads
+        .iter()
+        .enumerate()
+        .map(|(seq, p)| Record { kind: Kind::Turn, run_id: run, seq: seq as u32, payload: p.clone().into_bytes() })
+        .collect();
+    journal.append(&records).await.unwrap();
+    const N: u32 = 2_000;
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..N {
+            f();
         }
-    }
-    let [t, r] = results.map(median);
+        start.elapsed().as_secs_f64() * 1e6 / N as f64
+    };
+    let read = time(&mut || assert_eq!(journal.read(run, 0..50).unwrap().len(), 50));
+    let check = time(&mut || {
+        for p in &payloads {
+            serde_json::value::RawValue::from_string(p.clone()).unwrap();
+        }
+    });
+    let raws: Vec<Box<serde_json::value::RawValue>> =
+        payloads.iter().map(|p| serde_json::value::RawValue::from_string(p.clone()).unwrap()).collect();
+    let serialise = time(&mut || {
+        assert!(serde_json::to_string(&raws).unwrap().len() > 1000);
+    });
     println!(
-        "fan-out 1 publisher -> {} subscriptions on {CONNECTIONS} connections ({} B events): tether {t:.0} deliveries/s | \
-         raw broadcast-and-write {r:.0}/s | ratio {:.2}",
-        CONNECTIONS * PER_CONNECTION,
-        sample.len(),
-        t / r
+        "runs.get_trace page, step by step in-process (us per page): journal read {read:.1} | JSON check {check:.1} | \
+         serialise the reply {serialise:.1}"
+    );
+}
+
+/// A run of 10,000 turns, then `runs.subscribe` to it (a 10,000-record snapshot in
+/// one reply) at 2 x 1, beside a server answering every frame with the same bytes.
+async fn snapshot(bin: &Path, tether: &Server) {
+    const TURNS: usize = 10_000;
+    let harness = tether_client::Client::builder(&tether.url)
+        .token(TOKEN)
+        .on_request("tools.execute", |p: Value| async move {
+            Ok(json!({"stdout": "x".repeat(120), "echo": p["parameters"]}))
+        })
+        .connect()
+        .await
+        .unwrap();
+    harness.call_raw("tools.register", json!([{"name": "shell"}])).await.unwrap();
+    let started =
+        harness.call_raw("runs.start", json!({"intent": "snapshot bench", "agent_id": "snap"})).await.unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_owned();
+    // 100 actions a proposal: 100 turns per round trip of the harness.
+    for chunk in 0..TURNS / 100 {
+        let actions: Vec<Value> = (0..100)
+            .map(|i| {
+                json!({"type": "tool_call", "id": format!("a{i}"), "tool": "shell",
+                "parameters": {"command": format!("cargo test -p crate-{chunk}-{i}")}})
+            })
+            .collect();
+        harness.call_raw("proposal.submit", json!({"proposal": {"actions": actions}})).await.unwrap();
+    }
+    let request =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "runs.subscribe", "params": {"run_id": run_id}}).to_string();
+    let mut ws = connect(tether).await;
+    ws.send(Message::Text(request.as_str().into())).await.unwrap();
+    let reply = next_text(&mut ws).await;
+    let records = serde_json::from_str::<Value>(&reply).unwrap()["result"]["snapshot"].as_array().unwrap().len();
+    assert_eq!(records, TURNS + 1, "{}", &reply[..reply.len().min(300)]);
+    drop(ws);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &reply).unwrap();
+    let canned = Server::peer(bin, "canned", &["canned", file.path().to_str().unwrap()]);
+    let peak = tether.hwm_kib();
+    let [t, c] = rounds(&[tether, &canned], |s| peers::load(bin, s, 2, 1, SECONDS, Some(&request)).rate);
+    println!(
+        "runs.subscribe snapshot of {} records ({} KiB reply) 2 x 1: tether {t:.1}/s | raw server writing the same bytes \
+         {c:.1}/s | ratio {:.2} (target >= 0.5) | tether peak RSS grew {:.0} KiB while serving them",
+        TURNS + 1,
+        reply.len() / 1024,
+        t / c,
+        tether.hwm_kib() - peak
+    );
+}
+
+/// Fan-out paced below saturation: one publisher at a fixed event rate to 1,000
+/// subscriptions over 100 connections, tether beside the raw broadcast-and-write
+/// loop at the same rate (delivered fraction, latency from publish to delivery);
+/// then the saturation point of each (a doubling ladder).
+async fn fanout(bin: &Path, tether: &Server) {
+    use common::fanout::{CONNECTIONS, PER_CONNECTION, paced, sample, saturation};
+    const RATE: f64 = 100.0;
+    let raw = Server::peer(bin, "broadcast", &["broadcast"]);
+    let sample = sample(tether).await;
+    let subscriptions = CONNECTIONS * PER_CONNECTION;
+    for round in 0..ROUNDS {
+        let mut line =
+            format!("fan-out paced, round {}: {RATE:.0} events/s x {subscriptions} subscriptions", round + 1);
+        let mut rates = [0.0; 2];
+        for (i, server) in [tether, &raw].into_iter().enumerate() {
+            let run = paced(server, &sample, RATE, SECONDS).await;
+            rates[i] = run.rate;
+            line += &format!(" | {}: {run}", server.name);
+        }
+        println!("{line} | ratio {:.2} (target >= 0.80)", rates[0] / rates[1]);
+    }
+    let mut points = Vec::new();
+    for server in [tether, &raw] {
+        points.push(saturation(server, &sample, RATE).await);
+    }
+    let [((te, td), tn), ((re, rd), rn)] = [points[0].clone(), points[1].clone()];
+    println!(
+        "fan-out saturation (highest rate of a doubling ladder from {RATE:.0}/s with every delivery in and p99 < 50 ms): \
+         tether {te:.0} events/s = {td:.0} deliveries/s | raw broadcast-and-write {re:.0} events/s = {rd:.0} deliveries/s \
+         | ratio {:.2} | next step: tether {tn}; raw {rn}",
+        td / rd
     );
 }
 
 /// Server resident memory added per idle connection.
 async fn idle_memory(server: &Server) -> f64 {
+    let mut idle = Vec::with_capacity(IDLE_CONNECTIONS + 1);
+    let mut sockets = Vec::new();
+    let mut open = async |idle: &mut Vec<common::Ws>| match server.name {
+        // A server that never answers the upgrade: a plain socket.
+        "TCP socket kept" => sockets.push(tokio::net::TcpStream::connect(server.addr()).await.unwrap()),
+        _ => idle.push(connect(server).await),
+    };
     // One connection first, so one-time allocations do not count per connection.
-    let first = connect(server).await;
+    open(&mut idle).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = server.rss_kib();
-    let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);
     for _ in 0..IDLE_CONNECTIONS {
-        idle.push(connect(server).await);
+        open(&mut idle).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = server.rss_kib();
     drop(idle);
-    drop(first);
     (after - before) / IDLE_CONNECTIONS as f64
 }
 

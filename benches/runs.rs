@@ -1,13 +1,17 @@
 //! Durable turns per second at 1, 8 and 64 concurrent runs, next to a raw
-//! write+fdatasync loop on the same disk; and boot time for 100k runs / 1M records.
-//! Run with `cargo bench --bench runs`.
+//! write+fdatasync loop on the same disk; then at 1 and 64 runs beside the ceiling
+//! of a durable turn (`benches/peers`' `durable`: the callback, one write and
+//! `fdatasync` with group commit, nothing else), both driven by the same client
+//! process (`bench-peers turns`); and boot time at 100k and 1M records, beside
+//! reading the same bytes sequentially. Run with `cargo bench --bench runs`.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, turns_per_second};
+use common::peers::{self, Server, median};
+use common::{Daemon, TOKEN, turns_per_second};
 use serde_json::json;
 use tether_store::{Journal, JournalOptions, Kind, RealFsync, Record};
 use ulid::Ulid;
@@ -21,7 +25,7 @@ fn main() {
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
     let raw = raw_fsync_rate(dir.path());
     println!("raw write+fdatasync loop (200-byte records, same disk): {raw:.0} syncs/s");
-    let daemon = Daemon::start(env!("CARGO_BIN_EXE_tether"), &dir.path().join("data"), &[]);
+    let daemon = Daemon::start(&common::tether_bin(), &dir.path().join("data"), &[]);
     let bare = runtime.block_on(turns_per_second(&daemon.url, 1, false));
     println!("the same proposal loop without a run (callback round trips only, no journal), 1 connection: {bare:.0}/s");
     let mut one = 0.0;
@@ -39,7 +43,42 @@ fn main() {
         }
     }
     drop(daemon);
-    runtime.block_on(boot(&dir.path().join("boot")));
+    ceiling(dir.path());
+    for runs in [10_000, 100_000] {
+        runtime.block_on(boot(&dir.path().join(format!("boot-{runs}")), runs));
+    }
+}
+
+/// tether and the durable-turn ceiling, alternating in three rounds, each driven by
+/// `bench-peers turns` (a process of its own); medians printed with their ratio.
+fn ceiling(dir: &std::path::Path) {
+    let bin = peers::build();
+    let mut command = std::process::Command::new(common::tether_bin());
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("ceiling-tether"))
+        .env("TETHER_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn");
+    let tether = Server::spawn("tether", command, true, None);
+    let raw_dir = dir.join("ceiling-raw");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+    let raw = Server::peer(&bin, "durable", &["durable", raw_dir.to_str().unwrap()]);
+    for runs in [1, 64] {
+        let mut samples = [vec![], vec![], vec![], vec![]];
+        for _ in 0..3 {
+            for (i, server) in [&tether, &raw].into_iter().enumerate() {
+                let load = peers::turns(&bin, server, runs, RUN_FOR.as_secs_f64());
+                samples[i * 2].push(load.rate);
+                samples[i * 2 + 1].push(load.p50_us);
+            }
+        }
+        let [t, t50, c, c50] = samples.map(median);
+        println!(
+            "durable turns, {runs} run(s), same client process: tether {t:.0}/s (p50 {t50:.0} us) | ceiling \
+             (callback + group-committed write + fdatasync) {c:.0}/s (p50 {c50:.0} us) | ratio {:.2} (target >= 0.95)",
+            t / c
+        );
+    }
 }
 
 fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
@@ -55,9 +94,10 @@ fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Writes 100,000 ended runs of 10 records each, then times opening them.
-async fn boot(dir: &std::path::Path) {
-    let (runs, per_run) = (100_000u32, 10u32);
+/// Writes `runs` ended runs of 10 records each, then times opening them, beside
+/// reading the same files sequentially (both from the page cache: they were just written).
+async fn boot(dir: &std::path::Path, runs: u32) {
+    let per_run = 10u32;
     {
         let (journal, _) = Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
         let mut batch = Vec::new();
@@ -87,12 +127,19 @@ async fn boot(dir: &std::path::Path) {
     let bytes: u64 =
         std::fs::read_dir(dir.join("journal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     let start = Instant::now();
+    let mut read = 0;
+    for entry in std::fs::read_dir(dir.join("journal")).unwrap() {
+        read += std::fs::read(entry.unwrap().path()).unwrap().len();
+    }
+    let sequential = start.elapsed();
+    assert_eq!(read as u64, bytes);
+    let start = Instant::now();
     let (journal, recovered) =
         Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
     let scanned = start.elapsed();
     let count = recovered.runs.len();
     let events = tether_events::EventBus::new(Default::default());
-    tether_runs::Runs::open(
+    let kept = tether_runs::Runs::open(
         Arc::new(journal),
         recovered,
         Default::default(),
@@ -103,14 +150,21 @@ async fn boot(dir: &std::path::Path) {
     .unwrap();
     let opened = start.elapsed();
     println!(
-        "boot: {count} runs, {} records, {} MiB: journal scan {:.2} s, runs ready {:.2} s (target < 2 s)",
+        "boot: {count} runs, {} records, {} MiB: reading the same bytes sequentially {:.3} s | journal scan {:.3} s \
+         | runs ready {:.3} s (target < 2 s) | ratio ready/read {:.1}",
         runs * per_run,
         bytes >> 20,
+        sequential.as_secs_f64(),
         scanned.as_secs_f64(),
-        opened.as_secs_f64()
+        opened.as_secs_f64(),
+        opened.as_secs_f64() / sequential.as_secs_f64()
     );
+    drop(kept);
     let start = Instant::now();
-    let daemon = Daemon::start(env!("CARGO_BIN_EXE_tether"), dir, &[]);
-    println!("boot: the daemon printed its ready line {:.2} s after exec", start.elapsed().as_secs_f64());
+    let daemon = Daemon::start(&common::tether_bin(), dir, &[]);
+    println!(
+        "boot: the daemon printed its ready line (accepting connections) {:.3} s after exec",
+        start.elapsed().as_secs_f64()
+    );
     drop(daemon);
 }

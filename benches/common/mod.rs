@@ -2,6 +2,7 @@
 //! daemon under test in a process of its own.
 #![allow(dead_code)]
 
+pub mod fanout;
 pub mod peers;
 
 use std::io::{BufRead, BufReader};
@@ -11,7 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Counts completed operations, only inside the measured window.
 #[derive(Clone, Default)]
@@ -53,6 +58,11 @@ impl Meter {
         }
         n as f64 / elapsed.as_secs_f64()
     }
+}
+
+/// The daemon under test: `TETHER_BIN` (another build, for before/after), or this one.
+pub fn tether_bin() -> String {
+    std::env::var("TETHER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_tether").to_owned())
 }
 
 /// The token every bench's daemon runs with.
@@ -123,4 +133,29 @@ pub async fn turns_per_second(url: &str, runs: usize, journalled: bool) -> f64 {
         }));
     }
     meter.measure(tasks, Duration::from_millis(500), Duration::from_secs(3)).await
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A connection with small client buffers: authenticated and past the
+/// handshake for tether, plain for the peers.
+pub async fn ws(server: &peers::Server) -> Ws {
+    let mut request = server.url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await.unwrap();
+    if server.tether {
+        let hs = r#"{"jsonrpc":"2.0","id":0,"method":"server.handshake","params":{"protocol_version":3}}"#;
+        ws.send(Message::Text(hs.into())).await.unwrap();
+        next_text(&mut ws).await;
+    }
+    ws
+}
+
+pub async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        if let Message::Text(text) = ws.next().await.unwrap().unwrap() {
+            return text.to_string();
+        }
+    }
 }

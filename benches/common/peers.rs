@@ -53,6 +53,18 @@ impl Server {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("ws://")
+    }
+
+    /// Peak resident memory (VmHWM).
+    pub fn hwm_kib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
     /// SIGTERM, then waits for the process to exit.
     pub fn stop(mut self) {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
@@ -74,6 +86,7 @@ pub struct Load {
     pub rate: f64,
     pub p50_us: f64,
     pub p99_us: f64,
+    pub p999_us: f64,
 }
 
 /// Runs `bench-peers load` against `server` in its own process.
@@ -93,6 +106,10 @@ pub fn load(
     if let Some(message) = message {
         command.args(["--message", message]);
     }
+    parse(command)
+}
+
+fn parse(mut command: Command) -> Load {
     let output = command.output().unwrap();
     assert!(output.status.success(), "load generator failed: {}", String::from_utf8_lossy(&output.stderr));
     let line = String::from_utf8(output.stdout).unwrap();
@@ -100,7 +117,18 @@ pub fn load(
         let value = line.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap();
         value.parse().unwrap()
     };
-    Load { rate: field("rate="), p50_us: field("p50_us="), p99_us: field("p99_us=") }
+    Load { rate: field("rate="), p50_us: field("p50_us="), p99_us: field("p99_us="), p999_us: field("p999_us=") }
+}
+
+/// Runs `bench-peers turns` against `server` in its own process: durable turns
+/// (one-action proposals, each answered through `tools.execute`) on `runs` connections.
+pub fn turns(bin: &Path, server: &Server, runs: usize, seconds: f64) -> Load {
+    let mut command = Command::new(bin);
+    command.args(["turns", &server.url, &runs.to_string(), &seconds.to_string()]);
+    if server.tether {
+        command.args(["--token", TOKEN]);
+    }
+    parse(command)
 }
 
 pub fn median(mut values: Vec<f64>) -> f64 {

@@ -89,5 +89,5 @@ pub async fn run(args: &[String]) {
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
-    println!("rate={:.0} p50_us={:.1} p99_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99));
+    println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
 }

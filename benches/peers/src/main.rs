@@ -6,7 +6,11 @@
 //! - `broadcast`: a text frame `sub` adds a subscription to its connection;
 //!   any other frame is written once per subscription to every connection (the
 //!   ceiling for event fan-out);
-//! - `jsonrpsee`: a jsonrpsee WebSocket server answering `server.ping` with `"pong"`.
+//! - `jsonrpsee`: a jsonrpsee WebSocket server answering `server.ping` with `"pong"`;
+//! - `durable DIR`: the ceiling of a durable turn (`durable.rs`);
+//! - `hold` and `ws-hold`: the floors of an idle connection: an accepted TCP socket
+//!   kept and never read; a WebSocket with tether's buffer sizes on a task awaiting
+//!   its next frame.
 //!
 //! Each prints `listening on ws://ADDR` and serves until SIGTERM (on which it
 //! exits, so that callgrind can write its counts).
@@ -15,7 +19,8 @@
 //! SECONDS [--token T] [--handshake] [--message TEXT]` keeps DEPTH requests in
 //! flight on each of CONNECTIONS connections (tokio-tungstenite defaults,
 //! TCP_NODELAY), counts replies for SECONDS after a 0.5 s warm-up, and prints
-//! one line: `rate=… p50_us=… p99_us=…` (latencies only when DEPTH is 1).
+//! one line: `rate=… p50_us=… p99_us=… p999_us=…` (latencies only when DEPTH is 1);
+//! `turns URL RUNS SECONDS [--token T]` drives durable turns (`durable.rs`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +29,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+mod durable;
 mod load;
 
 fn main() {
@@ -37,8 +43,12 @@ fn main() {
                 Some("canned") => canned(std::fs::read_to_string(&args[1]).unwrap()).await,
                 Some("broadcast") => broadcast().await,
                 Some("jsonrpsee") => jsonrpsee_server().await,
+                Some("durable") => durable::serve(&args[1]).await,
+                Some("hold") => hold().await,
+                Some("ws-hold") => ws_hold().await,
                 Some("load") => load::run(&args[1..]).await,
-                _ => panic!("usage: bench-peers echo | canned FILE | broadcast | jsonrpsee | load ..."),
+                Some("turns") => durable::turns(&args[1..]).await,
+                _ => panic!("usage: bench-peers echo | canned FILE | broadcast | jsonrpsee | durable DIR | hold | ws-hold | load ... | turns ..."),
             }
         };
         tokio::select! {
@@ -48,7 +58,31 @@ fn main() {
     });
 }
 
-async fn listen() -> TcpListener {
+async fn hold() {
+    let listener = listen().await;
+    let mut held = Vec::new();
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        held.push(stream);
+    }
+}
+
+async fn ws_hold() {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    let listener = listen().await;
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            // tether's defaults (`limits.read_buffer_bytes`, `limits.write_buffer_bytes`).
+            let config = WebSocketConfig::default().read_buffer_size(2 << 10).write_buffer_size(16 << 10);
+            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else { return };
+            while let Some(Ok(_)) = ws.next().await {}
+        });
+    }
+}
+
+pub(crate) async fn listen() -> TcpListener {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     println!("listening on ws://{addr}");

@@ -450,6 +450,8 @@ impl Journal {
     }
 
     /// Records `range` (by position) of one run; reads only that run's frames.
+    /// Frames that lie close together in one segment are read with one `pread`
+    /// (a run's turns usually follow each other): a 50-record page was 50 reads.
     pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
         let (locs, files) = {
             let mut state = self.shared.state.lock();
@@ -463,18 +465,26 @@ impl Journal {
             (locs, files)
         };
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
-        locs.iter()
-            .zip(files)
-            .enumerate()
-            .map(|(i, (loc, file))| {
-                let mut buf = vec![0; loc.len as usize];
-                file.read_exact_at(&mut buf, loc.offset)?;
-                match frame::decode(&buf, max_body) {
-                    Decoded::Frame { record, .. } if record.run_id == run_id => Ok(record),
-                    _ => Err(StoreError::Corrupt { run_id, seq: range.start + i }),
+        let mut records = Vec::with_capacity(locs.len());
+        let mut buf = Vec::new();
+        let mut first = 0;
+        while first < locs.len() {
+            let last = span_end(&locs, first);
+            let start = locs[first].offset;
+            let len = (locs[last - 1].offset + locs[last - 1].len as u64 - start) as usize;
+            buf.clear();
+            buf.resize(len, 0);
+            files[first].read_exact_at(&mut buf, start)?;
+            for (i, loc) in locs.iter().enumerate().take(last).skip(first) {
+                let at = (loc.offset - start) as usize;
+                match frame::decode(&buf[at..at + loc.len as usize], max_body) {
+                    Decoded::Frame { record, .. } if record.run_id == run_id => records.push(record),
+                    _ => return Err(StoreError::Corrupt { run_id, seq: range.start + i }),
                 }
-            })
-            .collect()
+            }
+            first = last;
+        }
+        Ok(records)
     }
 
     /// How many records of `run_id` are readable.
@@ -538,5 +548,50 @@ impl Journal {
     /// The segment damage this journal was opened with (`accept_damage`).
     pub fn damage(&self) -> &[String] {
         &self.shared.damage
+    }
+}
+
+/// Where the span of frames read with one `pread` from `locs[first]` ends (exclusive):
+/// frames of one segment, in offset order, each at most `SPAN_GAP` bytes after the
+/// previous one, `SPAN_MAX` bytes in all (so a read's buffer stays bounded).
+fn span_end(locs: &[Loc], first: usize) -> usize {
+    const SPAN_GAP: u64 = 4 << 10;
+    const SPAN_MAX: u64 = 1 << 20;
+    let start = locs[first].offset;
+    let mut last = first + 1;
+    while let Some(next) = locs.get(last) {
+        let prev = &locs[last - 1];
+        let prev_end = prev.offset + prev.len as u64;
+        // Checked in this order: a later record may lie earlier in the file (or in
+        // another segment), after compaction moved it.
+        if next.segment != prev.segment
+            || next.offset < prev_end
+            || next.offset - prev_end > SPAN_GAP
+            || next.offset + next.len as u64 - start > SPAN_MAX
+        {
+            break;
+        }
+        last += 1;
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Loc, span_end};
+
+    fn loc(segment: u32, offset: u64, len: u32) -> Loc {
+        Loc { segment, offset, len, seq: 0, tombstone: false }
+    }
+
+    #[test]
+    fn a_span_stops_at_another_segment_a_gap_an_earlier_offset_or_its_size() {
+        let locs = [loc(1, 16, 100), loc(1, 116, 100), loc(1, 300, 100), loc(2, 16, 100)];
+        assert_eq!(span_end(&locs, 0), 3, "contiguous and a small gap share a read");
+        assert_eq!(span_end(&locs, 3), 4);
+        // Moved by compaction: a later record earlier in the file.
+        assert_eq!(span_end(&[loc(1, 5_000, 100), loc(1, 16, 100)], 0), 1);
+        assert_eq!(span_end(&[loc(1, 16, 100), loc(1, 16 + 100 + (8 << 10), 100)], 0), 1);
+        assert_eq!(span_end(&[loc(1, 16, 1 << 20), loc(1, 16 + (1 << 20), 100)], 0), 1);
     }
 }

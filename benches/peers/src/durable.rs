@@ -1,0 +1,170 @@
+//! The ceiling of a durable turn: per proposal, the `tools.execute` callback to the
+//! same connection, one record written and `fdatasync`ed through a group-commit
+//! writer thread (every waiting record in one write and one sync), then the reply.
+//! No validation, no index, no events: only what a durable turn cannot skip.
+//! And `turns`, the client both servers are driven by.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Commit = (Vec<u8>, oneshot::Sender<()>);
+
+pub async fn serve(dir: &str) {
+    let mut file = OpenOptions::new().create(true).append(true).open(format!("{dir}/ceiling.log")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Commit>();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let batch: Vec<Commit> = std::iter::once(first).chain(rx.try_iter()).collect();
+            buf.clear();
+            for (record, _) in &batch {
+                buf.extend_from_slice(record);
+            }
+            file.write_all(&buf).unwrap();
+            file.sync_data().unwrap();
+            for (_, done) in batch {
+                let _ = done.send(());
+            }
+        }
+    });
+    let listener = crate::listen().await;
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else { continue };
+                let request: Value = serde_json::from_str(&text).unwrap();
+                let id = request["id"].clone();
+                if request["method"] != "proposal.submit" {
+                    let reply = json!({"jsonrpc": "2.0", "id": id, "result": {}}).to_string();
+                    if ws.send(Message::Text(reply.into())).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let action = &request["params"]["proposal"]["actions"][0];
+                let call = json!({"jsonrpc": "2.0", "id": "s1", "method": "tools.execute",
+                    "params": {"action_id": "a1", "tool": action["tool"], "parameters": action["parameters"]}});
+                if ws.send(Message::Text(call.to_string().into())).await.is_err() {
+                    return;
+                }
+                let output = loop {
+                    match ws.next().await {
+                        Some(Ok(Message::Text(text))) => {
+                            let reply: Value = serde_json::from_str(&text).unwrap();
+                            if reply["id"] == "s1" {
+                                break reply["result"].clone();
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    }
+                };
+                let mut record = serde_json::to_vec(&json!({"record": "turn", "tool": action["tool"],
+                    "parameters": action["parameters"], "output": output, "status": "succeeded"}))
+                .unwrap();
+                record.push(b'\n');
+                let (done, synced) = oneshot::channel();
+                tx.send((record, done)).unwrap();
+                synced.await.unwrap();
+                let reply = json!({"jsonrpc": "2.0", "id": id, "result": {"proposal_id": "p",
+                    "results": [{"action_id": "a1", "status": "succeeded", "output": output}]}});
+                if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `turns URL RUNS SECONDS [--token T]`: RUNS connections, each registering a tool,
+/// starting a run (tether) and then submitting one-action proposals in a loop,
+/// answering every `tools.execute` with its parameters. Prints `rate=… p50_us=… p99_us=…`.
+pub async fn turns(args: &[String]) {
+    let url = &args[0];
+    let runs: usize = args[1].parse().unwrap();
+    let seconds: f64 = args[2].parse().unwrap();
+    let token = args.iter().position(|a| a == "--token").map(|i| args[i + 1].clone());
+    let counting = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counted = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for r in 0..runs {
+        let mut request = url.as_str().into_client_request().unwrap();
+        if let Some(token) = &token {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.unwrap();
+        let setup = [
+            json!({"jsonrpc": "2.0", "id": 0, "method": "server.handshake", "params": {"protocol_version": 3}}),
+            json!({"jsonrpc": "2.0", "id": 0, "method": "tools.register", "params": [{"name": "echo"}]}),
+            json!({"jsonrpc": "2.0", "id": 0, "method": "runs.start",
+                "params": {"intent": "bench", "agent_id": format!("turns-{}-{r}", std::process::id())}}),
+        ];
+        for call in setup {
+            ws.send(Message::Text(call.to_string().into())).await.unwrap();
+            loop {
+                if let Message::Text(text) = ws.next().await.unwrap().unwrap() {
+                    assert!(!text.contains("\"error\""), "{text}");
+                    break;
+                }
+            }
+        }
+        let (counting, stop, counted) = (counting.clone(), stop.clone(), counted.clone());
+        tasks.push(tokio::spawn(async move {
+            let proposal = json!({"jsonrpc": "2.0", "id": 1, "method": "proposal.submit", "params":
+                {"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}}})
+            .to_string();
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
+                ws.send(Message::Text(proposal.as_str().into())).await.unwrap();
+                loop {
+                    let Message::Text(text) = ws.next().await.unwrap().unwrap() else { continue };
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    if frame["method"] == "tools.execute" {
+                        let reply = json!({"jsonrpc": "2.0", "id": frame["id"], "result": frame["params"]["parameters"]});
+                        ws.send(Message::Text(reply.to_string().into())).await.unwrap();
+                        continue;
+                    }
+                    assert!(frame.get("result").is_some(), "{text}");
+                    break;
+                }
+                if counting.load(Ordering::Relaxed) {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    counting.store(true, Ordering::Relaxed);
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let n = counted.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    counting.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        if let Ok(Ok(mut l)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+            latencies.append(&mut l);
+        }
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
+    println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
+}
