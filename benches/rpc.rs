@@ -123,7 +123,12 @@ fn main() {
 fn tether(wrap: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tether.toml");
-    std::fs::write(&config, format!("[limits]\nmax_connections = {}\n", IDLE_CONNECTIONS + 200)).unwrap();
+    // The snapshot section's 4.3 MiB reply is over the default unpaged bound (1 MiB).
+    let config_text = format!(
+        "[limits]\nmax_connections = {}\n\n[runs]\nmax_unpaged_reply_bytes = 8388608\n",
+        IDLE_CONNECTIONS + 200
+    );
+    std::fs::write(&config, config_text).unwrap();
     let mut command = match wrap.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);

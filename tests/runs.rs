@@ -395,6 +395,39 @@ async fn a_subscription_sees_every_record_once_with_no_gap() {
 }
 
 #[tokio::test]
+async fn a_snapshot_over_the_unpaged_bound_is_refused_and_a_later_from_cursor_subscribes() {
+    let runs = tether_runs::RunsConfig { max_unpaged_reply_bytes: 16 << 10, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let (agent, _) = harness(&server, server.client()).await;
+    let run_id = start(&agent, "long").await;
+    for i in 0..8 {
+        submit(&agent, json!([action(&format!("a{i}"), "big", json!({"bytes": 4000}))])).await;
+    }
+    let watcher = server.connect().await;
+    let refused = watcher.call_raw("runs.subscribe", json!({"run_id": run_id})).await.unwrap_err();
+    assert_eq!(refused.code(), Some(-32602), "{refused}");
+    let message = refused.to_string();
+    assert!(message.contains("runs.max_unpaged_reply_bytes") && message.contains("from_cursor"), "{message}");
+    // Nothing was subscribed by the refusal.
+    assert_eq!(watcher.call_raw("runs.unsubscribe", json!({"run_id": run_id})).await.unwrap()["ok"], false);
+
+    // What a client does instead: the history by page, then a subscription from its end.
+    let records = 1 + 8;
+    let subscribed =
+        watcher.call_raw("runs.subscribe", json!({"run_id": run_id, "from_cursor": records - 2})).await.unwrap();
+    let snapshot = subscribed["snapshot"].as_array().unwrap();
+    assert_eq!(snapshot.len(), 2, "the snapshot starts at from_cursor");
+    assert_eq!(snapshot[0]["index"], 6, "record 7 is the seventh turn");
+    assert_eq!(subscribed["live_cursor"], records);
+    submit(&agent, json!([action("after", "echo", json!({}))])).await;
+    let event = tokio::time::timeout(PATIENCE, watcher.next_notification()).await.unwrap().unwrap();
+    assert_eq!((event.method.as_str(), event.params["cursor"].as_u64()), ("runs.trace.event", Some(records)));
+    // A cursor past the end is the end: an empty snapshot, live from there.
+    let past = watcher.call_raw("runs.subscribe", json!({"run_id": run_id, "from_cursor": 999})).await.unwrap();
+    assert_eq!((past["snapshot"].as_array().unwrap().len(), past["live_cursor"].as_u64()), (0, Some(records + 1)));
+}
+
+#[tokio::test]
 async fn a_disconnected_owner_leaves_an_incomplete_run_but_a_completed_one_stays() {
     let setup =
         Setup { runs: tether_runs::RunsConfig { disconnect_grace_ms: 50, ..Default::default() }, ..Default::default() };

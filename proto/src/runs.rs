@@ -367,12 +367,22 @@ pub struct RunRef {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "RunSubscribeParams")]
+pub struct SubscribeParams {
+    pub run_id: String,
+    /// The first record the snapshot holds (absent: 0, every record). Earlier ones are
+    /// read with `runs.get_trace`; a snapshot over `runs.max_unpaged_reply_bytes` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_cursor: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "RunSubscribeResult")]
 pub struct SubscribeResult {
     pub run_id: String,
     pub agent_id: String,
     pub status: RunStatus,
-    /// Every record so far, oldest first.
+    /// Every record so far from `from_cursor` (0), oldest first.
     pub snapshot: Vec<Stored<RunRecord>>,
     /// The cursor of the first live event: events follow with no gap and no duplicate.
     pub live_cursor: u64,
@@ -428,7 +438,7 @@ crate::method!(Complete, "runs.complete", CompleteParams => Ack, "End a run with
 crate::method!(Cancel, "runs.cancel", CancelParams => Ack, "End a run as cancelled, durably.");
 crate::method!(List, "runs.list", ListParams => ListResult, "List runs of an agent, newest first, paginated.");
 crate::method!(GetTrace, "runs.get_trace", TraceParams => TraceResult, "Read a run's records, oldest first, paginated.");
-crate::method!(Subscribe, "runs.subscribe", RunRef => SubscribeResult, "Snapshot a run and stream its new records as runs.trace.event.");
+crate::method!(Subscribe, "runs.subscribe", SubscribeParams => SubscribeResult, "Snapshot a run and stream its new records as runs.trace.event.");
 crate::method!(Unsubscribe, "runs.unsubscribe", RunRef => Ack, "Stop streaming a run's records.");
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ResumeParams {

@@ -23,6 +23,11 @@ impl<T> Stored<T> {
         Ok(Stored { raw: RawValue::from_string(text)?, of: PhantomData })
     }
 
+    /// The length of its JSON text, in bytes.
+    pub fn json_len(&self) -> usize {
+        self.raw.get().len()
+    }
+
     pub fn parse(&self) -> Result<T, serde_json::Error>
     where
         T: DeserializeOwned,

@@ -79,11 +79,26 @@ async fn trace(client: &Client, run: &str) -> Result<Vec<Value>, Failure> {
     Ok(page["records"].as_array().cloned().unwrap_or_default())
 }
 
-/// The snapshot, then each new record as it is journalled, until the run ends:
-/// the subscription's cursors guarantee no gap and no duplicate between the two.
+/// The history by page, then a subscription from where it ended (its snapshot holds
+/// what came since), then each new record as it is journalled, until the run ends: the
+/// cursors guarantee no gap and no duplicate, and no reply is larger than a page.
 async fn follow(conn: &Conn, run: &str) -> Outcome {
     let client = client(conn).await?;
-    let subscribed = client.call_raw("runs.subscribe", json!({"run_id": run})).await?;
+    let mut cursor = 0;
+    loop {
+        let page = client.call_raw("runs.get_trace", json!({"run_id": run, "cursor": cursor, "limit": 500})).await?;
+        if page["not_found"] == true {
+            return Err(Failure::Refused(format!("no run {run} (unknown, or not yours)")));
+        }
+        for record in page["records"].as_array().into_iter().flatten() {
+            print::record(conn, record);
+            cursor += 1;
+        }
+        if page["next_cursor"].is_null() {
+            break;
+        }
+    }
+    let subscribed = client.call_raw("runs.subscribe", json!({"run_id": run, "from_cursor": cursor})).await?;
     for record in subscribed["snapshot"].as_array().into_iter().flatten() {
         print::record(conn, record);
     }

@@ -33,9 +33,12 @@ pub enum RpcError {
     /// A tool definition, or a connection's tools together, past a cost bound: -32602.
     #[error("tools.register: tool {tool:?}: {what}: {actual}, over {limit} ({max})")]
     ToolOverBound { tool: String, what: &'static str, limit: &'static str, max: usize, actual: usize },
-    /// An unpaged reply that would be too large: -32602, asking for `limit`.
+    /// An unpaged reply that would be too large: -32602, asking for `limit` (a
+    /// subscription: a later `from_cursor`, the records before it read by page).
     #[error(
-        "{method}: the reply would be {bytes} bytes, over {limit} ({max}): pass `limit` (at most {page_max}) and follow `next_cursor`"
+        "{method}: the reply would be {}{bytes} bytes, over {limit} ({max}): {}",
+        if *method == "runs.subscribe" { "at least " } else { "" },
+        page_advice(method, *page_max)
     )]
     PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
     #[error("authentication required: {0}")]
@@ -116,8 +119,8 @@ impl RpcError {
                 data["tool"] = json!(tool);
                 Some(data)
             }
-            RpcError::PageNeeded { limit, max, bytes, page_max, .. } => {
-                let mut data = bound("params.limit", limit, *max, *bytes);
+            RpcError::PageNeeded { method, limit, max, bytes, page_max } => {
+                let mut data = bound(page_field(method), limit, *max, *bytes);
                 data["page_max"] = json!(page_max);
                 Some(data)
             }
@@ -169,6 +172,20 @@ pub fn excerpt(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// The parameter a too-large reply asks for.
+fn page_field(method: &str) -> &'static str {
+    if method == "runs.subscribe" { "params.from_cursor" } else { "params.limit" }
+}
+
+fn page_advice(method: &str, page_max: u32) -> String {
+    match method {
+        "runs.subscribe" => format!(
+            "pass a later `from_cursor` and read the records before it with `runs.get_trace` (`limit` at most {page_max})"
+        ),
+        _ => format!("pass `limit` (at most {page_max}) and follow `next_cursor`"),
+    }
 }
 
 #[cfg(test)]

@@ -48,9 +48,10 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
         .register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx.caller(), p).await?) })
         .reads();
     registry
-        .register_with::<runs::Subscribe, _, _, _>(&runs, |r, cx, p| async move {
-            Ok(r.subscribe(&cx.caller(), &p.run_id).await?)
-        })
+        .register_with::<runs::Subscribe, _, _, _>(
+            &runs,
+            |r, cx, p| async move { Ok(r.subscribe(&cx.caller(), p).await?) },
+        )
         .reads();
     registry
         .register_with::<runs::Unsubscribe, _, _, _>(&runs, |r, cx, p| async move {

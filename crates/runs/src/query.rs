@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tether_core::{Caller, PeerExt, Principal};
 use tether_proto::runs::{
-    Ack, ListParams, ListResult, RunRecord, SubscribeResult, TraceEvent, TraceEventMessage, TraceLagged,
-    TraceLaggedMessage, TracePage, TraceParams, TraceResult,
+    Ack, ListParams, ListResult, RunRecord, SubscribeParams, SubscribeResult, TraceEvent, TraceEventMessage,
+    TraceLagged, TraceLaggedMessage, TracePage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
 
@@ -142,14 +142,51 @@ impl Runs {
         Ok(stored.into_iter().filter_map(|r| stored_record(r.payload, run.id)).collect())
     }
 
+    /// A subscription's snapshot, records `from..to` (`from` clamped to `to`), read a
+    /// page at a time and refused once the reply would pass the unpaged bound, so that
+    /// a reply's memory stays bounded however long the run (a client subscribes from a
+    /// later cursor and reads what comes before it by page).
+    pub(crate) async fn read_snapshot(
+        &self,
+        run: &Run,
+        from: u64,
+        to: usize,
+    ) -> Result<Vec<Stored<RunRecord>>, RunsError> {
+        const PAGE: usize = 256;
+        let (max, limit) = self.config.unpaged_reply_bound();
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
+        // The envelope (ids, status, field names), as `fits_unpaged` counts it.
+        let mut bytes = 512;
+        let mut snapshot = Vec::new();
+        for start in (from..to).step_by(PAGE) {
+            for record in self.read_records(run, start..(start + PAGE).min(to)).await? {
+                bytes += record.json_len() + 1;
+                snapshot.push(record);
+            }
+            // Stopped here, not counted to the end: a snapshot is read under the run's
+            // append lock, which a refused subscriber must not hold for a whole history.
+            if bytes > max {
+                return Err(RunsError::PageNeeded { method: "runs.subscribe", limit, max, bytes, page_max: TRACE_MAX });
+            }
+        }
+        Ok(snapshot)
+    }
+
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
-    pub async fn subscribe(self: &Arc<Self>, caller: &Caller, run_id: &str) -> Result<SubscribeResult, RunsError> {
+    /// The snapshot holds the records from `from_cursor` on, and is refused past the
+    /// unpaged reply bound (`read_snapshot`).
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        caller: &Caller,
+        params: SubscribeParams,
+    ) -> Result<SubscribeResult, RunsError> {
+        let (run_id, from) = (params.run_id.as_str(), params.from_cursor.unwrap_or(0));
         let run = match self.locate(run_id, Trust::Current) {
             Place::Here(run) if run.readable_by(caller.principal()) => run,
             // A run another node writes: followed through the store.
             Place::Elsewhere(_) => {
                 let run = self.readable_anywhere(caller, run_id).await?;
-                return self.follow_remote(caller, run).await;
+                return self.follow_remote(caller, run, from).await;
             }
             Place::Here(_) | Place::Unknown => return Err(RunsError::UnknownRun(run_id.to_owned())),
         };
@@ -166,7 +203,7 @@ impl Runs {
             // The append lock: no record can land between the snapshot and the registration.
             let _serial = run.append.lock().await;
             let records = run.state.lock().records as usize;
-            let snapshot = self.read_records(&run, 0..records).await?;
+            let snapshot = self.read_snapshot(&run, from, records).await?;
             let mut state = run.state.lock();
             state.subscribers.retain(|s| s.connection != conn);
             state.subscribers.push(Subscriber { connection: conn, events, lagged: lagged.clone() });

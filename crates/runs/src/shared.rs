@@ -290,10 +290,11 @@ impl Runs {
         self: &Arc<Self>,
         caller: &Caller,
         run: Arc<Run>,
+        from: u64,
     ) -> Result<SubscribeResult, RunsError> {
         let hints = self.store.shared().and_then(|shared| shared.hints());
         let records = run.state.lock().records as usize;
-        let snapshot = self.read_records(&run, 0..records).await?;
+        let snapshot = self.read_snapshot(&run, from, records).await?;
         let status = run.state.lock().status;
         self.with_conn(caller, |c| c.subscriptions.insert(run.id));
         let follower = Follower {

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tether_core::{AgentId, BoxFuture, BuildParams, CallError, Caller, Closed, Connection, Peer, Principal, RpcError};
 use tether_proto::ErrorObject;
-use tether_proto::runs::{REATTACH_CAPABILITY, RESUME_CAPABILITY, TraceResult};
+use tether_proto::runs::{REATTACH_CAPABILITY, RESUME_CAPABILITY, SubscribeParams, TraceResult};
 use tether_proto::tools::ExecuteParams;
 use tether_runs::{Runs, RunsConfig, RunsError};
 use tether_store::{Journal, JournalOptions, RealFsync};
@@ -312,7 +312,8 @@ async fn a_subscriber_gets_each_later_record_once() {
     let (watcher, watching) = caller(2, &[]);
     register(&runs, &alice).await;
     let (run_id, _) = start(&runs, &alice).await;
-    let subscribed = runs.subscribe(&watcher, &run_id).await.unwrap();
+    let subscribed =
+        runs.subscribe(&watcher, SubscribeParams { run_id: run_id.clone(), from_cursor: None }).await.unwrap();
     assert_eq!((subscribed.snapshot.len(), subscribed.live_cursor), (1, 1));
     runs.submit(&alice, proposal("p1", &[("a1", "echo")])).await.unwrap();
     for _ in 0..100 {

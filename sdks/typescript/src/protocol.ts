@@ -885,12 +885,21 @@ export interface RunStartedPayload {
 
 export type RunStatus = "in_progress" | "completed" | "incomplete" | "cancelled" | "budget_exceeded" | "detached";
 
+export interface RunSubscribeParams {
+  /**
+   * The first record the snapshot holds (absent: 0, every record). Earlier ones are
+   * read with `runs.get_trace`; a snapshot over `runs.max_unpaged_reply_bytes` is refused.
+   */
+  from_cursor?: number | null;
+  run_id: string;
+}
+
 export interface RunSubscribeResult {
   agent_id: string;
   /** The cursor of the first live event: events follow with no gap and no duplicate. */
   live_cursor: number;
   run_id: string;
-  /** Every record so far, oldest first. */
+  /** Every record so far from `from_cursor` (0), oldest first. */
   snapshot: RunRecord[];
   status: RunStatus;
 }
@@ -1215,7 +1224,7 @@ export interface Methods {
   "runs.replay": { params: ReplayParams; result: ReplayResult };
   "runs.resume": { params: ResumeParams; result: ResumeResult };
   "runs.start": { params: StartParams; result: StartResult };
-  "runs.subscribe": { params: RunRef; result: RunSubscribeResult };
+  "runs.subscribe": { params: RunSubscribeParams; result: RunSubscribeResult };
   "runs.unsubscribe": { params: RunRef; result: Ack };
   "server.handshake": { params: HandshakeParams; result: HandshakeResult };
   "server.ping": { params: NoParams; result: string };

@@ -824,12 +824,19 @@ class RunStartedPayload(TypedDict):
 RunStatus: TypeAlias = 'Literal["in_progress", "completed", "incomplete", "cancelled", "budget_exceeded", "detached"]'
 
 
+class RunSubscribeParams(TypedDict):
+    #: The first record the snapshot holds (absent: 0, every record). Earlier ones are
+    #: read with `runs.get_trace`; a snapshot over `runs.max_unpaged_reply_bytes` is refused.
+    from_cursor: NotRequired[int | None]
+    run_id: str
+
+
 class RunSubscribeResult(TypedDict):
     agent_id: str
     #: The cursor of the first live event: events follow with no gap and no duplicate.
     live_cursor: int
     run_id: str
-    #: Every record so far, oldest first.
+    #: Every record so far from `from_cursor` (0), oldest first.
     snapshot: list[RunRecord]
     status: RunStatus
 
@@ -1388,7 +1395,7 @@ class Calls:
 
     @overload
     async def call(
-        self, method: Literal["runs.subscribe"], params: RunRef, *, timeout: float | None = None
+        self, method: Literal["runs.subscribe"], params: RunSubscribeParams, *, timeout: float | None = None
     ) -> RunSubscribeResult: ...
 
     @overload

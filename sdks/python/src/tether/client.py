@@ -610,10 +610,13 @@ class Client(History):
         record as it is written, with no gap and no duplicate (across reconnects too),
         and ends after the run's ``ended`` record."""
         if follow:
-            async for record in self._follow_trace(run_id):
+            async for record in self._follow_trace(run_id, page_size):
                 yield record
             return
-        cursor = 0
+        async for record in self._trace_from(run_id, 0, page_size):
+            yield record
+
+    async def _trace_from(self, run_id: str, cursor: int, page_size: int) -> AsyncIterator[RunRecord]:
         while True:
             reply = await self.call("runs.get_trace", {"run_id": run_id, "cursor": cursor, "limit": page_size})
             if "not_found" in reply:
@@ -626,13 +629,22 @@ class Client(History):
                 return
             cursor = next_cursor
 
-    async def _follow_trace(self, run_id: str) -> AsyncIterator[RunRecord]:
+    async def _follow_trace(self, run_id: str, page_size: int) -> AsyncIterator[RunRecord]:
         seen = 0  # records yielded so far: record i is yielded once, in order
         with Stream[Any](self, lambda m, p: m.startswith("runs.trace.") and p.get("run_id") == run_id) as stream:
             while True:
                 stream.resynced()
-                reply = await self._subscribe("runs.subscribe", {"run_id": run_id})
-                for record in reply["snapshot"][seen:]:
+                # The history by page, then a subscription from where it ended: no reply is
+                # larger than a page however long the run (a whole-run snapshot past
+                # `runs.max_unpaged_reply_bytes` is refused).
+                async for record in self._trace_from(run_id, seen, page_size):
+                    seen += 1
+                    yield record
+                reply = await self._subscribe("runs.subscribe", {"run_id": run_id, "from_cursor": seen})
+                start = reply["live_cursor"] - len(reply["snapshot"])
+                for offset, record in enumerate(reply["snapshot"]):
+                    if start + offset < seen:
+                        continue
                     seen += 1
                     yield record
                 if reply["status"] != "in_progress":

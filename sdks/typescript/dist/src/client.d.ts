@@ -198,6 +198,7 @@ export declare class Client {
         follow?: boolean;
         pageSize?: number;
     }): AsyncGenerator<RunRecord>;
+    private traceFrom;
     private followTrace;
     /** A subscribing call, tried again when the connection drops under it (the subscription,
      * if made, died with that connection, so a retry cannot duplicate it). */

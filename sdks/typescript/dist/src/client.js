@@ -523,13 +523,17 @@ export class Client {
      * the run's `ended` record.
      */
     async *trace(runId, options = {}) {
+        const pageSize = options.pageSize ?? 500;
         if (options.follow) {
-            yield* this.followTrace(runId);
+            yield* this.followTrace(runId, pageSize);
             return;
         }
-        let cursor = 0;
+        yield* this.traceFrom(runId, 0, pageSize);
+    }
+    async *traceFrom(runId, from, pageSize) {
+        let cursor = from;
         for (;;) {
-            const reply = await this.call("runs.get_trace", { run_id: runId, cursor, limit: options.pageSize ?? 500 });
+            const reply = await this.call("runs.get_trace", { run_id: runId, cursor, limit: pageSize });
             if ("not_found" in reply)
                 throw new InvalidParams(`run ${runId} not found`, -32602, undefined, "runs.get_trace");
             const page = reply;
@@ -539,16 +543,27 @@ export class Client {
             cursor = page.next_cursor;
         }
     }
-    async *followTrace(runId) {
+    async *followTrace(runId, pageSize) {
         let seen = 0; // records yielded so far: record i is yielded once, in order
         const stream = this.openStream((method, p) => method.startsWith("runs.trace.") && p.run_id === runId);
         try {
             for (;;) {
                 stream.resynced();
+                // The history by page, then a subscription from where it ended: no reply is larger
+                // than a page however long the run (a whole-run snapshot past
+                // `runs.max_unpaged_reply_bytes` is refused).
+                for await (const record of this.traceFrom(runId, seen, pageSize)) {
+                    seen += 1;
+                    yield record;
+                }
                 const reply = (await this.subscribe("runs.subscribe", {
                     run_id: runId,
+                    from_cursor: seen,
                 }));
-                for (const record of reply.snapshot.slice(seen)) {
+                const start = reply.live_cursor - reply.snapshot.length;
+                for (const [offset, record] of reply.snapshot.entries()) {
+                    if (start + offset < seen)
+                        continue;
                     seen += 1;
                     yield record;
                 }
