@@ -31,9 +31,9 @@ pub enum RunsError {
     /// A tool definition, or a connection's tools together, past a `[runs]` cost bound.
     #[error("tools.register: tool {tool:?}: {what}: {value}, over {limit} ({max})")]
     ToolCost { tool: String, what: &'static str, limit: &'static str, max: usize, value: usize },
-    /// An unpaged `runs.list` or `runs.get_trace` whose reply would be too large.
+    /// An unpaged `runs.list` or `runs.get_trace`, or a `runs.subscribe` snapshot, whose reply would be too large.
     #[error(
-        "{method}: the reply would be {bytes} bytes, over {limit} ({max}): pass `limit` (at most {page_max}) and follow `next_cursor`"
+        "{method}: the reply would be {bytes} bytes or more, over {limit} ({max}): page it (`limit` at most {page_max}; a subscription: a later `from_cursor`)"
     )]
     PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
     /// Already shaped by core (a name over `[limits.names]`).
