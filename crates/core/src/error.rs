@@ -33,14 +33,9 @@ pub enum RpcError {
     /// A tool definition, or a connection's tools together, past a cost bound: -32602.
     #[error("tools.register: tool {tool:?}: {what}: {actual}, over {limit} ({max})")]
     ToolOverBound { tool: String, what: &'static str, limit: &'static str, max: usize, actual: usize },
-    /// An unpaged reply that would be too large: -32602, asking for `limit` (a
-    /// subscription: a later `from_cursor`, the records before it read by page).
-    #[error(
-        "{method}: the reply would be {}{bytes} bytes, over {limit} ({max}): {}",
-        if *method == "runs.subscribe" { "at least " } else { "" },
-        page_advice(method, *page_max)
-    )]
-    PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
+    /// A reply that would be too large: -32602, saying how to ask for less (`paging`).
+    #[error("{method}: the reply would be {}{bytes} bytes, over {limit} ({max}): {}", paging.at_least(), paging.advice(*page_max))]
+    PageNeeded { method: &'static str, paging: Paging, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
     #[error("authentication required: {0}")]
     AuthRequired(String),
     #[error("server.handshake is required before {0}")]
@@ -119,8 +114,8 @@ impl RpcError {
                 data["tool"] = json!(tool);
                 Some(data)
             }
-            RpcError::PageNeeded { method, limit, max, bytes, page_max } => {
-                let mut data = bound(page_field(method), limit, *max, *bytes);
+            RpcError::PageNeeded { paging, limit, max, bytes, page_max, .. } => {
+                let mut data = bound(paging.field(), limit, *max, *bytes);
                 data["page_max"] = json!(page_max);
                 Some(data)
             }
@@ -174,17 +169,38 @@ pub fn excerpt(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// The parameter a too-large reply asks for.
-fn page_field(method: &str) -> &'static str {
-    if method == "runs.subscribe" { "params.from_cursor" } else { "params.limit" }
+/// How a client asks for less than a reply too large to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// Pages of at most `page_max`, following `next_cursor` (counted in full).
+    Limit,
+    /// A subscription from a later `from_cursor`, what came before read by page
+    /// (counted only until it passed the bound).
+    FromCursor,
 }
 
-fn page_advice(method: &str, page_max: u32) -> String {
-    match method {
-        "runs.subscribe" => format!(
-            "pass a later `from_cursor` and read the records before it with `runs.get_trace` (`limit` at most {page_max})"
-        ),
-        _ => format!("pass `limit` (at most {page_max}) and follow `next_cursor`"),
+impl Paging {
+    fn field(self) -> &'static str {
+        match self {
+            Paging::Limit => "params.limit",
+            Paging::FromCursor => "params.from_cursor",
+        }
+    }
+
+    fn at_least(self) -> &'static str {
+        match self {
+            Paging::Limit => "",
+            Paging::FromCursor => "at least ",
+        }
+    }
+
+    fn advice(self, page_max: u32) -> String {
+        match self {
+            Paging::Limit => format!("pass `limit` (at most {page_max}) and follow `next_cursor`"),
+            Paging::FromCursor => format!(
+                "pass a later `from_cursor` and read the records before it with `runs.get_trace` (`limit` at most {page_max})"
+            ),
+        }
     }
 }
 
@@ -215,7 +231,14 @@ mod tests {
         let tool = RpcError::ToolOverBound { tool: "t".into(), what: "regexes", limit: "runs.x", max: 1, actual: 2 };
         let (code, tool) = keys(tool);
         assert_eq!((code, tool.iter().filter(|k| bound.contains(&k.as_str())).count()), (codes::INVALID_PARAMS, 4));
-        let page = RpcError::PageNeeded { method: "runs.list", limit: "runs.x", max: 1, bytes: 2, page_max: 3 };
+        let page = RpcError::PageNeeded {
+            method: "runs.list",
+            paging: Paging::Limit,
+            limit: "runs.x",
+            max: 1,
+            bytes: 2,
+            page_max: 3,
+        };
         let (code, page) = keys(page);
         assert_eq!((code, page.iter().filter(|k| bound.contains(&k.as_str())).count()), (codes::INVALID_PARAMS, 4));
 

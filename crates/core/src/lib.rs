@@ -32,7 +32,7 @@ pub use broker::{CallError, callbacks_pending};
 pub use caller::{BoxFuture, BuildParams, Caller, Connection, Peer, PeerExt};
 pub use connection::{Admission, ConnectionOptions, Shutdown, TransportLimit, serve_connection};
 pub use context::Context;
-pub use error::{RpcError, excerpt};
+pub use error::{Paging, RpcError, excerpt};
 pub use ids::new_id;
 pub use limits::{ConnectionConfig, Keepalive, Limits};
 pub use names::{NameKind, NameLimits};

@@ -35,7 +35,14 @@ pub enum RunsError {
     #[error(
         "{method}: the reply would be {bytes} bytes or more, over {limit} ({max}): page it (`limit` at most {page_max}; a subscription: a later `from_cursor`)"
     )]
-    PageNeeded { method: &'static str, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
+    PageNeeded {
+        method: &'static str,
+        paging: tether_core::Paging,
+        limit: &'static str,
+        max: usize,
+        bytes: usize,
+        page_max: u32,
+    },
     /// Already shaped by core (a name over `[limits.names]`).
     #[error("{0}")]
     Rpc(#[from] RpcError),
@@ -73,8 +80,8 @@ impl From<RunsError> for RpcError {
                 RpcError::ToolOverBound { tool, what, limit, max, actual: value }
             }
             RunsError::Rpc(error) => error,
-            RunsError::PageNeeded { method, limit, max, bytes, page_max } => {
-                RpcError::PageNeeded { method, limit, max, bytes, page_max }
+            RunsError::PageNeeded { method, paging, limit, max, bytes, page_max } => {
+                RpcError::PageNeeded { method, paging, limit, max, bytes, page_max }
             }
         }
     }

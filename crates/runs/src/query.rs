@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Caller, PeerExt, Principal};
+use tether_core::{Caller, Paging, PeerExt, Principal};
 use tether_proto::runs::{
     Ack, ListParams, ListResult, RunRecord, SubscribeParams, SubscribeResult, TraceEvent, TraceEventMessage,
     TraceLagged, TraceLaggedMessage, TracePage, TraceParams, TraceResult,
@@ -75,7 +75,7 @@ impl Runs {
         // The JSON-RPC envelope around the result: id, version, field names.
         let bytes = crate::tools::json_len(reply) + 256;
         if bytes > max {
-            return Err(RunsError::PageNeeded { method, limit, max, bytes, page_max });
+            return Err(RunsError::PageNeeded { method, paging: Paging::Limit, limit, max, bytes, page_max });
         }
         Ok(())
     }
@@ -166,7 +166,8 @@ impl Runs {
             // Stopped here, not counted to the end: a snapshot is read under the run's
             // append lock, which a refused subscriber must not hold for a whole history.
             if bytes > max {
-                return Err(RunsError::PageNeeded { method: "runs.subscribe", limit, max, bytes, page_max: TRACE_MAX });
+                let (method, paging, page_max) = ("runs.subscribe", Paging::FromCursor, TRACE_MAX);
+                return Err(RunsError::PageNeeded { method, paging, limit, max, bytes, page_max });
             }
         }
         Ok(snapshot)
