@@ -256,6 +256,24 @@ impl Approvals {
     }
 }
 
+/// A pending approval as the operator's answer settles it (here, or on the shared board):
+/// a raise counts only with an allow.
+pub(crate) fn answered(
+    pending: Approval,
+    decision: Resolution,
+    reason: Option<String>,
+    raise: Option<f64>,
+) -> Approval {
+    let allow = decision == Resolution::Allow;
+    Approval {
+        state: if allow { ApprovalState::Allowed } else { ApprovalState::Denied },
+        resolved_at: Some(stamp::now()),
+        reason,
+        raise: raise.filter(|_| allow),
+        ..pending
+    }
+}
+
 /// The changes themselves, synchronous: each holds `writes` throughout and `all` only
 /// to read what it decides on and to commit what it wrote.
 impl Inner {
@@ -316,11 +334,8 @@ impl Inner {
         self.settle_due()?;
         let pending =
             self.all.lock().get(id).filter(|e| e.approval.state == ApprovalState::Pending).map(|e| e.approval.clone());
-        let mut resolved = pending.ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?;
-        resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
-        resolved.resolved_at = Some(stamp::now());
-        resolved.reason = reason;
-        resolved.raise = raise.filter(|_| decision == Resolution::Allow);
+        let resolved =
+            answered(pending.ok_or_else(|| HooksError::UnknownApproval(id.to_owned()))?, decision, reason, raise);
         self.persist(&resolved)?;
         self.commit(&resolved);
         tracing::info!(approval = %id, state = ?resolved.state, "approval resolved");

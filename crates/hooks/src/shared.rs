@@ -94,11 +94,7 @@ impl Hooks {
         if current.state != ApprovalState::Pending || expired(&current) {
             return Err(unknown(id));
         }
-        let mut resolved = current;
-        resolved.state = if decision == Resolution::Allow { ApprovalState::Allowed } else { ApprovalState::Denied };
-        resolved.resolved_at = Some(stamp::now());
-        resolved.reason = reason.clone();
-        resolved.raise = raise.filter(|_| decision == Resolution::Allow);
+        let resolved = crate::approvals::answered(current, decision, reason.clone(), raise);
         let body = serde_json::to_vec(&resolved).expect("approvals serialize");
         match board.settle(id, state_name(resolved.state), &body).await.map_err(store_error)? {
             Settled::Now => {
