@@ -72,6 +72,9 @@ impl Sessions {
                     .filter(|(_, m)| m.state() == SessionState::Active)
                     .map(|(id, _)| id.clone())
                     .collect();
+                if active.is_empty() {
+                    continue;
+                }
                 let _ = tokio::task::spawn_blocking(move || {
                     for id in active {
                         this.bound_log(&id);
