@@ -302,6 +302,11 @@ async fn an_agent_waits_again_on_its_own_question_and_no_other_agent_may() {
     let refused = bob.call_raw("approvals.wait", json!({"approval_id": id, "wait_ms": 1})).await.unwrap_err();
     assert!(refused.to_string().contains("no pending approval"), "{refused}");
     assert!(!refused.to_string().contains("alice"), "nothing of alice's question leaks: {refused}");
+    // A hostile id (half a megabyte) is answered at once with a short refusal, whatever it asks to wait.
+    let hostile = json!({"approval_id": "a".repeat(512 << 10), "wait_ms": 60_000});
+    let refused = tokio::time::timeout(PATIENCE, bob.call_raw("approvals.wait", hostile)).await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), Some(-32602), "{refused}");
+    assert!(refused.to_string().len() < 1024, "{} bytes of refusal", refused.to_string().len());
     let waiting = tokio::spawn(async move {
         alice.call_raw("approvals.wait", json!({"approval_id": id, "wait_ms": 60_000})).await.unwrap()
     });

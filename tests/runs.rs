@@ -422,9 +422,14 @@ async fn a_snapshot_over_the_unpaged_bound_is_refused_and_a_later_from_cursor_su
     submit(&agent, json!([action("after", "echo", json!({}))])).await;
     let event = tokio::time::timeout(PATIENCE, watcher.next_notification()).await.unwrap().unwrap();
     assert_eq!((event.method.as_str(), event.params["cursor"].as_u64()), ("runs.trace.event", Some(records)));
-    // A cursor past the end is the end: an empty snapshot, live from there.
-    let past = watcher.call_raw("runs.subscribe", json!({"run_id": run_id, "from_cursor": 999})).await.unwrap();
+    // A cursor past the end (the largest there is) is the end: an empty snapshot, live from there.
+    let past = watcher.call_raw("runs.subscribe", json!({"run_id": run_id, "from_cursor": u64::MAX})).await.unwrap();
     assert_eq!((past["snapshot"].as_array().unwrap().len(), past["live_cursor"].as_u64()), (0, Some(records + 1)));
+    // A hostile run id costs a short refusal, not an echo of itself.
+    let hostile = "R".repeat(512 << 10);
+    let unknown = watcher.call_raw("runs.subscribe", json!({"run_id": hostile, "from_cursor": 0})).await.unwrap_err();
+    assert_eq!(unknown.code(), Some(-32602), "{unknown}");
+    assert!(unknown.to_string().len() < 4096, "{} bytes of refusal", unknown.to_string().len());
 }
 
 #[tokio::test]
