@@ -3,6 +3,7 @@
 
 use tether_core::{AgentId, stamp};
 use tether_proto::runs::{Ended, RunRecord, Started};
+use tether_proto::stored::Stored;
 use tether_telemetry::{RunTrace, TraceParent};
 use ulid::Ulid;
 
@@ -66,11 +67,13 @@ pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsE
     }
 }
 
-/// A stored payload as the JSON text it is; `None` (and a warning) when it is not JSON.
-pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid) -> Option<tether_proto::stored::Stored<RunRecord>> {
-    let parsed = String::from_utf8(payload)
-        .map_err(|e| e.to_string())
-        .and_then(|text| tether_proto::stored::Stored::from_json(text).map_err(|e| e.to_string()));
+/// A stored payload as the JSON text it is; `None` (and a warning) when it is not
+/// JSON. A store that vouches for its payloads (`RunStore::vouches_for_payloads`)
+/// is taken at its word; any other's are checked to be one JSON value.
+pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid, vouched: bool) -> Option<Stored<RunRecord>> {
+    let parsed = String::from_utf8(payload).map_err(|e| e.to_string()).and_then(|text| {
+        if vouched { Ok(Stored::from_written_json(text)) } else { Stored::from_json(text).map_err(|e| e.to_string()) }
+    });
     match parsed {
         Ok(record) => Some(record),
         Err(error) => {

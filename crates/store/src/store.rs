@@ -40,6 +40,13 @@ pub trait RunStore: Send + Sync + 'static {
     /// Records `range` (by position) of one run.
     fn read(&self, run_id: Ulid, range: Range<usize>) -> StoreFuture<'_, Result<Vec<Record>, StoreError>>;
 
+    /// Whether every payload `read` returns is proven to be the bytes that were
+    /// appended (a checksum over each frame), so the JSON the runs domain wrote may
+    /// be served without checking it again. A database's rows are not vouched for.
+    fn vouches_for_payloads(&self) -> bool {
+        false
+    }
+
     /// Drops runs for good (retention); they read as unknown at once.
     fn forget<'a>(&'a self, run_ids: &'a [Ulid]) -> StoreFuture<'a, ()>;
 
@@ -109,6 +116,11 @@ impl RunStore for Journal {
         // A positioned read of local files: answered on the first poll.
         let records = Journal::read(self, run_id, range);
         Box::pin(std::future::ready(records))
+    }
+
+    /// Each frame's CRC32C is checked on every read (`frame::decode`).
+    fn vouches_for_payloads(&self) -> bool {
+        true
     }
 
     fn forget<'a>(&'a self, run_ids: &'a [Ulid]) -> StoreFuture<'a, ()> {
