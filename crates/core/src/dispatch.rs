@@ -78,7 +78,7 @@ impl Dispatcher {
                             let cx = self.cx.clone();
                             tokio::spawn(async move {
                                 if let Some(reply) = future.await {
-                                    send_json(&cx, &reply).await;
+                                    send_text(&cx, reply.into_text()).await;
                                 }
                             });
                         }
@@ -126,7 +126,8 @@ impl Dispatcher {
             replies.extend(join_all(running).await.into_iter().flatten());
             // A batch of only notifications gets no reply at all.
             if !replies.is_empty() {
-                send_json(&cx, &replies).await;
+                let texts: Vec<String> = replies.into_iter().map(Reply::into_text).collect();
+                send_text(&cx, format!("[{}]", texts.join(","))).await;
             }
         });
     }
@@ -230,7 +231,7 @@ impl Dispatcher {
 
     async fn send(&self, reply: Option<Reply>) {
         if let Some(reply) = reply {
-            send_json(&self.cx, &reply).await;
+            send_text(&self.cx, reply.into_text()).await;
         }
     }
 }
@@ -262,8 +263,7 @@ fn error_response(id: Option<Id>, error: &RpcError) -> Reply {
     Reply::Error(Response::error(id, ErrorObject::from(error)))
 }
 
-async fn send_json<T: serde::Serialize>(cx: &Context, value: &T) {
-    let text = serde_json::to_string(value).expect("replies always serialize");
+async fn send_text(cx: &Context, text: String) {
     // A closed connection has nobody left to tell.
     let _ = cx.conn.outbound.send_text(text).await;
     if let Some(reason) = cx.conn.close_after_reply.lock().take() {

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tether_proto::{Method, ServerMessage};
 
 use crate::context::Context;
 use crate::error::RpcError;
+use crate::reply::ResultText;
 
-/// A handler's result is serialised once, straight to JSON text, and spliced
-/// into the reply: never built as a `Value` tree first.
-pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<Box<RawValue>, RpcError>> + Send>>;
+/// A handler's result is serialised once, straight into its reply's text: never
+/// built as a `Value` tree first, never copied into a reply afterwards.
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<ResultText, RpcError>> + Send>>;
 type Handler = Arc<dyn Fn(Context, Option<Value>) -> HandlerFuture + Send + Sync>;
 
 /// When a method may be called on a connection.
@@ -117,7 +117,7 @@ impl Registry {
             Box::pin(async move {
                 let params = decode_params::<M::Params>(params)?;
                 let result = handler(cx, params).await?;
-                serde_json::value::to_raw_value(&result).map_err(|e| RpcError::Internal(e.to_string()))
+                ResultText::of(&result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });
         let entry = Entry {
