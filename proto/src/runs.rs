@@ -383,7 +383,7 @@ pub struct SubscribeResult {
     pub agent_id: String,
     pub status: RunStatus,
     /// Every record so far from `from_cursor` (0), oldest first.
-    pub snapshot: Vec<Stored<RunRecord>>,
+    pub snapshot: Stored<Vec<RunRecord>>,
     /// The cursor of the first live event: events follow with no gap and no duplicate.
     pub live_cursor: u64,
 }

@@ -11,7 +11,7 @@ use tether_proto::runs::{
 use tokio::sync::mpsc;
 
 use crate::error::{RunsError, invalid};
-use crate::records::{corrupt_or, stored_record};
+use crate::records::{corrupt_or, record_json, stored_record};
 use crate::run::{Run, Subscriber};
 use crate::runs::Runs;
 use crate::shared::{Place, Trust};
@@ -144,35 +144,47 @@ impl Runs {
         Ok(stored.into_iter().filter_map(|r| stored_record(r.payload, run.id, vouched)).collect())
     }
 
-    /// A subscription's snapshot, records `from..to` (`from` clamped to `to`), read a
-    /// page at a time and refused once the reply would pass the unpaged bound, so that
-    /// a reply's memory stays bounded however long the run (a client subscribes from a
-    /// later cursor and reads what comes before it by page).
+    /// A subscription's snapshot, records `from..to` (`from` clamped to `to`), as the
+    /// JSON array the reply carries: each record's stored text is appended as it is
+    /// read, a page at a time, never held as a record of its own. Refused once it
+    /// would pass the unpaged bound, so a reply's memory stays bounded however long
+    /// the run (a client subscribes from a later cursor and reads what comes before
+    /// it by page).
     pub(crate) async fn read_snapshot(
         &self,
         run: &Run,
         from: u64,
         to: usize,
-    ) -> Result<Vec<Stored<RunRecord>>, RunsError> {
+    ) -> Result<Stored<Vec<RunRecord>>, RunsError> {
         const PAGE: usize = 256;
-        let (max, limit) = self.config.unpaged_reply_bound();
-        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
         // The envelope (ids, status, field names), as `fits_unpaged` counts it.
-        let mut bytes = 512;
-        let mut snapshot = Vec::new();
+        const ENVELOPE: usize = 512;
+        let (max, limit) = self.config.unpaged_reply_bound();
+        let vouched = self.store.vouches_for_payloads();
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
+        let mut text = String::from("[");
         for start in (from..to).step_by(PAGE) {
-            for record in self.read_records(run, start..(start + PAGE).min(to)).await? {
-                bytes += record.json_len() + 1;
-                snapshot.push(record);
-            }
+            let mut append = |record: tether_store::RecordRef<'_>| {
+                if let Some(json) = record_json(record.payload, run.id, vouched) {
+                    if text.len() > 1 {
+                        text.push(',');
+                    }
+                    text.push_str(json);
+                }
+            };
+            let page = start..(start + PAGE).min(to);
+            self.store.read_each(run.id, page, &mut append).await.map_err(|e| corrupt_or(e, run.id))?;
             // Stopped here, not counted to the end: a snapshot is read under the run's
             // append lock, which a refused subscriber must not hold for a whole history.
+            let bytes = text.len() + 1 + ENVELOPE;
             if bytes > max {
                 let (method, paging, page_max) = ("runs.subscribe", Paging::FromCursor, TRACE_MAX);
                 return Err(RunsError::PageNeeded { method, paging, limit, max, bytes, page_max });
             }
         }
-        Ok(snapshot)
+        text.push(']');
+        // Each element is a record's text as `record_json` let it through.
+        Ok(Stored::from_written_json(text))
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.

@@ -71,11 +71,21 @@ pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsE
 /// JSON. A store that vouches for its payloads (`RunStore::vouches_for_payloads`)
 /// is taken at its word; any other's are checked to be one JSON value.
 pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid, vouched: bool) -> Option<Stored<RunRecord>> {
-    let parsed = String::from_utf8(payload).map_err(|e| e.to_string()).and_then(|text| {
-        if vouched { Ok(Stored::from_written_json(text)) } else { Stored::from_json(text).map_err(|e| e.to_string()) }
+    record_json(&payload, run_id, vouched)?;
+    // Checked just now: UTF-8 that is (vouched for as) one JSON value.
+    String::from_utf8(payload).ok().map(Stored::from_written_json)
+}
+
+/// A stored payload's JSON text, as `stored_record` judges it, borrowed.
+pub(crate) fn record_json(payload: &[u8], run_id: Ulid, vouched: bool) -> Option<&str> {
+    let checked = std::str::from_utf8(payload).map_err(|e| e.to_string()).and_then(|text| {
+        if !vouched {
+            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
+        }
+        Ok(text)
     });
-    match parsed {
-        Ok(record) => Some(record),
+    match checked {
+        Ok(text) => Some(text),
         Err(error) => {
             tracing::warn!(%error, run = %run_id, "skipping a run record that is not JSON");
             None
@@ -91,5 +101,22 @@ pub(crate) fn parse_record<T: serde::de::DeserializeOwned>(payload: &[u8], run_i
             tracing::warn!(%error, run = %run_id, "skipping a run record this version cannot read");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vouched_payload_is_served_unchecked_and_any_other_only_if_it_is_json() {
+        let run = Ulid::new();
+        assert_eq!(record_json(b"{\"a\":1}", run, false), Some("{\"a\":1}"));
+        assert_eq!(record_json(b"{\"a\":", run, false), None, "checked: not JSON");
+        assert_eq!(record_json(b"{\"a\":", run, true), Some("{\"a\":"), "vouched for: taken at its word");
+        assert_eq!(record_json(b"\xff", run, true), None, "never text that is not UTF-8");
+        let stored = stored_record(b"[1]".to_vec(), run, false).unwrap();
+        assert_eq!(serde_json::to_string(&stored).unwrap(), "[1]");
+        assert!(stored_record(b"[1".to_vec(), run, false).is_none());
     }
 }

@@ -314,7 +314,7 @@ async fn a_subscriber_gets_each_later_record_once() {
     let (run_id, _) = start(&runs, &alice).await;
     let subscribed =
         runs.subscribe(&watcher, SubscribeParams { run_id: run_id.clone(), from_cursor: None }).await.unwrap();
-    assert_eq!((subscribed.snapshot.len(), subscribed.live_cursor), (1, 1));
+    assert_eq!((subscribed.snapshot.parse().unwrap().len(), subscribed.live_cursor), (1, 1));
     runs.submit(&alice, proposal("p1", &[("a1", "echo")])).await.unwrap();
     for _ in 0..100 {
         if !watching.notified.lock().is_empty() {

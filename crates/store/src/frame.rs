@@ -61,8 +61,8 @@ pub(crate) fn seal(len: u64, out: &mut Vec<u8>) {
 }
 
 /// The length a seal frame vouches for.
-pub(crate) fn sealed_len(record: &Record) -> Option<u64> {
-    Some(u64::from_le_bytes(record.payload.as_slice().try_into().ok()?))
+pub(crate) fn sealed_len(record: &RecordRef<'_>) -> Option<u64> {
+    Some(u64::from_le_bytes(record.payload.try_into().ok()?))
 }
 
 /// One record of one run, as stored.
@@ -73,6 +73,28 @@ pub struct Record {
     /// Position of this record within its run, from 0.
     pub seq: u32,
     pub payload: Vec<u8>,
+}
+
+impl Record {
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef { kind: self.kind, run_id: self.run_id, seq: self.seq, payload: &self.payload }
+    }
+}
+
+/// A record as it lies in a buffer. Decoding lends the payload, so a scan (boot,
+/// compaction) or a read into a reply copies only what it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub kind: Kind,
+    pub run_id: Ulid,
+    pub seq: u32,
+    pub payload: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn to_record(&self) -> Record {
+        Record { kind: self.kind, run_id: self.run_id, seq: self.seq, payload: self.payload.to_vec() }
+    }
 }
 
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -90,9 +112,9 @@ pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
 
 /// What the bytes at one offset hold.
 #[derive(Debug)]
-pub(crate) enum Decoded {
+pub(crate) enum Decoded<'a> {
     Frame {
-        record: Record,
+        record: RecordRef<'a>,
         len: usize,
     },
     /// The frame runs past the end of the data: a torn write.
@@ -104,7 +126,7 @@ pub(crate) enum Decoded {
     },
 }
 
-pub(crate) fn decode(buf: &[u8], max_body: usize) -> Decoded {
+pub(crate) fn decode(buf: &[u8], max_body: usize) -> Decoded<'_> {
     if buf.len() < HEADER {
         return Decoded::Incomplete;
     }
@@ -122,11 +144,11 @@ pub(crate) fn decode(buf: &[u8], max_body: usize) -> Decoded {
     if crc32c::crc32c(body) != crc {
         return Decoded::Corrupt { len: HEADER + body_len, run_id: Some(run_id) };
     }
-    let record = Record {
+    let record = RecordRef {
         kind: Kind::from_byte(body[0]),
         run_id,
         seq: u32::from_le_bytes(body[17..21].try_into().unwrap()),
-        payload: body[BODY_PREFIX..].to_vec(),
+        payload: &body[BODY_PREFIX..],
     };
     Decoded::Frame { record, len: HEADER + body_len }
 }

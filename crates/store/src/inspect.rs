@@ -93,7 +93,7 @@ impl Inspection {
             let mut buf = vec![0; loc.len as usize];
             file.read_exact_at(&mut buf, loc.offset)?;
             match frame::decode(&buf, self.max_body) {
-                Decoded::Frame { record, .. } if record.run_id == run_id => out.push(record),
+                Decoded::Frame { record, .. } if record.run_id == run_id => out.push(record.to_record()),
                 _ => return Err(StoreError::Corrupt { run_id, seq }),
             }
         }

@@ -13,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use tokio::sync::oneshot;
 use ulid::Ulid;
 
-use crate::frame::{self, Decoded, Kind, Record};
+use crate::frame::{self, Decoded, Kind, Record, RecordRef};
 use crate::fsync::Fsync;
 use crate::retired::{self, Retired};
 use crate::writer::{Append, Op, Queue, Writer};
@@ -151,11 +151,11 @@ impl RecoveredRun {
         RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false, tombstoned: false }
     }
 
-    pub(crate) fn note(&mut self, record: &Record) {
+    pub(crate) fn note(&mut self, record: &RecordRef<'_>) {
         self.records = self.records.max(record.seq + 1);
         match record.kind {
-            Kind::Started => self.started = Some(record.payload.clone()),
-            Kind::Ended => self.ended = Some(record.payload.clone()),
+            Kind::Started => self.started = Some(record.payload.to_vec()),
+            Kind::Ended => self.ended = Some(record.payload.to_vec()),
             Kind::Turn => self.turns += 1,
             Kind::Tombstone => self.tombstoned = true,
             Kind::Seal | Kind::Unknown(_) => {}
@@ -450,12 +450,25 @@ impl Journal {
     }
 
     /// Records `range` (by position) of one run; reads only that run's frames.
+    pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::with_capacity(range.len().min(4096));
+        self.read_each(run_id, range, &mut |record| records.push(record.to_record()))?;
+        Ok(records)
+    }
+
+    /// Records `range` (by position) of one run, each lent to `each` as it is read
+    /// (checked, not copied: a snapshot is written straight into its reply's text).
     /// Frames that lie close together in one segment are read with one `pread`
     /// (a run's turns usually follow each other): a 50-record page was 50 reads.
-    pub fn read(&self, run_id: Ulid, range: Range<usize>) -> Result<Vec<Record>, StoreError> {
+    pub fn read_each(
+        &self,
+        run_id: Ulid,
+        range: Range<usize>,
+        each: &mut dyn FnMut(RecordRef<'_>),
+    ) -> Result<(), StoreError> {
         let (locs, files) = {
             let mut state = self.shared.state.lock();
-            let Some(run) = state.runs.get(&run_id) else { return Ok(Vec::new()) };
+            let Some(run) = state.runs.get(&run_id) else { return Ok(()) };
             let end = range.end.min(run.locs.len());
             let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
             let mut files: Vec<Arc<File>> = Vec::with_capacity(locs.len());
@@ -465,7 +478,6 @@ impl Journal {
             (locs, files)
         };
         let max_body = self.shared.options.max_record_bytes + frame::BODY_PREFIX;
-        let mut records = Vec::with_capacity(locs.len());
         let mut buf = Vec::new();
         let mut first = 0;
         while first < locs.len() {
@@ -478,13 +490,13 @@ impl Journal {
             for (i, loc) in locs.iter().enumerate().take(last).skip(first) {
                 let at = (loc.offset - start) as usize;
                 match frame::decode(&buf[at..at + loc.len as usize], max_body) {
-                    Decoded::Frame { record, .. } if record.run_id == run_id => records.push(record),
+                    Decoded::Frame { record, .. } if record.run_id == run_id => each(record),
                     _ => return Err(StoreError::Corrupt { run_id, seq: range.start + i }),
                 }
             }
             first = last;
         }
-        Ok(records)
+        Ok(())
     }
 
     /// How many records of `run_id` are readable.

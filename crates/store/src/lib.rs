@@ -26,7 +26,7 @@ mod store;
 mod writer;
 
 pub use board::{ApprovalBoard, Settled};
-pub use frame::{Kind, Record};
+pub use frame::{Kind, Record, RecordRef};
 pub use fsync::{Fsync, RealFsync};
 pub use inspect::Inspection;
 pub use journal::{

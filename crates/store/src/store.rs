@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use ulid::Ulid;
 
-use crate::{Journal, Record, RecoveredRun, StoreError};
+use crate::{Journal, Record, RecordRef, RecoveredRun, StoreError};
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -39,6 +39,23 @@ pub trait RunStore: Send + Sync + 'static {
 
     /// Records `range` (by position) of one run.
     fn read(&self, run_id: Ulid, range: Range<usize>) -> StoreFuture<'_, Result<Vec<Record>, StoreError>>;
+
+    /// Records `range` of one run, each lent to `each` in order: a store reading
+    /// into buffers need not copy every payload (a snapshot goes straight into its
+    /// reply's text). By default, `read`'s records one by one.
+    fn read_each<'a>(
+        &'a self,
+        run_id: Ulid,
+        range: Range<usize>,
+        each: &'a mut (dyn FnMut(RecordRef<'_>) + Send),
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            for record in self.read(run_id, range).await? {
+                each(record.as_ref());
+            }
+            Ok(())
+        })
+    }
 
     /// Whether every payload `read` returns is proven to be the bytes that were
     /// appended (a checksum over each frame), so the JSON the runs domain wrote may
@@ -116,6 +133,15 @@ impl RunStore for Journal {
         // A positioned read of local files: answered on the first poll.
         let records = Journal::read(self, run_id, range);
         Box::pin(std::future::ready(records))
+    }
+
+    fn read_each<'a>(
+        &'a self,
+        run_id: Ulid,
+        range: Range<usize>,
+        each: &'a mut (dyn FnMut(RecordRef<'_>) + Send),
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Journal::read_each(self, run_id, range, each)))
     }
 
     /// Each frame's CRC32C is checked on every read (`frame::decode`).
