@@ -26,9 +26,10 @@ const HEAD: &str = r#"{"jsonrpc":"2.0","result":"#;
 
 impl ResultText {
     pub(crate) fn of<T: Serialize>(result: &T) -> Result<Self, serde_json::Error> {
-        let mut text = Vec::with_capacity(256);
-        text.extend_from_slice(HEAD.as_bytes());
+        let mut text = Headroom(Vec::with_capacity(256));
+        text.0.extend_from_slice(HEAD.as_bytes());
         serde_json::to_writer(&mut text, result)?;
+        let text = text.0;
         // serde_json writes only UTF-8; the check is a fast scan (0.1 ms for 4 MiB).
         let text = String::from_utf8(text).map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e))?;
         Ok(ResultText(text))
@@ -48,6 +49,29 @@ impl ResultText {
     }
 }
 
+/// A buffer that grows with an eighth to spare: a large splice (a snapshot) left
+/// with no room would be copied whole again by the few bytes written after it.
+struct Headroom(Vec<u8>);
+
+impl std::io::Write for Headroom {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.0.capacity() - self.0.len() < buf.len() {
+            self.0.reserve(buf.len() + (self.0.len() + buf.len()) / 8 + 64);
+        }
+        self.0.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +87,15 @@ mod tests {
         let text = Reply::Result { id: Id::String("a\"b".into()), result: ResultText::of(&()).unwrap() }.into_text();
         let parsed: Response = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.id, Some(Id::String("a\"b".into())));
+    }
+
+    #[test]
+    fn a_large_result_leaves_room_for_the_rest_of_its_reply() {
+        let big = "x".repeat(1 << 20);
+        let result = ResultText::of(&serde_json::json!({"snapshot": big, "live_cursor": 7})).unwrap();
+        let (capacity, text) = (result.0.capacity(), result.finish(&Id::Number(1)));
+        assert!(text.len() <= capacity, "the id did not fit in what the result left");
+        // Doubled (copied again) by the bytes after the splice, it would be twice as large.
+        assert!(capacity < text.len() * 5 / 4, "{capacity} bytes held for {}", text.len());
     }
 }
