@@ -22,6 +22,7 @@ mod parse;
 mod registry;
 mod reply;
 pub mod skim;
+mod socket;
 pub mod stamp;
 pub mod trim;
 
