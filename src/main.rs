@@ -24,6 +24,10 @@ use tether_server::{Server, ServerConfig, token};
 use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
 
+// glibc's malloc/free cost a loaded daemon a sixth of its CPU (README, Benchmarks).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // At the root, so that the binary's modules reach them as `crate::cli` and `crate::config`.
 use tether::{cli, config, telemetry};
 
