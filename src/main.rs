@@ -7,6 +7,7 @@ compile_error!(
      build it on Linux (a container or VM elsewhere). The SDKs (sdks/) run anywhere."
 );
 
+mod allocator;
 mod connect;
 mod hook;
 mod init;
@@ -23,10 +24,6 @@ use tether_core::{Authenticator, ConnectionConfig, Shutdown, StaticToken};
 use tether_server::{Server, ServerConfig, token};
 use tether_store::{DirLock, JournalOptions, RealFsync};
 use tokio::signal::unix::{SignalKind, signal};
-
-// glibc's malloc/free cost a loaded daemon a sixth of its CPU (README, Benchmarks).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 // At the root, so that the binary's modules reach them as `crate::cli` and `crate::config`.
 use tether::{cli, config, telemetry};
@@ -74,6 +71,7 @@ fn main() -> ExitCode {
         None => None,
     };
     init_logging(settings.log_format);
+    tether_core::set_release_free_memory(allocator::release_free_memory);
     // Before anything in the data directory is opened, recovered or signalled.
     let lock = match claim_data_dir(&settings.data_dir) {
         Ok(lock) => lock,
@@ -82,7 +80,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(allocator::collect_if_asked)
+        .build()
+        .expect("a tokio runtime");
     let telemetry = match settings.telemetry.resolve(|name| std::env::var(name).ok()) {
         Ok(Some(export)) => {
             let _entered = runtime.enter();
