@@ -78,7 +78,7 @@ impl Dispatcher {
                             let cx = self.cx.clone();
                             tokio::spawn(async move {
                                 if let Some(reply) = future.await {
-                                    send_json(&cx, &reply).await;
+                                    send_json(&cx, &reply, Route::Direct).await;
                                 }
                             });
                         }
@@ -126,7 +126,7 @@ impl Dispatcher {
             replies.extend(join_all(running).await.into_iter().flatten());
             // A batch of only notifications gets no reply at all.
             if !replies.is_empty() {
-                send_json(&cx, &replies).await;
+                send_json(&cx, &replies, Route::Direct).await;
             }
         });
     }
@@ -228,9 +228,11 @@ impl Dispatcher {
         }
     }
 
+    /// Answers made on the read loop go through the queue: the writer task batches a
+    /// pipelined burst of them into one write (a handler's own task writes at once).
     async fn send(&self, reply: Option<Reply>) {
         if let Some(reply) = reply {
-            send_json(&self.cx, &reply).await;
+            send_json(&self.cx, &reply, Route::Queue).await;
         }
     }
 }
@@ -262,10 +264,21 @@ fn error_response(id: Option<Id>, error: &RpcError) -> Reply {
     Reply::Error(Response::error(id, ErrorObject::from(error)))
 }
 
-async fn send_json<T: serde::Serialize>(cx: &Context, value: &T) {
+#[derive(Clone, Copy)]
+enum Route {
+    /// Written at once when the socket is idle.
+    Direct,
+    /// Through the writer task's queue.
+    Queue,
+}
+
+async fn send_json<T: serde::Serialize>(cx: &Context, value: &T, route: Route) {
     let text = serde_json::to_string(value).expect("replies always serialize");
     // A closed connection has nobody left to tell.
-    let _ = cx.conn.outbound.send_text(text).await;
+    let _ = match route {
+        Route::Direct => cx.conn.outbound.send_text(text).await,
+        Route::Queue => cx.conn.outbound.queue_text(text).await,
+    };
     if let Some(reason) = cx.conn.close_after_reply.lock().take() {
         cx.conn.outbound.close(CloseCode::Policy, &reason);
     }

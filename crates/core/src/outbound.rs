@@ -50,11 +50,19 @@ impl Outbound {
     /// stays full for the stall timeout means the client stopped reading: the
     /// connection is closed with 1008.
     pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
-        let message = match self.write_now(message) {
-            Direct::Written => return Ok(()),
-            Direct::Failed => return Err(Closed),
-            Direct::Queue(message) => message,
-        };
+        match self.write_now(message) {
+            Direct::Written => Ok(()),
+            Direct::Failed => Err(Closed),
+            Direct::Queue(message) => self.queue(message).await,
+        }
+    }
+
+    /// Queues a message for the writer task, which batches what is ready into one write.
+    pub(crate) async fn queue_text(&self, text: String) -> Result<(), Closed> {
+        self.queue(Message::Text(text.into())).await
+    }
+
+    async fn queue(&self, message: Message) -> Result<(), Closed> {
         let counted = Queueing::new(self.socket.as_deref());
         let message = match self.queue.try_send(message) {
             Ok(()) => {
