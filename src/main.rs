@@ -7,6 +7,7 @@ compile_error!(
      build it on Linux (a container or VM elsewhere). The SDKs (sdks/) run anywhere."
 );
 
+mod allocator;
 mod connect;
 mod hook;
 mod init;
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
         None => None,
     };
     init_logging(settings.log_format);
+    tether_core::set_release_free_memory(allocator::release_free_memory);
     // Before anything in the data directory is opened, recovered or signalled.
     let lock = match claim_data_dir(&settings.data_dir) {
         Ok(lock) => lock,
@@ -78,7 +80,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(allocator::collect_if_asked)
+        .build()
+        .expect("a tokio runtime");
     let telemetry = match settings.telemetry.resolve(|name| std::env::var(name).ok()) {
         Ok(Some(export)) => {
             let _entered = runtime.enter();

@@ -129,7 +129,7 @@ mod tests {
     use serde_json::json;
 
     fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<tokio_tungstenite::tungstenite::Message>) {
-        let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1));
+        let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1), None);
         (out, rx)
     }
 

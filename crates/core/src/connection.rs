@@ -1,10 +1,10 @@
-//! Driving one connection: a read loop, a writer task, keepalive, and closing.
+//! Driving one connection: a read loop, a writer task (`socket.rs`), keepalive, and closing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{Sink, Stream, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
@@ -21,6 +21,7 @@ use crate::error::RpcError;
 use crate::limits::ConnectionConfig;
 use crate::outbound::{Closing, Outbound};
 use crate::registry::Registry;
+use crate::socket::{Socket, write_loop};
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -75,7 +76,9 @@ where
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     let config = options.config;
-    let (outbound, queue, closing) = Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout());
+    let socket = Socket::new(Box::pin(sink));
+    let (outbound, queue, closing) =
+        Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout(), Some(socket.clone()));
     // Without auth, a connection is the operator from its first frame that is not
     // `session.auth` (which may still bind it to an agent): see `Dispatcher::on_text`.
     let preset = std::sync::OnceLock::new();
@@ -102,13 +105,13 @@ where
         names: config.limits.names.clone(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
-    drive(stream, sink, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
+    drive(stream, socket, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn drive<S, K>(
+async fn drive<S>(
     stream: S,
-    sink: K,
+    socket: Arc<Socket>,
     conn: Arc<ConnState>,
     outbound: Outbound,
     queue: mpsc::Receiver<Message>,
@@ -117,10 +120,9 @@ async fn drive<S, K>(
     config: Arc<ConnectionConfig>,
 ) where
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
-    K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     tracing::debug!("connection opened");
-    let writer = tokio::spawn(write_loop(sink, queue, closing.clone(), config.close_timeout));
+    let writer = tokio::spawn(write_loop(socket, queue, closing.clone(), config.close_timeout));
     let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, config: config.clone() };
     let mut stream = stream;
     read_loop(&mut stream, &dispatcher, &outbound, closing.clone(), shutdown, &config).await;
@@ -288,52 +290,6 @@ fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, Str
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TransportLimit(pub String);
-
-/// Writes queued messages, batching whatever is ready into one flush.
-async fn write_loop<K>(
-    mut sink: K,
-    mut queue: mpsc::Receiver<Message>,
-    mut closing: watch::Receiver<Option<Closing>>,
-    close_timeout: Duration,
-) where
-    K: Sink<Message, Error = WsError> + Unpin,
-{
-    loop {
-        tokio::select! {
-            biased;
-            _ = closing.changed() => break,
-            message = queue.recv() => {
-                let Some(message) = message else { break };
-                if write_ready(&mut sink, message, &mut queue).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    let how = closing.borrow().clone();
-    let _ = timeout(close_timeout, async {
-        // Replies queued before the close (e.g. the -32001 that explains it) go first.
-        while let Ok(message) = queue.try_recv() {
-            sink.feed(message).await?;
-        }
-        if let Some(Closing::Local(frame)) = how {
-            sink.feed(Message::Close(Some(frame))).await?;
-        }
-        sink.close().await
-    })
-    .await;
-}
-
-async fn write_ready<K>(sink: &mut K, first: Message, queue: &mut mpsc::Receiver<Message>) -> Result<(), WsError>
-where
-    K: Sink<Message, Error = WsError> + Unpin,
-{
-    sink.feed(first).await?;
-    while let Ok(message) = queue.try_recv() {
-        sink.feed(message).await?;
-    }
-    sink.flush().await
-}
 
 /// Resolves once the server shuts down; never, if nobody holds the sender.
 /// (Also drops the `watch::Ref`, which is not `Send`.)

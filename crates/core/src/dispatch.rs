@@ -78,7 +78,7 @@ impl Dispatcher {
                             let cx = self.cx.clone();
                             tokio::spawn(async move {
                                 if let Some(reply) = future.await {
-                                    send_text(&cx, reply.into_text()).await;
+                                    send_text(&cx, reply.into_text(), Route::Direct).await;
                                 }
                             });
                         }
@@ -127,7 +127,7 @@ impl Dispatcher {
             // A batch of only notifications gets no reply at all.
             if !replies.is_empty() {
                 let texts: Vec<String> = replies.into_iter().map(Reply::into_text).collect();
-                send_text(&cx, format!("[{}]", texts.join(","))).await;
+                send_text(&cx, format!("[{}]", texts.join(",")), Route::Direct).await;
             }
         });
     }
@@ -229,9 +229,11 @@ impl Dispatcher {
         }
     }
 
+    /// Answers made on the read loop go through the queue: the writer task batches a
+    /// pipelined burst of them into one write (a handler's own task writes at once).
     async fn send(&self, reply: Option<Reply>) {
         if let Some(reply) = reply {
-            send_text(&self.cx, reply.into_text()).await;
+            send_text(&self.cx, reply.into_text(), Route::Queue).await;
         }
     }
 }
@@ -263,9 +265,20 @@ fn error_response(id: Option<Id>, error: &RpcError) -> Reply {
     Reply::Error(Response::error(id, ErrorObject::from(error)))
 }
 
-async fn send_text(cx: &Context, text: String) {
+#[derive(Clone, Copy)]
+enum Route {
+    /// Written at once when the socket is idle.
+    Direct,
+    /// Through the writer task's queue.
+    Queue,
+}
+
+async fn send_text(cx: &Context, text: String, route: Route) {
     // A closed connection has nobody left to tell.
-    let _ = cx.conn.outbound.send_text(text).await;
+    let _ = match route {
+        Route::Direct => cx.conn.outbound.send_text(text).await,
+        Route::Queue => cx.conn.outbound.queue_text(text).await,
+    };
     if let Some(reason) = cx.conn.close_after_reply.lock().take() {
         cx.conn.outbound.close(CloseCode::Policy, &reason);
     }

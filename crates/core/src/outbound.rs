@@ -1,6 +1,8 @@
-//! The bounded queue of messages waiting to be written to one connection, and
-//! the signal that asks the connection to close.
+//! How a message reaches one connection's socket: written at once by its producer
+//! when the socket is idle (`socket.rs`), else through the bounded queue the writer
+//! task drains; and the signal that asks the connection to close.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -8,6 +10,8 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::socket::{Direct, Queueing, Socket};
 
 /// Why a connection is closing.
 #[derive(Debug, Clone)]
@@ -27,28 +31,53 @@ pub(crate) struct Outbound {
     queue: mpsc::Sender<Message>,
     closing: watch::Sender<Option<Closing>>,
     stall_timeout: Duration,
+    /// `None` when only the queue's reader writes (a unit test reading the queue).
+    socket: Option<Arc<Socket>>,
 }
 
 impl Outbound {
     pub(crate) fn new(
         capacity: usize,
         stall_timeout: Duration,
+        socket: Option<Arc<Socket>>,
     ) -> (Self, mpsc::Receiver<Message>, watch::Receiver<Option<Closing>>) {
         let (queue, rx) = mpsc::channel(capacity);
         let (closing, closing_rx) = watch::channel(None);
-        (Outbound { queue, closing, stall_timeout }, rx, closing_rx)
+        (Outbound { queue, closing, stall_timeout, socket }, rx, closing_rx)
     }
 
-    /// Queues a message. A queue that stays full for the stall timeout means the
-    /// client stopped reading: the connection is closed with 1008.
+    /// Writes a message at once if the socket is idle, else queues it. A queue that
+    /// stays full for the stall timeout means the client stopped reading: the
+    /// connection is closed with 1008.
     pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
+        match self.write_now(message) {
+            Direct::Written => Ok(()),
+            Direct::Failed => Err(Closed),
+            Direct::Queue(message) => self.queue(message).await,
+        }
+    }
+
+    /// Queues a message for the writer task, which batches what is ready into one write.
+    pub(crate) async fn queue_text(&self, text: String) -> Result<(), Closed> {
+        self.queue(Message::Text(text.into())).await
+    }
+
+    async fn queue(&self, message: Message) -> Result<(), Closed> {
+        let counted = Queueing::new(self.socket.as_deref());
         let message = match self.queue.try_send(message) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                counted.queued();
+                return Ok(());
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(Closed),
             Err(mpsc::error::TrySendError::Full(message)) => message,
         };
         match timeout(self.stall_timeout, self.queue.send(message)).await {
-            Ok(result) => result.map_err(|_| Closed),
+            Ok(result) => {
+                result.map_err(|_| Closed)?;
+                counted.queued();
+                Ok(())
+            }
             Err(_) => {
                 tracing::info!(
                     stall_timeout_ms = self.stall_timeout.as_millis() as u64,
@@ -67,9 +96,22 @@ impl Outbound {
         self.send(Message::Text(text.into())).await
     }
 
-    /// Queues a message only if there is room; for pings, which are worthless late.
+    /// Sends a message only if there is room; for pings, which are worthless late.
     pub(crate) fn try_send(&self, message: Message) {
-        let _ = self.queue.try_send(message);
+        let Direct::Queue(message) = self.write_now(message) else { return };
+        let counted = Queueing::new(self.socket.as_deref());
+        if self.queue.try_send(message).is_ok() {
+            counted.queued();
+        }
+    }
+
+    /// The socket, written by this task now, unless the connection is closing (the
+    /// writer task then sends what is queued, and the close frame last).
+    fn write_now(&self, message: Message) -> Direct {
+        match &self.socket {
+            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => socket.try_write(message),
+            _ => Direct::Queue(message),
+        }
     }
 
     /// Free slots in the queue, and its size: background senders keep room for replies.

@@ -320,8 +320,8 @@ impl crate::Runs {
 }
 
 /// A connection whose tools compiled this much was heavy enough to leave the allocator
-/// holding pages once it closed: glibc keeps freed regex programs in its arenas (four
-/// full budgets measured 100 MiB still resident after their connections closed).
+/// holding pages once it closed: the allocator keeps freed regex programs (with glibc,
+/// four full budgets measured 100 MiB still resident after their connections closed).
 fn heavy(cost: Cost) -> bool {
     cost.patterns >= 64 || cost.bytes >= 256 << 10
 }
@@ -342,7 +342,7 @@ pub(crate) fn release_memory_after(cost: Cost) {
     }
     let trim = || loop {
         while TRIM_AGAIN.swap(false, Ordering::AcqRel) {
-            malloc_trim();
+            tether_core::release_free_memory();
         }
         TRIMMING.store(false, Ordering::Release);
         if !TRIM_AGAIN.load(Ordering::Acquire) || TRIMMING.swap(true, Ordering::AcqRel) {
@@ -352,14 +352,6 @@ pub(crate) fn release_memory_after(cost: Cost) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn_blocking(trim)),
         Err(_) => trim(),
-    }
-}
-
-fn malloc_trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

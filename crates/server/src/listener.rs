@@ -154,8 +154,8 @@ impl Server {
     }
 }
 
-/// The allocator keeps what a burst of connections freed (glibc holds it in its
-/// arenas); once most of a burst has closed, hand it back to the system.
+/// The allocator keeps what a burst of connections freed (in its arenas or per-thread
+/// heaps); once most of a burst has closed, hand it back to the system.
 async fn trim_after_bursts(mut connections: watch::Receiver<usize>) {
     const BURST: usize = 64;
     let mut peak = 0;
@@ -164,16 +164,8 @@ async fn trim_after_bursts(mut connections: watch::Receiver<usize>) {
         peak = peak.max(open);
         if peak >= BURST && open <= peak / 4 {
             peak = open;
-            let _ = tokio::task::spawn_blocking(release_free_memory).await;
+            let _ = tokio::task::spawn_blocking(tether_core::release_free_memory).await;
         }
-    }
-}
-
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
