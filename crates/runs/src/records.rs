@@ -71,26 +71,26 @@ pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsE
 /// JSON. A store that vouches for its payloads (`RunStore::vouches_for_payloads`)
 /// is taken at its word; any other's are checked to be one JSON value.
 pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid, vouched: bool) -> Option<Stored<RunRecord>> {
-    record_json(&payload, run_id, vouched)?;
-    // Checked just now: UTF-8 that is (vouched for as) one JSON value.
-    String::from_utf8(payload).ok().map(Stored::from_written_json)
+    let text = String::from_utf8(payload).map_err(|e| e.to_string());
+    let text = judged(text.and_then(|text| is_json(&text, vouched).map(|()| text)), run_id)?;
+    Some(Stored::from_written_json(text))
 }
 
 /// A stored payload's JSON text, as `stored_record` judges it, borrowed.
 pub(crate) fn record_json(payload: &[u8], run_id: Ulid, vouched: bool) -> Option<&str> {
-    let checked = std::str::from_utf8(payload).map_err(|e| e.to_string()).and_then(|text| {
-        if !vouched {
-            serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
-        }
-        Ok(text)
-    });
-    match checked {
-        Ok(text) => Some(text),
-        Err(error) => {
-            tracing::warn!(%error, run = %run_id, "skipping a run record that is not JSON");
-            None
-        }
+    let text = std::str::from_utf8(payload).map_err(|e| e.to_string());
+    judged(text.and_then(|text| is_json(text, vouched).map(|()| text)), run_id)
+}
+
+fn is_json(text: &str, vouched: bool) -> Result<(), String> {
+    if !vouched {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+fn judged<T>(checked: Result<T, String>, run_id: Ulid) -> Option<T> {
+    checked.inspect_err(|error| tracing::warn!(%error, run = %run_id, "skipping a run record that is not JSON")).ok()
 }
 
 /// Decodes a journalled record; one this version does not know is skipped with a warning.
