@@ -21,11 +21,27 @@ mod common;
 const RUN_FOR: Duration = Duration::from_secs(3);
 
 fn main() {
+    // `runs boot` runs only the boot section; `BENCH_KEEP=1` keeps its journals
+    // (printed) to profile a daemon's start on them.
+    let only_boot = std::env::args().skip(1).any(|a| a == "boot");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
-    let raw = raw_fsync_rate(dir.path());
+    if !only_boot {
+        turns(&runtime, dir.path());
+        ceiling(dir.path());
+    }
+    for runs in [10_000, 100_000] {
+        runtime.block_on(boot(&dir.path().join(format!("boot-{runs}")), runs));
+    }
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("kept: {}", dir.keep().display());
+    }
+}
+
+fn turns(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) {
+    let raw = raw_fsync_rate(dir);
     println!("raw write+fdatasync loop (200-byte records, same disk): {raw:.0} syncs/s");
-    let daemon = Daemon::start(&common::tether_bin(), &dir.path().join("data"), &[]);
+    let daemon = Daemon::start(&common::tether_bin(), &dir.join("data"), &[]);
     let bare = runtime.block_on(turns_per_second(&daemon.url, 1, false));
     println!("the same proposal loop without a run (callback round trips only, no journal), 1 connection: {bare:.0}/s");
     let mut one = 0.0;
@@ -41,11 +57,6 @@ fn main() {
                 rate / raw
             );
         }
-    }
-    drop(daemon);
-    ceiling(dir.path());
-    for runs in [10_000, 100_000] {
-        runtime.block_on(boot(&dir.path().join(format!("boot-{runs}")), runs));
     }
 }
 
@@ -94,23 +105,26 @@ fn raw_fsync_rate(dir: &std::path::Path) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Writes `runs` ended runs of 10 records each, then times opening them, beside
-/// reading the same files sequentially (both from the page cache: they were just written).
+/// Writes `runs` ended runs of 10 records each (100 runs per agent), then times
+/// opening them, beside reading the same files sequentially (both from the page
+/// cache: they were just written). Retention is off in both opens: otherwise the
+/// first would evict all but 50 runs per agent and the daemon would boot on tombstones.
 async fn boot(dir: &std::path::Path, runs: u32) {
     let per_run = 10u32;
     {
         let (journal, _) = Journal::open(&dir.join("journal"), JournalOptions::default(), Arc::new(RealFsync)).unwrap();
         let mut batch = Vec::new();
-        for _ in 0..runs {
+        for n in 0..runs {
             let id = Ulid::new();
             let run_id = id.to_string();
-            let started = json!({"record":"started","run_id":run_id,"agent_id":"boot","client_id":"conn-1","intent":"boot bench","started_at":"2026-11-21T00:00:00Z"});
+            let agent = format!("boot-{}", n / 100);
+            let started = json!({"record":"started","run_id":run_id,"agent_id":agent,"client_id":"conn-1","intent":"boot bench","started_at":"2026-11-21T00:00:00Z"});
             batch.push(Record { kind: Kind::Started, run_id: id, seq: 0, payload: started.to_string().into_bytes() });
             for seq in 1..per_run - 1 {
                 let turn = json!({"record":"turn","index":seq - 1,"proposal_id":"p","action_id":"a","tool":"echo","parameters":{"x":1},"output":{"x":1},"status":"succeeded","duration_ms":1,"attempts":1});
                 batch.push(Record { kind: Kind::Turn, run_id: id, seq, payload: turn.to_string().into_bytes() });
             }
-            let ended = json!({"record":"ended","run_id":run_id,"agent_id":"boot","termination":{"kind":"incomplete"},"ended_at":"2026-11-21T00:00:01Z"});
+            let ended = json!({"record":"ended","run_id":run_id,"agent_id":agent,"termination":{"kind":"incomplete"},"ended_at":"2026-11-21T00:00:01Z"});
             batch.push(Record {
                 kind: Kind::Ended,
                 run_id: id,
@@ -139,15 +153,11 @@ async fn boot(dir: &std::path::Path, runs: u32) {
     let scanned = start.elapsed();
     let count = recovered.runs.len();
     let events = tether_events::EventBus::new(Default::default());
-    let kept = tether_runs::Runs::open(
-        Arc::new(journal),
-        recovered,
-        Default::default(),
-        events,
-        Arc::new(tether_telemetry::Nobody),
-    )
-    .await
-    .unwrap();
+    let no_retention = tether_runs::RunsConfig { retain_runs_per_agent: 0, retain_days: 0, ..Default::default() };
+    let kept =
+        tether_runs::Runs::open(Arc::new(journal), recovered, no_retention, events, Arc::new(tether_telemetry::Nobody))
+            .await
+            .unwrap();
     let opened = start.elapsed();
     println!(
         "boot: {count} runs, {} records, {} MiB: reading the same bytes sequentially {:.3} s | journal scan {:.3} s \
@@ -160,8 +170,10 @@ async fn boot(dir: &std::path::Path, runs: u32) {
         opened.as_secs_f64() / sequential.as_secs_f64()
     );
     drop(kept);
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[runs]\nretain_runs_per_agent = 0\nretain_days = 0\n").unwrap();
     let start = Instant::now();
-    let daemon = Daemon::start(&common::tether_bin(), dir, &[]);
+    let daemon = Daemon::start(&common::tether_bin(), dir, &["--config", config.to_str().unwrap()]);
     println!(
         "boot: the daemon printed its ready line (accepting connections) {:.3} s after exec",
         start.elapsed().as_secs_f64()

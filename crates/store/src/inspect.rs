@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ulid::Ulid;
 
 use crate::frame::{self, Decoded, Record};
-use crate::journal::{JournalOptions, Recovered, RunLocs, StoreError};
+use crate::journal::{ByRun, JournalOptions, Recovered, RunLocs, StoreError};
 use crate::retired::{self, Retired};
 use crate::{recover, segment};
 
@@ -24,7 +24,7 @@ pub struct Inspection {
     /// Segment numbers the retirement manifest names (deleted on purpose).
     pub retired: u64,
     dir: PathBuf,
-    runs: HashMap<Ulid, RunLocs>,
+    runs: ByRun<RunLocs>,
     max_body: usize,
 }
 

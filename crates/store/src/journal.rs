@@ -179,8 +179,13 @@ pub(crate) struct RunLocs {
     pub(crate) corrupted: bool,
 }
 
+/// Keyed by run id. Ids are read from the journal, which only the daemon writes
+/// (it mints them), so a fast hash seeded per process is enough; SipHash was a
+/// tenth of a boot on a million records.
+pub(crate) type ByRun<V> = HashMap<Ulid, V, foldhash::fast::RandomState>;
+
 pub(crate) struct State {
-    pub(crate) runs: HashMap<Ulid, RunLocs>,
+    pub(crate) runs: ByRun<RunLocs>,
     /// The segments on disk (retired ones are not).
     pub(crate) segments: BTreeMap<u32, Segment>,
     /// Read descriptors on segments, a bounded cache.
@@ -385,16 +390,11 @@ impl Journal {
         let active = *numbers.last().unwrap();
         let file = segment::open_append(dir, active)?;
         let size = file.metadata()?.len();
-        // Every frame counts as live at first; then the forgotten runs' are buried.
-        let mut live: HashMap<u32, u64> = HashMap::new();
-        let forgotten_locs = scan.forgotten.iter().flat_map(|(_, locs)| locs);
-        for loc in scan.runs.values().flat_map(|r| &r.locs).chain(forgotten_locs) {
-            *live.entry(loc.segment).or_default() += loc.len as u64;
-        }
         let mut segments = BTreeMap::new();
         for &number in &numbers {
             let bytes = std::fs::metadata(segment::path(dir, number))?.len();
-            let live = live.get(&number).copied().unwrap_or(0).min(bytes);
+            // Every frame counts as live at first; then the forgotten runs' are buried.
+            let live = scan.live.get(&number).copied().unwrap_or(0).min(bytes);
             // Where damage was found: kept as it is.
             let pinned = scan.pinned.contains(&number);
             segments.insert(number, Segment { bytes, dead: bytes - live, live, pinned, ..Segment::default() });

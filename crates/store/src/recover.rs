@@ -12,14 +12,17 @@ use std::path::Path;
 
 use ulid::Ulid;
 
+use crate::frame::RecordRef;
 use crate::frame::{self, Decoded, Kind};
 use crate::fsync::Fsync;
-use crate::journal::{Loc, Recovered, RecoveredRun, RunLocs};
+use crate::journal::{ByRun, Loc, Recovered, RecoveredRun, RunLocs};
 use crate::retired::Retired;
 use crate::segment::{self, Header};
 
 pub(crate) struct Scan {
-    pub(crate) runs: HashMap<Ulid, RunLocs>,
+    pub(crate) runs: ByRun<RunLocs>,
+    /// Bytes of frames naming a run, per segment (the forgotten runs' included).
+    pub(crate) live: HashMap<u32, u64>,
     pub(crate) recovered: Recovered,
     /// A segment whose roll a crash interrupted after its successor was created:
     /// it is sealed (at this length) before anything is appended.
@@ -47,8 +50,10 @@ pub(crate) fn scan(
     repair: Option<&dyn Fsync>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> io::Result<Scan> {
-    let mut runs: HashMap<Ulid, RunLocs> = HashMap::new();
-    let mut summaries: HashMap<Ulid, RecoveredRun> = HashMap::new();
+    let mut found = Found::default();
+    let mut live: HashMap<u32, u64> = HashMap::new();
+    // One buffer for every segment: fresh memory for each would fault in again.
+    let mut buf = Vec::new();
     let mut report = Recovered::default();
     // Segments after which records may be missing.
     let mut lossy: BTreeSet<u32> = BTreeSet::new();
@@ -86,7 +91,7 @@ pub(crate) fn scan(
         progress(i, numbers.len());
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
-        let buf = segment::read(dir, number)?;
+        segment::read_into(dir, number, &mut buf)?;
         let starts_with_frame = matches!(frame::decode(&buf, max_body), Decoded::Frame { .. });
         let header = segment::read_header(&buf, number, starts_with_frame);
         if i == 0 && number != 1 && header == Header::Current {
@@ -142,9 +147,8 @@ pub(crate) fn scan(
                         seq: record.seq,
                         tombstone: record.kind == Kind::Tombstone,
                     };
-                    runs.entry(record.run_id).or_default().locs.push(loc);
-                    let summary = summaries.entry(record.run_id).or_insert_with(|| RecoveredRun::new(record.run_id));
-                    summary.note(&record);
+                    found.note(&record, loc);
+                    *live.entry(number).or_default() += len as u64;
                     if let Kind::Unknown(kind) = record.kind {
                         report.unknown_kinds += 1;
                         tracing::warn!(kind, run = %record.run_id, "journal record of an unknown kind (written by a newer tether?)");
@@ -237,7 +241,8 @@ pub(crate) fn scan(
     // whose every record took a flipped bit stays listed. Any other id is damage,
     // never a run of its own.
     const HOUR_MS: u64 = 3_600_000;
-    let times = summaries.keys().map(|id| id.timestamp_ms());
+    let Found { mut slots, runs: mut found, .. } = found;
+    let times = found.iter().map(|(_, run)| run.run_id.timestamp_ms());
     let span = times.clone().min().zip(times.max()).map(|(first, last)| first.saturating_sub(HOUR_MS)..=last + HOUR_MS);
     // Where corrupt records naming a run are: if the run turns out evicted, they
     // keep its tombstone (a tombstone goes only once no segment names its run).
@@ -245,51 +250,88 @@ pub(crate) fn scan(
     for (number, offset, run_id, zeroed) in suspects {
         corrupt_in.push((run_id, number));
         let plausible = !zeroed && span.as_ref().is_some_and(|span| span.contains(&run_id.timestamp_ms()));
-        if summaries.contains_key(&run_id) || plausible {
-            summaries.entry(run_id).or_insert_with(|| RecoveredRun::new(run_id)).corrupted = true;
-            runs.entry(run_id).or_default().corrupted = true;
-        } else {
-            damage(&mut report, format!("segment {number} has a corrupt record at offset {offset} of no known run"));
-            lossy.insert(number);
+        match slots.get(&run_id) {
+            Some(&slot) => found[slot as usize].1.corrupted = true,
+            None if plausible => {
+                slots.insert(run_id, found.len() as u32);
+                found.push((Vec::new(), RecoveredRun { corrupted: true, ..RecoveredRun::new(run_id) }));
+            }
+            None => {
+                damage(
+                    &mut report,
+                    format!("segment {number} has a corrupt record at offset {offset} of no known run"),
+                );
+                lossy.insert(number);
+            }
         }
     }
-    for locs in runs.values_mut() {
-        locs.locs.sort_by_key(|loc| loc.seq);
-    }
-    let mut runs_out: Vec<RecoveredRun> = summaries.into_values().collect();
+    let mut runs: ByRun<RunLocs> = ByRun::with_capacity_and_hasher(found.len(), Default::default());
+    let mut runs_out = Vec::with_capacity(found.len());
     let mut forgotten = Vec::new();
-    for run in &mut runs_out {
+    for (mut locs, mut run) in found {
+        if !locs.is_sorted_by_key(|loc| loc.seq) {
+            locs.sort_by_key(|loc| loc.seq);
+        }
         if run.tombstoned {
             // Evicted on purpose: forgotten now, its bytes reclaimed by compaction.
-            if let Some(mut locs) = runs.remove(&run.run_id) {
-                // A corrupt record of the run counts as one of its records (taking no bytes).
-                let corrupt = corrupt_in.iter().filter(|(id, _)| *id == run.run_id);
-                locs.locs.extend(corrupt.map(|&(_, segment)| Loc {
-                    segment,
-                    offset: 0,
-                    len: 0,
-                    seq: u32::MAX,
-                    tombstone: false,
-                }));
-                forgotten.push((run.run_id, locs.locs));
-            }
+            // A corrupt record of the run counts as one of its records (taking no bytes).
+            let corrupt = corrupt_in.iter().filter(|(id, _)| *id == run.run_id);
+            locs.extend(corrupt.map(|&(_, segment)| Loc {
+                segment,
+                offset: 0,
+                len: 0,
+                seq: u32::MAX,
+                tombstone: false,
+            }));
+            forgotten.push((run.run_id, locs));
+            runs_out.push(run);
             continue;
         }
-        let Some(locs) = runs.get_mut(&run.run_id) else { continue };
-        let whole = locs.locs.iter().enumerate().all(|(i, loc)| loc.seq as usize == i);
-        let last_segment = locs.locs.last().map_or(0, |loc| loc.segment);
+        let whole = locs.iter().enumerate().all(|(i, loc)| loc.seq as usize == i);
+        let last_segment = locs.last().map_or(0, |loc| loc.segment);
         // Without its `ended` record, a run whose last record precedes lost data may have lost its tail.
         let tail_lost = run.ended.is_none() && lossy.range(last_segment..).next().is_some();
         if !whole || tail_lost {
             run.corrupted = true;
-            locs.corrupted = true;
             tracing::error!(run = %run.run_id, "run flagged: some of its records are missing from the journal");
         }
+        runs.insert(run.run_id, RunLocs { locs, corrupted: run.corrupted });
+        runs_out.push(run);
     }
-    runs_out.sort_by_key(|r| r.run_id);
+    runs_out.sort_unstable_by_key(|r| r.run_id);
     report.runs = runs_out;
     pinned.extend(lossy);
-    Ok(Scan { runs, recovered: report, unsealed, last_sealed, forgotten, pinned })
+    Ok(Scan { runs, live, recovered: report, unsealed, last_sealed, forgotten, pinned })
+}
+
+/// Each run the scan found, numbered in the order first seen: one hash lookup per
+/// record, and none while records of one run follow each other (a batch).
+#[derive(Default)]
+struct Found {
+    slots: ByRun<u32>,
+    runs: Vec<(Vec<Loc>, RecoveredRun)>,
+    last: Option<(Ulid, u32)>,
+}
+
+impl Found {
+    fn note(&mut self, record: &RecordRef<'_>, loc: Loc) {
+        let id = record.run_id;
+        let slot = match self.last {
+            Some((last, slot)) if last == id => slot,
+            _ => {
+                let next = self.runs.len() as u32;
+                let slot = *self.slots.entry(id).or_insert(next);
+                if slot == next {
+                    self.runs.push((Vec::new(), RecoveredRun::new(id)));
+                }
+                self.last = Some((id, slot));
+                slot
+            }
+        };
+        let (locs, run) = &mut self.runs[slot as usize];
+        locs.push(loc);
+        run.note(record);
+    }
 }
 
 fn missing(first: u32, last: u32) -> String {

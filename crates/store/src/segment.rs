@@ -105,6 +105,13 @@ fn not_regular(path: &Path, kind: fs::FileType) -> io::Error {
 /// checked to be a regular file once open, so what replaced a segment after
 /// [`list`] looked can still not hang the reader.
 pub(crate) fn read(dir: &Path, number: u32) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_into(dir, number, &mut buf)?;
+    Ok(buf)
+}
+
+/// `read` into `buf` (cleared first), reusing its memory.
+pub(crate) fn read_into(dir: &Path, number: u32, buf: &mut Vec<u8>) -> io::Result<()> {
     use std::io::Read;
     let path = path(dir, number);
     let mut file = OpenOptions::new()
@@ -121,13 +128,19 @@ pub(crate) fn read(dir: &Path, number: u32) -> io::Result<Vec<u8>> {
                 e
             }
         })?;
-    let kind = file.metadata()?.file_type();
-    if !kind.is_file() {
-        return Err(not_regular(&path, kind));
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(&path, meta.file_type()));
     }
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf)?;
-    Ok(buf)
+    buf.clear();
+    let len = meta.len() as usize;
+    if buf.capacity() < len {
+        // Never grown in place: that would copy the old contents, all stale. An
+        // eighth to spare, so the next segment (as long, give or take a record) fits.
+        *buf = Vec::with_capacity(len + len / 8);
+    }
+    file.read_to_end(buf)?;
+    Ok(())
 }
 
 /// Creates the journal directory (0700) if needed, durably.
