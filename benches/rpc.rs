@@ -160,7 +160,7 @@ fn rounds<const N: usize>(servers: &[&Server; N], mut measure: impl FnMut(&Serve
 }
 
 /// A run of 50 turns, then its first 50 records read back at 16 × 32, beside a
-/// server answering every frame with the same bytes.
+/// server answering every frame with the same bytes (held, or read and checked).
 async fn trace(bin: &Path, tether: &Server) {
     let harness = tether_client::Client::builder(&tether.url)
         .token(TOKEN)
@@ -188,11 +188,14 @@ async fn trace(bin: &Path, tether: &Server) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &reply).unwrap();
     let canned = Server::peer(bin, "canned", &["canned", file.path().to_str().unwrap()]);
-    let [t, c] = rounds(&[tether, &canned], |s| peers::load(bin, s, 16, 32, SECONDS, Some(&request)).rate);
+    let stored = Server::peer(bin, "stored", &["stored", file.path().to_str().unwrap()]);
+    let [t, c, s] = rounds(&[tether, &canned, &stored], |s| peers::load(bin, s, 16, 32, SECONDS, Some(&request)).rate);
     println!(
-        "runs.get_trace 50 records ({} KiB reply) 16 x 32: tether {t:.0}/s | raw server writing the same bytes {c:.0}/s | ratio {:.2}",
+        "runs.get_trace 50 records ({} KiB reply) 16 x 32: tether {t:.0}/s | raw server writing the same bytes {c:.0}/s \
+         | ratio {:.2} (target >= 0.5) | raw server reading them from a file, checking and writing them {s:.0}/s | ratio {:.2}",
         reply.len() / 1024,
-        t / c
+        t / c,
+        t / s
     );
     breakdown(&reply).await;
 }
@@ -246,7 +249,9 @@ async fn breakdown(reply: &str) {
 }
 
 /// A run of 10,000 turns, then `runs.subscribe` to it (a 10,000-record snapshot in
-/// one reply) at 2 x 1, beside a server answering every frame with the same bytes.
+/// one reply) at 2 x 1, beside a server answering every frame with the same bytes,
+/// held in memory or read afresh from a file and checked (`stored`): what a durable
+/// store cannot skip.
 async fn snapshot(bin: &Path, tether: &Server) {
     const TURNS: usize = 10_000;
     let harness = tether_client::Client::builder(&tether.url)
@@ -282,14 +287,17 @@ async fn snapshot(bin: &Path, tether: &Server) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &reply).unwrap();
     let canned = Server::peer(bin, "canned", &["canned", file.path().to_str().unwrap()]);
+    let stored = Server::peer(bin, "stored", &["stored", file.path().to_str().unwrap()]);
     let peak = tether.hwm_kib();
-    let [t, c] = rounds(&[tether, &canned], |s| peers::load(bin, s, 2, 1, SECONDS, Some(&request)).rate);
+    let [t, c, s] = rounds(&[tether, &canned, &stored], |s| peers::load(bin, s, 2, 1, SECONDS, Some(&request)).rate);
     println!(
         "runs.subscribe snapshot of {} records ({} KiB reply) 2 x 1: tether {t:.1}/s | raw server writing the same bytes \
-         {c:.1}/s | ratio {:.2} (target >= 0.5) | tether peak RSS grew {:.0} KiB while serving them",
+         {c:.1}/s | ratio {:.2} (target >= 0.5) | raw server reading them from a file, checking and writing them {s:.1}/s \
+         | ratio {:.2} | tether peak RSS grew {:.0} KiB while serving them",
         TURNS + 1,
         reply.len() / 1024,
         t / c,
+        t / s,
         tether.hwm_kib() - peak
     );
 }

@@ -3,6 +3,9 @@
 //! - `echo`: tokio-tungstenite with its defaults, echoing every text frame (no JSON at all);
 //! - `canned <file>`: answers every text frame with the file's bytes (the
 //!   ceiling for a read whose reply is that large);
+//! - `stored <file>`: answers every text frame with the file's bytes read afresh
+//!   and checked (CRC32C, UTF-8), as a durable store reads what it serves (the
+//!   ceiling for a read of stored records);
 //! - `broadcast`: a text frame `sub` adds a subscription to its connection;
 //!   any other frame is written once per subscription to every connection (the
 //!   ceiling for event fan-out);
@@ -41,6 +44,7 @@ fn main() {
             match args.first().map(String::as_str) {
                 Some("echo") => echo().await,
                 Some("canned") => canned(std::fs::read_to_string(&args[1]).unwrap()).await,
+                Some("stored") => stored(args[1].clone()).await,
                 Some("broadcast") => broadcast().await,
                 Some("jsonrpsee") => jsonrpsee_server().await,
                 Some("durable") => durable::serve(&args[1]).await,
@@ -48,7 +52,7 @@ fn main() {
                 Some("ws-hold") => ws_hold().await,
                 Some("load") => load::run(&args[1..]).await,
                 Some("turns") => durable::turns(&args[1..]).await,
-                _ => panic!("usage: bench-peers echo | canned FILE | broadcast | jsonrpsee | durable DIR | hold | ws-hold | load ... | turns ..."),
+                _ => panic!("usage: bench-peers echo | canned FILE | stored FILE | broadcast | jsonrpsee | durable DIR | hold | ws-hold | load ... | turns ..."),
             }
         };
         tokio::select! {
@@ -116,6 +120,29 @@ async fn canned(reply: String) {
             let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
             while let Some(Ok(message)) = ws.next().await {
                 if message.is_text() && ws.send(Message::Text(reply.clone())).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+async fn stored(path: String) {
+    let listener = listen().await;
+    loop {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = stream.set_nodelay(true);
+        let path = path.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            while let Some(Ok(message)) = ws.next().await {
+                if !message.is_text() {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                std::hint::black_box(crc32c::crc32c(&bytes));
+                let reply = Utf8Bytes::from(String::from_utf8(bytes).unwrap());
+                if ws.send(Message::Text(reply)).await.is_err() {
                     break;
                 }
             }

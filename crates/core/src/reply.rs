@@ -30,9 +30,11 @@ impl ResultText {
         text.0.extend_from_slice(HEAD.as_bytes());
         serde_json::to_writer(&mut text, result)?;
         let text = text.0;
-        // serde_json writes only UTF-8; the check is a fast scan (0.1 ms for 4 MiB).
-        let text = String::from_utf8(text).map_err(<serde_json::Error as serde::ser::Error>::custom)?;
-        Ok(ResultText(text))
+        debug_assert!(std::str::from_utf8(&text).is_ok());
+        // SAFETY: serde_json writes only UTF-8, and so does HEAD: `serde_json::to_string`
+        // relies on the same (its `from_utf8_unchecked`). A spliced raw value is a
+        // `str`. Checking again was 4% of serving a 4 MiB snapshot.
+        Ok(ResultText(unsafe { String::from_utf8_unchecked(text) }))
     }
 
     /// The result alone, as JSON text.

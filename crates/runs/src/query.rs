@@ -162,7 +162,11 @@ impl Runs {
         let (max, limit) = self.config.unpaged_reply_bound();
         let vouched = self.store.vouches_for_payloads();
         let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
-        let mut text = String::from("[");
+        // Sized once from the store's index (framing makes it a little more than
+        // the text), never past the bound: no copy of the text as it grows.
+        let hint = self.store.stored_bytes(run.id, from..to).unwrap_or(0);
+        let mut text = String::with_capacity(hint.min(max) + 2);
+        text.push('[');
         for start in (from..to).step_by(PAGE) {
             let mut append = |record: tether_store::RecordRef<'_>| {
                 if let Some(json) = record_json(record.payload, run.id, vouched) {

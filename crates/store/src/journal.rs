@@ -460,6 +460,15 @@ impl Journal {
     /// (checked, not copied: a snapshot is written straight into its reply's text).
     /// Frames that lie close together in one segment are read with one `pread`
     /// (a run's turns usually follow each other): a 50-record page was 50 reads.
+    /// The frames' bytes of `range` (by position) of one run, read from the index.
+    pub fn stored_bytes(&self, run_id: Ulid, range: Range<usize>) -> usize {
+        let state = self.shared.state.lock();
+        let Some(run) = state.runs.get(&run_id) else { return 0 };
+        let end = range.end.min(run.locs.len());
+        let locs = run.locs.get(range.start.min(end)..end).unwrap_or_default();
+        locs.iter().map(|loc| loc.len as usize).sum()
+    }
+
     pub fn read_each(
         &self,
         run_id: Ulid,

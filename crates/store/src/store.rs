@@ -57,6 +57,12 @@ pub trait RunStore: Send + Sync + 'static {
         })
     }
 
+    /// About how many bytes `range` of a run's records take, framing included, if
+    /// the store knows without reading them: a snapshot's text is sized once.
+    fn stored_bytes(&self, _run_id: Ulid, _range: Range<usize>) -> Option<usize> {
+        None
+    }
+
     /// Whether every payload `read` returns is proven to be the bytes that were
     /// appended (a checksum over each frame), so the JSON the runs domain wrote may
     /// be served without checking it again. A database's rows are not vouched for.
@@ -142,6 +148,10 @@ impl RunStore for Journal {
         each: &'a mut (dyn FnMut(RecordRef<'_>) + Send),
     ) -> StoreFuture<'a, Result<(), StoreError>> {
         Box::pin(std::future::ready(Journal::read_each(self, run_id, range, each)))
+    }
+
+    fn stored_bytes(&self, run_id: Ulid, range: Range<usize>) -> Option<usize> {
+        Some(Journal::stored_bytes(self, run_id, range))
     }
 
     /// Each frame's CRC32C is checked on every read (`frame::decode`).

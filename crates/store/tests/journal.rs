@@ -298,3 +298,21 @@ async fn a_leftover_compaction_file_is_ignored_and_removed() {
     assert_eq!(journal.len(run), 1);
     assert!(!dir.path().join("seg-00000001.log.compact").exists());
 }
+
+#[tokio::test]
+async fn stored_bytes_counts_a_range_of_frames_from_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) = open(dir.path());
+    let run = Ulid::new();
+    let records: Vec<Record> = (0..3).map(|seq| record(run, seq, Kind::Turn)).collect();
+    journal.append(&records).await.unwrap();
+    let payloads: usize = records.iter().map(|r| r.payload.len()).sum();
+    let all = journal.stored_bytes(run, 0..3);
+    assert!(all > payloads, "framing included: {all} bytes for {payloads} of payload");
+    assert_eq!(
+        journal.stored_bytes(run, 0..1) + journal.stored_bytes(run, 1..10),
+        all,
+        "a range past the end stops there"
+    );
+    assert_eq!(journal.stored_bytes(Ulid::new(), 0..3), 0, "an unknown run takes nothing");
+}
