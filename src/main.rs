@@ -72,6 +72,7 @@ fn main() -> ExitCode {
     };
     init_logging(settings.log_format);
     tether_core::set_release_free_memory(allocator::release_free_memory);
+    allocator::without_huge_pages();
     // Before anything in the data directory is opened, recovered or signalled.
     let lock = match claim_data_dir(&settings.data_dir) {
         Ok(lock) => lock,

@@ -289,3 +289,36 @@ async fn a_second_daemon_on_a_live_data_directory_is_refused_and_changes_nothing
     assert_eq!(list["runs"][0]["status"], "in_progress", "the live run was not ended by the second daemon");
     client.call_raw("sessions.stop", json!({"session_id": session["session_id"], "grace_ms": 100})).await.unwrap();
 }
+
+/// `THP_enabled` of a process, where the kernel says it (Linux 5.0 on).
+fn huge_pages_enabled(pid: &str) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line.ends_with('1'))
+}
+
+#[tokio::test]
+async fn the_daemon_runs_without_transparent_huge_pages_and_its_sessions_get_them_back() {
+    if huge_pages_enabled("self") != Some(true) {
+        eprintln!("skipped: this kernel does not report THP_enabled, or it is off for this process");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::spawn(dir.path(), &[]);
+    assert_eq!(huge_pages_enabled(&daemon.child.id().to_string()), Some(false), "the daemon turned them off");
+    let operator = Client::builder(&daemon.url).token(daemon.token()).connect().await.unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let command = json!(["sh", "-c", "grep THP_enabled /proc/self/status; echo end"]);
+    let record = operator
+        .call_raw("sessions.spawn", json!({"task": "thp", "command": command, "cwd": cwd.path()}))
+        .await
+        .unwrap();
+    let id = record["session_id"].as_str().unwrap().to_owned();
+    let output = async || {
+        let out = operator.call_raw("sessions.output", json!({"session_id": id})).await.unwrap();
+        out["text"].as_str().unwrap().to_owned()
+    };
+    wait_until("the session printed its status", async || output().await.contains("end")).await;
+    let text = output().await;
+    assert!(text.contains("THP_enabled:\t1"), "the agent starts with the system's default: {text}");
+}

@@ -38,11 +38,18 @@ pub(crate) fn spawn(
     let out = OpenOptions::new().create(true).append(true).mode(0o600).open(log)?;
     let err = out.try_clone()?;
     let mut command = Command::new(program);
-    if let Some(confinement) = confinement {
-        // SAFETY: `enter` makes only async-signal-safe calls and allocates nothing.
-        unsafe {
-            command.pre_exec(move || confinement.enter());
-        }
+    // SAFETY: one prctl, then `enter`, which makes only async-signal-safe calls and
+    // allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            // The daemon turned transparent huge pages off for itself (its
+            // allocator); an agent starts with the system's default again.
+            let _ = rustix::thread::disable_transparent_huge_pages(false);
+            match &confinement {
+                Some(confinement) => confinement.enter(),
+                None => Ok(()),
+            }
+        });
     }
     let mut child = command
         .args(args)
