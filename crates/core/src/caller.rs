@@ -65,7 +65,13 @@ pub trait PeerExt: Peer {
             Box::new(move |id| serde_json::to_value(build(id)).expect("server message params always serialize"));
         async move {
             let reply = self.call(M::NAME, build, timeout).await?;
-            serde_json::from_value(reply).map_err(|e| {
+            // A `Value` result (a tool's output) is the reply as it came: read into a
+            // `Value` again, the whole tree would be rebuilt node by node.
+            let mut reply = Some(reply);
+            if let Some(result) = (&mut reply as &mut dyn std::any::Any).downcast_mut::<Option<M::Result>>() {
+                return Ok(result.take().expect("the reply is there"));
+            }
+            serde_json::from_value(reply.expect("the reply is there")).map_err(|e| {
                 // Read as the client answering with an error: it did not answer as declared.
                 let message = format!("the answer is not {}'s declared result: {e}", M::NAME);
                 let error = tether_proto::ErrorObject::new(tether_proto::codes::INTERNAL_ERROR, message);
