@@ -179,6 +179,14 @@ pub(crate) struct RunLocs {
     pub(crate) corrupted: bool,
 }
 
+impl RunLocs {
+    /// The locations of records `range` (by position), cut at the run's end.
+    pub(crate) fn within(&self, range: Range<usize>) -> &[Loc] {
+        let end = range.end.min(self.locs.len());
+        self.locs.get(range.start.min(end)..end).unwrap_or_default()
+    }
+}
+
 /// Keyed by run id. Ids are read from the journal, which only the daemon writes
 /// (it mints them), so a fast hash seeded per process is enough; SipHash was a
 /// tenth of a boot on a million records.
@@ -464,9 +472,7 @@ impl Journal {
     pub fn stored_bytes(&self, run_id: Ulid, range: Range<usize>) -> usize {
         let state = self.shared.state.lock();
         let Some(run) = state.runs.get(&run_id) else { return 0 };
-        let end = range.end.min(run.locs.len());
-        let locs = run.locs.get(range.start.min(end)..end).unwrap_or_default();
-        locs.iter().map(|loc| loc.len as usize).sum()
+        run.within(range).iter().map(|loc| loc.len as usize).sum()
     }
 
     pub fn read_each(
@@ -478,8 +484,7 @@ impl Journal {
         let (locs, files) = {
             let mut state = self.shared.state.lock();
             let Some(run) = state.runs.get(&run_id) else { return Ok(()) };
-            let end = range.end.min(run.locs.len());
-            let locs: Vec<Loc> = run.locs.get(range.start.min(end)..end).unwrap_or_default().to_vec();
+            let locs: Vec<Loc> = run.within(range.clone()).to_vec();
             let mut files: Vec<Arc<File>> = Vec::with_capacity(locs.len());
             for loc in &locs {
                 files.push(state.files.get(&self.shared.dir, loc.segment)?);
