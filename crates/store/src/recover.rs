@@ -125,6 +125,7 @@ pub(crate) fn scan(
         let mut seal = None;
         // Where bytes no run can be named for begin: records there may be lost.
         let mut unreadable: Vec<usize> = Vec::new();
+        let mut live_here = 0u64;
         while offset < buf.len() {
             match frame::decode(&buf[offset..], max_body) {
                 Decoded::Frame { record, len } if record.kind == Kind::Seal => {
@@ -148,7 +149,7 @@ pub(crate) fn scan(
                         tombstone: record.kind == Kind::Tombstone,
                     };
                     found.note(&record, loc);
-                    *live.entry(number).or_default() += len as u64;
+                    live_here += len as u64;
                     if let Kind::Unknown(kind) = record.kind {
                         report.unknown_kinds += 1;
                         tracing::warn!(kind, run = %record.run_id, "journal record of an unknown kind (written by a newer tether?)");
@@ -203,6 +204,7 @@ pub(crate) fn scan(
                 }
             }
         }
+        live.insert(number, live_here);
         if let Some(first) = unreadable.first() {
             // No run can be flagged for them, so they are reported, never absorbed.
             let what = format!(
