@@ -155,14 +155,18 @@ impl Server {
 }
 
 /// The allocator keeps what a burst of connections freed (in its arenas or per-thread
-/// heaps); once most of a burst has closed, hand it back to the system.
+/// heaps); once most of a burst has closed, hand it back to the system, and once more
+/// when the last of it has closed: what the last quarter freed stayed held otherwise.
 async fn trim_after_bursts(mut connections: watch::Receiver<usize>) {
     const BURST: usize = 64;
     let mut peak = 0;
+    let mut tail = false;
     while connections.changed().await.is_ok() {
         let open = *connections.borrow_and_update();
         peak = peak.max(open);
-        if peak >= BURST && open <= peak / 4 {
+        let burst_closed = peak >= BURST && open <= peak / 4;
+        if burst_closed || (tail && open == 0) {
+            tail = burst_closed && open > 0;
             peak = open;
             let _ = tokio::task::spawn_blocking(tether_core::release_free_memory).await;
         }
