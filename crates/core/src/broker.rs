@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tether_proto::ErrorObject;
-use tether_proto::jsonrpc::{Id, Request, Version};
+use tether_proto::jsonrpc::{Id, Version};
 use tokio::sync::oneshot;
 
 use crate::outbound::Outbound;
@@ -52,7 +53,7 @@ impl Broker {
         &self,
         outbound: &Outbound,
         method: &str,
-        build: impl FnOnce(&str) -> Value,
+        build: impl FnOnce(&str) -> Box<RawValue>,
         timeout: Duration,
     ) -> Result<Value, CallError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -68,12 +69,7 @@ impl Broker {
 
         let request_id = format!("{ID_PREFIX}{n}");
         let params = build(&request_id);
-        let request = Request {
-            jsonrpc: Version,
-            id: Some(Id::String(request_id)),
-            method: method.to_owned(),
-            params: Some(params),
-        };
+        let request = Outgoing { jsonrpc: Version, id: &request_id, method, params: &params };
         let text = serde_json::to_string(&request).expect("a request always serializes");
         outbound.send_text(text).await.map_err(|_| disconnected())?;
 
@@ -100,6 +96,15 @@ impl Broker {
     pub(crate) fn close(&self) {
         self.pending.lock().take();
     }
+}
+
+/// A request as sent: `tether_proto::jsonrpc::Request`'s shape, its params already text.
+#[derive(serde::Serialize)]
+struct Outgoing<'a> {
+    jsonrpc: Version,
+    id: &'a str,
+    method: &'a str,
+    params: &'a RawValue,
 }
 
 struct PendingEntry<'a> {
@@ -133,6 +138,10 @@ mod tests {
         (out, rx)
     }
 
+    fn raw(value: Value) -> Box<RawValue> {
+        serde_json::value::to_raw_value(&value).unwrap()
+    }
+
     fn sent_id(msg: tokio_tungstenite::tungstenite::Message) -> Id {
         let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
         serde_json::from_value(v["id"].clone()).unwrap()
@@ -142,7 +151,7 @@ mod tests {
     async fn reply_is_matched_by_id() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.echo", |_| json!({"x": 1}), Duration::from_secs(5));
+        let call = broker.call(&out, "test.echo", |_| raw(json!({"x": 1})), Duration::from_secs(5));
         let answer = async {
             let id = sent_id(rx.recv().await.unwrap());
             assert_eq!(id, Id::String("cb-1".into()));
@@ -156,7 +165,7 @@ mod tests {
     async fn timeout_drops_the_entry_and_a_late_reply_is_ignored() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let err = broker.call(&out, "test.slow", |_| json!({}), Duration::from_millis(50)).await.unwrap_err();
+        let err = broker.call(&out, "test.slow", |_| raw(json!({})), Duration::from_millis(50)).await.unwrap_err();
         assert!(matches!(err, CallError::Timeout { timeout_ms: 50, .. }), "{err:?}");
         let id = sent_id(rx.recv().await.unwrap());
         assert!(!broker.complete(&id, Ok(json!("late"))), "a late reply must find no waiter");
@@ -166,14 +175,14 @@ mod tests {
     async fn close_fails_pending_and_future_calls() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.wait", |_| json!({}), Duration::from_secs(60));
+        let call = broker.call(&out, "test.wait", |_| raw(json!({})), Duration::from_secs(60));
         let closer = async {
             rx.recv().await.unwrap();
             broker.close();
         };
         let (result, ()) = tokio::join!(call, closer);
         assert!(matches!(result, Err(CallError::Disconnected { .. })));
-        let again = broker.call(&out, "test.wait", |_| json!({}), Duration::from_secs(60)).await;
+        let again = broker.call(&out, "test.wait", |_| raw(json!({})), Duration::from_secs(60)).await;
         assert!(matches!(again, Err(CallError::Disconnected { .. })));
     }
 

@@ -24,8 +24,8 @@ use crate::outbound::Closed;
 /// A boxed, sendable future (what [`Peer`]'s methods return, so it stays object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Makes a server → client request's params from the request's own id.
-pub type BuildParams<'a> = Box<dyn FnOnce(&str) -> Value + Send + 'a>;
+/// Makes a server → client request's params (as JSON text) from the request's own id.
+pub type BuildParams<'a> = Box<dyn FnOnce(&str) -> Box<RawValue> + Send + 'a>;
 
 /// The client at the other end of a connection, as a domain reaches it: requests
 /// (`tools.execute`) and notifications. `Context` is the real one; tests pass a double.
@@ -61,8 +61,11 @@ pub trait PeerExt: Peer {
         timeout: Duration,
     ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'a {
         const { assert!(M::REQUEST, "a notification is sent with `notice`") };
-        let build: BuildParams<'a> =
-            Box::new(move |id| serde_json::to_value(build(id)).expect("server message params always serialize"));
+        // Serialised once, straight to text: a `Value` tree in between would cost a
+        // copy of every parameter on the turn's path.
+        let build: BuildParams<'a> = Box::new(move |id| {
+            serde_json::value::to_raw_value(&build(id)).expect("server message params always serialize")
+        });
         async move {
             let reply = self.call(M::NAME, build, timeout).await?;
             // A `Value` result (a tool's output) is the reply as it came: read into a

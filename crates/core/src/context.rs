@@ -189,17 +189,8 @@ impl Context {
 
     /// Sends a request to the client and waits for its reply.
     pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
+        let params = serde_json::value::to_raw_value(&params).expect("a JSON value always serializes");
         self.conn.broker.call(&self.conn.outbound, method, |_| params, timeout).await
-    }
-
-    /// Like [`Context::call`], for params that must name their own request id.
-    pub async fn call_with(
-        &self,
-        method: &str,
-        build: impl FnOnce(&str) -> Value,
-        timeout: Duration,
-    ) -> Result<Value, CallError> {
-        self.conn.broker.call(&self.conn.outbound, method, build, timeout).await
     }
 
     /// Whether `server.handshake` negotiated this capability.
@@ -255,7 +246,7 @@ impl Peer for Context {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, CallError>> {
         Box::pin(async move {
-            let reply = self.call_with(method, build, timeout).await;
+            let reply = self.conn.broker.call(&self.conn.outbound, method, build, timeout).await;
             if reply.is_err() && self.is_closed() {
                 // The connection is closing: the caller's client is gone from now on,
                 // even before the read loop ends and says so for everyone.

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use futures_util::future::join_all;
+use serde_json::value::RawValue;
 use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
 
 use crate::reply::Reply;
@@ -149,7 +150,7 @@ impl Dispatcher {
         }
     }
 
-    fn call(&self, id: Option<Id>, method: String, params: Option<serde_json::Value>) -> Pending {
+    fn call(&self, id: Option<Id>, method: String, params: Option<Box<RawValue>>) -> Pending {
         let conn = &self.cx.conn;
         let fail = |id: Option<Id>, error: RpcError| {
             tracing::debug!(%error, "request refused");
@@ -218,8 +219,8 @@ impl Dispatcher {
         }))
     }
 
-    fn cancel(&self, params: Option<serde_json::Value>) {
-        match params.map(serde_json::from_value::<CancelledParams>) {
+    fn cancel(&self, params: Option<Box<RawValue>>) {
+        match params.map(|params| serde_json::from_str::<CancelledParams>(params.get())) {
             Some(Ok(p)) => {
                 if !self.cx.conn.in_flight.cancel(&p.request_id) {
                     tracing::debug!(id = %p.request_id, "cancel for a request that is not in flight");

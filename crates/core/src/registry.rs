@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tether_proto::{Method, ServerMessage};
 
 use crate::context::Context;
@@ -16,7 +17,7 @@ use crate::reply::ResultText;
 /// A handler's result is serialised once, straight into its reply's text: never
 /// built as a `Value` tree first, never copied into a reply afterwards.
 pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<ResultText, RpcError>> + Send>>;
-type Handler = Arc<dyn Fn(Context, Option<Value>) -> HandlerFuture + Send + Sync>;
+type Handler = Arc<dyn Fn(Context, Option<Box<RawValue>>) -> HandlerFuture + Send + Sync>;
 
 /// When a method may be called on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ impl Registry {
         let erased: Handler = Arc::new(move |cx, params| {
             let handler = handler.clone();
             Box::pin(async move {
-                let params = decode_params::<M::Params>(params)?;
+                let params = decode_params::<M::Params>(params.as_deref())?;
                 let result = handler(cx, params).await?;
                 ResultText::of(&result).map_err(|e| RpcError::Internal(e.to_string()))
             })
@@ -197,18 +198,35 @@ impl Registered<'_> {
     }
 }
 
-/// Absent params read as `{}`; errors name the offending field by its path.
-fn decode_params<P: serde::de::DeserializeOwned>(params: Option<Value>) -> Result<P, RpcError> {
-    let value = params.unwrap_or_else(|| Value::Object(Default::default()));
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Reads params straight from the text the client sent (absent params read as `{}`);
+/// errors name the offending field by its path.
+pub(crate) fn decode_params<P: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<P, RpcError> {
+    let text = params.map_or("{}", RawValue::get);
+    // Read plainly first: tracking the path costs every request, and only a refusal needs it.
+    if let Ok(params) = serde_json::from_str(text) {
+        return Ok(params);
+    }
+    let mut reader = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut reader).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        let inner = without_position(e.inner());
         if path == "." {
             RpcError::InvalidParams(format!("params: {inner}"))
         } else {
             RpcError::InvalidParams(format!("params.{path}: {inner}"))
         }
     })
+}
+
+/// serde_json's message without the line and column it appends when reading text:
+/// params are one member of a frame, so its position within them helps nobody.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match text.strip_suffix(&position) {
+        Some(message) => message.to_owned(),
+        None => text,
+    }
 }
 
 fn outbound_schemas<M: ServerMessage>(generator: &mut SchemaGenerator) -> (Schema, Schema) {
