@@ -27,11 +27,26 @@ pub fn approx_len(value: &Value) -> usize {
     match value {
         Value::Null => 4,
         Value::Bool(_) => 5,
-        Value::Number(n) => n.to_string().len(),
+        Value::Number(n) => number_len(n),
         Value::String(s) => s.len() + 2,
         Value::Array(items) => 2 + items.iter().map(|v| approx_len(v) + 1).sum::<usize>(),
         Value::Object(map) => 2 + map.iter().map(|(k, v)| k.len() + 4 + approx_len(v)).sum::<usize>(),
     }
+}
+
+/// A number's length as JSON, counted as it is formatted (every event's payload is
+/// measured: a `String` per number was an allocation per publish).
+fn number_len(n: &serde_json::Number) -> usize {
+    struct Count(usize);
+    impl std::fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = std::fmt::write(&mut count, format_args!("{n}"));
+    count.0
 }
 
 /// Bounds a whole payload to about `limit` bytes: objects and arrays keep their
@@ -101,6 +116,13 @@ mod tests {
         let mut small = json!({"stdout": "ok"});
         head_and_tail(&mut small, 4096);
         assert_eq!(small, json!({"stdout": "ok"}));
+    }
+
+    #[test]
+    fn numbers_count_as_long_as_their_json() {
+        for n in [json!(0), json!(-17), json!(u64::MAX), json!(1.5), json!(-2.5e-300)] {
+            assert_eq!(approx_len(&n), n.to_string().len(), "{n}");
+        }
     }
 
     #[test]
