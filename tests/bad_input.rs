@@ -95,6 +95,21 @@ async fn invalid_params_name_the_field() {
     assert!(reply["error"]["message"].as_str().unwrap().contains("params.token"), "{reply}");
 }
 
+/// Params reach their method as the text the client sent: a number no JSON `Value` can
+/// hold is the method's refusal, with the request's id, where the frame itself is sound.
+#[tokio::test]
+async fn a_number_out_of_range_in_params_is_the_methods_refusal_naming_the_field() {
+    let server = TestServer::start().await;
+    let mut ws = server.raw().await;
+    send_text(&mut ws, r#"{"jsonrpc":"2.0","id":7,"method":"session.auth","params":{"token":1e400}}"#).await;
+    let reply = recv(&mut ws).await;
+    assert_eq!(reply["error"]["code"], -32602, "{reply}");
+    assert_eq!(reply["id"], 7, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("params.token: number out of range"), "{reply}");
+    assert!(!message.contains(" at line "), "a position within the params helps nobody: {reply}");
+}
+
 #[tokio::test]
 async fn a_malformed_http_request_gets_400_and_an_unknown_path_404() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
