@@ -3,8 +3,8 @@
 //! A well-formed frame is read once, as text: its envelope's members are borrowed
 //! and a request's params are kept as their own text, for the handler to read
 //! straight into its typed params (no `Value` tree built and walked in between).
-//! Anything else (a duplicate member, a member of the wrong type) is classified the
-//! slow way, through a `Value`, which words every refusal.
+//! Anything else (a duplicate member, a number a `Value` cannot hold) is classified
+//! the slow way, through a `Value`, which words every refusal.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -97,33 +97,34 @@ fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<Option<&'de Ra
 
 impl Envelope<'_> {
     /// The same questions, in the same order, as [`classify`] asks of a `Value`;
-    /// `None` where a member is JSON a `Value` cannot hold.
+    /// `None` where a member is JSON a `Value` cannot hold. Every member judged here is
+    /// read before any is judged, as the `Value` path reads the frame whole. Params (and
+    /// members nobody reads) are not: a number in params that a `Value` cannot hold is
+    /// their method's to read or refuse (-32602), not the frame's (-32700).
     fn classify(self, max_id_bytes: usize) -> Option<Item> {
-        let id = match self.id {
-            None => None,
-            Some(raw) => match parse_id(value_of(raw)?, max_id_bytes) {
-                Ok(id) => Some(id),
-                Err(msg) => return Some(invalid(None, &msg)),
-            },
-        };
-        let Some(method) = self.method else {
-            let mut obj = Map::new();
-            for (name, member) in [("result", self.result), ("error", self.error)] {
-                if let Some(raw) = member {
-                    obj.insert(name.to_owned(), value_of(raw)?);
-                }
-            }
-            return Some(classify_reply(id, obj));
-        };
-        // Every member judged here is read before any is judged, as the `Value` path
-        // reads the frame whole. Params are read by their handler: a number in them
-        // that a `Value` cannot hold is its refusal (-32602), not the frame's.
+        let (id, method) = (member(self.id)?, member(self.method)?);
+        let (result, error) = (member(self.result)?, member(self.error)?);
         let version = match self.jsonrpc {
             Some(raw) if raw.get() == r#""2.0""# => true,
             Some(raw) => value_of(raw)?.as_str() == Some("2.0"),
             None => false,
         };
-        let method = value_of(method)?;
+        let id = match id {
+            None => None,
+            Some(value) => match parse_id(value, max_id_bytes) {
+                Ok(id) => Some(id),
+                Err(msg) => return Some(invalid(None, &msg)),
+            },
+        };
+        let Some(method) = method else {
+            let mut obj = Map::new();
+            for (name, member) in [("result", result), ("error", error)] {
+                if let Some(value) = member {
+                    obj.insert(name.to_owned(), value);
+                }
+            }
+            return Some(classify_reply(id, obj));
+        };
         if !version {
             return Some(invalid(id, "\"jsonrpc\" must be \"2.0\""));
         }
@@ -142,6 +143,14 @@ impl Envelope<'_> {
 /// A member's `Value`, or `None` for JSON a `Value` cannot hold (a number out of range).
 fn value_of(raw: &RawValue) -> Option<Value> {
     serde_json::from_str(raw.get()).ok()
+}
+
+/// An optional member's `Value` (`Some(None)` when absent), or `None` as [`value_of`].
+fn member(raw: Option<&RawValue>) -> Option<Option<Value>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => value_of(raw).map(Some),
+    }
 }
 
 /// One element of a batch, read like a single frame.
@@ -317,6 +326,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":"cb-1","result":{"x":-1e400}}"#,
             r#"{"jsonrpc":1e999,"id":1,"method":"m"}"#,
             r#"[{"jsonrpc":"2.0","id":1,"method":"m"},{"jsonrpc":"2.0","id":2e400,"method":"m"}]"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"result":1e400}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"m","error":1e400}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"m","result":{"late":-1e400}}"#,
         ];
         for text in frames {
             assert_eq!(read(text), slowly(text), "{text}");
