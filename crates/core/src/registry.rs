@@ -200,7 +200,7 @@ impl Registered<'_> {
 
 /// Reads params straight from the text the client sent (absent params read as `{}`);
 /// errors name the offending field by its path.
-pub(crate) fn decode_params<P: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<P, RpcError> {
+fn decode_params<P: serde::de::DeserializeOwned>(params: Option<&RawValue>) -> Result<P, RpcError> {
     let text = params.map_or("{}", RawValue::get);
     // Read plainly first: tracking the path costs every request, and only a refusal needs it.
     if let Ok(params) = serde_json::from_str(text) {

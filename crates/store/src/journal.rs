@@ -464,10 +464,6 @@ impl Journal {
         Ok(records)
     }
 
-    /// Records `range` (by position) of one run, each lent to `each` as it is read
-    /// (checked, not copied: a snapshot is written straight into its reply's text).
-    /// Frames that lie close together in one segment are read with one `pread`
-    /// (a run's turns usually follow each other): a 50-record page was 50 reads.
     /// The frames' bytes of `range` (by position) of one run, read from the index.
     pub fn stored_bytes(&self, run_id: Ulid, range: Range<usize>) -> usize {
         let state = self.shared.state.lock();
@@ -475,6 +471,10 @@ impl Journal {
         run.within(range).iter().map(|loc| loc.len as usize).sum()
     }
 
+    /// Records `range` (by position) of one run, each lent to `each` as it is read
+    /// (checked, not copied: a snapshot is written straight into its reply's text).
+    /// Frames that lie close together in one segment are read with one `pread`
+    /// (a run's turns usually follow each other): a 50-record page was 50 reads.
     pub fn read_each(
         &self,
         run_id: Ulid,
