@@ -274,30 +274,43 @@ impl Published {
     }
 
     /// The `kind` this event carries on the wire.
-    pub fn kind_name(&self) -> String {
+    pub fn kind_name(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            Published::SessionTransition(p) => format!("session.{}", wire_name(&p.to)),
-            Published::Hook(p) => p.event.clone(),
-            other => other.kind().name().to_owned(),
+            Published::SessionTransition(p) => format!("session.{}", wire_name(&p.to)).into(),
+            Published::Hook(p) => p.event.clone().into(),
+            other => other.kind().name().into(),
         }
     }
 
     /// The payload as JSON.
     pub fn payload(&self) -> Value {
-        let value = match self {
-            Published::RunStarted(p) => serde_json::to_value(p),
-            Published::RunTurn(p) => serde_json::to_value(p),
-            Published::RunEnded(p) => serde_json::to_value(p),
-            Published::RunDetached(p) => serde_json::to_value(p),
-            Published::RunReattached(p) => serde_json::to_value(p),
-            Published::SessionTransition(p) => serde_json::to_value(p),
-            Published::ApprovalCreated(p) | Published::ApprovalResolved(p) => serde_json::to_value(p),
-            Published::AgentDelegated(p) => serde_json::to_value(p),
-            Published::MemoryCompact(p) => serde_json::to_value(p),
-            Published::Hook(p) => serde_json::to_value(p),
-            Published::HookReviewed(p) => serde_json::to_value(p),
-        };
-        value.expect("an event payload always serializes")
+        serde_json::to_value(PayloadOf(self)).expect("an event payload always serializes")
+    }
+
+    /// The payload as JSON text, written straight from its type.
+    pub fn payload_text(&self) -> Box<serde_json::value::RawValue> {
+        serde_json::value::to_raw_value(&PayloadOf(self)).expect("an event payload always serializes")
+    }
+}
+
+/// An event's payload, serialised as its own type.
+struct PayloadOf<'a>(&'a Published);
+
+impl Serialize for PayloadOf<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Published::RunStarted(p) => p.serialize(serializer),
+            Published::RunTurn(p) => p.serialize(serializer),
+            Published::RunEnded(p) => p.serialize(serializer),
+            Published::RunDetached(p) => p.serialize(serializer),
+            Published::RunReattached(p) => p.serialize(serializer),
+            Published::SessionTransition(p) => p.serialize(serializer),
+            Published::ApprovalCreated(p) | Published::ApprovalResolved(p) => p.serialize(serializer),
+            Published::AgentDelegated(p) => p.serialize(serializer),
+            Published::MemoryCompact(p) => p.serialize(serializer),
+            Published::Hook(p) => p.serialize(serializer),
+            Published::HookReviewed(p) => p.serialize(serializer),
+        }
     }
 }
 

@@ -11,6 +11,11 @@ pub fn format(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).expect("UTC timestamps always format")
 }
 
+/// A moment taken with `SystemTime::now()`, rendered when it is read.
+pub fn of_system(t: std::time::SystemTime) -> String {
+    format(OffsetDateTime::from(t))
+}
+
 pub fn parse(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
@@ -28,5 +33,6 @@ mod tests {
         assert!(now.ends_with('Z'));
         assert_eq!(super::format(super::parse(&now).unwrap()), now);
         assert!(super::of_ulid(crate::new_id()).starts_with(&now[..4]));
+        assert!(super::of_system(std::time::SystemTime::now()).starts_with(&now[..4]));
     }
 }

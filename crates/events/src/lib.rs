@@ -4,18 +4,23 @@
 //! blocks publishers, other subscribers, or replies on its own socket.
 
 mod methods;
+mod stored;
 
 use parking_lot::Mutex;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
+#[cfg(any(test, feature = "testing"))]
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tether_core::{Context, NameKind, Principal, RpcError};
 use tether_proto::events::{EVENT, Event, LAGGED, LaggedNotice, Published, SubscribeParams};
 use tokio::sync::mpsc;
+
+use stored::{Origin, Stored};
 
 pub use methods::register;
 
@@ -81,8 +86,8 @@ pub struct EventBus {
 
 #[derive(Default)]
 struct Inner {
-    /// Each event with the size of its payload.
-    ring: VecDeque<(Arc<Event>, usize)>,
+    ring: VecDeque<Arc<Stored>>,
+    /// The ring's payloads' bytes.
     ring_bytes: usize,
     /// Each connection with subscriptions: its forwarder and its subscriptions. A
     /// publish matches every subscription but sends once per connection, so what it
@@ -141,57 +146,52 @@ impl EventBus {
     /// Publishes a typed event (`tether_proto::events::Published`) in each of its
     /// kind's families, in order; never waits. What every domain uses.
     pub fn emit(&self, event: Published, scope: Scope) {
-        let (kind, payload) = (event.kind_name(), event.payload());
+        // Serialised once, straight from its type, however many families carry it.
+        let payload = stored::bounded(event.payload_text(), self.config.max_payload_bytes);
+        let kind = event.kind_name();
         let (last, rest) = event.kind().families().split_last().expect("every kind has a family");
         for family in rest {
-            self.publish(family.name(), &kind, scope.clone(), payload.clone());
+            self.publish(family.name().into(), kind.clone(), scope.clone(), payload.clone());
         }
-        self.publish(last.name(), &kind, scope, payload);
+        self.publish(last.name().into(), kind, scope, payload);
     }
 
-    /// Publishes an event to the ring and every matching subscriber (and, with a
-    /// relay, to the other daemons); never waits. Untyped, so private: every event
-    /// outside this crate is a `Published` and goes through `emit`.
-    fn publish(&self, family: &str, kind: &str, scope: Scope, mut payload: Value) {
-        let size = tether_core::trim::bound(&mut payload, self.config.max_payload_bytes);
-        let event = Event {
-            event_id: tether_core::new_id().to_string(),
-            family: family.to_owned(),
-            kind: kind.to_owned(),
-            timestamp: tether_core::stamp::now(),
-            session_id: scope.session_id,
-            run_id: scope.run_id,
-            agent_id: scope.agent_id,
-            payload,
-        };
+    /// Publishes an event (its payload bounded already) to the ring and every
+    /// matching subscriber (and, with a relay, to the other daemons); never waits.
+    /// Untyped, so private: every event outside this crate is a `Published`.
+    fn publish(&self, family: Cow<'static, str>, kind: Cow<'static, str>, scope: Scope, payload: Box<RawValue>) {
+        let event = Stored { origin: Origin::now(), family, kind, scope, payload };
         let json = self.relay.as_ref().map(|relay| {
-            let json: Arc<RawValue> = serde_json::value::to_raw_value(&event).expect("events serialize").into();
+            let json: Arc<RawValue> = event.to_json().into();
             if !relay.share(&json) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
             json
         });
-        self.deliver(Arc::new(event), size, json);
+        self.deliver(Arc::new(event), json);
     }
 
     /// An event another daemon published (relayed through the shared store): to
     /// this node's ring and subscribers, not relayed again.
-    pub fn inject(&self, mut event: Event) {
-        let size = tether_core::trim::bound(&mut event.payload, self.config.max_payload_bytes);
-        self.deliver(Arc::new(event), size, None);
+    pub fn inject(&self, event: Event) {
+        let payload = stored::bounded_value(event.payload, self.config.max_payload_bytes);
+        let scope = Scope { session_id: event.session_id, run_id: event.run_id, agent_id: event.agent_id };
+        let origin = Origin::Relayed { id: event.event_id, at: event.timestamp };
+        let event = Stored { origin, family: event.family.into(), kind: event.kind.into(), scope, payload };
+        self.deliver(Arc::new(event), None);
     }
 
     /// To the ring and every matching subscriber; `json` is the event serialised
     /// already, if it was (else it is serialised at the first subscriber).
-    fn deliver(&self, event: Arc<Event>, size: usize, json: Option<Arc<RawValue>>) {
+    fn deliver(&self, event: Arc<Stored>, json: Option<Arc<RawValue>>) {
         let mut inner = self.inner.lock();
-        inner.ring.push_back((event.clone(), size));
-        inner.ring_bytes += size;
+        inner.ring_bytes += event.size();
+        inner.ring.push_back(event.clone());
         while inner.ring.len() > self.config.ring_size.max(1)
             || (inner.ring_bytes > self.config.ring_bytes && inner.ring.len() > 1)
         {
-            let (_, size) = inner.ring.pop_front().expect("the ring is not empty");
-            inner.ring_bytes -= size;
+            let oldest = inner.ring.pop_front().expect("the ring is not empty");
+            inner.ring_bytes -= oldest.size();
         }
         let mut json = json;
         // A connection whose forwarder is gone (it closed) is dropped here, whatever
@@ -219,8 +219,7 @@ impl EventBus {
             if targets.is_empty() {
                 return !outlet.sender.is_closed();
             }
-            let json =
-                json.get_or_insert_with(|| serde_json::value::to_raw_value(&*event).expect("events serialize").into());
+            let json = json.get_or_insert_with(|| event.to_json().into());
             outlet.sender.send(Delivery { event: json.clone(), targets }).is_ok()
         });
     }
@@ -231,11 +230,10 @@ impl EventBus {
         let mut out: Vec<Event> = inner
             .ring
             .iter()
-            .map(|(e, _)| e)
             .rev()
             .filter(|e| visible(principal, e) && matches(filter, e))
             .take(limit)
-            .map(|e| (**e).clone())
+            .map(|e| e.to_event())
             .collect();
         out.reverse();
         out
@@ -315,7 +313,13 @@ impl EventBus {
     /// An event of any shape (floods, oversized payloads), for tests of the bus's bounds.
     #[cfg(feature = "testing")]
     pub fn publish_untyped(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
-        self.publish(family, kind, scope, payload);
+        self.publish_value(family, kind, scope, payload);
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    fn publish_value(&self, family: &str, kind: &str, scope: Scope, payload: Value) {
+        let payload = stored::bounded_value(payload, self.config.max_payload_bytes);
+        self.publish(family.to_owned().into(), kind.to_owned().into(), scope, payload);
     }
 
     /// Runs `f` while holding the bus's lock. For tests: a handler that panics
@@ -367,37 +371,32 @@ struct Notice<'a> {
 }
 
 /// Agents see events of their own runs and sessions; the operator sees all.
-fn visible(principal: &Principal, event: &Event) -> bool {
+fn visible(principal: &Principal, event: &Stored) -> bool {
+    let scope = &event.scope;
     match principal {
         Principal::Operator => true,
         Principal::Agent(agent) => {
-            event.agent_id.as_deref() == Some(agent.as_str())
-                || agent.session_id().is_some_and(|s| event.session_id.as_deref() == Some(s))
+            scope.agent_id.as_deref() == Some(agent.as_str())
+                || agent.session_id().is_some_and(|s| scope.session_id.as_deref() == Some(s))
         }
     }
 }
 
-fn matches(filter: &SubscribeParams, event: &Event) -> bool {
-    filter.families.as_ref().is_none_or(|f| f.contains(&event.family))
-        && filter.session_id.as_ref().is_none_or(|s| event.session_id.as_ref() == Some(s))
-        && filter.run_id.as_ref().is_none_or(|r| event.run_id.as_ref() == Some(r))
+fn matches(filter: &SubscribeParams, event: &Stored) -> bool {
+    let scope = &event.scope;
+    filter.families.as_ref().is_none_or(|f| f.iter().any(|family| *family == event.family))
+        && filter.session_id.as_ref().is_none_or(|s| scope.session_id.as_ref() == Some(s))
+        && filter.run_id.as_ref().is_none_or(|r| scope.run_id.as_ref() == Some(r))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn event(agent: Option<&str>, session: Option<&str>) -> Event {
-        Event {
-            event_id: String::new(),
-            family: "runtime.status".into(),
-            kind: "x".into(),
-            timestamp: String::new(),
-            session_id: session.map(str::to_owned),
-            run_id: None,
-            agent_id: agent.map(str::to_owned),
-            payload: Value::Null,
-        }
+    fn event(agent: Option<&str>, session: Option<&str>) -> Stored {
+        let scope = Scope { session_id: session.map(str::to_owned), run_id: None, agent_id: agent.map(str::to_owned) };
+        let payload = serde_json::value::to_raw_value(&Value::Null).unwrap();
+        Stored { origin: Origin::now(), family: "runtime.status".into(), kind: "x".into(), scope, payload }
     }
 
     #[test]
@@ -460,7 +459,7 @@ mod tests {
         let bus = EventBus::new(EventsConfig::default());
         let (_, rx) = operator_subscribed(&bus);
         drop(rx);
-        bus.publish("hooks.event", "x", Scope::default(), Value::Null);
+        bus.publish_value("hooks.event", "x", Scope::default(), Value::Null);
         assert!(bus.inner.lock().connections.is_empty());
     }
 
@@ -469,7 +468,7 @@ mod tests {
         let bus = EventBus::new(EventsConfig { subscriber_queue: 3, ..Default::default() });
         let (dropped, mut rx) = operator_subscribed(&bus);
         for i in 0..10 {
-            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
+            bus.publish_value("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
         let mut queued = 0;
         while let Ok(delivery) = rx.try_recv() {
@@ -498,7 +497,7 @@ mod tests {
                 });
             }
         }
-        bus.publish("hooks.event", "x", Scope::default(), Value::Null);
+        bus.publish_value("hooks.event", "x", Scope::default(), Value::Null);
         let delivery = rx.try_recv().unwrap();
         assert_eq!(delivery.targets.len(), 64);
         assert!(rx.try_recv().is_err(), "one delivery for the connection");
@@ -508,7 +507,7 @@ mod tests {
     fn the_ring_is_bounded_and_recent_is_oldest_first() {
         let bus = EventBus::new(EventsConfig { ring_size: 3, subscriber_queue: 1, ..Default::default() });
         for i in 0..5 {
-            bus.publish("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
+            bus.publish_value("hooks.event", &format!("k{i}"), Scope::default(), Value::Null);
         }
         let kinds: Vec<String> =
             bus.recent(&Principal::Operator, 10, &SubscribeParams::default()).into_iter().map(|e| e.kind).collect();
@@ -521,7 +520,7 @@ mod tests {
         let config = EventsConfig { ring_bytes: 64 << 10, max_payload_bytes: 16 << 10, ..Default::default() };
         let bus = EventBus::new(config);
         for i in 0..20 {
-            bus.publish(
+            bus.publish_value(
                 "hooks.event",
                 &format!("k{i}"),
                 Scope::default(),
@@ -531,7 +530,7 @@ mod tests {
         let inner = bus.inner.lock();
         assert!(inner.ring_bytes <= 64 << 10, "{}", inner.ring_bytes);
         assert!(inner.ring.len() >= 3 && inner.ring.len() < 20, "{}", inner.ring.len());
-        let (newest, _) = inner.ring.back().unwrap();
+        let newest = inner.ring.back().unwrap().to_event();
         assert_eq!(newest.payload["i"], 19);
         assert_eq!(newest.payload["input"]["original_bytes"], 1 << 20);
     }
