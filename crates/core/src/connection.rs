@@ -183,12 +183,17 @@ async fn read_loop<S>(
     let cx = &dispatcher.cx;
     // Known at the upgrade, or once `session.auth` (run inline, below) authenticated.
     let mut lifetime = cx.conn.lifetime.lock().clone();
+    // Made once, not per frame: each registers a waiter (and `over` a timer).
+    let closed = closing.changed();
+    let stop = stopped(&mut shutdown);
+    let ended = over(lifetime.clone());
+    tokio::pin!(closed, stop, ended);
 
     loop {
         tokio::select! {
             biased;
-            _ = closing.changed() => return,
-            how = stopped(&mut shutdown) => {
+            _ = &mut closed => return,
+            how = &mut stop => {
                 match how {
                     Shutdown::Restart => outbound.close(CloseCode::Restart, "server restarting"),
                     _ => outbound.close(CloseCode::Away, "server shutting down"),
@@ -214,7 +219,7 @@ async fn read_loop<S>(
             }
             // An expiring credential (a console session) ended: so does every
             // connection it opened, even one that keeps sending.
-            () = over(lifetime.clone()), if lifetime.is_some() => {
+            () = &mut ended, if lifetime.is_some() => {
                 tracing::debug!("the connection's credential expired or was ended");
                 outbound.close(CloseCode::Policy, "credential expired, logged out or revoked");
                 return;
@@ -236,6 +241,9 @@ async fn read_loop<S>(
                         }
                         if lifetime.is_none() {
                             lifetime = cx.conn.lifetime.lock().clone();
+                            if lifetime.is_some() {
+                                ended.set(over(lifetime.clone()));
+                            }
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {

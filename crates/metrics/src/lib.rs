@@ -73,7 +73,7 @@ struct Status {
 /// A bounded set: the outcomes a tool call or an approval wait can have.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Ended {
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -389,12 +389,12 @@ impl tether_telemetry::Observe for Metrics {
         self.runs_ended.get_or_create(&Status { status: status.to_owned() }).inc();
     }
 
-    fn tool_call(&self, outcome: &str, elapsed: Duration) {
-        self.tool_calls.get_or_create(&Ended { outcome: outcome.to_owned() }).observe(elapsed.as_secs_f64());
+    fn tool_call(&self, outcome: &'static str, elapsed: Duration) {
+        self.tool_calls.get_or_create(&Ended { outcome }).observe(elapsed.as_secs_f64());
     }
 
-    fn approval_waited(&self, outcome: &str, elapsed: Duration) {
-        self.approval_waits.get_or_create(&Ended { outcome: outcome.to_owned() }).observe(elapsed.as_secs_f64());
+    fn approval_waited(&self, outcome: &'static str, elapsed: Duration) {
+        self.approval_waits.get_or_create(&Ended { outcome }).observe(elapsed.as_secs_f64());
     }
 }
 

@@ -49,9 +49,9 @@ pub trait Observe: Send + Sync + 'static {
     fn run_started(&self) {}
     fn run_ended(&self, _status: &str) {}
     /// One action's call, all attempts: `succeeded`, `failed` or `rejected`.
-    fn tool_call(&self, _outcome: &str, _elapsed: Duration) {}
+    fn tool_call(&self, _outcome: &'static str, _elapsed: Duration) {}
     /// A hook or a budget waited on a person: `approved`, `denied`, `expired`, `abandoned`.
-    fn approval_waited(&self, _outcome: &str, _elapsed: Duration) {}
+    fn approval_waited(&self, _outcome: &'static str, _elapsed: Duration) {}
 }
 
 /// Observes nothing: the default until the assembly sets the metrics.
