@@ -380,7 +380,7 @@ async fn instructions(bin: &Path) {
             };
             burst(&server, n).await;
             server.stop();
-            totals.push(callgrind_total(&PathBuf::from(&*out)));
+            totals.push(peers::callgrind_total(&PathBuf::from(&*out)));
         }
         per_request.push((totals[1] - totals[0]) as f64 / (long - short) as f64);
     }
@@ -416,11 +416,4 @@ async fn burst(server: &Server, n: u64) {
         }
     }
     assert!(started.elapsed() < Duration::from_secs(300));
-}
-
-/// The `totals:` (or `summary:`) line of a callgrind output file.
-fn callgrind_total(path: &Path) -> u64 {
-    let text = std::fs::read_to_string(path).unwrap();
-    let line = text.lines().rev().find(|l| l.starts_with("totals:") || l.starts_with("summary:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

@@ -2,11 +2,15 @@
 //! write+fdatasync loop on the same disk; then at 1 and 64 runs beside the ceiling
 //! of a durable turn (`benches/peers`' `durable`: the callback, one write and
 //! `fdatasync` with group commit, nothing else), both driven by the same client
-//! process (`bench-peers turns`); and boot time at 100k and 1M records, beside
-//! reading the same bytes sequentially. Run with `cargo bench --bench runs`.
+//! process (`bench-peers turns`); instructions per durable turn under callgrind,
+//! tether beside that ceiling (they do not move with the machine's noise; skipped
+//! when valgrind is missing); and boot time at 100k and 1M records, beside
+//! reading the same bytes sequentially. Run with `cargo bench --bench runs`; name
+//! sections to run only those (`cargo bench --bench runs -- instructions boot`).
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,18 +24,28 @@ mod common;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 
+const SECTIONS: [&str; 4] = ["turns", "ceiling", "instructions", "boot"];
+
 fn main() {
-    // `runs boot` runs only the boot section; `BENCH_KEEP=1` keeps its journals
-    // (printed) to profile a daemon's start on them.
-    let only_boot = std::env::args().skip(1).any(|a| a == "boot");
+    // `BENCH_KEEP=1` keeps the boot section's journals (printed) to profile a
+    // daemon's start on them.
+    let named: Vec<String> = std::env::args().skip(1).filter(|a| SECTIONS.contains(&a.as_str())).collect();
+    let wants = |section: &str| named.is_empty() || named.iter().any(|n| n == section);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir_in(std::env::var("BENCH_DIR").unwrap_or_else(|_| ".".into())).unwrap();
-    if !only_boot {
+    if wants("turns") {
         turns(&runtime, dir.path());
+    }
+    if wants("ceiling") {
         ceiling(dir.path());
     }
-    for runs in [10_000, 100_000] {
-        runtime.block_on(boot(&dir.path().join(format!("boot-{runs}")), runs));
+    if wants("instructions") {
+        instructions(dir.path());
+    }
+    if wants("boot") {
+        for runs in [10_000, 100_000] {
+            runtime.block_on(boot(&dir.path().join(format!("boot-{runs}")), runs));
+        }
     }
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept: {}", dir.keep().display());
@@ -69,18 +83,39 @@ const CEILING_ROUND: Duration = Duration::from_millis(1500);
 /// tether and the durable-turn ceiling, alternating round by round, each driven by
 /// `bench-peers turns` (a process of its own); medians printed, and the median of the
 /// rounds' ratios with their range.
-fn ceiling(dir: &std::path::Path) {
-    let bin = peers::build();
-    let mut command = std::process::Command::new(common::tether_bin());
+/// tether on `data`, its command wrapped in `wrap` (callgrind) if any.
+fn tether_server(data: &std::path::Path, wrap: &[&str]) -> Server {
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(common::tether_bin());
+            command
+        }
+        None => Command::new(common::tether_bin()),
+    };
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("ceiling-tether"))
+        .arg(data)
         .env("TETHER_TOKEN", TOKEN)
         .env("RUST_LOG", "warn");
-    let tether = Server::spawn("tether", command, true, None);
-    let raw_dir = dir.join("ceiling-raw");
-    std::fs::create_dir_all(&raw_dir).unwrap();
-    let raw = Server::peer(&bin, "durable", &["durable", raw_dir.to_str().unwrap()]);
+    Server::spawn("tether", command, true, None)
+}
+
+/// The durable-turn ceiling (`bench-peers durable`) writing in `dir`, wrapped like `tether_server`.
+fn ceiling_server(bin: &std::path::Path, dir: &std::path::Path, wrap: &[&str]) -> Server {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut command = Command::new(wrap.first().copied().unwrap_or(bin.to_str().unwrap()));
+    if !wrap.is_empty() {
+        command.args(&wrap[1..]).arg(bin);
+    }
+    command.args(["durable", dir.to_str().unwrap()]);
+    Server::spawn("durable", command, false, None)
+}
+
+fn ceiling(dir: &std::path::Path) {
+    let bin = peers::build();
+    let tether = tether_server(&dir.join("ceiling-tether"), &[]);
+    let raw = ceiling_server(&bin, &dir.join("ceiling-raw"), &[]);
     for runs in [1, 64] {
         let mut samples = [vec![], vec![], vec![], vec![]];
         let mut ratios = Vec::new();
@@ -101,6 +136,43 @@ fn ceiling(dir: &std::path::Path) {
             median(ratios)
         );
     }
+}
+
+/// Instructions per durable turn (1 run), tether and the ceiling each under
+/// callgrind: a short and a long burst of turns, the difference divided by the extra
+/// turns (start-up, connection and run set-up, and shutdown left out). Every thread of
+/// the server counts: the runtime's, the journal's writer, the ceiling's writer.
+fn instructions(dir: &std::path::Path) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("instructions per durable turn: skipped (no valgrind)");
+        return;
+    }
+    let bin = peers::build();
+    let (short, long) = (200u64, 1_200u64);
+    let mut per_turn = Vec::new();
+    for name in ["tether", "ceiling"] {
+        let mut totals = Vec::new();
+        for (n, count) in [short, long].into_iter().enumerate() {
+            let out = dir.join(format!("callgrind-{name}-{n}.out"));
+            let file = format!("--callgrind-out-file={}", out.display());
+            let wrap = ["valgrind", "--tool=callgrind", "--quiet", file.as_str()];
+            let data = dir.join(format!("instructions-{name}-{n}"));
+            let server = match name {
+                "tether" => tether_server(&data, &wrap),
+                _ => ceiling_server(&bin, &data, &wrap),
+            };
+            peers::turns_counted(&bin, &server, count);
+            server.stop();
+            totals.push(peers::callgrind_total(&out));
+        }
+        per_turn.push((totals[1] - totals[0]) as f64 / (long - short) as f64);
+    }
+    let [t, c] = [per_turn[0], per_turn[1]];
+    println!(
+        "instructions per durable turn (callgrind, 1 run, every thread): tether {t:.0} | ceiling (callback + \
+         group-committed write + fdatasync) {c:.0} | tether/ceiling {:.2}",
+        t / c
+    );
 }
 
 fn raw_fsync_rate(dir: &std::path::Path) -> f64 {

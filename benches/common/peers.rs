@@ -131,6 +131,23 @@ pub fn turns(bin: &Path, server: &Server, runs: usize, seconds: f64) -> Load {
     parse(command)
 }
 
+/// Runs `bench-peers turns --count` against `server`: exactly `count` durable turns on one run.
+pub fn turns_counted(bin: &Path, server: &Server, count: u64) -> Load {
+    let mut command = Command::new(bin);
+    command.args(["turns", &server.url, "1", "0", "--count", &count.to_string()]);
+    if server.tether {
+        command.args(["--token", TOKEN]);
+    }
+    parse(command)
+}
+
+/// The instructions a callgrind output file counted (its `totals:` or `summary:` line).
+pub fn callgrind_total(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = text.lines().rev().find(|l| l.starts_with("totals:") || l.starts_with("summary:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     values[values.len() / 2]

@@ -89,15 +89,19 @@ pub async fn serve(dir: &str) {
     }
 }
 
-/// `turns URL RUNS SECONDS [--token T]`: RUNS connections, each registering a tool,
-/// starting a run (tether) and then submitting one-action proposals in a loop,
+/// `turns URL RUNS SECONDS [--token T] [--count N]`: RUNS connections, each registering
+/// a tool, starting a run (tether) and then submitting one-action proposals in a loop,
 /// answering every `tools.execute` with its parameters. Prints `rate=… p50_us=… p99_us=…`.
+/// With `--count`, each run submits exactly N proposals, all counted, and SECONDS is
+/// ignored (for instruction counts, which must not depend on the machine's speed).
 pub async fn turns(args: &[String]) {
     let url = &args[0];
     let runs: usize = args[1].parse().unwrap();
     let seconds: f64 = args[2].parse().unwrap();
     let token = args.iter().position(|a| a == "--token").map(|i| args[i + 1].clone());
-    let counting = Arc::new(AtomicBool::new(false));
+    let count: Option<u64> = args.iter().position(|a| a == "--count").map(|i| args[i + 1].parse().unwrap());
+    // Counted from the first proposal when their number is fixed.
+    let counting = Arc::new(AtomicBool::new(count.is_some()));
     let stop = Arc::new(AtomicBool::new(false));
     let counted = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -128,14 +132,17 @@ pub async fn turns(args: &[String]) {
                 {"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}}})
             .to_string();
             let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
+            let mut submitted = 0u64;
+            while !stop.load(Ordering::Relaxed) && count.is_none_or(|count| submitted < count) {
+                submitted += 1;
                 let sent = Instant::now();
                 ws.send(Message::Text(proposal.as_str().into())).await.unwrap();
                 loop {
                     let Message::Text(text) = ws.next().await.unwrap().unwrap() else { continue };
                     let frame: Value = serde_json::from_str(&text).unwrap();
                     if frame["method"] == "tools.execute" {
-                        let reply = json!({"jsonrpc": "2.0", "id": frame["id"], "result": frame["params"]["parameters"]});
+                        let reply =
+                            json!({"jsonrpc": "2.0", "id": frame["id"], "result": frame["params"]["parameters"]});
                         ws.send(Message::Text(reply.to_string().into())).await.unwrap();
                         continue;
                     }
@@ -150,20 +157,29 @@ pub async fn turns(args: &[String]) {
             latencies
         }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    counting.store(true, Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    let n = counted.load(Ordering::Relaxed);
-    let elapsed = start.elapsed().as_secs_f64();
-    counting.store(false, Ordering::Relaxed);
-    stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
-    for task in tasks {
-        if let Ok(Ok(mut l)) = tokio::time::timeout(Duration::from_secs(5), task).await {
-            latencies.append(&mut l);
+    let (n, elapsed) = if count.is_some() {
+        let start = Instant::now();
+        for task in tasks {
+            latencies.append(&mut task.await.unwrap());
         }
-    }
+        (counted.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
+    } else {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        counting.store(true, Ordering::Relaxed);
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        let n = counted.load(Ordering::Relaxed);
+        let elapsed = start.elapsed().as_secs_f64();
+        counting.store(false, Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            if let Ok(Ok(mut l)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+                latencies.append(&mut l);
+            }
+        }
+        (n, elapsed)
+    };
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
     println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
