@@ -42,7 +42,7 @@ pub async fn serve(dir: &str) {
         let _ = stream.set_nodelay(true);
         let tx = tx.clone();
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(mut ws) = crate::accept(stream).await else { return };
             while let Some(Ok(message)) = ws.next().await {
                 let Message::Text(text) = message else { continue };
                 let request: Value = serde_json::from_str(&text).unwrap();
@@ -110,7 +110,8 @@ pub async fn turns(args: &[String]) {
         if let Some(token) = &token {
             request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.unwrap();
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(crate::config()), true).await.unwrap();
         let setup = [
             json!({"jsonrpc": "2.0", "id": 0, "method": "server.handshake", "params": {"protocol_version": 3}}),
             json!({"jsonrpc": "2.0", "id": 0, "method": "tools.register", "params": [{"name": "echo"}]}),

@@ -38,7 +38,8 @@ pub async fn run(args: &[String]) {
         if let Some(token) = &token {
             request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await.unwrap();
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(crate::config()), true).await.unwrap();
         if handshake {
             let hs = r#"{"jsonrpc":"2.0","id":0,"method":"server.handshake","params":{"protocol_version":3}}"#;
             ws.send(Message::Text(hs.into())).await.unwrap();

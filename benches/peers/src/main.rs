@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 mod durable;
@@ -72,18 +73,29 @@ async fn hold() {
 }
 
 async fn ws_hold() {
-    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     let listener = listen().await;
     loop {
         let (stream, _) = listener.accept().await.unwrap();
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            // tether's defaults (`limits.read_buffer_bytes`, `limits.write_buffer_bytes`).
-            let config = WebSocketConfig::default().read_buffer_size(2 << 10).write_buffer_size(16 << 10);
-            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else { return };
+            let Ok(mut ws) = accept(stream).await else { return };
             while let Some(Ok(_)) = ws.next().await {}
         });
     }
+}
+
+/// tether's buffers (`limits.read_buffer_bytes`, `limits.write_buffer_bytes`), for every
+/// server and client here: tungstenite's default read buffer (128 KiB) is zero-filled up
+/// to its size before every read, the one that finds nothing too, which cost a peer a
+/// few microseconds per read that tether does not pay.
+pub(crate) fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(2 << 10).write_buffer_size(16 << 10)
+}
+
+pub(crate) async fn accept(
+    stream: tokio::net::TcpStream,
+) -> Result<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, tokio_tungstenite::tungstenite::Error> {
+    tokio_tungstenite::accept_async_with_config(stream, Some(config())).await
 }
 
 pub(crate) async fn listen() -> TcpListener {
@@ -99,7 +111,7 @@ async fn echo() {
         let (stream, _) = listener.accept().await.unwrap();
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(mut ws) = accept(stream).await else { return };
             while let Some(Ok(message)) = ws.next().await {
                 if message.is_text() && ws.send(message).await.is_err() {
                     break;
@@ -117,7 +129,7 @@ async fn canned(reply: String) {
         let _ = stream.set_nodelay(true);
         let reply = reply.clone();
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(mut ws) = accept(stream).await else { return };
             while let Some(Ok(message)) = ws.next().await {
                 if message.is_text() && ws.send(Message::Text(reply.clone())).await.is_err() {
                     break;
@@ -134,7 +146,7 @@ async fn stored(path: String) {
         let _ = stream.set_nodelay(true);
         let path = path.clone();
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(mut ws) = accept(stream).await else { return };
             while let Some(Ok(message)) = ws.next().await {
                 if !message.is_text() {
                     continue;
@@ -159,7 +171,7 @@ async fn broadcast() {
         let _ = stream.set_nodelay(true);
         let tx = tx.clone();
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(ws) = accept(stream).await else { return };
             let (mut sink, mut source) = ws.split();
             let mut rx = tx.subscribe();
             let mut subscriptions = 0usize;
