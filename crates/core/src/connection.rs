@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::auth::{Authenticator, Credential, Lifetime, Principal};
 use crate::broker::Broker;
 use crate::context::{ConnState, Context, InFlight};
-use crate::dispatch::{Dispatcher, Flow};
+use crate::dispatch::{Dispatcher, Flow, Route};
 use crate::error::RpcError;
 use crate::limits::ConnectionConfig;
 use crate::outbound::{Closing, Outbound};
@@ -189,8 +189,10 @@ async fn read_loop<S>(
     let ended = over(lifetime.clone());
     tokio::pin!(closed, stop, ended);
 
+    // The frame after the one being handled, when it had arrived already (see `ahead`).
+    let mut next: Option<Option<Result<Message, WsError>>> = None;
     loop {
-        tokio::select! {
+        let frame = tokio::select! {
             biased;
             _ = &mut closed => return,
             how = &mut stop => {
@@ -209,6 +211,7 @@ async fn read_loop<S>(
                     outbound.close(CloseCode::Policy, "authentication timeout (limits.auth_timeout_ms)");
                     return;
                 }
+                continue;
             }
             _ = &mut handshake_deadline, if !cx.conn.handshake_done.load(Ordering::Acquire) => {
                 if !cx.conn.handshake_done.load(Ordering::Acquire) {
@@ -216,6 +219,7 @@ async fn read_loop<S>(
                     outbound.close(CloseCode::Policy, "handshake timeout (limits.handshake_timeout_ms)");
                     return;
                 }
+                continue;
             }
             // An expiring credential (a console session) ended: so does every
             // connection it opened, even one that keeps sending.
@@ -231,42 +235,62 @@ async fn read_loop<S>(
                     return;
                 }
                 outbound.try_send(Message::Ping(Bytes::new()));
+                continue;
             }
-            frame = stream.next() => {
-                last_heard = Instant::now();
-                match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if dispatcher.on_text(text.as_str()).await == Flow::Close {
-                            return;
-                        }
-                        if lifetime.is_none() {
-                            lifetime = cx.conn.lifetime.lock().clone();
-                            if lifetime.is_some() {
-                                ended.set(over(lifetime.clone()));
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        outbound.close(CloseCode::Unsupported, "binary frames are not supported: send JSON-RPC as text");
-                        return;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => {
-                        outbound.set_closing(Closing::Peer);
-                        return;
-                    }
-                    Some(Err(error)) => {
-                        let (code, reason) = close_for(&error, &config.limits);
-                        tracing::debug!(%error, "closing after a transport error");
-                        match code {
-                            Some(code) => outbound.close(code, &reason),
-                            None => outbound.set_closing(Closing::Peer),
-                        }
-                        return;
+            // After every check above, as a frame read now would be.
+            () = std::future::ready(()), if next.is_some() => next.take().expect("checked"),
+            frame = stream.next() => frame,
+        };
+        last_heard = Instant::now();
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                // Answered at once if no later frame has arrived, else through the
+                // writer, which batches a pipelined burst's answers into one write.
+                next = if cx.is_authenticated() { ahead(stream) } else { None };
+                let route = if next.is_some() { Route::Queue } else { Route::Direct };
+                if dispatcher.on_text(text.as_str(), route).await == Flow::Close {
+                    return;
+                }
+                if lifetime.is_none() {
+                    lifetime = cx.conn.lifetime.lock().clone();
+                    if lifetime.is_some() {
+                        ended.set(over(lifetime.clone()));
                     }
                 }
             }
+            Some(Ok(Message::Binary(_))) => {
+                outbound.close(CloseCode::Unsupported, "binary frames are not supported: send JSON-RPC as text");
+                return;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Close(_))) | None => {
+                outbound.set_closing(Closing::Peer);
+                return;
+            }
+            Some(Err(error)) => {
+                let (code, reason) = close_for(&error, &config.limits);
+                tracing::debug!(%error, "closing after a transport error");
+                match code {
+                    Some(code) => outbound.close(code, &reason),
+                    None => outbound.set_closing(Closing::Peer),
+                }
+                return;
+            }
         }
+    }
+}
+
+/// The next frame if it has arrived already (in the stream's buffer or the socket's),
+/// without waiting. Polled with a waker that does nothing: the read loop polls the
+/// stream with its own again before it waits, so no wake-up is lost.
+fn ahead<S>(stream: &mut S) -> Option<Option<Result<Message, WsError>>>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match stream.poll_next_unpin(&mut cx) {
+        std::task::Poll::Ready(frame) => Some(frame),
+        std::task::Poll::Pending => None,
     }
 }
 

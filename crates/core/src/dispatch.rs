@@ -40,7 +40,8 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub(crate) async fn on_text(&self, text: &str) -> Flow {
+    /// Handles one text frame; answers made here (not on a handler's task) go `reply`'s way.
+    pub(crate) async fn on_text(&self, text: &str, reply: Route) -> Flow {
         let limits = &self.config.limits;
         let authenticated = self.cx.is_authenticated();
         // Checked before parsing: an unauthenticated peer gets no work done for it.
@@ -60,21 +61,21 @@ impl Dispatcher {
                 return Flow::Close;
             }
         }
-        self.dispatch(frame).await
+        self.dispatch(frame, reply).await
     }
 
-    async fn dispatch(&self, frame: Frame) -> Flow {
+    async fn dispatch(&self, frame: Frame, route: Route) -> Flow {
         match frame {
-            Frame::Rejected(error) => self.send(Some(error_response(None, &error))).await,
+            Frame::Rejected(error) => self.send_by(Some(error_response(None, &error)), route).await,
             Frame::Single(item) => match self.prepare(item) {
-                Pending::Done(reply) => self.send(reply).await,
+                Pending::Done(reply) => self.send_by(reply, route).await,
                 Pending::Run(mut future) => {
                     // Most handlers answer on their first poll (ping, reads from memory):
                     // answer those here, without a task. One that would wait goes on its
                     // own task, so the read loop never waits on a handler.
                     let first = std::future::poll_fn(|task| std::task::Poll::Ready(future.as_mut().poll(task))).await;
                     match first {
-                        std::task::Poll::Ready(reply) => self.send(reply).await,
+                        std::task::Poll::Ready(reply) => self.send_by(reply, route).await,
                         std::task::Poll::Pending => {
                             let cx = self.cx.clone();
                             tokio::spawn(async move {
@@ -230,11 +231,14 @@ impl Dispatcher {
         }
     }
 
-    /// Answers made on the read loop go through the queue: the writer task batches a
-    /// pipelined burst of them into one write (a handler's own task writes at once).
+    /// Answers made on the read loop before authentication, through the queue.
     async fn send(&self, reply: Option<Reply>) {
+        self.send_by(reply, Route::Queue).await
+    }
+
+    async fn send_by(&self, reply: Option<Reply>, route: Route) {
         if let Some(reply) = reply {
-            send_text(&self.cx, reply.into_text(), Route::Queue).await;
+            send_text(&self.cx, reply.into_text(), route).await;
         }
     }
 }
@@ -266,11 +270,14 @@ fn error_response(id: Option<Id>, error: &RpcError) -> Reply {
     Reply::Error(Response::error(id, ErrorObject::from(error)))
 }
 
-#[derive(Clone, Copy)]
-enum Route {
-    /// Written at once when the socket is idle.
+/// How an answer made on the read loop reaches the socket (a handler's own task
+/// writes at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Written at once when the socket is idle: a handler's answer, or the read loop's
+    /// to the last frame that has arrived (no later answer to batch it with).
     Direct,
-    /// Through the writer task's queue.
+    /// Through the writer task's queue, which batches a pipelined burst into one write.
     Queue,
 }
 
