@@ -8,7 +8,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -158,30 +158,15 @@ pub async fn turns(args: &[String]) {
             latencies
         }));
     }
-    let mut latencies = Vec::new();
-    let (n, elapsed) = if count.is_some() {
+    let (n, elapsed, latencies) = if count.is_some() {
         let start = Instant::now();
+        let mut latencies = Vec::new();
         for task in tasks {
             latencies.append(&mut task.await.unwrap());
         }
-        (counted.load(Ordering::Relaxed), start.elapsed().as_secs_f64())
+        (counted.load(Ordering::Relaxed), start.elapsed().as_secs_f64(), latencies)
     } else {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        counting.store(true, Ordering::Relaxed);
-        let start = Instant::now();
-        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-        let n = counted.load(Ordering::Relaxed);
-        let elapsed = start.elapsed().as_secs_f64();
-        counting.store(false, Ordering::Relaxed);
-        stop.store(true, Ordering::Relaxed);
-        for task in tasks {
-            if let Ok(Ok(mut l)) = tokio::time::timeout(Duration::from_secs(5), task).await {
-                latencies.append(&mut l);
-            }
-        }
-        (n, elapsed)
+        crate::load::timed(&counting, &stop, &counted, seconds, tasks).await
     };
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
-    println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
+    crate::load::report(n, elapsed, latencies);
 }

@@ -74,6 +74,19 @@ pub async fn run(args: &[String]) {
             latencies
         }));
     }
+    let (n, elapsed, latencies) = timed(&counting, &stop, &counted, seconds, tasks).await;
+    report(n, elapsed, latencies);
+}
+
+/// The measured window both load generators share: a warm-up, then `seconds` counted;
+/// then every task is stopped and its latencies gathered. Returns (counted, seconds, latencies).
+pub(crate) async fn timed(
+    counting: &AtomicBool,
+    stop: &AtomicBool,
+    counted: &AtomicU64,
+    seconds: f64,
+    tasks: Vec<tokio::task::JoinHandle<Vec<f64>>>,
+) -> (u64, f64, Vec<f64>) {
     tokio::time::sleep(WARM_UP).await;
     counting.store(true, Ordering::Relaxed);
     let start = Instant::now();
@@ -88,6 +101,11 @@ pub async fn run(args: &[String]) {
             latencies.append(&mut l);
         }
     }
+    (n, elapsed, latencies)
+}
+
+/// Prints `rate=… p50_us=… p99_us=… p999_us=…`.
+pub(crate) fn report(n: u64, elapsed: f64, mut latencies: Vec<f64>) {
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
     println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
