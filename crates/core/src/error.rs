@@ -34,7 +34,9 @@ pub enum RpcError {
     #[error("tools.register: tool {tool:?}: {what}: {actual}, over {limit} ({max})")]
     ToolOverBound { tool: String, what: &'static str, limit: &'static str, max: usize, actual: usize },
     /// A reply that would be too large: -32602, saying how to ask for less (`paging`).
-    #[error("{method}: the reply would be {}{bytes} bytes, over {limit} ({max}): {}", paging.at_least(), paging.advice(*page_max))]
+    /// `bytes` counts the reply until it passed `max` (reading on would be reading
+    /// what the client must not be sent).
+    #[error("{method}: the reply would be at least {bytes} bytes, over {limit} ({max}): {}", paging.advice(*page_max))]
     PageNeeded { method: &'static str, paging: Paging, limit: &'static str, max: usize, bytes: usize, page_max: u32 },
     #[error("authentication required: {0}")]
     AuthRequired(String),
@@ -172,10 +174,9 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// How a client asks for less than a reply too large to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
-    /// Pages of at most `page_max`, following `next_cursor` (counted in full).
+    /// Pages of at most `page_max`, following `next_cursor`.
     Limit,
-    /// A subscription from a later `from_cursor`, what came before read by page
-    /// (counted only until it passed the bound).
+    /// A subscription from a later `from_cursor`, what came before read by page.
     FromCursor,
 }
 
@@ -184,13 +185,6 @@ impl Paging {
         match self {
             Paging::Limit => "params.limit",
             Paging::FromCursor => "params.from_cursor",
-        }
-    }
-
-    fn at_least(self) -> &'static str {
-        match self {
-            Paging::Limit => "",
-            Paging::FromCursor => "at least ",
         }
     }
 

@@ -41,6 +41,7 @@ pub use memory::{release_free_memory, set_release_free_memory};
 pub use names::{NameKind, NameLimits};
 pub use outbound::Closed;
 pub use registry::{Access, Observer, Phase, Registered, Registry};
+pub use reply::Written;
 
 /// The server's own version, reported by `server.handshake` and `/healthz`.
 pub const SERVER_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,7 +12,7 @@ use tether_proto::{Method, ServerMessage};
 
 use crate::context::Context;
 use crate::error::RpcError;
-use crate::reply::ResultText;
+use crate::reply::{ResultText, Written};
 
 /// A handler's result is serialised once, straight into its reply's text: never
 /// built as a `Value` tree first, never copied into a reply afterwards.
@@ -121,13 +121,45 @@ impl Registry {
                 ResultText::of(&result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });
+        self.insert::<M>(phase, erased)
+    }
+
+    /// Registers `M` with a handler that writes its result straight into the reply's
+    /// text ([`Written`]): for results of megabytes, which serialising would copy.
+    pub fn register_written<M, S, F, Fut>(&mut self, state: &Arc<S>, handler: F) -> Registered<'_>
+    where
+        M: Method,
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, Context, M::Params) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Written<M::Result>, RpcError>> + Send + 'static,
+    {
+        let (handler, state) = (Arc::new(handler), state.clone());
+        let erased: Handler = Arc::new(move |cx, params| {
+            let (handler, state) = (handler.clone(), state.clone());
+            Box::pin(async move {
+                let params = decode_params::<M::Params>(params.as_deref())?;
+                let written = handler(state, cx, params).await?;
+                // One JSON value, at least; that it is `M::Result`'s is for the handler's
+                // tests (serde cannot read some results back: `Stored` in an untagged enum).
+                debug_assert!(
+                    serde_json::from_str::<serde::de::IgnoredAny>(written.as_json()).is_ok(),
+                    "{} wrote a result that is not JSON",
+                    M::NAME
+                );
+                Ok(ResultText::written(written))
+            })
+        });
+        self.insert::<M>(Phase::Session, erased)
+    }
+
+    fn insert<M: Method>(&mut self, phase: Phase, handler: Handler) -> Registered<'_> {
         let entry = Entry {
             summary: M::SUMMARY,
             phase,
             access: Access::Authenticated,
             reads: false,
             schemas: schemas::<M>,
-            handler: erased,
+            handler,
         };
         let previous = self.methods.insert(M::NAME, entry);
         assert!(previous.is_none(), "method {} registered twice", M::NAME);

@@ -2,6 +2,8 @@
 //! straight into the text of its reply (`ResultText`); the dispatcher only adds the
 //! id. A 4 MiB snapshot was serialised, then copied whole into its reply.
 
+use std::marker::PhantomData;
+
 use serde::Serialize;
 use tether_proto::jsonrpc::{Id, Response};
 
@@ -37,6 +39,11 @@ impl ResultText {
         Ok(ResultText(unsafe { String::from_utf8_unchecked(text) }))
     }
 
+    /// A result its handler wrote into the reply's own buffer: taken as it is.
+    pub(crate) fn written<T>(written: Written<T>) -> Self {
+        ResultText(written.text)
+    }
+
     /// The result alone, as JSON text.
     #[cfg(test)]
     pub(crate) fn result(&self) -> &str {
@@ -48,6 +55,61 @@ impl ResultText {
         self.0.push_str(&serde_json::to_string(id).expect("an id always serializes"));
         self.0.push('}');
         self.0
+    }
+}
+
+/// A result its handler writes straight into its reply's text (`Registry::
+/// register_written`): a result of megabytes read from the store, a run's snapshot,
+/// serialised once built, would be copied whole again. The handler vouches that what
+/// it writes is `T`'s JSON (debug builds check that it is JSON; its tests, that it
+/// reads back as `T`).
+pub struct Written<T> {
+    text: String,
+    _result: PhantomData<fn() -> T>,
+}
+
+impl<T> Written<T> {
+    /// Room for the reply's id and closing brace after the result, so that finishing
+    /// the reply does not copy it.
+    const TAIL: usize = 64;
+
+    /// An empty result with room for `bytes` of it.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut text = String::with_capacity(HEAD.len() + bytes + Self::TAIL);
+        text.push_str(HEAD);
+        Written { text, _result: PhantomData }
+    }
+
+    /// Appends JSON text as it is: the caller vouches for it.
+    pub fn push_json(&mut self, json: &str) {
+        self.text.push_str(json);
+    }
+
+    /// Appends a small value's JSON (an id, a status).
+    pub fn push_value(&mut self, value: &impl Serialize) {
+        // Fails only if the value's `Serialize` does, which the wire types' never do.
+        self.text.push_str(&serde_json::to_string(value).expect("a wire type always serializes"));
+    }
+
+    /// The result's length so far, in bytes.
+    pub fn len(&self) -> usize {
+        self.text.len() - HEAD.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The result as JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.text[HEAD.len()..]
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Written<T> {
+    /// The result read back as its type (tests, and callers in-process).
+    pub fn parse(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.as_json())
     }
 }
 
@@ -89,6 +151,24 @@ mod tests {
         let text = Reply::Result { id: Id::String("a\"b".into()), result: ResultText::of(&()).unwrap() }.into_text();
         let parsed: Response = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.id, Some(Id::String("a\"b".into())));
+    }
+
+    #[test]
+    fn a_written_result_is_its_reply_without_a_copy() {
+        let mut written = Written::<serde_json::Value>::with_capacity(1 << 20);
+        written.push_json(r#"{"snapshot":["#);
+        written.push_json(&"[1],".repeat(1000));
+        written.push_json("[2]],\"run_id\":");
+        written.push_value(&"a\"b");
+        written.push_json("}");
+        assert_eq!(written.parse().unwrap()["run_id"], "a\"b");
+        let before = written.text.as_ptr();
+        let result = ResultText::written(written);
+        let text = Reply::Result { id: Id::String("0123456789abcdef0123456789".into()), result }.into_text();
+        assert_eq!(text.as_ptr(), before, "the reply was copied");
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["result"]["snapshot"].as_array().unwrap().len(), 1001);
+        assert_eq!(parsed["id"], "0123456789abcdef0123456789");
     }
 
     #[test]

@@ -45,13 +45,15 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
         .register_with::<runs::List, _, _, _>(&runs, |r, cx, p| async move { Ok(r.list(&cx.caller(), p).await?) })
         .reads();
     registry
-        .register_with::<runs::GetTrace, _, _, _>(&runs, |r, cx, p| async move { Ok(r.trace(&cx.caller(), p).await?) })
+        .register_written::<runs::GetTrace, _, _, _>(
+            &runs,
+            |r, cx, p| async move { Ok(r.trace(&cx.caller(), p).await?) },
+        )
         .reads();
     registry
-        .register_with::<runs::Subscribe, _, _, _>(
-            &runs,
-            |r, cx, p| async move { Ok(r.subscribe(&cx.caller(), p).await?) },
-        )
+        .register_written::<runs::Subscribe, _, _, _>(&runs, |r, cx, p| async move {
+            Ok(r.subscribe(&cx.caller(), p).await?)
+        })
         .reads();
     registry
         .register_with::<runs::Unsubscribe, _, _, _>(&runs, |r, cx, p| async move {

@@ -3,21 +3,25 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tether_core::{Caller, Paging, PeerExt, Principal};
+use tether_core::{Caller, Paging, PeerExt, Principal, Written};
 use tether_proto::runs::{
-    Ack, ListParams, ListResult, RunRecord, SubscribeParams, SubscribeResult, TraceEvent, TraceEventMessage,
-    TraceLagged, TraceLaggedMessage, TracePage, TraceParams, TraceResult,
+    Ack, ListParams, ListResult, RunStatus, SubscribeParams, SubscribeResult, TraceEvent, TraceEventMessage,
+    TraceLagged, TraceLaggedMessage, TraceParams, TraceResult,
 };
 use tokio::sync::mpsc;
 
 use crate::error::{RunsError, invalid};
-use crate::records::{corrupt_or, record_json, stored_record};
+use crate::records::{corrupt_or, record_json};
 use crate::run::{Run, Subscriber};
 use crate::runs::Runs;
 use crate::shared::{Place, Trust};
-use tether_proto::stored::Stored;
 
 const LIST_MAX: u32 = 200;
+/// `runs.subscribe`'s reply opens with its snapshot, which is read before the fields
+/// that follow it are known (`subscribed`); JSON's members have no order.
+const SNAPSHOT_OPEN: &str = r#"{"snapshot":["#;
+/// `runs.get_trace`'s page opens with its records likewise.
+const RECORDS_OPEN: &str = r#"{"records":["#;
 const TRACE_MAX: u32 = 500;
 
 impl Runs {
@@ -99,13 +103,16 @@ impl Runs {
         if run.readable_by(caller.principal()) { Ok(run) } else { Err(unknown()) }
     }
 
-    /// Oldest first, from the record at index `cursor`; without `limit`, every record from there.
-    pub async fn trace(&self, caller: &Caller, params: TraceParams) -> Result<TraceResult, RunsError> {
+    /// Oldest first, from the record at index `cursor`; without `limit`, every record
+    /// from there. Written as it is read (`records_reply`), the page's fields after them.
+    pub async fn trace(&self, caller: &Caller, params: TraceParams) -> Result<Written<TraceResult>, RunsError> {
         let limit = bounded(params.limit, TRACE_MAX)?;
         let run = match self.readable_anywhere(caller, &params.run_id).await {
             Ok(run) => run,
             Err(RunsError::UnknownRun(_)) => {
-                return Ok(TraceResult::NotFound { run_id: params.run_id, not_found: true });
+                let mut reply = Written::with_capacity(64);
+                reply.push_value(&TraceResult::NotFound { run_id: params.run_id, not_found: true });
+                return Ok(reply);
             }
             Err(other) => return Err(other),
         };
@@ -116,79 +123,87 @@ impl Runs {
         let cursor = params.cursor.unwrap_or(0);
         let start = usize::try_from(cursor).unwrap_or(usize::MAX).min(total);
         let end = limit.map_or(total, |n| start.saturating_add(n as usize).min(total));
-        let records = self.read_records(&run, start..end).await?;
-        let page = TracePage {
-            run_id: run.id.to_string(),
-            agent_id: run.agent_id.to_string(),
-            records,
-            cursor,
-            limit,
-            next_cursor: (end < total).then_some(end as u64),
-        };
-        if limit.is_none() {
-            self.fits_unpaged("runs.get_trace", &page, TRACE_MAX)?;
+        let unpaged = limit.is_none().then_some(("runs.get_trace", Paging::Limit));
+        let mut reply = self.records_reply(&run, RECORDS_OPEN, start..end, unpaged).await?;
+        // The rest of `TracePage`'s fields, absent ones left out as serde leaves them.
+        reply.push_json(r#","run_id":"#);
+        reply.push_value(&run.id.to_string());
+        reply.push_json(r#","agent_id":"#);
+        reply.push_value(&run.agent_id.as_str());
+        reply.push_json(r#","cursor":"#);
+        reply.push_value(&cursor);
+        if let Some(limit) = limit {
+            reply.push_json(r#","limit":"#);
+            reply.push_value(&limit);
         }
-        Ok(TraceResult::Found(page))
+        if end < total {
+            reply.push_json(r#","next_cursor":"#);
+            reply.push_value(&end);
+        }
+        reply.push_json("}");
+        Ok(reply)
     }
 
-    /// Served as stored: a record's payload is `RunRecord`'s wire form (see
-    /// ARCHITECTURE.md), never re-parsed; checked to be JSON unless the store
-    /// vouches for it (the local journal's CRC).
-    pub(crate) async fn read_records(
+    /// A reply opening with `open` (an object's first member, up to its array) and
+    /// records `range` of `run`, appended as they are read, a page at a time, straight
+    /// from the store into the reply's text (`Written`): never held as records of their
+    /// own, never copied into a reply afterwards. Served as stored: a record's payload
+    /// is `RunRecord`'s wire form (see ARCHITECTURE.md), never re-parsed; checked to be
+    /// JSON unless the store vouches for it (the local journal's CRC). With `unpaged`
+    /// (the method, how to page), refused once past the unpaged bound, so a reply's
+    /// memory stays bounded however long the run. The caller closes the object.
+    async fn records_reply<T>(
         &self,
         run: &Run,
+        open: &str,
         range: std::ops::Range<usize>,
-    ) -> Result<Vec<Stored<RunRecord>>, RunsError> {
-        let stored = self.store.read(run.id, range).await.map_err(|e| corrupt_or(e, run.id))?;
-        let vouched = self.store.vouches_for_payloads();
-        Ok(stored.into_iter().filter_map(|r| stored_record(r.payload, run.id, vouched)).collect())
-    }
-
-    /// A subscription's snapshot, records `from..to` (`from` clamped to `to`), as the
-    /// JSON array the reply carries: each record's stored text is appended as it is
-    /// read, a page at a time, never held as a record of its own. Refused once it
-    /// would pass the unpaged bound, so a reply's memory stays bounded however long
-    /// the run (a client subscribes from a later cursor and reads what comes before
-    /// it by page).
-    pub(crate) async fn read_snapshot(
-        &self,
-        run: &Run,
-        from: u64,
-        to: usize,
-    ) -> Result<Stored<Vec<RunRecord>>, RunsError> {
+        unpaged: Option<(&'static str, Paging)>,
+    ) -> Result<Written<T>, RunsError> {
         const PAGE: usize = 256;
         // The envelope (ids, status, field names), as `fits_unpaged` counts it.
         const ENVELOPE: usize = 512;
         let (max, limit) = self.config.unpaged_reply_bound();
         let vouched = self.store.vouches_for_payloads();
-        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
         // Sized once from the store's index (framing makes it a little more than
         // the text), never past the bound: no copy of the text as it grows.
-        let hint = self.store.stored_bytes(run.id, from..to).unwrap_or(0);
-        let mut text = String::with_capacity(hint.min(max) + 2);
-        text.push('[');
-        for start in (from..to).step_by(PAGE) {
+        let hint = self.store.stored_bytes(run.id, range.clone()).unwrap_or(0);
+        let mut reply = Written::with_capacity(hint.min(max) + ENVELOPE);
+        reply.push_json(open);
+        let mut first = true;
+        for start in range.clone().step_by(PAGE) {
             let mut append = |record: tether_store::RecordRef<'_>| {
                 if let Some(json) = record_json(record.payload, run.id, vouched) {
-                    if text.len() > 1 {
-                        text.push(',');
+                    if !std::mem::take(&mut first) {
+                        reply.push_json(",");
                     }
-                    text.push_str(json);
+                    reply.push_json(json);
                 }
             };
-            let page = start..(start + PAGE).min(to);
+            let page = start..(start + PAGE).min(range.end);
             self.store.read_each(run.id, page, &mut append).await.map_err(|e| corrupt_or(e, run.id))?;
             // Stopped here, not counted to the end: a snapshot is read under the run's
             // append lock, which a refused subscriber must not hold for a whole history.
-            let bytes = text.len() + 1 + ENVELOPE;
-            if bytes > max {
-                let (method, paging, page_max) = ("runs.subscribe", Paging::FromCursor, TRACE_MAX);
-                return Err(RunsError::PageNeeded { method, paging, limit, max, bytes, page_max });
+            let bytes = reply.len() + 1 + ENVELOPE;
+            if let Some((method, paging)) = unpaged.filter(|_| bytes > max) {
+                return Err(RunsError::PageNeeded { method, paging, limit, max, bytes, page_max: TRACE_MAX });
             }
         }
-        text.push(']');
         // Each element is a record's text as `record_json` let it through.
-        Ok(Stored::from_written_json(text))
+        reply.push_json("]");
+        Ok(reply)
+    }
+
+    /// `runs.subscribe`'s reply up to its snapshot's end (records `from..to`, `from`
+    /// clamped to `to`), refused past the unpaged bound: a client subscribes from a
+    /// later cursor and reads what comes before it by page. `subscribed` finishes it.
+    pub(crate) async fn read_snapshot(
+        &self,
+        run: &Run,
+        from: u64,
+        to: usize,
+    ) -> Result<Written<SubscribeResult>, RunsError> {
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
+        self.records_reply(run, SNAPSHOT_OPEN, from..to, Some(("runs.subscribe", Paging::FromCursor))).await
     }
 
     /// A snapshot, then every later record as `runs.trace.event`, with no gap and no duplicate.
@@ -198,7 +213,7 @@ impl Runs {
         self: &Arc<Self>,
         caller: &Caller,
         params: SubscribeParams,
-    ) -> Result<SubscribeResult, RunsError> {
+    ) -> Result<Written<SubscribeResult>, RunsError> {
         let (run_id, from) = (params.run_id.as_str(), params.from_cursor.unwrap_or(0));
         let run = match self.locate(run_id, Trust::Current) {
             Place::Here(run) if run.readable_by(caller.principal()) => run,
@@ -241,13 +256,7 @@ impl Runs {
                 let _ = client.notice::<TraceLaggedMessage>(&TraceLagged { run_id }, false).await;
             }
         });
-        Ok(SubscribeResult {
-            run_id: run.id.to_string(),
-            agent_id: run.agent_id.to_string(),
-            status,
-            snapshot,
-            live_cursor,
-        })
+        Ok(subscribed(snapshot, &run, status, live_cursor))
     }
 
     pub fn unsubscribe(&self, caller: &Caller, run_id: &str) -> Result<Ack, RunsError> {
@@ -266,6 +275,26 @@ impl Runs {
         let was = self.with_conn(caller, |c| c.subscriptions.remove(&run.id));
         Ok(Ack { run_id: run_id.to_owned(), ok: was })
     }
+}
+
+/// `runs.subscribe`'s reply finished after its snapshot (`Runs::read_snapshot`): the
+/// rest of `SubscribeResult`'s fields.
+pub(crate) fn subscribed(
+    mut reply: Written<SubscribeResult>,
+    run: &Run,
+    status: RunStatus,
+    live_cursor: u64,
+) -> Written<SubscribeResult> {
+    reply.push_json(r#","run_id":"#);
+    reply.push_value(&run.id.to_string());
+    reply.push_json(r#","agent_id":"#);
+    reply.push_value(&run.agent_id.as_str());
+    reply.push_json(r#","status":"#);
+    reply.push_value(&status);
+    reply.push_json(r#","live_cursor":"#);
+    reply.push_value(&live_cursor);
+    reply.push_json("}");
+    reply
 }
 
 fn bounded(limit: Option<u32>, max: u32) -> Result<Option<u32>, RunsError> {

@@ -3,7 +3,6 @@
 
 use tether_core::{AgentId, stamp};
 use tether_proto::runs::{Ended, RunRecord, Started};
-use tether_proto::stored::Stored;
 use tether_telemetry::{RunTrace, TraceParent};
 use ulid::Ulid;
 
@@ -70,13 +69,6 @@ pub(crate) fn corrupt_or(error: tether_store::StoreError, run_id: Ulid) -> RunsE
 /// A stored payload as the JSON text it is; `None` (and a warning) when it is not
 /// JSON. A store that vouches for its payloads (`RunStore::vouches_for_payloads`)
 /// is taken at its word; any other's are checked to be one JSON value.
-pub(crate) fn stored_record(payload: Vec<u8>, run_id: Ulid, vouched: bool) -> Option<Stored<RunRecord>> {
-    let text = String::from_utf8(payload).map_err(|e| e.to_string());
-    let text = judged(text.and_then(|text| is_json(&text, vouched).map(|()| text)), run_id)?;
-    Some(Stored::from_written_json(text))
-}
-
-/// A stored payload's JSON text, as `stored_record` judges it, borrowed.
 pub(crate) fn record_json(payload: &[u8], run_id: Ulid, vouched: bool) -> Option<&str> {
     let text = std::str::from_utf8(payload).map_err(|e| e.to_string());
     judged(text.and_then(|text| is_json(text, vouched).map(|()| text)), run_id)
@@ -115,8 +107,5 @@ mod tests {
         assert_eq!(record_json(b"{\"a\":", run, false), None, "checked: not JSON");
         assert_eq!(record_json(b"{\"a\":", run, true), Some("{\"a\":"), "vouched for: taken at its word");
         assert_eq!(record_json(b"\xff", run, true), None, "never text that is not UTF-8");
-        let stored = stored_record(b"[1]".to_vec(), run, false).unwrap();
-        assert_eq!(serde_json::to_string(&stored).unwrap(), "[1]");
-        assert!(stored_record(b"[1".to_vec(), run, false).is_none());
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_core::{Caller, Peer, PeerExt};
+use tether_core::{Caller, Peer, PeerExt, Written};
 use tether_proto::runs::{RunRecord, RunStatus, SubscribeResult, Termination, TraceEvent, TraceEventMessage};
 use tether_store::RecoveredRun;
 use tokio::sync::broadcast;
@@ -291,7 +291,7 @@ impl Runs {
         caller: &Caller,
         run: Arc<Run>,
         from: u64,
-    ) -> Result<SubscribeResult, RunsError> {
+    ) -> Result<Written<SubscribeResult>, RunsError> {
         let hints = self.store.shared().and_then(|shared| shared.hints());
         let records = run.state.lock().records as usize;
         let snapshot = self.read_snapshot(&run, from, records).await?;
@@ -307,13 +307,7 @@ impl Runs {
         if open {
             tokio::spawn(follow(self.me.clone(), follower, id, agent, records, hints));
         }
-        Ok(SubscribeResult {
-            run_id: run.id.to_string(),
-            agent_id: run.agent_id.to_string(),
-            status,
-            snapshot,
-            live_cursor: records as u64,
-        })
+        Ok(crate::query::subscribed(snapshot, &run, status, records as u64))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tether_core::{AgentId, BoxFuture, BuildParams, CallError, Caller, Closed, Connection, Peer, Principal, RpcError};
 use tether_proto::ErrorObject;
-use tether_proto::runs::{REATTACH_CAPABILITY, RESUME_CAPABILITY, SubscribeParams, TraceResult};
+use tether_proto::runs::{REATTACH_CAPABILITY, RESUME_CAPABILITY, SubscribeParams, TracePage};
 use tether_proto::tools::ExecuteParams;
 use tether_runs::{Runs, RunsConfig, RunsError};
 use tether_store::{Journal, JournalOptions, RealFsync};
@@ -129,10 +129,9 @@ fn statuses(result: &tether_proto::proposal::SubmitResult) -> Vec<String> {
 
 /// Every record of the run, as the trace serves them.
 async fn records(runs: &Runs, caller: &Caller, run_id: &str) -> Vec<Value> {
-    match runs.trace(caller, params(json!({"run_id": run_id}))).await.unwrap() {
-        TraceResult::Found(page) => page.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect(),
-        TraceResult::NotFound { .. } => panic!("no run {run_id}"),
-    }
+    let trace = runs.trace(caller, params(json!({"run_id": run_id}))).await.unwrap();
+    let page: TracePage = serde_json::from_str(trace.as_json()).expect("the run's trace");
+    page.records.iter().map(|r| serde_json::to_value(r).unwrap()).collect()
 }
 
 async fn status(runs: &Runs, caller: &Caller, run_id: &str) -> String {
@@ -312,8 +311,12 @@ async fn a_subscriber_gets_each_later_record_once() {
     let (watcher, watching) = caller(2, &[]);
     register(&runs, &alice).await;
     let (run_id, _) = start(&runs, &alice).await;
-    let subscribed =
-        runs.subscribe(&watcher, SubscribeParams { run_id: run_id.clone(), from_cursor: None }).await.unwrap();
+    let subscribed = runs
+        .subscribe(&watcher, SubscribeParams { run_id: run_id.clone(), from_cursor: None })
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_eq!((subscribed.snapshot.parse().unwrap().len(), subscribed.live_cursor), (1, 1));
     runs.submit(&alice, proposal("p1", &[("a1", "echo")])).await.unwrap();
     for _ in 0..100 {

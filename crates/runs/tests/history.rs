@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tether_core::{AgentId, BoxFuture, BuildParams, CallError, Caller, Closed, Connection, Peer, Principal};
 use tether_proto::ErrorObject;
-use tether_proto::runs::{DiffVerdict, TraceResult};
+use tether_proto::runs::{DiffVerdict, TracePage};
 use tether_proto::tools::ExecuteParams;
 use tether_runs::{BudgetAsk, BudgetGate, BudgetVerdict, Runs, RunsConfig, RunsError};
 use tether_store::{Journal, JournalOptions, RealFsync};
@@ -82,12 +82,9 @@ async fn submit(runs: &Runs, caller: &Caller, proposal: &str, ns: &[i64]) -> Vec
 }
 
 async fn turns(runs: &Runs, caller: &Caller, run_id: &str) -> Vec<Value> {
-    match runs.trace(caller, params(json!({"run_id": run_id}))).await.unwrap() {
-        TraceResult::Found(page) => {
-            page.records.iter().map(|r| serde_json::to_value(r).unwrap()).filter(|r| r["record"] == "turn").collect()
-        }
-        TraceResult::NotFound { .. } => panic!("no run {run_id}"),
-    }
+    let trace = runs.trace(caller, params(json!({"run_id": run_id}))).await.unwrap();
+    let page: TracePage = serde_json::from_str(trace.as_json()).expect("the run's trace");
+    page.records.iter().map(|r| serde_json::to_value(r).unwrap()).filter(|r| r["record"] == "turn").collect()
 }
 
 /// A run of three one-action proposals: n = 1, 7, 3.
