@@ -201,6 +201,12 @@ impl Context {
     /// Sends a notification once at least half of the outbound queue is free, so
     /// that streams of notifications (subscriptions) never crowd out replies.
     pub async fn notify_politely<P: Serialize + ?Sized>(&self, method: &str, params: &P) -> Result<(), Closed> {
+        self.half_free().await?;
+        self.notify(method, params).await
+    }
+
+    /// Resolves once at least half of the outbound queue is free.
+    async fn half_free(&self) -> Result<(), Closed> {
         let mut backoff = Duration::from_millis(1);
         loop {
             if self.conn.outbound.is_closed() {
@@ -208,11 +214,26 @@ impl Context {
             }
             let (free, size) = self.conn.outbound.room();
             if free * 2 >= size {
-                return self.notify(method, params).await;
+                return Ok(());
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// Notifications of one method, one per params, sent politely as `notify_politely`
+    /// sends one and written with one flush: a delivery to several subscriptions costs
+    /// the connection one system call, not one per subscription.
+    pub async fn notify_each_politely<P: Serialize>(&self, method: &str, params: &[P]) -> Result<(), Closed> {
+        self.half_free().await?;
+        let texts = params
+            .iter()
+            .map(|params| {
+                let note = Notification { jsonrpc: Version, method, params };
+                serde_json::to_string(&note).expect("a notification always serializes")
+            })
+            .collect();
+        self.conn.outbound.send_texts(texts).await
     }
 
     /// Closes the connection (1008, `reason`) once the current request's reply is queued.

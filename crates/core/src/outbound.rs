@@ -96,6 +96,30 @@ impl Outbound {
         self.send(Message::Text(text.into())).await
     }
 
+    /// Sends texts as `send` sends one, written with one flush when the socket is idle
+    /// (one system call for a delivery to several subscriptions), else queued in order.
+    pub(crate) async fn send_texts(&self, texts: Vec<String>) -> Result<(), Closed> {
+        let mut rest = texts.into_iter().map(|text| Message::Text(text.into()));
+        let Some(first) = rest.next() else { return Ok(()) };
+        let direct = match &self.socket {
+            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => {
+                socket.try_write_all(first, &mut rest)
+            }
+            _ => Direct::Queue(first),
+        };
+        match direct {
+            Direct::Written => Ok(()),
+            Direct::Failed => Err(Closed),
+            Direct::Queue(message) => {
+                self.queue(message).await?;
+                for message in rest {
+                    self.queue(message).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Sends a message only if there is room; for pings, which are worthless late.
     pub(crate) fn try_send(&self, message: Message) {
         let Direct::Queue(message) = self.write_now(message) else { return };

@@ -56,27 +56,38 @@ impl Socket {
     /// Writes `message` and flushes it now, without waiting: if the socket is idle and
     /// nothing is queued. A flush the socket cannot take at once is left to the writer.
     pub(crate) fn try_write(&self, message: Message) -> Direct {
+        self.try_write_all(message, &mut std::iter::empty())
+    }
+
+    /// `first` and then `rest`, written as `try_write` writes one, with one flush for
+    /// them all. On `Queue(message)`, that message and what `rest` still holds go to
+    /// the queue, in order.
+    pub(crate) fn try_write_all(&self, first: Message, rest: &mut dyn Iterator<Item = Message>) -> Direct {
         if self.queued.load(Ordering::Acquire) != 0 {
-            return Direct::Queue(message);
+            return Direct::Queue(first);
         }
-        let Some(mut state) = self.state.try_lock() else { return Direct::Queue(message) };
+        let Some(mut state) = self.state.try_lock() else { return Direct::Queue(first) };
         // Checked again under the lock, where the writer hands queued frames to the sink.
         if state.busy || self.queued.load(Ordering::Acquire) != 0 {
-            return Direct::Queue(message);
+            return Direct::Queue(first);
         }
         // No waker of ours: whenever the sink is not ready the writer task takes over.
         let mut cx = Context::from_waker(Waker::noop());
-        let outcome = match state.sink.as_mut().poll_ready(&mut cx) {
-            Poll::Pending => Err(Direct::Queue(message)),
-            Poll::Ready(Err(_)) => Err(Direct::Failed),
-            Poll::Ready(Ok(())) => match state.sink.as_mut().start_send(message) {
-                Err(_) => Err(Direct::Failed),
-                Ok(()) => match state.sink.as_mut().poll_flush(&mut cx) {
+        let mut next = Some(first);
+        let outcome = loop {
+            let Some(message) = next.take() else {
+                break match state.sink.as_mut().poll_flush(&mut cx) {
                     Poll::Ready(Ok(())) => Ok(()),
                     Poll::Ready(Err(_)) => Err(Direct::Failed),
                     Poll::Pending => Err(Direct::Written),
-                },
-            },
+                };
+            };
+            match state.sink.as_mut().poll_ready(&mut cx) {
+                Poll::Pending => break Err(Direct::Queue(message)),
+                Poll::Ready(Err(_)) => break Err(Direct::Failed),
+                Poll::Ready(Ok(())) if state.sink.as_mut().start_send(message).is_err() => break Err(Direct::Failed),
+                Poll::Ready(Ok(())) => next = rest.next(),
+            }
         };
         match outcome {
             Ok(()) => Direct::Written,
@@ -214,6 +225,8 @@ mod tests {
         /// Accepted by `start_send`, not yet flushed.
         buffer: Vec<String>,
         delivered: Vec<String>,
+        /// Flushes that delivered something: one system call each on a real socket.
+        flushes: usize,
         waker: Option<Waker>,
     }
 
@@ -250,6 +263,7 @@ mod tests {
             if !ready_only && !state.buffer.is_empty() {
                 let flushed = std::mem::take(&mut state.buffer);
                 state.delivered.extend(flushed);
+                state.flushes += 1;
                 self.1.notify_waiters();
             }
             Poll::Ready(Ok(()))
@@ -288,6 +302,31 @@ mod tests {
         // No writer task runs: the sender wrote and flushed.
         assert_eq!(wire.delivered(), ["a", "b"]);
         assert!(queue.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn texts_sent_together_are_written_with_one_flush() {
+        let wire = Wire::default();
+        let (outbound, _socket, mut queue, _closing) = connect(&wire);
+        outbound.send_texts(vec!["a".into(), "b".into(), "c".into()]).await.unwrap();
+        assert_eq!(wire.delivered(), ["a", "b", "c"]);
+        assert_eq!(wire.0.lock().flushes, 1);
+        assert!(queue.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn texts_sent_together_to_a_full_socket_are_queued_in_order() {
+        let wire = Wire::default();
+        let (outbound, socket, queue, closing) = connect(&wire);
+        wire.full(true);
+        outbound.send_texts(vec!["a".into(), "b".into()]).await.unwrap();
+        assert!(wire.delivered().is_empty());
+        let writer = tokio::spawn(write_loop(socket, queue, closing, Duration::from_secs(5)));
+        wire.full(false);
+        outbound.send_texts(vec!["c".into(), "d".into()]).await.unwrap();
+        assert_eq!(wire.until_delivered(4).await, ["a", "b", "c", "d"]);
+        drop(outbound);
+        writer.await.unwrap();
     }
 
     #[tokio::test]

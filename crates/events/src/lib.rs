@@ -335,18 +335,33 @@ impl EventBus {
     }
 }
 
+/// Notices written together at most (see `forward`).
+const BATCH: usize = 64;
+
 /// Moves a connection's events to its socket, keeping half the outbound queue
 /// for replies; once its queue is drained, tells each subscription that lost
 /// events (its queue was full) how many, once.
 async fn forward(cx: Context, mut deliveries: mpsc::UnboundedReceiver<Delivery>) {
     let mut served: HashMap<Arc<str>, Arc<AtomicU64>> = HashMap::new();
     while let Some(delivery) = deliveries.recv().await {
-        for target in delivery.targets {
+        for target in &delivery.targets {
             target.pending.fetch_sub(1, Ordering::AcqRel);
-            let notice = Notice { subscription: &target.subscription, event: &delivery.event };
-            if cx.notify_politely(EVENT, &notice).await.is_err() {
+        }
+        // One notice per subscription, written together: one system call per delivery.
+        // Chunked so that a connection with many subscriptions (`max_subscriptions`)
+        // still leaves half of its outbound queue to replies when the socket is busy.
+        let notices: Vec<Notice> = delivery
+            .targets
+            .iter()
+            .map(|target| Notice { subscription: &target.subscription, event: &delivery.event })
+            .collect();
+        for chunk in notices.chunks(BATCH) {
+            if cx.notify_each_politely(EVENT, chunk).await.is_err() {
                 return;
             }
+        }
+        drop(notices);
+        for target in delivery.targets {
             served.entry(target.subscription).or_insert(target.dropped);
         }
         if deliveries.is_empty() {
