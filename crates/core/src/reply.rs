@@ -91,6 +91,14 @@ impl<T> Written<T> {
         self.text.push_str(&serde_json::to_string(value).expect("a wire type always serializes"));
     }
 
+    /// Appends `,"name":` and a small value's JSON: a member after the first.
+    pub fn push_member(&mut self, name: &str, value: &impl Serialize) {
+        self.push_json(",");
+        self.push_value(&name);
+        self.push_json(":");
+        self.push_value(value);
+    }
+
     /// The result's length so far, in bytes.
     pub fn len(&self) -> usize {
         self.text.len() - HEAD.len()
@@ -158,8 +166,8 @@ mod tests {
         let mut written = Written::<serde_json::Value>::with_capacity(1 << 20);
         written.push_json(r#"{"snapshot":["#);
         written.push_json(&"[1],".repeat(1000));
-        written.push_json("[2]],\"run_id\":");
-        written.push_value(&"a\"b");
+        written.push_json("[2]]");
+        written.push_member("run_id", &"a\"b");
         written.push_json("}");
         assert_eq!(written.parse().unwrap()["run_id"], "a\"b");
         let before = written.text.as_ptr();

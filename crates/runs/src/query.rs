@@ -126,19 +126,13 @@ impl Runs {
         let unpaged = limit.is_none().then_some(("runs.get_trace", Paging::Limit));
         let mut reply = self.records_reply(&run, RECORDS_OPEN, start..end, unpaged).await?;
         // The rest of `TracePage`'s fields, absent ones left out as serde leaves them.
-        reply.push_json(r#","run_id":"#);
-        reply.push_value(&run.id.to_string());
-        reply.push_json(r#","agent_id":"#);
-        reply.push_value(&run.agent_id.as_str());
-        reply.push_json(r#","cursor":"#);
-        reply.push_value(&cursor);
+        push_ids(&mut reply, &run);
+        reply.push_member("cursor", &cursor);
         if let Some(limit) = limit {
-            reply.push_json(r#","limit":"#);
-            reply.push_value(&limit);
+            reply.push_member("limit", &limit);
         }
         if end < total {
-            reply.push_json(r#","next_cursor":"#);
-            reply.push_value(&end);
+            reply.push_member("next_cursor", &end);
         }
         reply.push_json("}");
         Ok(reply)
@@ -285,16 +279,17 @@ pub(crate) fn subscribed(
     status: RunStatus,
     live_cursor: u64,
 ) -> Written<SubscribeResult> {
-    reply.push_json(r#","run_id":"#);
-    reply.push_value(&run.id.to_string());
-    reply.push_json(r#","agent_id":"#);
-    reply.push_value(&run.agent_id.as_str());
-    reply.push_json(r#","status":"#);
-    reply.push_value(&status);
-    reply.push_json(r#","live_cursor":"#);
-    reply.push_value(&live_cursor);
+    push_ids(&mut reply, run);
+    reply.push_member("status", &status);
+    reply.push_member("live_cursor", &live_cursor);
     reply.push_json("}");
     reply
+}
+
+/// The run's ids, members of both `TracePage` and `SubscribeResult`.
+fn push_ids<T>(reply: &mut Written<T>, run: &Run) {
+    reply.push_member("run_id", &run.id.to_string());
+    reply.push_member("agent_id", &run.agent_id.as_str());
 }
 
 fn bounded(limit: Option<u32>, max: u32) -> Result<Option<u32>, RunsError> {
