@@ -485,8 +485,14 @@ async fn a_removed_session_is_deleted_after_its_retention_and_an_exited_one_is_k
     let dir = |id: &str| server.data_dir.join("sessions").join(id);
     assert!(dir(&ids[0]).join("output.log").is_file() && dir(&ids[0]).join("session.json").is_file());
     operator.call_raw("sessions.remove", json!({"session_id": ids[0]})).await.unwrap();
-    wait_until("the removed session's directory is deleted", async || !dir(&ids[0]).exists()).await;
-    let gone = operator.call_raw("sessions.get", json!({"session_id": ids[0]})).await.unwrap_err();
+    // Pruning deletes the directory, then forgets the record: wait for the second.
+    let get_removed = json!({"session_id": ids[0]});
+    wait_until("the removed session is forgotten", async || {
+        operator.call_raw("sessions.get", get_removed.clone()).await.is_err()
+    })
+    .await;
+    assert!(!dir(&ids[0]).exists(), "its directory is deleted before it is forgotten");
+    let gone = operator.call_raw("sessions.get", get_removed).await.unwrap_err();
     assert!(gone.to_string().contains(&ids[0]), "{gone}");
     let listed = operator.call_raw("sessions.list", json!({})).await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
