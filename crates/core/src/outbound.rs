@@ -50,7 +50,7 @@ impl Outbound {
     /// stays full for the stall timeout means the client stopped reading: the
     /// connection is closed with 1008.
     pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
-        match self.write_now(message) {
+        match self.write_now(message, &mut std::iter::empty()) {
             Direct::Written => Ok(()),
             Direct::Failed => Err(Closed),
             Direct::Queue(message) => self.queue(message).await,
@@ -101,13 +101,7 @@ impl Outbound {
     pub(crate) async fn send_texts(&self, texts: Vec<String>) -> Result<(), Closed> {
         let mut rest = texts.into_iter().map(|text| Message::Text(text.into()));
         let Some(first) = rest.next() else { return Ok(()) };
-        let direct = match &self.socket {
-            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => {
-                socket.try_write_all(first, &mut rest)
-            }
-            _ => Direct::Queue(first),
-        };
-        match direct {
+        match self.write_now(first, &mut rest) {
             Direct::Written => Ok(()),
             Direct::Failed => Err(Closed),
             Direct::Queue(message) => {
@@ -122,18 +116,21 @@ impl Outbound {
 
     /// Sends a message only if there is room; for pings, which are worthless late.
     pub(crate) fn try_send(&self, message: Message) {
-        let Direct::Queue(message) = self.write_now(message) else { return };
+        let Direct::Queue(message) = self.write_now(message, &mut std::iter::empty()) else { return };
         let counted = Queueing::new(self.socket.as_deref());
         if self.queue.try_send(message).is_ok() {
             counted.queued();
         }
     }
 
-    /// The socket, written by this task now, unless the connection is closing (the
-    /// writer task then sends what is queued, and the close frame last).
-    fn write_now(&self, message: Message) -> Direct {
+    /// The socket, written by this task now (`message`, then `rest`, one flush), unless
+    /// the connection is closing (the writer task then sends what is queued, and the
+    /// close frame last). On `Queue(m)`, `m` and what `rest` still holds are for the queue.
+    fn write_now(&self, message: Message, rest: &mut dyn Iterator<Item = Message>) -> Direct {
         match &self.socket {
-            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => socket.try_write(message),
+            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => {
+                socket.try_write_all(message, rest)
+            }
             _ => Direct::Queue(message),
         }
     }

@@ -53,15 +53,10 @@ impl Socket {
         Arc::new(Socket { state, queued: AtomicUsize::new(0), owed: Notify::new() })
     }
 
-    /// Writes `message` and flushes it now, without waiting: if the socket is idle and
-    /// nothing is queued. A flush the socket cannot take at once is left to the writer.
-    pub(crate) fn try_write(&self, message: Message) -> Direct {
-        self.try_write_all(message, &mut std::iter::empty())
-    }
-
-    /// `first` and then `rest`, written as `try_write` writes one, with one flush for
-    /// them all. On `Queue(message)`, that message and what `rest` still holds go to
-    /// the queue, in order.
+    /// Writes `first` and then `rest` and flushes them now, with one flush, without
+    /// waiting: if the socket is idle and nothing is queued. A flush the socket cannot
+    /// take at once is left to the writer. On `Queue(message)`, that message and what
+    /// `rest` still holds go to the queue, in order.
     pub(crate) fn try_write_all(&self, first: Message, rest: &mut dyn Iterator<Item = Message>) -> Direct {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(first);
