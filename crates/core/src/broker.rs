@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use serde_json::value::RawValue;
 use tether_proto::ErrorObject;
-use tether_proto::jsonrpc::{Id, Version};
+use tether_proto::jsonrpc::Id;
 use tokio::sync::oneshot;
 
+use crate::caller::BuildParams;
 use crate::outbound::Outbound;
 
 type Reply = Result<Value, ErrorObject>;
@@ -40,12 +40,13 @@ const ID_PREFIX: &str = "cb-";
 pub(crate) struct Broker {
     next_id: AtomicU64,
     /// `None` once the connection has closed: no call may wait after that.
-    pending: Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>,
+    /// Keyed by the ids this broker mints, so a fast hash (seeded per process) is enough.
+    pending: Mutex<Option<HashMap<u64, oneshot::Sender<Reply>, foldhash::fast::RandomState>>>,
 }
 
 impl Broker {
     pub(crate) fn new() -> Self {
-        Broker { next_id: AtomicU64::new(1), pending: Mutex::new(Some(HashMap::new())) }
+        Broker { next_id: AtomicU64::new(1), pending: Mutex::new(Some(HashMap::default())) }
     }
 
     /// Calls the client; `build` makes the params from the request id (`"cb-N"`).
@@ -53,7 +54,7 @@ impl Broker {
         &self,
         outbound: &Outbound,
         method: &str,
-        build: impl FnOnce(&str) -> Box<RawValue>,
+        build: BuildParams<'_>,
         timeout: Duration,
     ) -> Result<Value, CallError> {
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -68,10 +69,7 @@ impl Broker {
         let _entry = PendingEntry { broker: self, id: n };
 
         let request_id = format!("{ID_PREFIX}{n}");
-        let params = build(&request_id);
-        let request = Outgoing { jsonrpc: Version, id: &request_id, method, params: &params };
-        let text = serde_json::to_string(&request).expect("a request always serializes");
-        outbound.send_text(text).await.map_err(|_| disconnected())?;
+        outbound.send_text(request_text(&request_id, method, build)).await.map_err(|_| disconnected())?;
 
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(value))) => Ok(value),
@@ -98,13 +96,18 @@ impl Broker {
     }
 }
 
-/// A request as sent: `tether_proto::jsonrpc::Request`'s shape, its params already text.
-#[derive(serde::Serialize)]
-struct Outgoing<'a> {
-    jsonrpc: Version,
-    id: &'a str,
-    method: &'a str,
-    params: &'a RawValue,
+/// A request as sent (`tether_proto::jsonrpc::Request`'s shape), written in one
+/// buffer: the params go straight in after the envelope's members.
+fn request_text(id: &str, method: &str, build: BuildParams<'_>) -> String {
+    let mut text = Vec::with_capacity(256);
+    text.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    serde_json::to_writer(&mut text, id).expect("a string always serializes");
+    text.extend_from_slice(br#","method":"#);
+    serde_json::to_writer(&mut text, method).expect("a string always serializes");
+    text.extend_from_slice(br#","params":"#);
+    build.write(id, &mut text);
+    text.push(b'}');
+    String::from_utf8(text).expect("JSON is UTF-8")
 }
 
 struct PendingEntry<'a> {
@@ -138,8 +141,8 @@ mod tests {
         (out, rx)
     }
 
-    fn raw(value: Value) -> Box<RawValue> {
-        serde_json::value::to_raw_value(&value).unwrap()
+    fn raw(value: Value) -> BuildParams<'static> {
+        BuildParams::new(move |_, out| serde_json::to_writer(out, &value).unwrap())
     }
 
     fn sent_id(msg: tokio_tungstenite::tungstenite::Message) -> Id {
@@ -151,7 +154,7 @@ mod tests {
     async fn reply_is_matched_by_id() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.echo", |_| raw(json!({"x": 1})), Duration::from_secs(5));
+        let call = broker.call(&out, "test.echo", raw(json!({"x": 1})), Duration::from_secs(5));
         let answer = async {
             let id = sent_id(rx.recv().await.unwrap());
             assert_eq!(id, Id::String("cb-1".into()));
@@ -165,7 +168,7 @@ mod tests {
     async fn timeout_drops_the_entry_and_a_late_reply_is_ignored() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let err = broker.call(&out, "test.slow", |_| raw(json!({})), Duration::from_millis(50)).await.unwrap_err();
+        let err = broker.call(&out, "test.slow", raw(json!({})), Duration::from_millis(50)).await.unwrap_err();
         assert!(matches!(err, CallError::Timeout { timeout_ms: 50, .. }), "{err:?}");
         let id = sent_id(rx.recv().await.unwrap());
         assert!(!broker.complete(&id, Ok(json!("late"))), "a late reply must find no waiter");
@@ -175,14 +178,14 @@ mod tests {
     async fn close_fails_pending_and_future_calls() {
         let broker = Broker::new();
         let (out, mut rx) = outbound();
-        let call = broker.call(&out, "test.wait", |_| raw(json!({})), Duration::from_secs(60));
+        let call = broker.call(&out, "test.wait", raw(json!({})), Duration::from_secs(60));
         let closer = async {
             rx.recv().await.unwrap();
             broker.close();
         };
         let (result, ()) = tokio::join!(call, closer);
         assert!(matches!(result, Err(CallError::Disconnected { .. })));
-        let again = broker.call(&out, "test.wait", |_| raw(json!({})), Duration::from_secs(60)).await;
+        let again = broker.call(&out, "test.wait", raw(json!({})), Duration::from_secs(60)).await;
         assert!(matches!(again, Err(CallError::Disconnected { .. })));
     }
 

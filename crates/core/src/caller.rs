@@ -24,8 +24,28 @@ use crate::outbound::Closed;
 /// A boxed, sendable future (what [`Peer`]'s methods return, so it stays object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Makes a server → client request's params (as JSON text) from the request's own id.
-pub type BuildParams<'a> = Box<dyn FnOnce(&str) -> Box<RawValue> + Send + 'a>;
+/// Writes a server → client request's params (JSON) from the request's own id,
+/// straight into the request's text: serialised once, with no copy in between.
+pub struct BuildParams<'a>(Box<dyn FnOnce(&str, &mut Vec<u8>) + Send + 'a>);
+
+impl<'a> BuildParams<'a> {
+    /// `write` must append exactly one JSON object (or array) to its buffer.
+    pub fn new(write: impl FnOnce(&str, &mut Vec<u8>) + Send + 'a) -> Self {
+        BuildParams(Box::new(write))
+    }
+
+    /// Appends the params of request `id` to `out`.
+    pub fn write(self, id: &str, out: &mut Vec<u8>) {
+        (self.0)(id, out)
+    }
+
+    /// The params of request `id` as text (what a test double reads back).
+    pub fn text(self, id: &str) -> String {
+        let mut out = Vec::new();
+        self.write(id, &mut out);
+        String::from_utf8(out).expect("JSON is UTF-8")
+    }
+}
 
 /// The client at the other end of a connection, as a domain reaches it: requests
 /// (`tools.execute`) and notifications. `Context` is the real one; tests pass a double.
@@ -61,10 +81,10 @@ pub trait PeerExt: Peer {
         timeout: Duration,
     ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'a {
         const { assert!(M::REQUEST, "a notification is sent with `notice`") };
-        // Serialised once, straight to text: a `Value` tree in between would cost a
-        // copy of every parameter on the turn's path.
-        let build: BuildParams<'a> = Box::new(move |id| {
-            serde_json::value::to_raw_value(&build(id)).expect("server message params always serialize")
+        // Serialised once, straight into the request: a `Value` tree (or a text of its
+        // own) in between would cost a copy of every parameter on the turn's path.
+        let build = BuildParams::new(move |id, out| {
+            serde_json::to_writer(out, &build(id)).expect("server message params always serialize")
         });
         async move {
             let reply = self.call(M::NAME, build, timeout).await?;
@@ -109,13 +129,13 @@ pub struct Connection {
 struct Shared {
     gone: AtomicBool,
     /// One value per type; `None` once the connection closed.
-    states: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    states: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::RandomState>>>,
 }
 
 impl Connection {
     /// An open connection (core makes one per socket; a test makes its own).
     pub fn new(id: u64) -> Connection {
-        let inner = Shared { gone: AtomicBool::new(false), states: Mutex::new(Some(HashMap::new())) };
+        let inner = Shared { gone: AtomicBool::new(false), states: Mutex::new(Some(HashMap::default())) };
         Connection { id, inner: Arc::new(inner) }
     }
 

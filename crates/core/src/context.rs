@@ -59,7 +59,8 @@ pub(crate) struct ConnState {
 #[derive(Default)]
 pub(crate) struct InFlight {
     count: AtomicUsize,
-    cancels: Mutex<HashMap<Id, oneshot::Sender<()>>>,
+    /// Client-chosen keys, but at most `limits.max_in_flight` of them: a fast hash is enough.
+    cancels: Mutex<HashMap<Id, oneshot::Sender<()>, foldhash::fast::RandomState>>,
 }
 
 impl InFlight {
@@ -189,8 +190,10 @@ impl Context {
 
     /// Sends a request to the client and waits for its reply.
     pub async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, CallError> {
-        let params = serde_json::value::to_raw_value(&params).expect("a JSON value always serializes");
-        self.conn.broker.call(&self.conn.outbound, method, |_| params, timeout).await
+        let build = BuildParams::new(move |_, out| {
+            serde_json::to_writer(out, &params).expect("a JSON value always serializes")
+        });
+        self.conn.broker.call(&self.conn.outbound, method, build, timeout).await
     }
 
     /// Whether `server.handshake` negotiated this capability.

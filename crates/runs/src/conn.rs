@@ -20,8 +20,8 @@ pub(crate) struct Conn {
     /// In-progress runs this connection started or resumed, each with the ownership
     /// epoch it was given (`RunState::epoch`). Kept when another connection resumes
     /// the run: the stale epoch is what refuses this connection's later writes.
-    pub(crate) owned: HashMap<Ulid, u64>,
-    pub(crate) subscriptions: HashSet<Ulid>,
+    pub(crate) owned: HashMap<Ulid, u64, foldhash::fast::RandomState>,
+    pub(crate) subscriptions: HashSet<Ulid, foldhash::fast::RandomState>,
 }
 
 /// One connection's runs state. Whatever a request puts in it, before or after the

@@ -10,17 +10,39 @@ use subtle::ConstantTimeEq;
 use crate::error::RunsError;
 
 /// proposal id → action id → the record holding that action's turn (looked up by
-/// `&str`, without allocating).
+/// `&str`, without allocating). Proposal ids are the client's: SipHash, deliberately.
 #[derive(Default)]
-pub(crate) struct Recorded(HashMap<String, HashMap<String, u32>>);
+pub(crate) struct Recorded(HashMap<String, Actions>);
+
+/// A proposal's journalled actions: most proposals have one, kept without a map.
+enum Actions {
+    One(String, u32),
+    Many(HashMap<String, u32>),
+}
 
 impl Recorded {
     pub(crate) fn insert(&mut self, proposal_id: &str, action_id: &str, seq: u32) {
-        self.0.entry(proposal_id.to_owned()).or_default().insert(action_id.to_owned(), seq);
+        let Some(actions) = self.0.get_mut(proposal_id) else {
+            self.0.insert(proposal_id.to_owned(), Actions::One(action_id.to_owned(), seq));
+            return;
+        };
+        match actions {
+            Actions::One(id, old) if id == action_id => *old = seq,
+            Actions::One(id, old) => {
+                let many = HashMap::from([(std::mem::take(id), *old), (action_id.to_owned(), seq)]);
+                *actions = Actions::Many(many);
+            }
+            Actions::Many(many) => {
+                many.insert(action_id.to_owned(), seq);
+            }
+        }
     }
 
     pub(crate) fn seq(&self, proposal_id: &str, action_id: &str) -> Option<u32> {
-        self.0.get(proposal_id)?.get(action_id).copied()
+        match self.0.get(proposal_id)? {
+            Actions::One(id, seq) => (id == action_id).then_some(*seq),
+            Actions::Many(many) => many.get(action_id).copied(),
+        }
     }
 
     /// Some action of this proposal was journalled before: it is being submitted again.
@@ -83,5 +105,20 @@ mod tests {
         assert_eq!(recorded.seq("p1", "a1"), Some(3));
         assert_eq!(recorded.seq("p1", "a2"), None);
         assert!(recorded.seen("p1") && !recorded.seen("p2"));
+    }
+
+    #[test]
+    fn a_proposals_second_action_keeps_its_first() {
+        let mut recorded = Recorded::default();
+        recorded.insert("p1", "a1", 3);
+        recorded.insert("p1", "a1", 4);
+        assert_eq!(recorded.seq("p1", "a1"), Some(4));
+        recorded.insert("p1", "a2", 5);
+        recorded.insert("p1", "a3", 6);
+        assert_eq!(
+            [recorded.seq("p1", "a1"), recorded.seq("p1", "a2"), recorded.seq("p1", "a3")],
+            [Some(4), Some(5), Some(6)]
+        );
+        assert_eq!(recorded.seq("p1", "a4"), None);
     }
 }

@@ -43,7 +43,8 @@ pub struct Runs {
 
 #[derive(Default)]
 pub(crate) struct Index {
-    pub(crate) runs: HashMap<Ulid, Arc<Run>>,
+    /// Keyed by ids the daemon mints: a fast hash (seeded per process) is enough.
+    pub(crate) runs: HashMap<Ulid, Arc<Run>, foldhash::fast::RandomState>,
     /// Every run by its list key: iterating backwards is newest first.
     pub(crate) all: BTreeMap<u64, Ulid>,
     pub(crate) by_agent: HashMap<String, BTreeMap<u64, Ulid>>,

@@ -52,7 +52,7 @@ impl Peer for Harness {
         build: BuildParams<'a>,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, CallError>> {
-        let params: ExecuteParams = serde_json::from_str(build("cb-1").get()).expect("tools.execute params");
+        let params: ExecuteParams = serde_json::from_str(&build.text("cb-1")).expect("tools.execute params");
         assert_eq!(method, "tools.execute");
         let answer = self.answer(&params);
         self.executed.lock().push(params);

@@ -29,7 +29,7 @@ impl Peer for Tools {
         build: BuildParams<'a>,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<Value, CallError>> {
-        let params: ExecuteParams = serde_json::from_str(build("cb-1").get()).expect("tools.execute params");
+        let params: ExecuteParams = serde_json::from_str(&build.text("cb-1")).expect("tools.execute params");
         let n = params.parameters["n"].as_i64().unwrap_or(0);
         let answer = match params.tool.as_str() {
             "double" if n == 7 && self.fixed.load(Ordering::SeqCst) => Ok(json!({"total": 15, "n": n})),
