@@ -100,7 +100,7 @@ impl Runs {
                 turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 let journal = span.journal_append();
-                turn = self.append_turn(run, *held, turn).await?;
+                turn = *self.append_turn(run, *held, Box::new(turn)).await?;
                 drop(journal);
             }
             self.traced_call(span, call.run, &turn);
@@ -113,7 +113,8 @@ impl Runs {
             results.push(result_of(turn));
         }
         if let (Some((breach, reason)), Some((run, held))) = (denied, &run) {
-            self.end_over_budget(caller, run, *held, breach, reason).await?;
+            // Boxed: a rare path, whose future would otherwise size every proposal's.
+            Box::pin(self.end_over_budget(caller, run, *held, breach, reason)).await?;
         }
         Ok(SubmitResult { proposal_id, results })
     }

@@ -17,6 +17,23 @@ use crate::records::to_json;
 use crate::run::{Run, RunState};
 use crate::runs::{Runs, run_scope, status_name};
 
+/// The turn stamped with its index and time, and its record's payload (shrunk to
+/// `max_turn_bytes` if it is over); the turn comes back boxed.
+fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u8>, Box<Turn>) {
+    turn.index = index;
+    turn.recorded_at = stamp::now();
+    let mut record = RunRecord::Turn(*turn);
+    let mut payload = to_json(&record);
+    if let RunRecord::Turn(turn) = &mut record
+        && payload.len() > max_turn_bytes
+    {
+        shrink(turn, payload.len(), max_turn_bytes);
+        payload = to_json(&record);
+    }
+    let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
+    (payload, Box::new(turn))
+}
+
 impl Runs {
     pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
         agent::check_start(&params, &self.config)?;
@@ -210,7 +227,9 @@ impl Runs {
     /// without its output if it was over `max_turn_bytes`. `held` is the ownership
     /// epoch the writing connection holds: checked under the append lock, which a
     /// resume also takes, so no turn of an owner a resume replaced lands after it.
-    pub(crate) async fn append_turn(&self, run: &Run, held: u64, mut turn: Turn) -> Result<Turn, RunsError> {
+    /// The turn is boxed: a proposal's future holds it across the journal's wait, and
+    /// a future is moved (copied whole) into its task.
+    pub(crate) async fn append_turn(&self, run: &Run, held: u64, turn: Box<Turn>) -> Result<Box<Turn>, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
             let state = run.state.lock();
@@ -225,19 +244,11 @@ impl Runs {
             }
             (state.records, state.turns)
         };
-        turn.index = index;
-        turn.recorded_at = stamp::now();
-        let mut record = RunRecord::Turn(turn);
-        let mut payload = to_json(&record);
-        if let RunRecord::Turn(turn) = &mut record
-            && payload.len() > self.config.max_turn_bytes
-        {
-            shrink(turn, payload.len(), self.config.max_turn_bytes);
-            payload = to_json(&record);
-        }
+        let (payload, turn) = turn_record(turn, index, self.config.max_turn_bytes);
         let appended = self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await;
         self.fenced_out(run, &appended);
         appended?;
+        let record = RunRecord::Turn(*turn);
         let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
@@ -256,7 +267,7 @@ impl Runs {
         let checkpoint =
             RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
         self.events.emit(Published::RunTurn(checkpoint), run_scope(&run.id, &run.agent_id));
-        Ok(turn)
+        Ok(Box::new(turn))
     }
 
     /// A write another node fenced out: let this node's copy of the run go.

@@ -56,7 +56,7 @@ impl RunTrace {
             .span_builder(format!("execute_tool {tool}"))
             .with_kind(SpanKind::Internal)
             .with_attributes(attributes);
-        ToolSpan(Some(installed.tracer.build_with_context(builder, &self.0.as_context())))
+        ToolSpan(Some(Box::new(installed.tracer.build_with_context(builder, &self.0.as_context()))))
     }
 
     /// Writes the run's `invoke_agent {agent}` span, from its recorded start to now.
@@ -81,9 +81,10 @@ impl RunTrace {
 }
 
 /// An `execute_tool` span in flight (ended when dropped, if not finished); the
-/// default writes nothing.
+/// default writes nothing. Boxed: a proposal's future holds it across every await,
+/// and an SDK span is 280 bytes that a turn would copy with its future.
 #[derive(Default)]
-pub struct ToolSpan(Option<Span>);
+pub struct ToolSpan(Option<Box<Span>>);
 
 impl ToolSpan {
     /// For the `traceparent` of a `tools.execute`, so the harness continues the trace.
@@ -94,12 +95,12 @@ impl ToolSpan {
     }
 
     /// A child span around the journal append of this call's turn.
-    pub fn journal_append(&self) -> Option<Span> {
+    pub fn journal_append(&self) -> Option<Box<Span>> {
         let span = self.0.as_ref()?;
         let installed = crate::installed()?;
         let parent = Context::new().with_remote_span_context(span.span_context().clone());
         let builder = installed.tracer.span_builder("journal append").with_kind(SpanKind::Internal);
-        Some(installed.tracer.build_with_context(builder, &parent))
+        Some(Box::new(installed.tracer.build_with_context(builder, &parent)))
     }
 
     /// Ends the span with the call's outcome: `error_type` (and the message) on failure.
