@@ -102,7 +102,7 @@ impl Runs {
         };
         if was_detached {
             let reattached = tether_proto::events::RunReattachedPayload { records };
-            let scope = crate::runs::run_scope(&run.id, &run.agent_id);
+            let scope = run.scope();
             self.events.emit(tether_proto::events::Published::RunReattached(reattached), scope);
         }
         self.with_conn(caller, |c| {

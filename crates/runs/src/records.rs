@@ -11,7 +11,10 @@ use crate::reattach;
 use crate::run::{Run, RunState};
 
 pub(crate) fn to_json(record: &RunRecord) -> Vec<u8> {
-    serde_json::to_vec(record).expect("run records always serialize")
+    // Room for a usual turn up front: growing from empty reallocated it three times.
+    let mut json = Vec::with_capacity(512);
+    serde_json::to_writer(&mut json, record).expect("run records always serialize");
+    json
 }
 
 /// A run as its records left it (at open, or read from a shared store), and

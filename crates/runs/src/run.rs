@@ -23,6 +23,9 @@ pub(crate) struct Run {
     /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
     pub(crate) append: tokio::sync::Mutex<()>,
     pub(crate) state: Mutex<RunState>,
+    /// Its events' scope, made at its first event (formatting the ids each turn was
+    /// two `to_string`s per turn; a run rebuilt at boot and never written pays nothing).
+    scope: std::sync::OnceLock<tether_events::Scope>,
 }
 
 pub(crate) struct RunState {
@@ -87,7 +90,13 @@ impl Run {
             trace,
             append: tokio::sync::Mutex::new(()),
             state: Mutex::new(state),
+            scope: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The scope of this run's events.
+    pub(crate) fn scope(&self) -> tether_events::Scope {
+        self.scope.get_or_init(|| crate::runs::run_scope(&self.id, &self.agent_id)).clone()
     }
 
     /// Agents read only their own runs; the operator reads every run.

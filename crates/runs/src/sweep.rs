@@ -11,7 +11,7 @@ use crate::conn::Conn;
 use crate::error::RunsError;
 use crate::records::{corrupt_or, parse_record};
 use crate::run::Run;
-use crate::runs::{Runs, run_scope};
+use crate::runs::Runs;
 use crate::write::EndIf;
 
 impl Runs {
@@ -49,8 +49,7 @@ impl Runs {
         state.owner = None;
         drop(state);
         let grace = self.config.reattach_grace_ms;
-        self.events
-            .emit(Published::RunDetached(RunDetachedPayload { grace_ms: grace }), run_scope(&run.id, &run.agent_id));
+        self.events.emit(Published::RunDetached(RunDetachedPayload { grace_ms: grace }), run.scope());
         true
     }
 

@@ -266,7 +266,7 @@ impl Runs {
         let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
         let checkpoint =
             RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
-        self.events.emit(Published::RunTurn(checkpoint), run_scope(&run.id, &run.agent_id));
+        self.events.emit(Published::RunTurn(checkpoint), run.scope());
         Ok(Box::new(turn))
     }
 
@@ -326,7 +326,7 @@ impl Runs {
         drop(state);
         self.ended(run, status);
         // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
-        self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run_scope(&run.id, &run.agent_id));
+        self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run.scope());
         Ok(())
     }
 }

@@ -97,6 +97,11 @@ impl RecordRef<'_> {
     }
 }
 
+/// The bytes `encode` writes for `record`.
+pub(crate) fn encoded_len(record: &Record) -> usize {
+    HEADER + BODY_PREFIX + record.payload.len()
+}
+
 pub(crate) fn encode(record: &Record, out: &mut Vec<u8>) {
     let len = (BODY_PREFIX + record.payload.len()) as u32;
     let start = out.len();

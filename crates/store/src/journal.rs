@@ -441,7 +441,7 @@ impl Journal {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(StoreError::Poisoned);
         }
-        let mut frames = Vec::new();
+        let mut frames = Vec::with_capacity(records.iter().map(frame::encoded_len).sum());
         let mut index = Vec::with_capacity(records.len());
         for record in records {
             let limit = self.shared.options.max_record_bytes;
