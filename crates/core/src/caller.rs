@@ -26,7 +26,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Writes a server → client request's params (JSON) from the request's own id,
 /// straight into the request's text: serialised once, with no copy in between.
-pub struct BuildParams<'a>(Box<dyn FnOnce(&str, &mut Vec<u8>) + Send + 'a>);
+pub struct BuildParams<'a>(Box<WriteParams<'a>>);
+
+type WriteParams<'a> = dyn FnOnce(&str, &mut Vec<u8>) + Send + 'a;
 
 impl<'a> BuildParams<'a> {
     /// `write` must append exactly one JSON object (or array) to its buffer.
@@ -125,11 +127,14 @@ pub struct Connection {
     inner: Arc<Shared>,
 }
 
+/// The domains' per-connection state, by type: keys the compiler makes, so a fast hash.
+type States = HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Shared {
     gone: AtomicBool,
     /// One value per type; `None` once the connection closed.
-    states: Mutex<Option<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::RandomState>>>,
+    states: Mutex<Option<States>>,
 }
 
 impl Connection {
