@@ -150,6 +150,15 @@ mod tests {
         serde_json::from_value(v["id"].clone()).unwrap()
     }
 
+    #[test]
+    fn a_request_is_one_json_rpc_object_with_its_params_in_place() {
+        let text = request_text("cb-7", "tools.execute", raw(json!({"tool": "a\"b", "n": [1, 2]})));
+        let request: Value = serde_json::from_str(&text).unwrap();
+        let expected = json!({"jsonrpc": "2.0", "id": "cb-7", "method": "tools.execute",
+            "params": {"tool": "a\"b", "n": [1, 2]}});
+        assert_eq!(request, expected);
+    }
+
     #[tokio::test]
     async fn reply_is_matched_by_id() {
         let broker = Broker::new();

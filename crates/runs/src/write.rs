@@ -17,23 +17,6 @@ use crate::records::to_json;
 use crate::run::{Run, RunState};
 use crate::runs::{Runs, run_scope, status_name};
 
-/// The turn stamped with its index and time, and its record's payload (shrunk to
-/// `max_turn_bytes` if it is over); the turn comes back boxed.
-fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u8>, Box<Turn>) {
-    turn.index = index;
-    turn.recorded_at = stamp::now();
-    let mut record = RunRecord::Turn(*turn);
-    let mut payload = to_json(&record);
-    if let RunRecord::Turn(turn) = &mut record
-        && payload.len() > max_turn_bytes
-    {
-        shrink(turn, payload.len(), max_turn_bytes);
-        payload = to_json(&record);
-    }
-    let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
-    (payload, Box::new(turn))
-}
-
 impl Runs {
     pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
         agent::check_start(&params, &self.config)?;
@@ -382,6 +365,23 @@ pub(crate) enum EndIf {
     OwnedBy(u64),
     /// Still detached (its owner did not come back).
     StillDetached,
+}
+
+/// The turn stamped with its index and time, and its record's payload (shrunk to
+/// `max_turn_bytes` if it is over); the turn comes back boxed.
+fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u8>, Box<Turn>) {
+    turn.index = index;
+    turn.recorded_at = stamp::now();
+    let mut record = RunRecord::Turn(*turn);
+    let mut payload = to_json(&record);
+    if let RunRecord::Turn(turn) = &mut record
+        && payload.len() > max_turn_bytes
+    {
+        shrink(turn, payload.len(), max_turn_bytes);
+        payload = to_json(&record);
+    }
+    let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
+    (payload, Box::new(turn))
 }
 
 /// A turn over the size limit keeps its facts but loses its output (and, if
