@@ -63,7 +63,12 @@ pub(crate) struct Breakers(BTreeMap<String, Breaker>);
 
 impl Breakers {
     pub(crate) fn record(&mut self, agent: &str, ok: bool, now: Instant, settings: Settings) {
-        self.0.entry(agent.to_owned()).or_insert_with(Breaker::new).record(ok, now, settings);
+        // Looked up by `&str` first: an agent's every turn reports here, and its key is
+        // made once.
+        match self.0.get_mut(agent) {
+            Some(breaker) => breaker.record(ok, now, settings),
+            None => self.0.entry(agent.to_owned()).or_insert_with(Breaker::new).record(ok, now, settings),
+        }
     }
 
     pub(crate) fn status(&self, agent: &str, now: Instant, settings: Settings) -> BreakerStatus {

@@ -10,6 +10,7 @@ mod process;
 
 pub use exposition::{OPENMETRICS, PROMETHEUS_TEXT, prometheus_text};
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -115,6 +116,10 @@ pub struct Metrics {
     process: process::Process,
     requests: Family<Request, Counter>,
     durations: Family<Method, Histogram>,
+    /// Each method's `ok` count and duration, the same series as the families', found
+    /// by the method's name: the families hash their labels under a lock both runtime
+    /// workers share, twice per request. At most one entry per registered method.
+    answered: parking_lot::RwLock<HashMap<&'static str, (Counter, Histogram), foldhash::fast::RandomState>>,
     fsync: Histogram,
     batch: Histogram,
     connections: Family<Connection, Gauge>,
@@ -290,6 +295,7 @@ impl Metrics {
             process,
             requests,
             durations,
+            answered: Default::default(),
             fsync,
             batch,
             connections,
@@ -375,8 +381,21 @@ impl Metrics {
 
 impl tether_core::Observer for Metrics {
     fn request(&self, method: &'static str, code: i32, elapsed: Duration) {
-        self.requests.get_or_create(&Request { method, outcome: Outcome(code) }).inc();
-        self.durations.get_or_create(&Method { method }).observe(elapsed.as_secs_f64());
+        let seconds = elapsed.as_secs_f64();
+        if code == 0
+            && let Some((ok, duration)) = self.answered.read().get(method)
+        {
+            ok.inc();
+            duration.observe(seconds);
+            return;
+        }
+        let count = self.requests.get_or_create(&Request { method, outcome: Outcome(code) }).clone();
+        let duration = self.durations.get_or_create(&Method { method }).clone();
+        count.inc();
+        duration.observe(seconds);
+        if code == 0 {
+            self.answered.write().insert(method, (count, duration));
+        }
     }
 }
 
@@ -436,5 +455,22 @@ mod tests {
         let again = metrics.render(&snapshot);
         assert!(again.contains("tether_events_dropped_total 5"), "a counter never counts twice");
         assert!(again.contains("tether_hook_decisions_total{event=\"PreToolUse\",decision=\"deny\"} 4"));
+    }
+
+    #[test]
+    fn a_methods_answers_count_in_its_series_however_they_are_found() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.request("server.ping", 0, Duration::from_micros(80));
+        }
+        metrics.request("server.ping", -32603, Duration::from_micros(80));
+        let text = metrics.render(&Snapshot::default());
+        for line in [
+            "tether_requests_total{method=\"server.ping\",outcome=\"ok\"} 3",
+            "tether_requests_total{method=\"server.ping\",outcome=\"-32603\"} 1",
+            "tether_request_duration_seconds_count{method=\"server.ping\"} 4",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
     }
 }

@@ -38,8 +38,8 @@ impl Runs {
         // Submitted again (after a reconnect or a restart): what is journalled is
         // answered from the journal, and the rest runs flagged as a possible redelivery.
         let again = run.as_ref().is_some_and(|(r, _)| r.state.lock().recorded.seen(&proposal_id));
-        let run_label = run.as_ref().map_or_else(|| "-".to_owned(), |(r, _)| r.id.to_string());
-        let call = CallRef { run: &run_label, proposal: &proposal_id, redelivery: again };
+        let run_label = run.as_ref().map_or("-", |(r, _)| r.id_text());
+        let call = CallRef { run: run_label, proposal: &proposal_id, redelivery: again };
         if let Some(usage) = &params.usage {
             crate::budget::check_usage(usage)?;
         }

@@ -23,8 +23,9 @@ pub(crate) struct Run {
     /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
     pub(crate) append: tokio::sync::Mutex<()>,
     pub(crate) state: Mutex<RunState>,
-    /// Its events' scope, made at its first event (formatting the ids each turn was
-    /// two `to_string`s per turn; a run rebuilt at boot and never written pays nothing).
+    /// Its events' scope (and its id as text), made when first asked for: formatting
+    /// the ids was three `to_string`s per turn; a run rebuilt at boot and never written
+    /// pays nothing.
     scope: std::sync::OnceLock<tether_events::Scope>,
 }
 
@@ -96,7 +97,16 @@ impl Run {
 
     /// The scope of this run's events.
     pub(crate) fn scope(&self) -> tether_events::Scope {
-        self.scope.get_or_init(|| crate::runs::run_scope(&self.id, &self.agent_id)).clone()
+        self.made_scope().clone()
+    }
+
+    /// Its id as text (each `tools.execute`'s `call_id` starts with it).
+    pub(crate) fn id_text(&self) -> &str {
+        self.made_scope().run_id.as_deref().expect("a run's scope names the run")
+    }
+
+    fn made_scope(&self) -> &tether_events::Scope {
+        self.scope.get_or_init(|| crate::runs::run_scope(&self.id, &self.agent_id))
     }
 
     /// Agents read only their own runs; the operator reads every run.
