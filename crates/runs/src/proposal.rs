@@ -100,7 +100,7 @@ impl Runs {
                 turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 let journal = span.journal_append();
-                turn = *self.append_turn(run, *held, Box::new(turn)).await?;
+                turn = self.append_turn(run, *held, Box::new(turn)).await?;
                 drop(journal);
             }
             self.traced_call(span, call.run, &turn);

@@ -288,7 +288,7 @@ pub(crate) fn subscribed(
 
 /// The run's ids, members of both `TracePage` and `SubscribeResult`.
 fn push_ids<T>(reply: &mut Written<T>, run: &Run) {
-    reply.push_member("run_id", &run.id.to_string());
+    reply.push_member("run_id", &run.id_text());
     reply.push_member("agent_id", &run.agent_id.as_str());
 }
 

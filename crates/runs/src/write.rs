@@ -210,9 +210,10 @@ impl Runs {
     /// without its output if it was over `max_turn_bytes`. `held` is the ownership
     /// epoch the writing connection holds: checked under the append lock, which a
     /// resume also takes, so no turn of an owner a resume replaced lands after it.
-    /// The turn is boxed: a proposal's future holds it across the journal's wait, and
-    /// a future is moved (copied whole) into its task.
-    pub(crate) async fn append_turn(&self, run: &Run, held: u64, turn: Box<Turn>) -> Result<Box<Turn>, RunsError> {
+    /// The turn comes in boxed: a proposal's future holds it across the journal's wait,
+    /// and a future is moved (copied whole) into its task. It goes out unboxed: nothing
+    /// is awaited after it is unpacked.
+    pub(crate) async fn append_turn(&self, run: &Run, held: u64, turn: Box<Turn>) -> Result<Turn, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
             let state = run.state.lock();
@@ -250,7 +251,7 @@ impl Runs {
         let checkpoint =
             RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
         self.events.emit(Published::RunTurn(checkpoint), run.scope());
-        Ok(Box::new(turn))
+        Ok(turn)
     }
 
     /// A write another node fenced out: let this node's copy of the run go.
