@@ -69,8 +69,15 @@ pub trait Admission: Send + Sync + 'static {
     fn admit(&self) -> Result<(), RpcError>;
 }
 
-/// Serves one WebSocket connection until either side closes it.
-pub async fn serve_connection<S, K>(stream: S, sink: K, registry: Arc<Registry>, options: ConnectionOptions)
+/// Serves one WebSocket connection until either side closes it. The connection's
+/// state is made now, and the future holds only what the connection's life needs (an
+/// `async fn` would keep its arguments beside it for as long as it is open).
+pub fn serve_connection<S, K>(
+    stream: S,
+    sink: K,
+    registry: Arc<Registry>,
+    options: ConnectionOptions,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
@@ -105,7 +112,7 @@ where
         names: config.limits.names.clone(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
-    drive(stream, socket, conn, outbound, queue, closing, options.shutdown, config).instrument(span).await;
+    drive(stream, socket, conn, outbound, queue, closing, options.shutdown, config).instrument(span)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -323,16 +330,18 @@ fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, Str
 #[error("{0}")]
 pub struct TransportLimit(pub String);
 
-/// Resolves once the server shuts down; never, if nobody holds the sender.
-/// (Also drops the `watch::Ref`, which is not `Send`.)
-/// When a connection's credential ends; never, for one that does not.
+/// When a connection's credential ends; never, for one that does not. Boxed where
+/// there is one: its timer and watch (hundreds of bytes) would otherwise sit in every
+/// connection's read loop for its whole life.
 async fn over(lifetime: Option<Lifetime>) {
     match lifetime {
-        Some(lifetime) => lifetime.over().await,
+        Some(lifetime) => Box::pin(async move { lifetime.over().await }).await,
         None => std::future::pending().await,
     }
 }
 
+/// Resolves once the server shuts down; never, if nobody holds the sender.
+/// (Also drops the `watch::Ref`, which is not `Send`.)
 async fn stopped(shutdown: &mut watch::Receiver<Shutdown>) -> Shutdown {
     let how = shutdown.wait_for(|stop| *stop != Shutdown::Running).await.map(|how| *how);
     match how {

@@ -232,13 +232,17 @@ impl Dispatcher {
     }
 
     /// Answers made on the read loop before authentication, through the queue.
-    async fn send(&self, reply: Option<Reply>) {
-        self.send_by(reply, Route::Queue).await
+    fn send(&self, reply: Option<Reply>) -> impl Future<Output = ()> + '_ {
+        self.send_by(reply, Route::Queue)
     }
 
-    async fn send_by(&self, reply: Option<Reply>, route: Route) {
-        if let Some(reply) = reply {
-            send_text(&self.cx, reply.into_text(), route).await;
+    /// Not an `async fn`: the reply is made text now, and not kept beside it.
+    fn send_by(&self, reply: Option<Reply>, route: Route) -> impl Future<Output = ()> + '_ {
+        let text = reply.map(Reply::into_text);
+        async move {
+            if let Some(text) = text {
+                send_text(&self.cx, text, route).await;
+            }
         }
     }
 }

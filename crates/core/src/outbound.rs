@@ -48,12 +48,19 @@ impl Outbound {
 
     /// Writes a message at once if the socket is idle, else queues it. A queue that
     /// stays full for the stall timeout means the client stopped reading: the
-    /// connection is closed with 1008.
-    pub(crate) async fn send(&self, message: Message) -> Result<(), Closed> {
-        match self.write_now(message, &mut std::iter::empty()) {
-            Direct::Written => Ok(()),
+    /// connection is closed with 1008. The write is tried when this is called: the
+    /// future holds only a wait for the queue, small in every future that sends.
+    pub(crate) fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + '_ {
+        let queued = match self.write_now(message, &mut std::iter::empty()) {
+            Direct::Written => Ok(None),
             Direct::Failed => Err(Closed),
-            Direct::Queue(message) => self.queue(message).await,
+            Direct::Queue(message) => Ok(Some(message)),
+        };
+        async move {
+            match queued? {
+                None => Ok(()),
+                Some(message) => self.queue(message).await,
+            }
         }
     }
 
@@ -72,7 +79,9 @@ impl Outbound {
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(Closed),
             Err(mpsc::error::TrySendError::Full(message)) => message,
         };
-        match timeout(self.stall_timeout, self.queue.send(message)).await {
+        // Boxed: inline, the wait's timer and channel futures would size every future
+        // that may queue (the read loop's among them) for as long as it lives.
+        match Box::pin(timeout(self.stall_timeout, self.queue.send(message))).await {
             Ok(result) => {
                 result.map_err(|_| Closed)?;
                 counted.queued();
@@ -92,8 +101,8 @@ impl Outbound {
         }
     }
 
-    pub(crate) async fn send_text(&self, text: String) -> Result<(), Closed> {
-        self.send(Message::Text(text.into())).await
+    pub(crate) fn send_text(&self, text: String) -> impl Future<Output = Result<(), Closed>> + '_ {
+        self.send(Message::Text(text.into()))
     }
 
     /// Sends texts as `send` sends one, written with one flush when the socket is idle

@@ -25,7 +25,26 @@ pub(crate) enum Transport {
     Unix,
 }
 
-pub(crate) async fn handle<S>(mut stream: S, transport: Transport, shared: Arc<Shared>, pending: Slot)
+/// Serves one accepted stream. What comes before a WebSocket is served (the head,
+/// an HTTP answer, MCP, the upgrade) runs boxed and is freed when done: inline, its
+/// largest state would size the connection's task for as long as it stays open.
+pub(crate) async fn handle<S>(stream: S, transport: Transport, shared: Arc<Shared>, pending: Slot)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some((ws, options)) = Box::pin(front_door(stream, transport, &shared, pending)).await else { return };
+    let (sink, stream) = ws.split();
+    serve_connection(stream, sink, shared.registry.clone(), options).await;
+}
+
+/// Answers a stream that is not a WebSocket; for one that is, checks and performs the
+/// upgrade and gives back the WebSocket and how to serve it.
+async fn front_door<S>(
+    mut stream: S,
+    transport: Transport,
+    shared: &Arc<Shared>,
+    pending: Slot,
+) -> Option<(WebSocketStream<Metered<S>>, ConnectionOptions)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -35,34 +54,38 @@ where
     let (head, leftover) = match read {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(HeadError::TooLarge)) => {
-            return drop(http::respond_text(&mut stream, 431, "request head too large\n").await);
+            return done(http::respond_text(&mut stream, 431, "request head too large\n").await);
         }
         Ok(Err(HeadError::Malformed(e))) => {
-            return drop(http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await);
+            return done(http::respond_text(&mut stream, 400, &format!("malformed request: {e}\n")).await);
         }
         Ok(Err(e)) => {
-            return tracing::debug!(error = %e, "dropped a stream before its request head");
+            tracing::debug!(error = %e, "dropped a stream before its request head");
+            return None;
         }
-        Err(_) => return tracing::debug!("dropped a stream that sent no request head in time"),
+        Err(_) => {
+            tracing::debug!("dropped a stream that sent no request head in time");
+            return None;
+        }
     };
     if head.method == "POST" && (head.path == "/hooks" || head.path.starts_with("/hooks?")) {
-        return drop(post_hooks(&mut stream, &head, leftover, transport, &shared).await);
+        return done(post_hooks(&mut stream, &head, leftover, transport, shared).await);
     }
     if crate::mcp::is_mcp(&head) {
-        return drop(crate::mcp::serve(&mut stream, &head, leftover, transport, &shared).await);
+        return done(crate::mcp::serve(&mut stream, &head, leftover, transport, shared).await);
     }
     if !head.is_websocket_upgrade() {
-        return drop(plain_http(&mut stream, &head, transport, &shared).await);
+        return done(plain_http(&mut stream, &head, transport, shared).await);
     }
-    let proven = match check_upgrade(&head, transport, &shared) {
+    let proven = match check_upgrade(&head, transport, shared) {
         Ok(proven) => proven,
         Err((status, why)) => {
             tracing::debug!(status, why, "refused a WebSocket upgrade");
-            return drop(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
+            return done(http::respond_text(&mut stream, status, &format!("{why}\n")).await);
         }
     };
     let grant = proven.grant;
-    let gate = match admit(&shared, grant.is_some(), transport) {
+    let gate = match admit(shared, grant.is_some(), transport) {
         Ok(gate) => gate,
         Err(full) => {
             let hint = if Arc::ptr_eq(full, shared.unauthenticated.of(transport)) {
@@ -72,7 +95,7 @@ where
                 ""
             };
             let why = format!("too many connections ({} = {}){hint}\n", full.limit, full.max());
-            return drop(http::respond_text(&mut stream, 503, &why).await);
+            return done(http::respond_text(&mut stream, 503, &why).await);
         }
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
@@ -84,11 +107,10 @@ where
         derive_accept_key(key.as_bytes())
     );
     if stream.write_all(accept.as_bytes()).await.is_err() {
-        return;
+        return None;
     }
     let stream = Metered { inner: stream, gate: gate.clone() };
-    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(&shared))).await;
-    let (sink, stream) = ws.split();
+    let ws = WebSocketStream::from_partially_read(stream, leftover, Role::Server, Some(ws_config(shared))).await;
     let credential = grant.as_ref().and_then(|g| g.credential.clone());
     let lifetime = grant.as_ref().and_then(|g| g.lifetime.clone());
     let options = ConnectionOptions {
@@ -101,7 +123,12 @@ where
         shutdown: shared.shutdown.subscribe(),
         admission: Some(gate),
     };
-    serve_connection(stream, sink, shared.registry.clone(), options).await;
+    Some((ws, options))
+}
+
+/// The stream got its answer (or none): nothing is left to serve.
+fn done<T, U>(_answered: T) -> Option<U> {
+    None
 }
 
 /// A place for a new WebSocket: among the authenticated connections when it is
