@@ -136,7 +136,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<tokio_tungstenite::tungstenite::Message>) {
+    fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<crate::outbound::Outgoing>) {
         let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1), None);
         (out, rx)
     }
@@ -145,8 +145,9 @@ mod tests {
         BuildParams::new(move |_, out| serde_json::to_writer(out, &value).unwrap())
     }
 
-    fn sent_id(msg: tokio_tungstenite::tungstenite::Message) -> Id {
-        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    fn sent_id(msg: crate::outbound::Outgoing) -> Id {
+        let crate::outbound::Outgoing::Text(text) = msg else { panic!("a ping, not a request") };
+        let v: Value = serde_json::from_str(&text).unwrap();
         serde_json::from_value(v["id"].clone()).unwrap()
     }
 

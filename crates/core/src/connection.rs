@@ -8,9 +8,9 @@ use futures_util::{Sink, Stream, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, Credential, Lifetime, Principal};
@@ -19,7 +19,7 @@ use crate::context::{ConnState, Context, InFlight};
 use crate::dispatch::{Dispatcher, Flow, Route};
 use crate::error::RpcError;
 use crate::limits::ConnectionConfig;
-use crate::outbound::{Closing, Outbound};
+use crate::outbound::{Closing, Outbound, Outgoing};
 use crate::registry::Registry;
 use crate::socket::{Socket, write_loop};
 
@@ -121,7 +121,7 @@ async fn drive<S>(
     socket: Arc<Socket>,
     conn: Arc<ConnState>,
     outbound: Outbound,
-    queue: mpsc::Receiver<Message>,
+    queue: mpsc::Receiver<Outgoing>,
     closing: watch::Receiver<Option<Closing>>,
     shutdown: watch::Receiver<Shutdown>,
     config: Arc<ConnectionConfig>,
@@ -241,7 +241,7 @@ async fn read_loop<S>(
                     outbound.close(CloseCode::Away, "keepalive timeout: peer silent too long (keepalive.timeout_ms)");
                     return;
                 }
-                outbound.try_send(Message::Ping(Bytes::new()));
+                outbound.try_send(Outgoing::Ping);
                 continue;
             }
             // After every check above, as a frame read now would be.

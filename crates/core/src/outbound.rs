@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use crate::socket::{Direct, Queueing, Socket};
 
@@ -26,9 +26,27 @@ pub(crate) enum Closing {
 #[error("connection closed")]
 pub struct Closed;
 
+/// What the daemon sends a client: a text frame (an answer, a call, a notification) or
+/// a keepalive ping. The queue holds these, 24 bytes, not tungstenite's 56-byte
+/// `Message`: a queue's first block of 32 slots is allocated with every connection.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Text(String),
+    Ping,
+}
+
+impl From<Outgoing> for Message {
+    fn from(outgoing: Outgoing) -> Message {
+        match outgoing {
+            Outgoing::Text(text) => Message::Text(text.into()),
+            Outgoing::Ping => Message::Ping(Bytes::new()),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Outbound {
-    queue: mpsc::Sender<Message>,
+    queue: mpsc::Sender<Outgoing>,
     closing: watch::Sender<Option<Closing>>,
     stall_timeout: Duration,
     /// `None` when only the queue's reader writes (a unit test reading the queue).
@@ -40,7 +58,7 @@ impl Outbound {
         capacity: usize,
         stall_timeout: Duration,
         socket: Option<Arc<Socket>>,
-    ) -> (Self, mpsc::Receiver<Message>, watch::Receiver<Option<Closing>>) {
+    ) -> (Self, mpsc::Receiver<Outgoing>, watch::Receiver<Option<Closing>>) {
         let (queue, rx) = mpsc::channel(capacity);
         let (closing, closing_rx) = watch::channel(None);
         (Outbound { queue, closing, stall_timeout, socket }, rx, closing_rx)
@@ -50,7 +68,7 @@ impl Outbound {
     /// stays full for the stall timeout means the client stopped reading: the
     /// connection is closed with 1008. The write is tried when this is called: the
     /// future holds only a wait for the queue, small in every future that sends.
-    pub(crate) fn send(&self, message: Message) -> impl Future<Output = Result<(), Closed>> + '_ {
+    pub(crate) fn send(&self, message: Outgoing) -> impl Future<Output = Result<(), Closed>> + '_ {
         let queued = match self.write_now(message, &mut std::iter::empty()) {
             Direct::Written => Ok(None),
             Direct::Failed => Err(Closed),
@@ -66,10 +84,10 @@ impl Outbound {
 
     /// Queues a message for the writer task, which batches what is ready into one write.
     pub(crate) async fn queue_text(&self, text: String) -> Result<(), Closed> {
-        self.queue(Message::Text(text.into())).await
+        self.queue(Outgoing::Text(text)).await
     }
 
-    async fn queue(&self, message: Message) -> Result<(), Closed> {
+    async fn queue(&self, message: Outgoing) -> Result<(), Closed> {
         let counted = Queueing::new(self.socket.as_deref());
         let message = match self.queue.try_send(message) {
             Ok(()) => {
@@ -102,13 +120,13 @@ impl Outbound {
     }
 
     pub(crate) fn send_text(&self, text: String) -> impl Future<Output = Result<(), Closed>> + '_ {
-        self.send(Message::Text(text.into()))
+        self.send(Outgoing::Text(text))
     }
 
     /// Sends texts as `send` sends one, written with one flush when the socket is idle
     /// (one system call for a delivery to several subscriptions), else queued in order.
     pub(crate) async fn send_texts(&self, texts: Vec<String>) -> Result<(), Closed> {
-        let mut rest = texts.into_iter().map(|text| Message::Text(text.into()));
+        let mut rest = texts.into_iter().map(Outgoing::Text);
         let Some(first) = rest.next() else { return Ok(()) };
         match self.write_now(first, &mut rest) {
             Direct::Written => Ok(()),
@@ -124,7 +142,7 @@ impl Outbound {
     }
 
     /// Sends a message only if there is room; for pings, which are worthless late.
-    pub(crate) fn try_send(&self, message: Message) {
+    pub(crate) fn try_send(&self, message: Outgoing) {
         let Direct::Queue(message) = self.write_now(message, &mut std::iter::empty()) else { return };
         let counted = Queueing::new(self.socket.as_deref());
         if self.queue.try_send(message).is_ok() {
@@ -135,7 +153,7 @@ impl Outbound {
     /// The socket, written by this task now (`message`, then `rest`, one flush), unless
     /// the connection is closing (the writer task then sends what is queued, and the
     /// close frame last). On `Queue(m)`, `m` and what `rest` still holds are for the queue.
-    fn write_now(&self, message: Message, rest: &mut dyn Iterator<Item = Message>) -> Direct {
+    fn write_now(&self, message: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
         match &self.socket {
             Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => {
                 socket.try_write_all(message, rest)

@@ -17,7 +17,7 @@ use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::outbound::Closing;
+use crate::outbound::{Closing, Outgoing};
 
 pub(crate) type WsSink = Pin<Box<dyn Sink<Message, Error = WsError> + Send>>;
 
@@ -44,7 +44,7 @@ pub(crate) enum Direct {
     /// The socket failed: the writer task finds out and ends the connection's writing.
     Failed,
     /// Somebody else is writing, or frames wait in the queue: queue it behind them.
-    Queue(Message),
+    Queue(Outgoing),
 }
 
 impl Socket {
@@ -57,7 +57,7 @@ impl Socket {
     /// waiting: if the socket is idle and nothing is queued. A flush the socket cannot
     /// take at once is left to the writer. On `Queue(message)`, that message and what
     /// `rest` still holds go to the queue, in order.
-    pub(crate) fn try_write_all(&self, first: Message, rest: &mut dyn Iterator<Item = Message>) -> Direct {
+    pub(crate) fn try_write_all(&self, first: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(first);
         }
@@ -80,7 +80,9 @@ impl Socket {
             match state.sink.as_mut().poll_ready(&mut cx) {
                 Poll::Pending => break Err(Direct::Queue(message)),
                 Poll::Ready(Err(_)) => break Err(Direct::Failed),
-                Poll::Ready(Ok(())) if state.sink.as_mut().start_send(message).is_err() => break Err(Direct::Failed),
+                Poll::Ready(Ok(())) if state.sink.as_mut().start_send(message.into()).is_err() => {
+                    break Err(Direct::Failed);
+                }
                 Poll::Ready(Ok(())) => next = rest.next(),
             }
         };
@@ -158,7 +160,7 @@ impl Drop for Queueing<'_> {
 /// and finishes flushes producers began; on closing, the queue's rest and the close frame.
 pub(crate) async fn write_loop(
     socket: Arc<Socket>,
-    mut queue: mpsc::Receiver<Message>,
+    mut queue: mpsc::Receiver<Outgoing>,
     mut closing: watch::Receiver<Option<Closing>>,
     close_timeout: Duration,
 ) {
@@ -185,7 +187,7 @@ pub(crate) async fn write_loop(
     let _ = timeout(close_timeout, async {
         // Replies queued before the close (e.g. the -32001 that explains it) go first.
         while let Ok(message) = queue.try_recv() {
-            socket.feed(message, true).await?;
+            socket.feed(message.into(), true).await?;
         }
         if let Some(Closing::Local(frame)) = how {
             socket.feed(Message::Close(Some(frame)), false).await?;
@@ -195,10 +197,10 @@ pub(crate) async fn write_loop(
     .await;
 }
 
-async fn write_ready(socket: &Socket, first: Message, queue: &mut mpsc::Receiver<Message>) -> Result<(), WsError> {
-    socket.feed(first, true).await?;
+async fn write_ready(socket: &Socket, first: Outgoing, queue: &mut mpsc::Receiver<Outgoing>) -> Result<(), WsError> {
+    socket.feed(first.into(), true).await?;
     while let Ok(message) = queue.try_recv() {
-        socket.feed(message, true).await?;
+        socket.feed(message.into(), true).await?;
     }
     socket.flush().await
 }
@@ -282,7 +284,7 @@ mod tests {
         }
     }
 
-    fn connect(wire: &Wire) -> (Outbound, Arc<Socket>, mpsc::Receiver<Message>, watch::Receiver<Option<Closing>>) {
+    fn connect(wire: &Wire) -> (Outbound, Arc<Socket>, mpsc::Receiver<Outgoing>, watch::Receiver<Option<Closing>>) {
         let socket = Socket::new(Box::pin(wire.clone()));
         let (outbound, queue, closing) = Outbound::new(8, Duration::from_secs(5), Some(socket.clone()));
         (outbound, socket, queue, closing)
