@@ -62,6 +62,13 @@ pub trait ServerMessage {
     type Result: Serialize + DeserializeOwned + JsonSchema + Send + 'static;
 }
 
+/// A type whose JSON is that of `T`: `T` itself, or a borrowed twin of a params type
+/// that the daemon writes without copying what it already holds (its test compares the
+/// two). `PeerExt::request_with` takes one for a request's params.
+pub trait Writes<T>: Serialize {}
+
+impl<T: Serialize> Writes<T> for T {}
+
 /// Declares a unit struct implementing [`ServerMessage`] for a notification.
 #[macro_export]
 macro_rules! notification {

@@ -53,6 +53,48 @@ pub struct ExecuteParams {
     pub traceparent: Option<String>,
 }
 
+/// [`ExecuteParams`] as the daemon writes them on a turn's path: borrowing the action's
+/// parameters and ids instead of copying them (its JSON is `ExecuteParams`', tested).
+#[derive(Debug, Serialize)]
+pub struct ExecuteParamsRef<'a> {
+    pub action_id: &'a str,
+    pub tool: &'a str,
+    pub parameters: &'a Value,
+    pub timeout_ms: u64,
+    pub attempt: u32,
+    pub request_id: &'a str,
+    pub call_id: CallId<'a>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redelivery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl crate::Writes<ExecuteParams> for ExecuteParamsRef<'_> {}
+
+/// A call id, `<run>:<proposal>:<action>:<attempt>`, written where it is serialised.
+#[derive(Debug, Clone, Copy)]
+pub struct CallId<'a> {
+    pub run: &'a str,
+    pub proposal: &'a str,
+    pub action: &'a str,
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for CallId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.run, self.proposal, self.action, self.attempt)
+    }
+}
+
+impl Serialize for CallId<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Server → client notification: stop waiting for (and kill) a tool call.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "ToolCancelParams")]
@@ -84,3 +126,45 @@ crate::method!(
 );
 crate::method!(List, "tools.list", NoParams => Vec<ToolDefinition>, "The tools this connection has registered.");
 crate::method!(Unregister, "tools.unregister", UnregisterParams => UnregisterResult, "Remove one of this connection's tools.");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The borrowed form is the wire's `ExecuteParams`, field for field and in order.
+    #[test]
+    fn execute_params_ref_writes_what_execute_params_writes() {
+        let parameters = json!({"path": "a \"quoted\" name", "n": [1, 2]});
+        for (redelivery, session_id, traceparent) in
+            [(false, None, None), (true, Some("s-1"), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))]
+        {
+            let call_id = CallId { run: "r-1", proposal: "p:1", action: "a1", attempt: 2 };
+            let borrowed = ExecuteParamsRef {
+                action_id: "a1",
+                tool: "read_file",
+                parameters: &parameters,
+                timeout_ms: 30_000,
+                attempt: 2,
+                request_id: "cb-7",
+                call_id,
+                redelivery,
+                session_id,
+                traceparent: traceparent.map(str::to_owned),
+            };
+            let owned = ExecuteParams {
+                action_id: "a1".into(),
+                tool: "read_file".into(),
+                parameters: parameters.clone(),
+                timeout_ms: 30_000,
+                attempt: 2,
+                request_id: "cb-7".into(),
+                call_id: "r-1:p:1:a1:2".into(),
+                redelivery,
+                session_id: session_id.map(str::to_owned),
+                traceparent: traceparent.map(str::to_owned),
+            };
+            assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+        }
+    }
+}

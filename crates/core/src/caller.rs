@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use tether_proto::ServerMessage;
+use tether_proto::{ServerMessage, Writes};
 
 use crate::auth::Principal;
 use crate::broker::CallError;
@@ -80,6 +80,16 @@ pub trait PeerExt: Peer {
     fn request<'a, M: ServerMessage>(
         &'a self,
         build: impl FnOnce(&str) -> M::Params + Send + 'a,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'a {
+        self.request_with::<M, M::Params>(build, timeout)
+    }
+
+    /// `request`, its params made as any type that writes `M::Params`' JSON (`proto`'s
+    /// `Writes`): a borrowed twin copies nothing the caller already holds.
+    fn request_with<'a, M: ServerMessage, P: Writes<M::Params>>(
+        &'a self,
+        build: impl FnOnce(&str) -> P + Send + 'a,
         timeout: Duration,
     ) -> impl Future<Output = Result<M::Result, CallError>> + Send + 'a {
         const { assert!(M::REQUEST, "a notification is sent with `notice`") };

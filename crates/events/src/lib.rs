@@ -58,12 +58,13 @@ impl Default for EventsConfig {
     }
 }
 
-/// Who and what an event concerns; decides who may see it.
+/// Who and what an event concerns; decides who may see it. Shared text: each event
+/// keeps its scope, and a run's events (one per turn) all share the run's.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    pub session_id: Option<String>,
-    pub run_id: Option<String>,
-    pub agent_id: Option<String>,
+    pub session_id: Option<Arc<str>>,
+    pub run_id: Option<Arc<str>>,
+    pub agent_id: Option<Arc<str>>,
 }
 
 /// Carries this node's events to other daemons (a shared store), as the JSON
@@ -175,7 +176,11 @@ impl EventBus {
     /// this node's ring and subscribers, not relayed again.
     pub fn inject(&self, event: Event) {
         let payload = stored::bounded_value(event.payload, self.config.max_payload_bytes);
-        let scope = Scope { session_id: event.session_id, run_id: event.run_id, agent_id: event.agent_id };
+        let scope = Scope {
+            session_id: event.session_id.map(Arc::from),
+            run_id: event.run_id.map(Arc::from),
+            agent_id: event.agent_id.map(Arc::from),
+        };
         let origin = Origin::Relayed { id: event.event_id, at: event.timestamp };
         let event = Stored { origin, family: event.family.into(), kind: event.kind.into(), scope, payload };
         self.deliver(Arc::new(event), None);
@@ -400,8 +405,8 @@ fn visible(principal: &Principal, event: &Stored) -> bool {
 fn matches(filter: &SubscribeParams, event: &Stored) -> bool {
     let scope = &event.scope;
     filter.families.as_ref().is_none_or(|f| f.iter().any(|family| *family == event.family))
-        && filter.session_id.as_ref().is_none_or(|s| scope.session_id.as_ref() == Some(s))
-        && filter.run_id.as_ref().is_none_or(|r| scope.run_id.as_ref() == Some(r))
+        && filter.session_id.as_deref().is_none_or(|s| scope.session_id.as_deref() == Some(s))
+        && filter.run_id.as_deref().is_none_or(|r| scope.run_id.as_deref() == Some(r))
 }
 
 #[cfg(test)]
@@ -409,7 +414,7 @@ mod tests {
     use super::*;
 
     fn event(agent: Option<&str>, session: Option<&str>) -> Stored {
-        let scope = Scope { session_id: session.map(str::to_owned), run_id: None, agent_id: agent.map(str::to_owned) };
+        let scope = Scope { session_id: session.map(Arc::from), run_id: None, agent_id: agent.map(Arc::from) };
         let payload = serde_json::value::to_raw_value(&Value::Null).unwrap();
         Stored { origin: Origin::now(), family: "runtime.status".into(), kind: "x".into(), scope, payload }
     }

@@ -57,9 +57,9 @@ impl Stored {
             family: self.family.to_string(),
             kind: self.kind.to_string(),
             timestamp: timestamp.into_owned(),
-            session_id: self.scope.session_id.clone(),
-            run_id: self.scope.run_id.clone(),
-            agent_id: self.scope.agent_id.clone(),
+            session_id: self.scope.session_id.as_deref().map(str::to_owned),
+            run_id: self.scope.run_id.as_deref().map(str::to_owned),
+            agent_id: self.scope.agent_id.as_deref().map(str::to_owned),
             // Text this bus wrote from a value, which reads back but for one nested
             // deeper than serde_json reads (128): that one is shown as its text.
             payload: serde_json::from_str(self.payload.get())

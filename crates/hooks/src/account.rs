@@ -34,6 +34,10 @@ impl Account {
     }
 
     pub(crate) fn scope(&self) -> Scope {
-        Scope { session_id: self.session_id.clone(), run_id: None, agent_id: self.agent_id.clone() }
+        Scope {
+            session_id: self.session_id.as_deref().map(Into::into),
+            run_id: None,
+            agent_id: self.agent_id.as_deref().map(Into::into),
+        }
     }
 }

@@ -55,7 +55,11 @@ impl Hooks {
         let owned_id = approval.approval_id.clone();
         let id = owned_id.as_str();
         let waiter = self.approvals.waiter(id)?;
-        let scope = Scope { session_id, run_id: Some(run_id.to_owned()), agent_id: Some(agent_id.to_owned()) };
+        let scope = Scope {
+            session_id: session_id.map(Into::into),
+            run_id: Some(run_id.into()),
+            agent_id: Some(agent_id.into()),
+        };
         let approval = tether_proto::hooks::Approval { waiting: true, ..approval };
         self.events.emit(Published::ApprovalCreated(approval.clone()), scope);
         if let Some(notify) = &self.notify {

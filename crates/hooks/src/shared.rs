@@ -157,8 +157,11 @@ impl Hooks {
     }
 
     fn announce(&self, approval: &Approval) {
-        let scope =
-            Scope { session_id: approval.session_id.clone(), run_id: None, agent_id: approval.agent_id.clone() };
+        let scope = Scope {
+            session_id: approval.session_id.as_deref().map(Arc::from),
+            run_id: None,
+            agent_id: approval.agent_id.as_deref().map(Arc::from),
+        };
         self.events.emit(tether_proto::events::Published::ApprovalResolved(approval.clone()), scope);
     }
 

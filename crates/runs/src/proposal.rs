@@ -9,7 +9,7 @@ use serde_json::Value;
 use tether_core::{CallError, Caller, Peer, PeerExt};
 use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
 use tether_proto::runs::{RunRecord, Turn};
-use tether_proto::tools::{Cancel, CancelParams, Execute, ExecuteParams};
+use tether_proto::tools::{CallId, Cancel, CancelParams, Execute, ExecuteParamsRef};
 
 use tether_telemetry::ToolSpan;
 
@@ -198,28 +198,29 @@ impl Runs {
         turn.redelivered = call.redelivery;
         for attempt in 1..=attempts {
             turn.attempts = attempt;
+            let request_id = OnceLock::new();
             let mut guard = CancelGuard {
-                client: caller.client().clone(),
-                action_id: action_id.to_owned(),
-                request_id: Arc::default(),
+                client: caller.client(),
+                action_id,
+                request_id: &request_id,
                 armed: true,
                 reason: "proposal cancelled",
             };
-            let request_id = guard.request_id.clone();
+            // Borrowed: the action's parameters and ids are written into the request, not copied.
             let outcome = caller
                 .client()
-                .request::<Execute>(
+                .request_with::<Execute, _>(
                     |id| {
-                        let _ = request_id.set(id.to_owned());
-                        ExecuteParams {
-                            action_id: action_id.to_owned(),
-                            tool: name.clone(),
-                            parameters: action.parameters.clone(),
+                        let request_id = request_id.get_or_init(|| id.to_owned());
+                        ExecuteParamsRef {
+                            action_id,
+                            tool: name,
+                            parameters: &action.parameters,
                             timeout_ms,
                             attempt,
-                            request_id: id.to_owned(),
+                            request_id,
                             session_id: None,
-                            call_id: format!("{}:{proposal_id}:{action_id}:{attempt}", call.run),
+                            call_id: CallId { run: call.run, proposal: proposal_id, action: action_id, attempt },
                             redelivery: call.redelivery,
                             traceparent: span.traceparent(),
                         }
@@ -301,20 +302,20 @@ pub(crate) fn result_of(turn: Turn) -> ActionResult {
 
 /// Tells the client to stop a tool call the server no longer waits for,
 /// including when the proposal itself is cancelled and this future dropped.
-struct CancelGuard {
-    client: Arc<dyn Peer>,
-    action_id: String,
-    request_id: Arc<OnceLock<String>>,
+struct CancelGuard<'a> {
+    client: &'a Arc<dyn Peer>,
+    action_id: &'a str,
+    request_id: &'a OnceLock<String>,
     armed: bool,
     reason: &'static str,
 }
 
-impl Drop for CancelGuard {
+impl Drop for CancelGuard<'_> {
     fn drop(&mut self) {
         let Some(request_id) = self.request_id.get().filter(|_| self.armed) else { return };
         let params = CancelParams {
             request_id: request_id.clone(),
-            action_id: self.action_id.clone(),
+            action_id: self.action_id.to_owned(),
             reason: self.reason.to_owned(),
         };
         let client = self.client.clone();

@@ -230,9 +230,9 @@ impl Runs {
 
 pub(crate) fn run_scope(run: &Ulid, agent: &AgentId) -> Scope {
     Scope {
-        session_id: agent.session_id().map(str::to_owned),
-        run_id: Some(run.to_string()),
-        agent_id: Some(agent.to_string()),
+        session_id: agent.session_id().map(Arc::from),
+        run_id: Some(run.to_string().into()),
+        agent_id: Some(agent.to_string().into()),
     }
 }
 

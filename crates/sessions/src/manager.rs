@@ -536,9 +536,9 @@ impl Sessions {
 fn announce(events: &EventBus, before: SessionState, record: &SessionRecord) {
     tracing::info!(session = %record.session_id, name = %record.name, from = %before, to = %record.state, "session transition");
     let scope = Scope {
-        session_id: Some(record.session_id.clone()),
+        session_id: Some(record.session_id.as_str().into()),
         run_id: None,
-        agent_id: Some(AgentId::for_session(&record.session_id).into_string()),
+        agent_id: Some(AgentId::for_session(&record.session_id).into_string().into()),
     };
     let payload = tether_proto::events::SessionTransitionPayload {
         from: before,
