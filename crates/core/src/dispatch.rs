@@ -53,7 +53,9 @@ impl Dispatcher {
         let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         if !authenticated {
             if self.cx.authenticator().is_some() || is_auth_call(&frame) {
-                return self.before_auth(frame).await;
+                // Once per connection, boxed: inline, `session.auth`'s wait would size
+                // every frame's future, and so the read loop's, for the connection's life.
+                return Box::pin(self.before_auth(frame)).await;
             }
             // Auth is off: a connection that did not bind an agent first is the operator.
             if let Err(error) = self.cx.authenticate(Principal::Operator, false, None) {
@@ -61,21 +63,29 @@ impl Dispatcher {
                 return Flow::Close;
             }
         }
-        self.dispatch(frame, reply).await
+        // The frame is handled before the one await, its answer's write: the future the
+        // read loop holds is that write's alone.
+        if let Some(answer) = self.dispatch(frame) {
+            send_text(&self.cx, answer.into_text(), reply).await;
+        }
+        Flow::Continue
     }
 
-    async fn dispatch(&self, frame: Frame, route: Route) -> Flow {
+    /// Handles a frame; what it answers at once is for the read loop to send.
+    fn dispatch(&self, frame: Frame) -> Option<Reply> {
         match frame {
-            Frame::Rejected(error) => self.send_by(Some(error_response(None, &error)), route).await,
+            Frame::Rejected(error) => Some(error_response(None, &error)),
             Frame::Single(item) => match self.prepare(item) {
-                Pending::Done(reply) => self.send_by(reply, route).await,
+                Pending::Done(reply) => reply,
                 Pending::Run(mut future) => {
                     // Most handlers answer on their first poll (ping, reads from memory):
                     // answer those here, without a task. One that would wait goes on its
-                    // own task, so the read loop never waits on a handler.
-                    let first = std::future::poll_fn(|task| std::task::Poll::Ready(future.as_mut().poll(task))).await;
-                    match first {
-                        std::task::Poll::Ready(reply) => self.send_by(reply, route).await,
+                    // own task, so the read loop never waits on a handler. (Polled with a
+                    // waker that does nothing: the task polls it again as it starts, with
+                    // its own, so no wake-up is lost.)
+                    let mut task = std::task::Context::from_waker(std::task::Waker::noop());
+                    match future.as_mut().poll(&mut task) {
+                        std::task::Poll::Ready(reply) => reply,
                         std::task::Poll::Pending => {
                             let cx = self.cx.clone();
                             tokio::spawn(async move {
@@ -83,13 +93,16 @@ impl Dispatcher {
                                     send_text(&cx, reply.into_text(), Route::Direct).await;
                                 }
                             });
+                            None
                         }
                     }
                 }
             },
-            Frame::Batch(items) => self.batch(items),
+            Frame::Batch(items) => {
+                self.batch(items);
+                None
+            }
         }
-        Flow::Continue
     }
 
     /// Only `session.auth` may pass; anything else gets -32001 and a close.
