@@ -27,14 +27,26 @@ pub(crate) enum Transport {
 
 /// Serves one accepted stream. What comes before a WebSocket is served (the head,
 /// an HTTP answer, MCP, the upgrade) runs boxed and is freed when done: inline, its
-/// largest state would size the connection's task for as long as it stays open.
-pub(crate) async fn handle<S>(stream: S, transport: Transport, shared: Arc<Shared>, pending: Slot)
+/// largest state would size the connection's task for as long as it stays open. (Not
+/// an `async fn`, which would keep the stream's place, 1.2 KiB for TLS, beside it.)
+pub(crate) fn handle<S>(
+    stream: S,
+    transport: Transport,
+    shared: Arc<Shared>,
+    pending: Slot,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some((ws, options)) = Box::pin(front_door(stream, transport, &shared, pending)).await else { return };
-    let (sink, stream) = ws.split();
-    serve_connection(stream, sink, shared.registry.clone(), options).await;
+    let door = {
+        let shared = shared.clone();
+        Box::pin(async move { front_door(stream, transport, &shared, pending).await })
+    };
+    async move {
+        let Some((ws, options)) = door.await else { return };
+        let (sink, stream) = ws.split();
+        serve_connection(stream, sink, shared.registry.clone(), options).await;
+    }
 }
 
 /// Answers a stream that is not a WebSocket; for one that is, checks and performs the
