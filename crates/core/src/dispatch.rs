@@ -244,17 +244,13 @@ impl Dispatcher {
         }
     }
 
-    /// Answers made on the read loop before authentication, through the queue.
+    /// Answers made on the read loop before authentication, through the queue. Not an
+    /// `async fn`: the reply is made text now, and not kept beside it.
     fn send(&self, reply: Option<Reply>) -> impl Future<Output = ()> + '_ {
-        self.send_by(reply, Route::Queue)
-    }
-
-    /// Not an `async fn`: the reply is made text now, and not kept beside it.
-    fn send_by(&self, reply: Option<Reply>, route: Route) -> impl Future<Output = ()> + '_ {
         let text = reply.map(Reply::into_text);
         async move {
             if let Some(text) = text {
-                send_text(&self.cx, text, route).await;
+                send_text(&self.cx, text, Route::Queue).await;
             }
         }
     }

@@ -193,10 +193,9 @@ async fn accept_tcp(listener: Option<TcpListener>, tls: Option<TlsAcceptor>, sha
 /// The TLS handshake holds the socket's pending slot and is bounded by the head
 /// timeout: a client stalled in it costs what one stalled in its request head does.
 async fn handshake(tls: TlsAcceptor, stream: TcpStream, shared: Arc<Shared>, pending: Slot) {
-    // Boxed, and freed once done: inline, the handshake's state (kilobytes) would size
-    // the connection's task for as long as it stays open.
-    // The stream is taken out of the outcome before the connection is served: a match
-    // on it around that await would keep the outcome's place (1.2 KiB) for as long.
+    // The handshake is boxed and freed once done, and the stream taken out of its outcome
+    // before the connection is served: inline, or matched around that await, either would
+    // size the connection's task (kilobytes) for as long as it stays open.
     let accept = Box::pin(tls.accept(stream));
     let stream = match tokio::time::timeout(shared.config.connection.limits.head_timeout(), accept).await {
         Ok(Ok(stream)) => stream,
