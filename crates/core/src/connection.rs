@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::{Sink, Stream, StreamExt};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -21,7 +21,7 @@ use crate::error::RpcError;
 use crate::limits::ConnectionConfig;
 use crate::outbound::{Closing, Outbound, Outgoing};
 use crate::registry::Registry;
-use crate::socket::{Socket, write_loop};
+use crate::socket::Socket;
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -86,6 +86,7 @@ where
     let socket = Socket::new(Box::pin(sink));
     let (outbound, queue, closing) =
         Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout(), Some(socket.clone()));
+    socket.set_writer(queue, closing.clone(), config.close_timeout);
     // Without auth, a connection is the operator from its first frame that is not
     // `session.auth` (which may still bind it to an agent): see `Dispatcher::on_text`.
     let preset = std::sync::OnceLock::new();
@@ -112,7 +113,7 @@ where
         names: config.limits.names.clone(),
     });
     let span = tracing::debug_span!("conn", id = conn.id);
-    drive(stream, socket, conn, outbound, queue, closing, options.shutdown, config).instrument(span)
+    drive(stream, socket, conn, outbound, closing, options.shutdown, config).instrument(span)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -121,7 +122,6 @@ async fn drive<S>(
     socket: Arc<Socket>,
     conn: Arc<ConnState>,
     outbound: Outbound,
-    queue: mpsc::Receiver<Outgoing>,
     closing: watch::Receiver<Option<Closing>>,
     shutdown: watch::Receiver<Shutdown>,
     config: Arc<ConnectionConfig>,
@@ -129,7 +129,6 @@ async fn drive<S>(
     S: Stream<Item = Result<Message, WsError>> + Unpin + Send + 'static,
 {
     tracing::debug!("connection opened");
-    let writer = tokio::spawn(write_loop(socket, queue, closing.clone(), config.close_timeout));
     let dispatcher = Dispatcher { cx: Context { conn: conn.clone() }, config: config.clone() };
     let mut stream = stream;
     read_loop(&mut stream, &dispatcher, &outbound, closing.clone(), shutdown, &config).await;
@@ -145,7 +144,7 @@ async fn drive<S>(
     }
     drop(dispatcher);
     drop(outbound);
-    let mut writer = writer;
+    let mut writer = socket.take_writer().expect("set when the connection was served");
     let local_close = matches!(*closing.borrow(), Some(Closing::Local(_)));
     let finish = async {
         // The closing handshake: after our Close, read until the peer's, so our

@@ -88,7 +88,7 @@ impl Outbound {
     }
 
     async fn queue(&self, message: Outgoing) -> Result<(), Closed> {
-        let counted = Queueing::new(self.socket.as_deref());
+        let counted = Queueing::new(self.socket.as_ref());
         let message = match self.queue.try_send(message) {
             Ok(()) => {
                 counted.queued();
@@ -144,7 +144,7 @@ impl Outbound {
     /// Sends a message only if there is room; for pings, which are worthless late.
     pub(crate) fn try_send(&self, message: Outgoing) {
         let Direct::Queue(message) = self.write_now(message, &mut std::iter::empty()) else { return };
-        let counted = Queueing::new(self.socket.as_deref());
+        let counted = Queueing::new(self.socket.as_ref());
         if self.queue.try_send(message).is_ok() {
             counted.queued();
         }

@@ -1,18 +1,21 @@
 //! One connection's socket, written by the task that has a frame (a reply, a
 //! callback) when nobody else is writing it, else by the writer task, which drains the
 //! outbound queue and finishes any flush a producer began. A frame written at once costs
-//! no hop to another task: a durable turn has two fewer wake-ups.
+//! no hop to another task: a durable turn has two fewer wake-ups. The writer task starts
+//! the first time a frame must wait (or the connection closes): an idle connection, and
+//! one whose socket always takes its frames at once, has none.
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use futures_util::Sink;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,6 +31,22 @@ pub(crate) struct Socket {
     queued: AtomicUsize,
     /// Asks the writer task to finish a write a producer began (the socket was full).
     owed: Notify,
+    /// Whether `writer` holds the started task's handle (or nothing any more): read
+    /// without its lock by every producer that queues.
+    started: AtomicBool,
+    writer: Mutex<Writer>,
+}
+
+/// The writer task's inputs until it starts, then its handle.
+enum Writer {
+    /// None to start (a unit test drives `write_loop` itself), or taken at the close.
+    Gone,
+    Waiting {
+        queue: mpsc::Receiver<Outgoing>,
+        closing: watch::Receiver<Option<Closing>>,
+        close_timeout: Duration,
+    },
+    Started(JoinHandle<()>),
 }
 
 struct State {
@@ -50,14 +69,52 @@ pub(crate) enum Direct {
 impl Socket {
     pub(crate) fn new(sink: WsSink) -> Arc<Socket> {
         let state = Mutex::new(State { sink, busy: false });
-        Arc::new(Socket { state, queued: AtomicUsize::new(0), owed: Notify::new() })
+        let (queued, owed, started) = (AtomicUsize::new(0), Notify::new(), AtomicBool::new(false));
+        Arc::new(Socket { state, queued, owed, started, writer: Mutex::new(Writer::Gone) })
+    }
+
+    /// What the writer task will need, kept until a frame must wait for it.
+    pub(crate) fn set_writer(
+        &self,
+        queue: mpsc::Receiver<Outgoing>,
+        closing: watch::Receiver<Option<Closing>>,
+        close_timeout: Duration,
+    ) {
+        *self.writer.lock() = Writer::Waiting { queue, closing, close_timeout };
+    }
+
+    /// Starts the writer task if it has not started: a frame was queued, or a flush left
+    /// owed. (Queued frames and an owed flush's notice wait for it, so none is lost.)
+    pub(crate) fn start_writer(self: &Arc<Self>) {
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        if let Writer::Waiting { .. } = &*writer {
+            let Writer::Waiting { queue, closing, close_timeout } = std::mem::replace(&mut *writer, Writer::Gone)
+            else {
+                unreachable!("matched above")
+            };
+            *writer = Writer::Started(tokio::spawn(write_loop(self.clone(), queue, closing, close_timeout)));
+            self.started.store(true, Ordering::Release);
+        }
+    }
+
+    /// The writer task, started now if it had not (to write the close), for the
+    /// connection to wait for at its end.
+    pub(crate) fn take_writer(self: &Arc<Self>) -> Option<JoinHandle<()>> {
+        self.start_writer();
+        match std::mem::replace(&mut *self.writer.lock(), Writer::Gone) {
+            Writer::Started(handle) => Some(handle),
+            _ => None,
+        }
     }
 
     /// Writes `first` and then `rest` and flushes them now, with one flush, without
     /// waiting: if the socket is idle and nothing is queued. A flush the socket cannot
     /// take at once is left to the writer. On `Queue(message)`, that message and what
     /// `rest` still holds go to the queue, in order.
-    pub(crate) fn try_write_all(&self, first: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
+    pub(crate) fn try_write_all(self: &Arc<Self>, first: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Direct::Queue(first);
         }
@@ -92,6 +149,7 @@ impl Socket {
                 state.busy = true;
                 drop(state);
                 self.owed.notify_one();
+                self.start_writer();
                 direct
             }
         }
@@ -132,19 +190,21 @@ impl Socket {
 
 /// Counts a message about to be queued, until the writer hands it to the sink (or
 /// this drops, the message not queued after all).
-pub(crate) struct Queueing<'a>(Option<&'a Socket>);
+pub(crate) struct Queueing<'a>(Option<&'a Arc<Socket>>);
 
 impl<'a> Queueing<'a> {
-    pub(crate) fn new(socket: Option<&'a Socket>) -> Queueing<'a> {
+    pub(crate) fn new(socket: Option<&'a Arc<Socket>>) -> Queueing<'a> {
         if let Some(socket) = socket {
             socket.queued.fetch_add(1, Ordering::AcqRel);
         }
         Queueing(socket)
     }
 
-    /// The message is in the queue: the writer uncounts it.
+    /// The message is in the queue: the writer uncounts it (started now if need be).
     pub(crate) fn queued(mut self) {
-        self.0 = None;
+        if let Some(socket) = self.0.take() {
+            socket.start_writer();
+        }
     }
 }
 
@@ -338,6 +398,39 @@ mod tests {
         wire.full(false);
         outbound.send_text("c".into()).await.unwrap();
         assert_eq!(wire.until_delivered(3).await, ["a", "b", "c"]);
+        drop(outbound);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_writer_task_starts_only_when_a_frame_must_wait() {
+        let wire = Wire::default();
+        let (outbound, socket, queue, closing) = connect(&wire);
+        socket.set_writer(queue, closing, Duration::from_secs(5));
+        outbound.send_text("a".into()).await.unwrap();
+        outbound.try_send(Outgoing::Ping);
+        assert!(!socket.started.load(Ordering::Acquire), "an idle socket took every frame at once");
+        wire.full(true);
+        outbound.send_text("b".into()).await.unwrap();
+        assert!(socket.started.load(Ordering::Acquire), "a queued frame starts the writer");
+        wire.full(false);
+        assert_eq!(wire.until_delivered(3).await.last().map(String::as_str), Some("b"));
+        let writer = socket.take_writer().expect("started");
+        drop(outbound);
+        writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flush_left_owed_starts_the_writer_to_finish_it() {
+        let wire = Wire::default();
+        let (outbound, socket, queue, closing) = connect(&wire);
+        socket.set_writer(queue, closing, Duration::from_secs(5));
+        wire.0.lock().stuck = true;
+        outbound.send_text("a".into()).await.unwrap();
+        assert!(wire.delivered().is_empty());
+        wire.full(false);
+        assert_eq!(wire.until_delivered(1).await, ["a"]);
+        let writer = socket.take_writer().expect("started by the owed flush");
         drop(outbound);
         writer.await.unwrap();
     }
