@@ -2,7 +2,8 @@
 //! write+fdatasync loop on the same disk; then at 1 and 64 runs beside the ceiling
 //! of a durable turn (`benches/peers`' `durable`: the callback, one write and
 //! `fdatasync` with group commit, nothing else), both driven by the same client
-//! process (`bench-peers turns`); instructions per durable turn under callgrind,
+//! process (`bench-peers turns`), with each server's CPU per turn (user and system,
+//! every thread, from `/proc`); instructions per durable turn under callgrind,
 //! tether beside that ceiling (they do not move with the machine's noise; skipped
 //! when valgrind is missing); and boot time at 100k and 1M records, beside
 //! reading the same bytes sequentially. Run with `cargo bench --bench runs`; name
@@ -119,9 +120,16 @@ fn ceiling(dir: &std::path::Path) {
     for runs in [1, 64] {
         let mut samples = [vec![], vec![], vec![], vec![]];
         let mut ratios = Vec::new();
+        // Each server's CPU over all its rounds, and the turns it made in them.
+        let mut cpu = [(0.0, 0.0, 0.0); 2];
         for _ in 0..CEILING_ROUNDS {
             for (i, server) in [&tether, &raw].into_iter().enumerate() {
+                let (user, system) = server.cpu_seconds();
                 let load = peers::turns(&bin, server, runs, CEILING_ROUND.as_secs_f64());
+                let (user_after, system_after) = server.cpu_seconds();
+                cpu[i].0 += user_after - user;
+                cpu[i].1 += system_after - system;
+                cpu[i].2 += load.turns_all;
                 samples[i * 2].push(load.rate);
                 samples[i * 2 + 1].push(load.p50_us);
             }
@@ -134,6 +142,17 @@ fn ceiling(dir: &std::path::Path) {
              (callback + group-committed write + fdatasync) {c:.0}/s (p50 {c50:.0} us) | ratio {:.3}, median of \
              {CEILING_ROUNDS} rounds (range {low:.2}-{high:.2}; target >= 0.95)",
             median(ratios)
+        );
+        // The server's CPU per turn does not move with the machine's noise as much as
+        // turns per second do: at 64 runs it is what the rate is made of.
+        let per_turn = |(user, system, turns): (f64, f64, f64)| (user / turns * 1e6, system / turns * 1e6);
+        let [(tu, ts), (cu, cs)] = cpu.map(per_turn);
+        println!(
+            "CPU per durable turn, {runs} run(s), every thread of the server (us, user + system): \
+             tether {tu:.1} + {ts:.1} | ceiling {cu:.1} + {cs:.1} | user {:.2}x, system {:.2}x, all {:.2}x",
+            tu / cu,
+            ts / cs,
+            (tu + ts) / (cu + cs)
         );
     }
 }

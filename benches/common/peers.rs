@@ -58,6 +58,16 @@ impl Server {
         self.url.trim_start_matches("ws://")
     }
 
+    /// CPU time the process has used so far, every thread's: (user, system) seconds.
+    pub fn cpu_seconds(&self) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split_whitespace().collect();
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let field = |n: usize| fields[n - 3].parse::<f64>().unwrap() / ticks;
+        (field(14), field(15))
+    }
+
     /// Peak resident memory (VmHWM).
     pub fn hwm_kib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
@@ -83,6 +93,8 @@ impl Drop for Server {
 /// What one run of the load generator saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
+    /// Every turn `bench-peers turns` completed, warm-up included (NaN for other loads).
+    pub turns_all: f64,
     pub rate: f64,
     pub p50_us: f64,
     pub p99_us: f64,
@@ -117,7 +129,15 @@ fn parse(mut command: Command) -> Load {
         let value = line.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap();
         value.parse().unwrap()
     };
-    Load { rate: field("rate="), p50_us: field("p50_us="), p99_us: field("p99_us="), p999_us: field("p999_us=") }
+    let turns_all =
+        line.split_whitespace().find_map(|kv| kv.strip_prefix("turns_all=")).map_or(f64::NAN, |n| n.parse().unwrap());
+    Load {
+        turns_all,
+        rate: field("rate="),
+        p50_us: field("p50_us="),
+        p99_us: field("p99_us="),
+        p999_us: field("p999_us="),
+    }
 }
 
 /// Runs `bench-peers turns` against `server` in its own process: durable turns

@@ -94,6 +94,8 @@ pub async fn serve(dir: &str) {
 /// answering every `tools.execute` with its parameters. Prints `rate=… p50_us=… p99_us=…`.
 /// With `--count`, each run submits exactly N proposals, all counted, and SECONDS is
 /// ignored (for instruction counts, which must not depend on the machine's speed).
+/// A second line, `turns_all=…`, counts every turn, warm-up included (for CPU per turn,
+/// read from the server's `/proc` around the whole run).
 pub async fn turns(args: &[String]) {
     let url = &args[0];
     let runs: usize = args[1].parse().unwrap();
@@ -104,6 +106,7 @@ pub async fn turns(args: &[String]) {
     let counting = Arc::new(AtomicBool::new(count.is_some()));
     let stop = Arc::new(AtomicBool::new(false));
     let counted = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for r in 0..runs {
         let mut request = url.as_str().into_client_request().unwrap();
@@ -127,7 +130,7 @@ pub async fn turns(args: &[String]) {
                 }
             }
         }
-        let (counting, stop, counted) = (counting.clone(), stop.clone(), counted.clone());
+        let (counting, stop, counted, all) = (counting.clone(), stop.clone(), counted.clone(), all.clone());
         tasks.push(tokio::spawn(async move {
             let proposal = json!({"jsonrpc": "2.0", "id": 1, "method": "proposal.submit", "params":
                 {"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}}})
@@ -150,6 +153,7 @@ pub async fn turns(args: &[String]) {
                     assert!(frame.get("result").is_some(), "{text}");
                     break;
                 }
+                all.fetch_add(1, Ordering::Relaxed);
                 if counting.load(Ordering::Relaxed) {
                     counted.fetch_add(1, Ordering::Relaxed);
                     latencies.push(sent.elapsed().as_secs_f64() * 1e6);
@@ -169,4 +173,5 @@ pub async fn turns(args: &[String]) {
         crate::load::timed(&counting, &stop, &counted, seconds, tasks).await
     };
     crate::load::report(n, elapsed, latencies);
+    println!("turns_all={}", all.load(Ordering::Relaxed));
 }
