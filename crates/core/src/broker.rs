@@ -135,9 +135,34 @@ fn parse_id(id: &Id) -> Option<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-    fn outbound() -> (Outbound, tokio::sync::mpsc::Receiver<crate::outbound::Outgoing>) {
-        let (out, rx, _closing) = Outbound::new(8, Duration::from_secs(1), None);
+    /// A socket that takes every frame at once and hands it to the test.
+    struct Tap(tokio::sync::mpsc::UnboundedSender<crate::outbound::Outgoing>);
+
+    impl futures_util::Sink<Message> for Tap {
+        type Error = WsError;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), WsError> {
+            let text = message.into_text().expect("a text frame").to_string();
+            self.0.send(crate::outbound::Outgoing::Text(text)).map_err(|_| WsError::ConnectionClosed)
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn outbound() -> (Outbound, tokio::sync::mpsc::UnboundedReceiver<crate::outbound::Outgoing>) {
+        let (tap, rx) = tokio::sync::mpsc::unbounded_channel();
+        let socket = crate::socket::Socket::new(Box::pin(Tap(tap)));
+        let (out, _closing) = Outbound::new(socket, 8, Duration::from_secs(1), Duration::from_secs(1));
         (out, rx)
     }
 

@@ -84,9 +84,9 @@ where
 {
     let config = options.config;
     let socket = Socket::new(Box::pin(sink));
-    let (outbound, queue, closing) =
-        Outbound::new(config.limits.outbound_queue, config.limits.stall_timeout(), Some(socket.clone()));
-    socket.set_writer(queue, closing.clone(), config.close_timeout);
+    let limits = &config.limits;
+    let (outbound, closing) =
+        Outbound::new(socket.clone(), limits.outbound_queue, limits.stall_timeout(), config.close_timeout);
     // Without auth, a connection is the operator from its first frame that is not
     // `session.auth` (which may still bind it to an agent): see `Dispatcher::on_text`.
     let preset = std::sync::OnceLock::new();

@@ -1,6 +1,7 @@
 //! How a message reaches one connection's socket: written at once by its producer
 //! when the socket is idle (`socket.rs`), else through the bounded queue the writer
-//! task drains; and the signal that asks the connection to close.
+//! task drains (both made the first time a frame must wait); and the signal that asks
+//! the connection to close.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,22 +47,23 @@ impl From<Outgoing> for Message {
 
 #[derive(Clone)]
 pub(crate) struct Outbound {
-    queue: mpsc::Sender<Outgoing>,
     closing: watch::Sender<Option<Closing>>,
     stall_timeout: Duration,
-    /// `None` when only the queue's reader writes (a unit test reading the queue).
-    socket: Option<Arc<Socket>>,
+    socket: Arc<Socket>,
 }
 
 impl Outbound {
+    /// A connection's way out through `socket`, whose writer task (and queue of
+    /// `capacity` messages) start when a frame first has to wait.
     pub(crate) fn new(
+        socket: Arc<Socket>,
         capacity: usize,
         stall_timeout: Duration,
-        socket: Option<Arc<Socket>>,
-    ) -> (Self, mpsc::Receiver<Outgoing>, watch::Receiver<Option<Closing>>) {
-        let (queue, rx) = mpsc::channel(capacity);
+        close_timeout: Duration,
+    ) -> (Self, watch::Receiver<Option<Closing>>) {
         let (closing, closing_rx) = watch::channel(None);
-        (Outbound { queue, closing, stall_timeout, socket }, rx, closing_rx)
+        socket.set_writer(capacity, closing_rx.clone(), close_timeout);
+        (Outbound { closing, stall_timeout, socket }, closing_rx)
     }
 
     /// Writes a message at once if the socket is idle, else queues it. A queue that
@@ -88,8 +90,9 @@ impl Outbound {
     }
 
     async fn queue(&self, message: Outgoing) -> Result<(), Closed> {
-        let counted = Queueing::new(self.socket.as_ref());
-        let message = match self.queue.try_send(message) {
+        let Some(queue) = self.socket.queue() else { return Err(Closed) };
+        let counted = Queueing::new(&self.socket);
+        let message = match queue.try_send(message) {
             Ok(()) => {
                 counted.queued();
                 return Ok(());
@@ -99,7 +102,7 @@ impl Outbound {
         };
         // Boxed: inline, the wait's timer and channel futures would size every future
         // that may queue (the read loop's among them) for as long as it lives.
-        match Box::pin(timeout(self.stall_timeout, self.queue.send(message))).await {
+        match Box::pin(timeout(self.stall_timeout, queue.send(message))).await {
             Ok(result) => {
                 result.map_err(|_| Closed)?;
                 counted.queued();
@@ -144,8 +147,9 @@ impl Outbound {
     /// Sends a message only if there is room; for pings, which are worthless late.
     pub(crate) fn try_send(&self, message: Outgoing) {
         let Direct::Queue(message) = self.write_now(message, &mut std::iter::empty()) else { return };
-        let counted = Queueing::new(self.socket.as_ref());
-        if self.queue.try_send(message).is_ok() {
+        let Some(queue) = self.socket.queue() else { return };
+        let counted = Queueing::new(&self.socket);
+        if queue.try_send(message).is_ok() {
             counted.queued();
         }
     }
@@ -154,29 +158,32 @@ impl Outbound {
     /// the connection is closing (the writer task then sends what is queued, and the
     /// close frame last). On `Queue(m)`, `m` and what `rest` still holds are for the queue.
     fn write_now(&self, message: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
-        match &self.socket {
-            Some(socket) if self.closing.borrow().is_none() && !self.queue.is_closed() => {
-                socket.try_write_all(message, rest)
-            }
-            _ => Direct::Queue(message),
+        if self.is_closed() {
+            return Direct::Queue(message);
         }
+        self.socket.try_write_all(message, rest)
     }
 
     /// Free slots in the queue, and its size: background senders keep room for replies.
     pub(crate) fn room(&self) -> (usize, usize) {
-        (self.queue.capacity(), self.queue.max_capacity())
+        self.socket.room()
     }
 
+    /// Closing, or the writer task has ended (its queue is closed).
     pub(crate) fn is_closed(&self) -> bool {
-        self.queue.is_closed() || self.closing.borrow().is_some()
+        self.closing.borrow().is_some() || self.socket.queue_closed()
     }
 
     /// Resolves once the connection is closing or closed.
     pub(crate) async fn closed(&self) {
         let mut closing = self.closing.subscribe();
-        tokio::select! {
-            () = self.queue.closed() => {}
-            _ = closing.wait_for(Option::is_some) => {}
+        match self.socket.started_queue() {
+            Some(queue) => tokio::select! {
+                () = queue.closed() => {}
+                _ = closing.wait_for(Option::is_some) => {}
+            },
+            // No writer task yet, so none has ended: the connection ends by closing.
+            None => drop(closing.wait_for(Option::is_some).await),
         }
     }
 

@@ -1,14 +1,15 @@
 //! One connection's socket, written by the task that has a frame (a reply, a
 //! callback) when nobody else is writing it, else by the writer task, which drains the
 //! outbound queue and finishes any flush a producer began. A frame written at once costs
-//! no hop to another task: a durable turn has two fewer wake-ups. The writer task starts
-//! the first time a frame must wait (or the connection closes): an idle connection, and
-//! one whose socket always takes its frames at once, has none.
+//! no hop to another task: a durable turn has two fewer wake-ups. The writer task and its
+//! queue are made the first time a frame must wait (or the connection closes): an idle
+//! connection, and one whose socket always takes its frames at once, has neither.
 
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
@@ -31,18 +32,18 @@ pub(crate) struct Socket {
     queued: AtomicUsize,
     /// Asks the writer task to finish a write a producer began (the socket was full).
     owed: Notify,
-    /// Whether `writer` holds the started task's handle (or nothing any more): read
-    /// without its lock by every producer that queues.
-    started: AtomicBool,
+    /// The outbound queue's sending side, made with the writer task.
+    queue: OnceLock<mpsc::Sender<Outgoing>>,
+    /// The queue's size (`limits.outbound_queue`).
+    capacity: AtomicUsize,
     writer: Mutex<Writer>,
 }
 
 /// The writer task's inputs until it starts, then its handle.
 enum Writer {
-    /// None to start (a unit test drives `write_loop` itself), or taken at the close.
+    /// Not set yet, or taken at the close.
     Gone,
     Waiting {
-        queue: mpsc::Receiver<Outgoing>,
         closing: watch::Receiver<Option<Closing>>,
         close_timeout: Duration,
     },
@@ -69,41 +70,70 @@ pub(crate) enum Direct {
 impl Socket {
     pub(crate) fn new(sink: WsSink) -> Arc<Socket> {
         let state = Mutex::new(State { sink, busy: false });
-        let (queued, owed, started) = (AtomicUsize::new(0), Notify::new(), AtomicBool::new(false));
-        Arc::new(Socket { state, queued, owed, started, writer: Mutex::new(Writer::Gone) })
+        Arc::new(Socket {
+            state,
+            queued: AtomicUsize::new(0),
+            owed: Notify::new(),
+            queue: OnceLock::new(),
+            capacity: AtomicUsize::new(0),
+            writer: Mutex::new(Writer::Gone),
+        })
     }
 
     /// What the writer task will need, kept until a frame must wait for it.
     pub(crate) fn set_writer(
         &self,
-        queue: mpsc::Receiver<Outgoing>,
+        capacity: usize,
         closing: watch::Receiver<Option<Closing>>,
         close_timeout: Duration,
     ) {
-        *self.writer.lock() = Writer::Waiting { queue, closing, close_timeout };
+        self.capacity.store(capacity, Ordering::Relaxed);
+        *self.writer.lock() = Writer::Waiting { closing, close_timeout };
     }
 
-    /// Starts the writer task if it has not started: a frame was queued, or a flush left
-    /// owed. (Queued frames and an owed flush's notice wait for it, so none is lost.)
-    pub(crate) fn start_writer(self: &Arc<Self>) {
-        if self.started.load(Ordering::Acquire) {
-            return;
+    /// The outbound queue, made now with the writer task that drains it if they were
+    /// not yet: a frame must wait, or a flush was left owed. `None` if no writer was set.
+    pub(crate) fn queue(self: &Arc<Self>) -> Option<&mpsc::Sender<Outgoing>> {
+        if let Some(queue) = self.queue.get() {
+            return Some(queue);
         }
         let mut writer = self.writer.lock();
         if let Writer::Waiting { .. } = &*writer {
-            let Writer::Waiting { queue, closing, close_timeout } = std::mem::replace(&mut *writer, Writer::Gone)
-            else {
+            let Writer::Waiting { closing, close_timeout } = std::mem::replace(&mut *writer, Writer::Gone) else {
                 unreachable!("matched above")
             };
-            *writer = Writer::Started(tokio::spawn(write_loop(self.clone(), queue, closing, close_timeout)));
-            self.started.store(true, Ordering::Release);
+            let (queue, frames) = mpsc::channel(self.capacity.load(Ordering::Relaxed).max(1));
+            let _ = self.queue.set(queue);
+            *writer = Writer::Started(tokio::spawn(write_loop(self.clone(), frames, closing, close_timeout)));
+        }
+        self.queue.get()
+    }
+
+    /// The queue, if the writer task has started.
+    pub(crate) fn started_queue(&self) -> Option<&mpsc::Sender<Outgoing>> {
+        self.queue.get()
+    }
+
+    /// The writer task has ended.
+    pub(crate) fn queue_closed(&self) -> bool {
+        self.queue.get().is_some_and(mpsc::Sender::is_closed)
+    }
+
+    /// Free slots in the queue, and its size (all free while it is not made).
+    pub(crate) fn room(&self) -> (usize, usize) {
+        match self.queue.get() {
+            Some(queue) => (queue.capacity(), queue.max_capacity()),
+            None => {
+                let capacity = self.capacity.load(Ordering::Relaxed).max(1);
+                (capacity, capacity)
+            }
         }
     }
 
     /// The writer task, started now if it had not (to write the close), for the
     /// connection to wait for at its end.
     pub(crate) fn take_writer(self: &Arc<Self>) -> Option<JoinHandle<()>> {
-        self.start_writer();
+        let _ = self.queue();
         match std::mem::replace(&mut *self.writer.lock(), Writer::Gone) {
             Writer::Started(handle) => Some(handle),
             _ => None,
@@ -149,7 +179,8 @@ impl Socket {
                 state.busy = true;
                 drop(state);
                 self.owed.notify_one();
-                self.start_writer();
+                // The writer task finishes the flush: started now if it was not.
+                let _ = self.queue();
                 direct
             }
         }
@@ -190,21 +221,17 @@ impl Socket {
 
 /// Counts a message about to be queued, until the writer hands it to the sink (or
 /// this drops, the message not queued after all).
-pub(crate) struct Queueing<'a>(Option<&'a Arc<Socket>>);
+pub(crate) struct Queueing<'a>(Option<&'a Socket>);
 
 impl<'a> Queueing<'a> {
-    pub(crate) fn new(socket: Option<&'a Arc<Socket>>) -> Queueing<'a> {
-        if let Some(socket) = socket {
-            socket.queued.fetch_add(1, Ordering::AcqRel);
-        }
-        Queueing(socket)
+    pub(crate) fn new(socket: &'a Socket) -> Queueing<'a> {
+        socket.queued.fetch_add(1, Ordering::AcqRel);
+        Queueing(Some(socket))
     }
 
-    /// The message is in the queue: the writer uncounts it (started now if need be).
+    /// The message is in the queue: the writer uncounts it.
     pub(crate) fn queued(mut self) {
-        if let Some(socket) = self.0.take() {
-            socket.start_writer();
-        }
+        self.0 = None;
     }
 }
 
@@ -269,6 +296,7 @@ async fn write_ready(socket: &Socket, first: Outgoing, queue: &mut mpsc::Receive
 mod tests {
     use super::*;
     use crate::outbound::Outbound;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
     /// A socket that can be full (nothing is ready, nothing flushes) or stuck (a frame is
     /// taken, but does not flush).
@@ -344,110 +372,106 @@ mod tests {
         }
     }
 
-    fn connect(wire: &Wire) -> (Outbound, Arc<Socket>, mpsc::Receiver<Outgoing>, watch::Receiver<Option<Closing>>) {
+    fn connect(wire: &Wire) -> (Outbound, Arc<Socket>) {
         let socket = Socket::new(Box::pin(wire.clone()));
-        let (outbound, queue, closing) = Outbound::new(8, Duration::from_secs(5), Some(socket.clone()));
-        (outbound, socket, queue, closing)
+        let (outbound, _closing) = Outbound::new(socket.clone(), 8, Duration::from_secs(5), Duration::from_secs(5));
+        (outbound, socket)
+    }
+
+    /// Lets the writer task end (the connection closes) and waits for it.
+    async fn finish(outbound: Outbound, socket: &Arc<Socket>) {
+        let writer = socket.take_writer().expect("a writer was set");
+        drop(outbound);
+        writer.await.unwrap();
     }
 
     #[tokio::test]
     async fn an_idle_socket_is_written_by_the_sender_itself() {
         let wire = Wire::default();
-        let (outbound, _socket, mut queue, _closing) = connect(&wire);
+        let (outbound, socket) = connect(&wire);
         outbound.send_text("a".into()).await.unwrap();
         outbound.send_text("b".into()).await.unwrap();
-        // No writer task runs: the sender wrote and flushed.
-        assert_eq!(wire.delivered(), ["a", "b"]);
-        assert!(queue.try_recv().is_err());
+        outbound.try_send(Outgoing::Ping);
+        // The sender wrote and flushed: no writer task, and no queue, were made.
+        assert_eq!(wire.delivered(), ["a", "b", ""]);
+        assert!(socket.started_queue().is_none(), "an idle socket took every frame at once");
     }
 
     #[tokio::test]
     async fn texts_sent_together_are_written_with_one_flush() {
         let wire = Wire::default();
-        let (outbound, _socket, mut queue, _closing) = connect(&wire);
+        let (outbound, socket) = connect(&wire);
         outbound.send_texts(vec!["a".into(), "b".into(), "c".into()]).await.unwrap();
         assert_eq!(wire.delivered(), ["a", "b", "c"]);
         assert_eq!(wire.0.lock().flushes, 1);
-        assert!(queue.try_recv().is_err());
+        assert!(socket.started_queue().is_none());
     }
 
     #[tokio::test]
     async fn texts_sent_together_to_a_full_socket_are_queued_in_order() {
         let wire = Wire::default();
-        let (outbound, socket, queue, closing) = connect(&wire);
+        let (outbound, socket) = connect(&wire);
         wire.full(true);
         outbound.send_texts(vec!["a".into(), "b".into()]).await.unwrap();
         assert!(wire.delivered().is_empty());
-        let writer = tokio::spawn(write_loop(socket, queue, closing, Duration::from_secs(5)));
+        assert!(socket.started_queue().is_some(), "a queued frame makes the queue and its writer");
         wire.full(false);
         outbound.send_texts(vec!["c".into(), "d".into()]).await.unwrap();
         assert_eq!(wire.until_delivered(4).await, ["a", "b", "c", "d"]);
-        drop(outbound);
-        writer.await.unwrap();
+        finish(outbound, &socket).await;
     }
 
     #[tokio::test]
     async fn a_full_socket_sends_frames_through_the_queue_in_order() {
         let wire = Wire::default();
-        let (outbound, socket, queue, closing) = connect(&wire);
+        let (outbound, socket) = connect(&wire);
         wire.full(true);
         outbound.send_text("a".into()).await.unwrap();
         outbound.send_text("b".into()).await.unwrap();
         assert!(wire.delivered().is_empty());
-        let writer = tokio::spawn(write_loop(socket, queue, closing, Duration::from_secs(5)));
         wire.full(false);
         outbound.send_text("c".into()).await.unwrap();
         assert_eq!(wire.until_delivered(3).await, ["a", "b", "c"]);
-        drop(outbound);
-        writer.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_writer_task_starts_only_when_a_frame_must_wait() {
-        let wire = Wire::default();
-        let (outbound, socket, queue, closing) = connect(&wire);
-        socket.set_writer(queue, closing, Duration::from_secs(5));
-        outbound.send_text("a".into()).await.unwrap();
-        outbound.try_send(Outgoing::Ping);
-        assert!(!socket.started.load(Ordering::Acquire), "an idle socket took every frame at once");
-        wire.full(true);
-        outbound.send_text("b".into()).await.unwrap();
-        assert!(socket.started.load(Ordering::Acquire), "a queued frame starts the writer");
-        wire.full(false);
-        assert_eq!(wire.until_delivered(3).await.last().map(String::as_str), Some("b"));
-        let writer = socket.take_writer().expect("started");
-        drop(outbound);
-        writer.await.unwrap();
+        finish(outbound, &socket).await;
     }
 
     #[tokio::test]
     async fn a_flush_left_owed_starts_the_writer_to_finish_it() {
         let wire = Wire::default();
-        let (outbound, socket, queue, closing) = connect(&wire);
-        socket.set_writer(queue, closing, Duration::from_secs(5));
+        let (outbound, socket) = connect(&wire);
+        // Ready for a frame, but the flush would block: the frame waits in the sink.
         wire.0.lock().stuck = true;
         outbound.send_text("a".into()).await.unwrap();
         assert!(wire.delivered().is_empty());
+        assert!(socket.started_queue().is_some(), "an owed flush starts the writer");
         wire.full(false);
         assert_eq!(wire.until_delivered(1).await, ["a"]);
-        let writer = socket.take_writer().expect("started by the owed flush");
-        drop(outbound);
-        writer.await.unwrap();
+        finish(outbound, &socket).await;
     }
 
     #[tokio::test]
     async fn a_flush_the_socket_could_not_take_is_finished_by_the_writer() {
         let wire = Wire::default();
-        let (outbound, socket, queue, closing) = connect(&wire);
-        // Ready for a frame, but the flush would block: the frame waits in the sink.
+        let (outbound, socket) = connect(&wire);
         outbound.send_text("a".into()).await.unwrap();
         wire.0.lock().stuck = true;
         outbound.send_text("b".into()).await.unwrap();
         assert_eq!(wire.delivered(), ["a"]);
-        let writer = tokio::spawn(write_loop(socket, queue, closing, Duration::from_secs(5)));
         wire.full(false);
         assert_eq!(wire.until_delivered(2).await, ["a", "b"]);
-        drop(outbound);
-        writer.await.unwrap();
+        finish(outbound, &socket).await;
+    }
+
+    #[tokio::test]
+    async fn a_closing_connection_without_a_writer_gets_one_to_send_its_close() {
+        let wire = Wire::default();
+        let (outbound, socket) = connect(&wire);
+        outbound.send_text("a".into()).await.unwrap();
+        assert!(socket.started_queue().is_none());
+        outbound.close(CloseCode::Policy, "bye");
+        // Closing: frames go through the queue, after which the writer sends the close.
+        assert!(outbound.send_text("b".into()).await.is_ok());
+        finish(outbound, &socket).await;
+        assert_eq!(wire.delivered(), ["a", "b", "bye"]);
     }
 }
