@@ -96,7 +96,7 @@ fn main() {
         let ws_hold = Server::peer(&bin, "WebSocket on a task", &["ws-hold"]);
         let [h, w] = [&hold, &ws_hold].map(|s| runtime.block_on(idle_memory(s)));
         println!(
-            "memory, {IDLE_CONNECTIONS} idle connections (KiB each): tether {t:.1} (target <= 10) | \
+            "memory, {IDLE_CONNECTIONS} idle connections (KiB each): tether {t:.1} (target <= 8) | \
              raw echo {e:.1} | jsonrpsee {j:.1} | tether/echo {:.2} | tether/jsonrpsee {:.2}",
             t / e,
             t / j
