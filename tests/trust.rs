@@ -428,10 +428,10 @@ fn memory_returns_near_the_baseline_after_a_burst_of_connections_closes() {
         });
         (peak, after)
     };
-    // Half the burst back: what stays is the allocator's and the runtime's own (about
-    // 3 MiB of a 12 MiB burst here, a third of it; more on a loaded machine), which no
-    // longer shrinks with the per-connection buffers.
-    let (peak, after) = burst(&|peak| baseline + (peak - baseline) / 2);
+    // A third of the burst back at least: what stays is the allocator's and the
+    // runtime's own (about 3-4 MiB here, more on a loaded machine), which does not shrink
+    // with what a connection costs: of a 7.6 MiB burst of 800 connections, half came back.
+    let (peak, after) = burst(&|peak| baseline + (peak - baseline) * 2 / 3);
     eprintln!("daemon RSS: {baseline} KiB idle, {peak} KiB with 800 connections, {after} KiB after they closed");
     assert!(peak > baseline + 4096, "the burst is visible: {baseline} -> {peak} KiB");
     // What a connection leaves behind would grow with every burst: a second one settles

@@ -1,5 +1,6 @@
 //! Driving one connection: a read loop, a writer task (`socket.rs`), keepalive, and closing.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use futures_util::{Sink, Stream, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+use tokio::time::{Instant, MissedTickBehavior, Sleep, interval_at, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -183,9 +184,11 @@ async fn read_loop<S>(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     let limits = &config.limits;
-    let auth_deadline = sleep_until(last_heard + Duration::from_millis(limits.auth_timeout_ms));
-    let handshake_deadline = sleep_until(last_heard + Duration::from_millis(limits.handshake_timeout_ms));
-    tokio::pin!(auth_deadline, handshake_deadline);
+    // Boxed, and dropped once met: a connection that authenticated and did its
+    // handshake keeps neither timer for the rest of its life.
+    let mut auth_deadline = Some(Box::pin(sleep_until(last_heard + Duration::from_millis(limits.auth_timeout_ms))));
+    let mut handshake_deadline =
+        Some(Box::pin(sleep_until(last_heard + Duration::from_millis(limits.handshake_timeout_ms))));
     let cx = &dispatcher.cx;
     // Known at the upgrade, or once `session.auth` (run inline, below) authenticated.
     let mut lifetime = cx.conn.lifetime.lock().clone();
@@ -198,6 +201,12 @@ async fn read_loop<S>(
     // The frame after the one being handled, when it had arrived already (see `ahead`).
     let mut next: Option<Option<Result<Message, WsError>>> = None;
     loop {
+        if auth_deadline.is_some() && cx.is_authenticated() {
+            auth_deadline = None;
+        }
+        if handshake_deadline.is_some() && cx.conn.handshake_done.load(Ordering::Acquire) {
+            handshake_deadline = None;
+        }
         let frame = tokio::select! {
             biased;
             _ = &mut closed => return,
@@ -211,7 +220,7 @@ async fn read_loop<S>(
             // Nobody may hold a connection without proving who they are. (Each
             // condition is checked again when its deadline fires: the handshake runs
             // on its own task and may have finished while this select was waiting.)
-            _ = &mut auth_deadline, if !cx.is_authenticated() => {
+            () = passed(&mut auth_deadline) => {
                 if !cx.is_authenticated() {
                     tracing::debug!("no session.auth before limits.auth_timeout_ms");
                     outbound.close(CloseCode::Policy, "authentication timeout (limits.auth_timeout_ms)");
@@ -219,7 +228,7 @@ async fn read_loop<S>(
                 }
                 continue;
             }
-            _ = &mut handshake_deadline, if !cx.conn.handshake_done.load(Ordering::Acquire) => {
+            () = passed(&mut handshake_deadline) => {
                 if !cx.conn.handshake_done.load(Ordering::Acquire) {
                     tracing::debug!("no server.handshake before limits.handshake_timeout_ms");
                     outbound.close(CloseCode::Policy, "handshake timeout (limits.handshake_timeout_ms)");
@@ -328,6 +337,14 @@ fn close_for(error: &WsError, limits: &crate::Limits) -> (Option<CloseCode>, Str
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TransportLimit(pub String);
+
+/// When a deadline passes; never, once it is met (dropped).
+async fn passed(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(deadline) => deadline.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// When a connection's credential ends; never, for one that does not. Boxed where
 /// there is one: its timer and watch (hundreds of bytes) would otherwise sit in every

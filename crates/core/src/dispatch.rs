@@ -27,6 +27,17 @@ enum Pending {
     Run(ReplyFuture),
 }
 
+/// What the read loop does after a frame (`Dispatcher::take`).
+enum Step {
+    /// Send the answer, if any, and read on.
+    Answer(Option<String>),
+    Close,
+    /// A frame before authentication: only `session.auth` may pass.
+    BeforeAuth(Frame),
+    /// Send this refusal, then close.
+    Refuse(String),
+}
+
 /// Whether the connection may go on reading after a frame.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Flow {
@@ -41,34 +52,50 @@ pub(crate) struct Dispatcher {
 
 impl Dispatcher {
     /// Handles one text frame; answers made here (not on a handler's task) go `reply`'s way.
-    pub(crate) async fn on_text(&self, text: &str, reply: Route) -> Flow {
+    /// Not an `async fn`: the frame is handled now, and the future (which the read loop
+    /// holds, and so sizes for the connection's life) is the answer's write alone.
+    pub(crate) fn on_text(&self, text: &str, reply: Route) -> impl Future<Output = Flow> + '_ {
+        let step = self.take(text);
+        async move {
+            match step {
+                Step::Answer(None) => Flow::Continue,
+                Step::Answer(Some(text)) => {
+                    send_text(&self.cx, text, reply).await;
+                    Flow::Continue
+                }
+                Step::Close => Flow::Close,
+                // Once per connection, boxed: inline, `session.auth`'s wait would size
+                // every frame's future, and so the read loop's, for the connection's life.
+                Step::BeforeAuth(frame) => Box::pin(self.before_auth(frame)).await,
+                Step::Refuse(text) => {
+                    Box::pin(send_text(&self.cx, text, Route::Queue)).await;
+                    Flow::Close
+                }
+            }
+        }
+    }
+
+    /// What a frame comes to, decided without waiting.
+    fn take(&self, text: &str) -> Step {
         let limits = &self.config.limits;
         let authenticated = self.cx.is_authenticated();
         // Checked before parsing: an unauthenticated peer gets no work done for it.
         if !authenticated && text.len() > limits.max_preauth_bytes {
             let reason = format!("{} bytes before authentication exceeds limits.max_preauth_bytes", text.len());
             self.cx.conn.outbound.close(CloseCode::Size, &reason);
-            return Flow::Close;
+            return Step::Close;
         }
         let frame = parse_frame(text, limits.max_json_depth, limits.max_batch, limits.max_id_bytes);
         if !authenticated {
             if self.cx.authenticator().is_some() || is_auth_call(&frame) {
-                // Once per connection, boxed: inline, `session.auth`'s wait would size
-                // every frame's future, and so the read loop's, for the connection's life.
-                return Box::pin(self.before_auth(frame)).await;
+                return Step::BeforeAuth(frame);
             }
             // Auth is off: a connection that did not bind an agent first is the operator.
             if let Err(error) = self.cx.authenticate(Principal::Operator, false, None) {
-                self.send(Some(error_response(None, &error))).await;
-                return Flow::Close;
+                return Step::Refuse(error_response(None, &error).into_text());
             }
         }
-        // The frame is handled before the one await, its answer's write: the future the
-        // read loop holds is that write's alone.
-        if let Some(answer) = self.dispatch(frame) {
-            send_text(&self.cx, answer.into_text(), reply).await;
-        }
-        Flow::Continue
+        Step::Answer(self.dispatch(frame).map(Reply::into_text))
     }
 
     /// Handles a frame; what it answers at once is for the read loop to send.
