@@ -125,12 +125,9 @@ fn parse(mut command: Command) -> Load {
     let output = command.output().unwrap();
     assert!(output.status.success(), "load generator failed: {}", String::from_utf8_lossy(&output.stderr));
     let line = String::from_utf8(output.stdout).unwrap();
-    let field = |name: &str| -> f64 {
-        let value = line.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap();
-        value.parse().unwrap()
-    };
-    let turns_all =
-        line.split_whitespace().find_map(|kv| kv.strip_prefix("turns_all=")).map_or(f64::NAN, |n| n.parse().unwrap());
+    let find = |name: &str| line.split_whitespace().find_map(|kv| kv.strip_prefix(name));
+    let field = |name: &str| -> f64 { find(name).unwrap().parse().unwrap() };
+    let turns_all = find("turns_all=").map_or(f64::NAN, |n| n.parse().unwrap());
     Load {
         turns_all,
         rate: field("rate="),

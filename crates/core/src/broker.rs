@@ -161,8 +161,8 @@ mod tests {
 
     fn outbound() -> (Outbound, tokio::sync::mpsc::UnboundedReceiver<crate::outbound::Outgoing>) {
         let (tap, rx) = tokio::sync::mpsc::unbounded_channel();
-        let socket = crate::socket::Socket::new(Box::pin(Tap(tap)));
-        let (out, _closing) = Outbound::new(socket, 8, Duration::from_secs(1), Duration::from_secs(1));
+        let socket = crate::socket::Socket::new(Box::pin(Tap(tap)), 8);
+        let (out, _closing) = Outbound::new(socket, Duration::from_secs(1), Duration::from_secs(1));
         (out, rx)
     }
 

@@ -84,10 +84,8 @@ where
     K: Sink<Message, Error = WsError> + Unpin + Send + 'static,
 {
     let config = options.config;
-    let socket = Socket::new(Box::pin(sink));
-    let limits = &config.limits;
-    let (outbound, closing) =
-        Outbound::new(socket.clone(), limits.outbound_queue, limits.stall_timeout(), config.close_timeout);
+    let socket = Socket::new(Box::pin(sink), config.limits.outbound_queue);
+    let (outbound, closing) = Outbound::new(socket.clone(), config.limits.stall_timeout(), config.close_timeout);
     // Without auth, a connection is the operator from its first frame that is not
     // `session.auth` (which may still bind it to an agent): see `Dispatcher::on_text`.
     let preset = std::sync::OnceLock::new();

@@ -53,16 +53,15 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    /// A connection's way out through `socket`, whose writer task (and queue of
-    /// `capacity` messages) start when a frame first has to wait.
+    /// A connection's way out through `socket`, whose writer task (and queue) start
+    /// when a frame first has to wait.
     pub(crate) fn new(
         socket: Arc<Socket>,
-        capacity: usize,
         stall_timeout: Duration,
         close_timeout: Duration,
     ) -> (Self, watch::Receiver<Option<Closing>>) {
         let (closing, closing_rx) = watch::channel(None);
-        socket.set_writer(capacity, closing_rx.clone(), close_timeout);
+        socket.set_writer(closing_rx.clone(), close_timeout);
         (Outbound { closing, stall_timeout, socket }, closing_rx)
     }
 

@@ -34,8 +34,8 @@ pub(crate) struct Socket {
     owed: Notify,
     /// The outbound queue's sending side, made with the writer task.
     queue: OnceLock<mpsc::Sender<Outgoing>>,
-    /// The queue's size (`limits.outbound_queue`).
-    capacity: AtomicUsize,
+    /// The queue's size (`limits.outbound_queue`, at least 1).
+    capacity: usize,
     writer: Mutex<Writer>,
 }
 
@@ -68,26 +68,21 @@ pub(crate) enum Direct {
 }
 
 impl Socket {
-    pub(crate) fn new(sink: WsSink) -> Arc<Socket> {
+    /// A socket over `sink`, whose queue (made when first needed) holds `capacity` messages.
+    pub(crate) fn new(sink: WsSink, capacity: usize) -> Arc<Socket> {
         let state = Mutex::new(State { sink, busy: false });
         Arc::new(Socket {
             state,
             queued: AtomicUsize::new(0),
             owed: Notify::new(),
             queue: OnceLock::new(),
-            capacity: AtomicUsize::new(0),
+            capacity: capacity.max(1),
             writer: Mutex::new(Writer::Gone),
         })
     }
 
     /// What the writer task will need, kept until a frame must wait for it.
-    pub(crate) fn set_writer(
-        &self,
-        capacity: usize,
-        closing: watch::Receiver<Option<Closing>>,
-        close_timeout: Duration,
-    ) {
-        self.capacity.store(capacity, Ordering::Relaxed);
+    pub(crate) fn set_writer(&self, closing: watch::Receiver<Option<Closing>>, close_timeout: Duration) {
         *self.writer.lock() = Writer::Waiting { closing, close_timeout };
     }
 
@@ -98,14 +93,15 @@ impl Socket {
             return Some(queue);
         }
         let mut writer = self.writer.lock();
-        if let Writer::Waiting { .. } = &*writer {
-            let Writer::Waiting { closing, close_timeout } = std::mem::replace(&mut *writer, Writer::Gone) else {
-                unreachable!("matched above")
-            };
-            let (queue, frames) = mpsc::channel(self.capacity.load(Ordering::Relaxed).max(1));
-            let _ = self.queue.set(queue);
-            *writer = Writer::Started(tokio::spawn(write_loop(self.clone(), frames, closing, close_timeout)));
-        }
+        *writer = match std::mem::replace(&mut *writer, Writer::Gone) {
+            Writer::Waiting { closing, close_timeout } => {
+                let (queue, frames) = mpsc::channel(self.capacity);
+                let _ = self.queue.set(queue);
+                Writer::Started(tokio::spawn(write_loop(self.clone(), frames, closing, close_timeout)))
+            }
+            // Made meanwhile by another producer, or gone.
+            other => other,
+        };
         self.queue.get()
     }
 
@@ -123,10 +119,7 @@ impl Socket {
     pub(crate) fn room(&self) -> (usize, usize) {
         match self.queue.get() {
             Some(queue) => (queue.capacity(), queue.max_capacity()),
-            None => {
-                let capacity = self.capacity.load(Ordering::Relaxed).max(1);
-                (capacity, capacity)
-            }
+            None => (self.capacity, self.capacity),
         }
     }
 
@@ -373,8 +366,8 @@ mod tests {
     }
 
     fn connect(wire: &Wire) -> (Outbound, Arc<Socket>) {
-        let socket = Socket::new(Box::pin(wire.clone()));
-        let (outbound, _closing) = Outbound::new(socket.clone(), 8, Duration::from_secs(5), Duration::from_secs(5));
+        let socket = Socket::new(Box::pin(wire.clone()), 8);
+        let (outbound, _closing) = Outbound::new(socket.clone(), Duration::from_secs(5), Duration::from_secs(5));
         (outbound, socket)
     }
 
