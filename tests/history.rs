@@ -132,7 +132,14 @@ async fn under_churn_the_journal_stops_growing_and_restarts_with_just_what_reten
     assert!(accounted >= newest as f64 - 2.0, "{newest}: {after:?}");
     assert!(after["tether_journal_bytes"] <= warm["tether_journal_bytes"].max(8192.0) * 2.0, "{warm:?} → {after:?}");
     assert!(after["tether_journal_tombstones"] <= 10.0, "{after:?}");
-    let kept = client.call_raw("runs.list", json!({"agent_id": "churn"})).await.unwrap();
+    // Retention runs in the background after a run ends: wait until it has evicted down
+    // to what it keeps (retain_runs_per_agent = 2) before taking the list to compare.
+    let mut kept = Value::Null;
+    wait_until("retention keeps two churn runs", async || {
+        kept = client.call_raw("runs.list", json!({"agent_id": "churn"})).await.unwrap();
+        kept["runs"].as_array().unwrap().len() == 2
+    })
+    .await;
     drop(client);
     drop(daemon);
 
