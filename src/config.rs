@@ -103,6 +103,8 @@ pub struct JournalConfig {
     pub accept_damage: bool,
     /// Sealed segments kept open for reads at most (least recently read closed first).
     pub max_open_segments: usize,
+    /// Zeros written ahead of the journal's records, this many bytes at a time (0: none).
+    pub preallocate_bytes: u64,
 }
 
 impl Default for JournalConfig {
@@ -112,6 +114,7 @@ impl Default for JournalConfig {
             segment_bytes: defaults.segment_bytes,
             accept_damage: false,
             max_open_segments: defaults.max_open_segments,
+            preallocate_bytes: defaults.preallocate_bytes,
         }
     }
 }

@@ -143,6 +143,7 @@ async fn serve(settings: Settings, tls: Option<Arc<tether_server::tls::Config>>)
             segment_bytes: settings.journal.segment_bytes,
             accept_damage: settings.journal.accept_damage,
             max_open_segments: settings.journal.max_open_segments,
+            preallocate_bytes: settings.journal.preallocate_bytes,
             ..JournalOptions::default()
         },
         store: settings.store.postgres(&settings.data_dir),

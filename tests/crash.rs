@@ -150,6 +150,9 @@ fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut at = 16;
     while at + 8 <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break; // the zeros the journal keeps written ahead of its records
+        }
         out.push((at, 8 + len));
         at += 8 + len;
     }
@@ -179,8 +182,12 @@ async fn a_torn_tail_recovers_on_restart() {
     let segment = daemon.data_dir.join("journal/seg-00000001.log");
     let bytes = std::fs::read(&segment).unwrap();
     let last = *frames(&bytes).last().unwrap();
-    // Cut the last frame (the final turn) in half, as a crash mid-write would.
-    std::fs::write(&segment, &bytes[..last.0 + last.1 / 2]).unwrap();
+    assert!(bytes.len() > last.0 + last.1, "zeros are written ahead of the records");
+    // Zero the last frame's (the final turn's) second half, as a crash mid-write
+    // leaves it: its blocks never written over the zeros there.
+    let mut torn = bytes.clone();
+    torn[last.0 + last.1 / 2..last.0 + last.1].fill(0);
+    std::fs::write(&segment, &torn).unwrap();
 
     let daemon = Daemon::spawn(dir.path(), &[]);
     let operator = operator(&daemon).await;
@@ -190,6 +197,29 @@ async fn a_torn_tail_recovers_on_restart() {
     }
     assert_eq!(full_trace(&operator, &runs[2]).await.len(), 3, "started, one whole turn, ended: the torn turn is gone");
     assert_eq!(full_trace(&operator, &runs[0]).await.len(), 4);
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(log.contains("truncated a torn tail"), "{log}");
+}
+
+#[tokio::test]
+async fn journal_preallocate_bytes_0_writes_no_zeros_ahead_and_a_cut_tail_still_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "[journal]\npreallocate_bytes = 0\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let mut daemon = Daemon::spawn(dir.path(), &args);
+    let runs = populate(&daemon).await;
+    kill9(&mut daemon);
+    let segment = daemon.data_dir.join("journal/seg-00000001.log");
+    let bytes = std::fs::read(&segment).unwrap();
+    let last = *frames(&bytes).last().unwrap();
+    assert_eq!(bytes.len(), last.0 + last.1, "the segment ends with its last record");
+    // Cut the last frame in half, as a crash mid-write leaves a file that only appends.
+    std::fs::write(&segment, &bytes[..last.0 + last.1 / 2]).unwrap();
+
+    let daemon = Daemon::spawn(dir.path(), &args);
+    let operator = operator(&daemon).await;
+    assert_eq!(full_trace(&operator, &runs[2]).await.len(), 3, "started, one whole turn, ended: the torn turn is gone");
     let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     assert!(log.contains("truncated a torn tail"), "{log}");
 }

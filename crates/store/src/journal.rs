@@ -91,6 +91,9 @@ pub struct JournalOptions {
     /// Sealed segments kept open for reads at most (least recently read closed
     /// first); the writer's own segment takes one more descriptor.
     pub max_open_segments: usize,
+    /// Zeros written ahead of the records, at most this many bytes at a time (0: none),
+    /// so that a sync need not change the file's length.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for JournalOptions {
@@ -100,6 +103,7 @@ impl Default for JournalOptions {
             max_record_bytes: 16 << 20,
             accept_damage: false,
             max_open_segments: 16,
+            preallocate_bytes: 256 << 10,
         }
     }
 }
@@ -382,8 +386,8 @@ impl Journal {
         if let Some((number, len)) = scan.unsealed {
             let mut seal = Vec::new();
             frame::seal(len, &mut seal);
-            let mut file = segment::open_append(dir, number)?;
-            std::io::Write::write_all(&mut file, &seal)?;
+            let file = segment::open_write(dir, number)?;
+            std::os::unix::fs::FileExt::write_all_at(&file, &seal, len)?;
             fsync.sync(&file)?;
             tracing::info!(segment = number, "sealed a segment whose roll a crash interrupted");
         }
@@ -396,7 +400,8 @@ impl Journal {
             numbers.push(next);
         }
         let active = *numbers.last().unwrap();
-        let file = segment::open_append(dir, active)?;
+        let file = segment::open_write(dir, active)?;
+        // Recovery cut the zeros a crash left after the last record: the file ends with it.
         let size = file.metadata()?.len();
         let mut segments = BTreeMap::new();
         for &number in &numbers {
@@ -427,7 +432,7 @@ impl Journal {
             observer: std::sync::OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel();
-        let writer = Writer { shared: shared.clone(), file, segment: active, size };
+        let writer = Writer { shared: shared.clone(), file, segment: active, size, allocated: size };
         // Reclaim at once what the last run of the daemon left reclaimable.
         let (done, _) = oneshot::channel();
         let _ = tx.send(Op::Compact(done));

@@ -157,7 +157,8 @@ pub(crate) fn scan(
                     offset += len;
                 }
                 Decoded::Incomplete => {
-                    let torn = (buf.len() - offset) as u64;
+                    // What was written of the frame: zeros after it are no part of it.
+                    let torn = written(&buf[offset..]) as u64;
                     if is_last {
                         if repair.is_some() {
                             truncate(&path, offset as u64)?;
@@ -172,17 +173,31 @@ pub(crate) fn scan(
                     break;
                 }
                 Decoded::Corrupt { len, run_id } => {
-                    // A zeroed block reads as run `000…0`: whose records it held is unknown.
-                    let run_id = run_id.filter(|id| !id.is_nil());
-                    if buf[offset..].iter().all(|&b| b == 0) && is_last {
-                        // Blocks the filesystem allocated but never wrote: a torn tail too.
+                    let rest = &buf[offset..];
+                    if is_last && rest.iter().all(|&b| b == 0) {
+                        // The zeros the writer keeps ahead of its records (or blocks the
+                        // filesystem allocated but never wrote): no record was there.
                         if repair.is_some() {
                             truncate(&path, offset as u64)?;
-                            tracing::warn!(segment = number, "truncated a zero-filled tail");
+                            tracing::debug!(
+                                segment = number,
+                                bytes = rest.len(),
+                                "cut the zeros after the last record"
+                            );
                         }
-                        report.truncated_bytes += (buf.len() - offset) as u64;
                         break;
                     }
+                    if is_last && torn_into_zeros(rest, len, run_id.is_some()) {
+                        let torn = written(rest) as u64;
+                        if repair.is_some() {
+                            truncate(&path, offset as u64)?;
+                            tracing::warn!(segment = number, bytes = torn, "truncated a torn tail");
+                        }
+                        report.truncated_bytes += torn;
+                        break;
+                    }
+                    // A zeroed block reads as run `000…0`: whose records it held is unknown.
+                    let run_id = run_id.filter(|id| !id.is_nil());
                     report.corrupt_frames += 1;
                     pinned.insert(number);
                     tracing::error!(segment = number, offset, run = ?run_id, "corrupt journal record");
@@ -347,6 +362,21 @@ fn missing(first: u32, last: u32) -> String {
 /// A segment that holds nothing yet but its header.
 fn fresh(dir: &Path, number: u32) -> io::Result<bool> {
     Ok(fs::metadata(segment::path(dir, number))?.len() <= segment::HEADER_LEN as u64)
+}
+
+/// Bytes up to the last one that is not zero.
+fn written(rest: &[u8]) -> usize {
+    rest.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1)
+}
+
+/// A frame at the start of `rest` that a crash cut short inside the zeros written
+/// ahead of it: only zeros follow what was written of it, and its claimed length
+/// (`len`, when its header reads) reaches into them, or its header itself is cut.
+/// A run's whole record that fails its checksum ends in its JSON payload, never a
+/// zero byte, so it stays damage (a tombstone, ending in its seq, may not).
+fn torn_into_zeros(rest: &[u8], len: usize, header_reads: bool) -> bool {
+    let written = written(rest);
+    written < rest.len() && if header_reads { len > written } else { written < frame::HEADER }
 }
 
 /// The offset of the next frame that decodes cleanly, if any.

@@ -155,17 +155,19 @@ pub(crate) fn ensure_dir(dir: &Path, fsync: &dyn Fsync) -> io::Result<()> {
 /// Creates a segment (0600) holding just its header, and makes it and its
 /// directory entry durable.
 pub(crate) fn create(dir: &Path, number: u32, fsync: &dyn Fsync) -> io::Result<File> {
-    use std::io::Write;
+    use std::os::unix::fs::FileExt;
     let path = path(dir, number);
-    let mut file = OpenOptions::new().append(true).read(true).create_new(true).mode(0o600).open(&path)?;
-    file.write_all(&header(number))?;
+    let file = OpenOptions::new().write(true).read(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all_at(&header(number), 0)?;
     fsync.sync(&file)?;
     sync_parent(&path, fsync)?;
     Ok(file)
 }
 
-pub(crate) fn open_append(dir: &Path, number: u32) -> io::Result<File> {
-    OpenOptions::new().append(true).read(true).open(path(dir, number))
+/// Opens a segment to write at offsets of the writer's choosing (not `O_APPEND`:
+/// the zeros written ahead of the records are overwritten in place).
+pub(crate) fn open_write(dir: &Path, number: u32) -> io::Result<File> {
+    OpenOptions::new().write(true).read(true).open(path(dir, number))
 }
 
 fn sync_parent(path: &Path, fsync: &dyn Fsync) -> io::Result<()> {

@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -36,7 +36,10 @@ pub(crate) struct Writer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) file: File,
     pub(crate) segment: u32,
+    /// Where the next frame goes: the end of the records.
     pub(crate) size: u64,
+    /// The file's length: past `size`, zeros written ahead (`preallocate`).
+    pub(crate) allocated: u64,
 }
 
 impl Writer {
@@ -86,7 +89,8 @@ impl Writer {
         for append in batch.iter() {
             buf.extend_from_slice(&append.frames);
         }
-        self.file.write_all(buf)?;
+        self.file.write_all_at(buf, self.size)?;
+        self.preallocate(self.size + bytes as u64);
         let syncing = std::time::Instant::now();
         self.shared.fsync.sync(&self.file)?;
         if let Some(observer) = self.shared.observer.get() {
@@ -111,18 +115,53 @@ impl Writer {
         Ok(())
     }
 
+    /// Keeps zeros written ahead of `end`, up to `preallocate_bytes` at a time and
+    /// never past the segment's size, in the batch's own sync. A later `fdatasync`
+    /// then rewrites blocks the file already has and changes no metadata: on ext4,
+    /// 70 against 100 µs for one small record (README, Benchmarks). A crash leaves
+    /// the zeros after the last record, which recovery drops. Best effort: the
+    /// records are written already, and a full disk is their error, not this one's.
+    fn preallocate(&mut self, end: u64) {
+        static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+        let options = &self.shared.options;
+        if end <= self.allocated || options.preallocate_bytes == 0 {
+            self.allocated = self.allocated.max(end);
+            return;
+        }
+        let target = (end + options.preallocate_bytes).min(options.segment_bytes.max(end));
+        // Counted before the writes: whatever part of them lands, a roll cuts it.
+        self.allocated = target;
+        let mut at = end;
+        while at < target {
+            let n = (target - at).min(ZEROS.len() as u64) as usize;
+            if let Err(error) = self.file.write_all_at(&ZEROS[..n], at) {
+                tracing::debug!(%error, "could not write zeros ahead of the journal's records");
+                return;
+            }
+            at += n as u64;
+        }
+    }
+
     /// Starts the next segment, then seals the active one. In that order: a
     /// segment that ends with its seal always has a successor, so a newest segment
     /// with a seal means later ones were lost, and a sealed-to-be segment without
     /// one is either the roll a crash interrupted (its successor is still empty)
     /// or damage.
+    ///
+    /// The zeros written ahead go first, durably: a segment that is not the newest
+    /// must end with its records (and seal), or it reads as damaged.
     fn roll(&mut self) -> Result<(), StoreError> {
         let next = self.segment + 1;
         let fsync = self.shared.fsync.as_ref();
+        if self.allocated > self.size {
+            self.file.set_len(self.size)?;
+            fsync.sync(&self.file)?;
+            self.allocated = self.size;
+        }
         let file = segment::create(&self.shared.dir, next, fsync)?;
         let mut seal = Vec::new();
         frame::seal(self.size, &mut seal);
-        self.file.write_all(&seal)?;
+        self.file.write_all_at(&seal, self.size)?;
         fsync.sync(&self.file)?;
         let header = segment::HEADER_LEN as u64;
         let mut state = self.shared.state.lock();
@@ -135,6 +174,7 @@ impl Writer {
         self.file = file;
         self.segment = next;
         self.size = header;
+        self.allocated = header;
         tracing::debug!(segment = next, "journal segment rolled");
         Ok(())
     }

@@ -167,10 +167,13 @@ async fn losing_the_newest_segments_is_detected() {
 async fn a_roll_cut_short_by_a_crash_is_finished_not_reported() {
     let dir = tempfile::tempdir().unwrap();
     let runs = populate(dir.path()).await;
-    // The state between creating segment N+1 and sealing N: N without its seal, N+1 only a header.
+    // The state between creating segment N+1 and sealing N: N without its seal (and
+    // without the zeros written ahead, which a roll cuts first), N+1 only a header.
     let last = (1..100).take_while(|n| segment(dir.path(), *n).exists()).last().unwrap();
     let sealed = segment(dir.path(), last);
-    let len = fs::metadata(&sealed).unwrap().len();
+    let bytes = fs::read(&sealed).unwrap();
+    let len = bytes.iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+    fs::OpenOptions::new().write(true).open(&sealed).unwrap().set_len(len).unwrap();
     let mut fresh: Vec<u8> = fs::read(segment(dir.path(), 1)).unwrap()[..16].to_vec();
     fresh[12..16].copy_from_slice(&(last + 1).to_le_bytes());
     fs::write(segment(dir.path(), last + 1), &fresh).unwrap();
@@ -227,9 +230,10 @@ async fn an_offline_inspection_changes_nothing_and_reports_its_progress() {
     let dir = tempfile::tempdir().unwrap();
     let runs = populate(dir.path()).await;
     let last = (1..100).take_while(|n| segment(dir.path(), *n).exists()).last().unwrap();
-    // A write in flight (or torn) at the end of the newest segment.
-    let mut file = fs::OpenOptions::new().append(true).open(segment(dir.path(), last)).unwrap();
-    std::io::Write::write_all(&mut file, &[1, 2, 3]).unwrap();
+    // A write in flight (or torn) after the newest segment's records, over the zeros written ahead.
+    let end = fs::read(segment(dir.path(), last)).unwrap().iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+    let file = fs::OpenOptions::new().write(true).open(segment(dir.path(), last)).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[1, 2, 3], end).unwrap();
     let before = fs::read(segment(dir.path(), last)).unwrap();
 
     let mut seen = Vec::new();

@@ -25,6 +25,13 @@ fn segment(dir: &Path) -> std::path::PathBuf {
     dir.join("seg-00000001.log")
 }
 
+/// Where the first segment's records end: the zeros the writer keeps ahead follow.
+/// (A frame ends in its payload, never a zero byte.)
+fn records_end(dir: &Path) -> u64 {
+    let bytes = fs::read(segment(dir)).unwrap();
+    bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1)
+}
+
 /// Counts syncs, and fails them on demand.
 #[derive(Default)]
 struct TestFsync {
@@ -125,10 +132,11 @@ async fn a_torn_tail_is_truncated_at_every_cut() {
         let (journal, _) = open(dir.path());
         for seq in 0..6 {
             journal.append(&[record(run, seq, Kind::Turn)]).await.unwrap();
-            ends.push(fs::metadata(segment(dir.path())).unwrap().len());
+            ends.push(records_end(dir.path()));
         }
     }
-    let full = fs::read(segment(dir.path())).unwrap();
+    let mut full = fs::read(segment(dir.path())).unwrap();
+    full.truncate(records_end(dir.path()) as usize);
     for cut in 0..full.len() as u64 {
         fs::write(segment(dir.path()), &full[..cut as usize]).unwrap();
         let (journal, recovered) = open(dir.path());
@@ -138,7 +146,9 @@ async fn a_torn_tail_is_truncated_at_every_cut() {
         assert!(!journal.is_corrupted(run));
         // A cut inside the 16-byte header is a creation cut short: the header is completed.
         let kept = if whole == 0 { HEADER } else { ends[whole - 1] };
-        assert_eq!(recovered.truncated_bytes, cut.saturating_sub(kept));
+        // Counted up to the last byte written (a zero at the cut is no part of it).
+        let written = full[kept.min(cut) as usize..cut as usize].iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        assert_eq!(recovered.truncated_bytes, written as u64);
         assert_eq!(fs::metadata(segment(dir.path())).unwrap().len(), kept, "truncated to the last whole frame");
         drop(journal);
     }
@@ -152,7 +162,7 @@ async fn appends_after_a_truncated_tail_land_after_it() {
         let (journal, _) = open(dir.path());
         journal.append(&[record(run, 0, Kind::Started), record(run, 1, Kind::Turn)]).await.unwrap();
     }
-    let len = fs::metadata(segment(dir.path())).unwrap().len();
+    let len = records_end(dir.path());
     OpenOptions::new().write(true).open(segment(dir.path())).unwrap().set_len(len - 3).unwrap();
     {
         let (journal, recovered) = open(dir.path());
@@ -165,6 +175,68 @@ async fn appends_after_a_truncated_tail_land_after_it() {
 }
 
 #[tokio::test]
+async fn zeros_written_ahead_are_overwritten_in_place_and_cut_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Ulid::new();
+    let ahead = JournalOptions::default().preallocate_bytes;
+    {
+        let (journal, _) = open(dir.path());
+        journal.append(&[record(run, 0, Kind::Started)]).await.unwrap();
+        let length = fs::metadata(segment(dir.path())).unwrap().len();
+        assert_eq!(length, records_end(dir.path()) + ahead, "zeros follow the first record");
+        for seq in 1..4 {
+            journal.append(&[record(run, seq, Kind::Turn)]).await.unwrap();
+        }
+        assert_eq!(fs::metadata(segment(dir.path())).unwrap().len(), length, "later records overwrite them");
+    }
+    // The daemon stopped (or was killed) with the zeros there.
+    let (journal, recovered) = open(dir.path());
+    assert_eq!((recovered.truncated_bytes, recovered.corrupt_frames), (0, 0), "zeros are no torn tail");
+    assert_eq!(fs::metadata(segment(dir.path())).unwrap().len(), records_end(dir.path()), "cut at open");
+    journal.append(&[record(run, 4, Kind::Turn)]).await.unwrap();
+    drop(journal);
+    let (journal, recovered) = open(dir.path());
+    assert_eq!(recovered.runs[0].records, 5);
+    assert_eq!(journal.read(run, 0..9).unwrap().len(), 5, "appends after the cut land after the records");
+}
+
+#[tokio::test]
+async fn a_frame_torn_inside_the_zeros_is_a_torn_tail_but_a_whole_damaged_last_frame_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Ulid::new();
+    let (first_end, second_end);
+    {
+        let (journal, _) = open(dir.path());
+        journal.append(&[record(run, 0, Kind::Started)]).await.unwrap();
+        first_end = records_end(dir.path()) as usize;
+        journal.append(&[record(run, 1, Kind::Turn)]).await.unwrap();
+        second_end = records_end(dir.path()) as usize;
+    }
+    let whole = fs::read(segment(dir.path())).unwrap();
+    assert!(whole.len() > second_end, "zeros follow the records");
+
+    // A crash wrote the second frame's first 20 bytes; the rest stayed zeros.
+    let mut torn = whole.clone();
+    torn[first_end + 20..second_end].fill(0);
+    fs::write(segment(dir.path()), &torn).unwrap();
+    let (journal, recovered) = open(dir.path());
+    assert_eq!(recovered.corrupt_frames, 0, "a torn write is not damage");
+    assert!((1..=20).contains(&recovered.truncated_bytes), "{}", recovered.truncated_bytes);
+    assert!(!journal.is_corrupted(run));
+    assert_eq!(journal.read(run, 0..9).unwrap().len(), 1);
+    assert_eq!(fs::metadata(segment(dir.path())).unwrap().len(), first_end as u64, "cut after the last whole frame");
+    drop(journal);
+
+    // The second frame was whole, and its last byte went bad since: damage, kept.
+    let mut rotten = whole;
+    rotten[second_end - 1] ^= 0x10;
+    fs::write(segment(dir.path()), &rotten).unwrap();
+    let (journal, recovered) = open(dir.path());
+    assert_eq!(recovered.corrupt_frames, 1);
+    assert!(journal.is_corrupted(run));
+}
+
+#[tokio::test]
 async fn a_flipped_bit_in_the_middle_is_reported_and_flags_only_its_run() {
     let dir = tempfile::tempdir().unwrap();
     let (victim, bystander) = (Ulid::new(), Ulid::new());
@@ -172,7 +244,7 @@ async fn a_flipped_bit_in_the_middle_is_reported_and_flags_only_its_run() {
     {
         let (journal, _) = open(dir.path());
         journal.append(&[record(bystander, 0, Kind::Started)]).await.unwrap();
-        victim_start = fs::metadata(segment(dir.path())).unwrap().len();
+        victim_start = records_end(dir.path());
         journal.append(&[record(victim, 0, Kind::Started)]).await.unwrap();
         journal.append(&[record(bystander, 1, Kind::Turn)]).await.unwrap();
     }
@@ -187,7 +259,12 @@ async fn a_flipped_bit_in_the_middle_is_reported_and_flags_only_its_run() {
     assert!(recovered.runs.iter().find(|r| r.run_id == victim).unwrap().corrupted);
     assert!(!journal.is_corrupted(bystander));
     assert_eq!(journal.read(bystander, 0..9).unwrap().len(), 2, "records after the damage are intact");
-    assert_eq!(fs::read(segment(dir.path())).unwrap().len(), bytes.len(), "damage in the middle is not truncated");
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() + 1;
+    assert_eq!(
+        fs::read(segment(dir.path())).unwrap().len(),
+        end,
+        "damage in the middle is kept; the zeros after it go"
+    );
 }
 
 #[tokio::test]
