@@ -34,8 +34,8 @@ enum Step {
     Close,
     /// A frame before authentication: only `session.auth` may pass.
     BeforeAuth(Frame),
-    /// Send this refusal, then close.
-    Refuse(String),
+    /// Send this refusal (the reply's text), then close for the reason given.
+    Refuse(String, String),
 }
 
 /// Whether the connection may go on reading after a frame.
@@ -67,8 +67,10 @@ impl Dispatcher {
                 // Once per connection, boxed: inline, `session.auth`'s wait would size
                 // every frame's future, and so the read loop's, for the connection's life.
                 Step::BeforeAuth(frame) => Box::pin(self.before_auth(frame)).await,
-                Step::Refuse(text) => {
+                Step::Refuse(text, reason) => {
                     Box::pin(send_text(&self.cx, text, Route::Queue)).await;
+                    // Closing as `before_auth` does: the refusal, then a close frame at once.
+                    self.cx.conn.outbound.close(CloseCode::Policy, &reason);
                     Flow::Close
                 }
             }
@@ -92,7 +94,7 @@ impl Dispatcher {
             }
             // Auth is off: a connection that did not bind an agent first is the operator.
             if let Err(error) = self.cx.authenticate(Principal::Operator, false, None) {
-                return Step::Refuse(error_response(None, &error).into_text());
+                return Step::Refuse(error_response(None, &error).into_text(), error.to_string());
             }
         }
         Step::Answer(self.dispatch(frame).map(Reply::into_text))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::{sink, stream};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tether_core::{ConnectionConfig, ConnectionOptions, Phase, Registry, RpcError, serve_connection};
+use tether_core::{Admission, ConnectionConfig, ConnectionOptions, Phase, Registry, RpcError, serve_connection};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -53,6 +53,10 @@ struct Peer {
 impl Peer {
     /// A connection with auth off, served by the real dispatcher.
     fn start(registry: Registry) -> Peer {
+        Peer::start_with(registry, ConnectionConfig::default(), None)
+    }
+
+    fn start_with(registry: Registry, config: ConnectionConfig, admission: Option<Arc<dyn Admission>>) -> Peer {
         let (to_server, inbound) = mpsc::unbounded_channel();
         let (outbound, from_server) = mpsc::unbounded_channel::<Message>();
         let incoming = Box::pin(stream::unfold(inbound, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) }));
@@ -61,12 +65,12 @@ impl Peer {
             Ok::<_, WsError>(tx)
         }));
         let options = ConnectionOptions {
-            config: Arc::new(ConnectionConfig::default()),
+            config: Arc::new(config),
             principal: None,
             read_only: false,
             authenticator: None,
             shutdown: watch::channel(tether_core::Shutdown::Running).1,
-            admission: None,
+            admission,
             credential: None,
             lifetime: None,
         };
@@ -141,4 +145,27 @@ async fn invalid_params_name_the_field() {
     assert_eq!(reply["error"]["code"], -32602);
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains("params.protocol_version"), "{message}");
+}
+
+/// A transport whose pool of connections is full.
+struct Full;
+
+impl Admission for Full {
+    fn admit(&self) -> Result<(), RpcError> {
+        Err(RpcError::limit("too many connections", "limits.max_connections", 0))
+    }
+}
+
+#[tokio::test]
+async fn with_auth_off_a_connection_the_transport_cannot_admit_gets_its_refusal_then_a_close_frame_at_once() {
+    // Were the close left to this timeout, no close frame would come within `recv`'s patience.
+    let config = ConnectionConfig { close_timeout: Duration::from_secs(600), ..ConnectionConfig::default() };
+    let mut peer = Peer::start_with(spec_registry(), config, Some(Arc::new(Full)));
+    peer.send(r#"{"jsonrpc":"2.0","method":"server.ping","id":1}"#);
+    let refused = peer.recv().await;
+    assert_eq!(refused["error"]["data"]["limit"], "limits.max_connections", "{refused}");
+    let close = tokio::time::timeout(Duration::from_secs(10), peer.from_server.recv()).await.unwrap().unwrap();
+    let Message::Close(Some(frame)) = close else { panic!("a close frame, got {close:?}") };
+    assert_eq!(u16::from(frame.code), 1008);
+    assert!(frame.reason.contains("too many connections"), "{}", frame.reason);
 }
