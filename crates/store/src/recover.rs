@@ -187,7 +187,8 @@ pub(crate) fn scan(
                         }
                         break;
                     }
-                    if is_last && torn_into_zeros(rest, len, run_id.is_some()) {
+                    // A whole frame after it means damage, not a write cut short.
+                    if is_last && torn_into_zeros(rest, len, run_id.is_some()) && resync(rest, 1, max_body).is_none() {
                         let torn = written(rest) as u64;
                         if repair.is_some() {
                             truncate(&path, offset as u64)?;

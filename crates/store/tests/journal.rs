@@ -201,7 +201,7 @@ async fn zeros_written_ahead_are_overwritten_in_place_and_cut_at_the_next_open()
 }
 
 #[tokio::test]
-async fn a_frame_torn_inside_the_zeros_is_a_torn_tail_but_a_whole_damaged_last_frame_is_damage() {
+async fn only_a_frame_cut_short_inside_the_zeros_is_a_torn_tail_never_a_damaged_whole_one() {
     let dir = tempfile::tempdir().unwrap();
     let run = Ulid::new();
     let (first_end, second_end);
@@ -226,6 +226,16 @@ async fn a_frame_torn_inside_the_zeros_is_a_torn_tail_but_a_whole_damaged_last_f
     assert_eq!(journal.read(run, 0..9).unwrap().len(), 1);
     assert_eq!(fs::metadata(segment(dir.path())).unwrap().len(), first_end as u64, "cut after the last whole frame");
     drop(journal);
+
+    // The first frame's length gone bad, now reaching past the second frame into the
+    // zeros: a whole frame follows it, so it is damage, not a write cut short.
+    let mut long = whole.clone();
+    let at = HEADER as usize;
+    let claimed = u32::from_le_bytes(long[at..at + 4].try_into().unwrap()) + 4096;
+    long[at..at + 4].copy_from_slice(&claimed.to_le_bytes());
+    fs::write(segment(dir.path()), &long).unwrap();
+    let refused = Journal::open(dir.path(), JournalOptions::default(), Arc::new(RealFsync)).err();
+    assert!(format!("{refused:?}").contains("corrupt record at offset 16"), "{refused:?}");
 
     // The second frame was whole, and its last byte went bad since: damage, kept.
     let mut rotten = whole;
