@@ -174,7 +174,8 @@ pub(crate) fn scan(
                 }
                 Decoded::Corrupt { len, run_id } => {
                     let rest = &buf[offset..];
-                    if is_last && rest.iter().all(|&b| b == 0) {
+                    let end = written(rest);
+                    if is_last && end == 0 {
                         // The zeros the writer keeps ahead of its records (or blocks the
                         // filesystem allocated but never wrote): no record was there.
                         if repair.is_some() {
@@ -188,8 +189,11 @@ pub(crate) fn scan(
                         break;
                     }
                     // A whole frame after it means damage, not a write cut short.
-                    if is_last && torn_into_zeros(rest, len, run_id.is_some()) && resync(rest, 1, max_body).is_none() {
-                        let torn = written(rest) as u64;
+                    if is_last
+                        && torn_into_zeros(rest, end, len, run_id.is_some())
+                        && resync(rest, 1, max_body).is_none()
+                    {
+                        let torn = end as u64;
                         if repair.is_some() {
                             truncate(&path, offset as u64)?;
                             tracing::warn!(segment = number, bytes = torn, "truncated a torn tail");
@@ -370,13 +374,13 @@ fn written(rest: &[u8]) -> usize {
     rest.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1)
 }
 
-/// A frame at the start of `rest` that a crash cut short inside the zeros written
-/// ahead of it: only zeros follow what was written of it, and its claimed length
-/// (`len`, when its header reads) reaches into them, or its header itself is cut.
+/// A frame at the start of `rest` (non-zero up to `written`) that a crash cut short
+/// inside the zeros written ahead of it: only zeros follow what was written of it, and
+/// its claimed length (`len`, when its header reads) reaches into them, or its header
+/// itself is cut.
 /// A run's whole record that fails its checksum ends in its JSON payload, never a
 /// zero byte, so it stays damage (a tombstone, ending in its seq, may not).
-fn torn_into_zeros(rest: &[u8], len: usize, header_reads: bool) -> bool {
-    let written = written(rest);
+fn torn_into_zeros(rest: &[u8], written: usize, len: usize, header_reads: bool) -> bool {
     written < rest.len() && if header_reads { len > written } else { written < frame::HEADER }
 }
 

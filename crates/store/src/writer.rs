@@ -121,6 +121,8 @@ impl Writer {
     /// 70 against 100 µs for one small record (README, Benchmarks). A crash leaves
     /// the zeros after the last record, which recovery drops. Best effort: the
     /// records are written already, and a full disk is their error, not this one's.
+    /// Zeros written, not `set_len` or `fallocate`: a hole or an unwritten extent still
+    /// changes metadata when it is first written.
     fn preallocate(&mut self, end: u64) {
         static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
         let options = &self.shared.options;
