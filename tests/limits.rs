@@ -234,3 +234,57 @@ async fn an_outcome_past_runs_max_outcome_bytes_is_refused() {
     assert_eq!(error_data(&client.call_raw("runs.cancel", reason).await.unwrap_err())["field"], "params.reason");
     client.call_raw("runs.cancel", json!({"run_id": run["run_id"], "reason": "fits"})).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_run_at_runs_max_turns_per_run_refuses_proposals_before_any_tool_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = tether_runs::RunsConfig { max_turns_per_run: 3, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let executed = Arc::new(AtomicUsize::new(0));
+    let counter = executed.clone();
+    let client = server
+        .client()
+        .agent_id("long")
+        .on_request("tools.execute", move |params: serde_json::Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(params["parameters"].clone()) }
+        })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    let run = client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    let action = |id: &str| json!({"id": id, "type": "tool_call", "tool": "echo", "parameters": {"n": 1}});
+    let submit = |id: &str, actions: &[&str]| {
+        let actions: Vec<_> = actions.iter().map(|a| action(a)).collect();
+        json!({"proposal": {"id": id, "actions": actions}})
+    };
+    let refused = |error: tether_client::ClientError| {
+        assert_eq!(error.code(), Some(-32002), "{error}");
+        let data = error_data(&error);
+        assert_eq!((data["limit"].as_str(), data["value"].as_u64()), (Some("runs.max_turns_per_run"), Some(3)));
+    };
+
+    client.call_raw("proposal.submit", submit("p1", &["a"])).await.unwrap();
+    client.call_raw("proposal.submit", submit("p2", &["a"])).await.unwrap();
+    // Two actions with one turn left: refused whole, neither runs.
+    refused(client.call_raw("proposal.submit", submit("p3", &["a", "b"])).await.unwrap_err());
+    assert_eq!(executed.load(Ordering::SeqCst), 2);
+    client.call_raw("proposal.submit", submit("p3", &["a"])).await.unwrap();
+    refused(client.call_raw("proposal.submit", submit("p4", &["a"])).await.unwrap_err());
+    assert_eq!(executed.load(Ordering::SeqCst), 3);
+    // A proposal submitted again is answered from the journal, at the cap too.
+    let again = client.call_raw("proposal.submit", submit("p1", &["a"])).await.unwrap();
+    assert_eq!(again["results"][0]["status"], "succeeded", "{again}");
+    assert_eq!(executed.load(Ordering::SeqCst), 3, "answered, not run again");
+
+    // A fork takes the turns it copies from its cap.
+    let fork = client.call_raw("runs.fork", json!({"run_id": run["run_id"]})).await.unwrap();
+    refused(client.call_raw("proposal.submit", submit("p5", &["a"])).await.unwrap_err());
+    client.call_raw("runs.cancel", json!({"run_id": fork["run_id"], "reason": "full"})).await.unwrap();
+    // The run stays its owner's to end, with its three turns.
+    client.call_raw("runs.complete", json!({"run_id": run["run_id"], "outcome": {"status": "success"}})).await.unwrap();
+    assert_eq!(client.call_raw("runs.get", json!({"run_id": run["run_id"]})).await.unwrap()["turn_count"], 3);
+    assert_eq!(executed.load(Ordering::SeqCst), 3);
+}

@@ -27,6 +27,9 @@ pub struct RunsConfig {
     pub max_idempotency_key_bytes: usize,
     /// Runs one agent may have in progress at once.
     pub max_active_runs_per_agent: usize,
+    /// Turns one run may journal (0: no cap). A proposal that would pass it is refused
+    /// whole, before any of its actions runs.
+    pub max_turns_per_run: usize,
     /// Tools one connection may register.
     pub max_tools_per_connection: usize,
     /// Largest tool definition (its description and `parameters` schema as JSON), in bytes.
@@ -92,6 +95,7 @@ impl Default for RunsConfig {
             max_intent_bytes: 64 << 10,
             max_idempotency_key_bytes: 256,
             max_active_runs_per_agent: 64,
+            max_turns_per_run: 100_000,
             max_tools_per_connection: 256,
             max_tool_bytes: 64 << 10,
             max_tool_patterns: 64,

@@ -20,6 +20,7 @@ impl Runs {
         if turns > total {
             return Err(invalid("turns", format!("{turns} is more than the {total} turns run {} has", source.id)));
         }
+        crate::run::fits(turns as usize, self.config.max_turns_per_run, "runs.fork")?;
         let intent = params.intent.unwrap_or_else(|| source.intent.clone());
         let checked = StartParams {
             intent: intent.clone(),

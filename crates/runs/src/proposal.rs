@@ -46,6 +46,19 @@ impl Runs {
         // Journalled once, on the proposal's first turn (a proposal submitted again
         // journalled it the first time).
         let mut usage = params.usage.filter(|_| !again);
+        // Each action not journalled yet may add a turn: counted before any runs.
+        let mut reserved = match &run {
+            Some((run, _)) => {
+                let fresh = if again {
+                    let state = run.state.lock();
+                    action_ids.iter().filter(|a| state.recorded.seq(&proposal_id, a).is_none()).count()
+                } else {
+                    action_ids.len()
+                };
+                Some(run.reserve(fresh, self.config.max_turns_per_run)?)
+            }
+            None => None,
+        };
         // A limit an approval raised, journalled on the next turn; a denial, which
         // rejects every action left and ends the run `budget_exceeded`.
         let mut raised = None;
@@ -95,12 +108,12 @@ impl Runs {
                 aborted = stop;
                 turn
             };
-            if let Some((run, held)) = &run {
+            if let (Some((run, held)), Some(reserved)) = (&run, &mut reserved) {
                 turn.usage = usage.take();
                 turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 let journal = span.journal_append();
-                turn = self.append_turn(run, *held, Box::new(turn)).await?;
+                turn = self.append_turn(run, *held, Box::new(turn), reserved).await?;
                 drop(journal);
             }
             self.traced_call(span, call.run, &turn);
@@ -150,7 +163,11 @@ impl Runs {
         let seq = seq as usize;
         let stored = self.store.read(run.id, seq..seq + 1).await.map_err(|e| crate::records::corrupt_or(e, run.id))?;
         match stored.first().and_then(|r| parse_record::<RunRecord>(&r.payload, run.id)) {
-            Some(RunRecord::Turn(turn)) => Ok(Some(turn)),
+            // The index holds fingerprints: the turn found must carry these very ids.
+            Some(RunRecord::Turn(turn)) if turn.proposal_id == proposal_id && turn.action_id == action_id => {
+                Ok(Some(turn))
+            }
+            Some(RunRecord::Turn(_)) => Ok(None),
             _ => Err(RunsError::Corrupt(run.id.to_string())),
         }
     }

@@ -3,55 +3,67 @@
 //! which proposals are already journalled, so a re-submitted proposal runs only the rest.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::RunsError;
 
-/// proposal id → action id → the record holding that action's turn (looked up by
-/// `&str`, without allocating). Proposal ids are the client's: SipHash, deliberately.
+/// Which actions of which proposals are journalled, and at which record, by keyed
+/// 64-bit fingerprints of their ids: about 30 bytes a turn however long the client's ids
+/// are. A fingerprint found is only a candidate: the caller reads the turn at that
+/// record and checks its ids (`proposal.rs` `recorded_turn`). The key is random per
+/// run, so a client cannot aim two ids at one fingerprint.
 #[derive(Default)]
-pub(crate) struct Recorded(HashMap<String, Actions>);
+pub(crate) struct Recorded {
+    key: std::hash::RandomState,
+    /// proposal fingerprint → its actions (the keys are already keyed hashes).
+    proposals: HashMap<u64, Actions, foldhash::fast::FixedState>,
+}
 
 /// A proposal's journalled actions: most proposals have one, kept without a map.
 enum Actions {
-    One(String, u32),
-    Many(HashMap<String, u32>),
+    One(u64, u32),
+    Many(Box<HashMap<u64, u32, foldhash::fast::FixedState>>),
 }
 
 impl Recorded {
     pub(crate) fn insert(&mut self, proposal_id: &str, action_id: &str, seq: u32) {
-        let Some(actions) = self.0.get_mut(proposal_id) else {
-            self.0.insert(proposal_id.to_owned(), Actions::One(action_id.to_owned(), seq));
+        let (proposal, action) = (self.key.hash_one(proposal_id), self.key.hash_one(action_id));
+        let Some(actions) = self.proposals.get_mut(&proposal) else {
+            self.proposals.insert(proposal, Actions::One(action, seq));
             return;
         };
         match actions {
-            Actions::One(id, old) if id == action_id => *old = seq,
+            Actions::One(id, old) if *id == action => *old = seq,
             Actions::One(id, old) => {
-                let many = HashMap::from([(std::mem::take(id), *old), (action_id.to_owned(), seq)]);
-                *actions = Actions::Many(many);
+                let many = HashMap::from_iter([(*id, *old), (action, seq)]);
+                *actions = Actions::Many(Box::new(many));
             }
             Actions::Many(many) => {
-                many.insert(action_id.to_owned(), seq);
+                many.insert(action, seq);
             }
         }
     }
 
+    /// The record that may hold this action's turn (its ids still to be checked).
     pub(crate) fn seq(&self, proposal_id: &str, action_id: &str) -> Option<u32> {
-        match self.0.get(proposal_id)? {
-            Actions::One(id, seq) => (id == action_id).then_some(*seq),
-            Actions::Many(many) => many.get(action_id).copied(),
+        let action = self.key.hash_one(action_id);
+        match self.proposals.get(&self.key.hash_one(proposal_id))? {
+            Actions::One(id, seq) => (*id == action).then_some(*seq),
+            Actions::Many(many) => many.get(&action).copied(),
         }
     }
 
     /// Some action of this proposal was journalled before: it is being submitted again.
+    /// (Wrong only if two of the run's proposal ids share a 64-bit keyed fingerprint.)
     pub(crate) fn seen(&self, proposal_id: &str) -> bool {
-        self.0.contains_key(proposal_id)
+        self.proposals.contains_key(&self.key.hash_one(proposal_id))
     }
 
     pub(crate) fn clear(&mut self) {
-        self.0 = HashMap::new();
+        self.proposals = HashMap::default();
     }
 }
 

@@ -18,6 +18,7 @@ impl Runs {
     pub async fn replay(&self, caller: &Caller, params: ReplayParams) -> Result<ReplayResult, RunsError> {
         let source = self.readable_anywhere(caller, &params.run_id).await?;
         let recorded = self.turns_of(&source, params.turns).await?;
+        crate::run::fits(recorded.len(), self.config.max_turns_per_run, "runs.replay")?;
         let begin = Begin {
             agent_id: owner_for(caller, &source),
             // Names the source, so an events subscriber (`run.started`) can follow it.
@@ -34,6 +35,7 @@ impl Runs {
         let (_, run) = self.begin(caller, begin).await?;
         let run = run.ok_or_else(|| RunsError::Internal("a replay run without a key is always new".into()))?;
         let label = run.id.to_string();
+        let mut reserved = run.reserve(recorded.len(), self.config.max_turns_per_run)?;
         let mut replayed = Vec::with_capacity(recorded.len());
         for turn in &recorded {
             let action = Action {
@@ -52,7 +54,7 @@ impl Runs {
             // The epoch a run starts under: nothing can resume a replay mid-way but its
             // owner, whose resume fences this loop out (-32010), as for any proposal.
             let journal = span.journal_append();
-            let again = self.append_turn(&run, 0, Box::new(again)).await?;
+            let again = self.append_turn(&run, 0, Box::new(again), &mut reserved).await?;
             drop(journal);
             self.traced_call(span, &label, &again);
             replayed.push(again);

@@ -35,6 +35,8 @@ pub(crate) struct RunState {
     /// Records of every kind: the next record's position.
     pub(crate) records: u32,
     pub(crate) turns: u32,
+    /// Turns the proposals in flight may still journal (`Reserved`).
+    pub(crate) reserved: u32,
     /// The connection that owns the run while it is in progress.
     pub(crate) owner: Option<u64>,
     /// That connection closed (its sweep waits out the grace).
@@ -162,6 +164,7 @@ impl RunState {
             ended_at: None,
             records: 0,
             turns: 0,
+            reserved: 0,
             owner,
             owner_left: false,
             epoch: 0,
@@ -175,6 +178,62 @@ impl RunState {
             budget: None,
             usage: Some(Default::default()),
             breach: None,
+        }
+    }
+}
+
+/// Turns a proposal (or a replay) may journal, counted against `runs.max_turns_per_run`
+/// before its first action runs, so a run at its cap refuses the proposal rather than
+/// run a tool whose turn it cannot keep. Each append spends one; the rest are given
+/// back when it drops.
+pub(crate) struct Reserved<'a> {
+    run: &'a Run,
+    pub(crate) left: u32,
+}
+
+impl Run {
+    pub(crate) fn reserve(&self, turns: usize, cap: usize) -> Result<Reserved<'_>, crate::error::RunsError> {
+        let mut state = self.state.lock();
+        let (journalled, reserved) = (state.turns as usize, state.reserved as usize);
+        if cap != 0 && journalled + reserved + turns > cap {
+            return Err(turn_cap(self, journalled + reserved, cap));
+        }
+        let turns = u32::try_from(turns).expect("a proposal's actions are bounded by its message");
+        state.reserved += turns;
+        Ok(Reserved { run: self, left: turns })
+    }
+}
+
+/// The refusal of a turn past `runs.max_turns_per_run`.
+pub(crate) fn turn_cap(run: &Run, taken: usize, cap: usize) -> crate::error::RunsError {
+    let what =
+        format!("run {} has {taken} of its {cap} turns journalled or in flight: end it and start another", run.id);
+    tether_core::RpcError::limit(what, "runs.max_turns_per_run", cap).into()
+}
+
+/// A new run of `turns` copied or replayed turns fits under `runs.max_turns_per_run`.
+pub(crate) fn fits(turns: usize, cap: usize, method: &str) -> Result<(), crate::error::RunsError> {
+    if cap != 0 && turns > cap {
+        let what = format!("{method}: {turns} turns are more than one run may journal");
+        return Err(tether_core::RpcError::limit(what, "runs.max_turns_per_run", cap).into());
+    }
+    Ok(())
+}
+
+impl Reserved<'_> {
+    /// One of the reserved turns was journalled (called under the run's state lock).
+    pub(crate) fn spend(&mut self, state: &mut RunState) {
+        if self.left > 0 {
+            self.left -= 1;
+            state.reserved -= 1;
+        }
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        if self.left > 0 {
+            self.run.state.lock().reserved -= self.left;
         }
     }
 }

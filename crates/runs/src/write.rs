@@ -14,7 +14,7 @@ use crate::agent::{self, resolve_agent};
 use crate::error::RunsError;
 use crate::reattach;
 use crate::records::to_json;
-use crate::run::{Run, RunState};
+use crate::run::{Reserved, Run, RunState};
 use crate::runs::{Runs, run_scope, status_name};
 
 impl Runs {
@@ -213,7 +213,14 @@ impl Runs {
     /// The turn comes in boxed: a proposal's future holds it across the journal's wait,
     /// and a future is moved (copied whole) into its task. It goes out unboxed: nothing
     /// is awaited after it is unpacked.
-    pub(crate) async fn append_turn(&self, run: &Run, held: u64, turn: Box<Turn>) -> Result<Turn, RunsError> {
+    /// `reserved` holds the turn's place under `runs.max_turns_per_run`.
+    pub(crate) async fn append_turn(
+        &self,
+        run: &Run,
+        held: u64,
+        turn: Box<Turn>,
+        reserved: &mut Reserved<'_>,
+    ) -> Result<Turn, RunsError> {
         let _serial = run.append.lock().await;
         let (seq, index) = {
             let state = run.state.lock();
@@ -226,6 +233,12 @@ impl Runs {
             if state.corrupted {
                 return Err(RunsError::Corrupt(run.id.to_string()));
             }
+            // A turn its proposal did not count (a fingerprint mistaken for a journalled one).
+            let taken = (state.turns + state.reserved) as usize;
+            let cap = self.config.max_turns_per_run;
+            if reserved.left == 0 && cap != 0 && taken >= cap {
+                return Err(crate::run::turn_cap(run, taken, cap));
+            }
             (state.records, state.turns)
         };
         let (payload, turn) = turn_record(turn, index, self.config.max_turn_bytes);
@@ -236,6 +249,7 @@ impl Runs {
         let mut state = run.state.lock();
         state.records += 1;
         state.turns += 1;
+        reserved.spend(&mut state);
         if let RunRecord::Turn(turn) = &record {
             state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
             if let Some(usage) = state.usage.as_mut() {
