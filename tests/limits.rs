@@ -288,3 +288,45 @@ async fn a_run_at_runs_max_turns_per_run_refuses_proposals_before_any_tool_runs(
     assert_eq!(client.call_raw("runs.get", json!({"run_id": run["run_id"]})).await.unwrap()["turn_count"], 3);
     assert_eq!(executed.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn proposals_in_flight_at_once_cannot_pass_runs_max_turns_per_run_together() {
+    use std::sync::Arc;
+    let runs = tether_runs::RunsConfig { max_turns_per_run: 1, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    // The tool holds its call until told to answer, so the first proposal stays in flight.
+    let (called, mut calls) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let gate = release.clone();
+    let client = server
+        .client()
+        .agent_id("racing")
+        .on_request("tools.execute", move |params: serde_json::Value| {
+            let (called, gate) = (called.clone(), gate.clone());
+            async move {
+                called.send(()).unwrap();
+                gate.acquire().await.unwrap().forget();
+                Ok(params["parameters"].clone())
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    let submit = |id: &str| json!({"proposal": {"id": id, "actions": [{"type": "tool_call", "tool": "echo", "parameters": {}}]}});
+    let first = tokio::spawn({
+        let client = client.clone();
+        let params = submit("p1");
+        async move { client.call_raw("proposal.submit", params).await }
+    });
+    calls.recv().await.unwrap();
+    // The first proposal's turn is not journalled yet, but its place is taken.
+    let second = client.call_raw("proposal.submit", submit("p2")).await.unwrap_err();
+    assert_eq!(second.code(), Some(-32002), "{second}");
+    assert_eq!(error_data(&second)["limit"], "runs.max_turns_per_run");
+    release.add_permits(1);
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first["results"][0]["status"], "succeeded", "{first}");
+    assert!(calls.try_recv().is_err(), "the refused proposal's tool never ran");
+}

@@ -225,7 +225,7 @@ impl Reserved<'_> {
     pub(crate) fn spend(&mut self, state: &mut RunState) {
         if self.left > 0 {
             self.left -= 1;
-            state.reserved -= 1;
+            state.reserved = state.reserved.saturating_sub(1);
         }
     }
 }
@@ -233,7 +233,8 @@ impl Reserved<'_> {
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
         if self.left > 0 {
-            self.run.state.lock().reserved -= self.left;
+            let mut state = self.run.state.lock();
+            state.reserved = state.reserved.saturating_sub(self.left);
         }
     }
 }

@@ -71,16 +71,22 @@ impl Runs {
         });
     }
 
-    /// Rebuilds which actions of a detached run are journalled (after a restart).
+    /// Rebuilds which actions of a detached run are journalled (after a restart), a
+    /// page of records at a time: a run may hold `runs.max_turns_per_run` turns of up to
+    /// `runs.max_turn_bytes` each, far more than one read should hold in memory.
     pub(crate) async fn load_recorded(&self, run: &Run) -> Result<(), RunsError> {
+        const PAGE: usize = 64;
         let records = run.state.lock().records as usize;
-        let stored = self.store.read(run.id, 0..records).await.map_err(|e| corrupt_or(e, run.id))?;
-        let mut state = run.state.lock();
-        for (seq, record) in stored.iter().enumerate() {
-            if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id)
-                && !turn.inherited
-            {
-                state.recorded.insert(&turn.proposal_id, &turn.action_id, seq as u32);
+        for start in (0..records).step_by(PAGE) {
+            let page = start..records.min(start + PAGE);
+            let stored = self.store.read(run.id, page).await.map_err(|e| corrupt_or(e, run.id))?;
+            let mut state = run.state.lock();
+            for (seq, record) in (start..).zip(&stored) {
+                if let Some(RunRecord::Turn(turn)) = parse_record::<RunRecord>(&record.payload, run.id)
+                    && !turn.inherited
+                {
+                    state.recorded.insert(&turn.proposal_id, &turn.action_id, seq as u32);
+                }
             }
         }
         Ok(())
