@@ -20,7 +20,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Commit = (Vec<u8>, oneshot::Sender<()>);
 
-pub async fn serve(dir: &str) {
+/// A `call_id` as tether makes one: run id, proposal id, action id, attempt.
+const CALL_ID: &str = "01M94989NK6P70Z1FJECKT0QV2:01M94989NNP2NZSHP99YB3GQ6W:a1:1";
+
+/// `car_frames`: the callback and the reply carry every field tether's do (a call's
+/// `timeout_ms`, `attempt`, `request_id` and a `call_id` of tether's length; a ULID
+/// proposal id and `duration_ms`), so that the JSON both ends write and parse is the
+/// protocol's, not the least a turn needs. Measures what the wire contract costs.
+pub async fn serve(dir: &str, car_frames: bool) {
     const AHEAD: u64 = 256 << 10;
     let file = OpenOptions::new().create(true).truncate(true).write(true).open(format!("{dir}/ceiling.log")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<Commit>();
@@ -64,8 +71,15 @@ pub async fn serve(dir: &str) {
                     continue;
                 }
                 let action = &request["params"]["proposal"]["actions"][0];
-                let call = json!({"jsonrpc": "2.0", "id": "s1", "method": "tools.execute",
+                let mut call = json!({"jsonrpc": "2.0", "id": "s1", "method": "tools.execute",
                     "params": {"action_id": "a1", "tool": action["tool"], "parameters": action["parameters"]}});
+                if car_frames {
+                    let params = call["params"].as_object_mut().unwrap();
+                    params.insert("timeout_ms".into(), json!(300_000));
+                    params.insert("attempt".into(), json!(1));
+                    params.insert("request_id".into(), json!("cb-1"));
+                    params.insert("call_id".into(), json!(CALL_ID));
+                }
                 if ws.send(Message::Text(call.to_string().into())).await.is_err() {
                     return;
                 }
@@ -88,8 +102,12 @@ pub async fn serve(dir: &str) {
                 let (done, synced) = oneshot::channel();
                 tx.send((record, done)).unwrap();
                 synced.await.unwrap();
-                let reply = json!({"jsonrpc": "2.0", "id": id, "result": {"proposal_id": "p",
+                let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": {"proposal_id": "p",
                     "results": [{"action_id": "a1", "status": "succeeded", "output": output}]}});
+                if car_frames {
+                    reply["result"]["proposal_id"] = json!(&CALL_ID[27..53]);
+                    reply["result"]["results"][0]["duration_ms"] = json!(0);
+                }
                 if ws.send(Message::Text(reply.to_string().into())).await.is_err() {
                     return;
                 }

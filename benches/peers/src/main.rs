@@ -10,7 +10,7 @@
 //!   any other frame is written once per subscription to every connection (the
 //!   ceiling for event fan-out);
 //! - `jsonrpsee`: a jsonrpsee WebSocket server answering `server.ping` with `"pong"`;
-//! - `durable DIR`: the ceiling of a durable turn (`durable.rs`);
+//! - `durable DIR [--car-frames]`: the ceiling of a durable turn (`durable.rs`);
 //! - `hold` and `ws-hold`: the floors of an idle connection: an accepted TCP socket
 //!   kept and never read; a WebSocket with tether's buffer sizes on a task awaiting
 //!   its next frame.
@@ -48,12 +48,12 @@ fn main() {
                 Some("stored") => stored(args[1].clone()).await,
                 Some("broadcast") => broadcast().await,
                 Some("jsonrpsee") => jsonrpsee_server().await,
-                Some("durable") => durable::serve(&args[1]).await,
+                Some("durable") => durable::serve(&args[1], args.get(2).is_some_and(|a| a == "--car-frames")).await,
                 Some("hold") => hold().await,
                 Some("ws-hold") => ws_hold().await,
                 Some("load") => load::run(&args[1..]).await,
                 Some("turns") => durable::turns(&args[1..]).await,
-                _ => panic!("usage: bench-peers echo | canned FILE | stored FILE | broadcast | jsonrpsee | durable DIR | hold | ws-hold | load ... | turns ..."),
+                _ => panic!("usage: bench-peers echo | canned FILE | stored FILE | broadcast | jsonrpsee | durable DIR [--car-frames] | hold | ws-hold | load ... | turns ..."),
             }
         };
         tokio::select! {
