@@ -145,13 +145,6 @@ async fn a_crash_loop_loses_no_acknowledged_turn() {
 
 /// Byte offsets of every frame in a segment (the journal's own framing: a 16-byte
 /// segment header, then frames of len u32 LE, crc, body).
-/// `toml` written as a config file in `dir`: its path, for `--config`.
-fn config(dir: &std::path::Path, toml: &str) -> String {
-    let path = dir.join("tether.toml");
-    std::fs::write(&path, toml).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 fn frames(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut at = 16;
@@ -211,7 +204,7 @@ async fn a_torn_tail_recovers_on_restart() {
 #[tokio::test]
 async fn journal_preallocate_bytes_0_writes_no_zeros_ahead_and_a_cut_tail_still_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "[journal]\npreallocate_bytes = 0\n");
+    let config = config_file(dir.path(), "[journal]\npreallocate_bytes = 0\n");
     let args = ["--config", &config];
     let mut daemon = Daemon::spawn(dir.path(), &args);
     let runs = populate(&daemon).await;
@@ -263,7 +256,7 @@ async fn a_flipped_bit_is_detected_and_flags_only_its_run() {
 #[tokio::test]
 async fn evicted_runs_stay_evicted_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), "[runs]\nretain_runs_per_agent = 2\n[journal]\nsegment_bytes = 2048\n");
+    let config = config_file(dir.path(), "[runs]\nretain_runs_per_agent = 2\n[journal]\nsegment_bytes = 2048\n");
     let args = ["--config", &config];
     let mut daemon = Daemon::spawn(dir.path(), &args);
     let client = harness(&daemon).await;
@@ -289,7 +282,7 @@ async fn evicted_runs_stay_evicted_after_kill_9() {
 /// Ten runs completed on a daemon whose journal segments hold a few records each;
 /// returns them with the segments each one's records sit in.
 async fn many_segments(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<u32>>) {
-    let mut daemon = Daemon::spawn(dir, &["--config", &config(dir, "[journal]\nsegment_bytes = 2048\n")]);
+    let mut daemon = Daemon::spawn(dir, &["--config", &config_file(dir, "[journal]\nsegment_bytes = 2048\n")]);
     let client = harness(&daemon).await;
     let mut runs = Vec::new();
     for i in 0..10 {

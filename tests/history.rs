@@ -16,9 +16,7 @@ use tether_client::Client;
 const CONFIG: &str = "[runs]\nretain_runs_per_agent = 2\n[journal]\nsegment_bytes = 2048\nmax_open_segments = 4\n";
 
 fn config(dir: &Path) -> String {
-    let path = dir.join("tether.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    path.to_str().unwrap().to_owned()
+    config_file(dir, CONFIG)
 }
 
 /// One short run: started, one action, completed.

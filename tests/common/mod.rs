@@ -464,6 +464,13 @@ pub async fn http_post(addr: SocketAddr, path: &str, token: Option<&str>, body: 
     http_raw(addr, request).await
 }
 
+/// `toml` written as the config file `tether.toml` in `dir`: its path, for `--config`.
+pub fn config_file(dir: &std::path::Path, toml: &str) -> String {
+    let path = dir.join("tether.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 pub fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/claude/{name}.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
