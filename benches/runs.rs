@@ -1,7 +1,8 @@
 //! Durable turns per second at 1, 8 and 64 concurrent runs, next to a raw
 //! write+fdatasync loop on the same disk; then at 1 and 64 runs beside the ceiling
 //! of a durable turn (`benches/peers`' `durable`: the callback, one write and
-//! `fdatasync` with group commit, nothing else), both driven by the same client
+//! `fdatasync` with group commit, nothing else) and beside the same ceiling sending
+//! CAR's frames whole (`--car-frames`), all driven by the same client
 //! process (`bench-peers turns`), with each server's CPU per turn (user and system,
 //! every thread, from `/proc`); instructions per durable turn under callgrind,
 //! tether beside that ceiling (they do not move with the machine's noise; skipped
@@ -102,28 +103,32 @@ fn tether_server(data: &std::path::Path, wrap: &[&str]) -> Server {
     Server::spawn("tether", command, true, None)
 }
 
-/// The durable-turn ceiling (`bench-peers durable`) writing in `dir`, wrapped like `tether_server`.
-fn ceiling_server(bin: &std::path::Path, dir: &std::path::Path, wrap: &[&str]) -> Server {
+/// The durable-turn ceiling (`bench-peers durable`) writing in `dir`, wrapped like
+/// `tether_server`, with `extra` arguments (`--car-frames`).
+fn ceiling_server(bin: &std::path::Path, dir: &std::path::Path, wrap: &[&str], extra: &[&str]) -> Server {
     std::fs::create_dir_all(dir).unwrap();
     let mut command = Command::new(wrap.first().copied().unwrap_or(bin.to_str().unwrap()));
     if !wrap.is_empty() {
         command.args(&wrap[1..]).arg(bin);
     }
-    command.args(["durable", dir.to_str().unwrap()]);
+    command.args(["durable", dir.to_str().unwrap()]).args(extra);
     Server::spawn("durable", command, false, None)
 }
 
 fn ceiling(dir: &std::path::Path) {
     let bin = peers::build();
     let tether = tether_server(&dir.join("ceiling-tether"), &[]);
-    let raw = ceiling_server(&bin, &dir.join("ceiling-raw"), &[]);
+    let raw = ceiling_server(&bin, &dir.join("ceiling-raw"), &[], &[]);
+    // The same ceiling sending frames with every field tether's carry: what the
+    // protocol's bytes cost, apart from tether's code.
+    let framed = ceiling_server(&bin, &dir.join("ceiling-framed"), &[], &["--car-frames"]);
     for runs in [1, 64] {
-        let mut samples = [vec![], vec![], vec![], vec![]];
-        let mut ratios = Vec::new();
+        let mut samples = [vec![], vec![], vec![], vec![], vec![], vec![]];
+        let (mut ratios, mut framed_ratios) = (Vec::new(), Vec::new());
         // Each server's CPU over all its rounds, and the turns it made in them.
-        let mut cpu = [(0.0, 0.0, 0.0); 2];
+        let mut cpu = [(0.0, 0.0, 0.0); 3];
         for _ in 0..CEILING_ROUNDS {
-            for (i, server) in [&tether, &raw].into_iter().enumerate() {
+            for (i, server) in [&tether, &raw, &framed].into_iter().enumerate() {
                 let (user, system) = server.cpu_seconds();
                 let load = peers::turns(&bin, server, runs, CEILING_ROUND.as_secs_f64());
                 let (user_after, system_after) = server.cpu_seconds();
@@ -134,22 +139,30 @@ fn ceiling(dir: &std::path::Path) {
                 samples[i * 2 + 1].push(load.p50_us);
             }
             ratios.push(samples[0].last().unwrap() / samples[2].last().unwrap());
+            framed_ratios.push(samples[0].last().unwrap() / samples[4].last().unwrap());
         }
         let (low, high) = ratios.iter().fold((f64::MAX, 0f64), |(l, h), r| (l.min(*r), h.max(*r)));
-        let [t, t50, c, c50] = samples.map(median);
+        let [t, t50, c, c50, f, f50] = samples.map(median);
         println!(
             "durable turns, {runs} run(s), same client process: tether {t:.0}/s (p50 {t50:.0} us) | ceiling \
              (callback + group-committed write + fdatasync) {c:.0}/s (p50 {c50:.0} us) | ratio {:.3}, median of \
              {CEILING_ROUNDS} rounds (range {low:.2}-{high:.2}; target >= 0.95)",
             median(ratios)
         );
+        println!(
+            "durable turns, {runs} run(s), the ceiling with CAR's frames (every field tether's carry): \
+             {f:.0}/s (p50 {f50:.0} us), {:.3}x the plain ceiling | tether ÷ it {:.3}, median of {CEILING_ROUNDS} rounds",
+            f / c,
+            median(framed_ratios)
+        );
         // The server's CPU per turn does not move with the machine's noise as much as
         // turns per second do: at 64 runs it is what the rate is made of.
         let per_turn = |(user, system, turns): (f64, f64, f64)| (user / turns * 1e6, system / turns * 1e6);
-        let [(tu, ts), (cu, cs)] = cpu.map(per_turn);
+        let [(tu, ts), (cu, cs), (fu, fs)] = cpu.map(per_turn);
         println!(
             "CPU per durable turn, {runs} run(s), every thread of the server (us, user + system): \
-             tether {tu:.1} + {ts:.1} | ceiling {cu:.1} + {cs:.1} | user {:.2}x, system {:.2}x, all {:.2}x",
+             tether {tu:.1} + {ts:.1} | ceiling {cu:.1} + {cs:.1} (with CAR's frames {fu:.1} + {fs:.1}) | \
+             user {:.2}x, system {:.2}x, all {:.2}x",
             tu / cu,
             ts / cs,
             (tu + ts) / (cu + cs)
@@ -178,7 +191,7 @@ fn instructions(dir: &std::path::Path) {
             let data = dir.join(format!("instructions-{name}-{n}"));
             let server = match name {
                 "tether" => tether_server(&data, &wrap),
-                _ => ceiling_server(&bin, &data, &wrap),
+                _ => ceiling_server(&bin, &data, &wrap, &[]),
             };
             peers::turns_counted(&bin, &server, count);
             server.stop();
