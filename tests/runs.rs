@@ -208,6 +208,57 @@ async fn cancelling_a_proposal_cancels_its_tool_call() {
     assert_eq!(notice["params"]["request_id"], execute["id"]);
 }
 
+/// A proposal cancelled while its turn is being synced: the turn is durable, so the run
+/// counts it, and the next proposal's turn comes after it, never in its place.
+#[tokio::test]
+async fn a_proposal_cancelled_during_its_turns_sync_still_counts_that_turn() {
+    let held = Arc::new(Held::default());
+    let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let started = rpc(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"cancel mid-sync","agent_id":"kat"}}),
+    )
+    .await;
+    let run_id = started["result"]["run_id"].as_str().unwrap().to_owned();
+    // The first proposal's turn is written, and its sync held.
+    held.arm();
+    let submit = |id: u64, proposal: &str| {
+        json!({"jsonrpc":"2.0","id":id,"method":"proposal.submit",
+            "params":{"proposal":{"id":proposal,"actions":[action("a1","echo",json!({"n":id}))]}}})
+    };
+    send(&mut ws, submit(3, "p-held")).await;
+    let execute = recv(&mut ws).await;
+    assert_eq!(execute["method"], "tools.execute");
+    send(&mut ws, json!({"jsonrpc":"2.0","id":execute["id"],"result":{"n":3}})).await;
+    wait_until("the first turn's sync is held", async || held.entered()).await;
+    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}})).await;
+    assert_eq!(recv(&mut ws).await["error"]["code"], -32800, "the proposal is answered cancelled");
+    // The next proposal runs its tool while the first turn is still unsynced.
+    send(&mut ws, submit(4, "p-next")).await;
+    let execute = recv(&mut ws).await;
+    assert_eq!(execute["method"], "tools.execute");
+    send(&mut ws, json!({"jsonrpc":"2.0","id":execute["id"],"result":{"n":4}})).await;
+    held.release();
+    let answered = recv(&mut ws).await;
+    assert_eq!(answered["id"], 4);
+    assert_eq!(answered["result"]["results"][0]["status"], "succeeded", "{answered}");
+    let trace =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":5,"method":"runs.get_trace","params":{"run_id":run_id}})).await;
+    let turns: Vec<(u64, &str)> = trace["result"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["record"] == "turn")
+        .map(|r| (r["index"].as_u64().unwrap(), r["proposal_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(turns, [(0, "p-held"), (1, "p-next")], "{trace}");
+    let run = rpc(&mut ws, json!({"jsonrpc":"2.0","id":6,"method":"runs.get","params":{"run_id":run_id}})).await;
+    assert_eq!(run["result"]["turn_count"], 2, "{run}");
+}
+
 #[tokio::test]
 async fn unsupported_types_and_unknown_tools_are_rejected_per_action() {
     let server = TestServer::start().await;

@@ -80,7 +80,95 @@ pub struct SubmitResult {
     pub results: Vec<ActionResult>,
 }
 
+/// [`SubmitResult`] as the daemon writes it ahead of its handler's return: the results
+/// so far and the last one, borrowed (its JSON is `SubmitResult`'s, tested).
+#[derive(Debug, Serialize)]
+pub struct SubmitResultRef<'a> {
+    pub proposal_id: &'a str,
+    pub results: ResultsRef<'a>,
+}
+
+impl crate::Writes<SubmitResult> for SubmitResultRef<'_> {}
+
+/// The results of a proposal's actions: those before the last, then the last.
+#[derive(Debug)]
+pub struct ResultsRef<'a> {
+    pub before: &'a [ActionResult],
+    pub last: ActionResultRef<'a>,
+}
+
+impl Serialize for ResultsRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.before.len() + 1))?;
+        for result in self.before {
+            seq.serialize_element(result)?;
+        }
+        seq.serialize_element(&self.last)?;
+        seq.end()
+    }
+}
+
+/// [`ActionResult`], borrowed.
+#[derive(Debug, Serialize)]
+pub struct ActionResultRef<'a> {
+    pub action_id: &'a str,
+    pub status: ActionStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
 crate::method!(
     Submit, "proposal.submit", SubmitParams => SubmitResult,
     "Run a proposal's actions in order, calling tools.execute on this connection; each becomes a durable turn of the current run."
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The borrowed form is the wire's `SubmitResult`, field for field and in order.
+    #[test]
+    fn submit_result_ref_writes_what_submit_result_writes() {
+        let failed = ActionResult {
+            action_id: "a1".into(),
+            status: ActionStatus::Failed,
+            output: None,
+            error: Some("no \"such\" file".into()),
+            duration_ms: Some(3),
+        };
+        let output = json!({"text": "ok", "n": [1, 2]});
+        for before in [vec![], vec![failed]] {
+            for (output, error, duration_ms) in [(Some(&output), None, Some(7)), (None, Some("boom"), None)] {
+                let borrowed = SubmitResultRef {
+                    proposal_id: "p-1",
+                    results: ResultsRef {
+                        before: &before,
+                        last: ActionResultRef {
+                            action_id: "a2",
+                            status: ActionStatus::Succeeded,
+                            output,
+                            error,
+                            duration_ms,
+                        },
+                    },
+                };
+                let mut results = before.clone();
+                results.push(ActionResult {
+                    action_id: "a2".into(),
+                    status: ActionStatus::Succeeded,
+                    output: output.cloned(),
+                    error: error.map(str::to_owned),
+                    duration_ms,
+                });
+                let owned = SubmitResult { proposal_id: "p-1".into(), results };
+                assert_eq!(serde_json::to_string(&borrowed).unwrap(), serde_json::to_string(&owned).unwrap());
+            }
+        }
+    }
+}

@@ -491,3 +491,41 @@ impl Fsync for Flaky {
         file.sync_data()
     }
 }
+
+/// An `fdatasync` a test holds: once armed, the next sync says it began and waits for
+/// `release` (a turn held between its write and its sync).
+#[derive(Default)]
+pub struct Held {
+    armed: std::sync::atomic::AtomicBool,
+    /// (a held sync began, the test let it go)
+    state: std::sync::Mutex<(bool, bool)>,
+    released: std::sync::Condvar,
+}
+
+impl Held {
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn entered(&self) -> bool {
+        self.state.lock().unwrap().0
+    }
+
+    pub fn release(&self) {
+        self.state.lock().unwrap().1 = true;
+        self.released.notify_all();
+    }
+}
+
+impl Fsync for Held {
+    fn sync(&self, file: &std::fs::File) -> std::io::Result<()> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let mut state = self.state.lock().unwrap();
+            state.0 = true;
+            while !state.1 {
+                state = self.released.wait(state).unwrap();
+            }
+        }
+        file.sync_data()
+    }
+}

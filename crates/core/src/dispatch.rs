@@ -10,7 +10,9 @@ use futures_util::future::join_all;
 use serde_json::value::RawValue;
 use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
 
+use crate::early::{Early, Progress};
 use crate::reply::Reply;
+use std::sync::Arc;
 use tether_proto::{ErrorObject, Method, session::Auth};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -104,7 +106,7 @@ impl Dispatcher {
     fn dispatch(&self, frame: Frame) -> Option<Reply> {
         match frame {
             Frame::Rejected(error) => Some(error_response(None, &error)),
-            Frame::Single(item) => match self.prepare(item) {
+            Frame::Single(item) => match self.prepare(item, true) {
                 Pending::Done(reply) => reply,
                 Pending::Run(mut future) => {
                     // Most handlers answer on their first poll (ping, reads from memory):
@@ -140,7 +142,7 @@ impl Dispatcher {
         let refused = RpcError::AuthRequired("the first frame must be session.auth".into());
         match frame {
             Frame::Single(Item::Call { id: Some(id), method, params }) if method == Auth::NAME => {
-                if let Pending::Run(future) = self.prepare(Item::Call { id: Some(id), method, params }) {
+                if let Pending::Run(future) = self.prepare(Item::Call { id: Some(id), method, params }, false) {
                     self.send(future.await).await;
                 }
                 if self.cx.is_authenticated() {
@@ -160,7 +162,7 @@ impl Dispatcher {
         let mut replies = Vec::new();
         let mut running = Vec::new();
         for item in items {
-            match self.prepare(item) {
+            match self.prepare(item, false) {
                 Pending::Done(reply) => replies.extend(reply),
                 Pending::Run(future) => running.push(future),
             }
@@ -176,7 +178,8 @@ impl Dispatcher {
         });
     }
 
-    fn prepare(&self, item: Item) -> Pending {
+    /// `early`: a single call, which its handler may answer ahead of its return (`Early`).
+    fn prepare(&self, item: Item, early: bool) -> Pending {
         match item {
             Item::Invalid { id, error } => Pending::Done(Some(error_response(id, &error))),
             Item::Reply { id, outcome } => {
@@ -189,11 +192,11 @@ impl Dispatcher {
                 self.cancel(params);
                 Pending::Done(None)
             }
-            Item::Call { id, method, params } => self.call(id, method, params),
+            Item::Call { id, method, params } => self.call(id, method, params, early),
         }
     }
 
-    fn call(&self, id: Option<Id>, method: String, params: Option<Box<RawValue>>) -> Pending {
+    fn call(&self, id: Option<Id>, method: String, params: Option<Box<RawValue>>, early: bool) -> Pending {
         let conn = &self.cx.conn;
         let fail = |id: Option<Id>, error: RpcError| {
             tracing::debug!(%error, "request refused");
@@ -228,16 +231,20 @@ impl Dispatcher {
                 }
             },
         };
+        let progress = Arc::new(Progress::default());
+        let early = id.clone().filter(|_| early).map(|id| Early::new(self.cx.clone(), id, progress.clone()));
         // A panicking handler costs its own request (-32603), not the connection.
-        let handler = AssertUnwindSafe((entry.handler)(self.cx.clone(), params)).catch_unwind().map(move |outcome| {
+        let handler = Early::scope(early, AssertUnwindSafe((entry.handler)(self.cx.clone(), params)).catch_unwind());
+        let handler = handler.map(move |outcome| {
             outcome.unwrap_or_else(|panic| {
                 let message = panic_message(&*panic);
                 tracing::error!(%method, panic = message, "handler panicked");
                 Err(RpcError::Internal(format!("the handler of {method} failed unexpectedly")))
             })
         });
-        let slot = Slot { cx: self.cx.clone(), id: id.clone() };
+        let slot = Slot { cx: self.cx.clone(), id: id.clone(), progress: progress.clone() };
         let observer = conn.registry.observer.clone();
+        let cx = self.cx.clone();
         Pending::Run(Box::pin(async move {
             let started = std::time::Instant::now();
             let result = match cancelled {
@@ -253,6 +260,13 @@ impl Dispatcher {
             }
             if let Err(error @ RpcError::Internal(_)) = &result {
                 tracing::warn!(%error, "handler failed");
+            }
+            if progress.sent() {
+                // Answered ahead (`Early`); a close asked for after the reply happens now.
+                if let Some(reason) = cx.conn.close_after_reply.lock().take() {
+                    cx.conn.outbound.close(CloseCode::Policy, &reason);
+                }
+                return None;
             }
             let id = id?;
             Some(match result {
@@ -293,14 +307,19 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
 }
 
-/// Frees an in-flight slot however the request ends, even if its task is dropped.
+/// Frees an in-flight slot however the request ends, even if its task is dropped,
+/// unless an early answer freed it already.
 struct Slot {
     cx: Context,
     id: Option<Id>,
+    progress: Arc<Progress>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if !self.progress.release() {
+            return;
+        }
         if let Some(id) = &self.id {
             self.cx.conn.in_flight.untrack(id);
         }

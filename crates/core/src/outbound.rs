@@ -156,7 +156,7 @@ impl Outbound {
     /// The socket, written by this task now (`message`, then `rest`, one flush), unless
     /// the connection is closing (the writer task then sends what is queued, and the
     /// close frame last). On `Queue(m)`, `m` and what `rest` still holds are for the queue.
-    fn write_now(&self, message: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
+    pub(crate) fn write_now(&self, message: Outgoing, rest: &mut dyn Iterator<Item = Outgoing>) -> Direct {
         if self.is_closed() {
             return Direct::Queue(message);
         }

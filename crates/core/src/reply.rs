@@ -50,7 +50,7 @@ impl ResultText {
         &self.0[HEAD.len()..]
     }
 
-    fn finish(mut self, id: &Id) -> String {
+    pub(crate) fn finish(mut self, id: &Id) -> String {
         self.0.push_str(",\"id\":");
         self.0.push_str(&serde_json::to_string(id).expect("an id always serializes"));
         self.0.push('}');

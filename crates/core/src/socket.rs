@@ -37,6 +37,9 @@ pub(crate) struct Socket {
     /// The queue's size (`limits.outbound_queue`, at least 1).
     capacity: usize,
     writer: Mutex<Writer>,
+    /// Where the writer task is spawned: a frame may be written from a thread outside
+    /// the runtime (an early answer, from the journal's writer thread).
+    runtime: tokio::runtime::Handle,
 }
 
 /// The writer task's inputs until it starts, then its handle.
@@ -78,6 +81,7 @@ impl Socket {
             queue: OnceLock::new(),
             capacity: capacity.max(1),
             writer: Mutex::new(Writer::Gone),
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -97,7 +101,7 @@ impl Socket {
             Writer::Waiting { closing, close_timeout } => {
                 let (queue, frames) = mpsc::channel(self.capacity);
                 let _ = self.queue.set(queue);
-                Writer::Started(tokio::spawn(write_loop(self.clone(), frames, closing, close_timeout)))
+                Writer::Started(self.runtime.spawn(write_loop(self.clone(), frames, closing, close_timeout)))
             }
             // Made meanwhile by another producer, or gone.
             other => other,

@@ -6,8 +6,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tether_core::{CallError, Caller, Peer, PeerExt};
-use tether_proto::proposal::{Action, ActionResult, ActionStatus, FailureBehavior, SubmitParams, SubmitResult};
+use tether_core::{CallError, Caller, Early, Peer, PeerExt, Prepared};
+use tether_proto::proposal::{
+    Action, ActionResult, ActionResultRef, ActionStatus, FailureBehavior, ResultsRef, SubmitParams, SubmitResult,
+    SubmitResultRef,
+};
 use tether_proto::runs::{RunRecord, Turn};
 use tether_proto::tools::{CallId, Cancel, CancelParams, Execute, ExecuteParamsRef};
 
@@ -65,7 +68,10 @@ impl Runs {
         let mut denied: Option<(tether_proto::runs::BudgetBreach, String)> = None;
         let mut results = Vec::with_capacity(actions.len());
         let mut aborted = false;
-        for (action, action_id) in actions.into_iter().zip(action_ids) {
+        // Answered by the last turn's append the moment it is durable (`append_turn`).
+        let mut early = tether_core::Early::take();
+        let last = actions.len().saturating_sub(1);
+        for (n, (action, action_id)) in actions.into_iter().zip(action_ids).enumerate() {
             if let Some((run, _)) = &run
                 && let Some(turn) = self.recorded_turn(run, &proposal_id, &action_id).await?
             {
@@ -113,8 +119,22 @@ impl Runs {
                 turn.budget = raised.take();
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 let journal = span.journal_append();
-                turn = self.append_turn(run, *held, Box::new(turn), reserved).await?;
+                // Not when a denied budget is still to end the run: that may fail the proposal.
+                let reply = match (n == last && denied.is_none(), early.take()) {
+                    (true, Some(early)) => Some(EarlyReply { early, proposal_id: &proposal_id, before: &results }),
+                    (_, early_kept) => {
+                        early = early_kept;
+                        None
+                    }
+                };
+                let reported = reply.is_some();
+                turn = self.append_turn(run, *held, Box::new(turn), reserved, reply).await?;
                 drop(journal);
+                if reported {
+                    self.traced_call(span, call.run, &turn);
+                    results.push(result_of(turn));
+                    continue;
+                }
             }
             self.traced_call(span, call.run, &turn);
             if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
@@ -137,7 +157,7 @@ impl Runs {
     async fn end_over_budget(
         &self,
         caller: &Caller,
-        run: &Run,
+        run: &Arc<Run>,
         held: u64,
         breach: tether_proto::runs::BudgetBreach,
         reason: String,
@@ -296,6 +316,29 @@ impl Runs {
             _ => Some((error_type(turn), turn.error.as_deref().unwrap_or(outcome))),
         };
         span.finish(call_id, turn.attempts, error, turn.output.as_ref());
+    }
+}
+
+/// A proposal's answer, sent by its last turn's append the moment the turn is durable.
+pub(crate) struct EarlyReply<'a> {
+    pub(crate) early: Early,
+    pub(crate) proposal_id: &'a str,
+    /// The results of the actions before the last.
+    pub(crate) before: &'a [ActionResult],
+}
+
+impl EarlyReply<'_> {
+    /// The reply with `turn` (as journalled) as the last result, made now.
+    pub(crate) fn prepare(self, turn: &Turn) -> Option<Prepared> {
+        let last = ActionResultRef {
+            action_id: &turn.action_id,
+            status: turn.status,
+            output: turn.output.as_ref(),
+            error: turn.error.as_deref(),
+            duration_ms: Some(turn.duration_ms),
+        };
+        let results = ResultsRef { before: self.before, last };
+        self.early.prepare(&SubmitResultRef { proposal_id: self.proposal_id, results })
     }
 }
 

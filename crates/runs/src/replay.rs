@@ -54,7 +54,7 @@ impl Runs {
             // The epoch a run starts under: nothing can resume a replay mid-way but its
             // owner, whose resume fences this loop out (-32010), as for any proposal.
             let journal = span.journal_append();
-            let again = self.append_turn(&run, 0, Box::new(again), &mut reserved).await?;
+            let again = self.append_turn(&run, 0, Box::new(again), &mut reserved, None).await?;
             drop(journal);
             self.traced_call(span, &label, &again);
             replayed.push(again);

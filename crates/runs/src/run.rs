@@ -21,7 +21,7 @@ pub(crate) struct Run {
     pub(crate) trace: tether_telemetry::RunTrace,
     /// Serialises appends to this run and is held across the journal write, so a
     /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
-    pub(crate) append: tokio::sync::Mutex<()>,
+    pub(crate) append: Arc<tokio::sync::Mutex<()>>,
     pub(crate) state: Mutex<RunState>,
     /// Its events' scope (and its id as text), made when first asked for: formatting
     /// the ids was three `to_string`s per turn; a run rebuilt at boot and never written
@@ -91,7 +91,7 @@ impl Run {
             intent,
             started_at,
             trace,
-            append: tokio::sync::Mutex::new(()),
+            append: Arc::new(tokio::sync::Mutex::new(())),
             state: Mutex::new(state),
             scope: std::sync::OnceLock::new(),
         }
@@ -221,10 +221,31 @@ pub(crate) fn fits(turns: usize, cap: usize, method: &str) -> Result<(), crate::
 }
 
 impl Reserved<'_> {
-    /// One of the reserved turns was journalled (called under the run's state lock).
-    pub(crate) fn spend(&mut self, state: &mut RunState) {
-        if self.left > 0 {
+    /// One of the reserved turns, for the append that journals it; `None` if none is left.
+    pub(crate) fn take_one(&mut self, run: &Arc<Run>) -> Option<OneTurn> {
+        (self.left > 0).then(|| {
             self.left -= 1;
+            OneTurn(Some(run.clone()))
+        })
+    }
+}
+
+/// One reserved turn, spent when its record is journalled (on the store's thread) or
+/// given back if it never is.
+pub(crate) struct OneTurn(Option<Arc<Run>>);
+
+impl OneTurn {
+    /// Its turn was journalled (called under the run's state lock).
+    pub(crate) fn spend(mut self, state: &mut RunState) {
+        self.0 = None;
+        state.reserved = state.reserved.saturating_sub(1);
+    }
+}
+
+impl Drop for OneTurn {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            let mut state = run.state.lock();
             state.reserved = state.reserved.saturating_sub(1);
         }
     }

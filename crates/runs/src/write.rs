@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tether_core::{Caller, stamp};
+use tether_events::EventBus;
 use tether_proto::events::{Published, RunEndedPayload, RunStartedPayload, RunTurnPayload};
 use tether_proto::proposal::ActionStatus;
 use tether_proto::runs::{Ended, RunRecord, RunStatus, StartParams, StartResult, Started, Termination, Turn};
@@ -12,9 +13,10 @@ use tether_store::{Kind, Record};
 
 use crate::agent::{self, resolve_agent};
 use crate::error::RunsError;
+use crate::proposal::EarlyReply;
 use crate::reattach;
 use crate::records::to_json;
-use crate::run::{Reserved, Run, RunState};
+use crate::run::{OneTurn, Reserved, Run, RunState};
 use crate::runs::{Runs, run_scope, status_name};
 
 impl Runs {
@@ -210,18 +212,28 @@ impl Runs {
     /// without its output if it was over `max_turn_bytes`. `held` is the ownership
     /// epoch the writing connection holds: checked under the append lock, which a
     /// resume also takes, so no turn of an owner a resume replaced lands after it.
-    /// The turn comes in boxed: a proposal's future holds it across the journal's wait,
-    /// and a future is moved (copied whole) into its task. It goes out unboxed: nothing
-    /// is awaited after it is unpacked.
+    /// The turn comes in boxed: a proposal's future holds it across the journal's wait.
     /// `reserved` holds the turn's place under `runs.max_turns_per_run`.
+    ///
+    /// What follows the sync (the run's counts and resubmission index, its
+    /// subscribers, the `run.turn` event and, given `reply`, the proposal's outcome for
+    /// the circuit breakers and its answer)
+    /// runs the moment the turn is durable, on the store's thread
+    /// (`RunStore::append_then`): the client has its answer without a hop back to this
+    /// task, and nothing it asks next (the run, its trace, the proposal again, the next
+    /// turn's budget) can find the run without this turn.
     pub(crate) async fn append_turn(
         &self,
-        run: &Run,
+        run: &Arc<Run>,
         held: u64,
         turn: Box<Turn>,
         reserved: &mut Reserved<'_>,
+        reply: Option<EarlyReply<'_>>,
     ) -> Result<Turn, RunsError> {
-        let _serial = run.append.lock().await;
+        // Held until the turn is in the run's state (or failed), not until this task
+        // resumes: a proposal cancelled during the sync leaves the next append waiting
+        // for this record's place to be counted, never taking it.
+        let serial = run.append.clone().lock_owned().await;
         let (seq, index) = {
             let state = run.state.lock();
             if state.epoch != held {
@@ -242,29 +254,32 @@ impl Runs {
             (state.records, state.turns)
         };
         let (payload, turn) = turn_record(turn, index, self.config.max_turn_bytes);
-        let appended = self.store.append(&[Record { kind: Kind::Turn, run_id: run.id, seq, payload }]).await;
+        // A proposal's outcome goes to the circuit breakers before its answer does.
+        let report = reply.is_some().then(|| self.me.clone());
+        let answer = reply.and_then(|reply| reply.prepare(&turn));
+        let finished = Arc::new(parking_lot::Mutex::new(None));
+        let then: tether_store::Then = {
+            let (run, events, finished, unit) =
+                (run.clone(), self.events.clone(), finished.clone(), reserved.take_one(run));
+            Box::new(move || {
+                let turn = finish_turn(&run, &events, turn, seq, index, unit);
+                drop(serial);
+                if let Some(runs) = report.and_then(|me| me.upgrade())
+                    && matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed)
+                {
+                    runs.report_outcome(run.agent_id.as_str(), turn.status == ActionStatus::Succeeded);
+                }
+                *finished.lock() = Some(turn);
+                if let Some(answer) = answer {
+                    answer.send();
+                }
+            })
+        };
+        let record = Record { kind: Kind::Turn, run_id: run.id, seq, payload };
+        let appended = self.store.append_then(std::slice::from_ref(&record), Some(then)).await;
         self.fenced_out(run, &appended);
         appended?;
-        let record = RunRecord::Turn(*turn);
-        let mut state = run.state.lock();
-        state.records += 1;
-        state.turns += 1;
-        reserved.spend(&mut state);
-        if let RunRecord::Turn(turn) = &record {
-            state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
-            if let Some(usage) = state.usage.as_mut() {
-                crate::budget::add_turn(usage, turn);
-            }
-            if let Some(budget) = &turn.budget {
-                state.budget = Some(budget.clone());
-            }
-        }
-        run.publish(&mut state, &record, seq);
-        drop(state);
-        let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
-        let checkpoint =
-            RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
-        self.events.emit(Published::RunTurn(checkpoint), run.scope());
+        let turn = finished.lock().take().expect("an append's follow-up runs before it resolves");
         Ok(turn)
     }
 
@@ -277,8 +292,8 @@ impl Runs {
 
     /// Ends an in-progress (or detached) run durably, if `only` still holds: the
     /// sweeps end a run only if its owner is still gone.
-    pub(crate) async fn end(&self, run: &Run, termination: Termination, only: EndIf) -> Result<(), RunsError> {
-        let _serial = run.append.lock().await;
+    pub(crate) async fn end(&self, run: &Arc<Run>, termination: Termination, only: EndIf) -> Result<(), RunsError> {
+        let serial = run.append.clone().lock_owned().await;
         let seq = {
             let state = run.state.lock();
             if !matches!(state.status, RunStatus::InProgress | RunStatus::Detached) {
@@ -309,23 +324,33 @@ impl Runs {
             termination,
             ended_at: ended_at.clone(),
         });
-        let appended =
-            self.store.append(&[Record { kind: Kind::Ended, run_id: run.id, seq, payload: to_json(&record) }]).await;
+        let payload = to_json(&record);
+        // As a turn's (`append_turn`): the run is ended in memory the moment its end is
+        // durable, whether or not this task is still there to see it.
+        let then: tether_store::Then = {
+            let (run, me) = (run.clone(), self.me.clone());
+            Box::new(move || {
+                let mut state = run.state.lock();
+                state.records += 1;
+                state.status = status;
+                state.ended_at = Some(ended_at);
+                state.owner = None;
+                state.breach = breach;
+                state.recorded.clear();
+                run.publish(&mut state, &record, seq);
+                drop(state);
+                drop(serial);
+                if let Some(runs) = me.upgrade() {
+                    runs.ended(&run, status);
+                    // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
+                    runs.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run.scope());
+                }
+            })
+        };
+        let record = Record { kind: Kind::Ended, run_id: run.id, seq, payload };
+        let appended = self.store.append_then(std::slice::from_ref(&record), Some(then)).await;
         self.fenced_out(run, &appended);
-        appended?;
-        let mut state = run.state.lock();
-        state.records += 1;
-        state.status = status;
-        state.ended_at = Some(ended_at);
-        state.owner = None;
-        state.breach = breach;
-        state.recorded.clear();
-        run.publish(&mut state, &record, seq);
-        drop(state);
-        self.ended(run, status);
-        // Published in both `runtime.status` and `runtime.checkpoint` (`Kind::families`).
-        self.events.emit(Published::RunEnded(RunEndedPayload { status, record }), run.scope());
-        Ok(())
+        Ok(appended?)
     }
 }
 
@@ -397,6 +422,34 @@ fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u
     }
     let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
     (payload, Box::new(turn))
+}
+
+/// A journalled turn into the run's state, its subscribers and the event bus (the
+/// follow-up of its append, on the store's thread).
+fn finish_turn(run: &Run, events: &EventBus, turn: Box<Turn>, seq: u32, index: u32, unit: Option<OneTurn>) -> Turn {
+    let record = RunRecord::Turn(*turn);
+    let mut state = run.state.lock();
+    state.records += 1;
+    state.turns += 1;
+    if let Some(unit) = unit {
+        unit.spend(&mut state);
+    }
+    if let RunRecord::Turn(turn) = &record {
+        state.recorded.insert(&turn.proposal_id, &turn.action_id, seq);
+        if let Some(usage) = state.usage.as_mut() {
+            crate::budget::add_turn(usage, turn);
+        }
+        if let Some(budget) = &turn.budget {
+            state.budget = Some(budget.clone());
+        }
+    }
+    run.publish(&mut state, &record, seq);
+    drop(state);
+    let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
+    let checkpoint =
+        RunTurnPayload { index, action_id: turn.action_id.clone(), tool: turn.tool.clone(), status: turn.status };
+    events.emit(Published::RunTurn(checkpoint), run.scope());
+    turn
 }
 
 /// A turn over the size limit keeps its facts but loses its output (and, if

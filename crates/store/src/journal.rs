@@ -16,7 +16,7 @@ use ulid::Ulid;
 use crate::frame::{self, Decoded, Kind, Record, RecordRef};
 use crate::fsync::Fsync;
 use crate::retired::{self, Retired};
-use crate::writer::{Append, Op, Queue, Writer};
+use crate::writer::{Append, Op, Queue, Then, Writer};
 use crate::{recover, segment};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -443,6 +443,13 @@ impl Journal {
     /// Appends records; returns once they are durable. Records of one run must
     /// carry consecutive `seq`s, which the caller assigns.
     pub async fn append(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.append_then(records, None).await
+    }
+
+    /// `append`, and `then` run on the writer thread as soon as the records are
+    /// durable (not if they fail), before this resolves: what must follow a turn's
+    /// sync at once (its reply) costs no hop back to the appender's task.
+    pub async fn append_then(&self, records: &[Record], then: Option<Then>) -> Result<(), StoreError> {
         if self.shared.poisoned.load(Ordering::Acquire) {
             return Err(StoreError::Poisoned);
         }
@@ -460,7 +467,7 @@ impl Journal {
             index.push((record.run_id, record.seq, at, frames.len() - at, record.kind == Kind::Tombstone));
         }
         let (done, wait) = oneshot::channel();
-        self.queue.lock().send(Op::Append(Append { frames, index, done })).map_err(|_| StoreError::Stopped)?;
+        self.queue.lock().send(Op::Append(Append { frames, index, done, then })).map_err(|_| StoreError::Stopped)?;
         wait.await.map_err(|_| StoreError::Stopped)?
     }
 

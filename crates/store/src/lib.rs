@@ -34,3 +34,4 @@ pub use journal::{
 };
 pub use lock::{DirLock, LockError};
 pub use store::{RunStore, SharedStore, StoreFuture, StoreInfo};
+pub use writer::Then;

@@ -28,7 +28,12 @@ pub(crate) struct Append {
     /// (run, seq, frame offset within `frames`, frame length, is a tombstone)
     pub(crate) index: Vec<(Ulid, u32, usize, usize, bool)>,
     pub(crate) done: oneshot::Sender<Result<(), StoreError>>,
+    /// Run here once the records are durable and indexed, before `done` is answered.
+    pub(crate) then: Option<Then>,
 }
+
+/// What an appender has done on the writer thread the moment its records are durable.
+pub type Then = Box<dyn FnOnce() + Send>;
 
 pub(crate) type Queue = Mutex<mpsc::Sender<Op>>;
 
@@ -62,6 +67,12 @@ impl Writer {
                     tracing::error!(%error, "journal write failed; the journal now refuses appends");
                 }
                 for append in batch {
+                    if let (Ok(()), Some(then)) = (&result, append.then) {
+                        // The appender's code: its panic must not end the journal's only writer.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(then)).is_err() {
+                            tracing::error!("an append's follow-up panicked on the journal thread");
+                        }
+                    }
                     let _ = append.done.send(result.clone());
                 }
             }
