@@ -259,6 +259,58 @@ async fn a_proposal_cancelled_during_its_turns_sync_still_counts_that_turn() {
     assert_eq!(run["result"]["turn_count"], 2, "{run}");
 }
 
+/// A proposal is answered by the journal's thread the moment its turn is durable, and
+/// only once the run counts the turn and the proposal's id is free again: a `runs.get`
+/// sent as each answer arrives sees every turn so far, and the next proposal may reuse
+/// the id at once.
+#[tokio::test]
+async fn a_proposals_answer_comes_after_its_turn_is_counted_and_frees_its_id() {
+    let server = TestServer::start().await;
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let started =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"tally","agent_id":"ti"}}));
+    let run_id = started.await["result"]["run_id"].as_str().unwrap().to_owned();
+    for n in 1..=40u64 {
+        let proposal = json!({"jsonrpc":"2.0","id":7,"method":"proposal.submit",
+            "params":{"proposal":{"actions":[action("a1","echo",json!({"n":n}))]}}});
+        send(&mut ws, proposal).await;
+        let execute = recv(&mut ws).await;
+        assert_eq!(execute["method"], "tools.execute", "{execute}");
+        send(&mut ws, json!({"jsonrpc":"2.0","id":execute["id"],"result":{"n":n}})).await;
+        let answered = recv(&mut ws).await;
+        assert_eq!(answered["id"], 7, "{answered}");
+        assert_eq!(answered["result"]["results"][0]["output"]["n"], n, "{answered}");
+        let run = rpc(&mut ws, json!({"jsonrpc":"2.0","id":8,"method":"runs.get","params":{"run_id":run_id}})).await;
+        assert_eq!(run["result"]["turn_count"], n, "{run}");
+    }
+}
+
+/// A proposal inside a batch is answered in the batch's one array, never ahead of it.
+#[tokio::test]
+async fn a_proposal_in_a_batch_is_answered_in_the_batchs_array() {
+    let server = TestServer::start().await;
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let started =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"batch","agent_id":"bo"}}));
+    assert!(started.await["result"]["run_id"].is_string());
+    let batch = json!([
+        {"jsonrpc":"2.0","id":3,"method":"proposal.submit","params":{"proposal":{"actions":[action("a1","echo",json!({}))]}}},
+        {"jsonrpc":"2.0","id":4,"method":"server.ping"}
+    ]);
+    send(&mut ws, batch).await;
+    let execute = recv(&mut ws).await;
+    assert_eq!(execute["method"], "tools.execute", "{execute}");
+    send(&mut ws, json!({"jsonrpc":"2.0","id":execute["id"],"result":{"ok":true}})).await;
+    let answered = recv(&mut ws).await;
+    let ids: Vec<&Value> = answered.as_array().expect("one array for the batch").iter().map(|r| &r["id"]).collect();
+    assert_eq!(ids.len(), 2, "{answered}");
+    assert!(ids.contains(&&json!(3)) && ids.contains(&&json!(4)), "{answered}");
+}
+
 #[tokio::test]
 async fn unsupported_types_and_unknown_tools_are_rejected_per_action() {
     let server = TestServer::start().await;
