@@ -259,6 +259,54 @@ async fn a_proposal_cancelled_during_its_turns_sync_still_counts_that_turn() {
     assert_eq!(run["result"]["turn_count"], 2, "{run}");
 }
 
+/// `runs.complete` cancelled while its end is being synced: the end is durable, so the
+/// run is ended in memory too, and no turn lands after it.
+#[tokio::test]
+async fn a_completion_cancelled_during_its_sync_still_ends_the_run() {
+    let held = Arc::new(Held::default());
+    let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let started =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"end","agent_id":"en"}}));
+    let run_id = started.await["result"]["run_id"].as_str().unwrap().to_owned();
+    held.arm();
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":3,"method":"runs.complete",
+        "params":{"run_id":run_id,"outcome":{"status":"done"}}}),
+    )
+    .await;
+    wait_until("the end's sync is held", async || held.entered()).await;
+    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}})).await;
+    assert_eq!(recv(&mut ws).await["error"]["code"], -32800, "the completion is answered cancelled");
+    held.release();
+    wait_until("the run reads ended", async || {
+        let run = rpc(&mut ws, json!({"jsonrpc":"2.0","id":4,"method":"runs.get","params":{"run_id":run_id}})).await;
+        run["result"]["status"] == "completed"
+    })
+    .await;
+    // Whatever becomes of a proposal now (run unjournalled, or refused), no turn follows the end.
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":5,"method":"proposal.submit",
+        "params":{"proposal":{"actions":[action("a1","echo",json!({}))]}}}),
+    )
+    .await;
+    let mut answered = recv(&mut ws).await;
+    if answered["method"] == "tools.execute" {
+        send(&mut ws, json!({"jsonrpc":"2.0","id":answered["id"],"result":{}})).await;
+        answered = recv(&mut ws).await;
+    }
+    assert_eq!(answered["id"], 5, "{answered}");
+    let trace =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":6,"method":"runs.get_trace","params":{"run_id":run_id}})).await;
+    let kinds: Vec<&str> =
+        trace["result"]["records"].as_array().unwrap().iter().map(|r| r["record"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["started", "ended"], "{trace}");
+}
+
 /// A proposal is answered by the journal's thread the moment its turn is durable, and
 /// only once the run counts the turn and the proposal's id is free again: a `runs.get`
 /// sent as each answer arrives sees every turn so far, and the next proposal may reuse
