@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
-use futures_util::future::join_all;
+use futures_util::future::{Either, join_all};
 use serde_json::value::RawValue;
 use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Response};
 
@@ -231,10 +231,16 @@ impl Dispatcher {
                 }
             },
         };
-        let progress = Arc::new(Progress::default());
-        let early = id.clone().filter(|_| early).map(|id| Early::new(self.cx.clone(), id, progress.clone()));
+        // Only a single call of a method that answers early, with an id to answer.
+        let progress = (early && entry.early && id.is_some()).then(|| Arc::new(Progress::default()));
+        let early = progress.clone().zip(id.clone()).map(|(progress, id)| Early::new(self.cx.clone(), id, progress));
         // A panicking handler costs its own request (-32603), not the connection.
-        let handler = Early::scope(early, AssertUnwindSafe((entry.handler)(self.cx.clone(), params)).catch_unwind());
+        let handler = AssertUnwindSafe((entry.handler)(self.cx.clone(), params)).catch_unwind();
+        // The task-local set only around a handler that may take it.
+        let handler = match early {
+            Some(early) => Either::Left(Early::scope(early, handler)),
+            None => Either::Right(handler),
+        };
         let handler = handler.map(move |outcome| {
             outcome.unwrap_or_else(|panic| {
                 let message = panic_message(&*panic);
@@ -261,7 +267,7 @@ impl Dispatcher {
             if let Err(error @ RpcError::Internal(_)) = &result {
                 tracing::warn!(%error, "handler failed");
             }
-            if progress.sent() {
+            if progress.as_ref().is_some_and(|progress| progress.sent()) {
                 // Answered ahead (`Early`); a close asked for after the reply happens now.
                 if let Some(reason) = cx.conn.close_after_reply.lock().take() {
                     cx.conn.outbound.close(CloseCode::Policy, &reason);
@@ -312,12 +318,12 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 struct Slot {
     cx: Context,
     id: Option<Id>,
-    progress: Arc<Progress>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if !self.progress.release() {
+        if self.progress.as_ref().is_some_and(|progress| !progress.release()) {
             return;
         }
         if let Some(id) = &self.id {

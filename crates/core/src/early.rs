@@ -53,12 +53,13 @@ impl Early {
     }
 
     /// Runs `handler` with this answer for it to take.
-    pub(crate) fn scope<F: Future>(early: Option<Early>, handler: F) -> impl Future<Output = F::Output> {
-        EARLY.scope(RefCell::new(early), handler)
+    pub(crate) fn scope<F: Future>(early: Early, handler: F) -> impl Future<Output = F::Output> {
+        EARLY.scope(RefCell::new(Some(early)), handler)
     }
 
-    /// This request's early answer, from within its handler, once: `None` for a
-    /// notification, an item of a batch (whose replies go together) or a second take.
+    /// This request's early answer, from within its handler, once: `None` unless the
+    /// method was registered `answers_early`, and for a notification, an item of a batch
+    /// (whose replies go together) or a second take.
     pub fn take() -> Option<Early> {
         EARLY.try_with(|early| early.borrow_mut().take()).ok().flatten()
     }

@@ -46,6 +46,8 @@ pub(crate) struct Entry {
     pub(crate) access: Access,
     /// Changes nothing: allowed on a read-only credential.
     pub(crate) reads: bool,
+    /// Its handler may answer before it returns (`Early`).
+    pub(crate) early: bool,
     pub(crate) schemas: fn(&mut SchemaGenerator) -> (Schema, Schema),
     pub(crate) handler: Handler,
 }
@@ -158,6 +160,7 @@ impl Registry {
             phase,
             access: Access::Authenticated,
             reads: false,
+            early: false,
             schemas: schemas::<M>,
             handler,
         };
@@ -226,6 +229,13 @@ impl Registered<'_> {
     /// Every other method is refused to such a credential.
     pub fn reads(self) -> Self {
         self.0.reads = true;
+        self
+    }
+
+    /// The handler may answer a single call before it returns, from any thread
+    /// (`Early::take`); other methods pay nothing for it.
+    pub fn answers_early(self) -> Self {
+        self.0.early = true;
         self
     }
 }

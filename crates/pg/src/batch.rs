@@ -17,6 +17,9 @@ use ulid::Ulid;
 pub(crate) struct Job {
     pub(crate) runs: Vec<RunWrite>,
     pub(crate) done: oneshot::Sender<Result<(), StoreError>>,
+    /// Run once the job's records are committed (`RunStore::append_then`), before `done`
+    /// is answered, whether or not the appender still waits.
+    pub(crate) then: Option<tether_store::Then>,
 }
 
 pub(crate) struct RunWrite {
@@ -136,6 +139,9 @@ pub(crate) async fn run(
                         Some(w) => Err(StoreError::Fenced { run_id: w.run_id }),
                     };
                     settled(&job.runs, &outcome);
+                    if let (Ok(()), Some(then)) = (&result, job.then) {
+                        then();
+                    }
                     let _ = job.done.send(result);
                 }
             }

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use parking_lot::{Mutex, RwLock};
-use tether_store::{Kind, Record, Recovered, RecoveredRun, RunStore, SharedStore, StoreError, StoreFuture, StoreInfo};
+use tether_store::{
+    Kind, Record, Recovered, RecoveredRun, RunStore, SharedStore, StoreError, StoreFuture, StoreInfo, Then,
+};
 use tokio::sync::{mpsc, oneshot};
 use ulid::Ulid;
 
@@ -359,13 +361,20 @@ impl RunStore for PgStore {
     }
 
     fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>> {
+        self.append_then(records, None)
+    }
+
+    fn append_then<'a>(&'a self, records: &'a [Record], then: Option<Then>) -> StoreFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             if records.is_empty() {
+                if let Some(then) = then {
+                    then();
+                }
                 return Ok(());
             }
             let runs = self.plan(records)?;
             let (done, wait) = oneshot::channel();
-            self.inner.writer.send(batch::Job { runs, done }).await.map_err(|_| StoreError::Stopped)?;
+            self.inner.writer.send(batch::Job { runs, done, then }).await.map_err(|_| StoreError::Stopped)?;
             wait.await.map_err(|_| StoreError::Stopped)?
         })
     }

@@ -28,14 +28,17 @@ pub fn register(registry: &mut Registry, runs: Arc<Runs>) {
     });
     registry
         .register_with::<runs::Start, _, _, _>(&runs, |r, cx, p| async move { Ok(r.start(&cx.caller(), p).await?) });
-    registry.register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move {
-        let submitted = r.submit(&cx.caller(), p).await;
-        if let Err(RunsError::Store(StoreError::Fenced { run_id })) = &submitted {
-            // Another node resumed the run: this socket is stale, its client moved on.
-            cx.close_after_reply(format!("run {run_id} moved to another node"));
-        }
-        Ok(submitted?)
-    });
+    registry
+        .register_with::<proposal::Submit, _, _, _>(&runs, |r, cx, p| async move {
+            let submitted = r.submit(&cx.caller(), p).await;
+            if let Err(RunsError::Store(StoreError::Fenced { run_id })) = &submitted {
+                // Another node resumed the run: this socket is stale, its client moved on.
+                cx.close_after_reply(format!("run {run_id} moved to another node"));
+            }
+            Ok(submitted?)
+        })
+        // Answered from the journal's thread the moment the last turn is durable.
+        .answers_early();
     registry.register_with::<runs::Complete, _, _, _>(&runs, |r, cx, p| async move {
         Ok(r.complete(&cx.caller(), p).await?)
     });

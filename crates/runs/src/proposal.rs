@@ -114,6 +114,7 @@ impl Runs {
                 aborted = stop;
                 turn
             };
+            let mut reported = false;
             if let (Some((run, held)), Some(reserved)) = (&run, &mut reserved) {
                 turn.usage = usage.take();
                 turn.budget = raised.take();
@@ -127,17 +128,13 @@ impl Runs {
                         None
                     }
                 };
-                let reported = reply.is_some();
+                reported = reply.is_some();
                 turn = self.append_turn(run, *held, Box::new(turn), reserved, reply).await?;
                 drop(journal);
-                if reported {
-                    self.traced_call(span, call.run, &turn);
-                    results.push(result_of(turn));
-                    continue;
-                }
             }
             self.traced_call(span, call.run, &turn);
-            if matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
+            // An answered turn told the circuit breakers in its append's follow-up.
+            if !reported && matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed) {
                 let agent = run.as_ref().map(|(r, _)| &r.agent_id).or_else(|| caller.principal().agent_id());
                 if let Some(agent) = agent {
                     self.report_outcome(agent.as_str(), turn.status == ActionStatus::Succeeded);

@@ -19,8 +19,10 @@ pub(crate) struct Run {
     pub(crate) started_at: String,
     /// The trace its spans go to, whichever process writes them.
     pub(crate) trace: tether_telemetry::RunTrace,
-    /// Serialises appends to this run and is held across the journal write, so a
-    /// snapshot taken under it sees every record exactly once (no gap, no duplicate).
+    /// Serialises appends to this run and is held across the journal write until the
+    /// run's state counts the record (`write.rs` `append_turn`, `end`), so a snapshot
+    /// taken under it sees every record exactly once (no gap, no duplicate), and a
+    /// cancelled writer never lets the next one take its record's place.
     pub(crate) append: Arc<tokio::sync::Mutex<()>>,
     pub(crate) state: Mutex<RunState>,
     /// Its events' scope (and its id as text), made when first asked for: formatting

@@ -212,13 +212,13 @@ impl Runs {
     /// without its output if it was over `max_turn_bytes`. `held` is the ownership
     /// epoch the writing connection holds: checked under the append lock, which a
     /// resume also takes, so no turn of an owner a resume replaced lands after it.
-    /// The turn comes in boxed: a proposal's future holds it across the journal's wait.
+    /// The turn comes in boxed and goes to the append's follow-up.
     /// `reserved` holds the turn's place under `runs.max_turns_per_run`.
     ///
     /// What follows the sync (the run's counts and resubmission index, its
     /// subscribers, the `run.turn` event and, given `reply`, the proposal's outcome for
-    /// the circuit breakers and its answer)
-    /// runs the moment the turn is durable, on the store's thread
+    /// the circuit breakers and its answer) runs the moment the turn is durable, on the
+    /// store's thread
     /// (`RunStore::append_then`): the client has its answer without a hop back to this
     /// task, and nothing it asks next (the run, its trace, the proposal again, the next
     /// turn's budget) can find the run without this turn.

@@ -20,6 +20,7 @@ where
     records_read_back_in_order_by_range(store.as_ref()).await;
     payload_bytes_round_trip_exactly(store.as_ref()).await;
     concurrent_runs_all_land_contiguously(&store).await;
+    a_follow_up_runs_once_its_records_are_durable_even_if_nobody_waits(&store).await;
     let kept = a_finished_run(store.as_ref(), 5).await;
     forgotten_runs_read_as_empty(store.as_ref()).await;
     drop(store);
@@ -110,4 +111,34 @@ async fn forgotten_runs_read_as_empty(store: &dyn RunStore) {
     store.forget(&[gone]).await;
     assert!(store.read(gone, 0..10).await.unwrap().is_empty(), "a forgotten run reads as empty");
     assert_eq!(store.read(kept, 0..10).await.unwrap().len(), 4, "forgetting one run keeps the others");
+}
+
+/// `append_then`'s follow-up runs before the append resolves, and runs even when the
+/// appender stopped waiting after handing its records over (a cancelled request).
+async fn a_follow_up_runs_once_its_records_are_durable_even_if_nobody_waits(store: &Arc<dyn RunStore>) {
+    let run = Ulid::new();
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let then: crate::Then = {
+        let ran = ran.clone();
+        Box::new(move || ran.store(true, std::sync::atomic::Ordering::SeqCst))
+    };
+    store.append_then(&[record(Kind::Started, run, 0)], Some(then)).await.expect("append started");
+    assert!(ran.load(std::sync::atomic::Ordering::SeqCst), "the follow-up ran before the append resolved");
+
+    let (ran, told) = tokio::sync::oneshot::channel();
+    let then: crate::Then = Box::new(move || {
+        let _ = ran.send(());
+    });
+    let records = [record(Kind::Turn, run, 1)];
+    {
+        // One poll hands the records over; then the appender gives up.
+        let mut appending = store.append_then(&records, Some(then));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let _ = appending.as_mut().poll(&mut cx);
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), told)
+        .await
+        .expect("the follow-up of an append nobody waits for still runs")
+        .expect("it ran, not dropped");
+    assert_eq!(seqs(&store.read(run, 0..10).await.unwrap()), [0, 1], "and its record is durable");
 }
