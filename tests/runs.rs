@@ -208,21 +208,24 @@ async fn cancelling_a_proposal_cancels_its_tool_call() {
     assert_eq!(notice["params"]["request_id"], execute["id"]);
 }
 
+/// A raw session with an `echo` tool and a run of `agent`'s started; its run id.
+async fn echo_run(server: &TestServer, agent: &str) -> (Ws, String) {
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let started =
+        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"test","agent_id":agent}}));
+    let run_id = started.await["result"]["run_id"].as_str().expect("a run id").to_owned();
+    (ws, run_id)
+}
+
 /// A proposal cancelled while its turn is being synced: the turn is durable, so the run
 /// counts it, and the next proposal's turn comes after it, never in its place.
 #[tokio::test]
 async fn a_proposal_cancelled_during_its_turns_sync_still_counts_that_turn() {
     let held = Arc::new(Held::default());
     let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
-    let mut ws = server.raw_session().await;
-    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
-    assert_eq!(registered.await["result"], 1);
-    let started = rpc(
-        &mut ws,
-        json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"cancel mid-sync","agent_id":"kat"}}),
-    )
-    .await;
-    let run_id = started["result"]["run_id"].as_str().unwrap().to_owned();
+    let (mut ws, run_id) = echo_run(&server, "kat").await;
     // The first proposal's turn is written, and its sync held.
     held.arm();
     let submit = |id: u64, proposal: &str| {
@@ -265,12 +268,7 @@ async fn a_proposal_cancelled_during_its_turns_sync_still_counts_that_turn() {
 async fn a_completion_cancelled_during_its_sync_still_ends_the_run() {
     let held = Arc::new(Held::default());
     let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
-    let mut ws = server.raw_session().await;
-    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
-    assert_eq!(registered.await["result"], 1);
-    let started =
-        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"end","agent_id":"en"}}));
-    let run_id = started.await["result"]["run_id"].as_str().unwrap().to_owned();
+    let (mut ws, run_id) = echo_run(&server, "en").await;
     held.arm();
     send(
         &mut ws,
@@ -314,12 +312,7 @@ async fn a_completion_cancelled_during_its_sync_still_ends_the_run() {
 #[tokio::test]
 async fn a_proposals_answer_comes_after_its_turn_is_counted_and_frees_its_id() {
     let server = TestServer::start().await;
-    let mut ws = server.raw_session().await;
-    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
-    assert_eq!(registered.await["result"], 1);
-    let started =
-        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"tally","agent_id":"ti"}}));
-    let run_id = started.await["result"]["run_id"].as_str().unwrap().to_owned();
+    let (mut ws, run_id) = echo_run(&server, "ti").await;
     for n in 1..=40u64 {
         let proposal = json!({"jsonrpc":"2.0","id":7,"method":"proposal.submit",
             "params":{"proposal":{"actions":[action("a1","echo",json!({"n":n}))]}}});
@@ -339,12 +332,7 @@ async fn a_proposals_answer_comes_after_its_turn_is_counted_and_frees_its_id() {
 #[tokio::test]
 async fn a_proposal_in_a_batch_is_answered_in_the_batchs_array() {
     let server = TestServer::start().await;
-    let mut ws = server.raw_session().await;
-    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
-    assert_eq!(registered.await["result"], 1);
-    let started =
-        rpc(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"batch","agent_id":"bo"}}));
-    assert!(started.await["result"]["run_id"].is_string());
+    let (mut ws, _) = echo_run(&server, "bo").await;
     let batch = json!([
         {"jsonrpc":"2.0","id":3,"method":"proposal.submit","params":{"proposal":{"actions":[action("a1","echo",json!({}))]}}},
         {"jsonrpc":"2.0","id":4,"method":"server.ping"}

@@ -139,8 +139,11 @@ pub(crate) async fn run(
                         Some(w) => Err(StoreError::Fenced { run_id: w.run_id }),
                     };
                     settled(&job.runs, &outcome);
-                    if let (Ok(()), Some(then)) = (&result, job.then) {
-                        then();
+                    // The appender's code: its panic must not end the store's only writer.
+                    if let (Ok(()), Some(then)) = (&result, job.then)
+                        && std::panic::catch_unwind(std::panic::AssertUnwindSafe(then)).is_err()
+                    {
+                        tracing::error!("an append's follow-up panicked in the batch writer");
                     }
                     let _ = job.done.send(result);
                 }

@@ -38,8 +38,10 @@ pub trait RunStore: Send + Sync + 'static {
     fn append<'a>(&'a self, records: &'a [Record]) -> StoreFuture<'a, Result<(), StoreError>>;
 
     /// `append`, with `then` run the moment the records are durable (only if they
-    /// are), before this resolves: on the journal's writer thread, which so answers a
-    /// turn without a hop back to the appender's task. By default, after `append`.
+    /// are), before this resolves, and even if nobody waits for it any more once the
+    /// records are handed over: on the journal's writer thread (which so answers a turn
+    /// without a hop back to the appender's task), in PostgreSQL's batch writer after the
+    /// commit. By default (a store that overrides neither), after `append`, in its future.
     fn append_then<'a>(&'a self, records: &'a [Record], then: Option<Then>) -> StoreFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.append(records).await?;
