@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use std::panic::AssertUnwindSafe;
 
@@ -12,7 +13,6 @@ use tether_proto::jsonrpc::{CANCELLED_NOTIFICATION, CancelledParams, Id, Respons
 
 use crate::early::{Early, Progress};
 use crate::reply::Reply;
-use std::sync::Arc;
 use tether_proto::{ErrorObject, Method, session::Auth};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 

@@ -79,25 +79,21 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Writes the reply now, from any thread, if the socket takes it at once; true if
-    /// it did. The request leaves the in-flight set first, so its id is free the moment
-    /// the client reads the reply. If the socket is busy (a frame queued or being
-    /// written) nothing is sent, and the handler's own result answers as usual.
-    pub fn send(self) -> bool {
+    /// Writes the reply now, from any thread, if the socket takes it at once. The
+    /// request leaves the in-flight set first, so its id is free the moment the client
+    /// reads the reply. If the socket is busy (a frame queued or being written) nothing
+    /// is sent, and the handler's own result answers as usual.
+    pub fn send(self) {
         let Prepared { early, text } = self;
         let conn = &early.cx.conn;
         if !early.progress.release() {
             // Ended already (cancelled, or the connection closed): nobody waits for it.
-            return false;
+            return;
         }
         conn.in_flight.untrack(&early.id);
         conn.in_flight.release();
-        match conn.outbound.write_now(Outgoing::Text(text), &mut std::iter::empty()) {
-            Direct::Written => {
-                early.progress.0.store(SENT, Ordering::Release);
-                true
-            }
-            Direct::Failed | Direct::Queue(_) => false,
+        if let Direct::Written = conn.outbound.write_now(Outgoing::Text(text), &mut std::iter::empty()) {
+            early.progress.0.store(SENT, Ordering::Release);
         }
     }
 }

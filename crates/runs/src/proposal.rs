@@ -121,13 +121,11 @@ impl Runs {
                 // Refused (-32010, fenced) if a resume handed the run over meanwhile.
                 let journal = span.journal_append();
                 // Not when a denied budget is still to end the run: that may fail the proposal.
-                let reply = match (n == last && denied.is_none(), early.take()) {
-                    (true, Some(early)) => Some(EarlyReply { early, proposal_id: &proposal_id, before: &results }),
-                    (_, early_kept) => {
-                        early = early_kept;
-                        None
-                    }
-                };
+                let reply = (n == last && denied.is_none()).then(|| early.take()).flatten().map(|early| EarlyReply {
+                    early,
+                    proposal_id: &proposal_id,
+                    before: &results,
+                });
                 reported = reply.is_some();
                 turn = self.append_turn(run, *held, Box::new(turn), reserved, reply).await?;
                 drop(journal);
