@@ -305,6 +305,109 @@ async fn a_completion_cancelled_during_its_sync_still_ends_the_run() {
     assert_eq!(kinds, ["started", "ended"], "{trace}");
 }
 
+/// `runs.start` cancelled while its `started` record is being synced: the run is durable,
+/// so it is indexed and becomes the connection's current run all the same, and a retry
+/// under the same idempotency key, sent before the sync ends, waits for it and is
+/// answered with that run: one run under the key, in the index and on disk.
+#[tokio::test]
+async fn a_start_cancelled_during_its_sync_is_the_run_its_retry_gets() {
+    let held = Arc::new(Held::default());
+    let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
+    let mut ws = server.raw_session().await;
+    let registered = rpc(&mut ws, json!({"jsonrpc":"2.0","id":1,"method":"tools.register","params":[{"name":"echo"}]}));
+    assert_eq!(registered.await["result"], 1);
+    let start = |id: u64| {
+        json!({"jsonrpc":"2.0","id":id,"method":"runs.start",
+            "params":{"intent":"test","agent_id":"rk","idempotency_key":"k-retry"}})
+    };
+    held.arm();
+    send(&mut ws, start(2)).await;
+    wait_until("the start's sync is held", async || held.entered()).await;
+    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}})).await;
+    assert_eq!(recv(&mut ws).await["error"]["code"], -32800, "the start is answered cancelled");
+    send(&mut ws, start(3)).await;
+    held.release();
+    let retried = recv(&mut ws).await;
+    assert_eq!(retried["id"], 3, "{retried}");
+    let run_id = retried["result"]["run_id"].as_str().expect("a run id").to_owned();
+    let listed = rpc(&mut ws, json!({"jsonrpc":"2.0","id":4,"method":"runs.list","params":{"agent_id":"rk"}})).await;
+    let runs: Vec<&str> =
+        listed["result"]["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert_eq!(runs, [run_id.as_str()], "{listed}");
+    let journal = server.data_dir.join("journal");
+    let started: usize = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .map(|bytes| bytes.windows(b"k-retry".len()).filter(|w| w == b"k-retry").count())
+        .sum();
+    assert_eq!(started, 1, "one started record carries the key");
+    // The run is the connection's current one: a proposal's turn lands there.
+    send(
+        &mut ws,
+        json!({"jsonrpc":"2.0","id":5,"method":"proposal.submit",
+            "params":{"proposal":{"actions":[action("a1","echo",json!({}))]}}}),
+    )
+    .await;
+    let execute = recv(&mut ws).await;
+    assert_eq!(execute["method"], "tools.execute", "{execute}");
+    send(&mut ws, json!({"jsonrpc":"2.0","id":execute["id"],"result":{}})).await;
+    assert_eq!(recv(&mut ws).await["result"]["results"][0]["status"], "succeeded");
+    let run = rpc(&mut ws, json!({"jsonrpc":"2.0","id":6,"method":"runs.get","params":{"run_id":run_id}})).await;
+    assert_eq!(run["result"]["turn_count"], 1, "{run}");
+}
+
+/// Two starts under one idempotency key on one connection, the second sent while the
+/// first's run is being synced: it waits for that run to be durable and indexed, and
+/// is answered with it.
+#[tokio::test]
+async fn a_second_start_under_a_key_being_synced_gets_the_same_run() {
+    let held = Arc::new(Held::default());
+    let server = TestServer::start_setup(Setup { fsync: held.clone(), ..Default::default() }, |_| {}).await;
+    let mut ws = server.raw_session().await;
+    let start = |id: u64| {
+        json!({"jsonrpc":"2.0","id":id,"method":"runs.start",
+            "params":{"intent":"test","agent_id":"pk","idempotency_key":"k-pipe"}})
+    };
+    held.arm();
+    send(&mut ws, start(1)).await;
+    wait_until("the first start's sync is held", async || held.entered()).await;
+    send(&mut ws, start(2)).await;
+    // Frames are dispatched in order: once the ping is answered, the second start has
+    // been too, up to its first wait.
+    let pong = rpc(&mut ws, json!({"jsonrpc":"2.0","id":3,"method":"server.ping"})).await;
+    assert_eq!(pong["result"], "pong");
+    held.release();
+    let (first, second) = (recv(&mut ws).await, recv(&mut ws).await);
+    assert!(first["result"]["run_id"].is_string(), "{first}");
+    assert_eq!(first["result"]["run_id"], second["result"]["run_id"], "{first} {second}");
+}
+
+/// `runs.start` cancelled during its sync, and its connection gone before the sync
+/// ends: the run is durable, so it is indexed, and swept `incomplete` after the grace
+/// like any run its connection left, not left in progress until a restart.
+#[tokio::test]
+async fn a_start_cancelled_as_its_connection_closes_still_has_its_run_swept() {
+    let held = Arc::new(Held::default());
+    let runs = tether_runs::RunsConfig { disconnect_grace_ms: 10, ..Default::default() };
+    let server = TestServer::start_setup(Setup { fsync: held.clone(), runs, ..Default::default() }, |_| {}).await;
+    let mut ws = server.raw_session().await;
+    held.arm();
+    send(&mut ws, json!({"jsonrpc":"2.0","id":2,"method":"runs.start","params":{"intent":"test","agent_id":"sw"}}))
+        .await;
+    wait_until("the start's sync is held", async || held.entered()).await;
+    send(&mut ws, json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}})).await;
+    assert_eq!(recv(&mut ws).await["error"]["code"], -32800, "the start is answered cancelled");
+    drop(ws);
+    server.wait_for_connections(0).await;
+    held.release();
+    let operator = server.connect().await;
+    wait_until("the run is swept incomplete", async || {
+        let listed = operator.call_raw("runs.list", json!({"agent_id": "sw"})).await.unwrap();
+        listed["runs"][0]["status"] == "incomplete"
+    })
+    .await;
+}
+
 /// A proposal is answered by the journal's thread the moment its turn is durable, and
 /// only once the run counts the turn and the proposal's id is free again: a `runs.get`
 /// sent as each answer arrives sees every turn so far, and the next proposal may reuse

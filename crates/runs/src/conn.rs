@@ -31,17 +31,24 @@ pub(crate) struct ConnRuns {
     /// Negotiated `runs.resume.v1`: its runs wait the resume lease when it drops.
     resumable: bool,
     runs: Weak<Runs>,
+    /// The runtime it was made on: the sweep spawns its timers there even when the
+    /// last holder is off it (a start's follow-up on the journal's thread).
+    runtime: Option<tokio::runtime::Handle>,
     pub(crate) state: Mutex<Conn>,
 }
 
 impl Drop for ConnRuns {
     fn drop(&mut self) {
         let Some(runs) = self.runs.upgrade() else { return };
-        // The sweep spawns its grace timers: without a runtime (the process is ending)
-        // there is nothing left to end runs for.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            runs.connection_closed(self.id, std::mem::take(self.state.get_mut()), self.resumable);
-        }
+        let _entered = match tokio::runtime::Handle::try_current() {
+            Ok(_) => None,
+            Err(_) => match &self.runtime {
+                Some(runtime) => Some(runtime.enter()),
+                // Never on a runtime: nothing was spawned to end runs for.
+                None => return,
+            },
+        };
+        runs.connection_closed(self.id, std::mem::take(self.state.get_mut()), self.resumable);
     }
 }
 
@@ -52,6 +59,7 @@ impl Runs {
             id: caller.connection().id(),
             resumable: caller.has_capability(tether_proto::runs::RESUME_CAPABILITY),
             runs: self.me.clone(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
             state: Mutex::new(Conn::default()),
         })
     }

@@ -50,6 +50,9 @@ pub(crate) struct Index {
     pub(crate) by_agent: HashMap<String, BTreeMap<u64, Ulid>>,
     /// (agent, idempotency key) → the connection that used it and its run.
     pub(crate) idempotency: HashMap<(String, String), (u64, Ulid)>,
+    /// Keys a start is journalling a run under (`write.rs` `KeyHeld`), each locked
+    /// until that run is indexed: at most one entry per start in flight.
+    pub(crate) starting: HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>,
     last_key: u64,
 }
 

@@ -17,7 +17,7 @@ use crate::proposal::EarlyReply;
 use crate::reattach;
 use crate::records::to_json;
 use crate::run::{OneTurn, Reserved, Run, RunState};
-use crate::runs::{Runs, run_scope, status_name};
+use crate::runs::{Runs, status_name};
 
 impl Runs {
     pub async fn start(&self, caller: &Caller, params: StartParams) -> Result<StartResult, RunsError> {
@@ -64,10 +64,13 @@ impl Runs {
         let agent_key = agent_id.to_string();
         let conn = caller.connection().id();
         let client_id = format!("conn-{conn}");
-        if let Some(key) = &idempotency_key {
-            let known = self.index.lock().idempotency.get(&(agent_key.clone(), key.clone())).copied();
-            match known {
-                Some((owner, run_id)) if owner == conn => {
+        // Held until the run is indexed (or its start failed): a second start under the
+        // key, a retry after a cancelled one say, waits for it and then finds its run.
+        let claimed = match &idempotency_key {
+            None => None,
+            Some(key) => match self.claim_key(conn, &agent_key, key).await? {
+                Claim::Held(held) => Some(held),
+                Claim::Known(run_id) => {
                     if current {
                         self.with_conn(caller, |c| c.current = Some(run_id));
                     }
@@ -76,11 +79,8 @@ impl Runs {
                         StartResult { run_id: run_id.to_string(), agent_id: agent_key, client_id, resume_token: None };
                     return Ok((result, run));
                 }
-                Some(_) => return Err(key_taken(key)),
-                None if self.key_used_elsewhere(&agent_key, key).await? => return Err(key_taken(key)),
-                None => {}
-            }
-        }
+            },
+        };
         let active = self.active_runs(&agent_key);
         if active >= self.config.max_active_runs_per_agent {
             return Err(RunsError::Limit {
@@ -127,13 +127,6 @@ impl Runs {
                 payload: to_json(&RunRecord::Turn(turn.clone())),
             });
         }
-        match self.store.append(&records).await {
-            // Two nodes started runs under one key at once: the database kept the other.
-            Err(tether_store::StoreError::Duplicate { .. }) => {
-                return Err(key_taken(idempotency_key.as_deref().unwrap_or_default()));
-            }
-            appended => appended?,
-        }
 
         let mut state = RunState::in_progress(Some(conn));
         state.records = records.len() as u32;
@@ -143,37 +136,51 @@ impl Runs {
         state.forked_from = forked_from;
         state.replay_of = replay_of;
         state.budget = budget;
-        let run = {
-            let mut index = self.index.lock();
-            let key = index.next_key();
-            let run = Arc::new(Run::new(
-                id,
-                key,
-                agent_id.clone(),
-                intent,
-                started.started_at.clone(),
-                tether_telemetry::RunTrace::new(id, caller_trace, tracestate),
-                state,
-            ));
-            index.insert(run.clone());
-            if let Some(key) = idempotency_key {
-                index.idempotency.insert((agent_key.clone(), key), (conn, id));
-            }
-            run
+        let trace = tether_telemetry::RunTrace::new(id, caller_trace, tracestate);
+        let key = idempotency_key.clone();
+        // As a turn's (`append_turn`): the run is indexed, and the connection's, the
+        // moment it is durable, even if this call was cancelled meanwhile. Had the
+        // connection closed too, the follow-up holds its runs state last and sweeps it.
+        let indexed = Arc::new(parking_lot::Mutex::new(None));
+        let then: tether_store::Then = {
+            let (me, indexed, conn_runs) = (self.me.clone(), indexed.clone(), self.conn(caller));
+            let agent_id = agent_id.clone();
+            Box::new(move || {
+                let Some(this) = me.upgrade() else { return };
+                let run = {
+                    let mut index = this.index.lock();
+                    let key = index.next_key();
+                    let run = Arc::new(Run::new(id, key, agent_id, intent, started.started_at, trace, state));
+                    index.insert(run.clone());
+                    if let Some(key) = idempotency_key {
+                        index.idempotency.insert((agent_key, key), (conn, id));
+                    }
+                    run
+                };
+                this.observer().run_started();
+                let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
+                this.events.emit(Published::RunStarted(payload), run.scope());
+                let mut state = conn_runs.state.lock();
+                if current {
+                    state.current = Some(id);
+                }
+                state.owned.insert(id, 0);
+                drop(state);
+                drop(conn_runs);
+                // Last: a retry under the key finds the run complete, the connection's too.
+                drop(claimed);
+                *indexed.lock() = Some(run);
+            })
         };
-        self.observer().run_started();
-        let payload = RunStartedPayload { intent: started.intent, status: RunStatus::InProgress };
-        self.events.emit(Published::RunStarted(payload), run_scope(&id, &agent_id));
-        // The run is the connection's current run before the reply goes out. Had the
-        // connection closed meanwhile, its state is this call's alone, and swept as
-        // this call lets it go.
-        self.with_conn(caller, |c| {
-            if current {
-                c.current = Some(id);
+        match self.store.append_then(&records, Some(then)).await {
+            // Two nodes started runs under one key at once: the database kept the other.
+            Err(tether_store::StoreError::Duplicate { .. }) => {
+                return Err(key_taken(key.as_deref().unwrap_or_default()));
             }
-            c.owned.insert(id, 0);
-        });
-        Ok((StartResult { run_id: id.to_string(), agent_id: agent_key, client_id, resume_token }, Some(run)))
+            appended => appended?,
+        }
+        let run = indexed.lock().take().expect("an append's follow-up runs before it resolves");
+        Ok((StartResult { run_id: id.to_string(), agent_id: agent_id.to_string(), client_id, resume_token }, Some(run)))
     }
 
     /// Runs of `agent` still in progress.
@@ -461,6 +468,63 @@ fn shrink(turn: &mut Turn, size: usize, limit: usize) {
     if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
         turn.parameters = json!({ "elided": true, "bytes": size });
         turn.prompt = None;
+    }
+}
+
+/// What `claim_key` found.
+enum Claim {
+    /// A run this connection started under the key before.
+    Known(ulid::Ulid),
+    /// Nobody has used the key: it is this start's until the guard drops.
+    Held(KeyHeld),
+}
+
+/// An idempotency key a start is journalling a run under (`Index::starting`).
+pub(crate) struct KeyHeld {
+    runs: std::sync::Weak<Runs>,
+    key: (String, String),
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for KeyHeld {
+    fn drop(&mut self) {
+        // Out of the table before the waiters wake (the guard drops after this body).
+        if let Some(runs) = self.runs.upgrade() {
+            runs.index.lock().starting.remove(&self.key);
+        }
+    }
+}
+
+impl Runs {
+    /// The run this connection started under `key` before, or the key held for a new
+    /// one; waits for a start still journalling a run under it, and refuses a key
+    /// another connection (or, on a shared store, another node) used.
+    async fn claim_key(&self, conn: u64, agent: &str, key: &str) -> Result<Claim, RunsError> {
+        let wanted = (agent.to_owned(), key.to_owned());
+        let held = loop {
+            let starting = {
+                let mut index = self.index.lock();
+                match index.idempotency.get(&wanted).copied() {
+                    Some((owner, run_id)) if owner == conn => return Ok(Claim::Known(run_id)),
+                    Some(_) => return Err(key_taken(key)),
+                    None => {}
+                }
+                match index.starting.get(&wanted) {
+                    Some(starting) => starting.clone(),
+                    None => {
+                        let lock = Arc::new(tokio::sync::Mutex::new(()));
+                        let held = lock.clone().try_lock_owned().expect("a new lock is free");
+                        index.starting.insert(wanted.clone(), lock);
+                        break KeyHeld { runs: self.me.clone(), key: wanted, _held: held };
+                    }
+                }
+            };
+            drop(starting.lock().await);
+        };
+        if self.key_used_elsewhere(agent, key).await? {
+            return Err(key_taken(key));
+        }
+        Ok(Claim::Held(held))
     }
 }
 
