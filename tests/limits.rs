@@ -330,3 +330,61 @@ async fn proposals_in_flight_at_once_cannot_pass_runs_max_turns_per_run_together
     assert_eq!(first["results"][0]["status"], "succeeded", "{first}");
     assert!(calls.try_recv().is_err(), "the refused proposal's tool never ran");
 }
+
+/// A run's records stay within `runs.max_run_bytes`: the turn that would pass it is
+/// journalled without its output (its action failed, naming the limit), and once the
+/// run is at it a proposal is refused whole (-32002, naming it) before its tool runs.
+/// The run is still its owner's to end.
+#[tokio::test]
+async fn a_run_at_runs_max_run_bytes_drops_the_output_then_refuses_proposals() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = tether_runs::RunsConfig { max_run_bytes: 4096, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let executed = Arc::new(AtomicUsize::new(0));
+    let counter = executed.clone();
+    let client = server
+        .client()
+        .agent_id("big")
+        .on_request("tools.execute", move |params: serde_json::Value| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(params["parameters"].clone()) }
+        })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    let run = client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    // Each turn journals its parameters and, echoed, its output: about 2.3 KB.
+    let pad = "p".repeat(1000);
+    let submit = |n: usize| json!({"proposal": {"actions": [{"id": format!("a{n}"), "type": "tool_call", "tool": "echo", "parameters": {"pad": pad}}]}});
+    let first = client.call_raw("proposal.submit", submit(0)).await.unwrap();
+    assert_eq!(first["results"][0]["status"], "succeeded", "{first}");
+    let mut shrunk = 0;
+    let refused = loop {
+        let n = executed.load(Ordering::SeqCst);
+        assert!(n < 10, "a 4 KiB run took {n} turns of 2.3 KB without a refusal");
+        match client.call_raw("proposal.submit", submit(n)).await {
+            Ok(answer) => {
+                let result = &answer["results"][0];
+                assert_eq!(result["status"], "failed", "a turn past the allowance: {answer}");
+                assert!(result["error"].as_str().unwrap().contains("runs.max_run_bytes"), "{answer}");
+                assert!(result["output"].is_null(), "its output dropped: {answer}");
+                shrunk += 1;
+            }
+            Err(error) => break error,
+        }
+    };
+    assert!(shrunk >= 1, "the turn that passed the allowance was journalled, shrunk");
+    assert_eq!(refused.code(), Some(-32002), "{refused}");
+    let data = error_data(&refused);
+    assert_eq!((data["limit"].as_str(), data["value"].as_u64()), (Some("runs.max_run_bytes"), Some(4096)));
+    let turns = executed.load(Ordering::SeqCst);
+    assert_eq!(turns, 1 + shrunk, "the refused proposal's tool never ran");
+    client.call_raw("runs.complete", json!({"run_id": run["run_id"], "outcome": {"status": "success"}})).await.unwrap();
+    let got = client.call_raw("runs.get", json!({"run_id": run["run_id"]})).await.unwrap();
+    assert_eq!(got["turn_count"], turns, "{got}");
+    // A fork of it would start over the allowance: refused, naming it.
+    let fork = client.call_raw("runs.fork", json!({"run_id": run["run_id"]})).await.unwrap_err();
+    assert_eq!(error_data(&fork)["limit"], "runs.max_run_bytes", "{fork}");
+}

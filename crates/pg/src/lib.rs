@@ -269,7 +269,9 @@ impl PgStore {
         let client = self.inner.pool.get().await.map_err(db)?;
         let statement = client
             .prepare_cached(
-                "SELECT r.records, r.turns, s.payload, e.payload
+                "SELECT r.records, r.turns, s.payload, e.payload,
+                        (SELECT coalesce(sum(octet_length(a.payload)), 0)::bigint
+                         FROM tether_records a WHERE a.run_id = r.run_id AND a.kind IN (1, 2, 3))
                  FROM tether_runs r
                  LEFT JOIN tether_records s ON s.run_id = r.run_id AND s.seq = 0 AND s.kind = 1
                  LEFT JOIN tether_records e ON e.run_id = r.run_id AND e.seq = r.records - 1 AND e.kind = 3
@@ -285,6 +287,7 @@ impl PgStore {
         run.turns = row.get::<_, i32>(1) as u32;
         run.started = row.get(2);
         run.ended = row.get(3);
+        run.bytes = row.get::<_, i64>(4) as u64;
         Ok(Some(run))
     }
 

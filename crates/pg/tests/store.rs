@@ -61,6 +61,8 @@ async fn a_run_taken_over_by_another_node_refuses_the_old_owners_writes() {
     assert!(matches!(b.append(&[turn(run, 2)]).await, Err(StoreError::Fenced { run_id }) if run_id == run));
     let found = b.take_over(run).await.unwrap().expect("an open run can be taken over");
     assert_eq!(found.records, 2);
+    let written = (started(run).payload.len() + turn(run, 1).payload.len()) as u64;
+    assert_eq!(found.bytes, written, "what runs.max_run_bytes counts on the node taking over");
     assert!(matches!(a.append(&[turn(run, 2)]).await, Err(StoreError::Fenced { .. })), "the old owner is fenced");
     b.append(&[turn(run, 2)]).await.unwrap();
     let seqs: Vec<u32> = b.read(run, 0..10).await.unwrap().iter().map(|r| r.seq).collect();

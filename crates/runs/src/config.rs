@@ -30,6 +30,10 @@ pub struct RunsConfig {
     /// Turns one run may journal (0: no cap). A proposal that would pass it is refused
     /// whole, before any of its actions runs.
     pub max_turns_per_run: usize,
+    /// Bytes one run may journal, its records together (0: no cap). A turn that would
+    /// pass it is journalled without its output, its action failed naming the limit;
+    /// a run at it refuses a proposal whole, before any of its actions runs.
+    pub max_run_bytes: usize,
     /// Tools one connection may register.
     pub max_tools_per_connection: usize,
     /// Largest tool definition (its description and `parameters` schema as JSON), in bytes.
@@ -96,6 +100,7 @@ impl Default for RunsConfig {
             max_idempotency_key_bytes: 256,
             max_active_runs_per_agent: 64,
             max_turns_per_run: 100_000,
+            max_run_bytes: 1 << 30,
             max_tools_per_connection: 256,
             max_tool_bytes: 64 << 10,
             max_tool_patterns: 64,

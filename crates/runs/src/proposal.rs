@@ -58,7 +58,7 @@ impl Runs {
                 } else {
                     action_ids.len()
                 };
-                Some(run.reserve(fresh, self.config.max_turns_per_run)?)
+                Some(run.reserve(fresh, &self.config)?)
             }
             None => None,
         };

@@ -29,6 +29,7 @@ pub(crate) fn rebuild(found: tether_store::RecoveredRun, key: u64) -> (Run, bool
     let mut state = RunState::in_progress(None);
     state.records = found.records;
     state.turns = found.turns;
+    state.bytes = found.bytes;
     state.corrupted = found.corrupted;
     if let Some(started) = &started {
         state.forked_from = started.forked_from.clone();

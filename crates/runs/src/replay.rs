@@ -35,7 +35,7 @@ impl Runs {
         let (_, run) = self.begin(caller, begin).await?;
         let run = run.ok_or_else(|| RunsError::Internal("a replay run without a key is always new".into()))?;
         let label = run.id.to_string();
-        let mut reserved = run.reserve(recorded.len(), self.config.max_turns_per_run)?;
+        let mut reserved = run.reserve(recorded.len(), &self.config)?;
         let mut replayed = Vec::with_capacity(recorded.len());
         for turn in &recorded {
             let action = Action {

@@ -37,6 +37,8 @@ pub(crate) struct RunState {
     /// Records of every kind: the next record's position.
     pub(crate) records: u32,
     pub(crate) turns: u32,
+    /// Its records' payloads together, in bytes, against `runs.max_run_bytes`.
+    pub(crate) bytes: u64,
     /// Turns the proposals in flight may still journal (`Reserved`).
     pub(crate) reserved: u32,
     /// The connection that owns the run while it is in progress.
@@ -166,6 +168,7 @@ impl RunState {
             ended_at: None,
             records: 0,
             turns: 0,
+            bytes: 0,
             reserved: 0,
             owner,
             owner_left: false,
@@ -194,11 +197,25 @@ pub(crate) struct Reserved<'a> {
 }
 
 impl Run {
-    pub(crate) fn reserve(&self, turns: usize, cap: usize) -> Result<Reserved<'_>, crate::error::RunsError> {
+    /// Also refuses new turns once the run's records reach `runs.max_run_bytes`.
+    pub(crate) fn reserve(
+        &self,
+        turns: usize,
+        config: &crate::RunsConfig,
+    ) -> Result<Reserved<'_>, crate::error::RunsError> {
         let mut state = self.state.lock();
         let (journalled, reserved) = (state.turns as usize, state.reserved as usize);
+        let cap = config.max_turns_per_run;
         if cap != 0 && journalled + reserved + turns > cap {
             return Err(turn_cap(self, journalled + reserved, cap));
+        }
+        let max_bytes = config.max_run_bytes as u64;
+        if turns > 0 && max_bytes != 0 && state.bytes >= max_bytes {
+            let what = format!(
+                "run {} has journalled {} bytes, its whole allowance: end it and start another",
+                self.id, state.bytes
+            );
+            return Err(tether_core::RpcError::limit(what, "runs.max_run_bytes", max_bytes).into());
         }
         let turns = u32::try_from(turns).expect("a proposal's actions are bounded by its message");
         state.reserved += turns;

@@ -103,6 +103,7 @@ impl Runs {
                 let mut state = run.state.lock();
                 state.records = found.records;
                 state.turns = found.turns;
+                state.bytes = found.bytes;
                 state.recorded.clear();
                 drop(state);
                 run

@@ -128,8 +128,16 @@ impl Runs {
             });
         }
 
+        let bytes: u64 = records.iter().map(|r| r.payload.len() as u64).sum();
+        let max_bytes = self.config.max_run_bytes as u64;
+        if max_bytes != 0 && bytes > max_bytes {
+            let what =
+                format!("a new run of {bytes} bytes (its start and inherited turns) is more than one run may journal");
+            return Err(tether_core::RpcError::limit(what, "runs.max_run_bytes", max_bytes).into());
+        }
         let mut state = RunState::in_progress(Some(conn));
         state.records = records.len() as u32;
+        state.bytes = bytes;
         state.turns = inherited.len() as u32;
         state.reattachable = reattachable;
         state.token = token_hash.as_deref().and_then(reattach::parse_hash);
@@ -241,7 +249,7 @@ impl Runs {
         // resumes: a proposal cancelled during the sync leaves the next append waiting
         // for this record's place to be counted, never taking it.
         let serial = run.append.clone().lock_owned().await;
-        let (seq, index) = {
+        let (seq, index, bytes) = {
             let state = run.state.lock();
             if state.epoch != held {
                 return Err(RunsError::Superseded(run.id));
@@ -258,9 +266,10 @@ impl Runs {
             if reserved.left == 0 && cap != 0 && taken >= cap {
                 return Err(crate::run::turn_cap(run, taken, cap));
             }
-            (state.records, state.turns)
+            (state.records, state.turns, state.bytes)
         };
-        let (payload, turn) = turn_record(turn, index, self.config.max_turn_bytes);
+        let (payload, turn) = turn_record(turn, index, self.bounds(run, bytes));
+        let size = payload.len() as u64;
         // A proposal's outcome goes to the circuit breakers before its answer does.
         let report = reply.is_some().then(|| self.me.clone());
         let answer = reply.and_then(|reply| reply.prepare(&turn));
@@ -269,7 +278,7 @@ impl Runs {
             let (run, events, finished, unit) =
                 (run.clone(), self.events.clone(), finished.clone(), reserved.take_one(run));
             Box::new(move || {
-                let turn = finish_turn(&run, &events, turn, seq, index, unit);
+                let turn = finish_turn(&run, &events, turn, (seq, index, size), unit);
                 drop(serial);
                 if let Some(runs) = report.and_then(|me| me.upgrade())
                     && matches!(turn.status, ActionStatus::Succeeded | ActionStatus::Failed)
@@ -332,6 +341,7 @@ impl Runs {
             ended_at: ended_at.clone(),
         });
         let payload = to_json(&record);
+        let size = payload.len() as u64;
         // As a turn's (`append_turn`): the run is ended in memory the moment its end is
         // durable, whether or not this task is still there to see it.
         let then: tether_store::Then = {
@@ -339,6 +349,7 @@ impl Runs {
             Box::new(move || {
                 let mut state = run.state.lock();
                 state.records += 1;
+                state.bytes += size;
                 state.status = status;
                 state.ended_at = Some(ended_at);
                 state.owner = None;
@@ -414,17 +425,48 @@ pub(crate) enum EndIf {
     StillDetached,
 }
 
-/// The turn stamped with its index and time, and its record's payload (shrunk to
-/// `max_turn_bytes` if it is over); the turn comes back boxed.
-fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u8>, Box<Turn>) {
+/// How large a turn's record may be: `runs.max_turn_bytes`, or less when the run has
+/// less of `runs.max_run_bytes` left (then `run` says which run, how much it journalled
+/// and its allowance, for the shrunk turn's error).
+struct TurnBound {
+    max: usize,
+    run: Option<(ulid::Ulid, u64, u64)>,
+}
+
+impl TurnBound {
+    fn why(&self) -> String {
+        match self.run {
+            Some((id, journalled, cap)) => {
+                format!("would take run {id} past runs.max_run_bytes = {cap} ({journalled} journalled)")
+            }
+            None => format!("exceeds runs.max_turn_bytes = {}", self.max),
+        }
+    }
+}
+
+impl Runs {
+    fn bounds(&self, run: &Run, journalled: u64) -> TurnBound {
+        let per_turn = self.config.max_turn_bytes;
+        let per_run = self.config.max_run_bytes as u64;
+        let left = per_run.saturating_sub(journalled);
+        match per_run != 0 && left < per_turn as u64 {
+            true => TurnBound { max: left as usize, run: Some((run.id, journalled, per_run)) },
+            false => TurnBound { max: per_turn, run: None },
+        }
+    }
+}
+
+/// The turn stamped with its index and time, and its record's payload (shrunk under
+/// `bound` if it is over); the turn comes back boxed.
+fn turn_record(mut turn: Box<Turn>, index: u32, bound: TurnBound) -> (Vec<u8>, Box<Turn>) {
     turn.index = index;
     turn.recorded_at = stamp::now();
     let mut record = RunRecord::Turn(*turn);
     let mut payload = to_json(&record);
     if let RunRecord::Turn(turn) = &mut record
-        && payload.len() > max_turn_bytes
+        && payload.len() > bound.max
     {
-        shrink(turn, payload.len(), max_turn_bytes);
+        shrink(turn, payload.len(), &bound);
         payload = to_json(&record);
     }
     let RunRecord::Turn(turn) = record else { unreachable!("built as a turn above") };
@@ -433,10 +475,12 @@ fn turn_record(mut turn: Box<Turn>, index: u32, max_turn_bytes: usize) -> (Vec<u
 
 /// A journalled turn into the run's state, its subscribers and the event bus (the
 /// follow-up of its append, on the store's thread).
-fn finish_turn(run: &Run, events: &EventBus, turn: Box<Turn>, seq: u32, index: u32, unit: Option<OneTurn>) -> Turn {
+fn finish_turn(run: &Run, events: &EventBus, turn: Box<Turn>, at: (u32, u32, u64), unit: Option<OneTurn>) -> Turn {
+    let (seq, index, size) = at;
     let record = RunRecord::Turn(*turn);
     let mut state = run.state.lock();
     state.records += 1;
+    state.bytes += size;
     state.turns += 1;
     if let Some(unit) = unit {
         unit.spend(&mut state);
@@ -461,11 +505,11 @@ fn finish_turn(run: &Run, events: &EventBus, turn: Box<Turn>, seq: u32, index: u
 
 /// A turn over the size limit keeps its facts but loses its output (and, if
 /// still too large, its parameters), and its action fails saying why.
-fn shrink(turn: &mut Turn, size: usize, limit: usize) {
+fn shrink(turn: &mut Turn, size: usize, bound: &TurnBound) {
     turn.output = None;
     turn.status = ActionStatus::Failed;
-    turn.error = Some(format!("turn record of {size} bytes exceeds runs.max_turn_bytes = {limit}; output dropped"));
-    if serde_json::to_vec(turn).map_or(0, |v| v.len()) > limit {
+    turn.error = Some(format!("turn record of {size} bytes {}; output dropped", bound.why()));
+    if serde_json::to_vec(turn).map_or(0, |v| v.len()) > bound.max {
         turn.parameters = json!({ "elided": true, "bytes": size });
         turn.prompt = None;
     }

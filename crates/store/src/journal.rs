@@ -144,6 +144,8 @@ pub struct RecoveredRun {
     /// Records of every kind: the next record's `seq`.
     pub records: u32,
     pub turns: u32,
+    /// Its records' payloads together, in bytes (`runs.max_run_bytes` counts them).
+    pub bytes: u64,
     /// Some of its records failed their checksum or are missing.
     pub corrupted: bool,
     /// Its eviction was recorded: it is forgotten, not lost.
@@ -152,11 +154,23 @@ pub struct RecoveredRun {
 
 impl RecoveredRun {
     pub fn new(run_id: Ulid) -> Self {
-        RecoveredRun { run_id, started: None, ended: None, records: 0, turns: 0, corrupted: false, tombstoned: false }
+        RecoveredRun {
+            run_id,
+            started: None,
+            ended: None,
+            records: 0,
+            turns: 0,
+            bytes: 0,
+            corrupted: false,
+            tombstoned: false,
+        }
     }
 
     pub(crate) fn note(&mut self, record: &RecordRef<'_>) {
         self.records = self.records.max(record.seq + 1);
+        if matches!(record.kind, Kind::Started | Kind::Turn | Kind::Ended) {
+            self.bytes += record.payload.len() as u64;
+        }
         match record.kind {
             Kind::Started => self.started = Some(record.payload.to_vec()),
             Kind::Ended => self.ended = Some(record.payload.to_vec()),

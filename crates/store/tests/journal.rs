@@ -66,6 +66,8 @@ async fn records_survive_a_reopen_and_read_back_by_run() {
     assert_eq!(recovered.runs.len(), 2);
     let run_a = recovered.runs.iter().find(|r| r.run_id == a).unwrap();
     assert_eq!((run_a.records, run_a.turns), (3, 1));
+    // `{"seq":N}` three times: what `runs.max_run_bytes` counts after a restart.
+    assert_eq!(run_a.bytes, 3 * 9);
     assert!(run_a.started.is_some() && run_a.ended.is_some());
     let run_b = recovered.runs.iter().find(|r| r.run_id == b).unwrap();
     assert!(run_b.ended.is_none());
