@@ -3,8 +3,9 @@
 //! of a durable turn (`benches/peers`' `durable`: the callback, one write and
 //! `fdatasync` with group commit, nothing else) and beside the same ceiling sending
 //! CAR's frames whole (`--car-frames`), all driven by the same client
-//! process (`bench-peers turns`), with each server's CPU per turn (user and system,
-//! every thread, from `/proc`); instructions per durable turn under callgrind,
+//! process (`bench-peers turns`), with each server's CPU per turn (user and system)
+//! and context switches per turn (every thread, from `/proc`); instructions per
+//! durable turn under callgrind,
 //! tether beside that ceiling (they do not move with the machine's noise; skipped
 //! when valgrind is missing); and boot time at 100k and 1M records, beside
 //! reading the same bytes sequentially. Run with `cargo bench --bench runs`; name
@@ -127,11 +128,14 @@ fn ceiling(dir: &std::path::Path) {
         let (mut ratios, mut framed_ratios) = (Vec::new(), Vec::new());
         // Each server's CPU over all its rounds, and the turns it made in them.
         let mut cpu = [(0.0, 0.0, 0.0); 3];
+        let mut switches = [0u64; 3];
         for _ in 0..CEILING_ROUNDS {
             for (i, server) in [&tether, &raw, &framed].into_iter().enumerate() {
                 let (user, system) = server.cpu_seconds();
+                let switched = server.context_switches();
                 let load = peers::turns(&bin, server, runs, CEILING_ROUND.as_secs_f64());
                 let (user_after, system_after) = server.cpu_seconds();
+                switches[i] += server.context_switches().saturating_sub(switched);
                 cpu[i].0 += user_after - user;
                 cpu[i].1 += system_after - system;
                 cpu[i].2 += load.turns_all;
@@ -166,6 +170,13 @@ fn ceiling(dir: &std::path::Path) {
             tu / cu,
             ts / cs,
             (tu + ts) / (cu + cs)
+        );
+        // A hop between threads is a switch: tether should make none the ceiling does not.
+        let [ts, cs, fs] = [0, 1, 2].map(|i| switches[i] as f64 / cpu[i].2);
+        println!(
+            "context switches per durable turn, {runs} run(s), every thread of the server: tether {ts:.2} | \
+             ceiling {cs:.2} (with CAR's frames {fs:.2}) | {:.2}x",
+            ts / cs
         );
     }
 }

@@ -68,6 +68,21 @@ impl Server {
         (field(14), field(15))
     }
 
+    /// Context switches so far, voluntary and not, summed over the threads alive now
+    /// (a thread that exited takes its count with it: the runtime's and the journal's
+    /// threads live as long as the server).
+    pub fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else { return 0 };
+        let count = |status: String| -> u64 {
+            let value = |key: &str| {
+                let line = status.lines().find(|l| l.starts_with(key));
+                line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            };
+            value("voluntary_ctxt_switches:") + value("nonvoluntary_ctxt_switches:")
+        };
+        tasks.flatten().filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok()).map(count).sum()
+    }
+
     /// Peak resident memory (VmHWM).
     pub fn hwm_kib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
