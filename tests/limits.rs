@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -235,17 +236,17 @@ async fn an_outcome_past_runs_max_outcome_bytes_is_refused() {
     client.call_raw("runs.cancel", json!({"run_id": run["run_id"], "reason": "fits"})).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_run_at_runs_max_turns_per_run_refuses_proposals_before_any_tool_runs() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let runs = tether_runs::RunsConfig { max_turns_per_run: 3, ..Default::default() };
-    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
-    let executed = Arc::new(AtomicUsize::new(0));
+/// A client of `agent` whose one tool, `echo`, answers its parameters and counts its
+/// calls, with a run started: the run limits' tests.
+async fn counted_echo_run(
+    server: &TestServer,
+    agent: &str,
+) -> (tether_client::Client, std::sync::Arc<std::sync::atomic::AtomicUsize>, serde_json::Value) {
+    let executed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = executed.clone();
     let client = server
         .client()
-        .agent_id("long")
+        .agent_id(agent)
         .on_request("tools.execute", move |params: serde_json::Value| {
             counter.fetch_add(1, Ordering::SeqCst);
             async move { Ok(params["parameters"].clone()) }
@@ -255,6 +256,14 @@ async fn a_run_at_runs_max_turns_per_run_refuses_proposals_before_any_tool_runs(
         .unwrap();
     client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
     let run = client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    (client, executed, run)
+}
+
+#[tokio::test]
+async fn a_run_at_runs_max_turns_per_run_refuses_proposals_before_any_tool_runs() {
+    let runs = tether_runs::RunsConfig { max_turns_per_run: 3, ..Default::default() };
+    let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
+    let (client, executed, run) = counted_echo_run(&server, "long").await;
     let action = |id: &str| json!({"id": id, "type": "tool_call", "tool": "echo", "parameters": {"n": 1}});
     let submit = |id: &str, actions: &[&str]| {
         let actions: Vec<_> = actions.iter().map(|a| action(a)).collect();
@@ -337,24 +346,9 @@ async fn proposals_in_flight_at_once_cannot_pass_runs_max_turns_per_run_together
 /// The run is still its owner's to end.
 #[tokio::test]
 async fn a_run_at_runs_max_run_bytes_drops_the_output_then_refuses_proposals() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let runs = tether_runs::RunsConfig { max_run_bytes: 4096, ..Default::default() };
     let server = TestServer::start_setup(Setup { runs, ..Default::default() }, |_| {}).await;
-    let executed = Arc::new(AtomicUsize::new(0));
-    let counter = executed.clone();
-    let client = server
-        .client()
-        .agent_id("big")
-        .on_request("tools.execute", move |params: serde_json::Value| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(params["parameters"].clone()) }
-        })
-        .connect()
-        .await
-        .unwrap();
-    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
-    let run = client.call_raw("runs.start", json!({"intent": "x"})).await.unwrap();
+    let (client, executed, run) = counted_echo_run(&server, "big").await;
     // Each turn journals its parameters and, echoed, its output: about 2.3 KB.
     let pad = "p".repeat(1000);
     let submit = |n: usize| json!({"proposal": {"actions": [{"id": format!("a{n}"), "type": "tool_call", "tool": "echo", "parameters": {"pad": pad}}]}});
