@@ -129,6 +129,8 @@ fn ceiling(dir: &std::path::Path) {
         // Each server's CPU over all its rounds, and the turns it made in them.
         let mut cpu = [(0.0, 0.0, 0.0); 3];
         let mut switches = [0u64; 3];
+        // Each server's p50 of a turn's two halves, per round (`Load::call_p50_us`).
+        let mut halves: [(Vec<f64>, Vec<f64>); 3] = Default::default();
         for _ in 0..CEILING_ROUNDS {
             for (i, server) in [&tether, &raw, &framed].into_iter().enumerate() {
                 let (user, system) = server.cpu_seconds();
@@ -141,6 +143,8 @@ fn ceiling(dir: &std::path::Path) {
                 cpu[i].2 += load.turns_all;
                 samples[i * 2].push(load.rate);
                 samples[i * 2 + 1].push(load.p50_us);
+                halves[i].0.push(load.call_p50_us);
+                halves[i].1.push(load.answer_p50_us);
             }
             ratios.push(samples[0].last().unwrap() / samples[2].last().unwrap());
             framed_ratios.push(samples[0].last().unwrap() / samples[4].last().unwrap());
@@ -170,6 +174,14 @@ fn ceiling(dir: &std::path::Path) {
             tu / cu,
             ts / cs,
             (tu + ts) / (cu + cs)
+        );
+        // Which side of the callback a gap is on: the proposal's way to `tools.execute`,
+        // or the reply's way through the journal to the answer.
+        let [(tc, ta), (cc, ca), (fc, fa)] = halves.map(|(call, answer)| (median(call), median(answer)));
+        println!(
+            "a durable turn's halves at p50, {runs} run(s), medians of rounds (us): proposal to tools.execute \
+             tether {tc:.0} | ceiling {cc:.0} (with CAR's frames {fc:.0}); reply to answer tether {ta:.0} | \
+             ceiling {ca:.0} (with CAR's frames {fa:.0})"
         );
         // A hop between threads is a switch: tether should make none the ceiling does not.
         let [ts, cs, fs] = [0, 1, 2].map(|i| switches[i] as f64 / cpu[i].2);

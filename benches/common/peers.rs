@@ -114,6 +114,10 @@ pub struct Load {
     pub p50_us: f64,
     pub p99_us: f64,
     pub p999_us: f64,
+    /// `bench-peers turns`' halves of a turn at p50 (NaN for other loads): proposal
+    /// sent to `tools.execute` read, and reply sent to answer read.
+    pub call_p50_us: f64,
+    pub answer_p50_us: f64,
 }
 
 /// Runs `bench-peers load` against `server` in its own process.
@@ -142,9 +146,11 @@ fn parse(mut command: Command) -> Load {
     let line = String::from_utf8(output.stdout).unwrap();
     let find = |name: &str| line.split_whitespace().find_map(|kv| kv.strip_prefix(name));
     let field = |name: &str| -> f64 { find(name).unwrap().parse().unwrap() };
-    let turns_all = find("turns_all=").map_or(f64::NAN, |n| n.parse().unwrap());
+    let optional = |name: &str| find(name).map_or(f64::NAN, |n| n.parse().unwrap());
     Load {
-        turns_all,
+        turns_all: optional("turns_all="),
+        call_p50_us: optional("call_p50_us="),
+        answer_p50_us: optional("answer_p50_us="),
         rate: field("rate="),
         p50_us: field("p50_us="),
         p99_us: field("p99_us="),

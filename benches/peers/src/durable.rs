@@ -134,6 +134,10 @@ pub async fn turns(args: &[String]) {
     let stop = Arc::new(AtomicBool::new(false));
     let counted = Arc::new(AtomicU64::new(0));
     let all = Arc::new(AtomicU64::new(0));
+    // A counted turn's two halves: proposal sent to `tools.execute` read, and reply
+    // sent to answer read (the client's own work between them left out), so a gap to
+    // the ceiling shows which side of the callback it is on.
+    let halves = Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
     let mut tasks = Vec::new();
     for r in 0..runs {
         let mut request = url.as_str().into_client_request().unwrap();
@@ -158,23 +162,29 @@ pub async fn turns(args: &[String]) {
             }
         }
         let (counting, stop, counted, all) = (counting.clone(), stop.clone(), counted.clone(), all.clone());
+        let halves = halves.clone();
         tasks.push(tokio::spawn(async move {
             let proposal = json!({"jsonrpc": "2.0", "id": 1, "method": "proposal.submit", "params":
                 {"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}}})
             .to_string();
             let mut latencies = Vec::new();
+            let (mut to_call, mut to_answer) = (Vec::new(), Vec::new());
             let mut submitted = 0u64;
             while !stop.load(Ordering::Relaxed) && count.is_none_or(|count| submitted < count) {
                 submitted += 1;
                 let sent = Instant::now();
+                let (mut called, mut replied) = (sent, sent);
                 ws.send(Message::Text(proposal.as_str().into())).await.unwrap();
                 loop {
                     let Message::Text(text) = ws.next().await.unwrap().unwrap() else { continue };
+                    let read = Instant::now();
                     let frame: Value = serde_json::from_str(&text).unwrap();
                     if frame["method"] == "tools.execute" {
+                        called = read;
                         let reply =
                             json!({"jsonrpc": "2.0", "id": frame["id"], "result": frame["params"]["parameters"]});
                         ws.send(Message::Text(reply.to_string().into())).await.unwrap();
+                        replied = Instant::now();
                         continue;
                     }
                     assert!(frame.get("result").is_some(), "{text}");
@@ -184,8 +194,13 @@ pub async fn turns(args: &[String]) {
                 if counting.load(Ordering::Relaxed) {
                     counted.fetch_add(1, Ordering::Relaxed);
                     latencies.push(sent.elapsed().as_secs_f64() * 1e6);
+                    to_call.push((called - sent).as_secs_f64() * 1e6);
+                    to_answer.push(replied.elapsed().as_secs_f64() * 1e6);
                 }
             }
+            let mut halves = halves.lock().unwrap();
+            halves.0.append(&mut to_call);
+            halves.1.append(&mut to_answer);
             latencies
         }));
     }
@@ -200,5 +215,10 @@ pub async fn turns(args: &[String]) {
         crate::load::timed(&counting, &stop, &counted, seconds, tasks).await
     };
     crate::load::report(n, elapsed, latencies);
-    println!("turns_all={}", all.load(Ordering::Relaxed));
+    let (mut to_call, mut to_answer) = std::mem::take(&mut *halves.lock().unwrap());
+    let p50 = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!("turns_all={} call_p50_us={:.1} answer_p50_us={:.1}", all.load(Ordering::Relaxed), p50(&mut to_call), p50(&mut to_answer));
 }
