@@ -16,7 +16,13 @@ use crate::reply::ResultText;
 use crate::socket::Direct;
 
 tokio::task_local! {
-    static EARLY: RefCell<Option<Early>>;
+    static EARLY: RefCell<Slot>;
+}
+
+/// The task-local: the answer until its handler takes it, and where it is since.
+struct Slot {
+    early: Option<Early>,
+    progress: Arc<Progress>,
 }
 
 /// Where a request's early answer is: shared by the dispatcher and the answer.
@@ -54,14 +60,21 @@ impl Early {
 
     /// Runs `handler` with this answer for it to take.
     pub(crate) fn scope<F: Future>(early: Early, handler: F) -> impl Future<Output = F::Output> {
-        EARLY.scope(RefCell::new(Some(early)), handler)
+        let progress = early.progress.clone();
+        EARLY.scope(RefCell::new(Slot { early: Some(early), progress }), handler)
     }
 
     /// This request's early answer, from within its handler, once: `None` unless the
     /// method was registered `answers_early`, and for a notification, an item of a batch
     /// (whose replies go together) or a second take.
     pub fn take() -> Option<Early> {
-        EARLY.try_with(|early| early.borrow_mut().take()).ok().flatten()
+        EARLY.try_with(|slot| slot.borrow_mut().early.take()).ok().flatten()
+    }
+
+    /// Whether this request's reply was written ahead of its handler's return, from
+    /// within the handler's task: its result is then never sent, nor need be serialised.
+    pub(crate) fn answered() -> bool {
+        EARLY.try_with(|slot| slot.borrow().progress.sent()).unwrap_or(false)
     }
 
     /// The reply to `result`, made now (on the handler's task), to be sent from

@@ -120,6 +120,11 @@ impl Registry {
             Box::pin(async move {
                 let params = decode_params::<M::Params>(params.as_deref())?;
                 let result = handler(cx, params).await?;
+                // Answered ahead (a durable turn's reply, from the journal's thread): the
+                // dispatcher sends nothing more, so there is nothing to serialise.
+                if crate::early::Early::answered() {
+                    return Ok(ResultText::unsent());
+                }
                 ResultText::of(&result).map_err(|e| RpcError::Internal(e.to_string()))
             })
         });

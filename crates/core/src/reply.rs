@@ -27,6 +27,11 @@ pub(crate) struct ResultText(String);
 const HEAD: &str = r#"{"jsonrpc":"2.0","result":"#;
 
 impl ResultText {
+    /// The result of a request answered already (`Early`), which is never sent.
+    pub(crate) fn unsent() -> Self {
+        ResultText(String::new())
+    }
+
     pub(crate) fn of<T: Serialize>(result: &T) -> Result<Self, serde_json::Error> {
         let mut text = Headroom(Vec::with_capacity(256));
         text.0.extend_from_slice(HEAD.as_bytes());

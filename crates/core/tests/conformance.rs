@@ -1,6 +1,7 @@
 //! Replays JSON-RPC transcripts against the dispatcher over in-memory channels.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{sink, stream};
@@ -168,4 +169,41 @@ async fn with_auth_off_a_connection_the_transport_cannot_admit_gets_its_refusal_
     let Message::Close(Some(frame)) = close else { panic!("a close frame, got {close:?}") };
     assert_eq!(u16::from(frame.code), 1008);
     assert!(frame.reason.contains("too many connections"), "{}", frame.reason);
+}
+
+/// How often [`Counted`] results were serialised.
+static SERIALISED: AtomicUsize = AtomicUsize::new(0);
+
+/// A result that counts its serialisations.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct Counted(String);
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SERIALISED.fetch_add(1, Ordering::SeqCst);
+        serializer.serialize_str(&self.0)
+    }
+}
+
+tether_proto::method!(AnswersEarly, "answers_early", Value => Counted, "Answers ahead when params.early.");
+
+#[tokio::test]
+async fn a_call_answered_early_gets_that_one_reply_and_its_handlers_result_is_never_serialised() {
+    let mut registry = Registry::new();
+    registry
+        .register_in::<AnswersEarly, _, _>(Phase::Handshake, |_, params| async move {
+            if params["early"] == true {
+                let early = tether_core::Early::take().expect("a single call of a method that answers early");
+                early.prepare(&"early").expect("a string serialises").send();
+            }
+            Ok(Counted("late".into()))
+        })
+        .answers_early();
+    let mut peer = Peer::start(registry);
+    peer.send(r#"{"jsonrpc":"2.0","method":"answers_early","params":{"early":true},"id":1}"#);
+    assert_eq!(peer.recv().await, json!({"jsonrpc": "2.0", "id": 1, "result": "early"}));
+    // The next reply is the second call's: nothing more was sent for the first.
+    peer.send(r#"{"jsonrpc":"2.0","method":"answers_early","params":{"early":false},"id":2}"#);
+    assert_eq!(peer.recv().await, json!({"jsonrpc": "2.0", "id": 2, "result": "late"}));
+    assert_eq!(SERIALISED.load(Ordering::SeqCst), 1, "only the result that was sent is serialised");
 }
