@@ -158,3 +158,33 @@ async fn each_scraper_gets_the_format_it_asks_for_and_prometheus_own_parsers_rea
         );
     }
 }
+
+/// A proposal's answer goes out from the journal's thread, and the rest of its request
+/// (its span, its metrics) is resumed by the next frame any connection reads
+/// (`core/src/later.rs`); with no frame at all, the sweeper resumes it.
+#[tokio::test]
+async fn a_proposal_answered_early_is_counted_though_no_frame_follows_its_answer() {
+    let server = TestServer::start().await;
+    let client = server
+        .client()
+        .agent_id("quiet")
+        .on_request("tools.execute", |params: serde_json::Value| async move { Ok(params["parameters"].clone()) })
+        .connect()
+        .await
+        .unwrap();
+    client.call_raw("tools.register", json!([{"name": "echo"}])).await.unwrap();
+    client.call_raw("runs.start", json!({"intent": "quiet"})).await.unwrap();
+    let proposal = json!({"proposal": {"actions": [{"type": "tool_call", "tool": "echo", "parameters": {"x": 1}}]}});
+    let answer = client.call_raw("proposal.submit", proposal).await.unwrap();
+    assert_eq!(answer["results"][0]["status"], "succeeded", "{answer}");
+    // Nothing more on any connection but the scrapes over HTTP, which are not frames.
+    let submitted = "tether_requests_total{method=\"proposal.submit\",outcome=\"ok\"}";
+    wait_until("the proposal's request counted", async || scrape(&server).await.get(submitted).copied() == Some(1.0))
+        .await;
+    let after = scrape(&server).await;
+    assert_eq!(
+        after.get("tether_tool_call_duration_seconds_count{outcome=\"succeeded\"}").copied(),
+        Some(1.0),
+        "{after:?}"
+    );
+}

@@ -81,6 +81,8 @@ impl Dispatcher {
 
     /// What a frame comes to, decided without waiting.
     fn take(&self, text: &str) -> Step {
+        // A runtime thread busy anyway resumes the handlers whose answers went out early.
+        crate::later::wake_held();
         let limits = &self.config.limits;
         let authenticated = self.cx.is_authenticated();
         // Checked before parsing: an unauthenticated peer gets no work done for it.

@@ -33,6 +33,12 @@ const RELEASED: u8 = 1;
 const SENT: u8 = 2;
 
 impl Progress {
+    /// A request answered already, for tests of what follows.
+    #[cfg(test)]
+    pub(crate) fn answered() -> Progress {
+        Progress(AtomicU8::new(SENT))
+    }
+
     /// Takes the request out of the in-flight set's count, once: true for whichever
     /// of the early answer and the dispatcher's slot comes first (a cancelled request's
     /// slot may drop while its answer is being sent).
@@ -92,6 +98,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// This request, to finish its handler with ([`crate::Later::run`]) once the answer is out.
+    pub fn later(&self) -> crate::Later {
+        crate::Later { progress: self.early.progress.clone() }
+    }
+
     /// Writes the reply now, from any thread, if the socket takes it at once. The
     /// request leaves the in-flight set first, so its id is free the moment the client
     /// reads the reply. If the socket is busy (a frame queued or being written) nothing

@@ -273,6 +273,8 @@ impl Runs {
         // A proposal's outcome goes to the circuit breakers before its answer does.
         let report = reply.is_some().then(|| self.me.clone());
         let answer = reply.and_then(|reply| reply.prepare(&turn));
+        // Once the answer is out, nothing waits for this task: its wake-up is held back.
+        let later = answer.as_ref().map(tether_core::Prepared::later);
         let finished = Arc::new(parking_lot::Mutex::new(None));
         let then: tether_store::Then = {
             let (run, events, finished, unit) =
@@ -292,7 +294,11 @@ impl Runs {
             })
         };
         let record = Record { kind: Kind::Turn, run_id: run.id, seq, payload };
-        let appended = self.store.append_then(std::slice::from_ref(&record), Some(then)).await;
+        let append = self.store.append_then(std::slice::from_ref(&record), Some(then));
+        let appended = match later {
+            Some(later) => later.run(append).await,
+            None => append.await,
+        };
         self.fenced_out(run, &appended);
         appended?;
         let turn = finished.lock().take().expect("an append's follow-up runs before it resolves");
