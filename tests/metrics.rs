@@ -160,8 +160,8 @@ async fn each_scraper_gets_the_format_it_asks_for_and_prometheus_own_parsers_rea
 }
 
 /// A proposal's answer goes out from the journal's thread, and the rest of its request
-/// (its span, its metrics) is resumed by the next frame any connection reads
-/// (`core/src/later.rs`); with no frame at all, the sweeper resumes it.
+/// (its span, its metrics) still finishes when no frame follows: a wake-up held back
+/// (`core/src/later.rs`) waits for the next frame any connection reads, or the sweeper.
 #[tokio::test]
 async fn a_proposal_answered_early_is_counted_though_no_frame_follows_its_answer() {
     let server = TestServer::start().await;
