@@ -217,8 +217,13 @@ pub async fn turns(args: &[String]) {
     crate::load::report(n, elapsed, latencies);
     let (mut to_call, mut to_answer) = std::mem::take(&mut *halves.lock().unwrap());
     let p50 = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+        crate::load::sort(v);
+        crate::load::quantile(v, 0.5)
     };
-    println!("turns_all={} call_p50_us={:.1} answer_p50_us={:.1}", all.load(Ordering::Relaxed), p50(&mut to_call), p50(&mut to_answer));
+    println!(
+        "turns_all={} call_p50_us={:.1} answer_p50_us={:.1}",
+        all.load(Ordering::Relaxed),
+        p50(&mut to_call),
+        p50(&mut to_answer)
+    );
 }

@@ -106,7 +106,16 @@ pub(crate) async fn timed(
 
 /// Prints `rate=… p50_us=… p99_us=… p999_us=…`.
 pub(crate) fn report(n: u64, elapsed: f64, mut latencies: Vec<f64>) {
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let at = |q: f64| latencies.get((latencies.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN);
+    sort(&mut latencies);
+    let at = |q: f64| quantile(&latencies, q);
     println!("rate={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1}", n as f64 / elapsed, at(0.5), at(0.99), at(0.999));
+}
+
+pub(crate) fn sort(values: &mut [f64]) {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+}
+
+/// The `q` quantile of sorted `values` (NaN if there are none).
+pub(crate) fn quantile(values: &[f64], q: f64) -> f64 {
+    values.get((values.len() as f64 * q) as usize).copied().unwrap_or(f64::NAN)
 }
