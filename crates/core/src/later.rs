@@ -110,9 +110,17 @@ impl Later {
     /// socket was busy, and the handler's own result must answer) is not.
     pub async fn run<F: Future>(self, f: F) -> F::Output {
         let mut f = std::pin::pin!(f);
+        // (the task's waker, the one wrapping it): made again only if the task's changes.
+        let mut wrapped: Option<(Waker, Waker)> = None;
         std::future::poll_fn(|cx| {
-            let holding = Arc::new(Holding { task: cx.waker().clone(), progress: self.progress.clone() });
-            f.as_mut().poll(&mut Context::from_waker(&Waker::from(holding)))
+            let waker = match &wrapped {
+                Some((task, waker)) if task.will_wake(cx.waker()) => waker,
+                _ => {
+                    let holding = Arc::new(Holding { task: cx.waker().clone(), progress: self.progress.clone() });
+                    &wrapped.insert((cx.waker().clone(), Waker::from(holding))).1
+                }
+            };
+            f.as_mut().poll(&mut Context::from_waker(waker))
         })
         .await
     }
